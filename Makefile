@@ -1,0 +1,73 @@
+# Two commands matter: `make run` (the bot) and `make test` (everything CI checks).
+# Every target sets itself up: virtualenv, pinned install, training when data changed.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+MODEL := models/shop.tar.gz
+# The model depends on everything `rasa train` reads; make retrains only when one changed.
+TRAINING_INPUTS := config.yml domain.yml $(shell find data -type f -name '*.yml' -not -name catalog.yml)
+export PYTHONPATH := $(CURDIR)
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export RASA_TELEMETRY_ENABLED := false
+
+.PHONY: help setup train run shell test lint typecheck pytest validate story-test bench clean lock
+
+help:
+	@echo "make run     start the bot (action server :5055 + Rasa server :5005)"
+	@echo "make test    lint, type-check, unit/integration tests, data validation, story tests"
+	@echo "make shell   talk to the bot in the terminal"
+	@echo "make train   train the model if data/config changed"
+	@echo "make bench   run the benchmarks and print their figures"
+	@echo "make clean   remove the virtualenv, models and local databases"
+
+setup: $(INSTALLED)
+
+$(INSTALLED): requirements.txt requirements-dev.txt constraints.txt scripts/find-python.sh
+	@python=$$(scripts/find-python.sh) || exit 1; \
+	if [ ! -x $(BIN)/python ]; then echo "creating $(VENV) with $$python"; "$$python" -m venv $(VENV); fi
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip==24.0"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	@touch $@
+
+train: $(MODEL)
+
+$(MODEL): $(INSTALLED) $(TRAINING_INPUTS)
+	$(BIN)/rasa train --fixed-model-name shop --out models --data data --config config.yml --domain domain.yml
+	@touch $@
+
+run: $(MODEL)
+	@scripts/run.sh serve
+
+shell: $(MODEL)
+	@scripts/run.sh shell
+
+test: lint typecheck pytest validate story-test
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(INSTALLED)
+	$(BIN)/mypy
+
+pytest: $(MODEL)
+	$(BIN)/pytest
+
+validate: $(INSTALLED)
+	$(BIN)/python -m scripts.validate_data
+
+story-test: $(MODEL)
+	$(BIN)/rasa test core --e2e --model $(MODEL) --stories tests/stories --out var/results \
+		--fail-on-prediction-errors --no-plot
+
+bench: $(MODEL)
+	$(BIN)/python -m bench
+
+lock: $(INSTALLED)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^pip==' > constraints.txt
+
+clean:
+	rm -rf $(VENV) models var .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,105 @@
+"""The WhatsApp Flow in the conversation: next screens, and the order when it completes.
+
+The connector turns Flow traffic into reserved intents with entities `flow_screen`,
+`flow_data` and `flow_token`. Screen replies go back as a custom message under
+FLOW_RESPONSE_KEY, which the connector encrypts and returns to WhatsApp. A completed Flow
+(`flow_completed`, from the endpoint's final screen or from `nfm_reply`, in any order, or
+twice) creates at most one order per flow token.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.catalog import default_catalog
+from actions.conversation import current_order, latest_intent
+from actions.flow_screens import (
+    FlowDataError,
+    back_screen,
+    next_screen,
+    parse_selection,
+    product_screen,
+)
+from actions.orders import Order
+from actions.payment_actions import send_new_payment_link
+
+logger = logging.getLogger(__name__)
+
+FLOW_RESPONSE_KEY = "flow_response"
+
+
+def flow_data(tracker: Tracker) -> Mapping[str, Any]:
+    value = next(tracker.get_latest_entity_values("flow_data"), None)
+    return value if isinstance(value, dict) else {}
+
+
+def token_already_ordered(tracker: Tracker, flow_token: str) -> bool:
+    """True when this Flow already produced an order (current or past)."""
+    order = current_order(tracker)
+    if order is not None and order.flow_token == flow_token:
+        return True
+    past = tracker.get_slot("past_orders") or []
+    return any(isinstance(p, dict) and p.get("flow_token") == flow_token for p in past)
+
+
+class ActionFlowStep(Action):
+    """Answers Flow screens, handles Flow errors and turns a completed Flow into an order."""
+
+    def name(self) -> str:
+        return "action_flow_step"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        intent = latest_intent(tracker)
+        catalog = default_catalog()
+        screen_name = next(tracker.get_latest_entity_values("flow_screen"), None)
+        token = str(next(tracker.get_latest_entity_values("flow_token"), None) or "")
+        data = flow_data(tracker)
+        if intent == "flow_init":
+            reply = product_screen(catalog)
+        elif intent == "flow_back":
+            reply = back_screen(catalog, screen_name, data)
+        elif intent == "flow_data_exchange":
+            reply = next_screen(catalog, screen_name, data, token)
+        elif intent == "flow_completed":
+            return await self.place_order(dispatcher, tracker, token, data)
+        else:
+            logger.warning("flow error reported by WhatsApp: screen=%s", screen_name)
+            dispatcher.utter_message(
+                text="Sorry, the order form ran into a problem. Shall we try again?",
+                buttons=[{"title": "Order again", "payload": "/order"}],
+            )
+            return []
+        dispatcher.utter_message(json_message={FLOW_RESPONSE_KEY: reply})
+        return []
+
+    async def place_order(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        token: str,
+        data: Mapping[str, Any],
+    ) -> list[EventType]:
+        if token and token_already_ordered(tracker, token):
+            logger.info("flow completion repeated, no second order")
+            return []
+        try:
+            selection = parse_selection(default_catalog(), data)
+        except FlowDataError as error:
+            dispatcher.utter_message(text=f"Sorry, I couldn't take that order: {error}")
+            return []
+        order = Order.start(
+            default_catalog(),
+            {selection.product.id: selection.quantity},
+            flow_token=token or None,
+            delivery=selection.delivery,
+        )
+        return await send_new_payment_link(
+            dispatcher, tracker, order, f"Thanks! Your order {order.id}:"
+        )

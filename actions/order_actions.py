@@ -1,0 +1,187 @@
+"""Actions for browsing, starting, inspecting and cancelling an order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.catalog import Catalog, Product, default_catalog
+from actions.conversation import archive_order, current_order, save_order
+from actions.orders import Order, OrderStatus, format_amount
+from actions.payments import PaymentError, cancel_payment
+from actions.replies import yes_no_buttons
+
+STATUS_TEXT = {
+    OrderStatus.DRAFT: "not confirmed yet",
+    OrderStatus.AWAITING_PAYMENT: "waiting for your payment",
+    OrderStatus.PAID: "paid — we're preparing it",
+    OrderStatus.PAYMENT_FAILED: "payment did not go through",
+    OrderStatus.EXPIRED: "the payment link expired",
+    OrderStatus.CANCELLED: "cancelled",
+    OrderStatus.REFUNDED: "refunded",
+}
+
+
+def price_label(product: Product) -> str:
+    """'€12.90' or '€14.90 / month' for subscriptions."""
+    price = format_amount(product.unit_amount, product.currency)
+    return f"{price} / {product.interval}" if product.interval else price
+
+
+def catalog_text(catalog: Catalog) -> str:
+    lines = ["Here's what we have:"]
+    lines += [f"• {p.name} — {price_label(p)}: {p.description}" for p in catalog]
+    return "\n".join(lines)
+
+
+def product_buttons(catalog: Catalog) -> list[dict[str, str]]:
+    """One button per product; its payload starts an order for that product."""
+    return [{"title": p.name, "payload": f'/order{{"product": "{p.id}"}}'} for p in catalog]
+
+
+def mentioned_product(tracker: Tracker, catalog: Catalog) -> Product | None:
+    """The product the latest message names (entity), else the `product` slot."""
+    for mention in (
+        next(tracker.get_latest_entity_values("product"), None),
+        tracker.get_slot("product"),
+    ):
+        if isinstance(mention, str):
+            product = catalog.get(mention) or catalog.find(mention)
+            if product:
+                return product
+    return None
+
+
+class ActionShowCatalog(Action):
+    """Lists the products with prices; each can be ordered with one tap."""
+
+    def name(self) -> str:
+        return "action_show_catalog"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        catalog = default_catalog()
+        dispatcher.utter_message(text=catalog_text(catalog), buttons=product_buttons(catalog))
+        return []
+
+
+class ActionStartOrder(Action):
+    """Starts a draft order for the named product and asks to confirm it.
+
+    Without a product it asks which one. An order already waiting for payment is not
+    replaced silently: the customer pays it or cancels it first.
+    """
+
+    def name(self) -> str:
+        return "action_start_order"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        catalog = default_catalog()
+        existing = current_order(tracker)
+        if existing and existing.is_open and existing.status != OrderStatus.DRAFT:
+            dispatcher.utter_message(
+                text=f"You still have order {existing.id} open "
+                f"({STATUS_TEXT[existing.status]}):\n{existing.summary(catalog)}\n"
+                "Pay it first, or cancel it to start a new one.",
+                buttons=[
+                    {"title": "Pay now", "payload": "/affirm"},
+                    {"title": "Cancel order", "payload": "/cancel_order"},
+                ],
+            )
+            return [SlotSet("product", None)]
+        product = mentioned_product(tracker, catalog)
+        if product is None:
+            dispatcher.utter_message(
+                text="Which product would you like?", buttons=product_buttons(catalog)
+            )
+            return [SlotSet("product", None)]
+        order = Order.start(catalog, {product.id: 1})
+        period = f" (billed every {product.interval})" if product.interval else ""
+        dispatcher.utter_message(
+            text=f"Your order {order.id}:\n{order.summary(catalog)}{period}\n"
+            "Shall I send you the payment link?",
+            buttons=yes_no_buttons("Yes, pay now", "No"),
+        )
+        return [*save_order(order), SlotSet("product", None)]
+
+
+class ActionOrderStatus(Action):
+    """Tells the current order's status, or the last past one, or that there is none."""
+
+    def name(self) -> str:
+        return "action_order_status"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        catalog = default_catalog()
+        order = current_order(tracker)
+        if order is None:
+            past = tracker.get_slot("past_orders") or []
+            if past:
+                last = past[-1]
+                dispatcher.utter_message(
+                    text=f"You have no open order. Your last one, {last['order_id']}, "
+                    f"was {OrderStatus(last['status']).value.replace('_', ' ')}."
+                )
+            else:
+                dispatcher.utter_message(
+                    text='You don\'t have any orders with us yet. Say "catalog" to see '
+                    "what we sell."
+                )
+            return []
+        text = f"Order {order.id}: {STATUS_TEXT[order.status]}.\n{order.summary(catalog)}"
+        if order.status == OrderStatus.AWAITING_PAYMENT and order.payment_link:
+            text += f"\nYou can pay here: {order.payment_link}"
+        dispatcher.utter_message(text=text)
+        return []
+
+
+class ActionAskCancelOrder(Action):
+    """Asks the customer to confirm cancelling their open order."""
+
+    def name(self) -> str:
+        return "action_ask_cancel_order"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        order = current_order(tracker)
+        if order is None or not order.is_open:
+            dispatcher.utter_message(text="You have no open order to cancel.")
+            return []
+        dispatcher.utter_message(
+            text=f"Cancel order {order.id}?\n{order.summary(default_catalog())}",
+            buttons=yes_no_buttons("Yes, cancel it", "No, keep it"),
+        )
+        return []
+
+
+class ActionCancelOrder(Action):
+    """Cancels the open order: its payment link stops working, it moves to past orders."""
+
+    def name(self) -> str:
+        return "action_cancel_order"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        order = current_order(tracker)
+        if order is None or not order.is_open:
+            dispatcher.utter_message(text="There's no open order to cancel.")
+            return []
+        if order.checkout_session_id:
+            try:
+                await cancel_payment(order)
+            except PaymentError as error:
+                dispatcher.utter_message(text=error.customer_message)
+                return []
+        cancelled = order.moved_to(OrderStatus.CANCELLED)
+        dispatcher.utter_message(text=f"Order {order.id} is cancelled. Nothing was charged.")
+        return archive_order(tracker, cancelled, keep_current=False)

@@ -1,0 +1,211 @@
+"""Stripe Checkout for orders: create a payment link, cancel it.
+
+One `StripeClient` per action-server process, with a pinned API version, explicit retries
+and timeouts, and an async HTTP client so a slow Stripe call never blocks other customers.
+Requests are built as stripe-python's `SessionCreateParams`, so a wrong field is a type error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Mapping
+
+import stripe
+from stripe.params.checkout import SessionCreateParams
+
+from actions.catalog import Catalog, Product, default_catalog
+from actions.orders import Order
+
+logger = logging.getLogger(__name__)
+
+# Pinned: the shapes our code reads are those of this version. tests/test_payments.py fails
+# when a stripe-python upgrade changes its default, so the bump is a conscious one.
+STRIPE_API_VERSION = "2026-10-28.endive"
+STRIPE_NETWORK_RETRIES = 2
+STRIPE_TIMEOUT_SECONDS = 20.0
+DEFAULT_EXPIRY_MINUTES = 60
+EXPIRY_RANGE_MINUTES = (30, 24 * 60)  # what Stripe accepts for expires_at
+DEFAULT_RETURN_URL = "https://wa.me/"
+LINK_FAILED = "Sorry, I couldn't create your payment link just now. Please try again in a moment."
+CANCEL_FAILED = "Sorry, I couldn't cancel your order just now. Please try again."
+
+
+class ConfigError(ValueError):
+    """A payment setting is malformed; the message names the variable."""
+
+
+class PaymentError(Exception):
+    """A payment operation failed; `customer_message` is safe to show the customer."""
+
+    def __init__(self, customer_message: str, detail: str = "") -> None:
+        super().__init__(detail or customer_message)
+        self.customer_message = customer_message
+
+
+class PaymentsNotConfigured(PaymentError):
+    """No STRIPE_SECRET_KEY: the shop cannot take payments yet."""
+
+
+@dataclass(frozen=True)
+class StripeSettings:
+    """The action server's Stripe configuration, read from the environment."""
+
+    secret_key: str
+    api_base: str
+    success_url: str
+    cancel_url: str
+    expiry_minutes: int
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> StripeSettings | None:
+        """None without STRIPE_SECRET_KEY; ConfigError naming the variable when malformed."""
+        secret_key = environ.get("STRIPE_SECRET_KEY", "").strip()
+        if not secret_key:
+            return None
+        if not secret_key.startswith(("sk_", "rk_")):
+            raise ConfigError("STRIPE_SECRET_KEY: expected a secret key starting sk_ or rk_")
+        raw_expiry = environ.get("CHECKOUT_EXPIRY_MINUTES", "").strip()
+        try:
+            expiry = int(raw_expiry) if raw_expiry else DEFAULT_EXPIRY_MINUTES
+        except ValueError:
+            raise ConfigError("CHECKOUT_EXPIRY_MINUTES: expected whole minutes") from None
+        low, high = EXPIRY_RANGE_MINUTES
+        if not low <= expiry <= high:
+            raise ConfigError(f"CHECKOUT_EXPIRY_MINUTES: must be between {low} and {high}")
+        return cls(
+            secret_key=secret_key,
+            api_base=environ.get("STRIPE_API_BASE", "").strip() or stripe.DEFAULT_API_BASE,
+            success_url=environ.get("CHECKOUT_SUCCESS_URL", "").strip() or DEFAULT_RETURN_URL,
+            cancel_url=environ.get("CHECKOUT_CANCEL_URL", "").strip() or DEFAULT_RETURN_URL,
+            expiry_minutes=expiry,
+        )
+
+
+@dataclass(frozen=True)
+class CheckoutLink:
+    """A created Checkout Session: its id and the hosted payment page."""
+
+    session_id: str
+    url: str
+
+
+@lru_cache(maxsize=1)
+def stripe_settings() -> StripeSettings | None:
+    return StripeSettings.from_env(os.environ)
+
+
+@lru_cache(maxsize=1)
+def stripe_client() -> stripe.StripeClient:
+    """The process's one client. Raises PaymentsNotConfigured without a secret key."""
+    settings = stripe_settings()
+    if settings is None:
+        raise PaymentsNotConfigured(
+            "Online payment isn't set up for this shop yet, so I can't send a payment link. "
+            "Your order is saved.",
+            "STRIPE_SECRET_KEY is not set",
+        )
+    return stripe.StripeClient(
+        settings.secret_key,
+        stripe_version=STRIPE_API_VERSION,
+        base_addresses={"api": settings.api_base},
+        max_network_retries=STRIPE_NETWORK_RETRIES,
+        http_client=stripe.AIOHTTPClient(timeout=STRIPE_TIMEOUT_SECONDS),
+    )
+
+
+def catalog_product(catalog: Catalog, product_id: str) -> Product:
+    """The catalog entry of an order line; PaymentError when it left the catalog."""
+    product = catalog.get(product_id)
+    if product is None:
+        raise PaymentError(
+            "Sorry, a product in your order is no longer available. Please order again.",
+            f"unknown product {product_id}",
+        )
+    return product
+
+
+def checkout_params(
+    order: Order, customer_id: str, catalog: Catalog, settings: StripeSettings, now: float
+) -> SessionCreateParams:
+    """The Checkout Session request for `order`; pure, so tests can inspect it."""
+    priced = [(catalog_product(catalog, line.product_id), line.quantity) for line in order.lines]
+    subscription = any(product.is_subscription for product, _ in priced)
+    metadata = {"whatsapp_user_id": customer_id, "order_id": order.id}
+    params: SessionCreateParams = {
+        "mode": "subscription" if subscription else "payment",
+        "line_items": [
+            {"price": product.stripe_price, "quantity": quantity} for product, quantity in priced
+        ],
+        "client_reference_id": order.id,
+        "metadata": metadata,
+        "expires_at": int(now) + settings.expiry_minutes * 60,
+        "success_url": settings.success_url,
+        "cancel_url": settings.cancel_url,
+    }
+    if subscription:
+        params["subscription_data"] = {"metadata": metadata}
+    else:
+        params["payment_intent_data"] = {"metadata": metadata}
+    return params
+
+
+def idempotency_key(order: Order) -> str:
+    """One key per order attempt: a retried request never creates a second session."""
+    return f"checkout-{order.id}-{order.attempt}"
+
+
+async def create_payment_link(order: Order, customer_id: str) -> CheckoutLink:
+    """Creates the Checkout Session for this order attempt; PaymentError on any failure."""
+    client = stripe_client()
+    settings = stripe_settings()
+    assert settings is not None  # stripe_client() raised otherwise
+    params = checkout_params(order, customer_id, default_catalog(), settings, time.time())
+    try:
+        session = await client.v1.checkout.sessions.create_async(
+            params=params, options={"idempotency_key": idempotency_key(order)}
+        )
+    except stripe.StripeError as error:
+        logger.warning(
+            "stripe checkout creation failed: order=%s error=%s code=%s status=%s",
+            order.id,
+            type(error).__name__,
+            error.code,
+            error.http_status,
+        )
+        raise PaymentError(LINK_FAILED, f"{type(error).__name__}: {error.code}") from error
+    if not session.url:
+        raise PaymentError(LINK_FAILED, f"session {session.id} has no url")
+    return CheckoutLink(session_id=session.id, url=session.url)
+
+
+async def cancel_payment(order: Order) -> None:
+    """Expires the order's open Checkout Session so its link stops working.
+
+    An already expired session counts as cancelled; a completed one raises PaymentError,
+    because the customer has paid in the meantime.
+    """
+    if not order.checkout_session_id:
+        return
+    client = stripe_client()
+    try:
+        await client.v1.checkout.sessions.expire_async(order.checkout_session_id)
+        return
+    except stripe.InvalidRequestError:
+        pass  # not open any more: find out whether it expired or was paid
+    except stripe.StripeError as error:
+        logger.warning("stripe expire failed: order=%s error=%s", order.id, type(error).__name__)
+        raise PaymentError(CANCEL_FAILED) from error
+    try:
+        session = await client.v1.checkout.sessions.retrieve_async(order.checkout_session_id)
+    except stripe.StripeError as error:
+        logger.warning("stripe retrieve failed: order=%s error=%s", order.id, type(error).__name__)
+        raise PaymentError(CANCEL_FAILED) from error
+    if session.status == "complete":
+        raise PaymentError(
+            "Your payment for this order has already gone through, so I can't cancel it here. "
+            "You'll get the confirmation in a moment."
+        )

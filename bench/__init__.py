@@ -1,0 +1,1 @@
+"""Benchmarks for `make bench`: each prints its figures; the runner collects them."""

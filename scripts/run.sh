@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Starts the action server (:5055) and the Rasa server (:5005) -- or `rasa shell` with mode
+# "shell" -- and stops both cleanly on Ctrl-C. Called by `make run` / `make shell` after setup.
+set -euo pipefail
+mode=${1:-serve}
+cd "$(dirname "$0")/.."
+bin=.venv/bin
+model=models/shop.tar.gz
+
+env_file=${ENV_FILE:-.env}
+if [ -f "$env_file" ]; then
+    set -a
+    # shellcheck disable=SC1090
+    . "$env_file"
+    set +a
+fi
+export PYTHONPATH=$PWD SQLALCHEMY_SILENCE_UBER_WARNING=1 RASA_TELEMETRY_ENABLED=false
+rasa_port=${RASA_PORT:-5005}
+actions_port=${ACTION_SERVER_PORT:-5055}
+mkdir -p var
+
+"$bin/python" -m scripts.settings_report
+
+pids=()
+stop() {
+    trap - INT TERM EXIT
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap 'stop; echo "stopped"; exit 0' INT TERM
+trap stop EXIT
+
+"$bin/rasa" run actions --actions actions --port "$actions_port" &
+pids+=($!)
+
+rasa_args=(--model "$model" --endpoints endpoints.yml --credentials credentials.yml)
+if [ "$mode" = shell ]; then
+    "$bin/rasa" shell "${rasa_args[@]}"
+    exit 0
+fi
+
+api_args=()
+if [ "${RASA_ENABLE_API:-false}" = true ]; then
+    api_args=(--enable-api)
+    [ -n "${RASA_API_TOKEN:-}" ] && api_args+=(--auth-token "$RASA_API_TOKEN")
+fi
+"$bin/rasa" run "${rasa_args[@]}" --port "$rasa_port" "${api_args[@]}" &
+pids+=($!)
+echo "Rasa server on http://localhost:$rasa_port, action server on http://localhost:$actions_port (Ctrl-C stops both)"
+wait -n "${pids[@]}"

@@ -1,0 +1,131 @@
+"""Says, in one place, which settings a real WhatsApp/Stripe deployment still lacks.
+
+`make run` prints this report before starting the servers. The bot still starts without
+them (the REST channel and `rasa shell` work); each missing variable is named with where
+to get its value. `.env.example` documents the same variables; a test keeps both in step.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One environment variable the deployment reads."""
+
+    name: str
+    feature: str
+    required: bool
+    how_to_get: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "WHATSAPP_ACCESS_TOKEN",
+        "WhatsApp",
+        True,
+        "Meta Business Suite > System users > generate a token with whatsapp_business_messaging",
+    ),
+    Setting(
+        "WHATSAPP_PHONE_NUMBER_ID",
+        "WhatsApp",
+        True,
+        "developers.facebook.com > your app > WhatsApp > API Setup > Phone number ID",
+    ),
+    Setting(
+        "WHATSAPP_APP_SECRET",
+        "WhatsApp",
+        True,
+        "developers.facebook.com > your app > App settings > Basic > App secret",
+    ),
+    Setting(
+        "WHATSAPP_VERIFY_TOKEN",
+        "WhatsApp",
+        True,
+        "any random string you choose; enter the same one in the app's Webhooks configuration",
+    ),
+    Setting(
+        "WHATSAPP_FLOW_ID",
+        "WhatsApp Flows",
+        True,
+        "WhatsApp Manager > Account tools > Flows > your published order Flow > Flow ID",
+    ),
+    Setting(
+        "WHATSAPP_FLOW_PRIVATE_KEY",
+        "WhatsApp Flows",
+        True,
+        "generate a key pair and upload the public key (see README, 'WhatsApp Flows keys')",
+    ),
+    Setting(
+        "WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE",
+        "WhatsApp Flows",
+        False,
+        "the passphrase you chose when generating the key pair, if any",
+    ),
+    Setting(
+        "WHATSAPP_API_BASE",
+        "WhatsApp",
+        False,
+        "defaults to https://graph.facebook.com/v23.0",
+    ),
+    Setting(
+        "STRIPE_SECRET_KEY",
+        "Stripe",
+        True,
+        "dashboard.stripe.com > Developers > API keys > Secret key (sk_test_... while testing)",
+    ),
+    Setting(
+        "STRIPE_WEBHOOK_SECRET",
+        "Stripe",
+        True,
+        "dashboard.stripe.com > Developers > Webhooks > your endpoint > Signing secret (whsec_...)",
+    ),
+    Setting(
+        "STRIPE_API_BASE",
+        "Stripe",
+        False,
+        "defaults to https://api.stripe.com",
+    ),
+    Setting(
+        "DATABASE_URL",
+        "Storage",
+        False,
+        "defaults to the SQLite file var/tracker.db; PostgreSQL when running several replicas",
+    ),
+)
+
+
+def missing_settings(environ: Mapping[str, str]) -> list[Setting]:
+    """Returns the required settings that are unset or empty in `environ`."""
+    return [s for s in SETTINGS if s.required and not environ.get(s.name, "").strip()]
+
+
+def render_report(missing: list[Setting]) -> str:
+    """One block of text: nothing missing, or each missing variable with where to get it."""
+    if not missing:
+        return "All WhatsApp and Stripe settings are present."
+    width = max(len(s.name) for s in missing)
+    lines = [
+        "Not connected to WhatsApp/Stripe yet: these settings are missing "
+        "(put them in .env, see .env.example):"
+    ]
+    lines += [f"  {s.name:<{width}}  [{s.feature}] {s.how_to_get}" for s in missing]
+    lines.append("Until then the bot answers on the REST channel and in `make shell`.")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    """Prints the report for the current environment (run.sh has loaded `.env` into it)."""
+    print(render_report(missing_settings(os.environ)), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

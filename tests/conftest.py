@@ -1,0 +1,63 @@
+"""Shared test helpers: trackers for action tests, and a clean payment configuration."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import payments
+from actions.catalog import Catalog, default_catalog
+
+CUSTOMER = "test-customer-0001"
+
+
+def make_tracker(
+    intent: str = "order",
+    entities: dict[str, Any] | None = None,
+    slots: dict[str, Any] | None = None,
+    channel: str = "rest",
+    sender_id: str = CUSTOMER,
+) -> Tracker:
+    """A tracker whose latest message is `intent` with `entities`, arrived on `channel`."""
+    latest = {
+        "intent": {"name": intent, "confidence": 1.0},
+        "entities": [{"entity": k, "value": v} for k, v in (entities or {}).items()],
+        "text": "",
+    }
+    events = [{"event": "user", "text": "", "parse_data": latest, "input_channel": channel}]
+    return Tracker(sender_id, dict(slots or {}), latest, events, False, None, {}, "action_listen")
+
+
+def run_action(
+    action: Action, tracker: Tracker
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Runs an action; returns (messages sent, events returned)."""
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, tracker, {}))
+    return dispatcher.messages, events
+
+
+def slot_updates(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The slot values set by a list of events, later ones winning."""
+    return {e["name"]: e["value"] for e in events if e.get("event") == "slot"}
+
+
+@pytest.fixture
+def catalog() -> Catalog:
+    return default_catalog()
+
+
+@pytest.fixture
+def no_stripe(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The action server without STRIPE_SECRET_KEY."""
+    monkeypatch.delenv("STRIPE_SECRET_KEY", raising=False)
+    payments.stripe_settings.cache_clear()
+    payments.stripe_client.cache_clear()
+    yield
+    payments.stripe_settings.cache_clear()
+    payments.stripe_client.cache_clear()

@@ -1,0 +1,92 @@
+"""The conversation design stays consistent: NLU, domain, catalog and reserved intents."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+from rasa.shared.nlu.training_data.loading import load_data
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from actions.catalog import Catalog
+
+ROOT = Path(__file__).resolve().parent.parent
+USER_INTENTS = {
+    "greet",
+    "goodbye",
+    "order",
+    "browse_catalog",
+    "check_order_status",
+    "cancel_order",
+    "help",
+    "affirm",
+    "deny",
+    "thanks",
+    "bot_challenge",
+    "out_of_scope",
+}
+RESERVED = re.compile(r"^(EXTERNAL_|flow_)")
+
+
+@pytest.fixture(scope="module")
+def nlu() -> TrainingData:
+    return load_data(str(ROOT / "data" / "nlu.yml"))
+
+
+@pytest.fixture(scope="module")
+def domain_intents() -> list[str]:
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+    return [str(i) for i in domain["intents"]]
+
+
+def test_every_user_intent_has_at_least_20_distinct_examples(nlu: TrainingData) -> None:
+    counts = Counter(e.get("intent") for e in nlu.intent_examples)
+    assert set(counts) == USER_INTENTS
+    assert all(counts[intent] >= 20 for intent in USER_INTENTS), counts
+    texts = [e.get("text").lower() for e in nlu.intent_examples]
+    assert len(texts) == len(set(texts)), "an example appears twice"
+
+
+def test_reserved_intents_exist_in_the_domain_without_examples(
+    nlu: TrainingData, domain_intents: list[str]
+) -> None:
+    reserved = {i for i in domain_intents if RESERVED.match(i)}
+    assert {
+        "EXTERNAL_payment_succeeded",
+        "EXTERNAL_payment_failed",
+        "EXTERNAL_checkout_expired",
+        "EXTERNAL_refunded",
+        "flow_data_exchange",
+    } <= reserved
+    assert any(i.startswith("EXTERNAL_subscription") for i in reserved)
+    assert set(domain_intents) == USER_INTENTS | reserved
+    assert not {e.get("intent") for e in nlu.intent_examples} & reserved
+    assert not [e.get("text") for e in nlu.intent_examples if e.get("text").startswith("/")]
+
+
+def test_product_synonyms_and_lookup_cover_the_catalog(nlu: TrainingData, catalog: Catalog) -> None:
+    expected = {
+        name.lower(): product.id
+        for product in catalog
+        for name in (product.name, *product.synonyms)
+    }
+    synonyms = {k.lower(): v for k, v in nlu.entity_synonyms.items()}
+    for name, product_id in expected.items():
+        assert synonyms.get(name, product_id if name == product_id else None) == product_id, name
+    assert set(synonyms.values()) <= {p.id for p in catalog}
+    lookup = next(t for t in nlu.lookup_tables if t["name"] == "product")
+    assert {str(e).lower() for e in lookup["elements"]} >= set(expected)
+
+
+def test_annotated_products_are_catalog_products(nlu: TrainingData, catalog: Catalog) -> None:
+    annotated = [
+        (e.get("text")[ent["start"] : ent["end"]])
+        for e in nlu.training_examples
+        for ent in e.get("entities") or []
+        if ent["entity"] == "product"
+    ]
+    assert len(annotated) >= 20
+    assert all(catalog.find(text) for text in annotated), annotated
