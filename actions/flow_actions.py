@@ -19,6 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.catalog import default_catalog
 from actions.conversation import current_order, latest_intent
 from actions.flow_screens import (
+    FLOW_RESPONSE_KEY,
     FlowDataError,
     back_screen,
     next_screen,
@@ -29,8 +30,6 @@ from actions.orders import Order
 from actions.payment_actions import send_new_payment_link
 
 logger = logging.getLogger(__name__)
-
-FLOW_RESPONSE_KEY = "flow_response"
 
 
 def flow_data(tracker: Tracker) -> Mapping[str, Any]:
@@ -59,8 +58,10 @@ class ActionFlowStep(Action):
         intent = latest_intent(tracker)
         catalog = default_catalog()
         screen_name = next(tracker.get_latest_entity_values("flow_screen"), None)
-        token = str(next(tracker.get_latest_entity_values("flow_token"), None) or "")
         data = flow_data(tracker)
+        token = str(
+            next(tracker.get_latest_entity_values("flow_token"), None) or data.get("flow_ref") or ""
+        )
         if intent == "flow_init":
             reply = product_screen(catalog)
         elif intent == "flow_back":

@@ -14,8 +14,12 @@ from typing import Any, Mapping
 from actions.catalog import Catalog, Product
 from actions.orders import check_quantity, format_amount
 
+# The custom-message key under which an action's Flow screen reaches the connector.
+FLOW_RESPONSE_KEY = "flow_response"
 FIRST_SCREEN = "PRODUCT"
 SUCCESS_SCREEN = "SUCCESS"
+# Shown by the connector when a turn overruns its budget; endpoint-free and terminal.
+CONTINUE_IN_CHAT_SCREEN = "CONTINUE_IN_CHAT"
 DELIVERY_FIELDS = ("name", "street", "postal_code", "city")
 DELIVERY_FIELD_MAX_LENGTH = 120
 
@@ -132,8 +136,12 @@ def summary_screen(selection: FlowSelection) -> dict[str, Any]:
 
 
 def success_screen(flow_token: str, selection: FlowSelection) -> dict[str, Any]:
-    """Closes the Flow; the params come back on the messages webhook as `nfm_reply`."""
-    params = {"flow_token": flow_token, **selection.params()}
+    """Closes the Flow; the params come back on the messages webhook as `nfm_reply`.
+
+    `flow_ref` repeats the token: WhatsApp on iOS has been seen to drop `flow_token` from
+    the `nfm_reply`, and without it a second order could not be told from the first.
+    """
+    params = {"flow_token": flow_token, "flow_ref": flow_token, **selection.params()}
     return screen(SUCCESS_SCREEN, {"extension_message_response": {"params": params}})
 
 

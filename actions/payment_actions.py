@@ -53,7 +53,9 @@ async def send_new_payment_link(
     except PaymentError as error:
         logger.info("payment link not created: order=%s reason=%s", order.id, error)
         dispatcher.utter_message(
-            text=error.customer_message, buttons=[{"title": "Try again", "payload": "/affirm"}]
+            text=f"Order {order.id}:\n{order.summary(default_catalog())}\n\n"
+            f"{error.customer_message}",
+            buttons=[{"title": "Try again", "payload": "/affirm"}],
         )
         return save_order(order)
     pending = attempt.moved_to(

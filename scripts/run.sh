@@ -19,7 +19,8 @@ rasa_port=${RASA_PORT:-5005}
 actions_port=${ACTION_SERVER_PORT:-5055}
 mkdir -p var
 
-"$bin/python" -m scripts.settings_report
+# Reports missing settings and writes the channels to open (WhatsApp only when configured).
+"$bin/python" -m scripts.settings_report --credentials-out var/credentials.yml
 
 pids=()
 stop() {
@@ -33,7 +34,7 @@ trap stop EXIT
 "$bin/rasa" run actions --actions actions --port "$actions_port" &
 pids+=($!)
 
-rasa_args=(--model "$model" --endpoints endpoints.yml --credentials credentials.yml)
+rasa_args=(--model "$model" --endpoints endpoints.yml --credentials var/credentials.yml)
 if [ "$mode" = shell ]; then
     "$bin/rasa" shell "${rasa_args[@]}"
     exit 0

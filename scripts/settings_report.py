@@ -7,11 +7,14 @@ to get its value. `.env.example` documents the same variables; a test keeps both
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+
+import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -117,13 +120,39 @@ def render_report(missing: list[Setting]) -> str:
         "(put them in .env, see .env.example):"
     ]
     lines += [f"  {s.name:<{width}}  [{s.feature}] {s.how_to_get}" for s in missing]
-    lines.append("Until then the bot answers on the REST channel and in `make shell`.")
+    if any(s.feature == "WhatsApp" for s in missing):
+        lines.append("Until then the WhatsApp channel stays off; the bot answers on the REST")
+        lines.append("channel and in `make shell`.")
     return "\n".join(lines)
 
 
+WHATSAPP_CHANNEL = "connectors.whatsapp.WhatsAppInput"
+
+
+def whatsapp_ready(environ: Mapping[str, str]) -> bool:
+    """True when every required WhatsApp setting is present."""
+    return not [s for s in missing_settings(environ) if s.feature == "WhatsApp"]
+
+
+def channels_for(environ: Mapping[str, str], credentials: dict[str, object]) -> dict[str, object]:
+    """credentials.yml's channels, without WhatsApp until its settings are complete."""
+    if whatsapp_ready(environ):
+        return credentials
+    return {name: value for name, value in credentials.items() if name != WHATSAPP_CHANNEL}
+
+
 def main() -> int:
-    """Prints the report for the current environment (run.sh has loaded `.env` into it)."""
+    """Prints the report for the current environment (run.sh has loaded `.env` into it) and
+    writes the credentials file `make run` starts Rasa with."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--credentials-out", type=Path, help="where to write the channels")
+    args = parser.parse_args()
     print(render_report(missing_settings(os.environ)), file=sys.stderr)
+    if args.credentials_out:
+        source = yaml.safe_load((PROJECT_ROOT / "credentials.yml").read_text(encoding="utf-8"))
+        channels = channels_for(os.environ, source or {})
+        args.credentials_out.parent.mkdir(parents=True, exist_ok=True)
+        args.credentials_out.write_text(yaml.safe_dump(channels), encoding="utf-8")
     return 0
 
 

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from actions.catalog import Catalog
-from actions.flow_actions import FLOW_RESPONSE_KEY, ActionFlowStep
+from actions.flow_actions import ActionFlowStep
 from actions.flow_screens import (
+    CONTINUE_IN_CHAT_SCREEN,
     FIRST_SCREEN,
+    FLOW_RESPONSE_KEY,
     SUCCESS_SCREEN,
     back_screen,
     next_screen,
@@ -36,12 +38,10 @@ def screens(flow: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {s["id"]: s for s in flow["screens"]}
 
 
-def footer_payload(screen: dict[str, Any]) -> dict[str, str]:
+def footer_action(screen: dict[str, Any]) -> dict[str, Any]:
     footer = next(c for c in screen["layout"]["children"] if c["type"] == "Footer")
-    action = footer["on-click-action"]
-    assert action["name"] == "data_exchange"
-    payload: dict[str, str] = action["payload"]
-    return payload
+    action: dict[str, Any] = footer["on-click-action"]
+    return action
 
 
 def check_reply_matches_screen(flow: dict[str, Any], reply: dict[str, Any]) -> None:
@@ -62,6 +62,13 @@ def test_flow_json_is_a_current_endpoint_flow(flow: dict[str, Any]) -> None:
     for targets in flow["routing_model"].values():
         assert set(targets) <= set(by_id)
     assert flow["screens"][0]["id"] == FIRST_SCREEN
+    terminal = [s["id"] for s in flow["screens"] if s.get("terminal")]
+    assert terminal == [CONTINUE_IN_CHAT_SCREEN]
+    for screen_id, targets in flow["routing_model"].items():
+        if screen_id != CONTINUE_IN_CHAT_SCREEN:
+            assert CONTINUE_IN_CHAT_SCREEN in targets, "every screen can hand over to the chat"
+    continue_screen = by_id[CONTINUE_IN_CHAT_SCREEN]
+    assert "data" not in continue_screen  # the connector sends it without any data
 
 
 def test_every_payload_field_comes_from_a_form_field_or_declared_data(
@@ -70,7 +77,12 @@ def test_every_payload_field_comes_from_a_form_field_or_declared_data(
     for screen in flow["screens"]:
         form_names = {c.get("name") for c in screen["layout"]["children"] if c.get("name")}
         data_keys = set(screen.get("data", {}))
-        for key, value in footer_payload(screen).items():
+        action = footer_action(screen)
+        expected = "complete" if screen.get("terminal") else "data_exchange"
+        assert action["name"] == expected, screen["id"]
+        for key, value in action["payload"].items():
+            if not value.startswith("${"):
+                continue  # a literal
             kind, name = re.fullmatch(r"\$\{(form|data)\.(\w+)\}", value).groups()  # type: ignore[union-attr]
             assert name in (form_names if kind == "form" else data_keys), (screen["id"], key)
         for field, spec in screen.get("data", {}).items():
@@ -156,7 +168,11 @@ def test_summary_closes_the_flow_with_the_params(catalog: Catalog) -> None:
     reply = next_screen(catalog, "SUMMARY", data, TOKEN)
     assert reply == {
         "screen": SUCCESS_SCREEN,
-        "data": {"extension_message_response": {"params": {"flow_token": TOKEN, **data}}},
+        "data": {
+            "extension_message_response": {
+                "params": {"flow_token": TOKEN, "flow_ref": TOKEN, **data}
+            }
+        },
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -15,10 +16,13 @@ from typing import Any
 import pytest
 import requests
 
+from tests.fakes import meta
+from tests.fakes.graph_api import FakeGraphApi
+from tests.live_bot import wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
 RASA_URL = "http://127.0.0.1:5005"
 ACTIONS_URL = "http://127.0.0.1:5055"
-START_TIMEOUT = 180.0
 
 
 def port_open(port: int) -> bool:
@@ -27,29 +31,15 @@ def port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def wait_until_up(process: subprocess.Popen[bytes], url: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "run.sh exited before the servers came up"
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer within {START_TIMEOUT:.0f} s")
-
-
-@pytest.fixture(scope="module")
-def running_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
+def start_run(workdir: Path, env_extra: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`make run`'s script with a clean environment plus `env_extra`; waits until both answer."""
     busy = [port for port in (5005, 5055) if port_open(port)]
     assert not busy, f"ports {busy} are in use: stop the other bot (make run) first"
-    workdir = tmp_path_factory.mktemp("run")
-    log = workdir / "run.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "WHATSAPP_"))}
     env["ENV_FILE"] = os.devnull  # a developer's .env must not change what this test sees
     env["DATABASE_URL"] = f"sqlite:///{workdir / 'tracker.db'}"
-    with log.open("wb") as output:
+    env.update(env_extra)
+    with (workdir / "run.log").open("wb") as output:
         process = subprocess.Popen(
             ["bash", "scripts/run.sh", "serve"],
             cwd=ROOT,
@@ -58,14 +48,31 @@ def running_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    wait_for(f"{ACTIONS_URL}/health", [process])
+    wait_for(f"{RASA_URL}/", [process])
+    return process
+
+
+def stop_run(process: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C, as a person would; both servers must be gone."""
+    os.killpg(process.pid, signal.SIGINT)
+    assert process.wait(timeout=60) == 0
+    deadline = time.monotonic() + 30
+    while (port_open(5005) or port_open(5055)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not port_open(5005) and not port_open(5055)
+
+
+@pytest.fixture(scope="module")
+def running_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
+    workdir = tmp_path_factory.mktemp("run")
+    process = start_run(workdir, {})
     try:
-        wait_until_up(process, f"{ACTIONS_URL}/health")
-        wait_until_up(process, f"{RASA_URL}/")
         yield process
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-        print(log.read_text(errors="replace")[-3000:])
+        print((workdir / "run.log").read_text(errors="replace")[-3000:])
 
 
 def say(sender: str, text: str) -> list[dict[str, Any]]:
@@ -103,9 +110,36 @@ def test_a_shop_conversation_over_rest(running_bot: subprocess.Popen[bytes]) -> 
 
 
 def test_ctrl_c_stops_both_servers(running_bot: subprocess.Popen[bytes]) -> None:
-    os.killpg(running_bot.pid, signal.SIGINT)
-    assert running_bot.wait(timeout=60) == 0
-    deadline = time.monotonic() + 30
-    while (port_open(5005) or port_open(5055)) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert not port_open(5005) and not port_open(5055)
+    stop_run(running_bot)
+
+
+def test_with_whatsapp_settings_the_channel_answers_through_the_graph_api(
+    tmp_path: Path, fake_graph: FakeGraphApi
+) -> None:
+    secret = secrets.token_hex(16)
+    process = start_run(
+        tmp_path,
+        {
+            "WHATSAPP_ACCESS_TOKEN": fake_graph.access_token,
+            "WHATSAPP_PHONE_NUMBER_ID": fake_graph.phone_number_id,
+            "WHATSAPP_APP_SECRET": secret,
+            "WHATSAPP_VERIFY_TOKEN": secrets.token_hex(8),
+            "WHATSAPP_API_BASE": fake_graph.base_url,
+        },
+    )
+    try:
+        customer = "15550003333"
+        body, headers = meta.signed(
+            meta.notification([meta.text(customer, "hello")], [meta.contact(customer)]), secret
+        )
+        url = f"{RASA_URL}/webhooks/whatsapp/webhook"
+        assert requests.post(url, data=body, headers=headers, timeout=10).status_code == 200
+        deadline = time.monotonic() + 30
+        while not fake_graph.messages() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        (reply,) = fake_graph.messages()
+        assert reply["to"] == customer and "Welcome" in reply["interactive"]["body"]["text"]
+        assert requests.post(url, data=b"{}", timeout=10).status_code == 401
+    finally:
+        if process.poll() is None:
+            stop_run(process)

@@ -1,0 +1,137 @@
+"""Flow tokens: issued by the bot with each Flow, verified by the endpoint without a lookup.
+
+A token is the conversation id, a nonce for the order attempt and an expiry, sealed with
+AES-256-GCM under a key derived from the WhatsApp app secret: the endpoint learns whose
+Flow it is and that we issued it, and nobody else can read (a phone number) or forge it.
+Rotation: tokens are sealed with the newest secret and opened with any configured one.
+
+Data API 4.0 requests also carry `flow_token_signature`, a JWT (HS256) signed by Meta with
+the app secret; when present it is verified too.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+TOKEN_PREFIX = "ft1."  # noqa: S105 - a format marker, not a secret
+DEFAULT_TTL_SECONDS = 72 * 60 * 60
+_KEY_LABEL = b"whatsapp-shop flow-token v1"
+_NONCE_BYTES = 12
+
+
+class FlowTokenError(ValueError):
+    """The token is not ours, is damaged, or has expired (-> HTTP 427)."""
+
+
+@dataclass(frozen=True)
+class FlowToken:
+    """What a valid token says."""
+
+    conversation_id: str
+    attempt: str
+    expires_at: int
+
+
+def token_keys(app_secrets: Sequence[str]) -> list[bytes]:
+    """One sealing key per app secret, newest (last configured) first."""
+    return [
+        hmac.new(s.encode(), _KEY_LABEL, hashlib.sha256).digest() for s in reversed(app_secrets)
+    ]
+
+
+def _b64encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def issue_token(
+    conversation_id: str,
+    app_secrets: Sequence[str],
+    ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    now: float | None = None,
+) -> str:
+    """A new token for this conversation, valid for `ttl_seconds`."""
+    claims = {
+        "c": conversation_id,
+        "a": secrets.token_hex(6),
+        "e": int((now if now is not None else time.time()) + ttl_seconds),
+    }
+    nonce = os.urandom(_NONCE_BYTES)
+    sealed = AESGCM(token_keys(app_secrets)[0]).encrypt(
+        nonce, json.dumps(claims, separators=(",", ":")).encode(), None
+    )
+    return TOKEN_PREFIX + _b64encode(nonce + sealed)
+
+
+def read_token(token: object, app_secrets: Sequence[str], now: float | None = None) -> FlowToken:
+    """The token's claims; FlowTokenError when it is not ours, damaged or expired."""
+    if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX):
+        raise FlowTokenError("not a flow token of this shop")
+    try:
+        raw = _b64decode(token[len(TOKEN_PREFIX) :])
+    except (binascii.Error, ValueError):
+        raise FlowTokenError("damaged flow token") from None
+    nonce, sealed = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
+    for key in token_keys(app_secrets):
+        try:
+            claims = json.loads(AESGCM(key).decrypt(nonce, sealed, None))
+            break
+        except (InvalidTag, ValueError):
+            continue
+    else:
+        raise FlowTokenError("flow token not issued by this shop")
+    if int(claims["e"]) < (now if now is not None else time.time()):
+        raise FlowTokenError("flow token expired")
+    return FlowToken(str(claims["c"]), str(claims["a"]), int(claims["e"]))
+
+
+def verify_token_signature(
+    signature: str, flow_token: str, app_secrets: Sequence[str], now: float | None = None
+) -> bool:
+    """True when the JWT is HS256-signed with an app secret and names this flow token."""
+    parts = signature.split(".")
+    if len(parts) != 3:
+        return False
+    header_b64, claims_b64, mac_b64 = parts
+    try:
+        header = json.loads(_b64decode(header_b64))
+        claims = json.loads(_b64decode(claims_b64))
+        mac = _b64decode(mac_b64)
+    except (binascii.Error, ValueError):
+        return False
+    if not isinstance(header, dict) or header.get("alg") != "HS256" or not isinstance(claims, dict):
+        return False
+    signed = f"{header_b64}.{claims_b64}".encode()
+    valid = False
+    for secret in app_secrets:
+        expected = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
+        valid |= hmac.compare_digest(expected, mac)
+    if not valid:
+        return False
+    if "flow_token" in claims and claims["flow_token"] != flow_token:
+        return False
+    expiry = claims.get("exp")
+    return not (isinstance(expiry, int | float) and expiry < (now or time.time()))
+
+
+def sign_token_signature(flow_token: str, secret: str, expires_at: int) -> str:
+    """A flow_token_signature as Meta makes it (tests and the CLI's flow-request)."""
+    header = _b64encode(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    claims = _b64encode(json.dumps({"flow_token": flow_token, "exp": expires_at}).encode())
+    mac = hmac.new(secret.encode(), f"{header}.{claims}".encode(), hashlib.sha256).digest()
+    return f"{header}.{claims}.{_b64encode(mac)}"

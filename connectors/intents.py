@@ -1,0 +1,117 @@
+"""Turning customer messages into Rasa input, and keeping reserved intents out of reach.
+
+Rasa parses text that starts with '/' as an intent (`/intent{"entity": …}`). Customers
+must never be able to produce an intent that way: their text is stripped of leading
+slashes, and button payloads (which we set and WhatsApp echoes back) may only name the
+intents a customer can express anyway. Reserved intents — Stripe events and Flow traffic
+— are built here, by the connector alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from connectors.payloads import InboundMessage
+
+INTENT_PREFIX = "/"
+RESERVED_PREFIXES = ("EXTERNAL_", "flow_")
+UNREADABLE_INTENT = "EXTERNAL_unreadable_message"
+FLOW_COMPLETED_INTENT = "flow_completed"
+_PAYLOAD_INTENT = re.compile(r"^/(?P<intent>[A-Za-z0-9_]+)(?P<entities>\{.*\})?$", re.DOTALL)
+
+
+def is_reserved(intent: str) -> bool:
+    return intent.startswith(RESERVED_PREFIXES)
+
+
+_LEADING_SLASHES = re.compile(r"^[\s/]+")
+
+
+def safe_text(text: str) -> str:
+    """Customer text that Rasa will run through NLU, never parse as an intent.
+
+    Rasa strips every kind of whitespace before looking for '/', so leading slashes are
+    removed together with any whitespace (no-break and ideographic spaces included).
+    """
+    return _LEADING_SLASHES.sub("", text).strip()
+
+
+def intent_message(intent: str, entities: dict[str, Any] | None = None) -> str:
+    """Rasa's text form of an intent with entities: '/intent{"entity": value}'."""
+    if not entities:
+        return f"{INTENT_PREFIX}{intent}"
+    return f"{INTENT_PREFIX}{intent}{json.dumps(entities, separators=(',', ':'))}"
+
+
+def payload_text(payload: str | None, title: str) -> str:
+    """A reply button's id as Rasa input: the intent we put there, unless it is reserved."""
+    if payload:
+        match = _PAYLOAD_INTENT.match(payload.strip())
+        if match and not is_reserved(match.group("intent")):
+            if match.group("entities") is None:
+                return payload.strip()
+            try:
+                json.loads(match.group("entities"))
+            except json.JSONDecodeError:
+                return safe_text(title)
+            return payload.strip()
+        if not payload.startswith(INTENT_PREFIX):
+            return safe_text(payload)
+    return safe_text(title)
+
+
+def rasa_text(message: InboundMessage) -> str:
+    """The text handed to Rasa for one inbound message (nfm_reply is handled separately)."""
+    if message.kind == "text":
+        return safe_text(message.text) or intent_message(UNREADABLE_INTENT)
+    if message.kind in ("button_reply", "list_reply", "button"):
+        return payload_text(message.payload, message.text)
+    if message.kind == "media" and message.text.strip():
+        return safe_text(message.text)
+    if message.kind == "location":
+        location = message.location or {}
+        words = " ".join(str(location.get(k) or "") for k in ("name", "address")).strip()
+        return safe_text(words) or intent_message(UNREADABLE_INTENT)
+    return intent_message(UNREADABLE_INTENT)
+
+
+def completion_token(response: dict[str, Any]) -> str | None:
+    """The flow token of a completion; `flow_ref` stands in where WhatsApp dropped it."""
+    for key in ("flow_token", "flow_ref"):
+        if isinstance(response.get(key), str) and response[key]:
+            return str(response[key])
+    return None
+
+
+def is_order_completion(response: dict[str, Any]) -> bool:
+    """A completion that carries an order (not the 'continue in the chat' hand-over)."""
+    return "product" in response
+
+
+def flow_completed_text(response: dict[str, Any]) -> str:
+    """The Flow's completion as the reserved intent with its parameters as entities."""
+    data = {k: v for k, v in response.items() if k != "flow_token"}
+    entities: dict[str, Any] = {"flow_data": data}
+    token = completion_token(response)
+    if token:
+        entities["flow_token"] = token
+    return intent_message(FLOW_COMPLETED_INTENT, entities)
+
+
+def message_metadata(message: InboundMessage) -> dict[str, Any]:
+    """What the tracker keeps about the message besides its text."""
+    metadata: dict[str, Any] = {
+        "message_id": message.id,
+        "timestamp": message.timestamp,
+        "message_type": message.raw_type,
+        "profile_name": message.customer.profile_name,
+    }
+    if message.context_id:
+        metadata["reply_to"] = message.context_id
+    if message.media_id:
+        metadata["media"] = {"id": message.media_id, "type": message.media_type}
+    if message.location:
+        metadata["location"] = message.location
+    return metadata

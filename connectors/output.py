@@ -1,0 +1,169 @@
+"""The WhatsApp output channel: Rasa's responses as Graph API messages.
+
+Inside the customer's 24-hour window everything is sent as is. Outside it, WhatsApp only
+accepts templates: order notifications (the turns the connector starts for Stripe events)
+go out as the configured Utility template — or through WASender when that transport is
+chosen — and other free-form messages are not attempted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from rasa.core.channels.channel import OutputChannel
+
+from actions.flow_screens import FLOW_RESPONSE_KEY
+from connectors.config import WhatsAppSettings
+from connectors.graph import GraphApiError, GraphClient
+from connectors.messages import (
+    buttons_bodies,
+    envelope,
+    image_body,
+    is_business_scoped,
+    template_body,
+    text_bodies,
+)
+from connectors.store import ConnectorStore
+from connectors.wasender import WaSenderClient, WaSenderError
+
+logger = logging.getLogger(__name__)
+
+WINDOW_SECONDS = 24 * 60 * 60
+WINDOW_SAFETY_SECONDS = 60  # do not start a free-form send in the window's last minute
+
+
+def body_text(body: dict[str, Any]) -> str:
+    """The readable text of a message body (for templates and WASender)."""
+    kind = body.get("type")
+    if kind == "text":
+        return str(body["text"]["body"])
+    if kind == "interactive":
+        interactive = body["interactive"]
+        text = str(interactive.get("body", {}).get("text", ""))
+        if interactive.get("type") == "cta_url":
+            url = interactive["action"]["parameters"]["url"]
+            return f"{text} {url}".strip()
+        return text
+    if kind == "image":
+        return str(body["image"].get("caption", ""))
+    return ""
+
+
+class WhatsAppOutput(OutputChannel):
+    """Sends Rasa's responses to one WhatsApp number through the Graph API."""
+
+    def __init__(
+        self,
+        settings: WhatsAppSettings,
+        graph: GraphClient,
+        store: ConnectorStore,
+        notifications: bool = False,
+        wasender: WaSenderClient | None = None,
+    ) -> None:
+        self.settings = settings
+        self.graph = graph
+        self.store = store
+        self.notifications = notifications
+        self.wasender = wasender
+
+    @classmethod
+    def name(cls) -> str:
+        return "whatsapp"
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        for body in text_bodies(text):
+            await self.send_body(recipient_id, body)
+
+    async def send_image_url(self, recipient_id: str, image: str, **kwargs: Any) -> None:
+        await self.send_body(recipient_id, image_body(image))
+
+    async def send_text_with_buttons(
+        self, recipient_id: str, text: str, buttons: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        for body in buttons_bodies(text, buttons):
+            await self.send_body(recipient_id, body)
+
+    async def send_attachment(self, recipient_id: str, attachment: str, **kwargs: Any) -> None:
+        await self.send_text_message(recipient_id, attachment)
+
+    async def send_elements(
+        self, recipient_id: str, elements: list[dict[str, Any]], **kwargs: Any
+    ) -> None:
+        for element in elements:
+            title = str(element.get("title") or "")
+            await self.send_text_with_buttons(recipient_id, title, element.get("buttons") or [])
+
+    async def send_custom_json(
+        self, recipient_id: str, json_message: dict[str, Any], **kwargs: Any
+    ) -> None:
+        """A Graph API message body (interactive Flow, cta_url, template, …) sent as is."""
+        if FLOW_RESPONSE_KEY in json_message:
+            logger.warning("flow screen reached the chat channel; dropped")
+            return
+        if not isinstance(json_message.get("type"), str):
+            logger.warning("custom message without a Graph 'type'; dropped")
+            return
+        await self.send_body(recipient_id, json_message)
+
+    def within_window(self, customer_key: str, now: float | None = None) -> bool:
+        last = self.store.last_inbound_at(customer_key)
+        if last is None:
+            return False
+        return (now or time.time()) - last < WINDOW_SECONDS - WINDOW_SAFETY_SECONDS
+
+    async def send_body(self, recipient_id: str, body: dict[str, Any]) -> str | None:
+        """Sends one message body to the customer; returns Meta's message id, if sent."""
+        in_window = await asyncio.to_thread(self.within_window, recipient_id)
+        if in_window or body.get("type") == "template":
+            kind = "notification" if self.notifications else "reply"
+            return await self._send_graph(recipient_id, body, kind)
+        if not self.notifications:
+            logger.info("outside the 24-hour window: free-form reply not attempted")
+            return None
+        return await self.send_outside_window(recipient_id, body_text(body))
+
+    async def send_outside_window(self, recipient_id: str, text: str) -> str | None:
+        """An order notification when free-form messages are not allowed."""
+        if self.settings.notification_transport == "wasender" and self.wasender:
+            if is_business_scoped(recipient_id):
+                logger.warning("WASender needs a phone number; customer has only a user id")
+                return None
+            try:
+                return await self.wasender.send_text(recipient_id, text)
+            except WaSenderError as error:
+                logger.warning("wasender send failed: status=%s", error.status)
+                return None
+        if not self.settings.notification_template:
+            logger.warning("outside the 24-hour window and no WHATSAPP_NOTIFICATION_TEMPLATE set")
+            return None
+        return await self._send_graph(recipient_id, self.template_for(text), "template")
+
+    def template_for(self, text: str) -> dict[str, Any]:
+        values = {"text": text, "first_line": text.strip().splitlines()[0] if text.strip() else ""}
+        parameters = [values[name] for name in self.settings.template_params]
+        assert self.settings.notification_template is not None
+        return template_body(
+            self.settings.notification_template, self.settings.template_language, parameters
+        )
+
+    async def _send_graph(self, recipient_id: str, body: dict[str, Any], kind: str) -> str | None:
+        request = envelope(recipient_id, is_business_scoped(recipient_id), body)
+        try:
+            message_id = await self.graph.send_message(request)
+        except GraphApiError as error:
+            logger.warning(
+                "message not sent: kind=%s status=%s code=%s title=%s",
+                kind,
+                error.status,
+                error.code,
+                error.title,
+            )
+            return None
+        stored_text = body_text(body) if kind == "notification" else None
+        await asyncio.to_thread(
+            self.store.record_outbound, message_id, recipient_id, kind, stored_text
+        )
+        return message_id

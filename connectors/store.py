@@ -1,0 +1,191 @@
+"""The connector's own tables, next to Rasa's tracker store (same DATABASE_URL).
+
+- inbound messages: Meta re-delivers; the primary key makes a message id count once,
+  also across restarts;
+- outbound messages: what we sent, and the delivery statuses Meta reports for it;
+- customers: when each last wrote, for WhatsApp's 24-hour window;
+- flow token claims: one order per WhatsApp Flow, whichever path its completion takes.
+
+Calls are synchronous SQLAlchemy Core; async callers use `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+metadata = sa.MetaData()
+
+inbound_messages = sa.Table(
+    "wa_inbound_messages",
+    metadata,
+    sa.Column("message_id", sa.String(255), primary_key=True),
+    sa.Column("customer_key", sa.String(255), nullable=False, index=True),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("processed_at", sa.Float, nullable=True),
+)
+
+outbound_messages = sa.Table(
+    "wa_outbound_messages",
+    metadata,
+    sa.Column("message_id", sa.String(255), primary_key=True),
+    sa.Column("customer_key", sa.String(255), nullable=False, index=True),
+    sa.Column("kind", sa.String(32), nullable=False),  # reply | notification | template
+    sa.Column("body", sa.Text, nullable=True),  # notifications only: needed for a fallback
+    sa.Column("sent_at", sa.Float, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_at", sa.Float, nullable=True),
+    sa.Column("error_code", sa.Integer, nullable=True),
+    sa.Column("error_title", sa.String(255), nullable=True),
+)
+
+customers = sa.Table(
+    "wa_customers",
+    metadata,
+    sa.Column("customer_key", sa.String(255), primary_key=True),
+    sa.Column("last_inbound_at", sa.Float, nullable=False),
+)
+
+flow_token_claims = sa.Table(
+    "wa_flow_token_claims",
+    metadata,
+    sa.Column("flow_token", sa.String(512), primary_key=True),
+    sa.Column("claimed_at", sa.Float, nullable=False),
+)
+
+# Later statuses win; an out-of-order 'sent' never overwrites 'read'.
+STATUS_RANK = {"accepted": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
+
+
+@dataclass(frozen=True)
+class OutboundRecord:
+    message_id: str
+    customer_key: str
+    kind: str
+    body: str | None
+    status: str
+
+
+class ConnectorStore:
+    """The connector's tables on one SQLAlchemy engine."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = sa.create_engine(url, future=True, pool_pre_ping=True)
+        metadata.create_all(self.engine)
+
+    def record_inbound(self, message_id: str, customer_key: str, now: float | None = None) -> bool:
+        """Records a message id; False when it was recorded before (a re-delivery)."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    inbound_messages.insert().values(
+                        message_id=message_id,
+                        customer_key=customer_key,
+                        received_at=now or time.time(),
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def mark_processed(self, message_id: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                inbound_messages.update()
+                .where(inbound_messages.c.message_id == message_id)
+                .values(processed_at=time.time())
+            )
+
+    def touch_customer(self, customer_key: str, at: float) -> None:
+        """Remembers the customer's latest inbound time (never moves it backwards)."""
+        with self.engine.begin() as connection:
+            updated = connection.execute(
+                customers.update()
+                .where(customers.c.customer_key == customer_key)
+                .where(customers.c.last_inbound_at < at)
+                .values(last_inbound_at=at)
+            ).rowcount
+            if updated:
+                return
+            exists = connection.execute(
+                sa.select(customers.c.customer_key).where(customers.c.customer_key == customer_key)
+            ).first()
+            if exists is None:
+                try:
+                    with connection.begin_nested():
+                        connection.execute(
+                            customers.insert().values(customer_key=customer_key, last_inbound_at=at)
+                        )
+                except IntegrityError:
+                    pass  # a concurrent first message won; its time is as good
+
+    def last_inbound_at(self, customer_key: str) -> float | None:
+        with self.engine.connect() as connection:
+            value = connection.execute(
+                sa.select(customers.c.last_inbound_at).where(
+                    customers.c.customer_key == customer_key
+                )
+            ).scalar()
+        return float(value) if value is not None else None
+
+    def record_outbound(
+        self, message_id: str, customer_key: str, kind: str, body: str | None = None
+    ) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                outbound_messages.insert().values(
+                    message_id=message_id,
+                    customer_key=customer_key,
+                    kind=kind,
+                    body=body,
+                    sent_at=time.time(),
+                    status="accepted",
+                )
+            )
+
+    def record_status(
+        self,
+        message_id: str,
+        status: str,
+        at: float,
+        error_code: int | None = None,
+        error_title: str | None = None,
+    ) -> OutboundRecord | None:
+        """Applies a delivery status; returns the message's record when the status changed it."""
+        with self.engine.begin() as connection:
+            row = connection.execute(
+                sa.select(outbound_messages).where(outbound_messages.c.message_id == message_id)
+            ).first()
+            if row is None:
+                return None
+            if STATUS_RANK.get(status, -1) <= STATUS_RANK.get(row.status, -1):
+                return None
+            connection.execute(
+                outbound_messages.update()
+                .where(outbound_messages.c.message_id == message_id)
+                .values(status=status, status_at=at, error_code=error_code, error_title=error_title)
+            )
+        return OutboundRecord(row.message_id, row.customer_key, row.kind, row.body, status)
+
+    def outbound(self, message_id: str) -> OutboundRecord | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(outbound_messages).where(outbound_messages.c.message_id == message_id)
+            ).first()
+        if row is None:
+            return None
+        return OutboundRecord(row.message_id, row.customer_key, row.kind, row.body, row.status)
+
+    def claim_flow_token(self, flow_token: str) -> bool:
+        """True for the first claim of a flow token, False for every later one."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    flow_token_claims.insert().values(flow_token=flow_token, claimed_at=time.time())
+                )
+        except IntegrityError:
+            return False
+        return True

@@ -1,0 +1,245 @@
+"""The WhatsApp channel for Rasa: Meta's webhooks in, Graph API messages out.
+
+Routes under /webhooks/whatsapp/:
+- GET  /            health
+- GET  /webhook     Meta's verification handshake
+- POST /webhook     messages and statuses, signed with X-Hub-Signature-256
+- POST /flow        the WhatsApp Flows data endpoint (connectors/flow_endpoint.py)
+
+A POST is verified over its raw bytes, its message ids are recorded (Meta re-delivers), and
+it is answered at once; the messages are handled in the background, in order per customer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from dotenv import load_dotenv
+from rasa.core.channels.channel import InputChannel, UserMessage
+from rasa.shared.utils.cli import print_error_and_exit
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from connectors.config import ConfigError, FlowSettings, WhatsAppSettings
+from connectors.customer_queue import CustomerQueues
+from connectors.flow_endpoint import FlowEndpoint
+from connectors.graph import GraphApiError, GraphClient, GraphSettings
+from connectors.intents import (
+    completion_token,
+    flow_completed_text,
+    is_order_completion,
+    message_metadata,
+    rasa_text,
+)
+from connectors.output import WhatsAppOutput
+from connectors.payloads import InboundMessage, PayloadError, StatusUpdate, parse_notification
+from connectors.signatures import verify_hub_signature
+from connectors.store import ConnectorStore
+from connectors.tracker_store import DatabaseConfigError, database_url
+from connectors.wasender import WaSenderClient
+
+logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MAX_BODY_BYTES = 1024 * 1024
+RE_ENGAGEMENT_ERROR = 131047  # "more than 24 hours since the customer last replied"
+
+OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+
+class WhatsAppInput(InputChannel):
+    """Receives WhatsApp Cloud API webhooks and hands customers' messages to Rasa."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "whatsapp"
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> WhatsAppInput:
+        """Reads the settings from the environment (and `.env`); stops start-up if invalid."""
+        load_dotenv(PROJECT_ROOT / ".env", override=False)
+        try:
+            settings = WhatsAppSettings.from_env(os.environ)
+            flow_settings = FlowSettings.from_env(os.environ)
+            store = ConnectorStore(database_url(os.environ))
+        except (ConfigError, DatabaseConfigError) as error:
+            print_error_and_exit(f"WhatsApp channel: {error}")
+        if flow_settings.private_key is None:
+            logger.warning("Flow endpoint off: WHATSAPP_FLOW_PRIVATE_KEY is not set")
+        return cls(settings, store, flow_settings)
+
+    def __init__(
+        self, settings: WhatsAppSettings, store: ConnectorStore, flow_settings: FlowSettings
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.graph = GraphClient(
+            GraphSettings(settings.api_base, settings.phone_number_id, settings.access_token)
+        )
+        self.wasender = (
+            WaSenderClient(settings.wasender_api_base, settings.wasender_api_key)
+            if settings.wasender_api_key
+            else None
+        )
+        self.queues = CustomerQueues()
+        self.flow = FlowEndpoint(
+            flow_settings,
+            settings.app_secrets,
+            store,
+            self.queues,
+            lambda: self.output(notifications=False),
+        )
+
+    def output(self, notifications: bool) -> WhatsAppOutput:
+        return WhatsAppOutput(self.settings, self.graph, self.store, notifications, self.wasender)
+
+    def get_output_channel(self) -> WhatsAppOutput:
+        """The channel for bot-initiated messages (external events): order notifications."""
+        return self.output(notifications=True)
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        webhook = Blueprint("whatsapp_webhook", __name__)
+
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        async def verify(request: Request) -> HTTPResponse:
+            return self.verify_subscription(request)
+
+        async def receive(request: Request) -> HTTPResponse:
+            return await self.receive_notification(request, on_new_message)
+
+        async def flow(request: Request) -> HTTPResponse:
+            return await self.flow.handle(request, on_new_message)
+
+        webhook.add_route(health, "/", methods=["GET"])
+        webhook.add_route(flow, "/flow", methods=["POST"])
+        webhook.add_route(verify, "/webhook", methods=["GET"])
+        webhook.add_route(receive, "/webhook", methods=["POST"])
+        return webhook
+
+    def verify_subscription(self, request: Request) -> HTTPResponse:
+        """Meta's handshake: echo hub.challenge when mode and token match, else 403."""
+        mode = request.args.get("hub.mode")
+        token = request.args.get("hub.verify_token") or ""
+        challenge = request.args.get("hub.challenge") or ""
+        if mode == "subscribe" and hmac.compare_digest(
+            token.encode(), self.settings.verify_token.encode()
+        ):
+            return response.text(challenge)
+        logger.warning("webhook verification refused")
+        return response.text("forbidden", status=403)
+
+    async def receive_notification(
+        self, request: Request, on_new_message: OnNewMessage
+    ) -> HTTPResponse:
+        body = request.body or b""
+        if len(body) > MAX_BODY_BYTES:
+            return response.json({"error": "body too large"}, status=413)
+        signature = request.headers.get("X-Hub-Signature-256")
+        if not signature:
+            logger.warning("webhook without signature refused")
+            return response.json({"error": "missing X-Hub-Signature-256"}, status=401)
+        if not verify_hub_signature(body, signature, self.settings.app_secrets):
+            logger.warning("webhook with a wrong signature refused")
+            return response.json({"error": "invalid signature"}, status=403)
+        try:
+            notification = parse_notification(json.loads(body))
+        except (ValueError, PayloadError) as error:
+            logger.warning("webhook body refused: %s", type(error).__name__)
+            return response.json({"error": "not a WhatsApp notification"}, status=400)
+        fresh: list[InboundMessage] = []
+        try:
+            for message in notification.messages:
+                if await asyncio.to_thread(
+                    self.store.record_inbound, message.id, message.customer.key
+                ):
+                    fresh.append(message)
+                else:
+                    logger.info("duplicate delivery ignored: message=%s", message.id)
+        except Exception:
+            logger.exception("could not record the notification; Meta will retry")
+            return response.json({"error": "storage unavailable"}, status=503)
+        for message in fresh:
+            self.queues.submit(
+                message.customer.key,
+                lambda m=message: self.handle_message(m, on_new_message),  # type: ignore[misc]
+                f"message {message.id}",
+            )
+        for status in notification.statuses:
+            self.queues.submit(
+                f"status:{status.message_id}",
+                lambda s=status: self.handle_status(s),  # type: ignore[misc]
+                f"status {status.message_id}",
+            )
+        return response.json({"status": "received"})
+
+    async def handle_message(self, message: InboundMessage, on_new_message: OnNewMessage) -> None:
+        """One customer message through Rasa, with read receipt and typing indicator."""
+        key = message.customer.key
+        await asyncio.to_thread(self.store.touch_customer, key, message.timestamp or time.time())
+        with contextlib.suppress(GraphApiError):  # a courtesy; the client logged the failure
+            await self.graph.mark_read(message.id)
+        text = await self.text_for(message)
+        if text is not None:
+            await on_new_message(
+                UserMessage(
+                    text=text,
+                    output_channel=self.output(notifications=False),
+                    sender_id=key,
+                    input_channel=self.name(),
+                    message_id=message.id,
+                    metadata=message_metadata(message),
+                )
+            )
+        await asyncio.to_thread(self.store.mark_processed, message.id)
+
+    async def text_for(self, message: InboundMessage) -> str | None:
+        """Rasa's input for a message; None for a Flow completion already handled."""
+        if message.kind != "nfm_reply":
+            return rasa_text(message)
+        response_json = message.flow_response or {}
+        if not is_order_completion(response_json):
+            return None  # the 'continue in the chat' hand-over: the turn already runs
+        token = completion_token(response_json)
+        if token and not await asyncio.to_thread(self.store.claim_flow_token, token):
+            logger.info("flow completion already handled: message=%s", message.id)
+            return None
+        return flow_completed_text(response_json)
+
+    async def handle_status(self, status: StatusUpdate) -> None:
+        """Records a delivery status; a notification that failed for the window is resent."""
+        record = await asyncio.to_thread(
+            self.store.record_status,
+            status.message_id,
+            status.status,
+            float(status.timestamp or time.time()),
+            status.error_code,
+            status.error_title,
+        )
+        if record is None or status.status != "failed":
+            return
+        logger.warning(
+            "message failed: kind=%s code=%s title=%s",
+            record.kind,
+            status.error_code,
+            status.error_title,
+        )
+        if (
+            record.kind == "notification"
+            and record.body
+            and status.error_code == RE_ENGAGEMENT_ERROR
+        ):
+            await self.output(notifications=True).send_outside_window(
+                record.customer_key, record.body
+            )

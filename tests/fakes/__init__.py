@@ -1,0 +1,1 @@
+"""Fakes of the platforms the bot talks to: real HTTP servers on loopback."""

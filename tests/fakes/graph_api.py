@@ -1,0 +1,257 @@
+"""A fake WhatsApp Cloud API (Meta's Graph API): a real HTTP server on loopback.
+
+aiohttp.web runs on its own event loop in a background thread, so synchronous tests and
+async code alike reach it over TCP, through the same client code as production. It records
+every request, answers like Meta by default, and can be told to answer otherwise (errors,
+slow answers) or to refuse connections for a while.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import itertools
+import json
+import re
+import secrets
+import threading
+from collections import deque
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeAlias, TypeVar
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+API_VERSION = "v23.0"
+_VERSION = re.compile(r"v\d+\.\d+")
+_CONTROL_TIMEOUT_SECONDS = 5.0
+
+T = TypeVar("T")
+
+#: (status, body, headers) or (status, body, headers, delay in seconds before answering).
+QueuedResponse: TypeAlias = (
+    tuple[int, dict[str, Any] | str, dict[str, str]]
+    | tuple[int, dict[str, Any] | str, dict[str, str], float]
+)
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the fake received it."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    json: Any | None
+    form: dict[str, str] | None
+
+
+@dataclass(frozen=True)
+class _Canned:
+    status: int
+    body: dict[str, Any] | str
+    headers: dict[str, str]
+    delay: float
+
+
+class FakeGraphApi:
+    """The Graph API endpoints the bot uses, for one business phone number."""
+
+    def __init__(self) -> None:
+        self.phone_number_id = "1234567890"
+        self.access_token = secrets.token_urlsafe(32)
+        self.requests: list[RecordedRequest] = []
+        self.public_key: str | None = None
+        self._lock = threading.Lock()
+        self._queued: deque[_Canned] = deque()
+        self._message_numbers = itertools.count(1)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self._port: int | None = None
+
+    def start(self) -> None:
+        """Starts the server thread and listens on 127.0.0.1, on a free port."""
+        if self._loop is not None:
+            raise RuntimeError("FakeGraphApi is already running")
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="fake-graph-api", daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+        self._call(self._start())
+
+    def stop(self) -> None:
+        """Closes every connection and the listening socket, and ends the server thread."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if self._runner is not None:
+            self._call(self._runner.cleanup())
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=_CONTROL_TIMEOUT_SECONDS)
+        loop.close()
+        self._loop = self._thread = None
+        self._runner = self._site = None
+
+    @property
+    def base_url(self) -> str:
+        """The API base the client is configured with, e.g. http://127.0.0.1:PORT/v23.0."""
+        if self._port is None:
+            raise RuntimeError("FakeGraphApi is not started: call start() first")
+        return f"http://127.0.0.1:{self._port}/{API_VERSION}"
+
+    def messages(self) -> list[dict[str, Any]]:
+        """JSON bodies of the message sends received (read receipts left out), in order."""
+        with self._lock:
+            recorded = list(self.requests)
+        return [
+            r.json
+            for r in recorded
+            if r.method == "POST"
+            and r.path.endswith("/messages")
+            and isinstance(r.json, dict)
+            and r.json.get("status") != "read"
+        ]
+
+    def queue_responses(self, *responses: QueuedResponse) -> None:
+        """The next requests, whatever their path, get these answers in order."""
+        canned = [_Canned(r[0], r[1], r[2], r[3] if len(r) == 4 else 0.0) for r in responses]
+        with self._lock:
+            self._queued.extend(canned)
+
+    def refuse_connections(self) -> None:
+        """Simulates an outage: closes the listening socket and every open connection."""
+        self._call(self._refuse())
+
+    def accept_connections(self) -> None:
+        """Ends the outage: listens again, on the same port."""
+        if self._port is None:
+            raise RuntimeError("FakeGraphApi is not started: call start() first")
+        self._call(self._listen(self._port))
+
+    def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Runs a coroutine on the server loop and waits for its result."""
+        if self._loop is None:
+            coroutine.close()
+            raise RuntimeError("FakeGraphApi is not started: call start() first")
+        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        return future.result(timeout=_CONTROL_TIMEOUT_SECONDS)
+
+    async def _start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+        )
+        await runner.setup()
+        self._runner = runner
+        await self._listen(0)
+
+    async def _listen(self, port: int) -> None:
+        if self._runner is None or self._site is not None:
+            return
+        site = web.TCPSite(self._runner, "127.0.0.1", port, reuse_address=True)
+        await site.start()
+        self._site = site
+        self._port = self._runner.addresses[0][1]
+
+    async def _refuse(self) -> None:
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+        if self._runner is not None and self._runner.server is not None:
+            self._runner.server.pre_shutdown()
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        recorded = await _record(request)
+        with self._lock:
+            self.requests.append(recorded)
+            canned = self._queued.popleft() if self._queued else None
+        if canned is not None:
+            await asyncio.sleep(canned.delay)
+            return _respond(canned.status, canned.body, canned.headers)
+        expected = f"Bearer {self.access_token}".encode()
+        if not hmac.compare_digest(request.headers.get("Authorization", "").encode(), expected):
+            return _error(401, "Invalid OAuth access token", 190)
+        return self._answer(recorded)
+
+    def _answer(self, request: RecordedRequest) -> web.Response:
+        """Meta's answer to an authorised request."""
+        parts = request.path.strip("/").split("/")
+        if len(parts) != 3 or not _VERSION.fullmatch(parts[0]) or parts[1] != self.phone_number_id:
+            return _unknown_path()
+        edge = parts[2]
+        if edge == "messages" and request.method == "POST":
+            return self._message(request.json)
+        if edge == "whatsapp_business_encryption" and request.method == "POST":
+            return self._store_key(request.form)
+        if edge == "whatsapp_business_encryption" and request.method == "GET":
+            return self._key_status()
+        return _unknown_path()
+
+    def _message(self, body: Any) -> web.Response:
+        if not isinstance(body, dict) or body.get("messaging_product") != "whatsapp":
+            return _error(400, "(#100) The parameter messaging_product is required.", 100)
+        if body.get("status") == "read":
+            return _respond(200, {"success": True}, {})
+        recipient = body.get("to") or body.get("recipient")
+        if not recipient:
+            return _error(400, "(#100) The parameter to is required.", 100)
+        with self._lock:
+            number = next(self._message_numbers)
+        answer = {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": recipient, "wa_id": body.get("to", recipient)}],
+            "messages": [{"id": f"wamid.FAKE{number}"}],
+        }
+        return _respond(200, answer, {})
+
+    def _store_key(self, form: dict[str, str] | None) -> web.Response:
+        key = (form or {}).get("business_public_key")
+        if not key:
+            return _error(400, "(#100) The parameter business_public_key is required.", 100)
+        with self._lock:
+            self.public_key = key
+        return _respond(200, {"success": True}, {})
+
+    def _key_status(self) -> web.Response:
+        with self._lock:
+            key = self.public_key
+        status = "VALID" if key else "MISMATCH"
+        entry = {"business_public_key": key or "", "business_public_key_signature_status": status}
+        return _respond(200, {"data": [entry]}, {})
+
+
+async def _record(request: web.Request) -> RecordedRequest:
+    raw = await request.read()
+    json_body: Any | None = None
+    form: dict[str, str] | None = None
+    if request.content_type == "application/json":
+        try:
+            json_body = json.loads(raw)
+        except ValueError:
+            json_body = None
+    elif request.content_type == "application/x-www-form-urlencoded":
+        form = dict(parse_qsl(raw.decode(errors="replace"), keep_blank_values=True))
+    return RecordedRequest(request.method, request.path, dict(request.headers), json_body, form)
+
+
+def _respond(status: int, body: dict[str, Any] | str, headers: dict[str, str]) -> web.Response:
+    if isinstance(body, str):
+        return web.Response(status=status, text=body, headers=headers)
+    return web.Response(
+        status=status,
+        text=json.dumps(body),
+        headers={"Content-Type": "application/json", **headers},
+    )
+
+
+def _error(status: int, message: str, code: int) -> web.Response:
+    error = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "FAKE"}
+    return _respond(status, {"error": error}, {})
+
+
+def _unknown_path() -> web.Response:
+    return _error(404, "Unknown path components", 2500)

@@ -1,0 +1,107 @@
+"""Builders for Meta's webhook notifications, signed as Meta signs them."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from typing import Any
+
+from connectors.signatures import hub_signature
+
+__all__ = ["hub_signature"]
+
+_ids = itertools.count(1)
+
+
+def message_id() -> str:
+    return f"wamid.TEST{next(_ids):08d}"
+
+
+def contact(
+    wa_id: str | None = None, user_id: str | None = None, name: str = "Test Customer"
+) -> dict[str, Any]:
+    entry: dict[str, Any] = {"profile": {"name": name}}
+    if wa_id:
+        entry["wa_id"] = wa_id
+    if user_id:
+        entry["user_id"] = user_id
+    return entry
+
+
+def message(sender: str, kind: str, content: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """One inbound message from `sender` (a phone id, or a user id when it has a dot)."""
+    sender_field = "from_user_id" if "." in sender else "from"
+    return {
+        sender_field: sender,
+        "id": extra.pop("id", None) or message_id(),
+        "timestamp": str(int(extra.pop("timestamp", time.time()))),
+        "type": kind,
+        kind: content,
+        **extra,
+    }
+
+
+def text(sender: str, body: str, **extra: Any) -> dict[str, Any]:
+    return message(sender, "text", {"body": body}, **extra)
+
+
+def button_reply(sender: str, reply_id: str, title: str) -> dict[str, Any]:
+    return message(
+        sender,
+        "interactive",
+        {"type": "button_reply", "button_reply": {"id": reply_id, "title": title}},
+    )
+
+
+def nfm_reply(sender: str, response: dict[str, Any]) -> dict[str, Any]:
+    return message(
+        sender,
+        "interactive",
+        {
+            "type": "nfm_reply",
+            "nfm_reply": {"name": "flow", "body": "Sent", "response_json": json.dumps(response)},
+        },
+    )
+
+
+def notification(
+    messages: list[dict[str, Any]] | None = None,
+    contacts: list[dict[str, Any]] | None = None,
+    statuses: list[dict[str, Any]] | None = None,
+    phone_number_id: str = "1234567890",
+) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "15550000000", "phone_number_id": phone_number_id},
+    }
+    if messages is not None:
+        value["messages"] = messages
+        value["contacts"] = contacts or []
+    if statuses is not None:
+        value["statuses"] = statuses
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA_ID", "changes": [{"field": "messages", "value": value}]}],
+    }
+
+
+def status(message_id_: str, state: str, recipient: str, code: int | None = None) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "id": message_id_,
+        "status": state,
+        "timestamp": str(int(time.time())),
+        "recipient_id": recipient,
+    }
+    if code is not None:
+        entry["errors"] = [{"code": code, "title": "Re-engagement message"}]
+    return entry
+
+
+def signed(document: dict[str, Any], secret: str) -> tuple[bytes, dict[str, str]]:
+    """The raw body and headers Meta would POST."""
+    body = json.dumps(document).encode("utf-8")
+    return body, {
+        "Content-Type": "application/json",
+        "X-Hub-Signature-256": hub_signature(body, secret),
+    }

@@ -1,0 +1,147 @@
+"""Starts the real bot for integration tests: `rasa run actions` and `rasa run`.
+
+Both on free loopback ports, with the trained model, a temporary SQLite database and the
+environment the test gives (e.g. WhatsApp settings pointing at the fake Graph API).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "shop.tar.gz"
+BIN = ROOT / ".venv" / "bin"
+START_TIMEOUT = 180.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveBot:
+    """A running Rasa server and action server."""
+
+    rasa_url: str
+    actions_url: str
+    processes: list[subprocess.Popen[bytes]]
+    logs: list[Path]
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def log_tail(self, characters: int = 4000) -> str:
+        return "\n".join(log.read_text(errors="replace")[-characters:] for log in self.logs)
+
+
+def wait_for(url: str, processes: list[subprocess.Popen[bytes]]) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in processes):
+            raise RuntimeError("a server exited during start-up")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {START_TIMEOUT:.0f} s")
+
+
+def start_bot(workdir: Path, env_extra: dict[str, str], channels: dict[str, object]) -> LiveBot:
+    """Starts both servers with `channels` as credentials; returns once both answer."""
+    rasa_port, actions_port = free_port(), free_port()
+    endpoints = workdir / "endpoints.yml"
+    endpoints.write_text(
+        yaml.safe_dump(
+            {
+                "action_endpoint": {"url": f"http://127.0.0.1:{actions_port}/webhook"},
+                "tracker_store": {"type": "connectors.tracker_store.DatabaseTrackerStore"},
+                "lock_store": {"type": "in_memory"},
+            }
+        ),
+        encoding="utf-8",
+    )
+    credentials = workdir / "credentials.yml"
+    credentials.write_text(yaml.safe_dump(channels), encoding="utf-8")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("STRIPE_", "WHATSAPP_", "WASENDER_"))
+    }
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "RASA_TELEMETRY_ENABLED": "false",
+            "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            "DATABASE_URL": f"sqlite:///{workdir / 'bot.db'}",
+            **env_extra,
+        }
+    )
+    commands = {
+        "actions": [
+            str(BIN / "rasa"),
+            "run",
+            "actions",
+            "--actions",
+            "actions",
+            "--port",
+            str(actions_port),
+        ],
+        "rasa": [
+            str(BIN / "rasa"),
+            "run",
+            "--model",
+            str(MODEL),
+            "--endpoints",
+            str(endpoints),
+            "--credentials",
+            str(credentials),
+            "--port",
+            str(rasa_port),
+        ],
+    }
+    processes, logs = [], []
+    for name, command in commands.items():
+        log = workdir / f"{name}.log"
+        with log.open("wb") as output:
+            processes.append(
+                subprocess.Popen(
+                    command,
+                    cwd=workdir,
+                    env=env,
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        logs.append(log)
+    bot = LiveBot(
+        f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}", processes, logs
+    )
+    try:
+        wait_for(f"{bot.actions_url}/health", processes)
+        wait_for(f"{bot.rasa_url}/", processes)
+    except RuntimeError:
+        bot.stop()
+        raise RuntimeError(f"bot did not start:\n{bot.log_tail()}") from None
+    return bot

@@ -1,0 +1,264 @@
+"""ConnectorStore on SQLite files and on PostgreSQL: dedup, 24-hour window, statuses, claims.
+
+The PostgreSQL runs use the server named by TEST_POSTGRES_URL (default: the local test
+database) and skip only when it cannot be reached. The tables have fixed names, so these tests
+never drop them: every row a test writes carries a fresh unique id and is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from connectors.store import (
+    ConnectorStore,
+    OutboundRecord,
+    customers,
+    flow_token_claims,
+    inbound_messages,
+    outbound_messages,
+)
+
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@functools.cache
+def postgres_unreachable_reason() -> str | None:
+    """Why the PostgreSQL runs cannot happen here, or None when the server answers."""
+    engine = sa.create_engine(POSTGRES_URL, future=True, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("select 1"))
+    except sa.exc.OperationalError as error:
+        first_line = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
+        shown = repr(sa.engine.make_url(POSTGRES_URL))  # the password, if any, masked
+        return f"PostgreSQL at TEST_POSTGRES_URL={shown} is unreachable: {first_line}"
+    finally:
+        engine.dispose()
+    return None
+
+
+@dataclass
+class Backend:
+    """Stores on one database; unique ids, and the rows they name removed at the end."""
+
+    url: str
+    stores: list[ConnectorStore] = field(default_factory=list)
+    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    message_ids: list[str] = field(default_factory=list)
+    customer_keys: list[str] = field(default_factory=list)
+    flow_tokens: list[str] = field(default_factory=list)
+
+    def store(self) -> ConnectorStore:
+        """A new ConnectorStore on the same database (as after a restart)."""
+        opened = ConnectorStore(self.url)
+        self.stores.append(opened)
+        return opened
+
+    def message_id(self, name: str) -> str:
+        self.message_ids.append(f"wamid.{self.tag}.{name}")
+        return self.message_ids[-1]
+
+    def customer_key(self, name: str) -> str:
+        self.customer_keys.append(f"test-{self.tag}-{name}")
+        return self.customer_keys[-1]
+
+    def flow_token(self, name: str) -> str:
+        self.flow_tokens.append(f"flow-{self.tag}-{name}")
+        return self.flow_tokens[-1]
+
+    def clean_up(self) -> None:
+        if self.stores:
+            with self.stores[0].engine.begin() as connection:
+                ids = self.message_ids
+                connection.execute(
+                    inbound_messages.delete().where(inbound_messages.c.message_id.in_(ids))
+                )
+                connection.execute(
+                    outbound_messages.delete().where(outbound_messages.c.message_id.in_(ids))
+                )
+                connection.execute(
+                    customers.delete().where(customers.c.customer_key.in_(self.customer_keys))
+                )
+                connection.execute(
+                    flow_token_claims.delete().where(
+                        flow_token_claims.c.flow_token.in_(self.flow_tokens)
+                    )
+                )
+        for opened in self.stores:
+            opened.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    if request.param == "postgresql":
+        reason = postgres_unreachable_reason()
+        if reason:
+            pytest.skip(reason)
+        url = POSTGRES_URL
+    else:
+        url = f"sqlite:///{tmp_path}/x.db"
+    found = Backend(url)
+    yield found
+    found.clean_up()
+
+
+def test_inbound_message_counts_once(backend: Backend) -> None:
+    store = backend.store()
+    first, other = backend.message_id("1"), backend.message_id("2")
+    key = backend.customer_key("a")
+
+    assert store.record_inbound(first, key) is True
+    assert store.record_inbound(first, key) is False
+    assert store.record_inbound(other, key) is True
+
+
+def test_inbound_dedup_survives_a_restart(backend: Backend) -> None:
+    message_id, key = backend.message_id("1"), backend.customer_key("a")
+    assert backend.store().record_inbound(message_id, key) is True
+
+    restarted = backend.store()
+
+    assert restarted.record_inbound(message_id, key) is False
+    with restarted.engine.connect() as connection:
+        row = connection.execute(
+            sa.select(inbound_messages).where(inbound_messages.c.message_id == message_id)
+        ).one()
+    assert row.customer_key == key
+    assert row.processed_at is None
+
+
+def test_mark_processed_sets_the_time(backend: Backend) -> None:
+    store = backend.store()
+    message_id = backend.message_id("1")
+    store.record_inbound(message_id, backend.customer_key("a"))
+
+    store.mark_processed(message_id)
+
+    with store.engine.connect() as connection:
+        processed_at = connection.execute(
+            sa.select(inbound_messages.c.processed_at).where(
+                inbound_messages.c.message_id == message_id
+            )
+        ).scalar()
+    assert processed_at is not None and processed_at > 0
+
+
+def test_flow_token_is_claimed_once(backend: Backend) -> None:
+    store = backend.store()
+    token = backend.flow_token("1")
+
+    assert store.claim_flow_token(token) is True
+    assert store.claim_flow_token(token) is False
+    assert backend.store().claim_flow_token(token) is False
+    assert store.claim_flow_token(backend.flow_token("2")) is True
+
+
+def test_concurrent_claims_of_one_flow_token_have_one_winner(backend: Backend) -> None:
+    stores = [backend.store(), backend.store()]
+    token = backend.flow_token("race")
+    start = threading.Barrier(8)
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def claim(number: int) -> None:
+        start.wait()
+        won = stores[number % 2].claim_flow_token(token)
+        with lock:
+            results.append(won)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(results) == [False] * 7 + [True]
+
+
+def test_touch_customer_keeps_the_latest_time(backend: Backend) -> None:
+    store = backend.store()
+    key, other = backend.customer_key("a"), backend.customer_key("b")
+
+    assert store.last_inbound_at(key) is None
+    store.touch_customer(key, 1_000.0)
+    assert store.last_inbound_at(key) == 1_000.0
+    store.touch_customer(key, 2_000.5)
+    assert store.last_inbound_at(key) == 2_000.5
+    store.touch_customer(key, 1_500.0)
+    store.touch_customer(key, 2_000.5)
+    assert store.last_inbound_at(key) == 2_000.5
+    assert store.last_inbound_at(other) is None
+    store.touch_customer(other, 10.0)
+    assert backend.store().last_inbound_at(other) == 10.0
+    assert store.last_inbound_at(key) == 2_000.5
+
+
+def error_columns(store: ConnectorStore, message_id: str) -> tuple[object, ...]:
+    with store.engine.connect() as connection:
+        row = connection.execute(
+            sa.select(
+                outbound_messages.c.status,
+                outbound_messages.c.status_at,
+                outbound_messages.c.error_code,
+                outbound_messages.c.error_title,
+            ).where(outbound_messages.c.message_id == message_id)
+        ).one()
+    return tuple(row)
+
+
+def test_statuses_only_move_forward(backend: Backend) -> None:
+    store = backend.store()
+    message_id, key = backend.message_id("out"), backend.customer_key("a")
+    store.record_outbound(message_id, key, "reply")
+    assert store.outbound(message_id) == OutboundRecord(message_id, key, "reply", None, "accepted")
+
+    assert store.record_status(message_id, "sent", 10.0) == OutboundRecord(
+        message_id, key, "reply", None, "sent"
+    )
+    read = store.record_status(message_id, "read", 30.0)
+    assert read is not None and read.status == "read"
+    assert store.record_status(message_id, "delivered", 20.0) is None
+    assert store.record_status(message_id, "sent", 10.0) is None
+    assert store.record_status(message_id, "read", 31.0) is None
+    assert store.record_status(message_id, "deleted", 40.0) is None
+
+    record = store.outbound(message_id)
+    assert record is not None and record.status == "read"
+    assert error_columns(store, message_id) == ("read", 30.0, None, None)
+
+
+def test_failed_status_stores_the_error_and_returns_the_body(backend: Backend) -> None:
+    store = backend.store()
+    message_id, key = backend.message_id("note"), backend.customer_key("a")
+    store.record_outbound(message_id, key, "notification", body="Your order ORD-1 has shipped.")
+    store.record_status(message_id, "sent", 10.0)
+
+    failed = store.record_status(message_id, "failed", 11.0, 131047, "Re-engagement message")
+
+    assert failed == OutboundRecord(
+        message_id, key, "notification", "Your order ORD-1 has shipped.", "failed"
+    )
+    assert error_columns(backend.store(), message_id) == (
+        "failed",
+        11.0,
+        131047,
+        "Re-engagement message",
+    )
+    assert store.record_status(message_id, "failed", 12.0, 131047, "again") is None
+
+
+def test_status_of_an_unknown_message_is_ignored(backend: Backend) -> None:
+    store = backend.store()
+    message_id = backend.message_id("never-sent")
+
+    assert store.record_status(message_id, "delivered", 1.0) is None
+    assert store.outbound(message_id) is None

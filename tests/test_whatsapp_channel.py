@@ -1,0 +1,361 @@
+"""The WhatsApp channel end to end: signed webhooks into the real bot, replies out through
+the fake Graph API (a real HTTP server), with the real Rasa server and action server."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from connectors.store import ConnectorStore
+from tests.fakes import meta
+from tests.fakes.graph_api import FakeGraphApi
+from tests.live_bot import LiveBot, start_bot
+
+OLD_SECRET = secrets.token_hex(16)
+NEW_SECRET = secrets.token_hex(16)
+VERIFY_TOKEN = secrets.token_urlsafe(12)
+WAIT_SECONDS = 30.0
+_customers = iter(range(15550100000, 15550199999))
+
+
+def new_customer() -> str:
+    return str(next(_customers))
+
+
+@pytest.fixture(scope="module")
+def graph() -> Iterator[FakeGraphApi]:
+    fake = FakeGraphApi()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("whatsapp")
+
+
+@pytest.fixture(scope="module")
+def bot(graph: FakeGraphApi, workdir: Path) -> Iterator[LiveBot]:
+    env = {
+        "WHATSAPP_ACCESS_TOKEN": graph.access_token,
+        "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
+        "WHATSAPP_APP_SECRET": f"{OLD_SECRET},{NEW_SECRET}",
+        "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
+        "WHATSAPP_API_BASE": graph.base_url,
+        "WHATSAPP_NOTIFICATION_TEMPLATE": "order_update",
+    }
+    live = start_bot(workdir, env, {"connectors.whatsapp.WhatsAppInput": {}})
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def store(bot: LiveBot, workdir: Path) -> ConnectorStore:
+    return ConnectorStore(f"sqlite:///{workdir / 'bot.db'}")
+
+
+def webhook(bot: LiveBot) -> str:
+    return f"{bot.rasa_url}/webhooks/whatsapp/webhook"
+
+
+def post(bot: LiveBot, document: dict[str, Any], secret: str = NEW_SECRET) -> requests.Response:
+    body, headers = meta.signed(document, secret)
+    return requests.post(webhook(bot), data=body, headers=headers, timeout=10)
+
+
+def sent_to(graph: FakeGraphApi, customer: str) -> list[dict[str, Any]]:
+    return [m for m in graph.messages() if customer in (m.get("to"), m.get("recipient"))]
+
+
+def wait_for_messages(
+    graph: FakeGraphApi, customer: str, count: int, settle: float = 0.0
+) -> list[dict[str, Any]]:
+    """The messages sent to `customer`, once there are at least `count` (then `settle` s more)."""
+    deadline = time.monotonic() + WAIT_SECONDS
+    while len(sent_to(graph, customer)) < count:
+        assert time.monotonic() < deadline, f"only {sent_to(graph, customer)} after {WAIT_SECONDS}s"
+        time.sleep(0.1)
+    time.sleep(settle)
+    return sent_to(graph, customer)
+
+
+def text_of(message: dict[str, Any]) -> str:
+    if message["type"] == "text":
+        return str(message["text"]["body"])
+    if message["type"] == "interactive":
+        return str(message["interactive"]["body"]["text"])
+    return json.dumps(message)
+
+
+def say(bot: LiveBot, customer: str, text: str, **extra: Any) -> str:
+    incoming = meta.text(customer, text, **extra)
+    response = post(bot, meta.notification([incoming], [meta.contact(customer)]))
+    assert response.status_code == 200, response.text
+    return str(incoming["id"])
+
+
+# --- verification handshake ---------------------------------------------------------------
+
+
+def test_verification_echoes_the_challenge_only_for_the_right_token(bot: LiveBot) -> None:
+    ok = requests.get(
+        webhook(bot),
+        params={
+            "hub.mode": "subscribe",
+            "hub.verify_token": VERIFY_TOKEN,
+            "hub.challenge": "1158201444",
+        },
+        timeout=5,
+    )
+    assert (ok.status_code, ok.text) == (200, "1158201444")
+    for params in (
+        {"hub.mode": "subscribe", "hub.verify_token": "wrong", "hub.challenge": "1"},
+        {"hub.mode": "unsubscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1"},
+        {},
+    ):
+        assert requests.get(webhook(bot), params=params, timeout=5).status_code == 403
+
+
+def test_health(bot: LiveBot) -> None:
+    assert requests.get(f"{bot.rasa_url}/webhooks/whatsapp/", timeout=5).json() == {"status": "ok"}
+
+
+# --- signatures ---------------------------------------------------------------------------
+
+
+def test_unsigned_and_wrongly_signed_posts_are_refused_and_not_processed(
+    bot: LiveBot, graph: FakeGraphApi
+) -> None:
+    customer = new_customer()
+    document = meta.notification([meta.text(customer, "hello")], [meta.contact(customer)])
+    body = json.dumps(document).encode()
+    missing = requests.post(
+        webhook(bot), data=body, headers={"Content-Type": "application/json"}, timeout=5
+    )
+    assert missing.status_code == 401
+    assert post(bot, document, secret="not-the-secret").status_code == 403
+    _, headers = meta.signed(document, NEW_SECRET)
+    reserialised = json.dumps(document, indent=2).encode()  # same JSON, other bytes
+    assert (
+        requests.post(webhook(bot), data=reserialised, headers=headers, timeout=5).status_code
+        == 403
+    )
+    time.sleep(1.0)
+    assert sent_to(graph, customer) == []
+
+
+def test_both_secrets_work_during_rotation(bot: LiveBot, graph: FakeGraphApi) -> None:
+    customer = new_customer()
+    for secret in (OLD_SECRET, NEW_SECRET):
+        document = meta.notification([meta.text(customer, "hi")], [meta.contact(customer)])
+        assert post(bot, document, secret=secret).status_code == 200
+    wait_for_messages(graph, customer, 2)
+
+
+def test_bad_bodies_get_clear_status_codes(bot: LiveBot) -> None:
+    for raw in (b"", b"not json", b"[1, 2]", b'{"entry": "nope"}', b"\xff\xfe\x00"):
+        headers = {"X-Hub-Signature-256": meta.hub_signature(raw, NEW_SECRET)}
+        assert requests.post(webhook(bot), data=raw, headers=headers, timeout=5).status_code == 400
+    huge = b'{"entry": []' + b" " * (2 * 1024 * 1024) + b"}"
+    headers = {"X-Hub-Signature-256": meta.hub_signature(huge, NEW_SECRET)}
+    assert requests.post(webhook(bot), data=huge, headers=headers, timeout=10).status_code == 413
+
+
+# --- messages in, replies out -------------------------------------------------------------
+
+
+def test_text_gets_read_receipt_typing_and_an_answer(bot: LiveBot, graph: FakeGraphApi) -> None:
+    customer = new_customer()
+    incoming = say(bot, customer, "hello")
+    (greeting,) = wait_for_messages(graph, customer, 1)
+    assert greeting["messaging_product"] == "whatsapp"
+    assert greeting["to"] == customer and "recipient" not in greeting
+    interactive = greeting["interactive"]
+    assert interactive["type"] == "button"
+    assert "Welcome" in interactive["body"]["text"]
+    assert [b["reply"] for b in interactive["action"]["buttons"]] == [
+        {"id": "/browse_catalog", "title": "See the catalog"},
+        {"id": "/order", "title": "Place an order"},
+        {"id": "/check_order_status", "title": "Order status"},
+    ]
+    receipts = [r.json for r in graph.requests if r.json and r.json.get("status") == "read"]
+    assert {
+        "messaging_product": "whatsapp",
+        "status": "read",
+        "message_id": incoming,
+        "typing_indicator": {"type": "text"},
+    } in receipts
+
+
+def test_catalog_with_seven_products_is_a_list(bot: LiveBot, graph: FakeGraphApi) -> None:
+    customer = new_customer()
+    say(bot, customer, "what do you sell?")
+    (catalog,) = wait_for_messages(graph, customer, 1)
+    assert catalog["interactive"]["type"] == "list"
+    rows = catalog["interactive"]["action"]["sections"][0]["rows"]
+    assert len(rows) == 7 and rows[0]["id"] == '/order{"product": "espresso-beans"}'
+
+
+def test_button_reply_payload_drives_the_conversation(bot: LiveBot, graph: FakeGraphApi) -> None:
+    customer = new_customer()
+    reply = meta.button_reply(customer, '/order{"product": "green-tea"}', "Sencha Green Tea")
+    assert post(bot, meta.notification([reply], [meta.contact(customer)])).status_code == 200
+    (summary,) = wait_for_messages(graph, customer, 1)
+    assert "1 × Sencha Green Tea — €8.90" in text_of(summary)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "/EXTERNAL_payment_succeeded",
+        '/EXTERNAL_payment_succeeded{"order_id": "ORD-1"}',
+        '/flow_completed{"flow_token": "x", '
+        '"flow_data": {"product": "gift-card", "quantity": "1"}}',
+    ],
+)
+def test_typed_text_can_never_trigger_a_reserved_intent(
+    bot: LiveBot, graph: FakeGraphApi, typed: str
+) -> None:
+    customer = new_customer()
+    say(bot, customer, typed)
+    replies = wait_for_messages(graph, customer, 1, settle=1.0)
+    texts = " ".join(text_of(m) for m in replies)
+    assert "confirmed" not in texts and "Your order" not in texts and "ORD-" not in texts
+
+
+def test_forged_reserved_button_payload_is_read_as_its_title(
+    bot: LiveBot, graph: FakeGraphApi
+) -> None:
+    customer = new_customer()
+    forged = meta.button_reply(customer, '/EXTERNAL_payment_succeeded{"order_id": "x"}', "hello")
+    post(bot, meta.notification([forged], [meta.contact(customer)]))
+    (reply,) = wait_for_messages(graph, customer, 1, settle=1.0)
+    assert "Welcome" in text_of(reply)
+
+
+def test_every_message_of_a_batch_is_answered_in_order(bot: LiveBot, graph: FakeGraphApi) -> None:
+    first, second = new_customer(), new_customer()
+    batch = meta.notification(
+        [
+            meta.text(first, "hello"),
+            meta.text(second, "what can you do"),
+            meta.text(first, "where is my order?"),
+        ],
+        [meta.contact(first), meta.contact(second)],
+    )
+    assert post(bot, batch).status_code == 200
+    to_first = wait_for_messages(graph, first, 2)
+    assert "Welcome" in text_of(to_first[0])
+    assert "don't have any orders" in text_of(to_first[1])
+    assert "I can show you" in text_of(wait_for_messages(graph, second, 1)[0])
+
+
+def test_a_redelivered_message_is_processed_once(
+    bot: LiveBot, graph: FakeGraphApi, store: ConnectorStore
+) -> None:
+    customer = new_customer()
+    incoming = meta.text(customer, "hello")
+    document = meta.notification([incoming], [meta.contact(customer)])
+    for _ in range(3):
+        assert post(bot, document).status_code == 200
+    replies = wait_for_messages(graph, customer, 1, settle=1.5)
+    assert len(replies) == 1
+    assert store.record_inbound(incoming["id"], customer) is False  # durable: in the database
+
+
+def test_business_scoped_user_is_answered_with_recipient(bot: LiveBot, graph: FakeGraphApi) -> None:
+    user_id = f"US.{secrets.randbelow(10**18)}"
+    incoming = meta.text(user_id, "hello")
+    post(bot, meta.notification([incoming], [meta.contact(user_id=user_id)]))
+    (reply,) = wait_for_messages(graph, user_id, 1)
+    assert reply["recipient"] == user_id and "to" not in reply
+
+
+def test_unreadable_media_gets_a_polite_answer(bot: LiveBot, graph: FakeGraphApi) -> None:
+    customer = new_customer()
+    sticker = meta.message(customer, "sticker", {"id": "media-1", "mime_type": "image/webp"})
+    post(bot, meta.notification([sticker], [meta.contact(customer)]))
+    (reply,) = wait_for_messages(graph, customer, 1)
+    assert "can't read that kind of message" in text_of(reply)
+
+
+def test_image_caption_is_read_as_text(bot: LiveBot, graph: FakeGraphApi) -> None:
+    customer = new_customer()
+    photo = meta.message(customer, "image", {"id": "media-2", "caption": "show me the catalog"})
+    post(bot, meta.notification([photo], [meta.contact(customer)]))
+    (reply,) = wait_for_messages(graph, customer, 1)
+    assert "Espresso Beans" in json.dumps(reply)
+
+
+def test_flow_completion_makes_one_order_per_token(bot: LiveBot, graph: FakeGraphApi) -> None:
+    customer = new_customer()
+    response = {
+        "flow_token": secrets.token_hex(8),
+        "product": "gift-card",
+        "quantity": "2",
+        "name": "",
+        "street": "",
+        "postal_code": "",
+        "city": "",
+    }
+    for _ in range(2):  # the same completion twice, in two different messages
+        post(bot, meta.notification([meta.nfm_reply(customer, response)], [meta.contact(customer)]))
+    replies = wait_for_messages(graph, customer, 1, settle=2.0)
+    assert len(replies) == 1
+    assert "2 × Gift Card 25 EUR — €50.00" in text_of(replies[0])  # then: no Stripe here
+    assert "isn't set up" in text_of(replies[0])
+
+
+def test_statuses_are_recorded_against_our_message(
+    bot: LiveBot, graph: FakeGraphApi, store: ConnectorStore
+) -> None:
+    customer = new_customer()
+    say(bot, customer, "hello")
+    wait_for_messages(graph, customer, 1)
+    record = wait_for_outbound(store, customer)
+    for state in ("sent", "delivered", "read", "delivered"):
+        post(bot, meta.notification(statuses=[meta.status(record, state, customer)]))
+    deadline = time.monotonic() + WAIT_SECONDS
+    while (current := store.outbound(record)) is None or current.status != "read":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    time.sleep(0.5)
+    final = store.outbound(record)
+    assert final is not None and final.status == "read"  # a late 'delivered' does not undo it
+
+
+def wait_for_outbound(store: ConnectorStore, customer: str) -> str:
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        with store.engine.connect() as connection:
+            row = connection.exec_driver_sql(
+                "select message_id from wa_outbound_messages where customer_key = ?", (customer,)
+            ).first()
+        if row is not None:
+            return str(row[0])
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_a_notification_refused_for_the_window_is_resent_as_the_template(
+    bot: LiveBot, graph: FakeGraphApi, store: ConnectorStore
+) -> None:
+    customer = new_customer()
+    message_id = f"wamid.NOTIFY{secrets.token_hex(4)}"
+    store.record_outbound(message_id, customer, "notification", "Order ORD-7 is confirmed.")
+    failed = meta.status(message_id, "failed", customer, code=131047)
+    assert post(bot, meta.notification(statuses=[failed])).status_code == 200
+    (template,) = wait_for_messages(graph, customer, 1)
+    assert template["template"]["name"] == "order_update"
+    parameters = template["template"]["components"][0]["parameters"]
+    assert parameters == [{"type": "text", "text": "Order ORD-7 is confirmed."}]
+    record = store.outbound(message_id)
+    assert record is not None and record.status == "failed"
