@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: help setup train run shell test lint typecheck pytest validate story-test bench clean lock
+.PHONY: help setup train run shell test lint typecheck pytest validate story-test bench clean lock flow-cli
 
 help:
 	@echo "make run     start the bot (action server :5055 + Rasa server :5005)"
@@ -71,3 +71,7 @@ lock: $(INSTALLED)
 
 clean:
 	rm -rf $(VENV) models var .mypy_cache .pytest_cache .ruff_cache
+
+# WhatsApp Flows operator tooling, e.g. make flow-cli ARGS="flow-request --action ping"
+flow-cli: $(INSTALLED)
+	$(BIN)/python -m connectors.cli $(ARGS)

@@ -10,9 +10,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.catalog import Catalog, Product, default_catalog
 from actions.conversation import archive_order, current_order, save_order
+from actions.flow_message import flow_settings, order_flow_message
 from actions.orders import Order, OrderStatus, format_amount
 from actions.payments import PaymentError, cancel_payment
-from actions.replies import yes_no_buttons
+from actions.replies import on_whatsapp, yes_no_buttons
 
 STATUS_TEXT = {
     OrderStatus.DRAFT: "not confirmed yet",
@@ -72,8 +73,9 @@ class ActionShowCatalog(Action):
 class ActionStartOrder(Action):
     """Starts a draft order for the named product and asks to confirm it.
 
-    Without a product it asks which one. An order already waiting for payment is not
-    replaced silently: the customer pays it or cancels it first.
+    Without a product it opens the order Flow on WhatsApp (when WHATSAPP_FLOW_ID is set)
+    or asks which product. An order already waiting for payment is not replaced silently:
+    the customer pays it or cancels it first.
     """
 
     def name(self) -> str:
@@ -96,6 +98,12 @@ class ActionStartOrder(Action):
             )
             return [SlotSet("product", None)]
         product = mentioned_product(tracker, catalog)
+        settings = flow_settings()
+        if product is None and settings is not None and on_whatsapp(tracker):
+            dispatcher.utter_message(
+                json_message=order_flow_message(catalog, tracker.sender_id, settings)
+            )
+            return [SlotSet("product", None)]
         if product is None:
             dispatcher.utter_message(
                 text="Which product would you like?", buttons=product_buttons(catalog)

@@ -13,10 +13,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench.figures import Figure
+from bench.flow import flow_endpoint
 from bench.nlu import nlu_parse_latency
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = [nlu_parse_latency]
+BENCHMARKS = [nlu_parse_latency, flow_endpoint]
 
 
 def render(figures: list[Figure]) -> str:

@@ -52,12 +52,13 @@ def load_private_key(value: str, passphrase: str | None = None) -> rsa.RSAPrivat
     if not text:
         raise FlowKeyError("WHATSAPP_FLOW_PRIVATE_KEY: not set")
     if "-----BEGIN" not in text:
-        path = Path(text).expanduser()
-        if not path.is_file():
+        try:
+            text = Path(text).expanduser().read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            # The error would repeat the value, which may be (part of) the key itself.
             raise FlowKeyError(
                 "WHATSAPP_FLOW_PRIVATE_KEY: neither PEM text nor a readable file path"
-            )
-        text = path.read_text(encoding="utf-8")
+            ) from None
     pem = text.replace("\\n", "\n").strip().encode("utf-8")
     password = passphrase.encode("utf-8") if passphrase else None
     try:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from connectors.tracker_store import is_sqlite, sqlite_engine
+
 metadata = sa.MetaData()
 
 inbound_messages = sa.Table(
@@ -73,7 +75,11 @@ class ConnectorStore:
     """The connector's tables on one SQLAlchemy engine."""
 
     def __init__(self, url: str) -> None:
-        self.engine = sa.create_engine(url, future=True, pool_pre_ping=True)
+        self.engine = (
+            sqlite_engine(url)
+            if is_sqlite(url)
+            else sa.create_engine(url, future=True, pool_pre_ping=True)
+        )
         metadata.create_all(self.engine)
 
     def record_inbound(self, message_id: str, customer_key: str, now: float | None = None) -> bool:

@@ -12,9 +12,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+import sqlalchemy.orm
 from rasa.core.tracker_store import SQLTrackerStore
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.pool import QueuePool
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'tracker.db'}"
@@ -39,9 +43,45 @@ def database_url(environ: Mapping[str, str]) -> str:
     return raw
 
 
+def sqlite_engine(url: str) -> Any:
+    """An engine for a SQLite file that keeps its connections and commits cheaply.
+
+    SQLAlchemy 1.4 opens a new connection per session for SQLite files; a small pool of
+    long-lived ones (usable from the worker threads our store calls run in) avoids that.
+    WAL with synchronous=NORMAL makes a commit cost no fsync of its own: a committed
+    transaction survives a crash of the process (kill -9); only an operating-system crash
+    can lose the last commits. Several replicas use PostgreSQL, where none of this applies.
+    """
+    engine = sa.create_engine(
+        url, future=True, poolclass=QueuePool, connect_args={"check_same_thread": False}
+    )
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(connection: Any, _: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def is_sqlite(url: str) -> bool:
+    return str(make_url(url).get_backend_name()) == "sqlite"
+
+
 class DatabaseTrackerStore(SQLTrackerStore):
     """SQLTrackerStore whose connection comes from DATABASE_URL."""
 
+    engine: Any
+    sessionmaker: Any
+
     def __init__(self, domain: Any = None, event_broker: Any = None, **_: Any) -> None:
         # A complete URL passed as `host` is used as is by SQLTrackerStore.get_db_url.
-        super().__init__(domain=domain, host=database_url(os.environ), event_broker=event_broker)
+        url = database_url(os.environ)
+        super().__init__(domain=domain, host=url, event_broker=event_broker)
+        if is_sqlite(url):
+            self.engine.dispose()
+            self.engine = sqlite_engine(url)
+            self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)

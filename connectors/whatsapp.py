@@ -30,6 +30,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors import rasa_speedups
 from connectors.config import ConfigError, FlowSettings, WhatsAppSettings
 from connectors.customer_queue import CustomerQueues
 from connectors.flow_endpoint import FlowEndpoint
@@ -49,6 +50,7 @@ from connectors.tracker_store import DatabaseConfigError, database_url
 from connectors.wasender import WaSenderClient
 
 logger = logging.getLogger(__name__)
+rasa_speedups.apply()
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAX_BODY_BYTES = 1024 * 1024

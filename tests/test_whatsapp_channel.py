@@ -4,7 +4,9 @@ the fake Graph API (a real HTTP server), with the real Rasa server and action se
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,15 +14,21 @@ from typing import Any
 
 import pytest
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from connectors.flow_crypto import decrypt_response, encrypt_request
+from connectors.signatures import hub_signature
 from connectors.store import ConnectorStore
 from tests.fakes import meta
 from tests.fakes.graph_api import FakeGraphApi
-from tests.live_bot import LiveBot, start_bot
+from tests.live_bot import ROOT, LiveBot, start_bot
 
 OLD_SECRET = secrets.token_hex(16)
 NEW_SECRET = secrets.token_hex(16)
 VERIFY_TOKEN = secrets.token_urlsafe(12)
+KEY_PASSPHRASE = secrets.token_urlsafe(12)
+FLOW_ID = "1234567890123456"
 WAIT_SECONDS = 30.0
 _customers = iter(range(15550100000, 15550199999))
 
@@ -43,7 +51,20 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bot(graph: FakeGraphApi, workdir: Path) -> Iterator[LiveBot]:
+def flow_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture(scope="module")
+def bot(graph: FakeGraphApi, workdir: Path, flow_key: rsa.RSAPrivateKey) -> Iterator[LiveBot]:
+    key_file = workdir / "flow_key.pem"
+    key_file.write_bytes(
+        flow_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(KEY_PASSPHRASE.encode()),
+        )
+    )
     env = {
         "WHATSAPP_ACCESS_TOKEN": graph.access_token,
         "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
@@ -51,6 +72,9 @@ def bot(graph: FakeGraphApi, workdir: Path) -> Iterator[LiveBot]:
         "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
         "WHATSAPP_API_BASE": graph.base_url,
         "WHATSAPP_NOTIFICATION_TEMPLATE": "order_update",
+        "WHATSAPP_FLOW_ID": FLOW_ID,
+        "WHATSAPP_FLOW_PRIVATE_KEY": str(key_file),
+        "WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE": KEY_PASSPHRASE,
     }
     live = start_bot(workdir, env, {"connectors.whatsapp.WhatsAppInput": {}})
     yield live
@@ -359,3 +383,117 @@ def test_a_notification_refused_for_the_window_is_resent_as_the_template(
     assert parameters == [{"type": "text", "text": "Order ORD-7 is confirmed."}]
     record = store.outbound(message_id)
     assert record is not None and record.status == "failed"
+
+
+# --- the order Flow -----------------------------------------------------------------------
+
+
+def flow_call(
+    bot: LiveBot, key: rsa.RSAPrivateKey, payload: dict[str, Any]
+) -> tuple[int, dict[str, Any] | None]:
+    """One Flow data request exactly as the WhatsApp client makes it; the decrypted answer."""
+    body, aes_key, iv = encrypt_request(payload, key.public_key())
+    raw = json.dumps(body).encode()
+    answer = requests.post(
+        f"{bot.rasa_url}/webhooks/whatsapp/flow",
+        data=raw,
+        headers={"X-Hub-Signature-256": hub_signature(raw, NEW_SECRET)},
+        timeout=15,
+    )
+    if answer.status_code not in (200, 427):
+        return answer.status_code, None
+    return answer.status_code, decrypt_response(answer.text, aes_key, iv)
+
+
+def test_an_order_through_the_flow_ends_in_one_order(
+    bot: LiveBot, graph: FakeGraphApi, flow_key: rsa.RSAPrivateKey
+) -> None:
+    customer = new_customer()
+    say(bot, customer, "I want to place an order")
+    (flow_message,) = wait_for_messages(graph, customer, 1)
+    parameters = flow_message["interactive"]["action"]["parameters"]
+    assert flow_message["interactive"]["type"] == "flow"
+    assert parameters["flow_id"] == FLOW_ID and parameters["flow_message_version"] == "3"
+    assert parameters["flow_action"] == "navigate"
+    assert parameters["flow_action_payload"]["screen"] == "PRODUCT"
+    token = parameters["flow_token"]
+    assert customer not in token
+
+    def exchange(screen: str | None, data: dict[str, Any], action: str = "data_exchange") -> Any:
+        payload: dict[str, Any] = {"version": "3.0", "action": action, "flow_token": token}
+        if screen:
+            payload["screen"] = screen
+            payload["data"] = data
+        status, answer = flow_call(bot, flow_key, payload)
+        assert status == 200, status
+        return answer
+
+    assert exchange(None, {}, "ping") == {"data": {"status": "active"}}
+    assert exchange(None, {}, "INIT")["screen"] == "PRODUCT"
+    quantity = exchange("PRODUCT", {"product": "espresso-beans"})
+    assert quantity["screen"] == "QUANTITY" and quantity["data"]["product"] == "espresso-beans"
+    assert exchange("QUANTITY", {"product": "espresso-beans"}, "BACK")["screen"] == "QUANTITY"
+    wrong = exchange("QUANTITY", {"product": "espresso-beans", "quantity": "40"})
+    assert wrong["screen"] == "QUANTITY" and "between 1 and 10" in wrong["data"]["error_message"]
+    delivery = exchange("QUANTITY", {"product": "espresso-beans", "quantity": "2"})
+    assert delivery["screen"] == "DELIVERY"
+    address = {"name": "A Customer", "street": "Main St 1", "postal_code": "1000", "city": "Town"}
+    summary = exchange("DELIVERY", {"product": "espresso-beans", "quantity": "2", **address})
+    assert summary["screen"] == "SUMMARY" and summary["data"]["total_text"] == "Total: €25.80"
+    done = exchange("SUMMARY", {"product": "espresso-beans", "quantity": "2", **address})
+    assert done["screen"] == "SUCCESS"
+    params = done["data"]["extension_message_response"]["params"]
+    assert params["flow_token"] == token and params["quantity"] == "2"
+
+    # The order continues in the chat; the same completion also arrives as nfm_reply.
+    post(bot, meta.notification([meta.nfm_reply(customer, params)], [meta.contact(customer)]))
+    messages = wait_for_messages(graph, customer, 2, settle=2.0)
+    assert len(messages) == 2
+    assert "2 × Espresso Beans — €25.80" in text_of(messages[1])
+
+
+def test_flow_requests_with_bad_signature_key_or_token_are_refused(
+    bot: LiveBot, flow_key: rsa.RSAPrivateKey
+) -> None:
+    url = f"{bot.rasa_url}/webhooks/whatsapp/flow"
+    body, _, _ = encrypt_request({"version": "3.0", "action": "ping"}, flow_key.public_key())
+    raw = json.dumps(body).encode()
+    assert requests.post(url, data=raw, timeout=5).status_code == 432
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    foreign, _, _ = encrypt_request({"version": "3.0", "action": "ping"}, other.public_key())
+    raw = json.dumps(foreign).encode()
+    refused = requests.post(
+        url, data=raw, headers={"X-Hub-Signature-256": hub_signature(raw, NEW_SECRET)}, timeout=5
+    )
+    assert (refused.status_code, refused.content) == (421, b"")
+    status, answer = flow_call(
+        bot, flow_key, {"version": "3.0", "action": "INIT", "flow_token": "ft1.forged"}
+    )
+    assert status == 427 and answer is not None and "expired" in answer["error_msg"]
+
+
+def test_operator_flow_request_checks_the_live_endpoint(bot: LiveBot, workdir: Path) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "WHATSAPP_APP_SECRET": f"{OLD_SECRET},{NEW_SECRET}",
+        "WHATSAPP_FLOW_PRIVATE_KEY": str(workdir / "flow_key.pem"),
+        "WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE": KEY_PASSPHRASE,
+    }
+    url = f"{bot.rasa_url}/webhooks/whatsapp/flow"
+    command = [str(ROOT / ".venv" / "bin" / "python"), "-m", "connectors.cli", "flow-request"]
+    ping = subprocess.run(
+        [*command, "--url", url], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert ping.returncode == 0, ping.stderr
+    assert ping.stdout.startswith("HTTP 200") and '"status": "active"' in ping.stdout
+    init = subprocess.run(
+        [*command, "--url", url, "--action", "INIT", "--to", new_customer()],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert init.returncode == 0, init.stderr
+    assert '"screen": "PRODUCT"' in init.stdout

@@ -1,0 +1,182 @@
+"""Flow endpoint figures: ping throughput against this machine's RSA-2048 rate, and
+data_exchange latency through Rasa and the action server.
+
+The bot runs as in production (`rasa run` + `rasa run actions`, one process each) with a
+fake Graph API; this process is the client, on the other core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from bench.figures import Figure, percentile
+from bench.http_load import post_request, run_load
+from connectors.flow_crypto import OAEP, encrypt_request
+from connectors.flow_tokens import issue_token
+from connectors.signatures import hub_signature
+from tests.fakes.graph_api import FakeGraphApi
+from tests.live_bot import LiveBot, start_bot
+
+PING_CONNECTIONS = 16
+PING_SECONDS = 10.0
+LATENCY_SECONDS = 8.0
+CONCURRENCY_LEVELS = (1, 8, 32)
+APP_SECRET = secrets.token_hex(16)
+
+
+def rsa_private_ops_per_second() -> float:
+    """One core's RSA-2048 private-key operations per second (openssl speed, else Python)."""
+    openssl = shutil.which("openssl")
+    if openssl:
+        output = subprocess.run(
+            [openssl, "speed", "-seconds", "3", "rsa2048"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+        match = re.search(r"rsa 2048 bits\s+\S+\s+\S+\s+([\d.]+)", output)
+        if match:
+            return float(match.group(1))
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    data = key.public_key().encrypt(b"0123456789abcdef", OAEP)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < 3:
+        key.decrypt(data, OAEP)
+        count += 1
+    return count / (time.perf_counter() - start)
+
+
+def flow_post(bot: LiveBot, key: rsa.RSAPrivateKey, payload: dict[str, object]) -> bytes:
+    host, port = bot.rasa_url.removeprefix("http://").split(":")
+    body, _, _ = encrypt_request(payload, key.public_key())
+    raw = json.dumps(body).encode()
+    return post_request(
+        host,
+        int(port),
+        "/webhooks/whatsapp/flow",
+        raw,
+        {"Content-Type": "application/json", "X-Hub-Signature-256": hub_signature(raw, APP_SECRET)},
+    )
+
+
+def start_flow_bot(workdir: Path, graph: FakeGraphApi, key: rsa.RSAPrivateKey) -> LiveBot:
+    key_file = workdir / "flow.pem"
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    env = {
+        "WHATSAPP_ACCESS_TOKEN": graph.access_token,
+        "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
+        "WHATSAPP_APP_SECRET": APP_SECRET,
+        "WHATSAPP_VERIFY_TOKEN": "bench",
+        "WHATSAPP_API_BASE": graph.base_url,
+        "WHATSAPP_FLOW_PRIVATE_KEY": str(key_file),
+        "LOG_LEVEL": "WARNING",
+    }
+    return start_bot(workdir, env, {"connectors.whatsapp.WhatsAppInput": {}})
+
+
+def address(bot: LiveBot) -> tuple[str, int]:
+    host, port = bot.rasa_url.removeprefix("http://").split(":")
+    return host, int(port)
+
+
+def ping_figures(bot: LiveBot, key: rsa.RSAPrivateKey, rsa_rate: float) -> list[Figure]:
+    host, port = address(bot)
+    requests = [
+        [flow_post(bot, key, {"version": "3.0", "action": "ping"}) for _ in range(4)]
+        for _ in range(PING_CONNECTIONS)
+    ]
+    asyncio.run(run_load(host, port, requests, 2.0))  # warm-up
+    result, _ = asyncio.run(run_load(host, port, requests, PING_SECONDS))
+    assert set(result.statuses) == {200}, result.statuses
+    return [
+        Figure("flow_ping_16_connections", "throughput", result.rate, "req/s", rsa_rate),
+        Figure("flow_ping_16_connections", "p99", percentile(result.latencies_ms, 0.99), "ms"),
+    ]
+
+
+ADDRESS = {"name": "Bench Customer", "street": "Main St 1", "postal_code": "1000", "city": "Town"}
+FLOWS_PER_CUSTOMER = 40
+
+
+def one_order_flow(bot: LiveBot, key: rsa.RSAPrivateKey, conversation: str) -> list[bytes]:
+    """The four data_exchange requests of one order, as one customer's Flow sends them."""
+    token = issue_token(conversation, (APP_SECRET,))
+    chosen = {"product": "espresso-beans", "quantity": "2"}
+    steps = [
+        ("PRODUCT", {"product": "espresso-beans"}),
+        ("QUANTITY", chosen),
+        ("DELIVERY", {**chosen, **ADDRESS}),
+        ("SUMMARY", {**chosen, **ADDRESS}),
+    ]
+    return [
+        flow_post(
+            bot,
+            key,
+            {
+                "version": "3.0",
+                "action": "data_exchange",
+                "screen": screen,
+                "flow_token": token,
+                "data": data,
+            },
+        )
+        for screen, data in steps
+    ]
+
+
+def data_exchange_figures(bot: LiveBot, key: rsa.RSAPrivateKey) -> list[Figure]:
+    """Each connection is a customer going through whole order Flows, one after another
+    (every fourth request closes the Flow, which also places the order in the chat)."""
+    host, port = address(bot)
+    figures = []
+    for customers in CONCURRENCY_LEVELS:
+        requests = []
+        for n in range(customers):
+            conversation = f"bench-{customers}-{n}-{secrets.token_hex(3)}"
+            flows = [one_order_flow(bot, key, conversation) for _ in range(FLOWS_PER_CUSTOMER)]
+            requests.append([request for flow in flows for request in flow])
+        result, _ = asyncio.run(run_load(host, port, requests, LATENCY_SECONDS))
+        assert set(result.statuses) == {200}, result.statuses
+        name = f"flow_data_exchange_{customers}_customers"
+        figures += [
+            Figure(name, "p50", percentile(result.latencies_ms, 0.50), "ms"),
+            Figure(name, "p99", percentile(result.latencies_ms, 0.99), "ms"),
+            Figure(name, "throughput", result.rate, "req/s"),
+        ]
+    return figures
+
+
+def flow_endpoint() -> list[Figure]:
+    rsa_rate = rsa_private_ops_per_second()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    graph = FakeGraphApi()
+    graph.start()
+    with tempfile.TemporaryDirectory() as workdir:
+        bot = start_flow_bot(Path(workdir), graph, key)
+        try:
+            return [
+                Figure("rsa2048_one_core", "private ops", rsa_rate, "ops/s"),
+                *ping_figures(bot, key, rsa_rate),
+                *data_exchange_figures(bot, key),
+            ]
+        finally:
+            bot.stop()
+            graph.stop()

@@ -1,0 +1,241 @@
+"""Flow tokens: sealed, private, unforgeable, expiring, rotatable; and Meta's token JWT."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import pytest
+
+from connectors.flow_tokens import (
+    DEFAULT_TTL_SECONDS,
+    TOKEN_PREFIX,
+    FlowTokenError,
+    issue_token,
+    read_token,
+    sign_token_signature,
+    verify_token_signature,
+)
+
+CONVERSATION = "15550001111"
+SECRETS = ("app-secret-1",)
+NOW = 1_750_000_000.0
+
+
+def body_of(token: str) -> str:
+    assert token.startswith(TOKEN_PREFIX)
+    return token[len(TOKEN_PREFIX) :]
+
+
+def decoded(token: str) -> bytes:
+    body = body_of(token)
+    return base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+
+
+def with_char_changed(token: str, index: int) -> str:
+    """The token with one base64 character of its body replaced by another."""
+    body = body_of(token)
+    replacement = "B" if body[index] == "A" else "A"
+    return TOKEN_PREFIX + body[:index] + replacement + body[index + 1 :]
+
+
+def refused(token: object, secrets: tuple[str, ...] = SECRETS, now: float = NOW) -> str:
+    with pytest.raises(FlowTokenError) as raised:
+        read_token(token, secrets, now=now)
+    return str(raised.value)
+
+
+# --- issue_token / read_token --------------------------------------------------------------
+
+
+def test_a_token_reads_back_as_its_conversation_attempt_and_expiry() -> None:
+    token = issue_token(CONVERSATION, SECRETS, ttl_seconds=600, now=NOW)
+
+    read = read_token(token, SECRETS, now=NOW + 599)
+
+    assert read.conversation_id == CONVERSATION
+    assert read.expires_at == int(NOW + 600)
+    assert read.attempt
+    assert read_token(token, SECRETS, now=NOW) == read
+
+
+def test_the_default_lifetime_is_used_without_a_ttl() -> None:
+    token = issue_token(CONVERSATION, SECRETS, now=NOW)
+    assert read_token(token, SECRETS, now=NOW).expires_at == int(NOW + DEFAULT_TTL_SECONDS)
+
+
+def test_two_tokens_for_one_conversation_differ() -> None:
+    first = issue_token(CONVERSATION, SECRETS, now=NOW)
+    second = issue_token(CONVERSATION, SECRETS, now=NOW)
+
+    assert first != second
+    assert decoded(first)[:12] != decoded(second)[:12]
+    assert (
+        read_token(first, SECRETS, now=NOW).attempt != read_token(second, SECRETS, now=NOW).attempt
+    )
+
+
+def test_the_token_does_not_reveal_the_conversation_id() -> None:
+    token = issue_token(CONVERSATION, SECRETS, now=NOW)
+
+    assert CONVERSATION not in token
+    assert CONVERSATION.encode() not in decoded(token)
+    assert b'"c"' not in decoded(token)  # the claims are sealed, not merely encoded
+
+
+def test_an_expired_token_is_refused() -> None:
+    token = issue_token(CONVERSATION, SECRETS, ttl_seconds=60, now=NOW)
+    assert "expired" in refused(token, now=NOW + 61)
+    assert "expired" in refused(token, now=NOW + 10 * DEFAULT_TTL_SECONDS)
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "tag"])
+def test_a_token_with_one_character_changed_is_refused(where: str) -> None:
+    token = issue_token(CONVERSATION, SECRETS, now=NOW)
+    length = len(body_of(token))
+    index = {"first": 0, "middle": length // 2, "tag": length - 4}[where]
+
+    refused(with_char_changed(token, index))
+
+
+def test_a_token_issued_under_another_secret_is_refused() -> None:
+    token = issue_token(CONVERSATION, ("another-shop-secret",), now=NOW)
+    assert "not issued" in refused(token)
+
+
+def test_tokens_survive_a_secret_rotation() -> None:
+    before = issue_token(CONVERSATION, ("old",), now=NOW)
+    assert read_token(before, ("old", "new"), now=NOW).conversation_id == CONVERSATION
+
+    during = issue_token(CONVERSATION, ("old", "new"), now=NOW)
+    assert read_token(during, ("new",), now=NOW).conversation_id == CONVERSATION
+    refused(during, secrets=("old",))
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        None,
+        12345,
+        b"ft1.AAAA",
+        "",
+        "ft2." + "A" * 80,
+        "A" * 80,
+        TOKEN_PREFIX,
+        TOKEN_PREFIX + "A",
+        TOKEN_PREFIX + "AAAAA",
+        TOKEN_PREFIX + "!!!!$$$$%%%%",
+        TOKEN_PREFIX + "A" * 8,
+        TOKEN_PREFIX + "A" * 40,
+    ],
+    ids=[
+        "none",
+        "int",
+        "bytes",
+        "empty",
+        "wrong prefix",
+        "no prefix",
+        "prefix only",
+        "one character",
+        "bad padding",
+        "not base64",
+        "shorter than a nonce",
+        "nonce and no tag",
+    ],
+)
+def test_anything_that_is_not_one_of_our_tokens_is_refused(token: object) -> None:
+    refused(token)
+
+
+# --- flow_token_signature (Meta's JWT over the flow token) ---------------------------------
+
+
+def b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def jwt(header: dict[str, Any], claims: dict[str, Any], secret: str) -> str:
+    """A JWT signed with HMAC-SHA256 whatever its header claims."""
+    signed = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())
+    mac = hmac.new(secret.encode(), signed.encode(), hashlib.sha256).digest()
+    return signed + "." + b64url(mac)
+
+
+TOKEN = "ft1.flow-token-under-test"
+LATER = int(NOW) + 300
+
+
+def test_a_valid_signature_verifies() -> None:
+    signature = sign_token_signature(TOKEN, "app-secret-1", LATER)
+    assert verify_token_signature(signature, TOKEN, SECRETS, now=NOW)
+
+
+def test_our_own_jwt_builder_agrees_with_the_signer() -> None:
+    signature = jwt({"alg": "HS256", "typ": "JWT"}, {"flow_token": TOKEN, "exp": LATER}, "s")
+    assert verify_token_signature(signature, TOKEN, ("s",), now=NOW)
+
+
+def test_a_signature_with_another_secret_fails() -> None:
+    signature = sign_token_signature(TOKEN, "someone-else", LATER)
+    assert not verify_token_signature(signature, TOKEN, SECRETS, now=NOW)
+
+
+def test_a_signature_over_another_flow_token_fails() -> None:
+    signature = sign_token_signature("ft1.another-token", "app-secret-1", LATER)
+    assert not verify_token_signature(signature, TOKEN, SECRETS, now=NOW)
+
+
+def test_an_expired_signature_fails() -> None:
+    signature = sign_token_signature(TOKEN, "app-secret-1", int(NOW) - 1)
+    assert not verify_token_signature(signature, TOKEN, SECRETS, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [{"alg": "none"}, {"alg": "HS512", "typ": "JWT"}, {"alg": "RS256"}, {"typ": "JWT"}],
+    ids=["none", "hs512", "rs256", "no alg"],
+)
+def test_a_signature_with_another_algorithm_fails(header: dict[str, Any]) -> None:
+    signature = jwt(header, {"flow_token": TOKEN, "exp": LATER}, "app-secret-1")
+    assert not verify_token_signature(signature, TOKEN, SECRETS, now=NOW)
+
+
+def test_an_unsigned_alg_none_token_fails() -> None:
+    signed = jwt({"alg": "none"}, {"flow_token": TOKEN, "exp": LATER}, "x").rsplit(".", 1)[0]
+    assert not verify_token_signature(signed + ".", TOKEN, SECRETS, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "signature",
+    [
+        "",
+        "only.two",
+        "a.b.c.d",
+        "!!!.###.$$$",
+        b64url(b"not json") + "." + b64url(b"{}") + ".AAAA",
+        b64url(b'["HS256"]') + "." + b64url(b"{}") + ".AAAA",
+        b64url(b'{"alg":"HS256"}') + "." + b64url(b"[]") + ".AAAA",
+        b64url(b'{"alg":"HS256"}') + "." + b64url(b"{}") + ".A",
+    ],
+    ids=[
+        "empty",
+        "two parts",
+        "four parts",
+        "bad base64",
+        "header not json",
+        "header a list",
+        "claims a list",
+        "bad mac encoding",
+    ],
+)
+def test_a_malformed_signature_fails(signature: str) -> None:
+    assert not verify_token_signature(signature, TOKEN, SECRETS, now=NOW)
+
+
+def test_a_signature_with_the_old_secret_verifies_during_rotation() -> None:
+    signature = sign_token_signature(TOKEN, "old", LATER)
+    assert verify_token_signature(signature, TOKEN, ("old", "new"), now=NOW)
+    assert not verify_token_signature(signature, TOKEN, ("new",), now=NOW)
