@@ -15,7 +15,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
@@ -96,6 +98,9 @@ class FlowEndpoint:
         self.store = store
         self.queues = queues
         self.make_output = make_output
+        self.crypto_pool = ThreadPoolExecutor(
+            max_workers=os.cpu_count() or 1, thread_name_prefix="flow-crypto"
+        )
 
     async def handle(self, request: Request, on_new_message: OnNewMessage) -> HTTPResponse:
         body = request.body or b""
@@ -110,7 +115,11 @@ class FlowEndpoint:
             logger.warning("flow request refused: WHATSAPP_FLOW_PRIVATE_KEY is not set")
             return response.text("", status=421)
         try:
-            decrypted = decrypt_request(json.loads(body), self.settings.private_key)
+            # The RSA step is most of a request's cost; OpenSSL releases the GIL for it, so
+            # running it on worker threads lets one process use every core for Flow traffic.
+            decrypted = await asyncio.get_running_loop().run_in_executor(
+                self.crypto_pool, decrypt_request, json.loads(body), self.settings.private_key
+            )
         except (FlowDecryptError, ValueError) as error:
             logger.warning("flow request cannot be decrypted: %s", error)
             return response.text("", status=421)

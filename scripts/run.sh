@@ -15,6 +15,9 @@ if [ -f "$env_file" ]; then
     set +a
 fi
 export PYTHONPATH=$PWD SQLALCHEMY_SILENCE_UBER_WARNING=1 RASA_TELEMETRY_ENABLED=false
+# Sanic's access log costs a third of the Flow endpoint's throughput and would write webhook
+# URLs (the verification GET carries hub.verify_token) to the log; the connector logs its own.
+export SANIC_ACCESS_LOG=${SANIC_ACCESS_LOG:-false}
 rasa_port=${RASA_PORT:-5005}
 actions_port=${ACTION_SERVER_PORT:-5055}
 mkdir -p var

@@ -93,6 +93,7 @@ def start_bot(workdir: Path, env_extra: dict[str, str], channels: dict[str, obje
             "PYTHONPATH": str(ROOT),
             "RASA_TELEMETRY_ENABLED": "false",
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            "SANIC_ACCESS_LOG": "false",
             "DATABASE_URL": f"sqlite:///{workdir / 'bot.db'}",
             **env_extra,
         }
