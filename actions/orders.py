@@ -9,6 +9,7 @@ An order lives in the conversation's slots (`order_*`, `checkout_session_id`,
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Mapping
@@ -22,6 +23,7 @@ ORDER_SLOTS = (
     "order_total",
     "order_currency",
     "order_attempt",
+    "order_attempt_at",
     "checkout_session_id",
     "payment_link",
     "order_flow_token",
@@ -132,6 +134,7 @@ class Order:
     lines: tuple[OrderLine, ...]
     currency: str
     attempt: int = 1
+    attempt_at: float = 0.0  # when this payment attempt began: fixes its link's expiry
     checkout_session_id: str | None = None
     payment_link: str | None = None
     flow_token: str | None = None  # the WhatsApp Flow it came from: one order per token
@@ -160,6 +163,7 @@ class Order:
             OrderStatus.DRAFT,
             tuple(lines),
             catalog.currency,
+            attempt_at=time.time(),
             flow_token=flow_token,
             delivery=delivery,
         )
@@ -175,6 +179,16 @@ class Order:
 
     def can_move_to(self, status: OrderStatus) -> bool:
         return status in ALLOWED_MOVES[self.status]
+
+    def next_attempt(self, now: float) -> Order:
+        """The same order as a new payment attempt (new link, new idempotency key)."""
+        return replace(
+            self,
+            attempt=self.attempt + 1,
+            attempt_at=now,
+            checkout_session_id=None,
+            payment_link=None,
+        )
 
     def moved_to(self, status: OrderStatus, **changes: Any) -> Order:
         """A copy in `status` (with other fields changed); InvalidOrderMove if not allowed."""
@@ -203,6 +217,7 @@ class Order:
             "order_total": self.total,
             "order_currency": self.currency,
             "order_attempt": self.attempt,
+            "order_attempt_at": self.attempt_at,
             "checkout_session_id": self.checkout_session_id,
             "payment_link": self.payment_link,
             "order_flow_token": self.flow_token,
@@ -232,6 +247,7 @@ class Order:
             lines=tuple(OrderLine.from_slot(raw) for raw in slots.get("order_items") or []),
             currency=str(slots.get("order_currency") or ""),
             attempt=int(slots.get("order_attempt") or 1),
+            attempt_at=float(slots.get("order_attempt_at") or 0.0),
             checkout_session_id=slots.get("checkout_session_id"),
             payment_link=slots.get("payment_link"),
             flow_token=slots.get("order_flow_token"),

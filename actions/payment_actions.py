@@ -9,7 +9,7 @@ repeated event never moves an order backwards or confirms it twice.
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+import time
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -19,7 +19,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.catalog import default_catalog
 from actions.conversation import archive_order, current_order, latest_intent, save_order
 from actions.orders import Order, OrderStatus, format_amount
-from actions.payments import PaymentError, create_payment_link, stripe_settings
+from actions.payments import (
+    PaymentError,
+    create_payment_link,
+    stripe_settings,
+    usable_attempt,
+)
 from actions.replies import send_link, yes_no_buttons
 
 logger = logging.getLogger(__name__)
@@ -47,7 +52,8 @@ async def send_new_payment_link(
     On failure the order is kept in its previous state (nothing is left 'awaiting payment'
     without a working link) and the customer is offered to try again.
     """
-    attempt = order if order.status == OrderStatus.DRAFT else _next_attempt(order)
+    fresh = order if order.status == OrderStatus.DRAFT else order.next_attempt(time.time())
+    attempt = usable_attempt(fresh)
     try:
         link = await create_payment_link(attempt, tracker.sender_id)
     except PaymentError as error:
@@ -64,11 +70,6 @@ async def send_new_payment_link(
     body = f"{intro}\n{pending.summary(default_catalog())}"
     send_link(dispatcher, tracker, body, "Pay now", link.url)
     return save_order(pending)
-
-
-def _next_attempt(order: Order) -> Order:
-    """The same order with a new attempt number, so Stripe sees a new idempotency key."""
-    return replace(order, attempt=order.attempt + 1, checkout_session_id=None, payment_link=None)
 
 
 class ActionCreatePaymentLink(Action):

@@ -129,9 +129,14 @@ def catalog_product(catalog: Catalog, product_id: str) -> Product:
 
 
 def checkout_params(
-    order: Order, customer_id: str, catalog: Catalog, settings: StripeSettings, now: float
+    order: Order, customer_id: str, catalog: Catalog, settings: StripeSettings
 ) -> SessionCreateParams:
-    """The Checkout Session request for `order`; pure, so tests can inspect it."""
+    """The Checkout Session request for `order`'s current attempt; pure.
+
+    Every field follows from the attempt alone — `expires_at` included, counted from when the
+    attempt began — so a retried request carries the same parameters under the same
+    idempotency key, as Stripe requires.
+    """
     priced = [(catalog_product(catalog, line.product_id), line.quantity) for line in order.lines]
     subscription = any(product.is_subscription for product, _ in priced)
     metadata = {"whatsapp_user_id": customer_id, "order_id": order.id}
@@ -142,7 +147,7 @@ def checkout_params(
         ],
         "client_reference_id": order.id,
         "metadata": metadata,
-        "expires_at": int(now) + settings.expiry_minutes * 60,
+        "expires_at": int(order.attempt_at) + settings.expiry_minutes * 60,
         "success_url": settings.success_url,
         "cancel_url": settings.cancel_url,
     }
@@ -151,6 +156,19 @@ def checkout_params(
     else:
         params["payment_intent_data"] = {"metadata": metadata}
     return params
+
+
+MIN_LINK_LIFETIME_SECONDS = 31 * 60  # Stripe wants expires_at at least 30 min ahead
+
+
+def usable_attempt(order: Order, now: float | None = None) -> Order:
+    """`order`, or its next attempt when this one's link could no longer live long enough."""
+    settings = stripe_settings()
+    expiry = (settings.expiry_minutes if settings else DEFAULT_EXPIRY_MINUTES) * 60
+    now = time.time() if now is None else now
+    if order.attempt_at + expiry - now < MIN_LINK_LIFETIME_SECONDS:
+        return order.next_attempt(now)
+    return order
 
 
 def idempotency_key(order: Order) -> str:
@@ -163,7 +181,7 @@ async def create_payment_link(order: Order, customer_id: str) -> CheckoutLink:
     client = stripe_client()
     settings = stripe_settings()
     assert settings is not None  # stripe_client() raised otherwise
-    params = checkout_params(order, customer_id, default_catalog(), settings, time.time())
+    params = checkout_params(order, customer_id, default_catalog(), settings)
     try:
         session = await client.v1.checkout.sessions.create_async(
             params=params, options={"idempotency_key": idempotency_key(order)}

@@ -34,3 +34,45 @@ def verify_hub_signature(body: bytes, header: str | None, secrets: Sequence[str]
 def split_secrets(raw: str) -> tuple[str, ...]:
     """'old,new' -> ('old', 'new'); blanks dropped."""
     return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+STRIPE_TOLERANCE_SECONDS = 300
+
+
+def stripe_signature(body: bytes, secret: str, timestamp: int) -> str:
+    """The Stripe-Signature header Stripe sends for `body` at `timestamp`."""
+    signed = str(timestamp).encode() + b"." + body
+    digest = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def verify_stripe_signature(
+    body: bytes,
+    header: str | None,
+    secrets: Sequence[str],
+    now: float,
+    tolerance: int = STRIPE_TOLERANCE_SECONDS,
+) -> bool:
+    """True when `header` signs `body` (raw bytes) with any secret, within the tolerance.
+
+    The header is `t=<unix time>,v1=<hex>[,v1=<hex>…]`; Stripe may send several v1 values
+    (its own secret rotation) and we may hold several secrets (ours).
+    """
+    if not header or not secrets:
+        return False
+    timestamp: int | None = None
+    candidates: list[bytes] = []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            timestamp = int(value)
+        elif key == "v1" and value:
+            candidates.append(value.encode("ascii", errors="replace"))
+    if timestamp is None or not candidates or abs(now - timestamp) > tolerance:
+        return False
+    matched = False
+    for secret in secrets:
+        expected = stripe_signature(body, secret, timestamp).rsplit("=", 1)[1].encode("ascii")
+        for candidate in candidates:
+            matched |= hmac.compare_digest(expected, candidate)
+    return matched

@@ -4,7 +4,9 @@
   also across restarts;
 - outbound messages: what we sent, and the delivery statuses Meta reports for it;
 - customers: when each last wrote, for WhatsApp's 24-hour window;
-- flow token claims: one order per WhatsApp Flow, whichever path its completion takes.
+- flow token claims: one order per WhatsApp Flow, whichever path its completion takes;
+- Stripe events: each event id once (Stripe delivers at least once, for up to 3 days);
+- fulfilments: one confirmation per Checkout Session, however many events say it was paid.
 
 Calls are synchronous SQLAlchemy Core; async callers use `asyncio.to_thread`.
 """
@@ -55,6 +57,24 @@ flow_token_claims = sa.Table(
     "wa_flow_token_claims",
     metadata,
     sa.Column("flow_token", sa.String(512), primary_key=True),
+    sa.Column("claimed_at", sa.Float, nullable=False),
+)
+
+stripe_events = sa.Table(
+    "stripe_events",
+    metadata,
+    sa.Column("event_id", sa.String(255), primary_key=True),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("processed_at", sa.Float, nullable=True),
+    sa.Column("outcome", sa.String(32), nullable=True),
+)
+
+stripe_fulfilments = sa.Table(
+    "stripe_fulfilments",
+    metadata,
+    sa.Column("checkout_session_id", sa.String(255), primary_key=True),
+    sa.Column("event_id", sa.String(255), nullable=False),
     sa.Column("claimed_at", sa.Float, nullable=False),
 )
 
@@ -191,6 +211,49 @@ class ConnectorStore:
             with self.engine.begin() as connection:
                 connection.execute(
                     flow_token_claims.insert().values(flow_token=flow_token, claimed_at=time.time())
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def record_stripe_event(self, event_id: str, event_type: str) -> bool:
+        """Records a verified event before it is acknowledged; False for a re-delivery."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    stripe_events.insert().values(
+                        event_id=event_id, event_type=event_type, received_at=time.time()
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def mark_stripe_processed(self, event_id: str, outcome: str) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                stripe_events.update()
+                .where(stripe_events.c.event_id == event_id)
+                .values(processed_at=time.time(), outcome=outcome)
+            )
+
+    def stripe_outcome(self, event_id: str) -> str | None:
+        with self.engine.connect() as connection:
+            value = connection.execute(
+                sa.select(stripe_events.c.outcome).where(stripe_events.c.event_id == event_id)
+            ).scalar()
+        return str(value) if value is not None else None
+
+    def claim_fulfilment(self, checkout_session_id: str, event_id: str) -> bool:
+        """True for the first event that confirms this Checkout Session, False after."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    stripe_fulfilments.insert().values(
+                        checkout_session_id=checkout_session_id,
+                        event_id=event_id,
+                        claimed_at=time.time(),
+                    )
                 )
         except IntegrityError:
             return False

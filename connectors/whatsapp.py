@@ -5,6 +5,7 @@ Routes under /webhooks/whatsapp/:
 - GET  /webhook     Meta's verification handshake
 - POST /webhook     messages and statuses, signed with X-Hub-Signature-256
 - POST /flow        the WhatsApp Flows data endpoint (connectors/flow_endpoint.py)
+- POST /stripe      Stripe's events (connectors/stripe_webhook.py)
 
 A POST is verified over its raw bytes, its message ids are recorded (Meta re-delivers), and
 it is answered at once; the messages are handled in the background, in order per customer.
@@ -45,8 +46,9 @@ from connectors.intents import (
 )
 from connectors.output import WhatsAppOutput
 from connectors.payloads import InboundMessage, PayloadError, StatusUpdate, parse_notification
-from connectors.signatures import verify_hub_signature
+from connectors.signatures import split_secrets, verify_hub_signature
 from connectors.store import ConnectorStore
+from connectors.stripe_webhook import StripeWebhook
 from connectors.tracker_store import DatabaseConfigError, database_url
 from connectors.wasender import WaSenderClient
 
@@ -88,10 +90,17 @@ class WhatsAppInput(InputChannel):
             print_error_and_exit(f"WhatsApp channel: {error}")
         if flow_settings.private_key is None:
             logger.warning("Flow endpoint off: WHATSAPP_FLOW_PRIVATE_KEY is not set")
-        return cls(settings, store, flow_settings)
+        stripe_secrets = split_secrets(os.environ.get("STRIPE_WEBHOOK_SECRET", ""))
+        if not stripe_secrets:
+            logger.warning("Stripe webhook off: STRIPE_WEBHOOK_SECRET is not set")
+        return cls(settings, store, flow_settings, stripe_secrets)
 
     def __init__(
-        self, settings: WhatsAppSettings, store: ConnectorStore, flow_settings: FlowSettings
+        self,
+        settings: WhatsAppSettings,
+        store: ConnectorStore,
+        flow_settings: FlowSettings,
+        stripe_secrets: tuple[str, ...] = (),
     ) -> None:
         self.settings = settings
         self.store = store
@@ -111,6 +120,7 @@ class WhatsAppInput(InputChannel):
             self.queues,
             lambda: self.output(notifications=False),
         )
+        self.stripe = StripeWebhook(stripe_secrets, store, self.queues, self.get_output_channel)
 
     def output(self, notifications: bool) -> WhatsAppOutput:
         return WhatsAppOutput(self.settings, self.graph, self.store, notifications, self.wasender)
@@ -136,7 +146,12 @@ class WhatsAppInput(InputChannel):
             skip_cors(request)
             return await self.flow.handle(request, on_new_message)
 
+        async def stripe_events(request: Request) -> HTTPResponse:
+            skip_cors(request)
+            return await self.stripe.handle(request)
+
         webhook.add_route(health, "/", methods=["GET"])
+        webhook.add_route(stripe_events, "/stripe", methods=["POST"])
         webhook.add_route(flow, "/flow", methods=["POST"])
         webhook.add_route(verify, "/webhook", methods=["GET"])
         webhook.add_route(receive, "/webhook", methods=["POST"])

@@ -16,6 +16,7 @@ from actions.orders import (
     new_order_id,
     with_past_order,
 )
+from actions.payments import MIN_LINK_LIFETIME_SECONDS, usable_attempt
 
 
 def test_order_totals_come_from_catalog_prices(catalog: Catalog) -> None:
@@ -118,3 +119,12 @@ def test_past_orders_replace_older_records_and_stay_bounded(catalog: Catalog) ->
 )
 def test_format_amount(amount: int, currency: str, text: str) -> None:
     assert format_amount(amount, currency) == text
+
+
+def test_a_stale_attempt_becomes_the_next_one(catalog: Catalog) -> None:
+    order = Order.start(catalog, {"gift-card": 1})
+    assert usable_attempt(order, now=order.attempt_at + 60) is order
+    late = order.attempt_at + 60 * 60 - MIN_LINK_LIFETIME_SECONDS + 1  # default expiry: 60 min
+    renewed = usable_attempt(order, now=late)
+    assert (renewed.attempt, renewed.attempt_at) == (2, late)
+    assert renewed.id == order.id and renewed.lines == order.lines

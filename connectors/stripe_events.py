@@ -1,0 +1,102 @@
+"""Stripe events, mapped to the conversation they concern and the intent they trigger.
+
+Pure functions over the verified event JSON. The customer comes from our metadata
+(`whatsapp_user_id`, `order_id`), which the Checkout Session carries and copies to the
+PaymentIntent (payment mode) or Subscription (subscription mode). Payments that confirm an
+order name the Checkout Session, so fulfilment can be claimed once per session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PAID_STATUSES = ("paid", "no_payment_required")
+
+
+@dataclass(frozen=True)
+class EventIntent:
+    """What an event means for one conversation."""
+
+    customer_id: str
+    intent: str
+    entities: dict[str, Any] = field(default_factory=dict)
+    fulfilment_key: str | None = None  # the Checkout Session a payment confirms
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An event with nothing to do; `reason` is logged with the event id."""
+
+    reason: str
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def subscription_metadata(invoice: dict[str, Any]) -> dict[str, Any]:
+    """An invoice's subscription metadata (newer API versions nest it under `parent`)."""
+    details = _dict(_dict(invoice.get("parent")).get("subscription_details"))
+    return _dict(details.get("metadata")) or _dict(
+        _dict(invoice.get("subscription_details")).get("metadata")
+    )
+
+
+def _intent(
+    obj: dict[str, Any],
+    metadata: dict[str, Any],
+    intent: str,
+    session: bool = False,
+    fulfil: bool = False,
+) -> EventIntent | Skipped:
+    customer = metadata.get("whatsapp_user_id")
+    if not isinstance(customer, str) or not customer:
+        return Skipped("missing_metadata")
+    entities: dict[str, Any] = {}
+    if isinstance(metadata.get("order_id"), str):
+        entities["order_id"] = metadata["order_id"]
+    if session:
+        entities["checkout_session_id"] = obj.get("id")
+    for key in ("amount_total", "currency", "livemode"):
+        if key in obj and obj[key] is not None:
+            entities[key] = obj[key]
+    fulfilment_key = str(obj.get("id")) if fulfil and obj.get("id") else None
+    return EventIntent(customer, intent, entities, fulfilment_key)
+
+
+def map_event(event: dict[str, Any]) -> EventIntent | Skipped:
+    """The intent an event triggers, or why it triggers none."""
+    kind = str(event.get("type") or "")
+    obj = _dict(_dict(event.get("data")).get("object"))
+    if "livemode" in event and "livemode" not in obj:
+        obj = {**obj, "livemode": event["livemode"]}
+    metadata = _dict(obj.get("metadata"))
+    if kind == "checkout.session.completed":
+        if obj.get("payment_status") in PAID_STATUSES:
+            return _intent(obj, metadata, "EXTERNAL_payment_succeeded", session=True, fulfil=True)
+        return _intent(obj, metadata, "EXTERNAL_payment_processing", session=True)
+    if kind == "checkout.session.async_payment_succeeded":
+        return _intent(obj, metadata, "EXTERNAL_payment_succeeded", session=True, fulfil=True)
+    if kind == "checkout.session.async_payment_failed":
+        return _intent(obj, metadata, "EXTERNAL_payment_failed", session=True)
+    if kind == "checkout.session.expired":
+        return _intent(obj, metadata, "EXTERNAL_checkout_expired", session=True)
+    if kind == "payment_intent.payment_failed":
+        return _intent({}, metadata, "EXTERNAL_payment_failed")
+    if kind == "charge.refunded":
+        return _intent({}, metadata, "EXTERNAL_refunded")
+    if kind in ("invoice.paid", "invoice.payment_failed"):
+        if obj.get("billing_reason") == "subscription_create":
+            return Skipped("first_invoice")  # the Checkout Session events cover it
+        intent = (
+            "EXTERNAL_subscription_renewed"
+            if kind == "invoice.paid"
+            else "EXTERNAL_subscription_renewal_failed"
+        )
+        return _intent({}, subscription_metadata(obj), intent)
+    if kind == "customer.subscription.updated":
+        return _intent({}, metadata, "EXTERNAL_subscription_updated")
+    if kind == "customer.subscription.deleted":
+        return _intent({}, metadata, "EXTERNAL_subscription_cancelled")
+    return Skipped("unhandled_type")

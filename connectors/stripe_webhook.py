@@ -1,0 +1,120 @@
+"""Stripe's webhook: POST /webhooks/whatsapp/stripe.
+
+Verified over the raw bytes (Stripe-Signature, 300 s tolerance, several secrets during
+rotation) and recorded by event id before it is acknowledged; anything not verifiable is a
+400 and leaves no record. Events are handled in the background, in order per customer: each
+becomes an external intent in the customer's conversation, through Rasa's external-event
+path (lock held, event recorded as external, the WhatsApp output channel). A payment
+confirms its Checkout Session once, however many events report it and in whatever order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+from rasa.core.channels.channel import OutputChannel
+from sanic import response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from connectors.customer_queue import CustomerQueues
+from connectors.signatures import verify_stripe_signature
+from connectors.store import ConnectorStore
+from connectors.stripe_events import EventIntent, Skipped, map_event
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 512 * 1024
+
+
+class StripeWebhook:
+    """Receives Stripe events and feeds them into conversations."""
+
+    def __init__(
+        self,
+        secrets: tuple[str, ...],
+        store: ConnectorStore,
+        queues: CustomerQueues,
+        make_output: Callable[[], OutputChannel],
+    ) -> None:
+        self.secrets = secrets
+        self.store = store
+        self.queues = queues
+        self.make_output = make_output
+        self.outcomes: Counter[str] = Counter()
+
+    async def handle(self, request: Request) -> HTTPResponse:
+        body = request.body or b""
+        if len(body) > MAX_BODY_BYTES:
+            return response.json({"error": "body too large"}, status=413)
+        if not self.secrets:
+            logger.warning("stripe event refused: STRIPE_WEBHOOK_SECRET is not set")
+            return response.json({"error": "webhook secret not configured"}, status=503)
+        if not verify_stripe_signature(
+            body, request.headers.get("Stripe-Signature"), self.secrets, time.time()
+        ):
+            logger.warning("stripe event with a missing, wrong or stale signature")
+            return response.json({"error": "invalid signature"}, status=400)
+        try:
+            event = json.loads(body)
+        except ValueError:
+            return response.json({"error": "not JSON"}, status=400)
+        if not isinstance(event, dict) or not isinstance(event.get("id"), str):
+            return response.json({"error": "not a Stripe event"}, status=400)
+        event_id, event_type = event["id"], str(event.get("type") or "")
+        try:
+            fresh = await asyncio.to_thread(self.store.record_stripe_event, event_id, event_type)
+        except Exception:
+            logger.exception("could not record stripe event %s; Stripe will retry", event_id)
+            return response.json({"error": "storage unavailable"}, status=503)
+        if not fresh:
+            logger.info("stripe event re-delivered: %s", event_id)
+            return response.json({"status": "duplicate"})
+        mapped = map_event(event)
+        key = mapped.customer_id if isinstance(mapped, EventIntent) else f"stripe:{event_id}"
+        self.queues.submit(
+            key,
+            lambda: self.process(request.app.ctx.agent, event_id, event_type, mapped),
+            f"stripe event {event_id}",
+        )
+        return response.json({"status": "received"})
+
+    async def process(
+        self, agent: Any, event_id: str, event_type: str, mapped: EventIntent | Skipped
+    ) -> None:
+        """Triggers the event's intent (once per fulfilment) and records the outcome."""
+        outcome = await self.outcome_of(agent, event_id, mapped)
+        self.outcomes[outcome] += 1
+        if outcome == "missing_metadata":
+            logger.warning("stripe event without our metadata: %s (%s)", event_id, event_type)
+        else:
+            logger.info("stripe event %s (%s): %s", event_id, event_type, outcome)
+        await asyncio.to_thread(self.store.mark_stripe_processed, event_id, outcome)
+
+    async def outcome_of(self, agent: Any, event_id: str, mapped: EventIntent | Skipped) -> str:
+        if isinstance(mapped, Skipped):
+            return mapped.reason
+        if mapped.fulfilment_key and not await asyncio.to_thread(
+            self.store.claim_fulfilment, mapped.fulfilment_key, event_id
+        ):
+            return "already_fulfilled"
+        await trigger_external(agent, mapped, self.make_output())
+        return "triggered"
+
+
+async def trigger_external(agent: Any, mapped: EventIntent, output: OutputChannel) -> None:
+    """Rasa's external-event path, as its trigger_intent API route takes it."""
+    async with agent.lock_store.lock(mapped.customer_id):
+        tracker = await agent.processor.fetch_tracker_and_update_session(mapped.customer_id, output)
+        await agent.trigger_intent(
+            intent_name=mapped.intent,
+            entities=mapped.entities,
+            output_channel=output,
+            tracker=tracker,
+        )

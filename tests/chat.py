@@ -1,0 +1,66 @@
+"""A WhatsApp customer's side of a conversation with the live bot, through the fakes."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from tests.fakes import meta
+from tests.fakes.graph_api import FakeGraphApi
+from tests.live_bot import LiveBot
+
+WAIT_SECONDS = 30.0
+
+
+def text_of(message: dict[str, Any]) -> str:
+    """What the customer reads in a message the bot sent."""
+    if message["type"] == "text":
+        return str(message["text"]["body"])
+    if message["type"] == "interactive":
+        return str(message["interactive"]["body"]["text"])
+    return json.dumps(message)
+
+
+@dataclass
+class Chat:
+    """Sends signed notifications as Meta does and reads what reached the fake Graph API."""
+
+    bot: LiveBot
+    graph: FakeGraphApi
+    app_secret: str
+
+    @property
+    def webhook(self) -> str:
+        return f"{self.bot.rasa_url}/webhooks/whatsapp/webhook"
+
+    def post(self, document: dict[str, Any]) -> requests.Response:
+        body, headers = meta.signed(document, self.app_secret)
+        return requests.post(self.webhook, data=body, headers=headers, timeout=10)
+
+    def say(self, customer: str, text: str) -> None:
+        incoming = meta.text(customer, text)
+        answer = self.post(meta.notification([incoming], [meta.contact(customer)]))
+        assert answer.status_code == 200, answer.text
+
+    def tap(self, customer: str, reply_id: str, title: str) -> None:
+        reply = meta.button_reply(customer, reply_id, title)
+        assert self.post(meta.notification([reply], [meta.contact(customer)])).status_code == 200
+
+    def messages(self, customer: str) -> list[dict[str, Any]]:
+        return [m for m in self.graph.messages() if customer in (m.get("to"), m.get("recipient"))]
+
+    def wait(self, customer: str, count: int, settle: float = 0.0) -> list[dict[str, Any]]:
+        """The messages sent to `customer`, once there are at least `count`, after `settle` s."""
+        deadline = time.monotonic() + WAIT_SECONDS
+        while len(self.messages(customer)) < count:
+            assert time.monotonic() < deadline, [text_of(m) for m in self.messages(customer)]
+            time.sleep(0.1)
+        time.sleep(settle)
+        return self.messages(customer)
+
+    def next_reply(self, customer: str, sent_before: int) -> dict[str, Any]:
+        return self.wait(customer, sent_before + 1)[sent_before]

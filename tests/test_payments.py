@@ -1,0 +1,694 @@
+"""Stripe Checkout from the action server, against the fake Stripe API on loopback.
+
+Everything goes through the real `StripeClient` (aiohttp, retries, idempotency keys), so these
+tests see what Stripe would receive and how the client reacts to what Stripe answers.
+The client's aiohttp session belongs to the event loop it was first used on: every
+`asyncio.run` here gets a fresh client (`run`, `run_stripe_action`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Coroutine, Iterator
+from dataclasses import replace
+from types import SimpleNamespace
+from typing import Any, ClassVar, TypeVar, cast
+
+import aiohttp
+import pytest
+import stripe
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+from stripe.params.checkout import SessionCreateParams
+
+from actions import payments
+from actions.catalog import Catalog
+from actions.order_actions import ActionCancelOrder
+from actions.orders import Order, OrderStatus
+from actions.payment_actions import ActionCheckoutExpired, ActionCreatePaymentLink
+from actions.payments import (
+    ConfigError,
+    PaymentError,
+    PaymentsNotConfigured,
+    StripeSettings,
+    cancel_payment,
+    create_payment_link,
+)
+from tests.conftest import CUSTOMER, make_tracker, slot_updates
+from tests.fakes.fixtures import fake_stripe  # noqa: F401 - shared fixture
+from tests.fakes.stripe_api import FakeStripeApi, StripeRequest, decode_form, lock_timeout
+
+T = TypeVar("T")
+
+SESSIONS = "/v1/checkout/sessions"
+ESPRESSO_PRICE = "price_1QShopEspresso250"
+COFFEE_CLUB_PRICE = "price_1QShopCoffeeClubMonthly"
+CHECKOUT_VARIABLES = ("CHECKOUT_EXPIRY_MINUTES", "CHECKOUT_SUCCESS_URL", "CHECKOUT_CANCEL_URL")
+PAID_ALREADY = "already gone through"
+
+
+def clear_payment_caches() -> None:
+    payments.stripe_settings.cache_clear()
+    payments.stripe_client.cache_clear()
+
+
+class ClosingAIOHTTPClient(stripe.AIOHTTPClient):
+    """stripe-python's aiohttp client, remembered so `run` can close it on its own loop."""
+
+    opened: ClassVar[list[stripe.AIOHTTPClient]] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.opened.append(self)
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Runs Stripe calls on a fresh event loop with a client created (and closed) on it.
+
+    The client's aiohttp session belongs to the loop it was first used on, and each
+    `asyncio.run` is a new loop: clear the cached client first, close its session last.
+    """
+    payments.stripe_client.cache_clear()
+
+    async def main() -> T:
+        try:
+            return await coroutine
+        finally:
+            while ClosingAIOHTTPClient.opened:
+                await ClosingAIOHTTPClient.opened.pop().close_async()  # type: ignore[no-untyped-call]
+
+    return asyncio.run(main())
+
+
+def run_stripe_action(
+    action: Action, tracker: Tracker
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Like tests.conftest.run_action, on a loop that closes the Stripe client before it ends.
+
+    (run_action's own asyncio.run leaves no point at which to close the client's session.)
+    """
+    dispatcher = CollectingDispatcher()
+    events = run(action.run(dispatcher, tracker, {}))
+    return dispatcher.messages, events
+
+
+@pytest.fixture
+def stripe_env(
+    monkeypatch: pytest.MonkeyPatch,
+    fake_stripe: FakeStripeApi,  # noqa: F811 - the fixture imported above
+) -> Iterator[FakeStripeApi]:
+    """The action server configured for the fake: its key, its address, default checkout."""
+    monkeypatch.setattr(stripe, "AIOHTTPClient", ClosingAIOHTTPClient)
+    monkeypatch.setenv("STRIPE_SECRET_KEY", fake_stripe.api_key)
+    monkeypatch.setenv("STRIPE_API_BASE", fake_stripe.base_url)
+    for name in CHECKOUT_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    clear_payment_caches()
+    yield fake_stripe
+    clear_payment_caches()
+
+
+def creates(fake: FakeStripeApi) -> list[StripeRequest]:
+    """The session-creation requests the fake received."""
+    return fake.requests_to("POST", SESSIONS)
+
+
+def espresso_order(catalog: Catalog) -> Order:
+    return Order.start(catalog, {"espresso-beans": 2})
+
+
+def awaiting_order(fake: FakeStripeApi, catalog: Catalog) -> Order:
+    """An order waiting for payment on a session that exists in the fake."""
+    order = espresso_order(catalog)
+    link = run(create_payment_link(order, CUSTOMER))
+    return order.moved_to(
+        OrderStatus.AWAITING_PAYMENT, checkout_session_id=link.session_id, payment_link=link.url
+    )
+
+
+# --- the request Stripe receives ---------------------------------------------------------
+
+
+def test_payment_order_creates_the_session_stripe_expects(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    order = espresso_order(catalog)
+    started = time.time()
+    link = run(create_payment_link(order, CUSTOMER))
+
+    [session] = stripe_env.sessions.values()
+    assert (link.session_id, link.url) == (session["id"], session["url"])
+    assert link.session_id.startswith("cs_test_")
+    assert session["amount_total"] == order.total == 2580
+    assert session["status"] == "open"
+
+    [request] = creates(stripe_env)
+    metadata = {"whatsapp_user_id": CUSTOMER, "order_id": order.id}
+    params = dict(request.params)
+    expires_at = int(params.pop("expires_at"))
+    assert params == {
+        "mode": "payment",
+        "line_items": [{"price": ESPRESSO_PRICE, "quantity": "2"}],
+        "client_reference_id": order.id,
+        "metadata": metadata,
+        "payment_intent_data": {"metadata": metadata},
+        "success_url": payments.DEFAULT_RETURN_URL,
+        "cancel_url": payments.DEFAULT_RETURN_URL,
+    }
+    assert started + 3600 - 2 <= expires_at <= time.time() + 3600
+    assert request.headers["Idempotency-Key"] == payments.idempotency_key(order)
+    assert request.headers["Stripe-Version"] == payments.STRIPE_API_VERSION
+    assert request.headers["Authorization"] == f"Bearer {stripe_env.api_key}"
+
+
+def test_subscription_order_uses_subscription_mode(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    order = Order.start(catalog, {"coffee-club": 1})
+    run(create_payment_link(order, CUSTOMER))
+
+    [request] = creates(stripe_env)
+    metadata = {"whatsapp_user_id": CUSTOMER, "order_id": order.id}
+    assert request.params["mode"] == "subscription"
+    assert request.params["line_items"] == [{"price": COFFEE_CLUB_PRICE, "quantity": "1"}]
+    assert request.params["subscription_data"] == {"metadata": metadata}
+    assert "payment_intent_data" not in request.params
+    [session] = stripe_env.sessions.values()
+    assert session["mode"] == "subscription" and session["amount_total"] == 1490
+
+
+def test_subscription_with_a_one_time_product_is_one_subscription_session(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    order = Order.start(catalog, {"coffee-club": 1, "espresso-beans": 1})
+    run(create_payment_link(order, CUSTOMER))
+
+    [session] = stripe_env.sessions.values()
+    assert session["mode"] == "subscription"
+    assert session["amount_total"] == order.total == 1490 + 1290
+
+
+@pytest.mark.parametrize("minutes", [30, 90, 24 * 60])
+def test_checkout_expiry_minutes_is_honoured(
+    stripe_env: FakeStripeApi,
+    catalog: Catalog,
+    monkeypatch: pytest.MonkeyPatch,
+    minutes: int,
+) -> None:
+    monkeypatch.setenv("CHECKOUT_EXPIRY_MINUTES", str(minutes))
+    clear_payment_caches()
+    started = time.time()
+    run(create_payment_link(espresso_order(catalog), CUSTOMER))
+
+    [session] = stripe_env.sessions.values()
+    assert started + minutes * 60 - 2 <= session["expires_at"] <= time.time() + minutes * 60
+
+
+def test_return_urls_come_from_the_environment(
+    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHECKOUT_SUCCESS_URL", "https://shop.example/thanks")
+    monkeypatch.setenv("CHECKOUT_CANCEL_URL", "https://shop.example/cancelled")
+    clear_payment_caches()
+    run(create_payment_link(espresso_order(catalog), CUSTOMER))
+
+    [request] = creates(stripe_env)
+    assert request.params["success_url"] == "https://shop.example/thanks"
+    assert request.params["cancel_url"] == "https://shop.example/cancelled"
+
+
+@pytest.mark.parametrize("value", ["10", "2000", "abc"])
+def test_invalid_expiry_minutes_is_a_config_error(value: str) -> None:
+    environ = {"STRIPE_SECRET_KEY": "sk_test_" + secrets.token_hex(12)}
+    with pytest.raises(ConfigError, match=r"^CHECKOUT_EXPIRY_MINUTES: "):
+        StripeSettings.from_env({**environ, "CHECKOUT_EXPIRY_MINUTES": value})
+
+
+def test_invalid_expiry_minutes_fails_the_payment_link_loudly(
+    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHECKOUT_EXPIRY_MINUTES", "10")
+    clear_payment_caches()
+    with pytest.raises(ConfigError, match="CHECKOUT_EXPIRY_MINUTES"):
+        run(create_payment_link(espresso_order(catalog), CUSTOMER))
+    assert stripe_env.requests == []
+
+
+@pytest.mark.parametrize("prefix", ["pk_test_", "whsec_", "test_"])
+def test_a_key_that_is_not_a_secret_key_is_a_config_error(prefix: str) -> None:
+    with pytest.raises(ConfigError, match=r"^STRIPE_SECRET_KEY: "):
+        StripeSettings.from_env({"STRIPE_SECRET_KEY": prefix + secrets.token_hex(12)})
+
+
+@pytest.mark.parametrize("prefix", ["sk_test_", "rk_test_"])
+def test_secret_and_restricted_keys_are_accepted(prefix: str) -> None:
+    settings = StripeSettings.from_env({"STRIPE_SECRET_KEY": prefix + secrets.token_hex(12)})
+    assert settings is not None
+    assert settings.api_base == stripe.DEFAULT_API_BASE
+    assert settings.expiry_minutes == payments.DEFAULT_EXPIRY_MINUTES
+
+
+def test_the_pinned_api_version_is_the_sdks_own() -> None:
+    # Bumping stripe-python changes its default version: review the shapes we read, then bump.
+    assert stripe.api_version == payments.STRIPE_API_VERSION
+
+
+def test_checkout_params_are_session_create_params(catalog: Catalog) -> None:
+    settings = StripeSettings.from_env({"STRIPE_SECRET_KEY": "sk_test_" + secrets.token_hex(12)})
+    assert settings is not None
+    order = replace(espresso_order(catalog), attempt_at=1_700_000_000)
+    params: SessionCreateParams = payments.checkout_params(order, CUSTOMER, catalog, settings)
+    assert {"mode", "line_items", "success_url", "expires_at", "client_reference_id"} <= set(params)
+    assert params["expires_at"] == 1_700_000_000 + 60 * 60
+    assert params["line_items"] == [{"price": ESPRESSO_PRICE, "quantity": 2}]
+
+
+# --- what Stripe refuses -----------------------------------------------------------------
+
+
+def test_a_price_stripe_does_not_know_fails_without_leaving_a_session(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    del stripe_env.prices[ESPRESSO_PRICE]
+    with pytest.raises(PaymentError) as caught:
+        run(create_payment_link(espresso_order(catalog), CUSTOMER))
+    assert caught.value.customer_message == payments.LINK_FAILED
+    assert stripe_env.sessions == {}
+    assert len(creates(stripe_env)) == 1  # a 400 is not retried
+
+
+def valid_params(catalog: Catalog) -> dict[str, Any]:
+    settings = StripeSettings.from_env({"STRIPE_SECRET_KEY": "sk_test_" + secrets.token_hex(12)})
+    assert settings is not None
+    params = payments.checkout_params(espresso_order(catalog), CUSTOMER, catalog, settings)
+    return dict(params)
+
+
+@pytest.mark.parametrize(
+    ("change", "param"),
+    [
+        ({"line_items": [{"price": COFFEE_CLUB_PRICE, "quantity": 1}]}, "line_items[0][price]"),
+        (
+            {"mode": "subscription", "payment_intent_data": None, "subscription_data": {}},
+            "line_items",
+        ),
+        ({"subscription_data": {"metadata": {"order_id": "x"}}}, "subscription_data"),
+        ({"line_items": [{"price": ESPRESSO_PRICE, "quantity": 0}]}, "line_items[0][quantity]"),
+        ({"line_items": None}, "line_items"),
+        ({"success_url": None}, "success_url"),
+        ({"mode": "donation"}, "mode"),
+        ({"expires_at": int(time.time()) + 10 * 60}, "expires_at"),
+        ({"expires_at": int(time.time()) + 25 * 60 * 60}, "expires_at"),
+        ({"client_reference": "typo"}, "client_reference"),
+    ],
+)
+def test_the_fake_refuses_what_stripe_refuses(
+    stripe_env: FakeStripeApi, catalog: Catalog, change: dict[str, Any], param: str
+) -> None:
+    params = {**valid_params(catalog), **change}
+
+    async def create() -> None:
+        await payments.stripe_client().v1.checkout.sessions.create_async(
+            params=cast(SessionCreateParams, params)
+        )
+
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        run(create())
+    assert caught.value.param == param
+    assert caught.value.http_status == 400
+    assert stripe_env.sessions == {}
+
+
+def test_a_wrong_key_is_refused(
+    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_" + secrets.token_hex(12))
+    clear_payment_caches()
+    with pytest.raises(PaymentError) as caught:
+        run(create_payment_link(espresso_order(catalog), CUSTOMER))
+    assert isinstance(caught.value.__cause__, stripe.AuthenticationError)
+    assert stripe_env.sessions == {}
+    assert len(stripe_env.requests) == 1
+
+
+def test_without_a_secret_key_payments_are_not_configured(
+    no_stripe: None, catalog: Catalog
+) -> None:
+    with pytest.raises(PaymentsNotConfigured) as caught:
+        run(create_payment_link(espresso_order(catalog), CUSTOMER))
+    assert "isn't set up" in caught.value.customer_message
+
+
+# --- retries and timeouts ----------------------------------------------------------------
+
+
+def test_a_server_error_is_retried_with_the_same_idempotency_key(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    stripe_env.queue_failures(500)
+    order = espresso_order(catalog)
+    link = run(create_payment_link(order, CUSTOMER))
+
+    assert list(stripe_env.sessions) == [link.session_id]
+    keys = [r.idempotency_key for r in creates(stripe_env)]
+    assert keys == [payments.idempotency_key(order)] * 2
+
+
+def test_three_server_errors_fail_with_the_customer_message(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    stripe_env.queue_failures(500, 500, 500)
+    with pytest.raises(PaymentError) as caught:
+        run(create_payment_link(espresso_order(catalog), CUSTOMER))
+    assert caught.value.customer_message == payments.LINK_FAILED
+    assert len(creates(stripe_env)) == 1 + payments.STRIPE_NETWORK_RETRIES
+    assert stripe_env.sessions == {}
+
+
+def test_a_card_error_is_not_retried(stripe_env: FakeStripeApi, catalog: Catalog) -> None:
+    stripe_env.queue_failures(402)
+    with pytest.raises(PaymentError) as caught:
+        run(create_payment_link(espresso_order(catalog), CUSTOMER))
+    assert isinstance(caught.value.__cause__, stripe.CardError)
+    assert caught.value.customer_message == payments.LINK_FAILED
+    assert len(creates(stripe_env)) == 1
+
+
+def test_a_lock_timeout_429_is_retried(stripe_env: FakeStripeApi, catalog: Catalog) -> None:
+    stripe_env.queue_failures(lock_timeout())  # 429 with Stripe-Should-Retry: true
+    link = run(create_payment_link(espresso_order(catalog), CUSTOMER))
+    assert list(stripe_env.sessions) == [link.session_id]
+    assert len(creates(stripe_env)) == 2
+
+
+def test_a_rate_limit_429_is_not_retried_by_stripe_python(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    # stripe-python 16 retries a 429 only when Stripe sends Stripe-Should-Retry: true (as on
+    # lock_timeout); a plain rate-limit 429 surfaces at once as the customer's "try again".
+    stripe_env.queue_failures(429)
+    with pytest.raises(PaymentError) as caught:
+        run(create_payment_link(espresso_order(catalog), CUSTOMER))
+    assert isinstance(caught.value.__cause__, stripe.RateLimitError)
+    assert len(creates(stripe_env)) == 1
+
+
+def test_no_answer_within_the_timeout_is_a_payment_error(
+    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(payments, "STRIPE_TIMEOUT_SECONDS", 0.3)
+    stripe_env.queue_delays(2.0, 2.0, 2.0)
+    started = time.monotonic()
+    with pytest.raises(PaymentError) as caught:
+        run(create_payment_link(espresso_order(catalog), CUSTOMER))
+    assert isinstance(caught.value.__cause__, stripe.APIConnectionError)
+    assert caught.value.customer_message == payments.LINK_FAILED
+    assert len(creates(stripe_env)) == 1 + payments.STRIPE_NETWORK_RETRIES
+    assert time.monotonic() - started < 5.0
+
+
+def test_a_late_answer_is_retried_into_the_session_stripe_created(
+    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(payments, "STRIPE_TIMEOUT_SECONDS", 0.3)
+    stripe_env.queue_delays(2.0)  # Stripe created the session; the answer came too late
+    link = run(create_payment_link(espresso_order(catalog), CUSTOMER))
+    assert list(stripe_env.sessions) == [link.session_id]
+    assert len(creates(stripe_env)) == 2
+
+
+# --- idempotency -------------------------------------------------------------------------
+
+
+def test_the_same_attempt_twice_is_the_same_session_and_the_next_attempt_a_new_one(
+    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    frozen = time.time()
+    monkeypatch.setattr(payments, "time", SimpleNamespace(time=lambda: frozen))
+    order = espresso_order(catalog)
+    first = run(create_payment_link(order, CUSTOMER))
+    again = run(create_payment_link(order, CUSTOMER))
+    assert again == first
+    assert len(stripe_env.sessions) == 1
+
+    next_attempt = run(create_payment_link(replace(order, attempt=order.attempt + 1), CUSTOMER))
+    assert next_attempt.session_id != first.session_id
+    assert len(stripe_env.sessions) == 2
+    keys = [r.idempotency_key for r in creates(stripe_env)]
+    assert keys == [f"checkout-{order.id}-1"] * 2 + [f"checkout-{order.id}-2"]
+
+
+def test_the_same_attempt_a_second_later_is_still_the_same_session(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    # Regression: expires_at used to be counted from the request's time, so a retry of the
+    # same attempt carried other parameters under the same key and Stripe refused it.
+    order = espresso_order(catalog)
+    first = run(create_payment_link(order, CUSTOMER))
+    time.sleep(1.1)
+    assert run(create_payment_link(order, CUSTOMER)) == first
+
+
+# --- cancelling --------------------------------------------------------------------------
+
+
+def test_cancel_expires_the_open_session(stripe_env: FakeStripeApi, catalog: Catalog) -> None:
+    order = awaiting_order(stripe_env, catalog)
+    run(cancel_payment(order))
+    assert stripe_env.sessions[str(order.checkout_session_id)]["status"] == "expired"
+
+
+def test_cancel_of_an_expired_session_is_fine(stripe_env: FakeStripeApi, catalog: Catalog) -> None:
+    order = awaiting_order(stripe_env, catalog)
+    stripe_env.expire(str(order.checkout_session_id))
+    run(cancel_payment(order))
+    assert stripe_env.sessions[str(order.checkout_session_id)]["status"] == "expired"
+
+
+def test_cancel_of_a_paid_session_says_the_payment_went_through(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    order = awaiting_order(stripe_env, catalog)
+    stripe_env.complete(str(order.checkout_session_id))
+    with pytest.raises(PaymentError) as caught:
+        run(cancel_payment(order))
+    assert PAID_ALREADY in caught.value.customer_message
+    assert stripe_env.sessions[str(order.checkout_session_id)]["status"] == "complete"
+
+
+def test_cancel_without_a_session_does_not_call_stripe(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    run(cancel_payment(espresso_order(catalog)))
+    assert stripe_env.requests == []
+
+
+def test_cancel_when_stripe_fails_is_a_payment_error(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    order = awaiting_order(stripe_env, catalog)
+    stripe_env.queue_failures(500, 500, 500)
+    with pytest.raises(PaymentError) as caught:
+        run(cancel_payment(order))
+    assert caught.value.customer_message == payments.CANCEL_FAILED
+    assert stripe_env.sessions[str(order.checkout_session_id)]["status"] == "open"
+
+
+# --- the fake itself ---------------------------------------------------------------------
+
+
+def test_form_bodies_decode_into_nested_params() -> None:
+    pairs = [
+        ("mode", "payment"),
+        ("line_items[0][price]", "price_a"),
+        ("line_items[0][quantity]", "2"),
+        ("line_items[1][price]", "price_b"),
+        ("metadata[order_id]", "ORD-1"),
+        ("payment_intent_data[metadata][order_id]", "ORD-1"),
+        ("payment_method_types[]", "card"),
+    ]
+    assert decode_form(pairs) == {
+        "mode": "payment",
+        "line_items": [{"price": "price_a", "quantity": "2"}, {"price": "price_b"}],
+        "metadata": {"order_id": "ORD-1"},
+        "payment_intent_data": {"metadata": {"order_id": "ORD-1"}},
+        "payment_method_types": ["card"],
+    }
+
+
+def test_the_fake_refuses_an_idempotency_key_reused_with_other_params(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    params = valid_params(catalog)
+    other = {**params, "line_items": [{"price": ESPRESSO_PRICE, "quantity": 3}]}
+
+    async def create_twice() -> None:
+        sessions = payments.stripe_client().v1.checkout.sessions
+        options: stripe.RequestOptions = {"idempotency_key": "checkout-reused"}
+        await sessions.create_async(params=cast(SessionCreateParams, params), options=options)
+        await sessions.create_async(params=cast(SessionCreateParams, other), options=options)
+
+    with pytest.raises(stripe.IdempotencyError):
+        run(create_twice())
+    assert len(stripe_env.sessions) == 1
+
+
+def test_the_fake_answers_unknown_and_closed_sessions_like_stripe(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    order = awaiting_order(stripe_env, catalog)
+    session_id = str(order.checkout_session_id)
+
+    async def retrieve(session_id: str) -> None:
+        await payments.stripe_client().v1.checkout.sessions.retrieve_async(session_id)
+
+    async def expire(session_id: str) -> None:
+        await payments.stripe_client().v1.checkout.sessions.expire_async(session_id)
+
+    with pytest.raises(stripe.InvalidRequestError) as unknown:
+        run(retrieve("cs_test_unknown"))
+    assert (unknown.value.http_status, unknown.value.code) == (404, "resource_missing")
+
+    stripe_env.expire(session_id)
+    with pytest.raises(stripe.InvalidRequestError) as closed:
+        run(expire(session_id))
+    assert closed.value.http_status == 400
+    assert "status of `open`" in str(closed.value.user_message)
+
+
+def test_the_fake_wants_the_bearer_key(stripe_env: FakeStripeApi) -> None:
+    async def post_without_key() -> tuple[int, Any]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(f"{stripe_env.base_url}{SESSIONS}", data={"mode": "payment"}) as answer,
+        ):
+            return answer.status, await answer.json()
+
+    status, body = asyncio.run(post_without_key())
+    assert status == 401
+    assert body["error"]["type"] == "invalid_request_error"
+    assert stripe_env.sessions == {}
+
+
+# --- through the actions -----------------------------------------------------------------
+
+
+def test_payment_link_action_sends_the_link_and_awaits_payment(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    draft = espresso_order(catalog)
+    messages, events = run_stripe_action(
+        ActionCreatePaymentLink(), make_tracker("affirm", slots=draft.to_slots())
+    )
+    [session] = stripe_env.sessions.values()
+    slots = slot_updates(events)
+    assert slots["order_status"] == "awaiting_payment"
+    assert slots["checkout_session_id"] == session["id"]
+    assert slots["payment_link"] == session["url"]
+    [message] = messages
+    assert draft.summary(catalog) in message["text"]
+    assert session["url"] in message["text"]
+
+
+def test_payment_link_action_on_whatsapp_sends_a_cta_button(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    draft = espresso_order(catalog)
+    tracker = make_tracker("affirm", slots=draft.to_slots(), channel="whatsapp")
+    messages, _ = run_stripe_action(ActionCreatePaymentLink(), tracker)
+    [session] = stripe_env.sessions.values()
+    interactive = messages[0]["custom"]["interactive"]
+    assert interactive["type"] == "cta_url"
+    assert interactive["action"]["parameters"]["url"] == session["url"]
+    assert draft.summary(catalog) in interactive["body"]["text"]
+
+
+def test_payment_link_action_when_stripe_is_down_keeps_the_draft(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    stripe_env.queue_failures(500, 500, 500)
+    draft = espresso_order(catalog)
+    messages, events = run_stripe_action(
+        ActionCreatePaymentLink(), make_tracker("affirm", slots=draft.to_slots())
+    )
+    assert slot_updates(events)["order_status"] == "draft"
+    assert slot_updates(events)["checkout_session_id"] is None
+    assert messages[0]["buttons"] == [{"title": "Try again", "payload": "/affirm"}]
+    assert payments.LINK_FAILED in messages[0]["text"]
+    assert stripe_env.sessions == {}
+
+
+def test_try_again_after_a_timed_out_link_gets_the_session_stripe_created(
+    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Regression: expires_at used to be counted from the request's time, so a retry of the
+    # same attempt carried other parameters under the same key and Stripe refused it.
+    monkeypatch.setattr(payments, "STRIPE_TIMEOUT_SECONDS", 0.3)
+    stripe_env.queue_delays(2.0, 2.0, 2.0)
+    draft = espresso_order(catalog)
+    tracker = make_tracker("affirm", slots=draft.to_slots())
+    _, events = run_stripe_action(ActionCreatePaymentLink(), tracker)
+    assert slot_updates(events)["order_status"] == "draft"
+    [created] = stripe_env.sessions
+
+    messages, events = run_stripe_action(ActionCreatePaymentLink(), tracker)
+    assert slot_updates(events)["checkout_session_id"] == created, messages[0]["text"]
+
+
+def test_cancel_order_action_expires_the_session_and_archives_the_order(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    order = awaiting_order(stripe_env, catalog)
+    messages, events = run_stripe_action(
+        ActionCancelOrder(), make_tracker("affirm", slots=order.to_slots())
+    )
+    assert stripe_env.sessions[str(order.checkout_session_id)]["status"] == "expired"
+    slots = slot_updates(events)
+    assert slots["past_orders"][-1]["order_id"] == order.id
+    assert slots["past_orders"][-1]["status"] == "cancelled"
+    assert slots["order_id"] is None
+    assert f"Order {order.id} is cancelled" in messages[0]["text"]
+
+
+def test_cancel_order_action_after_payment_keeps_the_order(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    order = awaiting_order(stripe_env, catalog)
+    stripe_env.complete(str(order.checkout_session_id))
+    messages, events = run_stripe_action(
+        ActionCancelOrder(), make_tracker("affirm", slots=order.to_slots())
+    )
+    assert events == []
+    assert PAID_ALREADY in messages[0]["text"]
+
+
+def test_expired_link_gets_a_new_session_for_a_new_attempt(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    draft = espresso_order(catalog)
+    _, events = run_stripe_action(
+        ActionCreatePaymentLink(), make_tracker("affirm", slots=draft.to_slots())
+    )
+    slots = {**draft.to_slots(), **slot_updates(events)}
+    old_session = slots["checkout_session_id"]
+    stripe_env.expire(old_session)
+
+    tracker = make_tracker(
+        "EXTERNAL_checkout_expired",
+        {"order_id": draft.id, "checkout_session_id": old_session},
+        slots=slots,
+    )
+    messages, events = run_stripe_action(ActionCheckoutExpired(), tracker)
+    updated = slot_updates(events)
+    assert updated["order_status"] == "awaiting_payment"
+    assert updated["order_attempt"] == 2
+    assert updated["checkout_session_id"] not in (None, old_session)
+    new_session = stripe_env.sessions[updated["checkout_session_id"]]
+    assert new_session["status"] == "open"
+    assert updated["payment_link"] == new_session["url"]
+    assert new_session["url"] in messages[0]["text"]
+    assert "expired" in messages[0]["text"]
+    keys = [r.idempotency_key for r in creates(stripe_env)]
+    assert keys == [payments.idempotency_key(draft), f"checkout-{draft.id}-2"]

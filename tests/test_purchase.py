@@ -1,0 +1,344 @@
+"""Whole purchases against the fakes: WhatsApp in, Stripe Checkout, Stripe's signed events
+back, and exactly one confirmation per paid order — with the real Rasa and action servers."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from connectors.store import ConnectorStore
+from tests.chat import Chat, text_of
+from tests.fakes import stripe_events as se
+from tests.fakes.graph_api import FakeGraphApi
+from tests.fakes.stripe_api import FakeStripeApi
+from tests.live_bot import LiveBot, start_bot
+
+APP_SECRET = secrets.token_hex(16)
+OLD_WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
+NEW_WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
+_customers = iter(range(15550200000, 15550299999))
+
+
+def new_customer() -> str:
+    return str(next(_customers))
+
+
+@pytest.fixture(scope="module")
+def graph() -> Iterator[FakeGraphApi]:
+    fake = FakeGraphApi()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def stripe_api() -> Iterator[FakeStripeApi]:
+    fake = FakeStripeApi("sk_test_" + secrets.token_hex(12))
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("purchase")
+
+
+@pytest.fixture(scope="module")
+def bot(graph: FakeGraphApi, stripe_api: FakeStripeApi, workdir: Path) -> Iterator[LiveBot]:
+    env = {
+        "WHATSAPP_ACCESS_TOKEN": graph.access_token,
+        "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
+        "WHATSAPP_APP_SECRET": APP_SECRET,
+        "WHATSAPP_VERIFY_TOKEN": "verify",
+        "WHATSAPP_API_BASE": graph.base_url,
+        "WHATSAPP_NOTIFICATION_TEMPLATE": "order_update",
+        "STRIPE_SECRET_KEY": stripe_api.api_key,
+        "STRIPE_API_BASE": stripe_api.base_url,
+        "STRIPE_WEBHOOK_SECRET": f"{OLD_WEBHOOK_SECRET},{NEW_WEBHOOK_SECRET}",
+    }
+    live = start_bot(workdir, env, {"connectors.whatsapp.WhatsAppInput": {}})
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def chat(bot: LiveBot, graph: FakeGraphApi) -> Chat:
+    return Chat(bot, graph, APP_SECRET)
+
+
+@pytest.fixture(scope="module")
+def store(bot: LiveBot, workdir: Path) -> ConnectorStore:
+    return ConnectorStore(f"sqlite:///{workdir / 'bot.db'}")
+
+
+def send_event(
+    bot: LiveBot, event: dict[str, Any], secret: str = NEW_WEBHOOK_SECRET
+) -> requests.Response:
+    body, headers = se.signed(event, secret)
+    return requests.post(
+        f"{bot.rasa_url}/webhooks/whatsapp/stripe", data=body, headers=headers, timeout=10
+    )
+
+
+def order_and_get_link(
+    chat: Chat, stripe_api: FakeStripeApi, customer: str, product: str
+) -> dict[str, Any]:
+    """The customer orders `product` and taps 'pay'; returns the Checkout Session created."""
+    before = len(chat.messages(customer))
+    chat.say(customer, f"I'd like to order {product}")
+    summary = chat.next_reply(customer, before)
+    assert "Shall I send you the payment link?" in text_of(summary)
+    chat.tap(customer, "/affirm", "Yes, pay now")
+    link = chat.next_reply(customer, before + 1)
+    assert link["interactive"]["type"] == "cta_url"
+    url = link["interactive"]["action"]["parameters"]["url"]
+    (session,) = [s for s in stripe_api.sessions.values() if s["url"] == url]
+    assert session["metadata"]["whatsapp_user_id"] == customer
+    return session
+
+
+def paid_event(session: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    obj = se.session(
+        session["id"],
+        session["metadata"]["whatsapp_user_id"],
+        session["metadata"]["order_id"],
+        session["amount_total"],
+    )
+    return se.event("checkout.session.completed", {**obj, **changes})
+
+
+def confirmations(chat: Chat, customer: str) -> list[str]:
+    return [text_of(m) for m in chat.messages(customer) if "is confirmed" in text_of(m)]
+
+
+def test_order_pay_confirm_exactly_once(
+    chat: Chat, bot: LiveBot, stripe_api: FakeStripeApi, store: ConnectorStore
+) -> None:
+    customer = new_customer()
+    session = order_and_get_link(chat, stripe_api, customer, "espresso beans")
+    assert session["mode"] == "payment" and session["amount_total"] == 1290
+    event = paid_event(session)
+    assert send_event(bot, event).status_code == 200
+    chat.wait(customer, 3)
+    assert send_event(bot, event).json() == {"status": "duplicate"}  # the same event again
+    later = se.event(
+        "checkout.session.async_payment_succeeded", paid_event(session)["data"]["object"]
+    )
+    assert send_event(bot, later).status_code == 200  # another event saying the same
+    time.sleep(1.5)
+    (confirmation,) = confirmations(chat, customer)
+    assert session["metadata"]["order_id"] in confirmation and "€12.90" in confirmation
+    assert store.stripe_outcome(later["id"]) == "already_fulfilled"
+    before = len(chat.messages(customer))
+    chat.say(customer, "where is my order?")
+    assert "paid" in text_of(chat.next_reply(customer, before))
+
+
+def test_concurrent_duplicates_confirm_once(
+    chat: Chat, bot: LiveBot, stripe_api: FakeStripeApi
+) -> None:
+    customer = new_customer()
+    session = order_and_get_link(chat, stripe_api, customer, "green tea")
+    events = [paid_event(session) for _ in range(6)]
+    events += [events[0]] * 4  # and the same event id several times at once
+    answers: list[int] = []
+    threads = [
+        threading.Thread(target=lambda e=e: answers.append(send_event(bot, e).status_code))
+        for e in events
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [200] * len(events)
+    chat.wait(customer, 3, settle=2.0)
+    assert len(confirmations(chat, customer)) == 1
+
+
+def test_late_expiry_does_not_undo_a_payment(
+    chat: Chat, bot: LiveBot, stripe_api: FakeStripeApi
+) -> None:
+    customer = new_customer()
+    session = order_and_get_link(chat, stripe_api, customer, "decaf")
+    send_event(bot, paid_event(session))
+    chat.wait(customer, 3)
+    expired = se.event(
+        "checkout.session.expired", {**paid_event(session)["data"]["object"], "status": "expired"}
+    )
+    send_event(bot, expired)
+    time.sleep(1.5)
+    assert len(chat.messages(customer)) == 3
+    chat.say(customer, "where is my order?")
+    assert "paid" in text_of(chat.next_reply(customer, 3))
+
+
+def test_declined_then_retry_then_paid(chat: Chat, bot: LiveBot, stripe_api: FakeStripeApi) -> None:
+    customer = new_customer()
+    first = order_and_get_link(chat, stripe_api, customer, "filter coffee")
+    failed = se.event(
+        "checkout.session.async_payment_failed",
+        paid_event(first, payment_status="unpaid")["data"]["object"],
+    )
+    send_event(bot, failed)
+    offer = chat.next_reply(customer, 2)
+    assert "didn't go through" in text_of(offer)
+    chat.tap(customer, "/affirm", "New payment link")
+    link = chat.next_reply(customer, 3)
+    url = link["interactive"]["action"]["parameters"]["url"]
+    (second,) = [s for s in stripe_api.sessions.values() if s["url"] == url]
+    assert second["id"] != first["id"]
+    assert second["metadata"]["order_id"] == first["metadata"]["order_id"]
+    send_event(bot, paid_event(second))
+    chat.wait(customer, 5, settle=1.0)
+    assert len(confirmations(chat, customer)) == 1
+
+
+def test_expired_link_gets_a_fresh_one(chat: Chat, bot: LiveBot, stripe_api: FakeStripeApi) -> None:
+    customer = new_customer()
+    first = order_and_get_link(chat, stripe_api, customer, "gift card")
+    expired = se.event(
+        "checkout.session.expired",
+        {**paid_event(first, payment_status="unpaid")["data"]["object"], "status": "expired"},
+    )
+    send_event(bot, expired)
+    nudge = chat.next_reply(customer, 2)
+    assert "expired" in text_of(nudge) and nudge["interactive"]["type"] == "cta_url"
+    url = nudge["interactive"]["action"]["parameters"]["url"]
+    assert url != first["url"]
+    (second,) = [s for s in stripe_api.sessions.values() if s["url"] == url]
+    send_event(bot, paid_event(second))
+    chat.wait(customer, 4, settle=1.0)
+    assert len(confirmations(chat, customer)) == 1
+
+
+def test_amount_mismatch_is_not_confirmed(
+    chat: Chat, bot: LiveBot, stripe_api: FakeStripeApi
+) -> None:
+    customer = new_customer()
+    session = order_and_get_link(chat, stripe_api, customer, "espresso")
+    send_event(bot, paid_event(session, amount_total=1))
+    reply = chat.next_reply(customer, 2)
+    assert "checking it" in text_of(reply)
+    assert confirmations(chat, customer) == []
+
+
+def test_refund_and_subscription_messages(
+    chat: Chat, bot: LiveBot, stripe_api: FakeStripeApi
+) -> None:
+    customer = new_customer()
+    session = order_and_get_link(chat, stripe_api, customer, "coffee club")
+    assert session["mode"] == "subscription"
+    send_event(bot, paid_event(session))
+    chat.wait(customer, 3)
+    metadata = session["metadata"]
+    renewal = se.event(
+        "invoice.paid",
+        {
+            "id": "in_1",
+            "object": "invoice",
+            "billing_reason": "subscription_cycle",
+            "parent": {"subscription_details": {"metadata": metadata}},
+        },
+    )
+    send_event(bot, renewal)
+    assert "renewed" in text_of(chat.next_reply(customer, 3))
+    send_event(
+        bot,
+        se.event(
+            "customer.subscription.deleted",
+            {"id": "sub_1", "object": "subscription", "metadata": metadata},
+        ),
+    )
+    assert "subscription is cancelled" in text_of(chat.next_reply(customer, 4))
+
+    buyer = new_customer()
+    bought = order_and_get_link(chat, stripe_api, buyer, "pour-over kit")
+    send_event(bot, paid_event(bought))
+    chat.wait(buyer, 3)
+    send_event(
+        bot,
+        se.event(
+            "charge.refunded", {"id": "ch_1", "object": "charge", "metadata": bought["metadata"]}
+        ),
+    )
+    assert "refunded €34.00" in text_of(chat.next_reply(buyer, 3))
+
+
+def test_cancel_expires_the_checkout_session(chat: Chat, stripe_api: FakeStripeApi) -> None:
+    customer = new_customer()
+    session = order_and_get_link(chat, stripe_api, customer, "sencha")
+    chat.say(customer, "please cancel my order")
+    assert "Cancel order" in text_of(chat.next_reply(customer, 2))
+    chat.tap(customer, "/affirm", "Yes, cancel it")
+    assert "is cancelled" in text_of(chat.next_reply(customer, 3))
+    assert stripe_api.sessions[session["id"]]["status"] == "expired"
+
+
+def test_stripe_down_then_retry(chat: Chat, stripe_api: FakeStripeApi) -> None:
+    customer = new_customer()
+    chat.say(customer, "I want the espresso beans")
+    chat.wait(customer, 1)
+    sessions_before = len(stripe_api.sessions)
+    stripe_api.queue_failures(500, 500, 500)
+    chat.tap(customer, "/affirm", "Yes, pay now")
+    apology = chat.next_reply(customer, 1)
+    assert "couldn't create your payment link" in text_of(apology)
+    assert len(stripe_api.sessions) == sessions_before
+    chat.tap(customer, "/affirm", "Try again")
+    link = chat.next_reply(customer, 2)
+    assert link["interactive"]["type"] == "cta_url"
+
+
+def test_confirmation_outside_the_window_is_the_template(
+    chat: Chat, bot: LiveBot, stripe_api: FakeStripeApi, store: ConnectorStore
+) -> None:
+    customer = new_customer()
+    session = order_and_get_link(chat, stripe_api, customer, "decaf beans")
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "update wa_customers set last_inbound_at = ? where customer_key = ?",
+            (time.time() - 2 * 24 * 3600, customer),
+        )
+    send_event(bot, paid_event(session))
+    template = chat.next_reply(customer, 2)
+    assert template["type"] == "template" and template["template"]["name"] == "order_update"
+    assert "is confirmed" in template["template"]["components"][0]["parameters"][0]["text"]
+
+
+def test_bad_stripe_requests_are_refused_and_not_recorded(
+    bot: LiveBot, store: ConnectorStore
+) -> None:
+    url = f"{bot.rasa_url}/webhooks/whatsapp/stripe"
+    event = se.event("checkout.session.completed", {"id": "cs_x", "metadata": {}})
+    body, headers = se.signed(event, "whsec_wrong")
+    assert requests.post(url, data=body, headers=headers, timeout=5).status_code == 400
+    body, headers = se.signed(event, NEW_WEBHOOK_SECRET, at=int(time.time()) - 600)
+    assert requests.post(url, data=body, headers=headers, timeout=5).status_code == 400
+    assert requests.post(url, data=body, timeout=5).status_code == 400
+    for raw in (b"not json", b"[]", b'{"type": "x"}'):
+        _, signed_headers = se.signed({}, NEW_WEBHOOK_SECRET)
+        signed_headers["Stripe-Signature"] = se.stripe_signature(
+            raw, NEW_WEBHOOK_SECRET, int(time.time())
+        )
+        assert requests.post(url, data=raw, headers=signed_headers, timeout=5).status_code == 400
+    huge = b'{"id": "evt_big", "pad": "' + b"x" * (1024 * 1024) + b'"}'
+    _, big_headers = se.signed({}, NEW_WEBHOOK_SECRET)
+    big_headers["Stripe-Signature"] = se.stripe_signature(
+        huge, NEW_WEBHOOK_SECRET, int(time.time())
+    )
+    assert requests.post(url, data=huge, headers=big_headers, timeout=10).status_code == 413
+    assert store.stripe_outcome(event["id"]) is None
+    body, headers = se.signed(event, OLD_WEBHOOK_SECRET)  # rotation: the old secret still works
+    assert requests.post(url, data=body, headers=headers, timeout=5).status_code == 200
+    deadline = time.monotonic() + 10
+    while store.stripe_outcome(event["id"]) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert store.stripe_outcome(event["id"]) == "missing_metadata"

@@ -1,0 +1,155 @@
+"""Stripe event mapping and signature verification (pure functions)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from connectors.signatures import stripe_signature, verify_stripe_signature
+from connectors.stripe_events import EventIntent, Skipped, map_event
+from tests.fakes import stripe_events as se
+
+CUSTOMER = "15550005555"
+META = {"whatsapp_user_id": CUSTOMER, "order_id": "ORD-ABCDEFGH"}
+
+
+def mapped(kind: str, obj: dict[str, Any]) -> EventIntent | Skipped:
+    return map_event(se.event(kind, obj))
+
+
+def test_paid_checkout_confirms_the_session() -> None:
+    result = mapped(
+        "checkout.session.completed", se.session("cs_1", CUSTOMER, "ORD-ABCDEFGH", 2580)
+    )
+    assert result == EventIntent(
+        CUSTOMER,
+        "EXTERNAL_payment_succeeded",
+        {
+            "order_id": "ORD-ABCDEFGH",
+            "checkout_session_id": "cs_1",
+            "amount_total": 2580,
+            "currency": "eur",
+            "livemode": False,
+        },
+        "cs_1",
+    )
+
+
+def test_unpaid_completion_is_processing_and_claims_nothing() -> None:
+    obj = se.session("cs_2", CUSTOMER, "ORD-1", 100, payment_status="unpaid")
+    result = mapped("checkout.session.completed", obj)
+    assert isinstance(result, EventIntent)
+    assert result.intent == "EXTERNAL_payment_processing" and result.fulfilment_key is None
+
+
+@pytest.mark.parametrize(
+    ("kind", "intent", "claims"),
+    [
+        ("checkout.session.async_payment_succeeded", "EXTERNAL_payment_succeeded", True),
+        ("checkout.session.async_payment_failed", "EXTERNAL_payment_failed", False),
+        ("checkout.session.expired", "EXTERNAL_checkout_expired", False),
+    ],
+)
+def test_session_events(kind: str, intent: str, claims: bool) -> None:
+    result = mapped(kind, se.session("cs_3", CUSTOMER, "ORD-1", 100, payment_status="unpaid"))
+    assert isinstance(result, EventIntent)
+    assert result.intent == intent and result.entities["checkout_session_id"] == "cs_3"
+    assert (result.fulfilment_key == "cs_3") is claims
+
+
+def test_payment_intent_and_charge_events_use_their_own_metadata() -> None:
+    failed = mapped(
+        "payment_intent.payment_failed",
+        {"id": "pi_1", "object": "payment_intent", "metadata": META},
+    )
+    refunded = mapped("charge.refunded", {"id": "ch_1", "object": "charge", "metadata": META})
+    for result, intent in ((failed, "EXTERNAL_payment_failed"), (refunded, "EXTERNAL_refunded")):
+        assert isinstance(result, EventIntent)
+        assert (result.customer_id, result.intent, result.entities["order_id"]) == (
+            CUSTOMER,
+            intent,
+            "ORD-ABCDEFGH",
+        )
+        assert result.fulfilment_key is None
+
+
+@pytest.mark.parametrize(
+    ("invoice", "expected"),
+    [
+        (
+            {
+                "billing_reason": "subscription_cycle",
+                "parent": {"subscription_details": {"metadata": META}},
+            },
+            "EXTERNAL_subscription_renewed",
+        ),
+        (
+            {"billing_reason": "subscription_cycle", "subscription_details": {"metadata": META}},
+            "EXTERNAL_subscription_renewed",
+        ),
+        (
+            {
+                "billing_reason": "subscription_create",
+                "parent": {"subscription_details": {"metadata": META}},
+            },
+            "first_invoice",
+        ),
+    ],
+)
+def test_invoices(invoice: dict[str, Any], expected: str) -> None:
+    result = mapped("invoice.paid", {"id": "in_1", "object": "invoice", **invoice})
+    name = result.intent if isinstance(result, EventIntent) else result.reason
+    assert name == expected
+    failed = mapped("invoice.payment_failed", {"id": "in_2", "object": "invoice", **invoice})
+    if isinstance(failed, EventIntent):
+        assert failed.intent == "EXTERNAL_subscription_renewal_failed"
+
+
+def test_subscription_events() -> None:
+    for kind, intent in (
+        ("customer.subscription.updated", "EXTERNAL_subscription_updated"),
+        ("customer.subscription.deleted", "EXTERNAL_subscription_cancelled"),
+    ):
+        result = mapped(kind, {"id": "sub_1", "object": "subscription", "metadata": META})
+        assert isinstance(result, EventIntent) and result.intent == intent
+
+
+def test_unknown_types_and_missing_metadata_are_skipped() -> None:
+    assert mapped("customer.created", {"id": "cus_1"}) == Skipped("unhandled_type")
+    assert mapped(
+        "checkout.session.completed", {"id": "cs_9", "payment_status": "paid"}
+    ) == Skipped("missing_metadata")
+    assert mapped("charge.refunded", {"id": "ch", "metadata": {"order_id": "x"}}) == Skipped(
+        "missing_metadata"
+    )
+    assert map_event({"type": "checkout.session.completed", "data": "nonsense"}) == Skipped(
+        "missing_metadata"
+    )
+    assert map_event({}) == Skipped("unhandled_type")
+
+
+def test_signature_verification() -> None:
+    now = int(time.time())
+    body = b'{"id": "evt_1", "type": "checkout.session.completed"}'
+    header = stripe_signature(body, "whsec_new", now)
+    assert verify_stripe_signature(body, header, ["whsec_old", "whsec_new"], now)
+    assert not verify_stripe_signature(body, header, ["whsec_old"], now)
+    assert not verify_stripe_signature(body + b" ", header, ["whsec_new"], now)
+    assert not verify_stripe_signature(body, header, ["whsec_new"], now + 301)  # stale
+    assert not verify_stripe_signature(body, header, ["whsec_new"], now - 301)  # from the future
+    assert verify_stripe_signature(body, header, ["whsec_new"], now + 299)
+    assert not verify_stripe_signature(body, None, ["whsec_new"], now)
+    assert not verify_stripe_signature(body, "", ["whsec_new"], now)
+    assert not verify_stripe_signature(body, "v1=abc", ["whsec_new"], now)
+    assert not verify_stripe_signature(body, f"t={now}", ["whsec_new"], now)
+    assert not verify_stripe_signature(body, header, [], now)
+    other = stripe_signature(body, "whsec_other", now).split(",")[1]
+    assert verify_stripe_signature(body, f"{header},{other}", ["whsec_new"], now)
+    assert verify_stripe_signature(
+        body, f"t={now},{other},{header.split(',')[1]}", ["whsec_new"], now
+    )
+    assert not verify_stripe_signature(
+        b"\xff\xfe", stripe_signature(b"x", "whsec_new", now), ["whsec_new"], now
+    )
