@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: help setup train run shell test lint typecheck pytest validate story-test bench clean lock flow-cli
+.PHONY: help setup train run shell test lint typecheck pytest validate story-test bench clean lock flow-cli migrate
 
 help:
 	@echo "make run     start the bot (action server :5055 + Rasa server :5005)"
@@ -75,3 +75,7 @@ clean:
 # WhatsApp Flows operator tooling, e.g. make flow-cli ARGS="flow-request --action ping"
 flow-cli: $(INSTALLED)
 	$(BIN)/python -m connectors.cli $(ARGS)
+
+# Schema migrations for the connector's tables (also run at every start; safe to repeat).
+migrate: $(INSTALLED)
+	$(BIN)/python -m connectors.migrations

@@ -31,6 +31,17 @@ def _required(environ: Mapping[str, str], name: str, why: str) -> str:
     return value
 
 
+def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ConfigError(f"{name}: expected a number of seconds") from None
+    if value <= 0:
+        raise ConfigError(f"{name}: must be more than 0")
+    return value
+
+
 @dataclass(frozen=True)
 class WhatsAppSettings:
     """Everything the WhatsApp channel needs to receive and send messages."""
@@ -46,6 +57,8 @@ class WhatsAppSettings:
     notification_transport: str = "graph"
     wasender_api_key: str | None = None
     wasender_api_base: str = DEFAULT_WASENDER_API_BASE
+    replay_lease_seconds: float = 120.0
+    replay_interval_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> WhatsAppSettings:
@@ -92,6 +105,8 @@ class WhatsAppSettings:
             template_params=template_params,
             notification_transport=transport,
             wasender_api_key=wasender_key,
+            replay_lease_seconds=_seconds(environ, "REPLAY_LEASE_SECONDS", 120.0),
+            replay_interval_seconds=_seconds(environ, "REPLAY_INTERVAL_SECONDS", 30.0),
             wasender_api_base=(
                 environ.get("WASENDER_API_BASE", "").strip() or DEFAULT_WASENDER_API_BASE
             ).rstrip("/"),

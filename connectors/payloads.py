@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -231,3 +231,15 @@ def parse_notification(document: Any) -> Notification:
                 except PayloadError as error:
                     logger.warning("status skipped: %s", error)
     return notification
+
+
+def message_to_json(message: InboundMessage) -> str:
+    """The message as stored for replay after a crash."""
+    return json.dumps(asdict(message), separators=(",", ":"))
+
+
+def message_from_json(text: str) -> InboundMessage:
+    """The message stored by message_to_json."""
+    data = json.loads(text)
+    data["customer"] = Customer(**data["customer"])
+    return InboundMessage(**data)

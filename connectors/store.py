@@ -19,9 +19,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from connectors.migrations import migrate
 from connectors.tracker_store import is_sqlite, sqlite_engine
 
-metadata = sa.MetaData()
+metadata = sa.MetaData()  # schema changes go through connectors/migrations.py
 
 inbound_messages = sa.Table(
     "wa_inbound_messages",
@@ -30,6 +31,9 @@ inbound_messages = sa.Table(
     sa.Column("customer_key", sa.String(255), nullable=False, index=True),
     sa.Column("received_at", sa.Float, nullable=False),
     sa.Column("processed_at", sa.Float, nullable=True),
+    # What replays it after a crash, and since when a process has held it.
+    sa.Column("payload", sa.Text, nullable=True),
+    sa.Column("claimed_at", sa.Float, nullable=True),
 )
 
 outbound_messages = sa.Table(
@@ -68,6 +72,8 @@ stripe_events = sa.Table(
     sa.Column("received_at", sa.Float, nullable=False),
     sa.Column("processed_at", sa.Float, nullable=True),
     sa.Column("outcome", sa.String(32), nullable=True),
+    sa.Column("payload", sa.Text, nullable=True),
+    sa.Column("claimed_at", sa.Float, nullable=True),
 )
 
 stripe_fulfilments = sa.Table(
@@ -77,6 +83,10 @@ stripe_fulfilments = sa.Table(
     sa.Column("event_id", sa.String(255), nullable=False),
     sa.Column("claimed_at", sa.Float, nullable=False),
 )
+
+# Work older than this is not replayed any more: Meta and Stripe have moved on, and a
+# message that fails every time must not be retried for ever.
+REPLAY_HORIZON_SECONDS = 24 * 60 * 60
 
 # Later statuses win; an out-of-order 'sent' never overwrites 'read'.
 STATUS_RANK = {"accepted": 0, "sent": 1, "delivered": 2, "read": 3, "failed": 4}
@@ -100,17 +110,26 @@ class ConnectorStore:
             if is_sqlite(url)
             else sa.create_engine(url, future=True, pool_pre_ping=True)
         )
-        metadata.create_all(self.engine)
+        migrate(self.engine)
 
-    def record_inbound(self, message_id: str, customer_key: str, now: float | None = None) -> bool:
-        """Records a message id; False when it was recorded before (a re-delivery)."""
+    def record_inbound(
+        self,
+        message_id: str,
+        customer_key: str,
+        now: float | None = None,
+        payload: str | None = None,
+    ) -> bool:
+        """Records a message id (claimed by this process); False for a re-delivery."""
+        at = now or time.time()
         try:
             with self.engine.begin() as connection:
                 connection.execute(
                     inbound_messages.insert().values(
                         message_id=message_id,
                         customer_key=customer_key,
-                        received_at=now or time.time(),
+                        received_at=at,
+                        payload=payload,
+                        claimed_at=at,
                     )
                 )
         except IntegrityError:
@@ -216,13 +235,20 @@ class ConnectorStore:
             return False
         return True
 
-    def record_stripe_event(self, event_id: str, event_type: str) -> bool:
+    def record_stripe_event(
+        self, event_id: str, event_type: str, payload: str | None = None
+    ) -> bool:
         """Records a verified event before it is acknowledged; False for a re-delivery."""
+        now = time.time()
         try:
             with self.engine.begin() as connection:
                 connection.execute(
                     stripe_events.insert().values(
-                        event_id=event_id, event_type=event_type, received_at=time.time()
+                        event_id=event_id,
+                        event_type=event_type,
+                        received_at=now,
+                        payload=payload,
+                        claimed_at=now,
                     )
                 )
         except IntegrityError:
@@ -245,7 +271,8 @@ class ConnectorStore:
         return str(value) if value is not None else None
 
     def claim_fulfilment(self, checkout_session_id: str, event_id: str) -> bool:
-        """True for the first event that confirms this Checkout Session, False after."""
+        """True for the event that confirms this Checkout Session — the first one to claim
+        it, also when that event is replayed after a crash — and False for every other."""
         try:
             with self.engine.begin() as connection:
                 connection.execute(
@@ -256,5 +283,61 @@ class ConnectorStore:
                     )
                 )
         except IntegrityError:
-            return False
+            with self.engine.connect() as connection:
+                owner = connection.execute(
+                    sa.select(stripe_fulfilments.c.event_id).where(
+                        stripe_fulfilments.c.checkout_session_id == checkout_session_id
+                    )
+                ).scalar()
+            return bool(owner == event_id)
         return True
+
+    def claim_abandoned(
+        self, table: sa.Table, key: str, lease_seconds: float, limit: int = 100
+    ) -> list[tuple[str, str]]:
+        """(id, payload) of recorded work nobody finished and nobody holds any more.
+
+        Work is held from when it is recorded; a process that crashed (or was killed)
+        stops renewing nothing, so after `lease_seconds` its rows are free. Each row is
+        taken with a conditional update, so of several replicas sweeping at once exactly
+        one gets it.
+        """
+        now = time.time()
+        id_column = table.c[key]
+        with self.engine.connect() as connection:
+            candidates = connection.execute(
+                sa.select(id_column, table.c.payload, table.c.claimed_at)
+                .where(table.c.processed_at.is_(None))
+                .where(table.c.payload.is_not(None))
+                .where(table.c.claimed_at < now - lease_seconds)
+                .where(table.c.received_at > now - REPLAY_HORIZON_SECONDS)
+                .order_by(table.c.received_at)
+                .limit(limit)
+            ).all()
+        taken = []
+        for row_id, payload, claimed_at in candidates:
+            with self.engine.begin() as connection:
+                won = connection.execute(
+                    table.update()
+                    .where(id_column == row_id)
+                    .where(table.c.processed_at.is_(None))
+                    .where(table.c.claimed_at == claimed_at)
+                    .values(claimed_at=now)
+                ).rowcount
+            if won:
+                taken.append((str(row_id), str(payload)))
+        return taken
+
+    def health(self) -> dict[str, float | int]:
+        """Backlog figures for the health route; raises when the database is unreachable."""
+        now = time.time()
+        figures: dict[str, float | int] = {}
+        with self.engine.connect() as connection:
+            for name, table in (("messages", inbound_messages), ("stripe_events", stripe_events)):
+                pending = table.c.processed_at.is_(None)
+                count, oldest = connection.execute(
+                    sa.select(sa.func.count(), sa.func.min(table.c.received_at)).where(pending)
+                ).one()
+                figures[f"pending_{name}"] = int(count)
+                figures[f"oldest_pending_{name}_seconds"] = round(now - oldest, 1) if oldest else 0
+        return figures

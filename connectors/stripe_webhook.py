@@ -63,27 +63,34 @@ class StripeWebhook:
             return response.json({"error": "invalid signature"}, status=400)
         try:
             event = json.loads(body)
-        except ValueError:
+        except ValueError:  # invalid UTF-8 included
             return response.json({"error": "not JSON"}, status=400)
         if not isinstance(event, dict) or not isinstance(event.get("id"), str):
             return response.json({"error": "not a Stripe event"}, status=400)
         event_id, event_type = event["id"], str(event.get("type") or "")
         try:
-            fresh = await asyncio.to_thread(self.store.record_stripe_event, event_id, event_type)
+            fresh = await asyncio.to_thread(
+                self.store.record_stripe_event, event_id, event_type, json.dumps(event)
+            )
         except Exception:
             logger.exception("could not record stripe event %s; Stripe will retry", event_id)
             return response.json({"error": "storage unavailable"}, status=503)
         if not fresh:
             logger.info("stripe event re-delivered: %s", event_id)
             return response.json({"status": "duplicate"})
+        self.schedule(request.app.ctx.agent, event)
+        return response.json({"status": "received"})
+
+    def schedule(self, agent: Any, event: dict[str, Any]) -> None:
+        """Handles a recorded event in the background, in its customer's order."""
+        event_id, event_type = str(event["id"]), str(event.get("type") or "")
         mapped = map_event(event)
         key = mapped.customer_id if isinstance(mapped, EventIntent) else f"stripe:{event_id}"
         self.queues.submit(
             key,
-            lambda: self.process(request.app.ctx.agent, event_id, event_type, mapped),
+            lambda: self.process(agent, event_id, event_type, mapped),
             f"stripe event {event_id}",
         )
-        return response.json({"status": "received"})
 
     async def process(
         self, agent: Any, event_id: str, event_type: str, mapped: EventIntent | Skipped

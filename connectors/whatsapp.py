@@ -45,9 +45,16 @@ from connectors.intents import (
     rasa_text,
 )
 from connectors.output import WhatsAppOutput
-from connectors.payloads import InboundMessage, PayloadError, StatusUpdate, parse_notification
+from connectors.payloads import (
+    InboundMessage,
+    PayloadError,
+    StatusUpdate,
+    message_from_json,
+    message_to_json,
+    parse_notification,
+)
 from connectors.signatures import split_secrets, verify_hub_signature
-from connectors.store import ConnectorStore
+from connectors.store import ConnectorStore, inbound_messages, stripe_events
 from connectors.stripe_webhook import StripeWebhook
 from connectors.tracker_store import DatabaseConfigError, database_url
 from connectors.wasender import WaSenderClient
@@ -133,7 +140,7 @@ class WhatsAppInput(InputChannel):
         webhook = Blueprint("whatsapp_webhook", __name__)
 
         async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
+            return await self.health()
 
         async def verify(request: Request) -> HTTPResponse:
             return self.verify_subscription(request)
@@ -150,12 +157,34 @@ class WhatsAppInput(InputChannel):
             skip_cors(request)
             return await self.stripe.handle(request)
 
+        async def start_recovery(app: Any, _: Any) -> None:
+            self.recovery = asyncio.create_task(self.recover_forever(app.ctx.agent, on_new_message))
+
+        webhook.listener(start_recovery, "after_server_start")
         webhook.add_route(health, "/", methods=["GET"])
         webhook.add_route(stripe_events, "/stripe", methods=["POST"])
         webhook.add_route(flow, "/flow", methods=["POST"])
         webhook.add_route(verify, "/webhook", methods=["GET"])
         webhook.add_route(receive, "/webhook", methods=["POST"])
         return webhook
+
+    async def health(self) -> HTTPResponse:
+        """Database reachability and the backlog of unfinished work; 503 when degraded."""
+        try:
+            figures = await asyncio.to_thread(self.store.health)
+        except Exception:
+            logger.exception("health check: database unreachable")
+            return response.json({"status": "degraded", "database": "unreachable"}, status=503)
+        stripe = {f"stripe_{k}": v for k, v in sorted(self.stripe.outcomes.items())}
+        return response.json(
+            {
+                "status": "ok",
+                "database": "ok",
+                "in_flight": self.queues.pending,
+                **figures,
+                **stripe,
+            }
+        )
 
     def verify_subscription(self, request: Request) -> HTTPResponse:
         """Meta's handshake: echo hub.challenge when mode and token match, else 403."""
@@ -191,7 +220,11 @@ class WhatsAppInput(InputChannel):
         try:
             for message in notification.messages:
                 if await asyncio.to_thread(
-                    self.store.record_inbound, message.id, message.customer.key
+                    self.store.record_inbound,
+                    message.id,
+                    message.customer.key,
+                    None,
+                    message_to_json(message),
                 ):
                     fresh.append(message)
                 else:
@@ -212,6 +245,37 @@ class WhatsAppInput(InputChannel):
                 f"status {status.message_id}",
             )
         return response.json({"status": "received"})
+
+    async def recover_forever(self, agent: Any, on_new_message: OnNewMessage) -> None:
+        """Replays, now and then every interval, work a crashed process left unfinished."""
+        while True:
+            try:
+                await self.recover(agent, on_new_message)
+            except Exception:
+                logger.exception("replay sweep failed; trying again later")
+            await asyncio.sleep(self.settings.replay_interval_seconds)
+
+    async def recover(self, agent: Any, on_new_message: OnNewMessage) -> int:
+        """One sweep: schedules abandoned messages and Stripe events again; returns how many."""
+        lease = self.settings.replay_lease_seconds
+        messages = await asyncio.to_thread(
+            self.store.claim_abandoned, inbound_messages, "message_id", lease
+        )
+        for _, payload in messages:
+            message = message_from_json(payload)
+            logger.warning("replaying message %s after an interruption", message.id)
+            self.queues.submit(
+                message.customer.key,
+                lambda m=message: self.handle_message(m, on_new_message),  # type: ignore[misc]
+                f"replayed message {message.id}",
+            )
+        events = await asyncio.to_thread(
+            self.store.claim_abandoned, stripe_events, "event_id", lease
+        )
+        for event_id, payload in events:
+            logger.warning("replaying stripe event %s after an interruption", event_id)
+            self.stripe.schedule(agent, json.loads(payload))
+        return len(messages) + len(events)
 
     async def handle_message(self, message: InboundMessage, on_new_message: OnNewMessage) -> None:
         """One customer message through Rasa, with read receipt and typing indicator."""

@@ -41,10 +41,12 @@ class Chat:
         body, headers = meta.signed(document, self.app_secret)
         return requests.post(self.webhook, data=body, headers=headers, timeout=10)
 
-    def say(self, customer: str, text: str) -> None:
+    def say(self, customer: str, text: str) -> str:
+        """Sends `text` from `customer`; returns the id of the incoming message."""
         incoming = meta.text(customer, text)
         answer = self.post(meta.notification([incoming], [meta.contact(customer)]))
         assert answer.status_code == 200, answer.text
+        return str(incoming["id"])
 
     def tap(self, customer: str, reply_id: str, title: str) -> None:
         reply = meta.button_reply(customer, reply_id, title)

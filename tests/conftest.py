@@ -12,7 +12,10 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import payments
 from actions.catalog import Catalog, default_catalog
-from tests.fakes.fixtures import fake_graph  # noqa: F401 - shared fixture
+from tests.fakes.fixtures import (
+    fake_graph,  # noqa: F401 - shared fixture
+    graph_api,  # noqa: F401 - shared fixture
+)
 
 CUSTOMER = "test-customer-0001"
 

@@ -31,14 +31,6 @@ def new_customer() -> str:
 
 
 @pytest.fixture(scope="module")
-def graph() -> Iterator[FakeGraphApi]:
-    fake = FakeGraphApi()
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
 def stripe_api() -> Iterator[FakeStripeApi]:
     fake = FakeStripeApi("sk_test_" + secrets.token_hex(12))
     fake.start()
@@ -52,13 +44,13 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bot(graph: FakeGraphApi, stripe_api: FakeStripeApi, workdir: Path) -> Iterator[LiveBot]:
+def bot(graph_api: FakeGraphApi, stripe_api: FakeStripeApi, workdir: Path) -> Iterator[LiveBot]:
     env = {
-        "WHATSAPP_ACCESS_TOKEN": graph.access_token,
-        "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
+        "WHATSAPP_ACCESS_TOKEN": graph_api.access_token,
+        "WHATSAPP_PHONE_NUMBER_ID": graph_api.phone_number_id,
         "WHATSAPP_APP_SECRET": APP_SECRET,
         "WHATSAPP_VERIFY_TOKEN": "verify",
-        "WHATSAPP_API_BASE": graph.base_url,
+        "WHATSAPP_API_BASE": graph_api.base_url,
         "WHATSAPP_NOTIFICATION_TEMPLATE": "order_update",
         "STRIPE_SECRET_KEY": stripe_api.api_key,
         "STRIPE_API_BASE": stripe_api.base_url,
@@ -70,8 +62,8 @@ def bot(graph: FakeGraphApi, stripe_api: FakeStripeApi, workdir: Path) -> Iterat
 
 
 @pytest.fixture(scope="module")
-def chat(bot: LiveBot, graph: FakeGraphApi) -> Chat:
-    return Chat(bot, graph, APP_SECRET)
+def chat(bot: LiveBot, graph_api: FakeGraphApi) -> Chat:
+    return Chat(bot, graph_api, APP_SECRET)
 
 
 @pytest.fixture(scope="module")

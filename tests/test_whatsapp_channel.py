@@ -9,6 +9,7 @@ import secrets
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from connectors.flow_crypto import decrypt_response, encrypt_request
 from connectors.signatures import hub_signature
 from connectors.store import ConnectorStore
+from tests.chat import WAIT_SECONDS, Chat, text_of
 from tests.fakes import meta
 from tests.fakes.graph_api import FakeGraphApi
 from tests.live_bot import ROOT, LiveBot, start_bot
@@ -29,20 +31,11 @@ NEW_SECRET = secrets.token_hex(16)
 VERIFY_TOKEN = secrets.token_urlsafe(12)
 KEY_PASSPHRASE = secrets.token_urlsafe(12)
 FLOW_ID = "1234567890123456"
-WAIT_SECONDS = 30.0
 _customers = iter(range(15550100000, 15550199999))
 
 
 def new_customer() -> str:
     return str(next(_customers))
-
-
-@pytest.fixture(scope="module")
-def graph() -> Iterator[FakeGraphApi]:
-    fake = FakeGraphApi()
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +49,7 @@ def flow_key() -> rsa.RSAPrivateKey:
 
 
 @pytest.fixture(scope="module")
-def bot(graph: FakeGraphApi, workdir: Path, flow_key: rsa.RSAPrivateKey) -> Iterator[LiveBot]:
+def bot(graph_api: FakeGraphApi, workdir: Path, flow_key: rsa.RSAPrivateKey) -> Iterator[LiveBot]:
     key_file = workdir / "flow_key.pem"
     key_file.write_bytes(
         flow_key.private_bytes(
@@ -66,11 +59,11 @@ def bot(graph: FakeGraphApi, workdir: Path, flow_key: rsa.RSAPrivateKey) -> Iter
         )
     )
     env = {
-        "WHATSAPP_ACCESS_TOKEN": graph.access_token,
-        "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
+        "WHATSAPP_ACCESS_TOKEN": graph_api.access_token,
+        "WHATSAPP_PHONE_NUMBER_ID": graph_api.phone_number_id,
         "WHATSAPP_APP_SECRET": f"{OLD_SECRET},{NEW_SECRET}",
         "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
-        "WHATSAPP_API_BASE": graph.base_url,
+        "WHATSAPP_API_BASE": graph_api.base_url,
         "WHATSAPP_NOTIFICATION_TEMPLATE": "order_update",
         "WHATSAPP_FLOW_ID": FLOW_ID,
         "WHATSAPP_FLOW_PRIVATE_KEY": str(key_file),
@@ -86,52 +79,18 @@ def store(bot: LiveBot, workdir: Path) -> ConnectorStore:
     return ConnectorStore(f"sqlite:///{workdir / 'bot.db'}")
 
 
-def webhook(bot: LiveBot) -> str:
-    return f"{bot.rasa_url}/webhooks/whatsapp/webhook"
-
-
-def post(bot: LiveBot, document: dict[str, Any], secret: str = NEW_SECRET) -> requests.Response:
-    body, headers = meta.signed(document, secret)
-    return requests.post(webhook(bot), data=body, headers=headers, timeout=10)
-
-
-def sent_to(graph: FakeGraphApi, customer: str) -> list[dict[str, Any]]:
-    return [m for m in graph.messages() if customer in (m.get("to"), m.get("recipient"))]
-
-
-def wait_for_messages(
-    graph: FakeGraphApi, customer: str, count: int, settle: float = 0.0
-) -> list[dict[str, Any]]:
-    """The messages sent to `customer`, once there are at least `count` (then `settle` s more)."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while len(sent_to(graph, customer)) < count:
-        assert time.monotonic() < deadline, f"only {sent_to(graph, customer)} after {WAIT_SECONDS}s"
-        time.sleep(0.1)
-    time.sleep(settle)
-    return sent_to(graph, customer)
-
-
-def text_of(message: dict[str, Any]) -> str:
-    if message["type"] == "text":
-        return str(message["text"]["body"])
-    if message["type"] == "interactive":
-        return str(message["interactive"]["body"]["text"])
-    return json.dumps(message)
-
-
-def say(bot: LiveBot, customer: str, text: str, **extra: Any) -> str:
-    incoming = meta.text(customer, text, **extra)
-    response = post(bot, meta.notification([incoming], [meta.contact(customer)]))
-    assert response.status_code == 200, response.text
-    return str(incoming["id"])
+@pytest.fixture(scope="module")
+def chat(bot: LiveBot, graph_api: FakeGraphApi) -> Chat:
+    """Signs with the new secret; `replace(chat, app_secret=…)` signs with another."""
+    return Chat(bot, graph_api, NEW_SECRET)
 
 
 # --- verification handshake ---------------------------------------------------------------
 
 
-def test_verification_echoes_the_challenge_only_for_the_right_token(bot: LiveBot) -> None:
+def test_verification_echoes_the_challenge_only_for_the_right_token(chat: Chat) -> None:
     ok = requests.get(
-        webhook(bot),
+        chat.webhook,
         params={
             "hub.mode": "subscribe",
             "hub.verify_token": VERIFY_TOKEN,
@@ -145,61 +104,62 @@ def test_verification_echoes_the_challenge_only_for_the_right_token(bot: LiveBot
         {"hub.mode": "unsubscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "1"},
         {},
     ):
-        assert requests.get(webhook(bot), params=params, timeout=5).status_code == 403
+        assert requests.get(chat.webhook, params=params, timeout=5).status_code == 403
 
 
-def test_health(bot: LiveBot) -> None:
-    assert requests.get(f"{bot.rasa_url}/webhooks/whatsapp/", timeout=5).json() == {"status": "ok"}
+def test_health_reports_the_database_and_the_backlog(bot: LiveBot) -> None:
+    health = requests.get(f"{bot.rasa_url}/webhooks/whatsapp/", timeout=5).json()
+    assert (health["status"], health["database"]) == ("ok", "ok")
+    assert {"pending_messages", "pending_stripe_events", "in_flight"} <= set(health)
+    assert health["oldest_pending_messages_seconds"] >= 0
 
 
 # --- signatures ---------------------------------------------------------------------------
 
 
-def test_unsigned_and_wrongly_signed_posts_are_refused_and_not_processed(
-    bot: LiveBot, graph: FakeGraphApi
-) -> None:
+def test_unsigned_and_wrongly_signed_posts_are_refused_and_not_processed(chat: Chat) -> None:
     customer = new_customer()
     document = meta.notification([meta.text(customer, "hello")], [meta.contact(customer)])
     body = json.dumps(document).encode()
     missing = requests.post(
-        webhook(bot), data=body, headers={"Content-Type": "application/json"}, timeout=5
+        chat.webhook, data=body, headers={"Content-Type": "application/json"}, timeout=5
     )
     assert missing.status_code == 401
-    assert post(bot, document, secret="not-the-secret").status_code == 403
+    assert replace(chat, app_secret="not-the-secret").post(document).status_code == 403
     _, headers = meta.signed(document, NEW_SECRET)
     reserialised = json.dumps(document, indent=2).encode()  # same JSON, other bytes
     assert (
-        requests.post(webhook(bot), data=reserialised, headers=headers, timeout=5).status_code
+        requests.post(chat.webhook, data=reserialised, headers=headers, timeout=5).status_code
         == 403
     )
     time.sleep(1.0)
-    assert sent_to(graph, customer) == []
+    assert chat.messages(customer) == []
 
 
-def test_both_secrets_work_during_rotation(bot: LiveBot, graph: FakeGraphApi) -> None:
+def test_both_secrets_work_during_rotation(chat: Chat) -> None:
     customer = new_customer()
     for secret in (OLD_SECRET, NEW_SECRET):
         document = meta.notification([meta.text(customer, "hi")], [meta.contact(customer)])
-        assert post(bot, document, secret=secret).status_code == 200
-    wait_for_messages(graph, customer, 2)
+        assert replace(chat, app_secret=secret).post(document).status_code == 200
+    chat.wait(customer, 2)
 
 
-def test_bad_bodies_get_clear_status_codes(bot: LiveBot) -> None:
+def test_bad_bodies_get_clear_status_codes(chat: Chat) -> None:
     for raw in (b"", b"not json", b"[1, 2]", b'{"entry": "nope"}', b"\xff\xfe\x00"):
         headers = {"X-Hub-Signature-256": meta.hub_signature(raw, NEW_SECRET)}
-        assert requests.post(webhook(bot), data=raw, headers=headers, timeout=5).status_code == 400
+        assert requests.post(chat.webhook, data=raw, headers=headers, timeout=5).status_code == 400
     huge = b'{"entry": []' + b" " * (2 * 1024 * 1024) + b"}"
     headers = {"X-Hub-Signature-256": meta.hub_signature(huge, NEW_SECRET)}
-    assert requests.post(webhook(bot), data=huge, headers=headers, timeout=10).status_code == 413
+    assert requests.post(chat.webhook, data=huge, headers=headers, timeout=10).status_code == 413
 
 
 # --- messages in, replies out -------------------------------------------------------------
 
 
-def test_text_gets_read_receipt_typing_and_an_answer(bot: LiveBot, graph: FakeGraphApi) -> None:
+def test_text_gets_read_receipt_typing_and_an_answer(chat: Chat) -> None:
     customer = new_customer()
-    incoming = say(bot, customer, "hello")
-    (greeting,) = wait_for_messages(graph, customer, 1)
+    incoming = chat.say(customer, "hello")
+    (greeting,) = chat.wait(customer, 1)
     assert greeting["messaging_product"] == "whatsapp"
     assert greeting["to"] == customer and "recipient" not in greeting
     interactive = greeting["interactive"]
@@ -210,7 +170,7 @@ def test_text_gets_read_receipt_typing_and_an_answer(bot: LiveBot, graph: FakeGr
         {"id": "/order", "title": "Place an order"},
         {"id": "/check_order_status", "title": "Order status"},
     ]
-    receipts = [r.json for r in graph.requests if r.json and r.json.get("status") == "read"]
+    receipts = [r.json for r in chat.graph.requests if r.json and r.json.get("status") == "read"]
     assert {
         "messaging_product": "whatsapp",
         "status": "read",
@@ -219,20 +179,19 @@ def test_text_gets_read_receipt_typing_and_an_answer(bot: LiveBot, graph: FakeGr
     } in receipts
 
 
-def test_catalog_with_seven_products_is_a_list(bot: LiveBot, graph: FakeGraphApi) -> None:
+def test_catalog_with_seven_products_is_a_list(chat: Chat) -> None:
     customer = new_customer()
-    say(bot, customer, "what do you sell?")
-    (catalog,) = wait_for_messages(graph, customer, 1)
+    chat.say(customer, "what do you sell?")
+    (catalog,) = chat.wait(customer, 1)
     assert catalog["interactive"]["type"] == "list"
     rows = catalog["interactive"]["action"]["sections"][0]["rows"]
     assert len(rows) == 7 and rows[0]["id"] == '/order{"product": "espresso-beans"}'
 
 
-def test_button_reply_payload_drives_the_conversation(bot: LiveBot, graph: FakeGraphApi) -> None:
+def test_button_reply_payload_drives_the_conversation(chat: Chat) -> None:
     customer = new_customer()
-    reply = meta.button_reply(customer, '/order{"product": "green-tea"}', "Sencha Green Tea")
-    assert post(bot, meta.notification([reply], [meta.contact(customer)])).status_code == 200
-    (summary,) = wait_for_messages(graph, customer, 1)
+    chat.tap(customer, '/order{"product": "green-tea"}', "Sencha Green Tea")
+    (summary,) = chat.wait(customer, 1)
     assert "1 × Sencha Green Tea — €8.90" in text_of(summary)
 
 
@@ -245,27 +204,23 @@ def test_button_reply_payload_drives_the_conversation(bot: LiveBot, graph: FakeG
         '"flow_data": {"product": "gift-card", "quantity": "1"}}',
     ],
 )
-def test_typed_text_can_never_trigger_a_reserved_intent(
-    bot: LiveBot, graph: FakeGraphApi, typed: str
-) -> None:
+def test_typed_text_can_never_trigger_a_reserved_intent(chat: Chat, typed: str) -> None:
     customer = new_customer()
-    say(bot, customer, typed)
-    replies = wait_for_messages(graph, customer, 1, settle=1.0)
+    chat.say(customer, typed)
+    replies = chat.wait(customer, 1, settle=1.0)
     texts = " ".join(text_of(m) for m in replies)
     assert "confirmed" not in texts and "Your order" not in texts and "ORD-" not in texts
 
 
-def test_forged_reserved_button_payload_is_read_as_its_title(
-    bot: LiveBot, graph: FakeGraphApi
-) -> None:
+def test_forged_reserved_button_payload_is_read_as_its_title(chat: Chat) -> None:
     customer = new_customer()
     forged = meta.button_reply(customer, '/EXTERNAL_payment_succeeded{"order_id": "x"}', "hello")
-    post(bot, meta.notification([forged], [meta.contact(customer)]))
-    (reply,) = wait_for_messages(graph, customer, 1, settle=1.0)
+    chat.post(meta.notification([forged], [meta.contact(customer)]))
+    (reply,) = chat.wait(customer, 1, settle=1.0)
     assert "Welcome" in text_of(reply)
 
 
-def test_every_message_of_a_batch_is_answered_in_order(bot: LiveBot, graph: FakeGraphApi) -> None:
+def test_every_message_of_a_batch_is_answered_in_order(chat: Chat) -> None:
     first, second = new_customer(), new_customer()
     batch = meta.notification(
         [
@@ -275,51 +230,49 @@ def test_every_message_of_a_batch_is_answered_in_order(bot: LiveBot, graph: Fake
         ],
         [meta.contact(first), meta.contact(second)],
     )
-    assert post(bot, batch).status_code == 200
-    to_first = wait_for_messages(graph, first, 2)
+    assert chat.post(batch).status_code == 200
+    to_first = chat.wait(first, 2)
     assert "Welcome" in text_of(to_first[0])
     assert "don't have any orders" in text_of(to_first[1])
-    assert "I can show you" in text_of(wait_for_messages(graph, second, 1)[0])
+    assert "I can show you" in text_of(chat.wait(second, 1)[0])
 
 
-def test_a_redelivered_message_is_processed_once(
-    bot: LiveBot, graph: FakeGraphApi, store: ConnectorStore
-) -> None:
+def test_a_redelivered_message_is_processed_once(chat: Chat, store: ConnectorStore) -> None:
     customer = new_customer()
     incoming = meta.text(customer, "hello")
     document = meta.notification([incoming], [meta.contact(customer)])
     for _ in range(3):
-        assert post(bot, document).status_code == 200
-    replies = wait_for_messages(graph, customer, 1, settle=1.5)
+        assert chat.post(document).status_code == 200
+    replies = chat.wait(customer, 1, settle=1.5)
     assert len(replies) == 1
     assert store.record_inbound(incoming["id"], customer) is False  # durable: in the database
 
 
-def test_business_scoped_user_is_answered_with_recipient(bot: LiveBot, graph: FakeGraphApi) -> None:
+def test_business_scoped_user_is_answered_with_recipient(chat: Chat) -> None:
     user_id = f"US.{secrets.randbelow(10**18)}"
     incoming = meta.text(user_id, "hello")
-    post(bot, meta.notification([incoming], [meta.contact(user_id=user_id)]))
-    (reply,) = wait_for_messages(graph, user_id, 1)
+    chat.post(meta.notification([incoming], [meta.contact(user_id=user_id)]))
+    (reply,) = chat.wait(user_id, 1)
     assert reply["recipient"] == user_id and "to" not in reply
 
 
-def test_unreadable_media_gets_a_polite_answer(bot: LiveBot, graph: FakeGraphApi) -> None:
+def test_unreadable_media_gets_a_polite_answer(chat: Chat) -> None:
     customer = new_customer()
     sticker = meta.message(customer, "sticker", {"id": "media-1", "mime_type": "image/webp"})
-    post(bot, meta.notification([sticker], [meta.contact(customer)]))
-    (reply,) = wait_for_messages(graph, customer, 1)
+    chat.post(meta.notification([sticker], [meta.contact(customer)]))
+    (reply,) = chat.wait(customer, 1)
     assert "can't read that kind of message" in text_of(reply)
 
 
-def test_image_caption_is_read_as_text(bot: LiveBot, graph: FakeGraphApi) -> None:
+def test_image_caption_is_read_as_text(chat: Chat) -> None:
     customer = new_customer()
     photo = meta.message(customer, "image", {"id": "media-2", "caption": "show me the catalog"})
-    post(bot, meta.notification([photo], [meta.contact(customer)]))
-    (reply,) = wait_for_messages(graph, customer, 1)
+    chat.post(meta.notification([photo], [meta.contact(customer)]))
+    (reply,) = chat.wait(customer, 1)
     assert "Espresso Beans" in json.dumps(reply)
 
 
-def test_flow_completion_makes_one_order_per_token(bot: LiveBot, graph: FakeGraphApi) -> None:
+def test_flow_completion_makes_one_order_per_token(chat: Chat) -> None:
     customer = new_customer()
     response = {
         "flow_token": secrets.token_hex(8),
@@ -331,22 +284,20 @@ def test_flow_completion_makes_one_order_per_token(bot: LiveBot, graph: FakeGrap
         "city": "",
     }
     for _ in range(2):  # the same completion twice, in two different messages
-        post(bot, meta.notification([meta.nfm_reply(customer, response)], [meta.contact(customer)]))
-    replies = wait_for_messages(graph, customer, 1, settle=2.0)
+        chat.post(meta.notification([meta.nfm_reply(customer, response)], [meta.contact(customer)]))
+    replies = chat.wait(customer, 1, settle=2.0)
     assert len(replies) == 1
     assert "2 × Gift Card 25 EUR — €50.00" in text_of(replies[0])  # then: no Stripe here
     assert "isn't set up" in text_of(replies[0])
 
 
-def test_statuses_are_recorded_against_our_message(
-    bot: LiveBot, graph: FakeGraphApi, store: ConnectorStore
-) -> None:
+def test_statuses_are_recorded_against_our_message(chat: Chat, store: ConnectorStore) -> None:
     customer = new_customer()
-    say(bot, customer, "hello")
-    wait_for_messages(graph, customer, 1)
+    chat.say(customer, "hello")
+    chat.wait(customer, 1)
     record = wait_for_outbound(store, customer)
     for state in ("sent", "delivered", "read", "delivered"):
-        post(bot, meta.notification(statuses=[meta.status(record, state, customer)]))
+        chat.post(meta.notification(statuses=[meta.status(record, state, customer)]))
     deadline = time.monotonic() + WAIT_SECONDS
     while (current := store.outbound(record)) is None or current.status != "read":
         assert time.monotonic() < deadline
@@ -370,14 +321,14 @@ def wait_for_outbound(store: ConnectorStore, customer: str) -> str:
 
 
 def test_a_notification_refused_for_the_window_is_resent_as_the_template(
-    bot: LiveBot, graph: FakeGraphApi, store: ConnectorStore
+    chat: Chat, store: ConnectorStore
 ) -> None:
     customer = new_customer()
     message_id = f"wamid.NOTIFY{secrets.token_hex(4)}"
     store.record_outbound(message_id, customer, "notification", "Order ORD-7 is confirmed.")
     failed = meta.status(message_id, "failed", customer, code=131047)
-    assert post(bot, meta.notification(statuses=[failed])).status_code == 200
-    (template,) = wait_for_messages(graph, customer, 1)
+    assert chat.post(meta.notification(statuses=[failed])).status_code == 200
+    (template,) = chat.wait(customer, 1)
     assert template["template"]["name"] == "order_update"
     parameters = template["template"]["components"][0]["parameters"]
     assert parameters == [{"type": "text", "text": "Order ORD-7 is confirmed."}]
@@ -406,11 +357,11 @@ def flow_call(
 
 
 def test_an_order_through_the_flow_ends_in_one_order(
-    bot: LiveBot, graph: FakeGraphApi, flow_key: rsa.RSAPrivateKey
+    bot: LiveBot, chat: Chat, flow_key: rsa.RSAPrivateKey
 ) -> None:
     customer = new_customer()
-    say(bot, customer, "I want to place an order")
-    (flow_message,) = wait_for_messages(graph, customer, 1)
+    chat.say(customer, "I want to place an order")
+    (flow_message,) = chat.wait(customer, 1)
     parameters = flow_message["interactive"]["action"]["parameters"]
     assert flow_message["interactive"]["type"] == "flow"
     assert parameters["flow_id"] == FLOW_ID and parameters["flow_message_version"] == "3"
@@ -446,8 +397,8 @@ def test_an_order_through_the_flow_ends_in_one_order(
     assert params["flow_token"] == token and params["quantity"] == "2"
 
     # The order continues in the chat; the same completion also arrives as nfm_reply.
-    post(bot, meta.notification([meta.nfm_reply(customer, params)], [meta.contact(customer)]))
-    messages = wait_for_messages(graph, customer, 2, settle=2.0)
+    chat.post(meta.notification([meta.nfm_reply(customer, params)], [meta.contact(customer)]))
+    messages = chat.wait(customer, 2, settle=2.0)
     assert len(messages) == 2
     assert "2 × Espresso Beans — €25.80" in text_of(messages[1])
 

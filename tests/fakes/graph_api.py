@@ -1,9 +1,9 @@
 """A fake WhatsApp Cloud API (Meta's Graph API): a real HTTP server on loopback.
 
-aiohttp.web runs on its own event loop in a background thread, so synchronous tests and
-async code alike reach it over TCP, through the same client code as production. It records
-every request, answers like Meta by default, and can be told to answer otherwise (errors,
-slow answers) or to refuse connections for a while.
+Built on `LoopbackServer` (tests/fakes/loopback.py), so synchronous tests and async code
+alike reach it over TCP, through the same client code as production. It records every
+request, answers like Meta by default, and can be told to answer otherwise (errors, slow
+answers) or to refuse connections for a while.
 """
 
 from __future__ import annotations
@@ -14,20 +14,17 @@ import itertools
 import json
 import re
 import secrets
-import threading
 from collections import deque
-from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
+
 API_VERSION = "v23.0"
 _VERSION = re.compile(r"v\d+\.\d+")
-_CONTROL_TIMEOUT_SECONDS = 5.0
-
-T = TypeVar("T")
 
 #: (status, body, headers) or (status, body, headers, delay in seconds before answering).
 QueuedResponse: TypeAlias = (
@@ -55,52 +52,24 @@ class _Canned:
     delay: float
 
 
-class FakeGraphApi:
+class FakeGraphApi(LoopbackServer):
     """The Graph API endpoints the bot uses, for one business phone number."""
 
+    thread_name = "fake-graph-api"
+
     def __init__(self) -> None:
+        super().__init__()
         self.phone_number_id = "1234567890"
         self.access_token = secrets.token_urlsafe(32)
         self.requests: list[RecordedRequest] = []
         self.public_key: str | None = None
-        self._lock = threading.Lock()
         self._queued: deque[_Canned] = deque()
         self._message_numbers = itertools.count(1)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
-        self._port: int | None = None
-
-    def start(self) -> None:
-        """Starts the server thread and listens on 127.0.0.1, on a free port."""
-        if self._loop is not None:
-            raise RuntimeError("FakeGraphApi is already running")
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="fake-graph-api", daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
-        self._call(self._start())
-
-    def stop(self) -> None:
-        """Closes every connection and the listening socket, and ends the server thread."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        if self._runner is not None:
-            self._call(self._runner.cleanup())
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=_CONTROL_TIMEOUT_SECONDS)
-        loop.close()
-        self._loop = self._thread = None
-        self._runner = self._site = None
 
     @property
     def base_url(self) -> str:
         """The API base the client is configured with, e.g. http://127.0.0.1:PORT/v23.0."""
-        if self._port is None:
-            raise RuntimeError("FakeGraphApi is not started: call start() first")
-        return f"http://127.0.0.1:{self._port}/{API_VERSION}"
+        return f"{self.origin}/{API_VERSION}"
 
     def messages(self) -> list[dict[str, Any]]:
         """JSON bodies of the message sends received (read receipts left out), in order."""
@@ -120,49 +89,6 @@ class FakeGraphApi:
         canned = [_Canned(r[0], r[1], r[2], r[3] if len(r) == 4 else 0.0) for r in responses]
         with self._lock:
             self._queued.extend(canned)
-
-    def refuse_connections(self) -> None:
-        """Simulates an outage: closes the listening socket and every open connection."""
-        self._call(self._refuse())
-
-    def accept_connections(self) -> None:
-        """Ends the outage: listens again, on the same port."""
-        if self._port is None:
-            raise RuntimeError("FakeGraphApi is not started: call start() first")
-        self._call(self._listen(self._port))
-
-    def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        """Runs a coroutine on the server loop and waits for its result."""
-        if self._loop is None:
-            coroutine.close()
-            raise RuntimeError("FakeGraphApi is not started: call start() first")
-        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-        return future.result(timeout=_CONTROL_TIMEOUT_SECONDS)
-
-    async def _start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
-        )
-        await runner.setup()
-        self._runner = runner
-        await self._listen(0)
-
-    async def _listen(self, port: int) -> None:
-        if self._runner is None or self._site is not None:
-            return
-        site = web.TCPSite(self._runner, "127.0.0.1", port, reuse_address=True)
-        await site.start()
-        self._site = site
-        self._port = self._runner.addresses[0][1]
-
-    async def _refuse(self) -> None:
-        if self._site is not None:
-            await self._site.stop()
-            self._site = None
-        if self._runner is not None and self._runner.server is not None:
-            self._runner.server.pre_shutdown()
 
     async def _handle(self, request: web.Request) -> web.Response:
         recorded = await _record(request)

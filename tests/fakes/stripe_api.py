@@ -1,6 +1,6 @@
 """A fake Stripe API for Checkout Sessions: a real HTTP server on loopback.
 
-aiohttp.web runs on its own event loop in a background thread, so the action server's real
+Built on `LoopbackServer` (tests/fakes/loopback.py), so the action server's real
 `StripeClient` reaches it over TCP exactly as it reaches api.stripe.com (set STRIPE_API_BASE
 to `base_url`). It decodes Stripe's form encoding (`line_items[0][price]=…`), checks the
 Bearer key, validates a session like Stripe does for the fields this shop uses, replays
@@ -13,19 +13,18 @@ import asyncio
 import hmac
 import re
 import secrets
-import threading
 import time
 from collections import deque
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import web
 
 from actions.catalog import Catalog, default_catalog
+from tests.fakes.loopback import LoopbackServer
 
-_CONTROL_TIMEOUT_SECONDS = 5.0
 _SESSIONS_PATH = "/v1/checkout/sessions"
 _SESSION_PATH = re.compile(r"/v1/checkout/sessions/(?P<id>[^/]+)")
 _EXPIRE_PATH = re.compile(r"/v1/checkout/sessions/(?P<id>[^/]+)/expire")
@@ -60,8 +59,6 @@ SESSION_CREATE_FIELDS = frozenset(
     }
 )
 LINE_ITEM_FIELDS = frozenset({"price", "quantity", "adjustable_quantity", "tax_rates"})
-
-T = TypeVar("T")
 
 
 class StripeApiError(Exception):
@@ -174,10 +171,13 @@ def _lists_from_indexes(value: Any) -> Any:
     return converted
 
 
-class FakeStripeApi:
+class FakeStripeApi(LoopbackServer):
     """The Checkout Session endpoints of the Stripe API, for one secret key."""
 
+    thread_name = "fake-stripe-api"
+
     def __init__(self, api_key: str, catalog: Catalog | None = None) -> None:
+        super().__init__()
         catalog = catalog or default_catalog()
         self.api_key = api_key
         self.prices: dict[str, int] = {p.stripe_price: p.unit_amount for p in catalog}
@@ -188,41 +188,11 @@ class FakeStripeApi:
         self._idempotent: dict[str, _Stored] = {}
         self._failures: deque[StripeApiError] = deque()
         self._delays: deque[float] = deque()
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._port: int | None = None
-
-    def start(self) -> None:
-        """Starts the server thread and listens on 127.0.0.1, on a free port."""
-        if self._loop is not None:
-            raise RuntimeError("FakeStripeApi is already running")
-        loop = asyncio.new_event_loop()
-        thread = threading.Thread(target=loop.run_forever, name="fake-stripe-api", daemon=True)
-        thread.start()
-        self._loop, self._thread = loop, thread
-        self._call(self._start())
-
-    def stop(self) -> None:
-        """Closes every connection and the listening socket, and ends the server thread."""
-        loop, thread = self._loop, self._thread
-        if loop is None or thread is None:
-            return
-        if self._runner is not None:
-            self._call(self._runner.cleanup())
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=_CONTROL_TIMEOUT_SECONDS)
-        loop.close()
-        self._loop = self._thread = None
-        self._runner = None
 
     @property
     def base_url(self) -> str:
         """What STRIPE_API_BASE takes: http://127.0.0.1:PORT (the SDK appends /v1/…)."""
-        if self._port is None:
-            raise RuntimeError("FakeStripeApi is not started: call start() first")
-        return f"http://127.0.0.1:{self._port}"
+        return self.origin
 
     def requests_to(self, method: str, path: str) -> list[StripeRequest]:
         """The recorded requests with this method and path, in order."""
@@ -262,25 +232,6 @@ class FakeStripeApi:
         """The session ran out of time unused."""
         with self._lock:
             self.sessions[session_id]["status"] = "expired"
-
-    def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        if self._loop is None:
-            coroutine.close()
-            raise RuntimeError("FakeStripeApi is not started: call start() first")
-        future = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-        return future.result(timeout=_CONTROL_TIMEOUT_SECONDS)
-
-    async def _start(self) -> None:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self._runner = runner
-        self._port = runner.addresses[0][1]
 
     async def _handle(self, request: web.Request) -> web.Response:
         raw = await request.read()

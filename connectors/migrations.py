@@ -1,0 +1,90 @@
+"""Versioned schema changes for the connector's tables; safe to run twice, and by several
+replicas at once. `python -m connectors.migrations` (or `make migrate`) runs them; so does
+every start of the connector.
+
+Each step is idempotent (it checks what exists before changing it) and is recorded in
+`connector_schema_versions`; a step already recorded is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+logger = logging.getLogger(__name__)
+
+versions = sa.Table(
+    "connector_schema_versions",
+    sa.MetaData(),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("description", sa.String(255), nullable=False),
+    sa.Column("applied_at", sa.Float, nullable=False),
+)
+
+
+def _create_tables(connection: Connection) -> None:
+    from connectors.store import metadata
+
+    metadata.create_all(connection, checkfirst=True)
+
+
+def _add_replay_columns(connection: Connection) -> None:
+    inspector = sa.inspect(connection)
+    for table in ("wa_inbound_messages", "stripe_events"):
+        present = {column["name"] for column in inspector.get_columns(table)}
+        for name, kind in (("payload", "TEXT"), ("claimed_at", "FLOAT")):
+            if name not in present:
+                connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
+    (1, "connector tables", _create_tables),
+    (2, "payloads and claims for replay after a crash", _add_replay_columns),
+]
+
+
+def migrate(engine: Engine) -> list[int]:
+    """Applies the steps not yet recorded; returns the versions applied now."""
+    versions.create(engine, checkfirst=True)
+    applied_now = []
+    for version, description, step in MIGRATIONS:
+        with engine.begin() as connection:
+            done = connection.execute(
+                sa.select(versions.c.version).where(versions.c.version == version)
+            ).first()
+            if done:
+                continue
+            step(connection)
+        try:
+            with engine.begin() as connection:
+                connection.execute(
+                    versions.insert().values(
+                        version=version, description=description, applied_at=time.time()
+                    )
+                )
+        except IntegrityError:
+            continue  # another replica recorded it first; the step is idempotent
+        applied_now.append(version)
+        logger.info("schema migration %s applied: %s", version, description)
+    return applied_now
+
+
+def main() -> int:
+    from connectors.tracker_store import database_url, is_sqlite, sqlite_engine
+
+    url = database_url(os.environ)
+    engine = sqlite_engine(url) if is_sqlite(url) else sa.create_engine(url, future=True)
+    applied = migrate(engine)
+    print(f"schema up to date (applied now: {applied or 'none'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

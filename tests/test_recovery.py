@@ -1,0 +1,140 @@
+"""Crash recovery: work acknowledged to Meta and Stripe survives a kill -9 of the Rasa server
+and is finished exactly once after the restart."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from connectors.migrations import MIGRATIONS, migrate
+from connectors.store import ConnectorStore
+from tests.chat import Chat, text_of
+from tests.fakes import stripe_events as se
+from tests.fakes.graph_api import FakeGraphApi
+from tests.fakes.stripe_api import FakeStripeApi
+from tests.live_bot import LiveBot, start_bot
+
+APP_SECRET = secrets.token_hex(16)
+WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
+
+
+@pytest.fixture
+def fakes() -> Iterator[tuple[FakeGraphApi, FakeStripeApi]]:
+    graph, stripe_api = FakeGraphApi(), FakeStripeApi("sk_test_" + secrets.token_hex(12))
+    graph.start()
+    stripe_api.start()
+    yield graph, stripe_api
+    graph.stop()
+    stripe_api.stop()
+
+
+def environment(graph: FakeGraphApi, stripe_api: FakeStripeApi) -> dict[str, str]:
+    return {
+        "WHATSAPP_ACCESS_TOKEN": graph.access_token,
+        "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
+        "WHATSAPP_APP_SECRET": APP_SECRET,
+        "WHATSAPP_VERIFY_TOKEN": "verify",
+        "WHATSAPP_API_BASE": graph.base_url,
+        "STRIPE_SECRET_KEY": stripe_api.api_key,
+        "STRIPE_API_BASE": stripe_api.base_url,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "REPLAY_LEASE_SECONDS": "1",
+        "REPLAY_INTERVAL_SECONDS": "0.5",
+    }
+
+
+def kill_hard(bot: LiveBot) -> None:
+    for process in bot.processes:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def test_kill_9_between_acknowledging_and_confirming(
+    tmp_path: Path, fakes: tuple[FakeGraphApi, FakeStripeApi]
+) -> None:
+    graph, stripe_api = fakes
+    env = environment(graph, stripe_api)
+    bot = start_bot(tmp_path, env, {"connectors.whatsapp.WhatsAppInput": {}})
+    chat = Chat(bot, graph, APP_SECRET)
+    payer, browser = "15550301111", "15550302222"
+    try:
+        chat.say(payer, "I'd like espresso beans")
+        chat.wait(payer, 1)
+        chat.tap(payer, "/affirm", "Yes, pay now")
+        link = chat.wait(payer, 2)[1]
+        url = link["interactive"]["action"]["parameters"]["url"]
+        (session,) = [s for s in stripe_api.sessions.values() if s["url"] == url]
+
+        # The action server hangs: every turn that needs it is in flight when Rasa dies.
+        os.killpg(bot.processes[0].pid, signal.SIGSTOP)
+        obj = se.session(
+            session["id"], payer, session["metadata"]["order_id"], session["amount_total"]
+        )
+        event = se.event("checkout.session.completed", obj)
+        body, headers = se.signed(event, WEBHOOK_SECRET)
+        stripe_url = f"{bot.rasa_url}/webhooks/whatsapp/stripe"
+        assert requests.post(stripe_url, data=body, headers=headers, timeout=10).status_code == 200
+        chat.say(browser, "what do you sell?")
+        time.sleep(1.0)
+        kill_hard(bot)
+    finally:
+        for process in bot.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+    assert chat.messages(browser) == [] and len(chat.messages(payer)) == 2
+
+    restarted = start_bot(tmp_path, env, {"connectors.whatsapp.WhatsAppInput": {}})
+    try:
+        confirmation = chat.wait(payer, 3, settle=3.0)
+        assert len(confirmation) == 3 and "is confirmed" in text_of(confirmation[2])
+        (catalog,) = chat.wait(browser, 1)
+        assert "Espresso Beans" in str(catalog)
+        store = ConnectorStore(f"sqlite:///{tmp_path / 'bot.db'}")
+        assert store.stripe_outcome(event["id"]) == "triggered"
+        # Stripe retries the same event: still one confirmation.
+        assert requests.post(
+            f"{restarted.rasa_url}/webhooks/whatsapp/stripe", data=body, headers=headers, timeout=10
+        ).json() == {"status": "duplicate"}
+        time.sleep(1.5)
+        assert len(chat.messages(payer)) == 3
+        health = requests.get(f"{restarted.rasa_url}/webhooks/whatsapp/", timeout=5).json()
+        assert health["status"] == "ok" and health["database"] == "ok"
+        assert health["pending_messages"] == 0 and health["pending_stripe_events"] == 0
+    finally:
+        restarted.stop()
+
+
+def test_migrations_are_safe_to_run_twice(tmp_path: Path) -> None:
+    store = ConnectorStore(f"sqlite:///{tmp_path / 'm.db'}")
+    assert migrate(store.engine) == []  # the store's start-up applied everything
+    again = ConnectorStore(f"sqlite:///{tmp_path / 'm.db'}")
+    with again.engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "select version from connector_schema_versions order by version"
+        ).all()
+    assert [r[0] for r in rows] == [m[0] for m in MIGRATIONS]
+
+
+def test_an_older_schema_is_upgraded_in_place(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = sa.create_engine(url)
+    with old.begin() as connection:  # the first release's table, with a message in it
+        connection.exec_driver_sql(
+            "create table wa_inbound_messages (message_id varchar(255) primary key, "
+            "customer_key varchar(255) not null, received_at float not null, processed_at float)"
+        )
+        connection.exec_driver_sql(
+            "insert into wa_inbound_messages values ('wamid.OLD', 'c', 1.0, 2.0)"
+        )
+    store = ConnectorStore(url)
+    columns = {c["name"] for c in sa.inspect(store.engine).get_columns("wa_inbound_messages")}
+    assert {"payload", "claimed_at"} <= columns
+    assert store.record_inbound("wamid.OLD", "c") is False  # the old record still counts
