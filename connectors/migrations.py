@@ -50,8 +50,22 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
 ]
 
 
+MIGRATION_LOCK_ID = 7_263_104_551  # a PostgreSQL advisory lock: one replica migrates at once
+
+
 def migrate(engine: Engine) -> list[int]:
     """Applies the steps not yet recorded; returns the versions applied now."""
+    if engine.dialect.name != "postgresql":
+        return _migrate(engine)
+    with engine.connect() as holder:
+        holder.exec_driver_sql(f"SELECT pg_advisory_lock({MIGRATION_LOCK_ID})")
+        try:
+            return _migrate(engine)
+        finally:
+            holder.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})")
+
+
+def _migrate(engine: Engine) -> list[int]:
     versions.create(engine, checkfirst=True)
     applied_now = []
     for version, description, step in MIGRATIONS:

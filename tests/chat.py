@@ -32,10 +32,11 @@ class Chat:
     bot: LiveBot
     graph: FakeGraphApi
     app_secret: str
+    replica: int = 0  # which of the bot's Rasa servers the notifications go to
 
     @property
     def webhook(self) -> str:
-        return f"{self.bot.rasa_url}/webhooks/whatsapp/webhook"
+        return f"{self.bot.rasa_urls[self.replica]}/webhooks/whatsapp/webhook"
 
     def post(self, document: dict[str, Any]) -> requests.Response:
         body, headers = meta.signed(document, self.app_secret)

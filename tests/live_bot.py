@@ -32,12 +32,19 @@ def free_port() -> int:
 
 @dataclass
 class LiveBot:
-    """A running Rasa server and action server."""
+    """A running action server and one or more Rasa servers (replicas).
 
-    rasa_url: str
+    `processes[0]` is the action server, `processes[1:]` the replicas, in `rasa_urls` order.
+    """
+
+    rasa_urls: list[str]
     actions_url: str
     processes: list[subprocess.Popen[bytes]]
     logs: list[Path]
+
+    @property
+    def rasa_url(self) -> str:
+        return self.rasa_urls[0]
 
     def stop(self) -> None:
         for process in self.processes:
@@ -67,16 +74,24 @@ def wait_for(url: str, processes: list[subprocess.Popen[bytes]]) -> None:
     raise RuntimeError(f"{url} did not answer within {START_TIMEOUT:.0f} s")
 
 
-def start_bot(workdir: Path, env_extra: dict[str, str], channels: dict[str, object]) -> LiveBot:
-    """Starts both servers with `channels` as credentials; returns once both answer."""
-    rasa_port, actions_port = free_port(), free_port()
+def start_bot(
+    workdir: Path,
+    env_extra: dict[str, str],
+    channels: dict[str, object],
+    replicas: int = 1,
+    lock_store: dict[str, object] | None = None,
+) -> LiveBot:
+    """Starts the action server and `replicas` Rasa servers with `channels` as credentials;
+    returns once all answer. Every replica shares the database and `lock_store`."""
+    actions_port = free_port()
+    rasa_ports = [free_port() for _ in range(replicas)]
     endpoints = workdir / "endpoints.yml"
     endpoints.write_text(
         yaml.safe_dump(
             {
                 "action_endpoint": {"url": f"http://127.0.0.1:{actions_port}/webhook"},
                 "tracker_store": {"type": "connectors.tracker_store.DatabaseTrackerStore"},
-                "lock_store": {"type": "in_memory"},
+                "lock_store": lock_store or {"type": "in_memory"},
             }
         ),
         encoding="utf-8",
@@ -98,18 +113,14 @@ def start_bot(workdir: Path, env_extra: dict[str, str], channels: dict[str, obje
             **env_extra,
         }
     )
+    rasa = str(BIN / "rasa")
     commands = {
-        "actions": [
-            str(BIN / "rasa"),
-            "run",
-            "actions",
-            "--actions",
-            "actions",
-            "--port",
-            str(actions_port),
-        ],
-        "rasa": [
-            str(BIN / "rasa"),
+        "actions": [rasa, "run", "actions", "--actions", "actions", "--port", str(actions_port)]
+    }
+    for number, port in enumerate(rasa_ports):
+        name = "rasa" if replicas == 1 else f"rasa{number + 1}"
+        commands[name] = [
+            rasa,
             "run",
             "--model",
             str(MODEL),
@@ -118,9 +129,8 @@ def start_bot(workdir: Path, env_extra: dict[str, str], channels: dict[str, obje
             "--credentials",
             str(credentials),
             "--port",
-            str(rasa_port),
-        ],
-    }
+            str(port),
+        ]
     processes, logs = [], []
     for name, command in commands.items():
         log = workdir / f"{name}.log"
@@ -137,11 +147,15 @@ def start_bot(workdir: Path, env_extra: dict[str, str], channels: dict[str, obje
             )
         logs.append(log)
     bot = LiveBot(
-        f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{actions_port}", processes, logs
+        [f"http://127.0.0.1:{port}" for port in rasa_ports],
+        f"http://127.0.0.1:{actions_port}",
+        processes,
+        logs,
     )
     try:
         wait_for(f"{bot.actions_url}/health", processes)
-        wait_for(f"{bot.rasa_url}/", processes)
+        for url in bot.rasa_urls:
+            wait_for(f"{url}/", processes)
     except RuntimeError:
         bot.stop()
         raise RuntimeError(f"bot did not start:\n{bot.log_tail()}") from None

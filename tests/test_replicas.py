@@ -1,0 +1,155 @@
+"""Two Rasa replicas and one action server on PostgreSQL and Redis: the same Stripe event
+delivered to both replicas at once, and many distinct ones, confirm each paid order once."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from connectors.store import ConnectorStore
+from tests.chat import Chat, text_of
+from tests.fakes import stripe_events as se
+from tests.fakes.graph_api import FakeGraphApi
+from tests.fakes.stripe_api import FakeStripeApi
+from tests.live_bot import LiveBot, start_bot
+
+SERVER_URL = "postgresql://postgres@127.0.0.1:5432"
+APP_SECRET = secrets.token_hex(16)
+WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
+
+
+def reachable() -> str | None:
+    """Why the test cannot run here, or None."""
+    try:
+        sa.create_engine(f"{SERVER_URL}/postgres").connect().close()
+    except Exception as error:
+        return f"PostgreSQL at {SERVER_URL} is not reachable ({type(error).__name__})"
+    try:
+        import redis
+
+        redis.Redis(host="127.0.0.1", port=6379, socket_timeout=2).ping()
+    except Exception as error:
+        return f"Redis at 127.0.0.1:6379 is not reachable ({type(error).__name__})"
+    return None
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[str]:
+    reason = reachable()
+    if reason:
+        pytest.skip(reason)
+    name = f"shop_replicas_{secrets.token_hex(4)}"
+    admin = sa.create_engine(f"{SERVER_URL}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+    url = f"{SERVER_URL}/{name}"
+    ConnectorStore(url)  # migrate once, as `make migrate` does before replicas start
+    yield url
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def stripe_api() -> Iterator[FakeStripeApi]:
+    fake = FakeStripeApi("sk_test_" + secrets.token_hex(12))
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    database: str,
+    graph_api: FakeGraphApi,
+    stripe_api: FakeStripeApi,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LiveBot]:
+    env = {
+        "DATABASE_URL": database,
+        "WHATSAPP_ACCESS_TOKEN": graph_api.access_token,
+        "WHATSAPP_PHONE_NUMBER_ID": graph_api.phone_number_id,
+        "WHATSAPP_APP_SECRET": APP_SECRET,
+        "WHATSAPP_VERIFY_TOKEN": "verify",
+        "WHATSAPP_API_BASE": graph_api.base_url,
+        "STRIPE_SECRET_KEY": stripe_api.api_key,
+        "STRIPE_API_BASE": stripe_api.base_url,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+    lock_store = {
+        "type": "redis",
+        "url": "127.0.0.1",
+        "port": 6379,
+        "db": 0,
+        "key_prefix": f"replicas{secrets.token_hex(4)}",
+    }
+    bot = start_bot(
+        tmp_path_factory.mktemp("replicas"),
+        env,
+        {"connectors.whatsapp.WhatsAppInput": {}},
+        replicas=2,
+        lock_store=lock_store,
+    )
+    yield bot
+    bot.stop()
+
+
+def pay_link(chat: Chat, stripe_api: FakeStripeApi, customer: str) -> dict[str, Any]:
+    chat.say(customer, "I'd like the gift card")
+    chat.wait(customer, 1)
+    chat.tap(customer, "/affirm", "Yes, pay now")
+    url = chat.wait(customer, 2)[1]["interactive"]["action"]["parameters"]["url"]
+    (session,) = [s for s in stripe_api.sessions.values() if s["url"] == url]
+    return session
+
+
+def test_each_paid_order_is_confirmed_once_across_replicas(
+    replicas: LiveBot, graph_api: FakeGraphApi, stripe_api: FakeStripeApi
+) -> None:
+    first, second = (
+        Chat(replicas, graph_api, APP_SECRET),
+        Chat(LiveBot(replicas.rasa_urls[1:], replicas.actions_url, [], []), graph_api, APP_SECRET),
+    )
+    customers = [f"1555040{n:04d}" for n in range(6)]
+    sessions = {
+        c: pay_link(first if n % 2 else second, stripe_api, c) for n, c in enumerate(customers)
+    }
+
+    deliveries = []
+    for customer, session in sessions.items():
+        obj = se.session(
+            session["id"], customer, session["metadata"]["order_id"], session["amount_total"]
+        )
+        same = se.event("checkout.session.completed", obj)
+        also = se.event("checkout.session.async_payment_succeeded", obj)
+        for url in replicas.rasa_urls:  # the same event to both replicas at once
+            deliveries.append((url, same))
+        deliveries.append((replicas.rasa_urls[1], also))  # and a second event for the session
+    answers: list[int] = []
+
+    def deliver(url: str, event: dict[str, Any]) -> None:
+        body, headers = se.signed(event, WEBHOOK_SECRET)
+        answers.append(
+            requests.post(
+                f"{url}/webhooks/whatsapp/stripe", data=body, headers=headers, timeout=30
+            ).status_code
+        )
+
+    threads = [threading.Thread(target=deliver, args=d) for d in deliveries]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [200] * len(deliveries)
+    for customer in customers:
+        messages = first.wait(customer, 3, settle=0.5)
+        confirmations = [m for m in messages if "is confirmed" in text_of(m)]
+        assert len(confirmations) == 1, [text_of(m) for m in messages]
+    first.wait(customers[-1], 3, settle=2.0)
+    for customer in customers:
+        assert sum("is confirmed" in text_of(m) for m in first.messages(customer)) == 1
