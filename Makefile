@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: help setup train run shell test lint typecheck pytest validate story-test bench clean lock flow-cli migrate
+.PHONY: help setup train run shell test lint typecheck pytest validate story-test bench clean lock flow-cli migrate outbox
 
 help:
 	@echo "make run     start the bot (action server :5055 + Rasa server :5005)"
@@ -79,3 +79,7 @@ flow-cli: $(INSTALLED)
 # Schema migrations for the connector's tables (also run at every start; safe to repeat).
 migrate: $(INSTALLED)
 	$(BIN)/python -m connectors.migrations
+
+# Order notifications waiting or dead-lettered, e.g. make outbox ARGS="list --status dead"
+outbox: $(INSTALLED)
+	$(BIN)/python -m connectors.outbox $(ARGS)

@@ -59,6 +59,8 @@ class WhatsAppSettings:
     wasender_api_base: str = DEFAULT_WASENDER_API_BASE
     replay_lease_seconds: float = 120.0
     replay_interval_seconds: float = 30.0
+    outbox_base_delay_seconds: float = 5.0
+    outbox_poll_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> WhatsAppSettings:
@@ -107,6 +109,8 @@ class WhatsAppSettings:
             wasender_api_key=wasender_key,
             replay_lease_seconds=_seconds(environ, "REPLAY_LEASE_SECONDS", 120.0),
             replay_interval_seconds=_seconds(environ, "REPLAY_INTERVAL_SECONDS", 30.0),
+            outbox_base_delay_seconds=_seconds(environ, "OUTBOX_BASE_DELAY_SECONDS", 5.0),
+            outbox_poll_seconds=_seconds(environ, "OUTBOX_POLL_SECONDS", 5.0),
             wasender_api_base=(
                 environ.get("WASENDER_API_BASE", "").strip() or DEFAULT_WASENDER_API_BASE
             ).rstrip("/"),

@@ -47,6 +47,7 @@ def _add_replay_columns(connection: Connection) -> None:
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "connector tables", _create_tables),
     (2, "payloads and claims for replay after a crash", _add_replay_columns),
+    (3, "notification outbox", _create_tables),
 ]
 
 

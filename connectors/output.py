@@ -26,6 +26,7 @@ from connectors.messages import (
     template_body,
     text_bodies,
 )
+from connectors.outbox import OutboxWriter
 from connectors.store import ConnectorStore
 from connectors.wasender import WaSenderClient, WaSenderError
 
@@ -62,12 +63,14 @@ class WhatsAppOutput(OutputChannel):
         store: ConnectorStore,
         notifications: bool = False,
         wasender: WaSenderClient | None = None,
+        outbox: OutboxWriter | None = None,
     ) -> None:
         self.settings = settings
         self.graph = graph
         self.store = store
         self.notifications = notifications
         self.wasender = wasender
+        self.outbox = outbox
 
     @classmethod
     def name(cls) -> str:
@@ -115,7 +118,32 @@ class WhatsAppOutput(OutputChannel):
         return (now or time.time()) - last < WINDOW_SECONDS - WINDOW_SAFETY_SECONDS
 
     async def send_body(self, recipient_id: str, body: dict[str, Any]) -> str | None:
-        """Sends one message body to the customer; returns Meta's message id, if sent."""
+        """Sends one message body to the customer; returns Meta's message id, if sent.
+
+        Failures are logged, not raised: a reply that cannot go out must not break the turn.
+        With an outbox (order notifications), the body is queued there instead and sent by
+        the outbox worker, which retries until Meta accepts it.
+        """
+        if self.outbox is not None:
+            await self.outbox.enqueue(recipient_id, body)
+            return None
+        try:
+            return await self.deliver(recipient_id, body)
+        except (GraphApiError, WaSenderError) as error:
+            logger.warning(
+                "message not sent: status=%s code=%s title=%s",
+                error.status,
+                getattr(error, "code", None),
+                getattr(error, "title", None),
+            )
+            return None
+
+    async def deliver(self, recipient_id: str, body: dict[str, Any]) -> str | None:
+        """Sends one body within WhatsApp's rules; raises when the transport refuses it.
+
+        Returns Meta's (or WASender's) message id, or None when the rules forbid sending it
+        at all (outside the 24-hour window with no template or transport for it).
+        """
         in_window = await asyncio.to_thread(self.within_window, recipient_id)
         if in_window or body.get("type") == "template":
             kind = "notification" if self.notifications else "reply"
@@ -126,16 +154,12 @@ class WhatsAppOutput(OutputChannel):
         return await self.send_outside_window(recipient_id, body_text(body))
 
     async def send_outside_window(self, recipient_id: str, text: str) -> str | None:
-        """An order notification when free-form messages are not allowed."""
+        """An order notification when free-form messages are not allowed; raises on failure."""
         if self.settings.notification_transport == "wasender" and self.wasender:
             if is_business_scoped(recipient_id):
                 logger.warning("WASender needs a phone number; customer has only a user id")
                 return None
-            try:
-                return await self.wasender.send_text(recipient_id, text)
-            except WaSenderError as error:
-                logger.warning("wasender send failed: status=%s", error.status)
-                return None
+            return await self.wasender.send_text(recipient_id, text)
         if not self.settings.notification_template:
             logger.warning("outside the 24-hour window and no WHATSAPP_NOTIFICATION_TEMPLATE set")
             return None
@@ -149,19 +173,9 @@ class WhatsAppOutput(OutputChannel):
             self.settings.notification_template, self.settings.template_language, parameters
         )
 
-    async def _send_graph(self, recipient_id: str, body: dict[str, Any], kind: str) -> str | None:
+    async def _send_graph(self, recipient_id: str, body: dict[str, Any], kind: str) -> str:
         request = envelope(recipient_id, is_business_scoped(recipient_id), body)
-        try:
-            message_id = await self.graph.send_message(request)
-        except GraphApiError as error:
-            logger.warning(
-                "message not sent: kind=%s status=%s code=%s title=%s",
-                kind,
-                error.status,
-                error.code,
-                error.title,
-            )
-            return None
+        message_id = await self.graph.send_message(request)
         stored_text = body_text(body) if kind == "notification" else None
         await asyncio.to_thread(
             self.store.record_outbound, message_id, recipient_id, kind, stored_text

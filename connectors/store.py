@@ -6,7 +6,8 @@
 - customers: when each last wrote, for WhatsApp's 24-hour window;
 - flow token claims: one order per WhatsApp Flow, whichever path its completion takes;
 - Stripe events: each event id once (Stripe delivers at least once, for up to 3 days);
-- fulfilments: one confirmation per Checkout Session, however many events say it was paid.
+- fulfilments: one confirmation per Checkout Session, however many events say it was paid;
+- the notification outbox: order notifications, kept until Meta has accepted them.
 
 Calls are synchronous SQLAlchemy Core; async callers use `asyncio.to_thread`.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -83,6 +85,36 @@ stripe_fulfilments = sa.Table(
     sa.Column("event_id", sa.String(255), nullable=False),
     sa.Column("claimed_at", sa.Float, nullable=False),
 )
+
+outbox = sa.Table(
+    "notification_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # What made the message (e.g. the Stripe event id and its position in the turn): a
+    # replayed turn produces the same keys, so nothing is queued twice.
+    sa.Column("dedup_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("customer_key", sa.String(255), nullable=False, index=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # pending | sent | dead
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("next_attempt_at", sa.Float, nullable=False, index=True),
+    sa.Column("sent_at", sa.Float, nullable=True),
+    sa.Column("message_id", sa.String(255), nullable=True),
+    sa.Column("last_error", sa.String(255), nullable=True),
+)
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    id: int
+    customer_key: str
+    body: str
+    status: str
+    attempts: int
+    created_at: float
+    last_error: str | None
+
 
 # Work older than this is not replayed any more: Meta and Stripe have moved on, and a
 # message that fails every time must not be retried for ever.
@@ -341,3 +373,101 @@ class ConnectorStore:
                 figures[f"pending_{name}"] = int(count)
                 figures[f"oldest_pending_{name}_seconds"] = round(now - oldest, 1) if oldest else 0
         return figures
+
+    def enqueue_notification(self, dedup_key: str, customer_key: str, body: str) -> bool:
+        """Queues a notification; False when one with this key was queued before."""
+        now = time.time()
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    outbox.insert().values(
+                        dedup_key=dedup_key,
+                        customer_key=customer_key,
+                        body=body,
+                        status="pending",
+                        attempts=0,
+                        created_at=now,
+                        next_attempt_at=now,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def claim_due_notifications(self, lease_seconds: float, limit: int = 20) -> list[OutboxEntry]:
+        """Pending notifications whose time has come, each pushed `lease_seconds` ahead by a
+        conditional update so that one worker (of several replicas) takes it."""
+        now = time.time()
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(outbox)
+                .where(outbox.c.status == "pending")
+                .where(outbox.c.next_attempt_at <= now)
+                .order_by(outbox.c.next_attempt_at)
+                .limit(limit)
+            ).all()
+        taken = []
+        for row in rows:
+            with self.engine.begin() as connection:
+                won = connection.execute(
+                    outbox.update()
+                    .where(outbox.c.id == row.id)
+                    .where(outbox.c.status == "pending")
+                    .where(outbox.c.next_attempt_at == row.next_attempt_at)
+                    .values(next_attempt_at=now + lease_seconds)
+                ).rowcount
+            if won:
+                taken.append(_entry(row))
+        return taken
+
+    def notification_sent(self, entry_id: int, message_id: str | None) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                outbox.update()
+                .where(outbox.c.id == entry_id)
+                .values(status="sent", sent_at=time.time(), message_id=message_id)
+            )
+
+    def notification_failed(self, entry_id: int, error: str, retry_at: float | None) -> None:
+        """Counts a failed attempt; `retry_at` None makes the entry a dead letter."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                outbox.update()
+                .where(outbox.c.id == entry_id)
+                .values(
+                    attempts=outbox.c.attempts + 1,
+                    last_error=error[:255],
+                    status="pending" if retry_at is not None else "dead",
+                    next_attempt_at=retry_at if retry_at is not None else time.time(),
+                )
+            )
+
+    def notifications(self, status: str | None = None) -> list[OutboxEntry]:
+        query = sa.select(outbox).order_by(outbox.c.id)
+        if status:
+            query = query.where(outbox.c.status == status)
+        with self.engine.connect() as connection:
+            return [_entry(row) for row in connection.execute(query).all()]
+
+    def retry_notifications(self, ids: list[int] | None) -> int:
+        """Dead letters (all, or these ids) back to pending, now; returns how many."""
+        query = outbox.update().where(outbox.c.status == "dead")
+        if ids is not None:
+            query = query.where(outbox.c.id.in_(ids))
+        with self.engine.begin() as connection:
+            changed: int = connection.execute(
+                query.values(status="pending", next_attempt_at=time.time(), attempts=0)
+            ).rowcount
+        return changed
+
+
+def _entry(row: Any) -> OutboxEntry:
+    return OutboxEntry(
+        row.id,
+        row.customer_key,
+        row.body,
+        row.status,
+        row.attempts,
+        row.created_at,
+        row.last_error,
+    )

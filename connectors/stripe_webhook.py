@@ -41,7 +41,7 @@ class StripeWebhook:
         secrets: tuple[str, ...],
         store: ConnectorStore,
         queues: CustomerQueues,
-        make_output: Callable[[], OutputChannel],
+        make_output: Callable[[str], OutputChannel],
     ) -> None:
         self.secrets = secrets
         self.store = store
@@ -111,7 +111,7 @@ class StripeWebhook:
             self.store.claim_fulfilment, mapped.fulfilment_key, event_id
         ):
             return "already_fulfilled"
-        await trigger_external(agent, mapped, self.make_output())
+        await trigger_external(agent, mapped, self.make_output(event_id))
         return "triggered"
 
 

@@ -44,6 +44,7 @@ from connectors.intents import (
     message_metadata,
     rasa_text,
 )
+from connectors.outbox import OutboxWorker, OutboxWriter
 from connectors.output import WhatsAppOutput
 from connectors.payloads import (
     InboundMessage,
@@ -57,7 +58,7 @@ from connectors.signatures import split_secrets, verify_hub_signature
 from connectors.store import ConnectorStore, inbound_messages, stripe_events
 from connectors.stripe_webhook import StripeWebhook
 from connectors.tracker_store import DatabaseConfigError, database_url
-from connectors.wasender import WaSenderClient
+from connectors.wasender import WaSenderClient, WaSenderError
 
 logger = logging.getLogger(__name__)
 rasa_speedups.apply()
@@ -127,10 +128,23 @@ class WhatsAppInput(InputChannel):
             self.queues,
             lambda: self.output(notifications=False),
         )
-        self.stripe = StripeWebhook(stripe_secrets, store, self.queues, self.get_output_channel)
+        self.outbox_worker = OutboxWorker(
+            store,
+            lambda customer, body: self.output(notifications=True).deliver(customer, body),
+            settings.outbox_base_delay_seconds,
+            settings.outbox_poll_seconds,
+        )
+        self.stripe = StripeWebhook(stripe_secrets, store, self.queues, self.notification_output)
 
     def output(self, notifications: bool) -> WhatsAppOutput:
         return WhatsAppOutput(self.settings, self.graph, self.store, notifications, self.wasender)
+
+    def notification_output(self, origin: str) -> WhatsAppOutput:
+        """The channel of a turn an event started: its messages go through the outbox."""
+        writer = OutboxWriter(self.store, origin, self.outbox_worker.wake)
+        return WhatsAppOutput(
+            self.settings, self.graph, self.store, True, self.wasender, outbox=writer
+        )
 
     def get_output_channel(self) -> WhatsAppOutput:
         """The channel for bot-initiated messages (external events): order notifications."""
@@ -157,10 +171,13 @@ class WhatsAppInput(InputChannel):
             skip_cors(request)
             return await self.stripe.handle(request)
 
-        async def start_recovery(app: Any, _: Any) -> None:
-            self.recovery = asyncio.create_task(self.recover_forever(app.ctx.agent, on_new_message))
+        async def start_background_work(app: Any, _: Any) -> None:
+            self.background = [
+                asyncio.create_task(self.recover_forever(app.ctx.agent, on_new_message)),
+                asyncio.create_task(self.outbox_worker.run_forever()),
+            ]
 
-        webhook.listener(start_recovery, "after_server_start")
+        webhook.listener(start_background_work, "after_server_start")
         webhook.add_route(health, "/", methods=["GET"])
         webhook.add_route(stripe_events, "/stripe", methods=["POST"])
         webhook.add_route(flow, "/flow", methods=["POST"])
@@ -333,6 +350,9 @@ class WhatsAppInput(InputChannel):
             and record.body
             and status.error_code == RE_ENGAGEMENT_ERROR
         ):
-            await self.output(notifications=True).send_outside_window(
-                record.customer_key, record.body
-            )
+            try:
+                await self.output(notifications=True).send_outside_window(
+                    record.customer_key, record.body
+                )
+            except (GraphApiError, WaSenderError) as error:
+                logger.warning("fallback for a failed notification not sent: %s", error)

@@ -138,3 +138,38 @@ def test_an_older_schema_is_upgraded_in_place(tmp_path: Path) -> None:
     columns = {c["name"] for c in sa.inspect(store.engine).get_columns("wa_inbound_messages")}
     assert {"payload", "claimed_at"} <= columns
     assert store.record_inbound("wamid.OLD", "c") is False  # the old record still counts
+
+
+def test_confirmation_waits_out_a_graph_api_outage(
+    tmp_path: Path, fakes: tuple[FakeGraphApi, FakeStripeApi]
+) -> None:
+    graph, stripe_api = fakes
+    env = {
+        **environment(graph, stripe_api),
+        "OUTBOX_BASE_DELAY_SECONDS": "0.5",
+        "OUTBOX_POLL_SECONDS": "0.5",
+    }
+    bot = start_bot(tmp_path, env, {"connectors.whatsapp.WhatsAppInput": {}})
+    chat = Chat(bot, graph, APP_SECRET)
+    customer = "15550303333"
+    try:
+        chat.say(customer, "I'd like the gift card")
+        chat.wait(customer, 1)
+        chat.tap(customer, "/affirm", "Yes, pay now")
+        url = chat.wait(customer, 2)[1]["interactive"]["action"]["parameters"]["url"]
+        (session,) = [s for s in stripe_api.sessions.values() if s["url"] == url]
+        graph.refuse_connections()
+        obj = se.session(session["id"], customer, session["metadata"]["order_id"], 2500)
+        body, headers = se.signed(se.event("checkout.session.completed", obj), WEBHOOK_SECRET)
+        stripe_url = f"{bot.rasa_url}/webhooks/whatsapp/stripe"
+        assert requests.post(stripe_url, data=body, headers=headers, timeout=10).status_code == 200
+        time.sleep(6.0)
+        store = ConnectorStore(f"sqlite:///{tmp_path / 'bot.db'}")
+        (pending,) = store.notifications("pending")
+        assert pending.attempts >= 1 and pending.customer_key == customer
+        graph.accept_connections()
+        messages = chat.wait(customer, 3, settle=3.0)
+        assert len(messages) == 3 and "is confirmed" in text_of(messages[2])
+        assert [e.status for e in store.notifications()] == ["sent"]
+    finally:
+        bot.stop()

@@ -1,0 +1,143 @@
+"""The notification outbox: order notifications are written down first and sent after.
+
+A turn that Stripe started (payment confirmed, failed, expired, refunded, subscription)
+queues its messages here, each under a key made of the event id and its position in the
+turn, so a turn replayed after a crash queues nothing twice. A worker in every Rasa
+process sends what is due, marks it sent only once Meta has accepted it, and retries with
+exponential backoff for up to 24 hours; after that the entry is a dead letter, which an
+operator lists and retries with `python -m connectors.outbox` (or `make outbox`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from connectors.store import ConnectorStore
+
+logger = logging.getLogger(__name__)
+
+GIVE_UP_AFTER_SECONDS = 24 * 60 * 60
+MAX_DELAY_SECONDS = 60 * 60
+CLAIM_LEASE_SECONDS = 120.0
+
+Deliver = Callable[[str, dict[str, Any]], Awaitable[str | None]]
+
+
+class OutboxWriter:
+    """Queues the messages of one notification turn."""
+
+    def __init__(self, store: ConnectorStore, origin: str, wake: asyncio.Event | None) -> None:
+        self.store = store
+        self.origin = origin
+        self.wake = wake
+        self.position = 0
+
+    async def enqueue(self, customer_key: str, body: dict[str, Any]) -> None:
+        key = f"{self.origin}:{self.position}"
+        self.position += 1
+        fresh = await asyncio.to_thread(
+            self.store.enqueue_notification, key, customer_key, json.dumps(body)
+        )
+        if not fresh:
+            logger.info("notification %s was queued before; not again", key)
+        if self.wake is not None:
+            self.wake.set()
+
+
+def retry_delay(attempts: int, base: float) -> float:
+    """Exponential backoff with jitter, capped at an hour."""
+    delay: float = min(MAX_DELAY_SECONDS, base * 2**attempts)
+    return delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not a secret
+
+
+class OutboxWorker:
+    """Sends due notifications until cancelled; safe to run in several replicas at once."""
+
+    def __init__(
+        self, store: ConnectorStore, deliver: Deliver, base_delay: float, poll_seconds: float
+    ) -> None:
+        self.store = store
+        self.deliver = deliver
+        self.base_delay = base_delay
+        self.poll_seconds = poll_seconds
+        self.wake = asyncio.Event()
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except Exception:
+                logger.exception("outbox round failed; trying again")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.poll_seconds)
+            self.wake.clear()
+
+    async def run_once(self) -> int:
+        """Sends what is due now; returns how many were sent."""
+        due = await asyncio.to_thread(self.store.claim_due_notifications, CLAIM_LEASE_SECONDS)
+        sent = 0
+        for entry in due:
+            try:
+                message_id = await self.deliver(entry.customer_key, json.loads(entry.body))
+            except Exception as error:
+                age = time.time() - entry.created_at
+                retry_at = (
+                    None
+                    if age >= GIVE_UP_AFTER_SECONDS
+                    else time.time() + retry_delay(entry.attempts, self.base_delay)
+                )
+                reason = f"{type(error).__name__}: {error}"
+                logger.warning(
+                    "notification %s not delivered (attempt %s): %s%s",
+                    entry.id,
+                    entry.attempts + 1,
+                    reason,
+                    "; now a dead letter" if retry_at is None else "",
+                )
+                await asyncio.to_thread(self.store.notification_failed, entry.id, reason, retry_at)
+                continue
+            await asyncio.to_thread(self.store.notification_sent, entry.id, message_id)
+            sent += 1
+        return sent
+
+
+def masked(customer_key: str) -> str:
+    """Enough of a customer id to tell entries apart, not enough to identify anyone."""
+    return "…" + customer_key[-4:]
+
+
+def main(argv: Sequence[str]) -> int:
+    from connectors.tracker_store import database_url
+
+    parser = argparse.ArgumentParser(prog="python -m connectors.outbox", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    listing = commands.add_parser("list", help="show notifications")
+    listing.add_argument("--status", choices=["pending", "sent", "dead"])
+    retry = commands.add_parser("retry", help="send dead letters again")
+    retry.add_argument("ids", nargs="*", type=int, help="entry ids (default: every dead letter)")
+    args = parser.parse_args(argv)
+    store = ConnectorStore(database_url(os.environ))
+    if args.command == "list":
+        for entry in store.notifications(args.status):
+            print(
+                f"{entry.id:6d}  {entry.status:8s}  attempts={entry.attempts:<3d} "
+                f"customer={masked(entry.customer_key)}  {entry.last_error or ''}"
+            )
+        return 0
+    changed = store.retry_notifications(args.ids or None)
+    print(f"{changed} notification(s) queued again")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
