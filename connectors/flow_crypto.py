@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from connectors.json_body import parse_json
+
 IV_BYTES = 16
 TAG_BYTES = 16
 AES_KEY_BYTES = 16
@@ -117,7 +119,7 @@ def decrypt_request(body: Any, private_key: rsa.RSAPrivateKey) -> DecryptedReque
     except InvalidTag:
         raise FlowDecryptError("encrypted_flow_data: authentication tag mismatch") from None
     try:
-        payload = json.loads(plain)
+        payload = parse_json(plain)
     except (UnicodeDecodeError, ValueError):
         raise FlowDecryptError("encrypted_flow_data: not JSON") from None
     if not isinstance(payload, dict):

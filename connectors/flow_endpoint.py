@@ -13,7 +13,6 @@ once per flow token, whichever way the completion arrives first.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -31,6 +30,7 @@ from connectors.customer_queue import CustomerQueues
 from connectors.flow_crypto import FlowDecryptError, decrypt_request, encrypt_response
 from connectors.flow_tokens import FlowTokenError, read_token, verify_token_signature
 from connectors.intents import intent_message
+from connectors.json_body import parse_json
 from connectors.signatures import verify_hub_signature
 from connectors.store import ConnectorStore
 
@@ -118,7 +118,7 @@ class FlowEndpoint:
             # The RSA step is most of a request's cost; OpenSSL releases the GIL for it, so
             # running it on worker threads lets one process use every core for Flow traffic.
             decrypted = await asyncio.get_running_loop().run_in_executor(
-                self.crypto_pool, decrypt_request, json.loads(body), self.settings.private_key
+                self.crypto_pool, decrypt_request, parse_json(body), self.settings.private_key
             )
         except (FlowDecryptError, ValueError) as error:
             logger.warning("flow request cannot be decrypted: %s", error)

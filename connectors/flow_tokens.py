@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from connectors.json_body import parse_json
+
 TOKEN_PREFIX = "ft1."  # noqa: S105 - a format marker, not a secret
 DEFAULT_TTL_SECONDS = 72 * 60 * 60
 _KEY_LABEL = b"whatsapp-shop flow-token v1"
@@ -89,7 +91,7 @@ def read_token(token: object, app_secrets: Sequence[str], now: float | None = No
     nonce, sealed = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
     for key in token_keys(app_secrets):
         try:
-            claims = json.loads(AESGCM(key).decrypt(nonce, sealed, None))
+            claims = parse_json(AESGCM(key).decrypt(nonce, sealed, None))
             break
         except (InvalidTag, ValueError):
             continue
@@ -109,8 +111,8 @@ def verify_token_signature(
         return False
     header_b64, claims_b64, mac_b64 = parts
     try:
-        header = json.loads(_b64decode(header_b64))
-        claims = json.loads(_b64decode(claims_b64))
+        header = parse_json(_b64decode(header_b64))
+        claims = parse_json(_b64decode(claims_b64))
         mac = _b64decode(mac_b64)
     except (binascii.Error, ValueError):
         return False

@@ -13,6 +13,7 @@ import json
 import re
 from typing import Any
 
+from connectors.json_body import parse_json
 from connectors.payloads import InboundMessage
 
 INTENT_PREFIX = "/"
@@ -53,8 +54,8 @@ def payload_text(payload: str | None, title: str) -> str:
             if match.group("entities") is None:
                 return payload.strip()
             try:
-                json.loads(match.group("entities"))
-            except json.JSONDecodeError:
+                parse_json(match.group("entities"))
+            except ValueError:
                 return safe_text(title)
             return payload.strip()
         if not payload.startswith(INTENT_PREFIX):

@@ -12,6 +12,8 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from connectors.json_body import parse_json
+
 logger = logging.getLogger(__name__)
 
 
@@ -132,8 +134,8 @@ def _sender(message: dict[str, Any], contacts: dict[str, Customer]) -> Customer:
 
 def _flow_response(raw: Any) -> dict[str, Any]:
     try:
-        parsed = json.loads(raw) if isinstance(raw, str) else raw
-    except json.JSONDecodeError:
+        parsed = parse_json(raw) if isinstance(raw, str) else raw
+    except ValueError:
         return {}
     return parsed if isinstance(parsed, dict) else {}
 

@@ -24,6 +24,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.customer_queue import CustomerQueues
+from connectors.json_body import parse_json
 from connectors.signatures import verify_stripe_signature
 from connectors.store import ConnectorStore
 from connectors.stripe_events import EventIntent, Skipped, map_event
@@ -62,7 +63,7 @@ class StripeWebhook:
             logger.warning("stripe event with a missing, wrong or stale signature")
             return response.json({"error": "invalid signature"}, status=400)
         try:
-            event = json.loads(body)
+            event = parse_json(body)
         except ValueError:  # invalid UTF-8 included
             return response.json({"error": "not JSON"}, status=400)
         if not isinstance(event, dict) or not isinstance(event.get("id"), str):

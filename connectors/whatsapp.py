@@ -44,6 +44,7 @@ from connectors.intents import (
     message_metadata,
     rasa_text,
 )
+from connectors.json_body import parse_json
 from connectors.outbox import OutboxWorker, OutboxWriter
 from connectors.output import WhatsAppOutput
 from connectors.payloads import (
@@ -229,7 +230,7 @@ class WhatsAppInput(InputChannel):
             logger.warning("webhook with a wrong signature refused")
             return response.json({"error": "invalid signature"}, status=403)
         try:
-            notification = parse_notification(json.loads(body))
+            notification = parse_notification(parse_json(body))
         except (ValueError, PayloadError) as error:
             logger.warning("webhook body refused: %s", type(error).__name__)
             return response.json({"error": "not a WhatsApp notification"}, status=400)

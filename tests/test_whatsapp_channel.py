@@ -145,12 +145,26 @@ def test_both_secrets_work_during_rotation(chat: Chat) -> None:
 
 
 def test_bad_bodies_get_clear_status_codes(chat: Chat) -> None:
-    for raw in (b"", b"not json", b"[1, 2]", b'{"entry": "nope"}', b"\xff\xfe\x00"):
+    nested = b"[" * 100_000 + b"]" * 100_000
+    for raw in (b"", b"not json", b"[1, 2]", b'{"entry": "nope"}', b"\xff\xfe\x00", nested):
         headers = {"X-Hub-Signature-256": meta.hub_signature(raw, NEW_SECRET)}
         assert requests.post(chat.webhook, data=raw, headers=headers, timeout=5).status_code == 400
     huge = b'{"entry": []' + b" " * (2 * 1024 * 1024) + b"}"
     headers = {"X-Hub-Signature-256": meta.hub_signature(huge, NEW_SECRET)}
     assert requests.post(chat.webhook, data=huge, headers=headers, timeout=10).status_code == 413
+
+
+def test_other_content_types_and_odd_texts_are_handled(chat: Chat) -> None:
+    customer = new_customer()
+    document = meta.notification([meta.text(customer, "hello")], [meta.contact(customer)])
+    body, headers = meta.signed(document, NEW_SECRET)
+    headers["Content-Type"] = "text/plain"  # the signature, not the header, is what counts
+    assert requests.post(chat.webhook, data=body, headers=headers, timeout=5).status_code == 200
+    chat.wait(customer, 1)
+    for n, text in enumerate(["ما هو الكتالوج؟ 🛒☕", "קטלוג בבקשה", "☕" * 50, "x" * 10_000], 1):
+        chat.say(customer, text)
+        reply = chat.wait(customer, 1 + n)[n]  # every text gets an answer, none crashes
+        assert reply["to"] == customer
 
 
 # --- messages in, replies out -------------------------------------------------------------
@@ -410,6 +424,14 @@ def test_flow_requests_with_bad_signature_key_or_token_are_refused(
     body, _, _ = encrypt_request({"version": "3.0", "action": "ping"}, flow_key.public_key())
     raw = json.dumps(body).encode()
     assert requests.post(url, data=raw, timeout=5).status_code == 432
+    nested = b'{"encrypted_flow_data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    refused = requests.post(
+        url,
+        data=nested,
+        headers={"X-Hub-Signature-256": hub_signature(nested, NEW_SECRET)},
+        timeout=5,
+    )
+    assert (refused.status_code, refused.content) == (421, b"")
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     foreign, _, _ = encrypt_request({"version": "3.0", "action": "ping"}, other.public_key())
     raw = json.dumps(foreign).encode()

@@ -1,0 +1,70 @@
+"""When the database cannot record a webhook, the platform is told to retry (5xx)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sanic import response as sanic_response
+
+from connectors.config import FlowSettings, WhatsAppSettings
+from connectors.signatures import hub_signature
+from connectors.store import ConnectorStore
+from connectors.whatsapp import WhatsAppInput
+from tests.fakes import meta
+from tests.fakes import stripe_events as se
+
+SECRET = "app-secret-for-tests"
+WEBHOOK_SECRET = "whsec_for_tests"
+
+
+@dataclass
+class FakeRequest:
+    """What the handlers read from a Sanic request."""
+
+    body: bytes
+    headers: dict[str, str]
+    args: dict[str, str] = field(default_factory=dict)
+    app: Any = None
+
+
+@pytest.fixture
+def channel(tmp_path: Path) -> WhatsAppInput:
+    settings = WhatsAppSettings("token", "123", (SECRET,), "verify", "http://127.0.0.1:9/v23.0")
+    store = ConnectorStore(f"sqlite:///{tmp_path / 'down.db'}")
+    channel = WhatsAppInput(settings, store, FlowSettings(None), (WEBHOOK_SECRET,))
+    store.engine.dispose()
+    store.engine = sa.create_engine("sqlite:////nonexistent-dir/nowhere.db")  # unreachable
+    return channel
+
+
+def test_messages_webhook_answers_503_when_nothing_can_be_recorded(channel: WhatsAppInput) -> None:
+    document = meta.notification([meta.text("15550700001", "hi")], [meta.contact("15550700001")])
+    body = json.dumps(document).encode()
+    request = FakeRequest(body, {"X-Hub-Signature-256": hub_signature(body, SECRET)})
+
+    async def never(_: Any) -> None:
+        raise AssertionError("nothing may be processed")
+
+    answer = asyncio.run(channel.receive_notification(request, never))  # type: ignore[arg-type]
+    assert answer.status == 503
+
+
+def test_stripe_webhook_answers_503_when_nothing_can_be_recorded(channel: WhatsAppInput) -> None:
+    body, headers = se.signed(
+        se.event("checkout.session.completed", {"id": "cs_1"}), WEBHOOK_SECRET
+    )
+    answer = asyncio.run(channel.stripe.handle(FakeRequest(body, headers)))  # type: ignore[arg-type]
+    assert answer.status == 503
+
+
+def test_health_says_degraded(channel: WhatsAppInput) -> None:
+    answer = asyncio.run(channel.health())
+    assert answer.status == 503
+    assert isinstance(answer, sanic_response.HTTPResponse) and answer.body is not None
+    assert json.loads(answer.body) == {"status": "degraded", "database": "unreachable"}
