@@ -15,9 +15,10 @@ from pathlib import Path
 from bench.figures import Figure
 from bench.flow import flow_endpoint
 from bench.nlu import nlu_parse_latency
+from bench.stripe_load import stripe_events
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = [nlu_parse_latency, flow_endpoint]
+BENCHMARKS = [nlu_parse_latency, flow_endpoint, stripe_events]
 
 
 def render(figures: list[Figure]) -> str:

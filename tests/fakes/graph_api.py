@@ -14,8 +14,9 @@ import itertools
 import json
 import re
 import secrets
+import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 from urllib.parse import parse_qsl
 
@@ -42,6 +43,7 @@ class RecordedRequest:
     headers: dict[str, str]
     json: Any | None
     form: dict[str, str] | None
+    received_at: float = field(default_factory=time.time)
 
 
 @dataclass(frozen=True)
