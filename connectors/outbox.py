@@ -22,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from connectors.metrics import OUTBOX_DELIVERIES
 from connectors.store import ConnectorStore
 
 logger = logging.getLogger(__name__)
@@ -105,8 +106,10 @@ class OutboxWorker:
                     "; now a dead letter" if retry_at is None else "",
                 )
                 await asyncio.to_thread(self.store.notification_failed, entry.id, reason, retry_at)
+                OUTBOX_DELIVERIES.labels("retry" if retry_at is not None else "dead").inc()
                 continue
             await asyncio.to_thread(self.store.notification_sent, entry.id, message_id)
+            OUTBOX_DELIVERIES.labels("sent").inc()
             sent += 1
         return sent
 

@@ -372,6 +372,12 @@ class ConnectorStore:
                 ).one()
                 figures[f"pending_{name}"] = int(count)
                 figures[f"oldest_pending_{name}_seconds"] = round(now - oldest, 1) if oldest else 0
+            for status in ("pending", "dead"):
+                figures[f"{status}_notifications"] = int(
+                    connection.execute(
+                        sa.select(sa.func.count()).where(outbox.c.status == status)
+                    ).scalar_one()
+                )
         return figures
 
     def enqueue_notification(self, dedup_key: str, customer_key: str, body: str) -> bool:

@@ -25,6 +25,7 @@ from sanic.response import HTTPResponse
 
 from connectors.customer_queue import CustomerQueues
 from connectors.json_body import parse_json
+from connectors.metrics import STRIPE_EVENT_LAG_SECONDS
 from connectors.signatures import verify_stripe_signature
 from connectors.store import ConnectorStore
 from connectors.stripe_events import EventIntent, Skipped, map_event
@@ -69,6 +70,8 @@ class StripeWebhook:
         if not isinstance(event, dict) or not isinstance(event.get("id"), str):
             return response.json({"error": "not a Stripe event"}, status=400)
         event_id, event_type = event["id"], str(event.get("type") or "")
+        if isinstance(event.get("created"), int | float):
+            STRIPE_EVENT_LAG_SECONDS.observe(max(0.0, time.time() - event["created"]))
         try:
             fresh = await asyncio.to_thread(
                 self.store.record_stripe_event, event_id, event_type, json.dumps(event)

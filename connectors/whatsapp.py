@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from dotenv import load_dotenv
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rasa.core.channels.channel import InputChannel, UserMessage
 from rasa.shared.utils.cli import print_error_and_exit
 from sanic import Blueprint, response
@@ -45,6 +46,13 @@ from connectors.intents import (
     rasa_text,
 )
 from connectors.json_body import parse_json
+from connectors.metrics import (
+    FLOW_RESPONSE_SECONDS,
+    OUTBOX_DEAD,
+    OUTBOX_PENDING,
+    REGISTRY,
+    WEBHOOK_REQUESTS,
+)
 from connectors.outbox import OutboxWorker, OutboxWriter
 from connectors.output import WhatsAppOutput
 from connectors.payloads import (
@@ -157,20 +165,30 @@ class WhatsAppInput(InputChannel):
         async def health(_: Request) -> HTTPResponse:
             return await self.health()
 
+        async def metrics(_: Request) -> HTTPResponse:
+            return await self.metrics()
+
         async def verify(request: Request) -> HTTPResponse:
             return self.verify_subscription(request)
 
         async def receive(request: Request) -> HTTPResponse:
             skip_cors(request)
-            return await self.receive_notification(request, on_new_message)
+            answer = await self.receive_notification(request, on_new_message)
+            WEBHOOK_REQUESTS.labels("messages", answer.status).inc()
+            return answer
 
         async def flow(request: Request) -> HTTPResponse:
             skip_cors(request)
-            return await self.flow.handle(request, on_new_message)
+            with FLOW_RESPONSE_SECONDS.time():
+                answer = await self.flow.handle(request, on_new_message)
+            WEBHOOK_REQUESTS.labels("flow", answer.status).inc()
+            return answer
 
         async def stripe_events(request: Request) -> HTTPResponse:
             skip_cors(request)
-            return await self.stripe.handle(request)
+            answer = await self.stripe.handle(request)
+            WEBHOOK_REQUESTS.labels("stripe", answer.status).inc()
+            return answer
 
         async def start_background_work(app: Any, _: Any) -> None:
             self.background = [
@@ -180,6 +198,7 @@ class WhatsAppInput(InputChannel):
 
         webhook.listener(start_background_work, "after_server_start")
         webhook.add_route(health, "/", methods=["GET"])
+        webhook.add_route(metrics, "/metrics", methods=["GET"])
         webhook.add_route(stripe_events, "/stripe", methods=["POST"])
         webhook.add_route(flow, "/flow", methods=["POST"])
         webhook.add_route(verify, "/webhook", methods=["GET"])
@@ -203,6 +222,16 @@ class WhatsAppInput(InputChannel):
                 **stripe,
             }
         )
+
+    async def metrics(self) -> HTTPResponse:
+        """Prometheus exposition of the connector's metrics."""
+        try:
+            figures = await asyncio.to_thread(self.store.health)
+            OUTBOX_PENDING.set(figures["pending_notifications"])
+            OUTBOX_DEAD.set(figures["dead_notifications"])
+        except Exception:
+            logger.exception("metrics: database unreachable")
+        return response.raw(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
 
     def verify_subscription(self, request: Request) -> HTTPResponse:
         """Meta's handshake: echo hub.challenge when mode and token match, else 403."""

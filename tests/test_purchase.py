@@ -334,3 +334,19 @@ def test_bad_stripe_requests_are_refused_and_not_recorded(
     while store.stripe_outcome(event["id"]) is None and time.monotonic() < deadline:
         time.sleep(0.1)
     assert store.stripe_outcome(event["id"]) == "missing_metadata"
+
+
+def test_metrics_count_what_happened(bot: LiveBot) -> None:
+    text = requests.get(f"{bot.rasa_url}/webhooks/whatsapp/metrics", timeout=5).text
+
+    def value(sample: str) -> float:
+        line = next(line for line in text.splitlines() if line.startswith(sample + " "))
+        return float(line.rsplit(" ", 1)[1])
+
+    assert value('shop_webhook_requests_total{status="200",webhook="stripe"}') > 10
+    assert value('shop_webhook_requests_total{status="400",webhook="stripe"}') >= 5
+    assert value('shop_webhook_requests_total{status="200",webhook="messages"}') > 10
+    assert value('shop_outbox_delivery_attempts_total{result="sent"}') > 5
+    assert value("shop_stripe_event_lag_seconds_count") > 10
+    assert value("shop_outbox_pending") == 0
+    assert value("shop_outbox_dead") == 0
