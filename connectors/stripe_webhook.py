@@ -85,16 +85,23 @@ class StripeWebhook:
         self.schedule(request.app.ctx.agent, event)
         return response.json({"status": "received"})
 
-    def schedule(self, agent: Any, event: dict[str, Any]) -> None:
-        """Handles a recorded event in the background, in its customer's order."""
+    def schedule(
+        self, agent: Any, event: dict[str, Any], done: Callable[[str], None] | None = None
+    ) -> None:
+        """Handles a recorded event in the background, in its customer's order; `done` is
+        called with the event id when the handling ends, however it ends."""
         event_id, event_type = str(event["id"]), str(event.get("type") or "")
         mapped = map_event(event)
         key = mapped.customer_id if isinstance(mapped, EventIntent) else f"stripe:{event_id}"
-        self.queues.submit(
-            key,
-            lambda: self.process(agent, event_id, event_type, mapped),
-            f"stripe event {event_id}",
-        )
+
+        async def job() -> None:
+            try:
+                await self.process(agent, event_id, event_type, mapped)
+            finally:
+                if done is not None:
+                    done(event_id)
+
+        self.queues.submit(key, job, f"stripe event {event_id}")
 
     async def process(
         self, agent: Any, event_id: str, event_type: str, mapped: EventIntent | Skipped

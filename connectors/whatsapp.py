@@ -130,6 +130,7 @@ class WhatsAppInput(InputChannel):
             else None
         )
         self.queues = CustomerQueues()
+        self.replaying: set[str] = set()  # ids of replayed work queued in this process
         self.flow = FlowEndpoint(
             flow_settings,
             settings.app_secrets,
@@ -308,21 +309,36 @@ class WhatsAppInput(InputChannel):
         messages = await asyncio.to_thread(
             self.store.claim_abandoned, inbound_messages, "message_id", lease
         )
-        for _, payload in messages:
+        for message_id, payload in messages:
+            if message_id in self.replaying:
+                continue  # already queued here, still waiting (e.g. for a dead replica's lock)
             message = message_from_json(payload)
             logger.warning("replaying message %s after an interruption", message.id)
+            self.replaying.add(message_id)
             self.queues.submit(
                 message.customer.key,
-                lambda m=message: self.handle_message(m, on_new_message),  # type: ignore[misc]
+                lambda m=message: self.replay(m.id, self.handle_message(m, on_new_message)),  # type: ignore[misc]
                 f"replayed message {message.id}",
             )
         events = await asyncio.to_thread(
             self.store.claim_abandoned, stripe_events, "event_id", lease
         )
         for event_id, payload in events:
+            if event_id in self.replaying:
+                continue
             logger.warning("replaying stripe event %s after an interruption", event_id)
-            self.stripe.schedule(agent, json.loads(payload))
+            self.replaying.add(event_id)
+            self.stripe.schedule(agent, json.loads(payload), self.replay_done)
         return len(messages) + len(events)
+
+    async def replay(self, work_id: str, work: Awaitable[None]) -> None:
+        try:
+            await work
+        finally:
+            self.replay_done(work_id)
+
+    def replay_done(self, work_id: str) -> None:
+        self.replaying.discard(work_id)
 
     async def handle_message(self, message: InboundMessage, on_new_message: OnNewMessage) -> None:
         """One customer message through Rasa, with read receipt and typing indicator."""

@@ -3,8 +3,11 @@ delivered to both replicas at once, and many distinct ones, confirm each paid or
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -153,3 +156,66 @@ def test_each_paid_order_is_confirmed_once_across_replicas(
     first.wait(customers[-1], 3, settle=2.0)
     for customer in customers:
         assert sum("is confirmed" in text_of(m) for m in first.messages(customer)) == 1
+
+
+def test_a_replica_killed_while_holding_work_is_replaced_by_another(
+    database: str,
+    graph_api: FakeGraphApi,
+    stripe_api: FakeStripeApi,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    env = {
+        "DATABASE_URL": database,
+        "WHATSAPP_ACCESS_TOKEN": graph_api.access_token,
+        "WHATSAPP_PHONE_NUMBER_ID": graph_api.phone_number_id,
+        "WHATSAPP_APP_SECRET": APP_SECRET,
+        "WHATSAPP_VERIFY_TOKEN": "verify",
+        "WHATSAPP_API_BASE": graph_api.base_url,
+        "STRIPE_SECRET_KEY": stripe_api.api_key,
+        "STRIPE_API_BASE": stripe_api.base_url,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "REPLAY_LEASE_SECONDS": "2",
+        "REPLAY_INTERVAL_SECONDS": "0.5",
+        # The dead replica held the conversation's Redis lock; it lapses after this.
+        "TICKET_LOCK_LIFETIME": "5",
+    }
+    lock_store = {
+        "type": "redis",
+        "url": "127.0.0.1",
+        "port": 6379,
+        "db": 0,
+        "key_prefix": f"takeover{secrets.token_hex(4)}",
+    }
+    bot = start_bot(
+        tmp_path_factory.mktemp("takeover"),
+        env,
+        {"connectors.whatsapp.WhatsAppInput": {}},
+        replicas=2,
+        lock_store=lock_store,
+    )
+    chat = Chat(bot, graph_api, APP_SECRET)
+    customer = "15550499999"
+    try:
+        session = pay_link(chat, stripe_api, customer)
+        actions, doomed = bot.processes[0], bot.processes[1]
+        os.killpg(actions.pid, signal.SIGSTOP)  # the turn will be in flight on replica 1
+        obj = se.session(
+            session["id"], customer, session["metadata"]["order_id"], session["amount_total"]
+        )
+        body, headers = se.signed(se.event("checkout.session.completed", obj), WEBHOOK_SECRET)
+        answer = requests.post(
+            f"{bot.rasa_urls[0]}/webhooks/whatsapp/stripe", data=body, headers=headers, timeout=10
+        )
+        assert answer.status_code == 200
+        time.sleep(0.5)
+        os.killpg(doomed.pid, signal.SIGKILL)
+        doomed.wait(timeout=10)
+        os.killpg(actions.pid, signal.SIGCONT)
+        messages = chat.wait(customer, 3, settle=3.0)
+        confirmations = [m for m in messages if "is confirmed" in text_of(m)]
+        assert len(confirmations) == 1
+    finally:
+        for process in bot.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGCONT)
+        bot.stop()
