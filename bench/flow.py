@@ -143,15 +143,19 @@ def one_order_flow(bot: LiveBot, key: rsa.RSAPrivateKey, conversation: str) -> l
 
 
 def data_exchange_figures(bot: LiveBot, key: rsa.RSAPrivateKey) -> list[Figure]:
-    """Each connection is a customer going through whole order Flows, one after another
+    """Each connection is a line of customers, each going through a whole order Flow
     (every fourth request closes the Flow, which also places the order in the chat)."""
     host, port = address(bot)
     figures = []
     for customers in CONCURRENCY_LEVELS:
         requests = []
         for n in range(customers):
-            conversation = f"bench-{customers}-{n}-{secrets.token_hex(3)}"
-            flows = [one_order_flow(bot, key, conversation) for _ in range(FLOWS_PER_CUSTOMER)]
+            # Each connection is a stream of customers, one order Flow each: a conversation
+            # that ordered 40 times in a few seconds would measure tracker growth instead.
+            flows = [
+                one_order_flow(bot, key, f"bench-{customers}-{n}-{f}-{secrets.token_hex(3)}")
+                for f in range(FLOWS_PER_CUSTOMER)
+            ]
             requests.append([request for flow in flows for request in flow])
         result, _ = asyncio.run(run_load(host, port, requests, LATENCY_SECONDS))
         assert set(result.statuses) == {200}, result.statuses

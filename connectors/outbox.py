@@ -22,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from connectors.log_refs import customer_ref
 from connectors.metrics import OUTBOX_DELIVERIES
 from connectors.store import ConnectorStore
 
@@ -99,8 +100,9 @@ class OutboxWorker:
                 )
                 reason = f"{type(error).__name__}: {error}"
                 logger.warning(
-                    "notification %s not delivered (attempt %s): %s%s",
+                    "notification=%s customer=%s not delivered (attempt %s): %s%s",
                     entry.id,
+                    customer_ref(entry.customer_key),
                     entry.attempts + 1,
                     reason,
                     "; now a dead letter" if retry_at is None else "",

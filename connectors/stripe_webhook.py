@@ -25,6 +25,7 @@ from sanic.response import HTTPResponse
 
 from connectors.customer_queue import CustomerQueues
 from connectors.json_body import parse_json
+from connectors.log_refs import customer_ref
 from connectors.metrics import STRIPE_EVENT_LAG_SECONDS
 from connectors.signatures import verify_stripe_signature
 from connectors.store import ConnectorStore
@@ -109,10 +110,18 @@ class StripeWebhook:
         """Triggers the event's intent (once per fulfilment) and records the outcome."""
         outcome = await self.outcome_of(agent, event_id, mapped)
         self.outcomes[outcome] += 1
-        if outcome == "missing_metadata":
-            logger.warning("stripe event without our metadata: %s (%s)", event_id, event_type)
+        if isinstance(mapped, Skipped):
+            level = logging.WARNING if outcome == "missing_metadata" else logging.INFO
+            logger.log(level, "stripe event=%s type=%s outcome=%s", event_id, event_type, outcome)
         else:
-            logger.info("stripe event %s (%s): %s", event_id, event_type, outcome)
+            logger.info(
+                "stripe event=%s type=%s order=%s customer=%s outcome=%s",
+                event_id,
+                event_type,
+                mapped.entities.get("order_id"),
+                customer_ref(mapped.customer_id),
+                outcome,
+            )
         await asyncio.to_thread(self.store.mark_stripe_processed, event_id, outcome)
 
     async def outcome_of(self, agent: Any, event_id: str, mapped: EventIntent | Skipped) -> str:

@@ -33,7 +33,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sanic_cors.core import SANIC_CORS_EVALUATED
 
-from connectors import rasa_speedups
+from connectors import log_refs, rasa_speedups
 from connectors.config import ConfigError, FlowSettings, WhatsAppSettings
 from connectors.customer_queue import CustomerQueues
 from connectors.flow_endpoint import FlowEndpoint
@@ -46,6 +46,7 @@ from connectors.intents import (
     rasa_text,
 )
 from connectors.json_body import parse_json
+from connectors.log_refs import customer_ref
 from connectors.metrics import (
     FLOW_RESPONSE_SECONDS,
     OUTBOX_DEAD,
@@ -121,6 +122,7 @@ class WhatsAppInput(InputChannel):
     ) -> None:
         self.settings = settings
         self.store = store
+        log_refs.configure(settings.app_secrets[-1])
         self.graph = GraphClient(
             GraphSettings(settings.api_base, settings.phone_number_id, settings.access_token)
         )
@@ -313,7 +315,11 @@ class WhatsAppInput(InputChannel):
             if message_id in self.replaying:
                 continue  # already queued here, still waiting (e.g. for a dead replica's lock)
             message = message_from_json(payload)
-            logger.warning("replaying message %s after an interruption", message.id)
+            logger.warning(
+                "replaying message %s of %s after an interruption",
+                message.id,
+                customer_ref(message.customer.key),
+            )
             self.replaying.add(message_id)
             self.queues.submit(
                 message.customer.key,

@@ -163,10 +163,16 @@ def test_confirmation_waits_out_a_graph_api_outage(
         body, headers = se.signed(se.event("checkout.session.completed", obj), WEBHOOK_SECRET)
         stripe_url = f"{bot.rasa_url}/webhooks/whatsapp/stripe"
         assert requests.post(stripe_url, data=body, headers=headers, timeout=10).status_code == 200
-        time.sleep(6.0)
         store = ConnectorStore(f"sqlite:///{tmp_path / 'bot.db'}")
-        (pending,) = store.notifications("pending")
-        assert pending.attempts >= 1 and pending.customer_key == customer
+        deadline = time.monotonic() + 30  # until a whole delivery attempt has failed
+        while time.monotonic() < deadline:
+            pending = store.notifications("pending")
+            if pending and pending[0].attempts >= 1:
+                break
+            time.sleep(0.2)
+        (entry,) = store.notifications("pending")
+        assert entry.attempts >= 1 and entry.customer_key == customer
+        assert entry.last_error is not None and "GraphApiError" in entry.last_error
         graph.accept_connections()
         messages = chat.wait(customer, 3, settle=3.0)
         assert len(messages) == 3 and "is confirmed" in text_of(messages[2])
