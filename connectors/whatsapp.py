@@ -100,6 +100,9 @@ class WhatsAppInput(InputChannel):
     def from_credentials(cls, credentials: dict[str, Any] | None) -> WhatsAppInput:
         """Reads the settings from the environment (and `.env`); stops start-up if invalid."""
         load_dotenv(PROJECT_ROOT / ".env", override=False)
+        # Rasa sets the level of its own loggers only (LOG_LEVEL, --log-level); ours follow
+        # it, or the root logger's default would silence the connector's INFO lines.
+        logging.getLogger("connectors").setLevel(logging.getLogger("rasa").getEffectiveLevel())
         try:
             settings = WhatsAppSettings.from_env(os.environ)
             flow_settings = FlowSettings.from_env(os.environ)

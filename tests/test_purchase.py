@@ -350,3 +350,11 @@ def test_metrics_count_what_happened(bot: LiveBot) -> None:
     assert value("shop_stripe_event_lag_seconds_count") > 10
     assert value("shop_outbox_pending") == 0
     assert value("shop_outbox_dead") == 0
+
+
+def test_the_logs_hold_no_personal_data_or_secrets(bot: LiveBot, stripe_api: FakeStripeApi) -> None:
+    """Runs last in this module, after every purchase above."""
+    logs = "\n".join(path.read_text(errors="replace") for path in bot.logs)
+    for value in ("155502", APP_SECRET, OLD_WEBHOOK_SECRET, NEW_WEBHOOK_SECRET, stripe_api.api_key):
+        assert value not in logs
+    assert "type=checkout.session.completed" in logs and "customer=c-" in logs  # by reference

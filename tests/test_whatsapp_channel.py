@@ -470,3 +470,24 @@ def test_operator_flow_request_checks_the_live_endpoint(bot: LiveBot, workdir: P
     )
     assert init.returncode == 0, init.stderr
     assert '"screen": "PRODUCT"' in init.stdout
+
+
+def test_the_logs_hold_no_personal_data_or_secrets(bot: LiveBot, graph_api: FakeGraphApi) -> None:
+    """Runs last in this module: everything above (orders, the Flow with a name and an
+    address, business-scoped ids, bad requests) has been logged by now."""
+    logs = "\n".join(path.read_text(errors="replace") for path in bot.logs)
+    assert "replaying" not in logs or "c-" in logs  # customers appear only as references
+    forbidden = {
+        "customer numbers": "155501",
+        "business-scoped ids": "US.",
+        "profile names": "Test Customer",
+        "names from the Flow": "A Customer",
+        "addresses": "Main St",
+        "the app secret": NEW_SECRET,
+        "the old app secret": OLD_SECRET,
+        "the access token": graph_api.access_token,
+        "the verify token": VERIFY_TOKEN,
+        "the key passphrase": KEY_PASSPHRASE,
+    }
+    leaked = [what for what, value in forbidden.items() if value in logs]
+    assert leaked == [], f"the logs contain {', '.join(leaked)}"
