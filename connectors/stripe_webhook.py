@@ -23,6 +23,7 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors.action_failures import watch_actions
 from connectors.customer_queue import CustomerQueues
 from connectors.json_body import parse_json
 from connectors.log_refs import customer_ref
@@ -131,7 +132,8 @@ class StripeWebhook:
             self.store.claim_fulfilment, mapped.fulfilment_key, event_id
         ):
             return "already_fulfilled"
-        await trigger_external(agent, mapped, self.make_output(event_id))
+        async with watch_actions():  # a failed action leaves the event for a replay
+            await trigger_external(agent, mapped, self.make_output(event_id))
         return "triggered"
 
 

@@ -33,7 +33,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sanic_cors.core import SANIC_CORS_EVALUATED
 
-from connectors import log_refs, rasa_speedups
+from connectors import action_failures, log_refs, rasa_speedups
 from connectors.config import ConfigError, FlowSettings, WhatsAppSettings
 from connectors.customer_queue import CustomerQueues
 from connectors.flow_endpoint import FlowEndpoint
@@ -72,6 +72,7 @@ from connectors.wasender import WaSenderClient, WaSenderError
 
 logger = logging.getLogger(__name__)
 rasa_speedups.apply()
+action_failures.apply()
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAX_BODY_BYTES = 1024 * 1024

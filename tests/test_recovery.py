@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +21,7 @@ from tests.chat import Chat, text_of
 from tests.fakes import stripe_events as se
 from tests.fakes.graph_api import FakeGraphApi
 from tests.fakes.stripe_api import FakeStripeApi
-from tests.live_bot import LiveBot, start_bot
+from tests.live_bot import ROOT, LiveBot, start_bot
 
 APP_SECRET = secrets.token_hex(16)
 WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
@@ -52,7 +53,9 @@ def environment(graph: FakeGraphApi, stripe_api: FakeStripeApi) -> dict[str, str
 
 
 def kill_hard(bot: LiveBot) -> None:
-    for process in bot.processes:
+    """kill -9 of the Rasa server first: killing the action server first would fail the
+    Rasa turn in flight before Rasa itself dies, which is another scenario."""
+    for process in reversed(bot.processes):
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
 
@@ -178,4 +181,58 @@ def test_confirmation_waits_out_a_graph_api_outage(
         assert len(messages) == 3 and "is confirmed" in text_of(messages[2])
         assert [e.status for e in store.notifications()] == ["sent"]
     finally:
+        bot.stop()
+
+
+def test_an_action_server_outage_delays_the_confirmation_but_does_not_lose_it(
+    tmp_path: Path, fakes: tuple[FakeGraphApi, FakeStripeApi]
+) -> None:
+    graph, stripe_api = fakes
+    env = environment(graph, stripe_api)
+    bot = start_bot(tmp_path, env, {"connectors.whatsapp.WhatsAppInput": {}})
+    chat = Chat(bot, graph, APP_SECRET)
+    customer = "15550304444"
+    replacement: subprocess.Popen[bytes] | None = None
+    try:
+        chat.say(customer, "I'd like the gift card")
+        chat.wait(customer, 1)
+        chat.tap(customer, "/affirm", "Yes, pay now")
+        url = chat.wait(customer, 2)[1]["interactive"]["action"]["parameters"]["url"]
+        (session,) = [s for s in stripe_api.sessions.values() if s["url"] == url]
+        actions = bot.processes[0]
+        os.killpg(actions.pid, signal.SIGKILL)  # the action server is gone
+        actions.wait(timeout=10)
+        obj = se.session(session["id"], customer, session["metadata"]["order_id"], 2500)
+        event = se.event("checkout.session.completed", obj)
+        body, headers = se.signed(event, WEBHOOK_SECRET)
+        stripe_url = f"{bot.rasa_url}/webhooks/whatsapp/stripe"
+        assert requests.post(stripe_url, data=body, headers=headers, timeout=10).status_code == 200
+        time.sleep(3.0)
+        store = ConnectorStore(f"sqlite:///{tmp_path / 'bot.db'}")
+        assert store.stripe_outcome(event["id"]) is None  # not counted as handled
+        assert len(chat.messages(customer)) == 2
+        port = bot.actions_url.rsplit(":", 1)[1]
+        replacement = subprocess.Popen(  # the action server comes back
+            [
+                str(ROOT / ".venv" / "bin" / "rasa"),
+                "run",
+                "actions",
+                "--actions",
+                "actions",
+                "--port",
+                port,
+            ],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        messages = chat.wait(customer, 3, settle=3.0)
+        assert len(messages) == 3 and "is confirmed" in text_of(messages[2])
+        assert store.stripe_outcome(event["id"]) == "triggered"
+    finally:
+        if replacement is not None:
+            os.killpg(replacement.pid, signal.SIGTERM)
+            replacement.wait(timeout=20)
         bot.stop()
