@@ -52,7 +52,9 @@ class WaSenderClient:
     async def send_text(self, phone_id: str, text: str) -> str:
         """Sends `text` to the WhatsApp number `phone_id` (digits); returns WASender's id."""
         body = {"to": "+" + phone_id.lstrip("+"), "text": text}
-        for attempt in range(1, self._max_attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             retry_after = None
             try:
                 status, payload, retry_after = await self._post(body)
@@ -66,7 +68,6 @@ class WaSenderClient:
             if not retryable or attempt == self._max_attempts:
                 raise WaSenderError(status, retryable)
             await self._sleep(backoff_delay(attempt, retry_after, self._base, self._ceiling))
-        raise WaSenderError(None, True)  # unreachable: the loop returns or raises
 
     async def _post(self, body: dict[str, str]) -> tuple[int, Any, float | None]:
         if self._session is None:
