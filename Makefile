@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: help setup train run shell test lint typecheck pytest validate story-test bench clean lock flow-cli migrate outbox
+.PHONY: help setup train run shell test lint typecheck pytest validate story-test bench clean lock flow-cli migrate outbox privacy
 
 help:
 	@echo "make run     start the bot (action server :5055 + Rasa server :5005)"
@@ -83,3 +83,8 @@ migrate: $(INSTALLED)
 # Order notifications waiting or dead-lettered, e.g. make outbox ARGS="list --status dead"
 outbox: $(INSTALLED)
 	$(BIN)/python -m connectors.outbox $(ARGS)
+
+# Customers' data: keygen, export/erase --customer <wa_id>, purge --older-than 90d, reencrypt,
+# e.g. make privacy ARGS="export --customer 4915112345678"
+privacy: $(INSTALLED)
+	$(BIN)/python -m connectors.privacy $(ARGS)

@@ -42,6 +42,19 @@ def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+DEFAULT_RAW_BODY_RETENTION_DAYS = 30.0
+
+
+def raw_body_retention_seconds(environ: Mapping[str, str]) -> float:
+    """How long raw webhook payloads and message bodies are kept (RAW_BODY_RETENTION_DAYS)."""
+    days = _seconds(environ, "RAW_BODY_RETENTION_DAYS", DEFAULT_RAW_BODY_RETENTION_DAYS)
+    if days < 2:
+        raise ConfigError(
+            "RAW_BODY_RETENTION_DAYS: at least 2 — replays after a crash need the last day's"
+        )
+    return days * 86400
+
+
 @dataclass(frozen=True)
 class WhatsAppSettings:
     """Everything the WhatsApp channel needs to receive and send messages."""
@@ -61,6 +74,7 @@ class WhatsAppSettings:
     replay_interval_seconds: float = 30.0
     outbox_base_delay_seconds: float = 5.0
     outbox_poll_seconds: float = 5.0
+    raw_body_retention_seconds: float = DEFAULT_RAW_BODY_RETENTION_DAYS * 86400
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> WhatsAppSettings:
@@ -111,6 +125,7 @@ class WhatsAppSettings:
             replay_interval_seconds=_seconds(environ, "REPLAY_INTERVAL_SECONDS", 30.0),
             outbox_base_delay_seconds=_seconds(environ, "OUTBOX_BASE_DELAY_SECONDS", 5.0),
             outbox_poll_seconds=_seconds(environ, "OUTBOX_POLL_SECONDS", 5.0),
+            raw_body_retention_seconds=raw_body_retention_seconds(environ),
             wasender_api_base=(
                 environ.get("WASENDER_API_BASE", "").strip() or DEFAULT_WASENDER_API_BASE
             ).rstrip("/"),

@@ -44,10 +44,45 @@ def _add_replay_columns(connection: Connection) -> None:
                 connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
 
 
+def _add_privacy_columns(connection: Connection) -> None:
+    """Pseudonymised customers with their sealed id; flow tokens kept only as digests.
+
+    Rows written before this step still hold ids and bodies in clear; start-up refuses them
+    until `make privacy ARGS=reencrypt` has sealed them (it needs the key, this step not).
+    """
+    import hashlib
+
+    inspector = sa.inspect(connection)
+    wanted = {
+        "wa_inbound_messages": [("customer_sealed", "TEXT")],
+        "wa_outbound_messages": [("customer_sealed", "TEXT")],
+        "wa_customers": [("customer_sealed", "TEXT")],
+        "notification_outbox": [("customer_sealed", "TEXT")],
+        "stripe_events": [("customer_key", "VARCHAR(255)"), ("customer_sealed", "TEXT")],
+    }
+    for table, columns in wanted.items():
+        present = {column["name"] for column in inspector.get_columns(table)}
+        for name, kind in columns:
+            if name not in present:
+                connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+    tokens = [
+        row[0] for row in connection.exec_driver_sql("SELECT flow_token FROM wa_flow_token_claims")
+    ]
+    for token in tokens:
+        if len(token) != 64 or any(c not in "0123456789abcdef" for c in token):
+            connection.execute(
+                sa.text(
+                    "UPDATE wa_flow_token_claims SET flow_token = :digest WHERE flow_token = :token"
+                ),
+                {"digest": hashlib.sha256(token.encode()).hexdigest(), "token": token},
+            )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "connector tables", _create_tables),
     (2, "payloads and claims for replay after a crash", _add_replay_columns),
     (3, "notification outbox", _create_tables),
+    (4, "pseudonymised customers, sealed bodies, flow token digests", _add_privacy_columns),
 ]
 
 

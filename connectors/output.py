@@ -16,6 +16,7 @@ from typing import Any
 from rasa.core.channels.channel import OutputChannel
 
 from actions.flow_screens import FLOW_RESPONSE_KEY
+from actions.privacy_actions import ERASE_REQUEST_KEY
 from connectors.config import WhatsAppSettings
 from connectors.graph import GraphApiError, GraphClient
 from connectors.messages import (
@@ -71,6 +72,9 @@ class WhatsAppOutput(OutputChannel):
         self.notifications = notifications
         self.wasender = wasender
         self.outbox = outbox
+        # Set by the erase action's request (actions/privacy_actions.py): the texts to send
+        # after the connector has erased the customer, once the turn is saved.
+        self.erase_request: dict[str, str] | None = None
 
     @classmethod
     def name(cls) -> str:
@@ -105,6 +109,12 @@ class WhatsAppOutput(OutputChannel):
         """A Graph API message body (interactive Flow, cta_url, template, …) sent as is."""
         if FLOW_RESPONSE_KEY in json_message:
             logger.warning("flow screen reached the chat channel; dropped")
+            return
+        if ERASE_REQUEST_KEY in json_message:
+            texts = json_message[ERASE_REQUEST_KEY]
+            self.erase_request = (
+                {k: str(v) for k, v in texts.items()} if isinstance(texts, dict) else {}
+            )
             return
         if not isinstance(json_message.get("type"), str):
             logger.warning("custom message without a Graph 'type'; dropped")

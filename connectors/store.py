@@ -9,11 +9,17 @@
 - fulfilments: one confirmation per Checkout Session, however many events say it was paid;
 - the notification outbox: order notifications, kept until Meta has accepted them.
 
+Nothing here names a customer in clear: `customer_key` columns hold the customer's
+pseudonym (a keyed hash, see connectors/privacy/keys.py), `customer_sealed` the id itself
+sealed with AES-GCM, and bodies and payloads are sealed too. Callers pass and get back real
+ids and plain text; sealing happens here. Flow tokens are kept as SHA-256 digests.
+
 Calls are synchronous SQLAlchemy Core; async callers use `asyncio.to_thread`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from connectors.migrations import migrate
+from connectors.privacy.keys import KeyRing
 from connectors.tracker_store import is_sqlite, sqlite_engine
 
 metadata = sa.MetaData()  # schema changes go through connectors/migrations.py
@@ -31,6 +38,7 @@ inbound_messages = sa.Table(
     metadata,
     sa.Column("message_id", sa.String(255), primary_key=True),
     sa.Column("customer_key", sa.String(255), nullable=False, index=True),
+    sa.Column("customer_sealed", sa.Text, nullable=True),
     sa.Column("received_at", sa.Float, nullable=False),
     sa.Column("processed_at", sa.Float, nullable=True),
     # What replays it after a crash, and since when a process has held it.
@@ -43,6 +51,7 @@ outbound_messages = sa.Table(
     metadata,
     sa.Column("message_id", sa.String(255), primary_key=True),
     sa.Column("customer_key", sa.String(255), nullable=False, index=True),
+    sa.Column("customer_sealed", sa.Text, nullable=True),
     sa.Column("kind", sa.String(32), nullable=False),  # reply | notification | template
     sa.Column("body", sa.Text, nullable=True),  # notifications only: needed for a fallback
     sa.Column("sent_at", sa.Float, nullable=False),
@@ -56,13 +65,14 @@ customers = sa.Table(
     "wa_customers",
     metadata,
     sa.Column("customer_key", sa.String(255), primary_key=True),
+    sa.Column("customer_sealed", sa.Text, nullable=True),
     sa.Column("last_inbound_at", sa.Float, nullable=False),
 )
 
 flow_token_claims = sa.Table(
     "wa_flow_token_claims",
     metadata,
-    sa.Column("flow_token", sa.String(512), primary_key=True),
+    sa.Column("flow_token", sa.String(512), primary_key=True),  # SHA-256 hex of the token
     sa.Column("claimed_at", sa.Float, nullable=False),
 )
 
@@ -76,6 +86,8 @@ stripe_events = sa.Table(
     sa.Column("outcome", sa.String(32), nullable=True),
     sa.Column("payload", sa.Text, nullable=True),
     sa.Column("claimed_at", sa.Float, nullable=True),
+    sa.Column("customer_key", sa.String(255), nullable=True, index=True),
+    sa.Column("customer_sealed", sa.Text, nullable=True),
 )
 
 stripe_fulfilments = sa.Table(
@@ -94,6 +106,7 @@ outbox = sa.Table(
     # replayed turn produces the same keys, so nothing is queued twice.
     sa.Column("dedup_key", sa.String(255), nullable=False, unique=True),
     sa.Column("customer_key", sa.String(255), nullable=False, index=True),
+    sa.Column("customer_sealed", sa.Text, nullable=True),
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("status", sa.String(16), nullable=False),  # pending | sent | dead
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
@@ -103,6 +116,29 @@ outbox = sa.Table(
     sa.Column("message_id", sa.String(255), nullable=True),
     sa.Column("last_error", sa.String(255), nullable=True),
 )
+
+
+# Every table that holds a customer's data: its pseudonym column is `customer_key`, and
+# these columns are sealed (AES-GCM, with "table.column" as associated data).
+SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "wa_inbound_messages": ("customer_sealed", "payload"),
+    "wa_outbound_messages": ("customer_sealed", "body"),
+    "wa_customers": ("customer_sealed",),
+    "stripe_events": ("customer_sealed", "payload"),
+    "notification_outbox": ("customer_sealed", "body"),
+}
+CUSTOMER_TABLES = {
+    table.name: table for table in metadata.sorted_tables if table.name in SEALED_COLUMNS
+}
+
+
+def column_context(table: str, column: str) -> bytes:
+    """The associated data a sealed value of `table.column` is authenticated with."""
+    return f"{table}.{column}".encode()
+
+
+def token_digest(flow_token: str) -> str:
+    return hashlib.sha256(flow_token.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -136,13 +172,42 @@ class OutboundRecord:
 class ConnectorStore:
     """The connector's tables on one SQLAlchemy engine."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, keys: KeyRing | None = None, verify: bool = True) -> None:
+        """`keys` defaults to TRACKER_ENCRYPTION_KEY; start-up stops (KeyConfigError,
+        StoredDataError) when it is missing or does not open what is stored — unless
+        `verify` is False, which only re-encryption uses."""
+        from connectors.privacy.checks import check_tables_readable
+
+        self.keys = keys or KeyRing.from_env()
         self.engine = (
             sqlite_engine(url)
             if is_sqlite(url)
             else sa.create_engine(url, future=True, pool_pre_ping=True)
         )
         migrate(self.engine)
+        if verify:
+            check_tables_readable(self.engine, self.keys)
+
+    def seal(self, table: sa.Table, column: str, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return self.keys.seal(value, column_context(table.name, column))
+
+    def open(self, table: sa.Table, column: str, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return self.keys.open(value, column_context(table.name, column))
+
+    def customer_columns(self, table: sa.Table, customer_id: str) -> dict[str, str | None]:
+        """The pseudonym and the sealed id of a customer, for a new row of `table`."""
+        return {
+            "customer_key": self.keys.pseudonym(customer_id),
+            "customer_sealed": self.seal(table, "customer_sealed", customer_id),
+        }
+
+    def owned_by(self, table: sa.Table, customer_id: str) -> Any:
+        """A WHERE clause for the customer's rows, whichever key they were written under."""
+        return table.c.customer_key.in_(self.keys.pseudonyms(customer_id))
 
     def record_inbound(
         self,
@@ -158,9 +223,9 @@ class ConnectorStore:
                 connection.execute(
                     inbound_messages.insert().values(
                         message_id=message_id,
-                        customer_key=customer_key,
+                        **self.customer_columns(inbound_messages, customer_key),
                         received_at=at,
-                        payload=payload,
+                        payload=self.seal(inbound_messages, "payload", payload),
                         claimed_at=at,
                     )
                 )
@@ -178,23 +243,27 @@ class ConnectorStore:
 
     def touch_customer(self, customer_key: str, at: float) -> None:
         """Remembers the customer's latest inbound time (never moves it backwards)."""
+        pseudonym = self.keys.pseudonym(customer_key)
         with self.engine.begin() as connection:
             updated = connection.execute(
                 customers.update()
-                .where(customers.c.customer_key == customer_key)
+                .where(customers.c.customer_key == pseudonym)
                 .where(customers.c.last_inbound_at < at)
                 .values(last_inbound_at=at)
             ).rowcount
             if updated:
                 return
             exists = connection.execute(
-                sa.select(customers.c.customer_key).where(customers.c.customer_key == customer_key)
+                sa.select(customers.c.customer_key).where(customers.c.customer_key == pseudonym)
             ).first()
             if exists is None:
                 try:
                     with connection.begin_nested():
                         connection.execute(
-                            customers.insert().values(customer_key=customer_key, last_inbound_at=at)
+                            customers.insert().values(
+                                **self.customer_columns(customers, customer_key),
+                                last_inbound_at=at,
+                            )
                         )
                 except IntegrityError:
                     pass  # a concurrent first message won; its time is as good
@@ -202,8 +271,8 @@ class ConnectorStore:
     def last_inbound_at(self, customer_key: str) -> float | None:
         with self.engine.connect() as connection:
             value = connection.execute(
-                sa.select(customers.c.last_inbound_at).where(
-                    customers.c.customer_key == customer_key
+                sa.select(sa.func.max(customers.c.last_inbound_at)).where(
+                    self.owned_by(customers, customer_key)
                 )
             ).scalar()
         return float(value) if value is not None else None
@@ -215,9 +284,9 @@ class ConnectorStore:
             connection.execute(
                 outbound_messages.insert().values(
                     message_id=message_id,
-                    customer_key=customer_key,
+                    **self.customer_columns(outbound_messages, customer_key),
                     kind=kind,
-                    body=body,
+                    body=self.seal(outbound_messages, "body", body),
                     sent_at=time.time(),
                     status="accepted",
                 )
@@ -245,7 +314,16 @@ class ConnectorStore:
                 .where(outbound_messages.c.message_id == message_id)
                 .values(status=status, status_at=at, error_code=error_code, error_title=error_title)
             )
-        return OutboundRecord(row.message_id, row.customer_key, row.kind, row.body, status)
+        return self._outbound_record(row, status)
+
+    def _outbound_record(self, row: Any, status: str) -> OutboundRecord:
+        return OutboundRecord(
+            row.message_id,
+            str(self.open(outbound_messages, "customer_sealed", row.customer_sealed)),
+            row.kind,
+            self.open(outbound_messages, "body", row.body),
+            status,
+        )
 
     def outbound(self, message_id: str) -> OutboundRecord | None:
         with self.engine.connect() as connection:
@@ -254,24 +332,31 @@ class ConnectorStore:
             ).first()
         if row is None:
             return None
-        return OutboundRecord(row.message_id, row.customer_key, row.kind, row.body, row.status)
+        return self._outbound_record(row, row.status)
 
     def claim_flow_token(self, flow_token: str) -> bool:
         """True for the first claim of a flow token, False for every later one."""
         try:
             with self.engine.begin() as connection:
                 connection.execute(
-                    flow_token_claims.insert().values(flow_token=flow_token, claimed_at=time.time())
+                    flow_token_claims.insert().values(
+                        flow_token=token_digest(flow_token), claimed_at=time.time()
+                    )
                 )
         except IntegrityError:
             return False
         return True
 
     def record_stripe_event(
-        self, event_id: str, event_type: str, payload: str | None = None
+        self,
+        event_id: str,
+        event_type: str,
+        payload: str | None = None,
+        customer_id: str | None = None,
     ) -> bool:
         """Records a verified event before it is acknowledged; False for a re-delivery."""
         now = time.time()
+        customer = self.customer_columns(stripe_events, customer_id) if customer_id else {}
         try:
             with self.engine.begin() as connection:
                 connection.execute(
@@ -279,8 +364,9 @@ class ConnectorStore:
                         event_id=event_id,
                         event_type=event_type,
                         received_at=now,
-                        payload=payload,
+                        payload=self.seal(stripe_events, "payload", payload),
                         claimed_at=now,
+                        **customer,
                     )
                 )
         except IntegrityError:
@@ -357,7 +443,7 @@ class ConnectorStore:
                     .values(claimed_at=now)
                 ).rowcount
             if won:
-                taken.append((str(row_id), str(payload)))
+                taken.append((str(row_id), str(self.open(table, "payload", payload))))
         return taken
 
     def health(self) -> dict[str, float | int]:
@@ -388,8 +474,8 @@ class ConnectorStore:
                 connection.execute(
                     outbox.insert().values(
                         dedup_key=dedup_key,
-                        customer_key=customer_key,
-                        body=body,
+                        **self.customer_columns(outbox, customer_key),
+                        body=self.seal(outbox, "body", body),
                         status="pending",
                         attempts=0,
                         created_at=now,
@@ -423,7 +509,7 @@ class ConnectorStore:
                     .values(next_attempt_at=now + lease_seconds)
                 ).rowcount
             if won:
-                taken.append(_entry(row))
+                taken.append(self._entry(row))
         return taken
 
     def notification_sent(self, entry_id: int, message_id: str | None) -> None:
@@ -453,7 +539,7 @@ class ConnectorStore:
         if status:
             query = query.where(outbox.c.status == status)
         with self.engine.connect() as connection:
-            return [_entry(row) for row in connection.execute(query).all()]
+            return [self._entry(row) for row in connection.execute(query).all()]
 
     def retry_notifications(self, ids: list[int] | None) -> int:
         """Dead letters (all, or these ids) back to pending, now; returns how many."""
@@ -466,14 +552,13 @@ class ConnectorStore:
             ).rowcount
         return changed
 
-
-def _entry(row: Any) -> OutboxEntry:
-    return OutboxEntry(
-        row.id,
-        row.customer_key,
-        row.body,
-        row.status,
-        row.attempts,
-        row.created_at,
-        row.last_error,
-    )
+    def _entry(self, row: Any) -> OutboxEntry:
+        return OutboxEntry(
+            row.id,
+            str(self.open(outbox, "customer_sealed", row.customer_sealed)),
+            str(self.open(outbox, "body", row.body)),
+            row.status,
+            row.attempts,
+            row.created_at,
+            row.last_error,
+        )

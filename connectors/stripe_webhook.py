@@ -74,9 +74,15 @@ class StripeWebhook:
         event_id, event_type = event["id"], str(event.get("type") or "")
         if isinstance(event.get("created"), int | float):
             STRIPE_EVENT_LAG_SECONDS.observe(max(0.0, time.time() - event["created"]))
+        mapped = map_event(event)
+        customer_id = mapped.customer_id if isinstance(mapped, EventIntent) else None
         try:
             fresh = await asyncio.to_thread(
-                self.store.record_stripe_event, event_id, event_type, json.dumps(event)
+                self.store.record_stripe_event,
+                event_id,
+                event_type,
+                json.dumps(event),
+                customer_id,
             )
         except Exception:
             logger.exception("could not record stripe event %s; Stripe will retry", event_id)

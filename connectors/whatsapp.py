@@ -47,6 +47,7 @@ from connectors.intents import (
 )
 from connectors.json_body import parse_json
 from connectors.log_refs import customer_ref
+from connectors.messages import envelope, is_business_scoped, text_bodies
 from connectors.metrics import (
     FLOW_RESPONSE_SECONDS,
     OUTBOX_DEAD,
@@ -64,6 +65,10 @@ from connectors.payloads import (
     message_to_json,
     parse_notification,
 )
+from connectors.privacy import EncryptedTrackerStore
+from connectors.privacy.checks import StoredDataError
+from connectors.privacy.keys import KeyConfigError
+from connectors.privacy.rights import erase_customer, expire_raw_bodies
 from connectors.signatures import split_secrets, verify_hub_signature
 from connectors.store import ConnectorStore, inbound_messages, stripe_events
 from connectors.stripe_webhook import StripeWebhook
@@ -90,6 +95,26 @@ def skip_cors(request: Request) -> None:
     setattr(request.ctx, SANIC_CORS_EVALUATED, "1")
 
 
+RETENTION_INTERVAL_SECONDS = 3600
+
+
+def refuse_unencrypted_tracker_store(agent: Any) -> None:
+    """Stops the server when conversations would not be encrypted at rest.
+
+    Rasa replaces a tracker store it cannot import with an in-memory one and only warns;
+    a shop would then lose every conversation at the next restart, unnoticed.
+    """
+    store = agent.tracker_store if agent is not None else None
+    while store is not None and not isinstance(store, EncryptedTrackerStore):
+        store = getattr(store, "_tracker_store", None)  # Rasa's wrappers keep the real one here
+    if store is None:
+        print_error_and_exit(
+            "tracker store: conversations would not be encrypted at rest — endpoints.yml must "
+            "name `type: connectors.privacy.EncryptedTrackerStore` and it must import (see the "
+            "warning above for why it did not)"
+        )
+
+
 class WhatsAppInput(InputChannel):
     """Receives WhatsApp Cloud API webhooks and hands customers' messages to Rasa."""
 
@@ -108,7 +133,7 @@ class WhatsAppInput(InputChannel):
             settings = WhatsAppSettings.from_env(os.environ)
             flow_settings = FlowSettings.from_env(os.environ)
             store = ConnectorStore(database_url(os.environ))
-        except (ConfigError, DatabaseConfigError) as error:
+        except (ConfigError, DatabaseConfigError, KeyConfigError, StoredDataError) as error:
             print_error_and_exit(f"WhatsApp channel: {error}")
         if flow_settings.private_key is None:
             logger.warning("Flow endpoint off: WHATSAPP_FLOW_PRIVATE_KEY is not set")
@@ -198,9 +223,11 @@ class WhatsAppInput(InputChannel):
             return answer
 
         async def start_background_work(app: Any, _: Any) -> None:
+            refuse_unencrypted_tracker_store(app.ctx.agent)
             self.background = [
                 asyncio.create_task(self.recover_forever(app.ctx.agent, on_new_message)),
                 asyncio.create_task(self.outbox_worker.run_forever()),
+                asyncio.create_task(self.expire_bodies_forever()),
             ]
 
         webhook.listener(start_background_work, "after_server_start")
@@ -300,6 +327,19 @@ class WhatsAppInput(InputChannel):
             )
         return response.json({"status": "received"})
 
+    async def expire_bodies_forever(self) -> None:
+        """Drops raw payloads and bodies past RAW_BODY_RETENTION_DAYS, hourly."""
+        while True:
+            try:
+                dropped = await asyncio.to_thread(
+                    expire_raw_bodies, self.store, self.settings.raw_body_retention_seconds
+                )
+                if any(dropped.values()):
+                    logger.info("retention: dropped raw bodies %s", dropped)
+            except Exception:
+                logger.exception("retention sweep failed; trying again later")
+            await asyncio.sleep(RETENTION_INTERVAL_SECONDS)
+
     async def recover_forever(self, agent: Any, on_new_message: OnNewMessage) -> None:
         """Replays, now and then every interval, work a crashed process left unfinished."""
         while True:
@@ -357,18 +397,41 @@ class WhatsAppInput(InputChannel):
         with contextlib.suppress(GraphApiError):  # a courtesy; the client logged the failure
             await self.graph.mark_read(message.id)
         text = await self.text_for(message)
+        output = self.output(notifications=False)
         if text is not None:
             await on_new_message(
                 UserMessage(
                     text=text,
-                    output_channel=self.output(notifications=False),
+                    output_channel=output,
                     sender_id=key,
                     input_channel=self.name(),
                     message_id=message.id,
                     metadata=message_metadata(message),
                 )
             )
+        if output.erase_request is not None:
+            await self.erase(key, output.erase_request)  # the turn is saved: nothing comes back
+            return
         await asyncio.to_thread(self.store.mark_processed, message.id)
+
+    async def erase(self, customer_key: str, texts: dict[str, str]) -> None:
+        """Erases everything held about the customer, on their confirmed request, and tells
+        them. The last message is sent without a record, so that nothing of theirs stays."""
+        try:
+            counts = await asyncio.to_thread(erase_customer, self.store, customer_key)
+        except Exception:
+            logger.exception("erasure failed for %s", customer_ref(customer_key))
+            await self.output(notifications=False).send_text_message(
+                customer_key, texts.get("failed", "")
+            )
+            return
+        logger.info(
+            "erased on request: %s (%s rows)", customer_ref(customer_key), sum(counts.values())
+        )
+        for body in text_bodies(texts.get("done", "")):
+            request = envelope(customer_key, is_business_scoped(customer_key), body)
+            with contextlib.suppress(GraphApiError):  # the client logged the failure
+                await self.graph.send_message(request)
 
     async def text_for(self, message: InboundMessage) -> str | None:
         """Rasa's input for a message; None for a Flow completion already handled."""

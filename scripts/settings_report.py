@@ -102,6 +102,19 @@ SETTINGS: tuple[Setting, ...] = (
         False,
         "defaults to the SQLite file var/tracker.db; PostgreSQL when running several replicas",
     ),
+    Setting(
+        "TRACKER_ENCRYPTION_KEY",
+        "Storage",
+        False,
+        "`make run` saves one in .env for the local SQLite file; otherwise `make privacy "
+        "ARGS=keygen`",
+    ),
+    Setting(
+        "RAW_BODY_RETENTION_DAYS",
+        "Storage",
+        False,
+        "days raw webhook payloads and message bodies are kept; defaults to 30",
+    ),
 )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,12 +13,17 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import payments
 from actions.catalog import Catalog, default_catalog
+from connectors.privacy.keys import ENV_VAR, new_key_line
 from tests.fakes.fixtures import (
     fake_graph,  # noqa: F401 - shared fixture
     graph_api,  # noqa: F401 - shared fixture
 )
 
 CUSTOMER = "test-customer-0001"
+
+# Every store in the tests (and every bot they start) seals data at rest under a key made
+# for this run, never one from a developer's .env.
+os.environ[ENV_VAR] = new_key_line("test")
 
 
 def make_tracker(

@@ -80,6 +80,7 @@ def start_bot(
     channels: dict[str, object],
     replicas: int = 1,
     lock_store: dict[str, object] | None = None,
+    tracker_store: dict[str, object] | None = None,
 ) -> LiveBot:
     """Starts the action server and `replicas` Rasa servers with `channels` as credentials;
     returns once all answer. Every replica shares the database and `lock_store`."""
@@ -90,7 +91,8 @@ def start_bot(
         yaml.safe_dump(
             {
                 "action_endpoint": {"url": f"http://127.0.0.1:{actions_port}/webhook"},
-                "tracker_store": {"type": "connectors.tracker_store.DatabaseTrackerStore"},
+                "tracker_store": tracker_store
+                or {"type": "connectors.privacy.EncryptedTrackerStore"},
                 "lock_store": lock_store or {"type": "in_memory"},
             }
         ),

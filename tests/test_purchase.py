@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 import requests
 
+from connectors.privacy.rights import export_customer
 from connectors.store import ConnectorStore
+from tests.at_rest import found_in_tables
 from tests.chat import Chat, text_of
 from tests.fakes import stripe_events as se
 from tests.fakes.graph_api import FakeGraphApi
@@ -24,6 +26,7 @@ APP_SECRET = secrets.token_hex(16)
 OLD_WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
 NEW_WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
 _customers = iter(range(15550200000, 15550299999))
+NOT_DATA = ("customer", "exported_at")  # the export's own header
 
 
 def new_customer() -> str:
@@ -297,7 +300,7 @@ def test_confirmation_outside_the_window_is_the_template(
     with store.engine.begin() as connection:
         connection.exec_driver_sql(
             "update wa_customers set last_inbound_at = ? where customer_key = ?",
-            (time.time() - 2 * 24 * 3600, customer),
+            (time.time() - 2 * 24 * 3600, store.keys.pseudonym(customer)),
         )
     send_event(bot, paid_event(session))
     template = chat.next_reply(customer, 2)
@@ -358,3 +361,43 @@ def test_the_logs_hold_no_personal_data_or_secrets(bot: LiveBot, stripe_api: Fak
     for value in ("155502", APP_SECRET, OLD_WEBHOOK_SECRET, NEW_WEBHOOK_SECRET, stripe_api.api_key):
         assert value not in logs
     assert "type=checkout.session.completed" in logs and "customer=c-" in logs  # by reference
+
+
+def test_delete_my_data_asks_then_erases_everything_and_the_bot_starts_fresh(
+    chat: Chat, stripe_api: FakeStripeApi, store: ConnectorStore, workdir: Path
+) -> None:
+    customer = new_customer()
+    session = order_and_get_link(chat, stripe_api, customer, "decaf beans")
+    before = len(chat.messages(customer))
+    chat.say(customer, "please delete my data")
+    question = chat.next_reply(customer, before)
+    assert "Delete it all?" in text_of(question)
+    assert len(export_customer(store, customer)["conversation_events"]) > 0  # nothing gone yet
+
+    chat.tap(customer, "/affirm", "Yes, delete it")
+    done = chat.next_reply(customer, before + 1)
+    assert "everything we held about you here is deleted" in text_of(done)
+    assert stripe_api.sessions[session["id"]]["status"] == "expired"  # the link stopped first
+    held = export_customer(store, customer)
+    assert {name: rows for name, rows in held.items() if rows and name not in NOT_DATA} == {}
+    found = found_in_tables(
+        f"sqlite:///{workdir / 'bot.db'}", {"id": store.keys.pseudonym(customer)}
+    )
+    assert found == []
+
+    chat.say(customer, "what's the status of my order?")
+    fresh = chat.next_reply(customer, before + 2)
+    assert "You don't have any orders with us yet" in text_of(fresh)
+
+
+def test_delete_my_data_can_be_declined(
+    chat: Chat, stripe_api: FakeStripeApi, store: ConnectorStore
+) -> None:
+    customer = new_customer()
+    order_and_get_link(chat, stripe_api, customer, "espresso beans")
+    before = len(chat.messages(customer))
+    chat.say(customer, "forget me")
+    chat.next_reply(customer, before)
+    chat.tap(customer, "/deny", "No, keep it")
+    assert text_of(chat.next_reply(customer, before + 1)) == "Fine, nothing is deleted."
+    assert len(export_customer(store, customer)["wa_inbound_messages"]) == 4

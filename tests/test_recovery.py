@@ -16,6 +16,8 @@ import requests
 import sqlalchemy as sa
 
 from connectors.migrations import MIGRATIONS, migrate
+from connectors.privacy.checks import StoredDataError
+from connectors.privacy.reencrypt import reencrypt
 from connectors.store import ConnectorStore
 from tests.chat import Chat, text_of
 from tests.fakes import stripe_events as se
@@ -137,9 +139,12 @@ def test_an_older_schema_is_upgraded_in_place(tmp_path: Path) -> None:
         connection.exec_driver_sql(
             "insert into wa_inbound_messages values ('wamid.OLD', 'c', 1.0, 2.0)"
         )
+    with pytest.raises(StoredDataError, match=r"1 row.*make privacy ARGS=reencrypt"):
+        ConnectorStore(url)  # the schema is upgraded, but the clear-text row is refused
+    assert reencrypt(ConnectorStore(url, verify=False))["wa_inbound_messages"] == 1
     store = ConnectorStore(url)
     columns = {c["name"] for c in sa.inspect(store.engine).get_columns("wa_inbound_messages")}
-    assert {"payload", "claimed_at"} <= columns
+    assert {"payload", "claimed_at", "customer_sealed"} <= columns
     assert store.record_inbound("wamid.OLD", "c") is False  # the old record still counts
 
 

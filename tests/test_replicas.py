@@ -16,11 +16,13 @@ import requests
 import sqlalchemy as sa
 
 from connectors.store import ConnectorStore
+from tests.at_rest import found_in_tables
 from tests.chat import Chat, text_of
 from tests.fakes import stripe_events as se
 from tests.fakes.graph_api import FakeGraphApi
 from tests.fakes.stripe_api import FakeStripeApi
 from tests.live_bot import LiveBot, start_bot
+from tests.postgres import temporary_database
 
 SERVER_URL = "postgresql://postgres@127.0.0.1:5432"
 APP_SECRET = secrets.token_hex(16)
@@ -47,15 +49,9 @@ def database() -> Iterator[str]:
     reason = reachable()
     if reason:
         pytest.skip(reason)
-    name = f"shop_replicas_{secrets.token_hex(4)}"
-    admin = sa.create_engine(f"{SERVER_URL}/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {name}")
-    url = f"{SERVER_URL}/{name}"
-    ConnectorStore(url)  # migrate once, as `make migrate` does before replicas start
-    yield url
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+    with temporary_database("shop_replicas") as url:
+        ConnectorStore(url)  # migrate once, as `make migrate` does before replicas start
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +108,7 @@ def pay_link(chat: Chat, stripe_api: FakeStripeApi, customer: str) -> dict[str, 
 
 
 def test_each_paid_order_is_confirmed_once_across_replicas(
-    replicas: LiveBot, graph_api: FakeGraphApi, stripe_api: FakeStripeApi
+    replicas: LiveBot, graph_api: FakeGraphApi, stripe_api: FakeStripeApi, database: str
 ) -> None:
     first, second = (
         Chat(replicas, graph_api, APP_SECRET),
@@ -156,6 +152,15 @@ def test_each_paid_order_is_confirmed_once_across_replicas(
     first.wait(customers[-1], 3, settle=2.0)
     for customer in customers:
         assert sum("is confirmed" in text_of(m) for m in first.messages(customer)) == 1
+
+    # Read directly, the PostgreSQL tables hold none of it in clear.
+    forbidden = {
+        "customer numbers": "1555040",
+        "profile names": "Test Customer",
+        "typed text": "I'd like the gift card",
+        "the bot's replies": "is confirmed",
+    }
+    assert found_in_tables(database, forbidden) == []
 
 
 def test_a_replica_killed_while_holding_work_is_replaced_by_another(

@@ -10,10 +10,10 @@ from rasa.shared.core.events import SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import read_endpoint_config
 
+from connectors.privacy import EncryptedTrackerStore
 from connectors.tracker_store import (
     DEFAULT_DATABASE_URL,
     DatabaseConfigError,
-    DatabaseTrackerStore,
     database_url,
 )
 
@@ -41,13 +41,13 @@ def test_endpoints_yml_loads_this_store_and_keeps_conversations(
     config = read_endpoint_config(str(ROOT / "endpoints.yml"), "tracker_store")
     store = TrackerStore.create(config, domain)
     inner = getattr(store, "_tracker_store", store)
-    assert isinstance(inner, DatabaseTrackerStore), type(inner)
+    assert isinstance(inner, EncryptedTrackerStore), type(inner)
 
     tracker = DialogueStateTracker.from_events(
         "customer-1", [UserUttered("hi", {"name": "greet"}), SlotSet("order_id", "ORD-1")]
     )
     asyncio.run(inner.save(tracker))
-    fresh = DatabaseTrackerStore(domain=domain)
+    fresh = EncryptedTrackerStore(domain=domain)
     loaded = asyncio.run(fresh.retrieve("customer-1"))
     assert loaded is not None and loaded.get_slot("order_id") == "ORD-1"
     assert db.exists()

@@ -26,6 +26,7 @@ USER_INTENTS = {
     "deny",
     "thanks",
     "bot_challenge",
+    "delete_my_data",
     "out_of_scope",
 }
 RESERVED = re.compile(r"^(EXTERNAL_|flow_)")

@@ -1,14 +1,12 @@
 """ConnectorStore on SQLite files and on PostgreSQL: dedup, 24-hour window, statuses, claims.
 
-The PostgreSQL runs use the server named by TEST_POSTGRES_URL (default: the local test
-database) and skip only when it cannot be reached. The tables have fixed names, so these tests
-never drop them: every row a test writes carries a fresh unique id and is deleted afterwards.
+The PostgreSQL runs use a throw-away database (tests/postgres.py) and skip only when the
+server cannot be reached.
 """
 
 from __future__ import annotations
 
-import functools
-import os
+import contextlib
 import threading
 import uuid
 from collections.abc import Iterator
@@ -18,44 +16,17 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from connectors.store import (
-    ConnectorStore,
-    OutboundRecord,
-    customers,
-    flow_token_claims,
-    inbound_messages,
-    outbound_messages,
-)
-
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-@functools.cache
-def postgres_unreachable_reason() -> str | None:
-    """Why the PostgreSQL runs cannot happen here, or None when the server answers."""
-    engine = sa.create_engine(POSTGRES_URL, future=True, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as connection:
-            connection.execute(sa.text("select 1"))
-    except sa.exc.OperationalError as error:
-        first_line = str(error.orig).strip().splitlines()[0] if error.orig else str(error)
-        shown = repr(sa.engine.make_url(POSTGRES_URL))  # the password, if any, masked
-        return f"PostgreSQL at TEST_POSTGRES_URL={shown} is unreachable: {first_line}"
-    finally:
-        engine.dispose()
-    return None
+from connectors.store import ConnectorStore, OutboundRecord, inbound_messages, outbound_messages
+from tests.postgres import temporary_database
 
 
 @dataclass
 class Backend:
-    """Stores on one database; unique ids, and the rows they name removed at the end."""
+    """Stores on one database (a fresh SQLite file or PostgreSQL database per test)."""
 
     url: str
     stores: list[ConnectorStore] = field(default_factory=list)
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    message_ids: list[str] = field(default_factory=list)
-    customer_keys: list[str] = field(default_factory=list)
-    flow_tokens: list[str] = field(default_factory=list)
 
     def store(self) -> ConnectorStore:
         """A new ConnectorStore on the same database (as after a restart)."""
@@ -64,51 +35,29 @@ class Backend:
         return opened
 
     def message_id(self, name: str) -> str:
-        self.message_ids.append(f"wamid.{self.tag}.{name}")
-        return self.message_ids[-1]
+        return f"wamid.{self.tag}.{name}"
 
     def customer_key(self, name: str) -> str:
-        self.customer_keys.append(f"test-{self.tag}-{name}")
-        return self.customer_keys[-1]
+        return f"test-{self.tag}-{name}"
 
     def flow_token(self, name: str) -> str:
-        self.flow_tokens.append(f"flow-{self.tag}-{name}")
-        return self.flow_tokens[-1]
+        return f"flow-{self.tag}-{name}"
 
-    def clean_up(self) -> None:
-        if self.stores:
-            with self.stores[0].engine.begin() as connection:
-                ids = self.message_ids
-                connection.execute(
-                    inbound_messages.delete().where(inbound_messages.c.message_id.in_(ids))
-                )
-                connection.execute(
-                    outbound_messages.delete().where(outbound_messages.c.message_id.in_(ids))
-                )
-                connection.execute(
-                    customers.delete().where(customers.c.customer_key.in_(self.customer_keys))
-                )
-                connection.execute(
-                    flow_token_claims.delete().where(
-                        flow_token_claims.c.flow_token.in_(self.flow_tokens)
-                    )
-                )
+    def close(self) -> None:
         for opened in self.stores:
             opened.engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    if request.param == "postgresql":
-        reason = postgres_unreachable_reason()
-        if reason:
-            pytest.skip(reason)
-        url = POSTGRES_URL
-    else:
-        url = f"sqlite:///{tmp_path}/x.db"
-    found = Backend(url)
-    yield found
-    found.clean_up()
+    with contextlib.ExitStack() as stack:
+        if request.param == "postgresql":
+            url = stack.enter_context(temporary_database("wa_store"))
+        else:
+            url = f"sqlite:///{tmp_path}/x.db"
+        found = Backend(url)
+        yield found
+        found.close()
 
 
 def test_inbound_message_counts_once(backend: Backend) -> None:
@@ -132,7 +81,7 @@ def test_inbound_dedup_survives_a_restart(backend: Backend) -> None:
         row = connection.execute(
             sa.select(inbound_messages).where(inbound_messages.c.message_id == message_id)
         ).one()
-    assert row.customer_key == key
+    assert row.customer_key == restarted.keys.pseudonym(key)
     assert row.processed_at is None
 
 

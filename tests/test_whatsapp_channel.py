@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from connectors.flow_crypto import decrypt_response, encrypt_request
 from connectors.signatures import hub_signature
 from connectors.store import ConnectorStore
+from tests.at_rest import found_in_sqlite_files, found_in_tables
 from tests.chat import WAIT_SECONDS, Chat, text_of
 from tests.fakes import meta
 from tests.fakes.graph_api import FakeGraphApi
@@ -32,6 +33,14 @@ VERIFY_TOKEN = secrets.token_urlsafe(12)
 KEY_PASSPHRASE = secrets.token_urlsafe(12)
 FLOW_ID = "1234567890123456"
 _customers = iter(range(15550100000, 15550199999))
+# What this module's customers send that identifies them (numbers, ids, names, addresses).
+PERSONAL_DATA = {
+    "customer numbers": "155501",
+    "business-scoped ids": "US.",
+    "profile names": "Test Customer",
+    "names from the Flow": "A Customer",
+    "addresses": "Main St",
+}
 
 
 def new_customer() -> str:
@@ -326,7 +335,8 @@ def wait_for_outbound(store: ConnectorStore, customer: str) -> str:
     while True:
         with store.engine.connect() as connection:
             row = connection.exec_driver_sql(
-                "select message_id from wa_outbound_messages where customer_key = ?", (customer,)
+                "select message_id from wa_outbound_messages where customer_key = ?",
+                (store.keys.pseudonym(customer),),
             ).first()
         if row is not None:
             return str(row[0])
@@ -478,11 +488,7 @@ def test_the_logs_hold_no_personal_data_or_secrets(bot: LiveBot, graph_api: Fake
     logs = "\n".join(path.read_text(errors="replace") for path in bot.logs)
     assert "replaying" not in logs or "c-" in logs  # customers appear only as references
     forbidden = {
-        "customer numbers": "155501",
-        "business-scoped ids": "US.",
-        "profile names": "Test Customer",
-        "names from the Flow": "A Customer",
-        "addresses": "Main St",
+        **PERSONAL_DATA,
         "the app secret": NEW_SECRET,
         "the old app secret": OLD_SECRET,
         "the access token": graph_api.access_token,
@@ -491,3 +497,16 @@ def test_the_logs_hold_no_personal_data_or_secrets(bot: LiveBot, graph_api: Fake
     }
     leaked = [what for what, value in forbidden.items() if value in logs]
     assert leaked == [], f"the logs contain {', '.join(leaked)}"
+
+
+def test_the_database_holds_no_personal_data_or_message_text_in_clear(
+    bot: LiveBot, workdir: Path
+) -> None:
+    """Runs after the whole module: read the SQLite file's bytes as someone with the disk."""
+    forbidden = {
+        **PERSONAL_DATA,
+        "typed text": "I want to place an order",
+        "the bot's replies": "Espresso Beans",
+    }
+    assert found_in_sqlite_files(workdir / "bot.db", forbidden) == []
+    assert found_in_tables(f"sqlite:///{workdir / 'bot.db'}", forbidden) == []

@@ -1,0 +1,72 @@
+"""The customer's right to erasure, asked for in the chat ("delete my data").
+
+The action server cannot erase the conversation itself: the Rasa server saves the tracker
+after the turn and would write it all back. So the erase action only cancels what is still
+open (a live payment link) and asks the WhatsApp connector, with a custom message, to erase
+the customer once the turn is saved; the connector then sends the `done` text (or `failed`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.conversation import current_order
+from actions.payments import PaymentError, cancel_payment
+from actions.replies import on_whatsapp, yes_no_buttons
+
+# A custom message with this key is an erase request for the connector, never sent as is.
+ERASE_REQUEST_KEY = "erase_customer_data"
+
+ASK_TEXT = (
+    "I can delete everything this shop's assistant holds about you: this conversation, your "
+    "delivery details and your order history. Payment records stay with our payment provider "
+    "(Stripe) as the law requires. Delete it all?"
+)
+DONE_TEXT = (
+    "Done: everything we held about you here is deleted. If you write again, we start fresh."
+)
+FAILED_TEXT = "Sorry, I couldn't delete your data just now. Please try again in a few minutes."
+
+
+class ActionAskEraseData(Action):
+    """Says what erasure covers and asks for a yes before anything is deleted."""
+
+    def name(self) -> str:
+        return "action_ask_erase_data"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        dispatcher.utter_message(
+            text=ASK_TEXT, buttons=yes_no_buttons("Yes, delete it", "No, keep it")
+        )
+        return []
+
+
+class ActionEraseMyData(Action):
+    """Stops an open payment link, then has the connector erase the customer's data."""
+
+    def name(self) -> str:
+        return "action_erase_my_data"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        if not on_whatsapp(tracker):
+            dispatcher.utter_message(text="I can delete data for WhatsApp conversations only.")
+            return []
+        order = current_order(tracker)
+        if order is not None and order.is_open and order.checkout_session_id:
+            try:
+                await cancel_payment(order)  # nobody must pay for an order we no longer know
+            except PaymentError as error:
+                dispatcher.utter_message(text=error.customer_message)
+                return []
+        dispatcher.utter_message(
+            json_message={ERASE_REQUEST_KEY: {"done": DONE_TEXT, "failed": FAILED_TEXT}}
+        )
+        return []

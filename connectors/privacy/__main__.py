@@ -1,0 +1,105 @@
+"""Privacy tooling: `python -m connectors.privacy <command>` (or `make privacy ARGS=…`).
+
+    keygen [--id k2]                  a new key entry for TRACKER_ENCRYPTION_KEY
+    export --customer <wa_id>         all we hold about a customer, as JSON on stdout
+    erase --customer <wa_id> --yes    delete it: conversation, messages, payments, outbox
+    purge --older-than 90d            delete conversations idle that long and older rows
+    expire-bodies [--days 30]         drop raw payloads and bodies past retention
+    reencrypt                         rewrite everything under the newest key
+
+It reads DATABASE_URL and TRACKER_ENCRYPTION_KEY like the bot (and `.env`). The Stripe side
+(Customer, payments) is erased in Stripe's dashboard or API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
+_AGE = re.compile(r"(\d+)([dh])")
+
+
+def parse_age(text: str) -> float:
+    """'90d' or '12h' in seconds."""
+    match = _AGE.fullmatch(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError("give an age like 90d (days) or 12h (hours)")
+    return int(match[1]) * (86400 if match[2] == "d" else 3600)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="privacy", description=__doc__.split("\n")[0])
+    commands = top.add_subparsers(dest="command", required=True)
+    keygen = commands.add_parser("keygen", help="print a new key entry")
+    keygen.add_argument("--id", default="k1", help="key id (default k1; use k2, k3 … to rotate)")
+    for name in ("export", "erase"):
+        command = commands.add_parser(name, help=f"{name} one customer's data")
+        command.add_argument("--customer", required=True, help="the WhatsApp id (wa_id)")
+    commands.choices["erase"].add_argument("--yes", action="store_true", help="do not ask")
+    purge = commands.add_parser("purge", help="delete data older than an age")
+    purge.add_argument("--older-than", type=parse_age, required=True, metavar="AGE")
+    expire = commands.add_parser("expire-bodies", help="drop raw payloads past retention")
+    expire.add_argument("--days", type=float, default=None, help="default RAW_BODY_RETENTION_DAYS")
+    commands.add_parser("reencrypt", help="rewrite everything under the newest key")
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = parser().parse_args(argv)
+    if arguments.command == "keygen":
+        from connectors.privacy.keys import ENV_VAR, new_key_line
+
+        print(f"{ENV_VAR}={new_key_line(arguments.id)}")
+        return 0
+    load_dotenv(PROJECT_ROOT / ".env", override=False)
+    from connectors.config import ConfigError, raw_body_retention_seconds
+    from connectors.privacy import rights
+    from connectors.privacy.checks import StoredDataError
+    from connectors.privacy.keys import KeyConfigError, UnreadableError
+    from connectors.privacy.reencrypt import reencrypt
+    from connectors.store import ConnectorStore
+    from connectors.tracker_store import DatabaseConfigError, database_url
+
+    try:
+        store = ConnectorStore(database_url(os.environ), verify=arguments.command != "reencrypt")
+        if arguments.command == "export":
+            print(json.dumps(rights.export_customer(store, arguments.customer), indent=2))
+            return 0
+        if arguments.command == "erase":
+            if (
+                not arguments.yes
+                and input("Erase everything held about this customer? [y/N] ") != "y"
+            ):
+                print("nothing erased")
+                return 1
+            result = rights.erase_customer(store, arguments.customer)
+        elif arguments.command == "purge":
+            result = rights.purge_older_than(store, arguments.older_than)
+        elif arguments.command == "expire-bodies":
+            days = arguments.days
+            seconds = days * 86400 if days is not None else raw_body_retention_seconds(os.environ)
+            result = rights.expire_raw_bodies(store, seconds)
+        else:
+            result = reencrypt(store)
+    except (
+        KeyConfigError,
+        StoredDataError,
+        UnreadableError,
+        DatabaseConfigError,
+        ConfigError,
+    ) as error:
+        print(f"privacy {arguments.command}: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps({"command": arguments.command, "rows": result}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

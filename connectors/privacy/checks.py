@@ -1,0 +1,116 @@
+"""Start-up checks: everything stored opens with the key ring, or start-up stops.
+
+A value is readable when it carries the prefix of a key on the ring (`e.<id>.` for sealed
+values, `h.<id>.` for pseudonyms). Rows written before encryption was enabled, or under a
+key that was dropped from the ring, are counted and named in the error; one sample per key
+is opened, so a different key given a known id is caught too. Each check scans its table
+once per start.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from connectors.privacy.keys import PSEUDONYM_PREFIX, SEALED_PREFIX, KeyRing, UnreadableError
+
+REENCRYPT_HINT = (
+    "written before encryption was enabled (run `make privacy ARGS=reencrypt` to encrypt "
+    "them) or under a key that was removed from TRACKER_ENCRYPTION_KEY (put it back, newest "
+    "key first)"
+)
+
+
+class StoredDataError(RuntimeError):
+    """Data in the database cannot be read with the configured keys; says what to do."""
+
+
+def unreadable(column: Any, keys: KeyRing, kind: str) -> Any:
+    """A clause true for a value of `column` that no key on the ring made."""
+    return sa.and_(*(column.not_like(f"{prefix}%") for prefix in keys.prefixes(kind)))
+
+
+def check_events_readable(engine: Any, keys: KeyRing) -> None:
+    """Raises StoredDataError unless every stored tracker event opens with the key ring."""
+    from connectors.privacy.tracker import EVENTS, open_event
+
+    with engine.connect() as connection:
+        _check(
+            connection,
+            keys,
+            ("the tracker store", "event(s)", "conversations"),
+            EVENTS,
+            [
+                unreadable(EVENTS.c.data, keys, SEALED_PREFIX),
+                unreadable(EVENTS.c.sender_id, keys, PSEUDONYM_PREFIX),
+            ],
+            EVENTS.c.data,
+            lambda row: open_event(keys, row.sender_id, row.data),
+        )
+
+
+def check_tables_readable(engine: Any, keys: KeyRing) -> None:
+    """The same for the connector's tables (connectors/store.py)."""
+    from connectors.store import CUSTOMER_TABLES, SEALED_COLUMNS, column_context
+
+    with engine.connect() as connection:
+        for name, table in CUSTOMER_TABLES.items():
+            present = [table.c[column] for column in ("customer_key", *SEALED_COLUMNS[name])]
+            clauses = [
+                sa.and_(column.is_not(None), unreadable(column, keys, kind))
+                for column, kind in zip(
+                    present, [PSEUDONYM_PREFIX] + [SEALED_PREFIX] * (len(present) - 1), strict=True
+                )
+            ]
+            clauses.append(
+                sa.and_(table.c.customer_key.is_not(None), table.c.customer_sealed.is_(None))
+            )
+            context = column_context(name, "customer_sealed")
+            _check(
+                connection,
+                keys,
+                (f"table {name}", "row(s)", f"table {name}"),
+                table,
+                clauses,
+                table.c.customer_sealed,
+                functools.partial(_open_customer, keys, context),
+            )
+
+
+def _open_customer(keys: KeyRing, context: bytes, row: Any) -> str:
+    return keys.open(row.customer_sealed, context)
+
+
+def _check(
+    connection: Any,
+    keys: KeyRing,
+    names: tuple[str, str, str],
+    table: Any,
+    clauses: list[Any],
+    sealed: Any,
+    opening: Callable[[Any], object],
+) -> None:
+    """Counts the rows matching any of `clauses` (unreadable), then opens one value per key."""
+    where, unit, what = names
+    foreign = connection.execute(
+        sa.select(sa.func.count()).select_from(table).where(sa.or_(*clauses))
+    ).scalar_one()
+    if foreign:
+        raise StoredDataError(f"{where} holds {foreign} {unit} that no key opens: {REENCRYPT_HINT}")
+    for key_id in keys.key_ids:
+        sample = connection.execute(
+            sa.select(table).where(sealed.like(f"{SEALED_PREFIX}{key_id}.%")).limit(1)
+        ).first()
+        if sample is None:
+            continue
+        try:
+            opening(sample)
+        except UnreadableError:
+            raise StoredDataError(
+                f"TRACKER_ENCRYPTION_KEY: key '{key_id}' does not open the {what} stored under "
+                f"that id — a different key was given the same id, or this is another shop's "
+                f"database"
+            ) from None

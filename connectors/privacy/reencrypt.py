@@ -1,0 +1,125 @@
+"""Re-encryption: every stored value under the current key (`make privacy ARGS=reencrypt`).
+
+After a new key is put in front of TRACKER_ENCRYPTION_KEY, this rewrites tracker events and
+the connector's rows still made with an older key — or written in clear before encryption
+was enabled — so the older key can then be dropped from the ring. It works in batches, each
+its own transaction, and can be stopped and run again; it needs every older key that data
+still uses to be on the ring.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+
+from connectors.privacy.keys import PSEUDONYM_PREFIX, SEALED_PREFIX, KeyRing
+from connectors.privacy.tracker import EVENTS, open_event, seal_event
+from connectors.store import CUSTOMER_TABLES, SEALED_COLUMNS, ConnectorStore, customers
+
+BATCH = 500
+
+
+def reencrypt(store: ConnectorStore) -> dict[str, int]:
+    """Rewrites what is not under the current key; returns rows rewritten per table."""
+    counts = {"events": _events(store.engine, store.keys)}
+    for name, table in CUSTOMER_TABLES.items():
+        counts[name] = _table(store, table, SEALED_COLUMNS[name])
+    return counts
+
+
+def _stale(column: Any, keys: KeyRing, kind: str) -> Any:
+    return sa.and_(column.is_not(None), column.not_like(f"{kind}{keys.current_id}.%"))
+
+
+def _events(engine: Any, keys: KeyRing) -> int:
+    if not sa.inspect(engine).has_table("events"):
+        return 0
+    stale = sa.or_(
+        _stale(EVENTS.c.data, keys, SEALED_PREFIX),
+        _stale(EVENTS.c.sender_id, keys, PSEUDONYM_PREFIX),
+    )
+    done = 0
+    while True:
+        with engine.begin() as connection:
+            rows = connection.execute(
+                sa.select(EVENTS.c.id, EVENTS.c.sender_id, EVENTS.c.data).where(stale).limit(BATCH)
+            ).all()
+            for row in rows:
+                if row.data.startswith(SEALED_PREFIX):
+                    sender_id, event = open_event(keys, row.sender_id, row.data)
+                else:  # written in clear, before encryption was enabled
+                    sender_id, event = row.sender_id, json.loads(row.data)
+                pseudonym, sealed = seal_event(keys, sender_id, event)
+                connection.execute(
+                    EVENTS.update()
+                    .where(EVENTS.c.id == row.id)
+                    .values(sender_id=pseudonym, data=sealed)
+                )
+        done += len(rows)
+        if len(rows) < BATCH:
+            return done
+
+
+def _table(store: ConnectorStore, table: sa.Table, sealed_columns: tuple[str, ...]) -> int:
+    keys = store.keys
+    stale = sa.or_(
+        _stale(table.c.customer_key, keys, PSEUDONYM_PREFIX),
+        sa.and_(table.c.customer_key.is_not(None), table.c.customer_sealed.is_(None)),
+        *(_stale(table.c[column], keys, SEALED_PREFIX) for column in sealed_columns),
+    )
+    (key_column,) = table.primary_key.columns
+    done = 0
+    while True:
+        with store.engine.begin() as connection:
+            rows = connection.execute(sa.select(table).where(stale).limit(BATCH)).all()
+            for row in rows:
+                _rewrite(store, connection, table, key_column, row, sealed_columns)
+        done += len(rows)
+        if len(rows) < BATCH:
+            return done
+
+
+def _rewrite(
+    store: ConnectorStore,
+    connection: Any,
+    table: sa.Table,
+    key_column: Any,
+    row: Any,
+    sealed_columns: tuple[str, ...],
+) -> None:
+    values: dict[str, Any] = {}
+    for column in sealed_columns:
+        if column != "customer_sealed":
+            values[column] = store.seal(table, column, _plain(store, table, column, row))
+    if row.customer_key is not None:
+        customer_id = (
+            _plain(store, table, "customer_sealed", row)
+            if row.customer_sealed is not None
+            else row.customer_key  # in clear, from before pseudonyms
+        )
+        values.update(store.customer_columns(table, str(customer_id)))
+    if table is customers:
+        twin = connection.execute(
+            sa.select(customers.c.last_inbound_at).where(
+                customers.c.customer_key == values["customer_key"]
+            )
+        ).first()
+        if twin is not None and values["customer_key"] != row.customer_key:
+            # The customer wrote again after the rotation: keep one row, the later time.
+            connection.execute(
+                customers.update()
+                .where(customers.c.customer_key == values["customer_key"])
+                .values(last_inbound_at=max(twin.last_inbound_at, row.last_inbound_at))
+            )
+            connection.execute(customers.delete().where(key_column == row.customer_key))
+            return
+    connection.execute(table.update().where(key_column == row[key_column.name]).values(**values))
+
+
+def _plain(store: ConnectorStore, table: sa.Table, column: str, row: Any) -> str | None:
+    value = row[column]
+    if value is None or not value.startswith(SEALED_PREFIX):
+        return value  # type: ignore[no-any-return]
+    return store.open(table, column, value)

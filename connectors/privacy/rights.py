@@ -1,0 +1,156 @@
+"""The customer's rights over their data: export it, erase it; and the shop's purge.
+
+All three work on one database (DATABASE_URL): Rasa's tracker events and the connector's
+tables, found by the customer's pseudonym under every key on the ring. What Stripe holds
+(its Customer, payments) stays with Stripe; the shop erases it there.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import sqlalchemy as sa
+
+from connectors.privacy.tracker import EVENTS, open_event
+from connectors.store import (
+    CUSTOMER_TABLES,
+    SEALED_COLUMNS,
+    ConnectorStore,
+    customers,
+    flow_token_claims,
+    inbound_messages,
+    outbound_messages,
+    outbox,
+    stripe_events,
+    stripe_fulfilments,
+)
+
+# For each table: the column saying how old a row is (purge and retention go by it).
+AGE_COLUMNS = {
+    inbound_messages: "received_at",
+    outbound_messages: "sent_at",
+    customers: "last_inbound_at",
+    flow_token_claims: "claimed_at",
+    stripe_events: "received_at",
+    stripe_fulfilments: "claimed_at",
+    outbox: "created_at",
+}
+# Sealed columns that hold JSON documents (the others hold plain text).
+JSON_COLUMNS = {
+    ("wa_inbound_messages", "payload"),
+    ("stripe_events", "payload"),
+    ("notification_outbox", "body"),
+}
+
+
+def export_customer(store: ConnectorStore, customer_id: str) -> dict[str, Any]:
+    """Everything held about one customer, opened, as JSON-ready data."""
+    pseudonyms = store.keys.pseudonyms(customer_id)
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(EVENTS.c.sender_id, EVENTS.c.data)
+            .where(EVENTS.c.sender_id.in_(pseudonyms))
+            .order_by(EVENTS.c.id)
+        ).all()
+        conversation = [open_event(store.keys, row.sender_id, row.data)[1] for row in rows]
+        tables = {
+            name: [
+                _opened(store, table, row._asdict())
+                for row in connection.execute(
+                    sa.select(table).where(store.owned_by(table, customer_id))
+                ).all()
+            ]
+            for name, table in CUSTOMER_TABLES.items()
+        }
+    return {
+        "customer": customer_id,
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "conversation_events": conversation,
+        **tables,
+    }
+
+
+def _opened(store: ConnectorStore, table: sa.Table, row: dict[str, Any]) -> dict[str, Any]:
+    row.pop("customer_key", None)
+    row.pop("customer_sealed", None)
+    for column in SEALED_COLUMNS[table.name]:
+        if column in row and row[column] is not None:
+            text = store.open(table, column, row[column])
+            row[column] = (
+                json.loads(text) if (table.name, column) in JSON_COLUMNS and text else text
+            )
+    return row
+
+
+def erase_customer(store: ConnectorStore, customer_id: str) -> dict[str, int]:
+    """Deletes the customer's conversation and every row of theirs; returns counts."""
+    pseudonyms = store.keys.pseudonyms(customer_id)
+    counts: dict[str, int] = {}
+    with store.engine.begin() as connection:
+        paid_events = sa.select(stripe_events.c.event_id).where(
+            store.owned_by(stripe_events, customer_id)
+        )
+        counts["stripe_fulfilments"] = connection.execute(
+            stripe_fulfilments.delete().where(stripe_fulfilments.c.event_id.in_(paid_events))
+        ).rowcount
+        for name, table in CUSTOMER_TABLES.items():
+            counts[name] = connection.execute(
+                table.delete().where(store.owned_by(table, customer_id))
+            ).rowcount
+        if sa.inspect(connection).has_table("events"):
+            counts["events"] = connection.execute(
+                EVENTS.delete().where(EVENTS.c.sender_id.in_(pseudonyms))
+            ).rowcount
+    return counts
+
+
+def purge_older_than(store: ConnectorStore, seconds: float) -> dict[str, int]:
+    """Deletes conversations idle for `seconds` and connector rows that old (queued
+    notifications excepted); returns counts."""
+    cutoff = time.time() - seconds
+    counts: dict[str, int] = {}
+    with store.engine.begin() as connection:
+        if sa.inspect(connection).has_table("events"):
+            idle = (
+                sa.select(EVENTS.c.sender_id)
+                .group_by(EVENTS.c.sender_id)
+                .having(sa.func.max(EVENTS.c.timestamp) < cutoff)
+            )
+            counts["events"] = connection.execute(
+                EVENTS.delete().where(EVENTS.c.sender_id.in_(idle))
+            ).rowcount
+        for table, age in AGE_COLUMNS.items():
+            query = table.delete().where(table.c[age] < cutoff)
+            if table is outbox:
+                query = query.where(outbox.c.status != "pending")
+            counts[table.name] = connection.execute(query).rowcount
+    return counts
+
+
+def expire_raw_bodies(store: ConnectorStore, retention_seconds: float) -> dict[str, int]:
+    """Drops webhook payloads and message bodies older than the retention period.
+
+    Dedup needs only the ids and replay only the last day, so the bodies go while the rows
+    stay (until a purge). Sent or dead notifications go as a whole.
+    """
+    cutoff = time.time() - retention_seconds
+    counts: dict[str, int] = {}
+    with store.engine.begin() as connection:
+        for table, column in (
+            (inbound_messages, "payload"),
+            (stripe_events, "payload"),
+            (outbound_messages, "body"),
+        ):
+            age = table.c[AGE_COLUMNS[table]]
+            counts[table.name] = connection.execute(
+                table.update()
+                .where(age < cutoff)
+                .where(table.c[column].is_not(None))
+                .values({column: None})
+            ).rowcount
+        counts[outbox.name] = connection.execute(
+            outbox.delete().where(outbox.c.created_at < cutoff).where(outbox.c.status != "pending")
+        ).rowcount
+    return counts

@@ -1,0 +1,79 @@
+"""The real `rasa run` refuses to start when conversations would not be encrypted at rest:
+no key, a short key, a key that does not open the stored data, or a tracker store that
+cannot be imported (where Rasa itself would fall back to memory and only warn)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connectors.privacy.keys import ENV_VAR, new_key_line
+from connectors.store import ConnectorStore
+from tests.fakes.graph_api import FakeGraphApi
+from tests.live_bot import start_bot
+
+WHATSAPP: dict[str, object] = {"connectors.whatsapp.WhatsAppInput": {}}
+
+
+@pytest.fixture
+def whatsapp_env(graph_api: FakeGraphApi) -> dict[str, str]:
+    return {
+        "WHATSAPP_ACCESS_TOKEN": graph_api.access_token,
+        "WHATSAPP_PHONE_NUMBER_ID": graph_api.phone_number_id,
+        "WHATSAPP_APP_SECRET": secrets.token_hex(16),
+        "WHATSAPP_VERIFY_TOKEN": "verify",
+        "WHATSAPP_API_BASE": graph_api.base_url,
+    }
+
+
+@pytest.fixture
+def key_env() -> Iterator[None]:
+    """Lets a test change TRACKER_ENCRYPTION_KEY for the bots it starts."""
+    saved = os.environ[ENV_VAR]
+    yield
+    os.environ[ENV_VAR] = saved
+
+
+def refusal(workdir: Path, env: dict[str, str], **store: object) -> str:
+    """Starts the bot expecting it to stop; returns its log."""
+    with pytest.raises(RuntimeError, match="bot did not start") as refused:
+        bot = start_bot(workdir, env, WHATSAPP, **store)  # type: ignore[arg-type]
+        bot.stop()
+    return str(refused.value) + "".join(
+        path.read_text(errors="replace") for path in workdir.glob("*.log")
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("", f"{ENV_VAR} is not set"),
+        ("k1:c2hvcnQ=", "key 'k1' is 5 bytes; it needs 32"),
+    ],
+)
+def test_missing_or_short_key_stops_start_up(
+    tmp_path: Path, whatsapp_env: dict[str, str], key_env: None, key: str, message: str
+) -> None:
+    os.environ[ENV_VAR] = key
+    assert message in refusal(tmp_path, whatsapp_env)
+
+
+def test_a_key_that_does_not_open_the_database_stops_start_up(
+    tmp_path: Path, whatsapp_env: dict[str, str], key_env: None
+) -> None:
+    bot = start_bot(tmp_path, whatsapp_env, WHATSAPP)  # creates the tables under the test key
+    bot.stop()
+    ConnectorStore(f"sqlite:///{tmp_path / 'bot.db'}").touch_customer("15550700001", 1.0)
+    os.environ[ENV_VAR] = new_key_line("test")  # same id, another key
+    assert "key 'test' does not open the table wa_customers" in refusal(tmp_path, whatsapp_env)
+
+
+def test_a_tracker_store_that_cannot_be_imported_stops_start_up(
+    tmp_path: Path, whatsapp_env: dict[str, str]
+) -> None:
+    log = refusal(tmp_path, whatsapp_env, tracker_store={"type": "connectors.privacy.Missing"})
+    assert "conversations would not be encrypted at rest" in log
