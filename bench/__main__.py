@@ -12,13 +12,14 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+from bench.encryption import encryption_overhead
 from bench.figures import Figure
 from bench.flow import flow_endpoint
 from bench.nlu import nlu_parse_latency
 from bench.stripe_load import stripe_events
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = [nlu_parse_latency, flow_endpoint, stripe_events]
+BENCHMARKS = [nlu_parse_latency, flow_endpoint, stripe_events, encryption_overhead]
 
 
 def render(figures: list[Figure]) -> str:

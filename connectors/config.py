@@ -47,7 +47,11 @@ DEFAULT_RAW_BODY_RETENTION_DAYS = 30.0
 
 def raw_body_retention_seconds(environ: Mapping[str, str]) -> float:
     """How long raw webhook payloads and message bodies are kept (RAW_BODY_RETENTION_DAYS)."""
-    days = _seconds(environ, "RAW_BODY_RETENTION_DAYS", DEFAULT_RAW_BODY_RETENTION_DAYS)
+    raw = environ.get("RAW_BODY_RETENTION_DAYS", "").strip()
+    try:
+        days = float(raw) if raw else DEFAULT_RAW_BODY_RETENTION_DAYS
+    except ValueError:
+        raise ConfigError("RAW_BODY_RETENTION_DAYS: expected a number of days") from None
     if days < 2:
         raise ConfigError(
             "RAW_BODY_RETENTION_DAYS: at least 2 — replays after a crash need the last day's"

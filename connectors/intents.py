@@ -102,12 +102,12 @@ def flow_completed_text(response: dict[str, Any]) -> str:
 
 
 def message_metadata(message: InboundMessage) -> dict[str, Any]:
-    """What the tracker keeps about the message besides its text."""
+    """What the tracker keeps about the message besides its text: only what the bot uses or
+    an operator needs to trace a turn (not the WhatsApp profile name, for one)."""
     metadata: dict[str, Any] = {
         "message_id": message.id,
         "timestamp": message.timestamp,
         "message_type": message.raw_type,
-        "profile_name": message.customer.profile_name,
     }
     if message.context_id:
         metadata["reply_to"] = message.context_id

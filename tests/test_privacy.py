@@ -329,3 +329,33 @@ def test_cli_exports_erases_and_explains_a_missing_key(tmp_path: Path) -> None:
     assert KeyRing.parse(keygen.stdout.strip().split("=", 1)[1]).current_id == "k7"
     bad_age = privacy_cli("purge", "--older-than", "soon", url=url, keys=KEY_1)
     assert bad_age.returncode == 2 and "like 90d" in bad_age.stderr
+
+
+# --- data minimisation -----------------------------------------------------------------------
+
+FLOW_INPUTS = {
+    "RadioButtonsGroup",
+    "Dropdown",
+    "TextInput",
+    "TextArea",
+    "CheckboxGroup",
+    "DatePicker",
+    "OptIn",
+}
+
+
+def flow_fields(node: object) -> set[str]:
+    """The names of every input component of a Flow JSON document."""
+    if isinstance(node, dict):
+        own = {node["name"]} if node.get("type") in FLOW_INPUTS else set()
+        return own.union(*(flow_fields(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(flow_fields(value) for value in node))
+    return set()
+
+
+def test_the_order_flow_asks_only_what_an_order_needs() -> None:
+    flow = json.loads((ROOT / "data" / "flows" / "order_flow.json").read_text(encoding="utf-8"))
+    # What to send, how many, and where: no phone number (WhatsApp has it), no e-mail, no
+    # birth date; payment details go to Stripe, never through the Flow.
+    assert flow_fields(flow) == {"product", "quantity", "name", "street", "postal_code", "city"}

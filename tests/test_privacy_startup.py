@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from connectors.privacy.keys import ENV_VAR, new_key_line
-from connectors.store import ConnectorStore
+from connectors.store import ConnectorStore, inbound_messages
 from tests.fakes.graph_api import FakeGraphApi
 from tests.live_bot import start_bot
 
@@ -77,3 +79,28 @@ def test_a_tracker_store_that_cannot_be_imported_stops_start_up(
 ) -> None:
     log = refusal(tmp_path, whatsapp_env, tracker_store={"type": "connectors.privacy.Missing"})
     assert "conversations would not be encrypted at rest" in log
+
+
+def test_a_running_bot_drops_raw_bodies_past_retention(
+    tmp_path: Path, whatsapp_env: dict[str, str]
+) -> None:
+    store = ConnectorStore(f"sqlite:///{tmp_path / 'bot.db'}")
+    store.record_inbound("wamid.old", "15550700002", now=time.time() - 40 * 86400, payload="{}")
+    store.record_inbound("wamid.recent", "15550700002", now=time.time() - 86400, payload="{}")
+    bot = start_bot(tmp_path, whatsapp_env, WHATSAPP)
+    try:
+        deadline = time.monotonic() + 30
+        while payloads(store)["wamid.old"] is not None and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        bot.stop()
+    kept = payloads(store)
+    assert kept["wamid.old"] is None and kept["wamid.recent"] is not None
+
+
+def payloads(store: ConnectorStore) -> dict[str, str | None]:
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(inbound_messages.c.message_id, inbound_messages.c.payload)
+        ).all()
+    return {row.message_id: row.payload for row in rows}

@@ -138,3 +138,13 @@ def test_errors_do_not_repeat_the_secrets() -> None:
     for message in messages:
         for secret in ("test-access-token", "old-secret", "new-secret", "test-verify-token"):
             assert secret not in message
+
+
+def test_raw_body_retention_is_thirty_days_unless_set_and_never_under_two() -> None:
+    assert WhatsAppSettings.from_env(env()).raw_body_retention_seconds == 30 * 86400
+    assert (
+        WhatsAppSettings.from_env(env(RAW_BODY_RETENTION_DAYS="7")).raw_body_retention_seconds
+        == 7 * 86400
+    )
+    assert "at least 2" in config_error(env(RAW_BODY_RETENTION_DAYS="1"))
+    assert "a number of days" in config_error(env(RAW_BODY_RETENTION_DAYS="a month"))

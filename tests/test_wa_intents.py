@@ -233,7 +233,6 @@ def test_message_metadata_of_a_media_reply() -> None:
         "message_id": "wamid.IN1",
         "timestamp": 1735689600,
         "message_type": "image",
-        "profile_name": "Test Customer",
         "reply_to": "wamid.OUT9",
         "media": {"id": "media-1", "type": "image"},
     }
@@ -246,7 +245,6 @@ def test_message_metadata_of_a_location() -> None:
         "message_id": "wamid.IN1",
         "timestamp": 1735689600,
         "message_type": "location",
-        "profile_name": "Test Customer",
         "location": location,
     }
 
@@ -254,4 +252,5 @@ def test_message_metadata_of_a_location() -> None:
 def test_message_metadata_of_plain_text_has_no_optional_keys() -> None:
     metadata = message_metadata(inbound("text", "hello"))
 
-    assert set(metadata) == {"message_id", "timestamp", "message_type", "profile_name"}
+    assert set(metadata) == {"message_id", "timestamp", "message_type"}  # no profile name:
+    # the bot never uses it, so the tracker does not keep it (data minimisation)
