@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors.flow_crypto import decrypt_response, encrypt_request
+from connectors.privacy.keys import ENV_VAR
 from connectors.signatures import hub_signature
 from connectors.store import ConnectorStore
 from tests.at_rest import found_in_sqlite_files, found_in_tables
@@ -494,6 +495,7 @@ def test_the_logs_hold_no_personal_data_or_secrets(bot: LiveBot, graph_api: Fake
         "the access token": graph_api.access_token,
         "the verify token": VERIFY_TOKEN,
         "the key passphrase": KEY_PASSPHRASE,
+        "the encryption key": os.environ[ENV_VAR].split(":", 1)[1],
     }
     leaked = [what for what, value in forbidden.items() if value in logs]
     assert leaked == [], f"the logs contain {', '.join(leaked)}"
