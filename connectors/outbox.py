@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import random
 import sys
 import time
@@ -122,7 +121,7 @@ def masked(customer_key: str) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    from connectors.tracker_store import database_url
+    from connectors.operator_store import open_store
 
     parser = argparse.ArgumentParser(prog="python -m connectors.outbox", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -131,7 +130,7 @@ def main(argv: Sequence[str]) -> int:
     retry = commands.add_parser("retry", help="send dead letters again")
     retry.add_argument("ids", nargs="*", type=int, help="entry ids (default: every dead letter)")
     args = parser.parse_args(argv)
-    store = ConnectorStore(database_url(os.environ))
+    store = open_store("outbox")
     if args.command == "list":
         for entry in store.notifications(args.status):
             print(

@@ -18,11 +18,7 @@ import json
 import os
 import re
 import sys
-from pathlib import Path
 
-from dotenv import load_dotenv
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 _AGE = re.compile(r"(\d+)([dh])")
 
 
@@ -58,17 +54,14 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"{ENV_VAR}={new_key_line(arguments.id)}")
         return 0
-    load_dotenv(PROJECT_ROOT / ".env", override=False)
     from connectors.config import ConfigError, raw_body_retention_seconds
+    from connectors.operator_store import open_store
     from connectors.privacy import rights
-    from connectors.privacy.checks import StoredDataError
-    from connectors.privacy.keys import KeyConfigError, UnreadableError
+    from connectors.privacy.keys import UnreadableError
     from connectors.privacy.reencrypt import reencrypt
-    from connectors.store import ConnectorStore
-    from connectors.tracker_store import DatabaseConfigError, database_url
 
+    store = open_store(f"privacy {arguments.command}", verify=arguments.command != "reencrypt")
     try:
-        store = ConnectorStore(database_url(os.environ), verify=arguments.command != "reencrypt")
         if arguments.command == "export":
             print(json.dumps(rights.export_customer(store, arguments.customer), indent=2))
             return 0
@@ -88,13 +81,7 @@ def main(argv: list[str] | None = None) -> int:
             result = rights.expire_raw_bodies(store, seconds)
         else:
             result = reencrypt(store)
-    except (
-        KeyConfigError,
-        StoredDataError,
-        UnreadableError,
-        DatabaseConfigError,
-        ConfigError,
-    ) as error:
+    except (UnreadableError, ConfigError) as error:
         print(f"privacy {arguments.command}: {error}", file=sys.stderr)
         return 2
     print(json.dumps({"command": arguments.command, "rows": result}))
