@@ -148,14 +148,6 @@ class KeyRing:
         """The customer's stored key under every key on the ring, current first."""
         return [_pseudonym(key, customer_id) for key in self._keys]
 
-    def is_current(self, value: str) -> bool:
-        """Whether a sealed value or pseudonym was made with the current key."""
-        return value.startswith((f"{SEALED_PREFIX}{self.current_id}.", self.pseudonym_prefix))
-
-    @property
-    def pseudonym_prefix(self) -> str:
-        return f"{PSEUDONYM_PREFIX}{self.current_id}."
-
     def prefixes(self, kind: str) -> list[str]:
         """Every prefix a readable value of `kind` (SEALED_PREFIX or PSEUDONYM_PREFIX) has."""
         return [f"{kind}{key_id}." for key_id in self.key_ids]
