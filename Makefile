@@ -13,10 +13,12 @@ export PYTHONPATH := $(CURDIR)
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: help setup train run shell test lint typecheck pytest validate story-test bench clean lock flow-cli migrate outbox
+.PHONY: help setup train run sandbox shell test lint typecheck pytest validate story-test bench clean lock flow-cli migrate outbox
 
 help:
-	@echo "make run     start the bot (action server :5055 + Rasa server :5005)"
+	@echo "make run     start the bot (action server :5055 + Rasa server :5005); the sandbox"
+	@echo "             (emulated WhatsApp + Stripe, chat page on :5080) without their settings"
+	@echo "make sandbox the sandbox, whatever the settings: no real messages or payments"
 	@echo "make test    lint, type-check, unit/integration tests, data validation, story tests"
 	@echo "make shell   talk to the bot in the terminal"
 	@echo "make train   train the model if data/config changed"
@@ -40,6 +42,9 @@ $(MODEL): $(INSTALLED) $(TRAINING_INPUTS)
 
 run: $(MODEL)
 	@scripts/run.sh serve
+
+sandbox: $(MODEL)
+	@scripts/run.sh sandbox
 
 shell: $(MODEL)
 	@scripts/run.sh shell

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Starts the action server (:5055) and the Rasa server (:5005) -- or `rasa shell` with mode
 # "shell" -- and stops both cleanly on Ctrl-C. Called by `make run` / `make shell` after setup.
+# Without any WhatsApp or Stripe setting, `serve` starts the sandbox instead (python -m
+# sandbox: emulators + chat page; mode "sandbox" starts it in any case), which calls this
+# script again with SANDBOX=1. SANDBOX=off keeps the bot alone (REST channel only).
 set -euo pipefail
 mode=${1:-serve}
 cd "$(dirname "$0")/.."
@@ -8,7 +11,8 @@ bin=.venv/bin
 model=models/shop.tar.gz
 
 env_file=${ENV_FILE:-.env}
-if [ -f "$env_file" ]; then
+# The sandbox gives every WhatsApp/Stripe setting itself; a .env must not replace them.
+if [ "${SANDBOX:-}" != 1 ] && [ -f "$env_file" ]; then
     set -a
     # shellcheck disable=SC1090
     . "$env_file"
@@ -21,6 +25,23 @@ export SANIC_ACCESS_LOG=${SANIC_ACCESS_LOG:-false}
 rasa_port=${RASA_PORT:-5005}
 actions_port=${ACTION_SERVER_PORT:-5055}
 mkdir -p var
+
+if [ "$mode" = sandbox ]; then
+    exec "$bin/python" -m sandbox
+fi
+if [ "$mode" = serve ] && [ -z "${SANDBOX:-}" ]; then
+    case "$("$bin/python" -m scripts.settings_report --platforms)" in
+    none)
+        echo "No WhatsApp or Stripe settings: starting the SANDBOX (emulated WhatsApp and Stripe)."
+        exec "$bin/python" -m sandbox
+        ;;
+    partial)
+        echo "Some WhatsApp/Stripe settings are set, some are missing: starting the real bot,"
+        echo "not the sandbox (it would replace your settings). Complete them (below), or"
+        echo "run \`make sandbox\` to try everything with emulators."
+        ;;
+    esac
+fi
 
 # Reports missing settings and writes the channels to open (WhatsApp only when configured).
 "$bin/python" -m scripts.settings_report --credentials-out var/credentials.yml

@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from connectors.store import ConnectorStore
+from sandbox import stripe_events as se
 from tests.chat import Chat, text_of
-from tests.fakes import stripe_events as se
 from tests.fakes.graph_api import FakeGraphApi
 from tests.fakes.stripe_api import FakeStripeApi
 from tests.live_bot import LiveBot, start_bot

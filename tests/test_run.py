@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.fakes import meta
+from sandbox import meta
 from tests.fakes.graph_api import FakeGraphApi
 from tests.live_bot import wait_for
 
@@ -37,6 +37,7 @@ def start_run(workdir: Path, env_extra: dict[str, str]) -> subprocess.Popen[byte
     assert not busy, f"ports {busy} are in use: stop the other bot (make run) first"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "WHATSAPP_"))}
     env["ENV_FILE"] = os.devnull  # a developer's .env must not change what this test sees
+    env["SANDBOX"] = "off"  # the bot alone, not the sandbox that `make run` starts without settings
     env["DATABASE_URL"] = f"sqlite:///{workdir / 'tracker.db'}"
     env.update(env_extra)
     with (workdir / "run.log").open("wb") as output:

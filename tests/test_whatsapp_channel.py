@@ -21,8 +21,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from connectors.flow_crypto import decrypt_response, encrypt_request
 from connectors.signatures import hub_signature
 from connectors.store import ConnectorStore
+from sandbox import meta
 from tests.chat import WAIT_SECONDS, Chat, text_of
-from tests.fakes import meta
 from tests.fakes.graph_api import FakeGraphApi
 from tests.live_bot import ROOT, LiveBot, start_bot
 

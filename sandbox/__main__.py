@@ -1,0 +1,126 @@
+"""`python -m sandbox` (`make sandbox`, or `make run` without WhatsApp and Stripe settings):
+the whole purchase on one machine, with no accounts.
+
+Starts the Graph API emulator, the Stripe emulator and the chat simulator page, makes
+throw-away secrets, then starts the bot with scripts/run.sh (the same start-up as the real
+`make run`) pointed at the emulators, and prints where to open the page. Ctrl-C stops all.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+import requests
+
+from sandbox.emulators import Emulators
+from sandbox.settings import Ports, SandboxSecrets
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_SECONDS = 300.0
+BANNER_WIDTH = 64
+
+
+def banner(page_url: str, rasa_url: str) -> str:
+    rule = "=" * BANNER_WIDTH
+    return "\n".join(
+        [
+            rule,
+            "  SANDBOX — no real messages or payments",
+            "  WhatsApp (Graph API) and Stripe are emulated on this machine;",
+            "  every secret was made up for this run.",
+            "",
+            f"  Open the chat simulator:  {page_url}",
+            f"  Bot (Rasa):               {rasa_url}",
+            "  Ctrl-C stops everything.",
+            rule,
+        ]
+    )
+
+
+def launcher_env(emulators: Emulators, rasa_port: int) -> dict[str, str]:
+    """The environment scripts/run.sh gets: ours plus the emulators' settings, a database
+    of its own (sandbox conversations never mix with real ones) and no `.env` file."""
+    return {
+        **os.environ,
+        **emulators.bot_env(),
+        "DATABASE_URL": f"sqlite:///{ROOT / 'var' / 'sandbox.db'}",
+        "RASA_PORT": str(rasa_port),
+    }
+
+
+def wait_until_up(url: str, bot: subprocess.Popen[bytes]) -> bool:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline and bot.poll() is None:
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return True
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def stop_bot(bot: subprocess.Popen[bytes]) -> None:
+    """run.sh stops its two servers on SIGTERM; its whole process group gets it."""
+    if bot.poll() is None:
+        os.killpg(bot.pid, signal.SIGTERM)
+    try:
+        bot.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(bot.pid, signal.SIGKILL)
+        bot.wait()
+
+
+def main() -> int:
+    try:
+        ports = Ports.from_env(os.environ)
+        rasa_port = int(os.environ.get("RASA_PORT", "5005"))
+    except ValueError as error:
+        print(f"sandbox: {error}", file=sys.stderr)
+        return 2
+    print("Sandbox: starting the WhatsApp and Stripe emulators…", flush=True)
+    emulators = Emulators(SandboxSecrets.generate(), ports)
+    try:
+        emulators.start()
+    except OSError as error:
+        print(
+            f"sandbox: cannot listen ({error}); set SANDBOX_PAGE_PORT, SANDBOX_GRAPH_PORT "
+            "or SANDBOX_STRIPE_PORT to free ports",
+            file=sys.stderr,
+        )
+        return 1
+    rasa_url = f"http://127.0.0.1:{rasa_port}"
+    emulators.connect(rasa_url)
+    bot = subprocess.Popen(
+        [str(ROOT / "scripts" / "run.sh"), "serve"],
+        cwd=ROOT,
+        env=launcher_env(emulators, rasa_port),
+        start_new_session=True,
+    )
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        if wait_until_up(f"{rasa_url}/webhooks/whatsapp/", bot):
+            print(banner(emulators.page_url, rasa_url), flush=True)
+        bot.wait()
+        print("sandbox: the bot stopped", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nsandbox: stopping…", flush=True)
+        return 0
+    finally:
+        stop_bot(bot)
+        emulators.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
