@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: help setup train run sandbox shell test lint typecheck pytest validate story-test bench clean lock flow-cli migrate outbox
+.PHONY: help setup train run sandbox shell test lint typecheck pytest browser validate story-test bench clean lock flow-cli migrate outbox
 
 help:
 	@echo "make run     start the bot (action server :5055 + Rasa server :5005); the sandbox"
@@ -58,8 +58,23 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
-pytest: $(MODEL)
+pytest: $(MODEL) browser
 	$(BIN)/pytest
+
+# The browser test drives Debian's Chromium headless; installed here when missing (as root).
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+browser:
+	@if [ ! -x $(CHROMIUM) ] || [ ! -x $(CHROMEDRIVER) ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Chromium for the browser test"; \
+			apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver; \
+		else \
+			echo "The browser test needs $(CHROMIUM) and $(CHROMEDRIVER): install the Debian"; \
+			echo "packages chromium and chromium-driver (sudo apt-get install chromium chromium-driver)."; \
+			exit 1; \
+		fi; \
+	fi
 
 validate: $(INSTALLED)
 	$(BIN)/python -m scripts.validate_data

@@ -54,6 +54,7 @@ class LoopbackServer(ABC):
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
+        self._call(self._cancel_background())
         if self._runner is not None:
             self._call(self._runner.cleanup())
         loop.call_soon_threadsafe(loop.stop)
@@ -92,6 +93,13 @@ class LoopbackServer(ABC):
         task = asyncio.get_running_loop().create_task(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _cancel_background(self) -> None:
+        """Ends the background work still running (status reports, event deliveries)."""
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Runs a coroutine on the server loop and waits for its result."""

@@ -1,14 +1,21 @@
-"""A test customer driving the sandbox through its HTTP API: the chat simulator's JSON API
-(what the page uses) and the emulated Stripe Checkout page (what the browser posts)."""
+"""The sandbox for tests (emulators + the real bot, one per test session), and a test
+customer driving it through its HTTP API: the chat simulator's JSON API (what the page
+uses) and the emulated Stripe Checkout page (what the browser posts)."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
 import requests
+
+from sandbox.emulators import Emulators
+from sandbox.settings import Ports, SandboxSecrets
+from tests.live_bot import LiveBot, start_bot
 
 WAIT_SECONDS = 30.0
 
@@ -112,3 +119,41 @@ def checkout(url: str, outcome: str, duplicate: bool = False) -> str:
     answer = requests.post(url, data=form, timeout=10)
     assert answer.status_code == 200, answer.text
     return answer.text
+
+
+@dataclass
+class Sandbox:
+    """The emulators on free ports, connected to a running bot."""
+
+    emulators: Emulators
+    bot: LiveBot
+
+    @property
+    def page(self) -> str:
+        """The page's address as the sandbox prints it (the Checkout page links back here)."""
+        return self.emulators.page_url.rstrip("/")
+
+    def customer(self, name: str) -> Customer:
+        return Customer.add(self.page, name)
+
+
+@pytest.fixture(scope="session")
+def live_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """The sandbox as `make sandbox` runs it, but on free ports, with the bot started by
+    tests/live_bot.start_bot (whose environment every live test shares) plus the
+    emulators' settings."""
+    emulators = Emulators(SandboxSecrets.generate(), Ports(0, 0, 0))
+    emulators.start()
+    try:
+        bot = start_bot(
+            tmp_path_factory.mktemp("sandbox"),
+            emulators.bot_env(),
+            {"connectors.whatsapp.WhatsAppInput": {}},
+        )
+    except BaseException:
+        emulators.stop()
+        raise
+    emulators.connect(bot.rasa_url)
+    yield Sandbox(emulators, bot)
+    bot.stop()
+    emulators.stop()

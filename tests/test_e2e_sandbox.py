@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import pytest
-
-from sandbox.emulators import Emulators
-from sandbox.settings import Ports, SandboxSecrets
-from tests.live_bot import LiveBot, start_bot
-from tests.sandbox_client import Customer, checkout, kind, link_of, shown
+from tests.sandbox_client import (
+    Customer,
+    Sandbox,
+    checkout,
+    kind,
+    link_of,
+    shown,
+)
 
 GREETING = (
     "Hi! Welcome to Bean & Leaf. I can show you the catalog, take an order or check on one. "
@@ -25,38 +25,6 @@ ADDRESS = {"name": "Ann Example", "street": "Main St 1", "postal_code": "1000", 
 FLOW_PURCHASE = ["interactive:button", "interactive:flow", "interactive:cta_url", "text"]
 TEXT_PURCHASE = ["interactive:button", "interactive:cta_url", "text"]
 SETTLE_SECONDS = 2.0  # how long a scenario waits to be sure nothing more arrives
-
-
-@dataclass
-class Sandbox:
-    emulators: Emulators
-    bot: LiveBot
-
-    @property
-    def page(self) -> str:
-        return self.emulators.simulator.origin
-
-    def customer(self, name: str) -> Customer:
-        return Customer.add(self.page, name)
-
-
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    emulators = Emulators(SandboxSecrets.generate(), Ports(0, 0, 0))
-    emulators.start()
-    try:
-        bot = start_bot(
-            tmp_path_factory.mktemp("e2e"),
-            emulators.bot_env(),
-            {"connectors.whatsapp.WhatsAppInput": {}},
-        )
-    except BaseException:
-        emulators.stop()
-        raise
-    emulators.connect(bot.rasa_url)
-    yield Sandbox(emulators, bot)
-    bot.stop()
-    emulators.stop()
 
 
 def seen(customer: Customer, settle: float = SETTLE_SECONDS) -> list[tuple[str, str]]:
@@ -111,8 +79,8 @@ def pay_and_see(customer: Customer, url: str, order: str, kinds: list[str]) -> N
     assert messages[-1][1] == confirmations[0]
 
 
-def test_greet_order_with_the_flow_pay_one_confirmation(sandbox: Sandbox) -> None:
-    ann = sandbox.customer("Ann")
+def test_greet_order_with_the_flow_pay_one_confirmation(live_sandbox: Sandbox) -> None:
+    ann = live_sandbox.customer("Ann")
     link = order_with_flow(ann)
     assert "2 × Espresso Beans — €25.80" in shown(link)
     checkout(link_of(link), "pay", duplicate=True)  # every event delivered twice
@@ -125,8 +93,8 @@ def test_greet_order_with_the_flow_pay_one_confirmation(sandbox: Sandbox) -> Non
     ]
 
 
-def test_declined_card_then_retry_then_paid(sandbox: Sandbox) -> None:
-    bob = sandbox.customer("Bob")
+def test_declined_card_then_retry_then_paid(live_sandbox: Sandbox) -> None:
+    bob = live_sandbox.customer("Bob")
     link = order_by_text(bob, "I'd like to order green tea")
     assert "didn't go through" not in checkout(link_of(link), "decline")
     offer = bob.next(2)
@@ -138,8 +106,8 @@ def test_declined_card_then_retry_then_paid(sandbox: Sandbox) -> None:
     pay_and_see(bob, link_of(second), order_id(link), [*kinds, "interactive:cta_url", "text"])
 
 
-def test_expired_link_gets_a_new_one_that_pays(sandbox: Sandbox) -> None:
-    cat = sandbox.customer("Cat")
+def test_expired_link_gets_a_new_one_that_pays(live_sandbox: Sandbox) -> None:
+    cat = live_sandbox.customer("Cat")
     link = order_by_text(cat, "I want the gift card")
     checkout(link_of(link), "expire")
     nudge = cat.next(2)
@@ -148,8 +116,8 @@ def test_expired_link_gets_a_new_one_that_pays(sandbox: Sandbox) -> None:
     pay_and_see(cat, link_of(nudge), order_id(link), kinds)
 
 
-def test_subscription_renewal_and_cancellation(sandbox: Sandbox) -> None:
-    dan = sandbox.customer("Dan")
+def test_subscription_renewal_and_cancellation(live_sandbox: Sandbox) -> None:
+    dan = live_sandbox.customer("Dan")
     link = order_by_text(dan, "I'd like the coffee club")
     assert "every month" in shown(dan.bot_messages()[0])
     pay_and_see(dan, link_of(link), order_id(link), TEXT_PURCHASE)
@@ -161,8 +129,8 @@ def test_subscription_renewal_and_cancellation(sandbox: Sandbox) -> None:
     assert "renewed" in follow_ups[0] and "subscription is cancelled" in follow_ups[1]
 
 
-def test_status_question_before_and_after_paying(sandbox: Sandbox) -> None:
-    eve = sandbox.customer("Eve")
+def test_status_question_before_and_after_paying(live_sandbox: Sandbox) -> None:
+    eve = live_sandbox.customer("Eve")
     link = order_by_text(eve, "I'd like to order decaf")
     eve.say("where is my order?")
     assert "waiting for your payment" in shown(eve.next(2))
@@ -172,8 +140,8 @@ def test_status_question_before_and_after_paying(sandbox: Sandbox) -> None:
     assert len(seen(eve)) == 5
 
 
-def test_cancel_before_paying(sandbox: Sandbox) -> None:
-    fay = sandbox.customer("Fay")
+def test_cancel_before_paying(live_sandbox: Sandbox) -> None:
+    fay = live_sandbox.customer("Fay")
     link = order_by_text(fay, "I'd like to order sencha")
     fay.say("please cancel my order")
     question = fay.next(2)
@@ -187,8 +155,8 @@ def test_cancel_before_paying(sandbox: Sandbox) -> None:
     assert len(seen(fay)) == 4
 
 
-def test_two_customers_ordering_at_once(sandbox: Sandbox) -> None:
-    customers = [sandbox.customer("Gus"), sandbox.customer("Hal")]
+def test_two_customers_ordering_at_once(live_sandbox: Sandbox) -> None:
+    customers = [live_sandbox.customer("Gus"), live_sandbox.customer("Hal")]
     links: dict[str, dict[str, Any]] = {}
     errors: list[BaseException] = []
 

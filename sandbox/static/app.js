@@ -3,7 +3,8 @@
 // posts it to the bot exactly as Meta does. No build step, no dependencies.
 "use strict";
 
-const state = { active: null, chats: [], drawn: "", flow: null };
+// The chat shown is remembered, so coming back from the Checkout page shows it again.
+const state = { active: localStorage.getItem("sandbox.active"), chats: [], drawn: "", flow: null };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs, ...children) {
@@ -25,6 +26,12 @@ async function api(path, body) {
   return data;
 }
 
+function select(waId) {
+  state.active = waId;
+  state.drawn = "";
+  localStorage.setItem("sandbox.active", waId);
+}
+
 function activeChat() {
   return state.chats.find((c) => c.wa_id === state.active);
 }
@@ -44,7 +51,7 @@ function draw() {
   const list = $("customers");
   list.replaceChildren(...state.chats.map((c) => el("li", {
     class: c.wa_id === state.active ? "active" : "", "data-wa-id": c.wa_id,
-    onclick: () => { state.active = c.wa_id; state.drawn = ""; draw(); },
+    onclick: () => { select(c.wa_id); draw(); },
   }, `${c.name} (+${c.wa_id})`)));
   const chat = activeChat();
   $("text").disabled = $("send").disabled = !chat;
@@ -174,8 +181,7 @@ $("add-customer").addEventListener("submit", async (event) => {
   try {
     const customer = await api("/api/customers", { name: $("customer-name").value });
     $("customer-name").value = "";
-    state.active = customer.wa_id;
-    state.drawn = "";
+    select(customer.wa_id);
     poll();
   } catch (error) { alert(error.message); }
 });
