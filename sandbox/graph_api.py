@@ -105,6 +105,7 @@ class GraphApiEmulator(LoopbackServer):
         self.requests: list[RecordedRequest] = []
         self.public_key: str | None = None
         self.deliveries: list[Delivery] = []
+        self.statuses: dict[str, str] = {}  # message id -> the last status reported
         self._status_webhook: tuple[str, str] | None = None
         self._queued: deque[_Canned] = deque()
         self._message_numbers = itertools.count(1)
@@ -138,6 +139,11 @@ class GraphApiEmulator(LoopbackServer):
         """The message sends Meta accepted, in order, with the ids it gave them."""
         with self._lock:
             return list(self._accepted)
+
+    def reported_statuses(self) -> dict[str, str]:
+        """The last status reported to our webhook for each accepted message, by its id."""
+        with self._lock:
+            return dict(self.statuses)
 
     def queue_responses(self, *responses: QueuedResponse) -> None:
         """The next requests, whatever their path, get these answers in order."""
@@ -208,6 +214,8 @@ class GraphApiEmulator(LoopbackServer):
             delivery = await deliver(url, document, "meta", app_secret, f"status {state}")
             with self._lock:
                 self.deliveries.append(delivery)
+                if 200 <= delivery.status < 300:
+                    self.statuses[message_id] = state
 
     def _published_flow(self, flow_id: str) -> dict[str, Any] | None:
         if not self.flows:

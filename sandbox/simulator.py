@@ -153,8 +153,9 @@ class ChatSimulator(LoopbackServer):
         }
 
     def _timeline(self, customer: Customer, accepted: list[SentMessage]) -> list[dict[str, Any]]:
+        statuses = self.graph.reported_statuses()
         bot = [
-            {"id": m.id, "from": "bot", "at": m.at, "body": m.body}
+            {"id": m.id, "from": "bot", "at": m.at, "body": m.body, "status": statuses.get(m.id)}
             for m in accepted
             if m.recipient == customer.wa_id
         ]

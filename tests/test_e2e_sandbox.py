@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from typing import Any
 
 from tests.sandbox_client import (
@@ -91,6 +92,11 @@ def test_greet_order_with_the_flow_pay_one_confirmation(live_sandbox: Sandbox) -
         ("interactive:cta_url", f"Thanks! Your order {order_id(link)}:"),
         ("text", f"Payment received, thank you! Order {order_id(link)} is confirmed:"),
     ]
+    # WhatsApp's signed status notifications reached the bot's webhook (answered 2xx).
+    deadline = time.monotonic() + 10
+    while {m["status"] for m in ann.bot_messages()} != {"read"}:
+        assert time.monotonic() < deadline, [m["status"] for m in ann.bot_messages()]
+        time.sleep(0.2)
 
 
 def test_declined_card_then_retry_then_paid(live_sandbox: Sandbox) -> None:

@@ -57,7 +57,7 @@ function draw() {
   $("text").disabled = $("send").disabled = !chat;
   if (!chat) return;
   $("chat-title").textContent = `${chat.name} · +${chat.wa_id}`;
-  const signature = JSON.stringify(chat.messages.map((m) => m.id));
+  const signature = JSON.stringify(chat.messages.map((m) => [m.id, m.status]));
   if (signature === state.drawn) return;
   state.drawn = signature;
   const box = $("messages");
@@ -71,7 +71,9 @@ function bubble(message) {
   if (who === "customer") node.append(message.text);
   else botContent(node, message);
   const time = new Date(message.at * 1000).toLocaleTimeString();
-  node.append(el("span", { class: "meta" }, time));
+  // What WhatsApp reported back to the bot's webhook for this message (sent/delivered/read).
+  const ticks = { sent: " ✓", delivered: " ✓✓", read: " ✓✓ read" }[message.status] || "";
+  node.append(el("span", { class: "meta", title: message.status || "" }, time + ticks));
   return el("div", { class: `row ${who}` }, node);
 }
 
