@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -54,6 +55,12 @@ def launcher_env(emulators: Emulators, rasa_port: int) -> dict[str, str]:
     }
 
 
+def in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def wait_until_up(url: str, bot: subprocess.Popen[bytes]) -> bool:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline and bot.poll() is None:
@@ -81,9 +88,18 @@ def main() -> int:
     try:
         ports = Ports.from_env(os.environ)
         rasa_port = int(os.environ.get("RASA_PORT", "5005"))
+        actions_port = int(os.environ.get("ACTION_SERVER_PORT", "5055"))
     except ValueError as error:
         print(f"sandbox: {error}", file=sys.stderr)
         return 2
+    for name, port in (("RASA_PORT", rasa_port), ("ACTION_SERVER_PORT", actions_port)):
+        if in_use(port):
+            print(
+                f"sandbox: port {port} ({name}) is in use — is another `make run` running? "
+                f"Stop it, or set {name}.",
+                file=sys.stderr,
+            )
+            return 1
     print("Sandbox: starting the WhatsApp and Stripe emulators…", flush=True)
     emulators = Emulators(SandboxSecrets.generate(), ports)
     try:
