@@ -46,11 +46,13 @@ def banner(page_url: str, rasa_url: str) -> str:
 
 def launcher_env(emulators: Emulators, rasa_port: int) -> dict[str, str]:
     """The environment scripts/run.sh gets: ours plus the emulators' settings, a database
-    of its own (sandbox conversations never mix with real ones) and no `.env` file."""
+    of its own (SANDBOX_DATABASE_URL, default var/sandbox.db: sandbox conversations never
+    mix with real ones) and no `.env` file."""
     return {
         **os.environ,
         **emulators.bot_env(),
-        "DATABASE_URL": f"sqlite:///{ROOT / 'var' / 'sandbox.db'}",
+        "DATABASE_URL": os.environ.get("SANDBOX_DATABASE_URL", "").strip()
+        or f"sqlite:///{ROOT / 'var' / 'sandbox.db'}",
         "RASA_PORT": str(rasa_port),
     }
 

@@ -3,6 +3,8 @@ sharing one set of throw-away secrets. `connect` points them at a running bot.""
 
 from __future__ import annotations
 
+import secrets
+
 import requests
 
 from sandbox.graph_api import GraphApiEmulator, order_flow
@@ -16,7 +18,12 @@ class Emulators:
 
     def __init__(self, keys: SandboxSecrets, ports: Ports) -> None:
         self.keys = keys
-        self.graph = GraphApiEmulator(ports.graph, keys.access_token, {FLOW_ID: order_flow()})
+        self.graph = GraphApiEmulator(
+            ports.graph,
+            keys.access_token,
+            {FLOW_ID: order_flow()},
+            message_id_prefix=f"wamid.SANDBOX{secrets.token_hex(4)}.",
+        )
         self.stripe = StripeEmulator(keys.stripe_secret_key, port=ports.stripe)
         self.simulator = ChatSimulator(self.graph, keys.app_secret, ports.page)
 

@@ -96,8 +96,12 @@ class GraphApiEmulator(LoopbackServer):
         port: int = 0,
         access_token: str | None = None,
         flows: dict[str, dict[str, Any]] | None = None,
+        message_id_prefix: str = "wamid.EMU",
     ) -> None:
         super().__init__(port)
+        # The bot keeps the ids of what it sent in its database: a sandbox that starts again
+        # on the same database gives its messages a prefix of its own.
+        self.message_id_prefix = message_id_prefix
         self.phone_number_id = meta.PHONE_NUMBER_ID
         self.access_token = access_token or secrets.token_urlsafe(32)
         # Published Flow id -> Flow JSON; without any, every id is the project's order Flow.
@@ -105,7 +109,7 @@ class GraphApiEmulator(LoopbackServer):
         self.requests: list[RecordedRequest] = []
         self.public_key: str | None = None
         self.deliveries: list[Delivery] = []
-        self.statuses: dict[str, str] = {}  # message id -> the last status reported
+        self._statuses: dict[str, str] = {}  # message id -> the last status reported
         self._status_webhook: tuple[str, str] | None = None
         self._queued: deque[_Canned] = deque()
         self._message_numbers = itertools.count(1)
@@ -143,7 +147,7 @@ class GraphApiEmulator(LoopbackServer):
     def reported_statuses(self) -> dict[str, str]:
         """The last status reported to our webhook for each accepted message, by its id."""
         with self._lock:
-            return dict(self.statuses)
+            return dict(self._statuses)
 
     def queue_responses(self, *responses: QueuedResponse) -> None:
         """The next requests, whatever their path, get these answers in order."""
@@ -191,7 +195,7 @@ class GraphApiEmulator(LoopbackServer):
         except InvalidMessage as invalid:
             return _error(400, f"(#{invalid.code}) {invalid.details}", invalid.code)
         with self._lock:
-            message_id = f"wamid.EMU{next(self._message_numbers)}"
+            message_id = f"{self.message_id_prefix}{next(self._message_numbers)}"
             self._accepted.append(SentMessage(message_id, str(recipient), body, time.time()))
             webhook = self._status_webhook
         if webhook is not None:
@@ -215,7 +219,7 @@ class GraphApiEmulator(LoopbackServer):
             with self._lock:
                 self.deliveries.append(delivery)
                 if 200 <= delivery.status < 300:
-                    self.statuses[message_id] = state
+                    self._statuses[message_id] = state
 
     def _published_flow(self, flow_id: str) -> dict[str, Any] | None:
         if not self.flows:

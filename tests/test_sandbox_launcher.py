@@ -34,6 +34,7 @@ def test_make_run_without_settings_starts_the_sandbox_and_ctrl_c_stops_it(tmp_pa
     }
     env.update({name: str(port) for name, port in ports.items()})
     env["ENV_FILE"] = os.devnull
+    env["SANDBOX_DATABASE_URL"] = f"sqlite:///{tmp_path / 'sandbox.db'}"
     log = tmp_path / "run.log"
     process = spawn_logged(["bash", "scripts/run.sh", "serve"], env, log)
     try:
