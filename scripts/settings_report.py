@@ -166,7 +166,10 @@ def main() -> int:
     if args.platforms:
         print(configured_platforms(os.environ))
         return 0
-    print(render_report(missing_settings(os.environ)), file=sys.stderr)
+    if os.environ.get("SANDBOX") == "1":
+        print("Sandbox: the WhatsApp and Stripe settings point at the emulators.", file=sys.stderr)
+    else:
+        print(render_report(missing_settings(os.environ)), file=sys.stderr)
     if args.credentials_out:
         source = yaml.safe_load((PROJECT_ROOT / "credentials.yml").read_text(encoding="utf-8"))
         channels = channels_for(os.environ, source or {})

@@ -44,6 +44,7 @@ def test_make_run_without_settings_starts_the_sandbox_and_ctrl_c_stops_it(tmp_pa
             time.sleep(0.5)
         text = log.read_text()
         assert "starting the SANDBOX" in text and "SANDBOX — no real messages or payments" in text
+        assert "settings point at the emulators" in text and "are missing" not in text
         page = f"http://localhost:{ports['SANDBOX_PAGE_PORT']}"
         assert page + "/" in text
         assert "SANDBOX" in requests.get(page, timeout=5).text
