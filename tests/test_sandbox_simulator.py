@@ -159,3 +159,11 @@ def test_the_page_and_its_api_answer_bad_input_with_4xx(simulator: ChatSimulator
         == 404
     )
     assert requests.get(f"{page}/secrets", timeout=5).status_code == 404
+
+
+def test_a_data_exchange_flow_opens_with_init(endpoint: FlowEndpoint) -> None:
+    run = flow_run(endpoint)
+    endpoint.replies.append((200, {"screen": "PRODUCT", "data": {"products": []}}))
+    answer = asyncio.run(run.exchange("INIT", {}))
+    assert answer["screen"] == "PRODUCT"
+    assert endpoint.requests == [{"version": "3.0", "action": "INIT", "flow_token": "tok-1"}]
