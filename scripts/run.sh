@@ -58,7 +58,13 @@ trap stop EXIT
 "$bin/rasa" run actions --actions actions --port "$actions_port" &
 pids+=($!)
 
-rasa_args=(--model "$model" --endpoints endpoints.yml --credentials var/credentials.yml)
+endpoints=endpoints.yml
+if [ "$actions_port" != 5055 ]; then
+    # endpoints.yml names the action server on :5055; point Rasa at the port asked for.
+    sed "s#//localhost:5055/#//localhost:$actions_port/#" endpoints.yml > var/endpoints.yml
+    endpoints=var/endpoints.yml
+fi
+rasa_args=(--model "$model" --endpoints "$endpoints" --credentials var/credentials.yml)
 if [ "$mode" = shell ]; then
     "$bin/rasa" shell "${rasa_args[@]}"
     exit 0

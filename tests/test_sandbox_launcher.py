@@ -51,6 +51,8 @@ def test_make_run_without_settings_starts_the_sandbox_and_ctrl_c_stops_it(tmp_pa
         customer = Customer.add(page, "Launcher")
         customer.say("hello")
         assert kind(customer.next(0)) == "interactive:button"
+        customer.say("I want to place an order")  # a custom action, on ACTION_SERVER_PORT
+        assert kind(customer.next(1)) == "interactive:flow"
         os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
         assert process.wait(timeout=60) == 0
         deadline = time.monotonic() + 30
