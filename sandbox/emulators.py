@@ -8,7 +8,7 @@ import secrets
 import requests
 
 from sandbox.graph_api import GraphApiEmulator, order_flow
-from sandbox.settings import FLOW_ID, Ports, SandboxSecrets, bot_env
+from sandbox.settings import FLOW_ID, NOTIFICATION_TEMPLATE, Ports, SandboxSecrets, bot_env
 from sandbox.simulator import ChatSimulator
 from sandbox.stripe_api import StripeEmulator
 
@@ -22,6 +22,7 @@ class Emulators:
             ports.graph,
             keys.access_token,
             {FLOW_ID: order_flow()},
+            {NOTIFICATION_TEMPLATE: 1},  # the product's default: the whole text as one variable
             message_id_prefix=f"wamid.SANDBOX{secrets.token_hex(4)}.",
         )
         self.stripe = StripeEmulator(keys.stripe_secret_key, port=ports.stripe)

@@ -29,7 +29,7 @@ from aiohttp import web
 
 from sandbox import meta
 from sandbox.loopback import LoopbackServer
-from sandbox.message_rules import InvalidMessage, check_message
+from sandbox.message_rules import ANY_VARIABLES, Account, InvalidMessage, check_message
 from sandbox.webhooks import Delivery, deliver
 
 API_VERSION = "v23.0"
@@ -96,6 +96,7 @@ class GraphApiEmulator(LoopbackServer):
         port: int = 0,
         access_token: str | None = None,
         flows: dict[str, dict[str, Any]] | None = None,
+        templates: dict[str, int] | None = None,
         message_id_prefix: str = "wamid.EMU",
     ) -> None:
         super().__init__(port)
@@ -106,6 +107,9 @@ class GraphApiEmulator(LoopbackServer):
         self.access_token = access_token or secrets.token_urlsafe(32)
         # Published Flow id -> Flow JSON; without any, every id is the project's order Flow.
         self.flows: dict[str, dict[str, Any]] = dict(flows or {})
+        # Approved template name -> its number of body variables; without any, every
+        # template is approved with any number of them.
+        self.templates: dict[str, int] = dict(templates or {})
         self.requests: list[RecordedRequest] = []
         self.public_key: str | None = None
         self.deliveries: list[Delivery] = []
@@ -191,7 +195,7 @@ class GraphApiEmulator(LoopbackServer):
         if not recipient:
             return _error(400, "(#100) The parameter to is required.", 100)
         try:
-            check_message(body, self._published_flow)
+            check_message(body, Account(self._published_flow, self._template_variables))
         except InvalidMessage as invalid:
             return _error(400, f"(#{invalid.code}) {invalid.details}", invalid.code)
         with self._lock:
@@ -225,6 +229,11 @@ class GraphApiEmulator(LoopbackServer):
         if not self.flows:
             return order_flow()
         return self.flows.get(flow_id)
+
+    def _template_variables(self, name: str) -> int | None:
+        if not self.templates:
+            return ANY_VARIABLES
+        return self.templates.get(name)
 
     def _store_key(self, form: dict[str, str] | None) -> web.Response:
         key = (form or {}).get("business_public_key")

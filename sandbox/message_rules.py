@@ -8,7 +8,8 @@ Meta's error code and a message naming the parameter, which the emulator answers
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeAlias
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 TEXT_MAX = 4096
@@ -30,8 +31,20 @@ TEMPLATE_PARAMETER_MAX = 1024
 INVALID_PARAMETER = 131009  # "(#131009) Parameter value is not valid"
 REQUIRED_PARAMETER = 131008  # "(#131008) Required parameter is missing"
 
-#: The Flow JSON published under a Flow id, or None when the account has no such Flow.
-FlowLookup: TypeAlias = Callable[[str], Mapping[str, Any] | None]
+TEMPLATE_MISSING = 132001  # "(#132001) Template name does not exist in the translation"
+TEMPLATE_PARAMETERS = 132000  # "(#132000) Number of parameters does not match"
+ANY_VARIABLES = -1  # a template whose variables are not known: any number is accepted
+
+
+@dataclass(frozen=True)
+class Account:
+    """What the WhatsApp Business Account has published, as the checks need it."""
+
+    #: The Flow JSON published under a Flow id, or None when there is no such Flow.
+    flow: Callable[[str], Mapping[str, Any] | None]
+    #: How many body variables an approved template has (or ANY_VARIABLES), None when it
+    #: is not approved.
+    template_variables: Callable[[str], int | None]
 
 
 class InvalidMessage(ValueError):
@@ -63,7 +76,7 @@ def _dict(value: Any, where: str) -> Mapping[str, Any]:
     return value
 
 
-def check_text(body: Mapping[str, Any], flows: FlowLookup) -> None:
+def check_text(body: Mapping[str, Any], account: Account) -> None:
     _text(_dict(body.get("text"), "text").get("body"), "text.body", TEXT_MAX)
 
 
@@ -122,14 +135,14 @@ def _check_cta_url(action: Mapping[str, Any]) -> None:
     _require(url.scheme in ("http", "https") and bool(url.netloc), "parameters.url is not a URL")
 
 
-def _check_flow(action: Mapping[str, Any], flows: FlowLookup) -> None:
+def _check_flow(action: Mapping[str, Any], account: Account) -> None:
     _require(action.get("name") == "flow", "interactive.action.name must be flow")
     parameters = _dict(action.get("parameters"), "interactive.action.parameters")
     _require(parameters.get("flow_message_version") == "3", "flow_message_version must be 3")
     _text(parameters.get("flow_token"), "parameters.flow_token", 2000)
     _text(parameters.get("flow_cta"), "parameters.flow_cta", FLOW_CTA_MAX)
     flow_id = _text(parameters.get("flow_id"), "parameters.flow_id", 100)
-    flow = flows(flow_id)
+    flow = account.flow(flow_id)
     _require(flow is not None, f"parameters.flow_id: no published Flow {flow_id}")
     assert flow is not None
     mode = parameters.get("flow_action", "navigate")
@@ -148,14 +161,14 @@ def _check_flow(action: Mapping[str, Any], flows: FlowLookup) -> None:
         )
 
 
-def check_interactive(body: Mapping[str, Any], flows: FlowLookup) -> None:
+def check_interactive(body: Mapping[str, Any], account: Account) -> None:
     interactive = _dict(body.get("interactive"), "interactive")
     kind = interactive.get("type")
     checks: dict[str, Callable[[Mapping[str, Any]], None]] = {
         "button": _check_buttons,
         "list": _check_list,
         "cta_url": _check_cta_url,
-        "flow": lambda action: _check_flow(action, flows),
+        "flow": lambda action: _check_flow(action, account),
     }
     _require(kind in checks, f"interactive.type {kind!r} is not supported")
     _text(
@@ -173,9 +186,11 @@ def check_interactive(body: Mapping[str, Any], flows: FlowLookup) -> None:
     checks[str(kind)](_dict(interactive.get("action"), "interactive.action"))
 
 
-def check_template(body: Mapping[str, Any], flows: FlowLookup) -> None:
+def check_template(body: Mapping[str, Any], account: Account) -> None:
     template = _dict(body.get("template"), "template")
-    _text(template.get("name"), "template.name", 512)
+    name = _text(template.get("name"), "template.name", 512)
+    expected = account.template_variables(name)
+    _require(expected is not None, f"template {name} is not approved", TEMPLATE_MISSING)
     _text(
         _dict(template.get("language"), "template.language").get("code"),
         "template.language.code",
@@ -192,15 +207,26 @@ def check_template(body: Mapping[str, Any], flows: FlowLookup) -> None:
                     "\n" not in text and "\t" not in text and "    " not in text,
                     f"{where}.text: no new lines, tabs or more than 4 spaces in a row",
                 )
+    body_parameters = [
+        parameter
+        for component in template.get("components") or []
+        if component.get("type") == "body"
+        for parameter in component.get("parameters") or []
+    ]
+    _require(
+        expected == ANY_VARIABLES or len(body_parameters) == expected,
+        f"template {name} has {expected} body variables, {len(body_parameters)} given",
+        TEMPLATE_PARAMETERS,
+    )
 
 
-def check_image(body: Mapping[str, Any], flows: FlowLookup) -> None:
+def check_image(body: Mapping[str, Any], account: Account) -> None:
     image = _dict(body.get("image"), "image")
     _require(bool(image.get("link") or image.get("id")), "image.link or image.id is required")
     _text(image.get("caption"), "image.caption", INTERACTIVE_BODY_MAX, False)
 
 
-CHECKS: dict[str, Callable[[Mapping[str, Any], FlowLookup], None]] = {
+CHECKS: dict[str, Callable[[Mapping[str, Any], Account], None]] = {
     "text": check_text,
     "interactive": check_interactive,
     "template": check_template,
@@ -208,9 +234,10 @@ CHECKS: dict[str, Callable[[Mapping[str, Any], FlowLookup], None]] = {
 }
 
 
-def check_message(body: Mapping[str, Any], flows: FlowLookup) -> None:
-    """Raises InvalidMessage unless `body` is a send Meta accepts; `flows` maps the Flow ids
-    of this account to their Flow JSON (a Flow message must name one and match its screen)."""
+def check_message(body: Mapping[str, Any], account: Account) -> None:
+    """Raises InvalidMessage unless `body` is a send Meta accepts from `account`: a Flow
+    message must name one of its Flows and match the screen, a template must be approved
+    and get as many body parameters as it has variables."""
     kind = body.get("type", "text")
     _require(kind in CHECKS, f"type {kind!r} is not supported by this emulator")
-    CHECKS[str(kind)](body, flows)
+    CHECKS[str(kind)](body, account)

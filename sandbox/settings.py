@@ -98,6 +98,8 @@ def bot_env(
         "WHATSAPP_FLOW_PRIVATE_KEY": keys.flow_private_pem(),
         "WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE": "",
         "WHATSAPP_NOTIFICATION_TEMPLATE": NOTIFICATION_TEMPLATE,
+        "WHATSAPP_TEMPLATE_LANGUAGE": "en",
+        "WHATSAPP_TEMPLATE_PARAMS": "text",  # one variable, as the emulator approved it
         "WHATSAPP_NOTIFICATION_TRANSPORT": "graph",
         "WASENDER_API_KEY": "",
         "WASENDER_API_BASE": "",

@@ -127,6 +127,18 @@ def cta(url: str) -> dict[str, Any]:
     }
 
 
+def template(name: str, *texts: str) -> dict[str, Any]:
+    parameters = [{"type": "text", "text": t} for t in texts]
+    return {
+        "type": "template",
+        "template": {
+            "name": name,
+            "language": {"code": "en"},
+            "components": [{"type": "body", "parameters": parameters}],
+        },
+    }
+
+
 PRODUCTS = {"products": [{"id": "espresso-beans", "title": "Espresso Beans"}]}
 
 
@@ -140,19 +152,7 @@ PRODUCTS = {"products": [{"id": "espresso-beans", "title": "Espresso Beans"}]}
         (cta("wa.me/no-scheme"), "parameters.url is not a URL"),
         (flow_message("NOWHERE", {}), "not a screen of the Flow"),
         (flow_message("PRODUCT", {}), "must match screen PRODUCT"),
-        (
-            {
-                "type": "template",
-                "template": {
-                    "name": "order_update",
-                    "language": {"code": "en"},
-                    "components": [
-                        {"type": "body", "parameters": [{"type": "text", "text": "two\nlines"}]}
-                    ],
-                },
-            },
-            "no new lines",
-        ),
+        (template("order_update", "two\nlines"), "no new lines"),
         ({"type": "sticker", "sticker": {}}, "not supported"),
     ],
 )
@@ -163,6 +163,20 @@ def test_graph_refuses_what_meta_refuses(
     assert answer.status_code == 400
     assert detail in answer.json()["error"]["message"]
     assert graph.accepted() == []
+
+
+def test_graph_sends_only_approved_templates_with_their_variables() -> None:
+    graph = GraphApiEmulator(templates={"order_update": 1})
+    graph.start()
+    try:
+        assert send(graph, template("order_update", "Order ORD-1 is confirmed")).status_code == 200
+        unknown = send(graph, template("promo", "x"))
+        assert unknown.status_code == 400 and unknown.json()["error"]["code"] == 132001
+        extra = send(graph, template("order_update", "a", "b"))
+        assert extra.status_code == 400 and extra.json()["error"]["code"] == 132000
+        assert len(graph.accepted()) == 1
+    finally:
+        graph.stop()
 
 
 def test_graph_accepts_and_reports_statuses_signed(
