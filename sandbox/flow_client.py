@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -46,7 +46,6 @@ class FlowRun:
     public_key: rsa.RSAPublicKey
     app_secret: str
     closed: bool = False
-    history: list[str] = field(default_factory=list)
 
     def screen_json(self) -> dict[str, Any]:
         for screen in self.flow["screens"]:
@@ -147,7 +146,6 @@ class FlowRun:
             self.closed = True
             params = answer.get("data", {}).get("extension_message_response", {}).get("params")
             return dict(params) if isinstance(params, dict) else {"flow_token": self.token}
-        self.history.append(self.screen)
         self.screen = str(answer.get("screen"))
         self.data = dict(answer.get("data") or {})
         self.screen_json()  # the endpoint must answer with a screen of this Flow

@@ -28,14 +28,7 @@ def parameters(typed_dict: Any) -> frozenset[str]:
     return keys - _CLIENT_OPTIONS
 
 
-def required(typed_dict: Any) -> frozenset[str]:
-    """Its parameters that the type marks as required."""
-    keys: frozenset[str] = typed_dict.__required_keys__
-    return keys - _CLIENT_OPTIONS
-
-
 SESSION_CREATE = parameters(SessionCreateParams)
-SESSION_CREATE_REQUIRED = required(SessionCreateParams)
 LINE_ITEM = parameters(SessionCreateParamsLineItem)
 SESSION_LIST = parameters(SessionListParams)
 SESSION_EXPIRE = parameters(SessionExpireParams)

@@ -184,3 +184,19 @@ def test_two_customers_ordering_at_once(live_sandbox: Sandbox) -> None:
         thread.join()
     assert not errors, errors
     assert len({order_id(link) for link in links.values()}) == 2
+
+
+def test_every_signed_webhook_the_emulators_sent_was_accepted(live_sandbox: Sandbox) -> None:
+    """Runs after the scenarios: the bot verified every Stripe-Signature and
+    X-Hub-Signature-256 the emulators made and answered 2xx (no retry was needed)."""
+    events = list(live_sandbox.emulators.stripe.deliveries)
+    assert {d.kind for d in events} >= {
+        "checkout.session.completed",
+        "checkout.session.expired",
+        "payment_intent.payment_failed",
+        "invoice.paid",
+        "customer.subscription.deleted",
+    }
+    assert {d.status for d in events} == {200}
+    statuses = list(live_sandbox.emulators.graph.deliveries)
+    assert len(statuses) > 30 and {d.status for d in statuses} == {200}
