@@ -13,10 +13,12 @@ export PYTHONPATH := $(CURDIR)
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: help setup train run shell test lint typecheck pytest validate story-test bench clean lock flow-cli migrate outbox privacy
+.PHONY: help setup train run sandbox shell test lint typecheck pytest browser validate story-test bench clean lock flow-cli migrate outbox privacy
 
 help:
-	@echo "make run     start the bot (action server :5055 + Rasa server :5005)"
+	@echo "make run     start the bot (action server :5055 + Rasa server :5005); the sandbox"
+	@echo "             (emulated WhatsApp + Stripe, chat page on :5080) without their settings"
+	@echo "make sandbox the sandbox, whatever the settings: no real messages or payments"
 	@echo "make test    lint, type-check, unit/integration tests, data validation, story tests"
 	@echo "make shell   talk to the bot in the terminal"
 	@echo "make train   train the model if data/config changed"
@@ -41,6 +43,9 @@ $(MODEL): $(INSTALLED) $(TRAINING_INPUTS)
 run: $(MODEL)
 	@scripts/run.sh serve
 
+sandbox: $(MODEL)
+	@scripts/run.sh sandbox
+
 shell: $(MODEL)
 	@scripts/run.sh shell
 
@@ -53,8 +58,23 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
-pytest: $(MODEL)
+pytest: $(MODEL) browser
 	$(BIN)/pytest
+
+# The browser test drives Debian's Chromium headless; installed here when missing (as root).
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+browser:
+	@if [ ! -x $(CHROMIUM) ] || [ ! -x $(CHROMEDRIVER) ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Chromium for the browser test"; \
+			apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver; \
+		else \
+			echo "The browser test needs $(CHROMIUM) and $(CHROMEDRIVER): install the Debian"; \
+			echo "packages chromium and chromium-driver (sudo apt-get install chromium chromium-driver)."; \
+			exit 1; \
+		fi; \
+	fi
 
 validate: $(INSTALLED)
 	$(BIN)/python -m scripts.validate_data

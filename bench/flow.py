@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bench.figures import Figure, percentile
 from bench.http_load import post_request, run_load
+from bench.memory import rss_mib
 from connectors.flow_crypto import OAEP, encrypt_request
 from connectors.flow_tokens import issue_token
 from connectors.signatures import hub_signature
@@ -176,10 +177,15 @@ def flow_endpoint() -> list[Figure]:
     with tempfile.TemporaryDirectory() as workdir:
         bot = start_flow_bot(Path(workdir), graph, key)
         try:
-            return [
+            figures = [
                 Figure("rsa2048_one_core", "private ops", rsa_rate, "ops/s"),
                 *ping_figures(bot, key, rsa_rate),
                 *data_exchange_figures(bot, key),
+            ]
+            rasa_pid = bot.processes[1].pid
+            return [
+                *figures,
+                Figure("rasa_server", "RSS after the Flow bench", rss_mib(rasa_pid), "MiB"),
             ]
         finally:
             bot.stop()

@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.figures import Figure, percentile
-from tests.fakes import stripe_events as se
+from sandbox import stripe_events as se
 from tests.fakes.graph_api import FakeGraphApi
 from tests.live_bot import start_bot
 

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Starts the action server (:5055) and the Rasa server (:5005) -- or `rasa shell` with mode
 # "shell" -- and stops both cleanly on Ctrl-C. Called by `make run` / `make shell` after setup.
+# Without any WhatsApp or Stripe setting, `serve` starts the sandbox instead (python -m
+# sandbox: emulators + chat page; mode "sandbox" starts it in any case), which calls this
+# script again with SANDBOX=1. SANDBOX=off keeps the bot alone (REST channel only).
 set -euo pipefail
 mode=${1:-serve}
 cd "$(dirname "$0")/.."
@@ -8,7 +11,8 @@ bin=.venv/bin
 model=models/shop.tar.gz
 
 env_file=${ENV_FILE:-.env}
-if [ -f "$env_file" ]; then
+# The sandbox gives every WhatsApp/Stripe setting itself; a .env must not replace them.
+if [ "${SANDBOX:-}" != 1 ] && [ -f "$env_file" ]; then
     set -a
     # shellcheck disable=SC1090
     . "$env_file"
@@ -21,6 +25,23 @@ export SANIC_ACCESS_LOG=${SANIC_ACCESS_LOG:-false}
 rasa_port=${RASA_PORT:-5005}
 actions_port=${ACTION_SERVER_PORT:-5055}
 mkdir -p var
+
+if [ "$mode" = sandbox ]; then
+    exec "$bin/python" -m sandbox
+fi
+if [ "$mode" = serve ] && [ -z "${SANDBOX:-}" ]; then
+    case "$("$bin/python" -m scripts.settings_report --platforms)" in
+    none)
+        echo "No WhatsApp or Stripe settings: starting the SANDBOX (emulated WhatsApp and Stripe)."
+        exec "$bin/python" -m sandbox
+        ;;
+    partial)
+        echo "Some WhatsApp/Stripe settings are set, some are missing: starting the real bot,"
+        echo "not the sandbox (it would replace your settings). Complete them (below), or"
+        echo "run \`make sandbox\` to try everything with emulators."
+        ;;
+    esac
+fi
 
 # Conversations are encrypted at rest. On the embedded SQLite default a machine without a
 # key gets one, saved once in the env file; a real database (DATABASE_URL) needs its own.
@@ -47,7 +68,13 @@ trap stop EXIT
 "$bin/rasa" run actions --actions actions --port "$actions_port" &
 pids+=($!)
 
-rasa_args=(--model "$model" --endpoints endpoints.yml --credentials var/credentials.yml)
+endpoints=endpoints.yml
+if [ "$actions_port" != 5055 ]; then
+    # endpoints.yml names the action server on :5055; point Rasa at the port asked for.
+    sed "s#//localhost:5055/#//localhost:$actions_port/#" endpoints.yml > var/endpoints.yml
+    endpoints=var/endpoints.yml
+fi
+rasa_args=(--model "$model" --endpoints "$endpoints" --credentials var/credentials.yml)
 if [ "$mode" = shell ]; then
     "$bin/rasa" shell "${rasa_args[@]}"
     exit 0

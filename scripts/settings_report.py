@@ -154,13 +154,35 @@ def channels_for(environ: Mapping[str, str], credentials: dict[str, object]) -> 
     return {name: value for name, value in credentials.items() if name != WHATSAPP_CHANNEL}
 
 
+PLATFORMS = ("WhatsApp", "Stripe")
+
+
+def configured_platforms(environ: Mapping[str, str]) -> str:
+    """`none` when no required WhatsApp or Stripe setting is set (make run starts the
+    sandbox), `all` when every one is, else `partial`."""
+    required = [s for s in SETTINGS if s.required and s.feature.startswith(PLATFORMS)]
+    present = [s for s in required if environ.get(s.name, "").strip()]
+    if not present:
+        return "none"
+    return "all" if len(present) == len(required) else "partial"
+
+
 def main() -> int:
     """Prints the report for the current environment (run.sh has loaded `.env` into it) and
     writes the credentials file `make run` starts Rasa with."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--credentials-out", type=Path, help="where to write the channels")
+    parser.add_argument(
+        "--platforms", action="store_true", help="print none, partial or all, and exit"
+    )
     args = parser.parse_args()
-    print(render_report(missing_settings(os.environ)), file=sys.stderr)
+    if args.platforms:
+        print(configured_platforms(os.environ))
+        return 0
+    if os.environ.get("SANDBOX") == "1":
+        print("Sandbox: the WhatsApp and Stripe settings point at the emulators.", file=sys.stderr)
+    else:
+        print(render_report(missing_settings(os.environ)), file=sys.stderr)
     if args.credentials_out:
         source = yaml.safe_load((PROJECT_ROOT / "credentials.yml").read_text(encoding="utf-8"))
         channels = channels_for(os.environ, source or {})

@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from tests.fakes import meta
+from sandbox import meta
 from tests.fakes.graph_api import FakeGraphApi
 from tests.live_bot import LiveBot
 

@@ -18,6 +18,7 @@ from tests.fakes.fixtures import (
     fake_graph,  # noqa: F401 - shared fixture
     graph_api,  # noqa: F401 - shared fixture
 )
+from tests.sandbox_client import live_sandbox  # noqa: F401 - shared fixture
 
 CUSTOMER = "test-customer-0001"
 

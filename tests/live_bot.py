@@ -136,17 +136,7 @@ def start_bot(
     processes, logs = [], []
     for name, command in commands.items():
         log = workdir / f"{name}.log"
-        with log.open("wb") as output:
-            processes.append(
-                subprocess.Popen(
-                    command,
-                    cwd=workdir,
-                    env=env,
-                    stdout=output,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
+        processes.append(spawn_logged(command, env, log, cwd=workdir))
         logs.append(log)
     bot = LiveBot(
         [f"http://127.0.0.1:{port}" for port in rasa_ports],
@@ -162,3 +152,26 @@ def start_bot(
         bot.stop()
         raise RuntimeError(f"bot did not start:\n{bot.log_tail()}") from None
     return bot
+
+
+def port_open(port: int) -> bool:
+    """True while something listens on 127.0.0.1:`port`."""
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def spawn_logged(
+    command: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT
+) -> subprocess.Popen[bytes]:
+    """Starts `command` in its own session (so its whole group can be signalled), with
+    stdout and stderr going to `log`."""
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )

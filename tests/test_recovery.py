@@ -19,8 +19,8 @@ from connectors.migrations import MIGRATIONS, migrate
 from connectors.privacy.checks import StoredDataError
 from connectors.privacy.reencrypt import reencrypt
 from connectors.store import ConnectorStore
+from sandbox import stripe_events as se
 from tests.chat import Chat, text_of
-from tests.fakes import stripe_events as se
 from tests.fakes.graph_api import FakeGraphApi
 from tests.fakes.stripe_api import FakeStripeApi
 from tests.live_bot import ROOT, LiveBot, start_bot

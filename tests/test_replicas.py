@@ -16,9 +16,9 @@ import requests
 import sqlalchemy as sa
 
 from connectors.store import ConnectorStore
+from sandbox import stripe_events as se
 from tests.at_rest import found_in_tables
 from tests.chat import Chat, text_of
-from tests.fakes import stripe_events as se
 from tests.fakes.graph_api import FakeGraphApi
 from tests.fakes.stripe_api import FakeStripeApi
 from tests.live_bot import LiveBot, start_bot

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -16,19 +15,13 @@ from typing import Any
 import pytest
 import requests
 
-from tests.fakes import meta
+from sandbox import meta
 from tests.fakes.graph_api import FakeGraphApi
-from tests.live_bot import wait_for
+from tests.live_bot import port_open, spawn_logged, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 RASA_URL = "http://127.0.0.1:5005"
 ACTIONS_URL = "http://127.0.0.1:5055"
-
-
-def port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def start_run(workdir: Path, env_extra: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -37,17 +30,10 @@ def start_run(workdir: Path, env_extra: dict[str, str]) -> subprocess.Popen[byte
     assert not busy, f"ports {busy} are in use: stop the other bot (make run) first"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "WHATSAPP_"))}
     env["ENV_FILE"] = os.devnull  # a developer's .env must not change what this test sees
+    env["SANDBOX"] = "off"  # the bot alone, not the sandbox that `make run` starts without settings
     env["DATABASE_URL"] = f"sqlite:///{workdir / 'tracker.db'}"
     env.update(env_extra)
-    with (workdir / "run.log").open("wb") as output:
-        process = subprocess.Popen(
-            ["bash", "scripts/run.sh", "serve"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = spawn_logged(["bash", "scripts/run.sh", "serve"], env, workdir / "run.log")
     wait_for(f"{ACTIONS_URL}/health", [process])
     wait_for(f"{RASA_URL}/", [process])
     return process

@@ -16,8 +16,8 @@ from connectors.config import FlowSettings, WhatsAppSettings
 from connectors.signatures import hub_signature
 from connectors.store import ConnectorStore
 from connectors.whatsapp import WhatsAppInput
-from tests.fakes import meta
-from tests.fakes import stripe_events as se
+from sandbox import meta
+from sandbox import stripe_events as se
 
 SECRET = "app-secret-for-tests"
 WEBHOOK_SECRET = "whsec_for_tests"

@@ -9,7 +9,7 @@ import pytest
 
 from connectors.signatures import stripe_signature, verify_stripe_signature
 from connectors.stripe_events import EventIntent, Skipped, map_event
-from tests.fakes import stripe_events as se
+from sandbox import stripe_events as se
 
 CUSTOMER = "15550005555"
 META = {"whatsapp_user_id": CUSTOMER, "order_id": "ORD-ABCDEFGH"}

@@ -22,9 +22,9 @@ from connectors.flow_crypto import decrypt_response, encrypt_request
 from connectors.privacy.keys import ENV_VAR
 from connectors.signatures import hub_signature
 from connectors.store import ConnectorStore
+from sandbox import meta
 from tests.at_rest import found_in_sqlite_files, found_in_tables
 from tests.chat import WAIT_SECONDS, Chat, text_of
-from tests.fakes import meta
 from tests.fakes.graph_api import FakeGraphApi
 from tests.live_bot import ROOT, LiveBot, start_bot
 

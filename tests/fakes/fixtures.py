@@ -8,8 +8,8 @@ from typing import TypeVar
 
 import pytest
 
+from sandbox.loopback import LoopbackServer
 from tests.fakes.graph_api import FakeGraphApi
-from tests.fakes.loopback import LoopbackServer
 from tests.fakes.stripe_api import FakeStripeApi
 
 Server = TypeVar("Server", bound=LoopbackServer)

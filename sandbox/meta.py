@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import secrets
 import time
 from typing import Any
 
@@ -11,11 +12,16 @@ from connectors.signatures import hub_signature
 
 __all__ = ["hub_signature"]
 
+#: The business phone number id of the sandbox and the tests (any digits do).
+PHONE_NUMBER_ID = "1234567890"
+
+# Ids are unique across runs too: the bot keeps the ids it saw in its database.
+_RUN = secrets.token_hex(4)
 _ids = itertools.count(1)
 
 
 def message_id() -> str:
-    return f"wamid.TEST{next(_ids):08d}"
+    return f"wamid.TEST{_RUN}{next(_ids):08d}"
 
 
 def contact(
@@ -54,6 +60,14 @@ def button_reply(sender: str, reply_id: str, title: str) -> dict[str, Any]:
     )
 
 
+def list_reply(sender: str, row_id: str, title: str) -> dict[str, Any]:
+    return message(
+        sender,
+        "interactive",
+        {"type": "list_reply", "list_reply": {"id": row_id, "title": title}},
+    )
+
+
 def nfm_reply(sender: str, response: dict[str, Any]) -> dict[str, Any]:
     return message(
         sender,
@@ -69,11 +83,14 @@ def notification(
     messages: list[dict[str, Any]] | None = None,
     contacts: list[dict[str, Any]] | None = None,
     statuses: list[dict[str, Any]] | None = None,
-    phone_number_id: str = "1234567890",
+    phone_number_id: str | None = None,
 ) -> dict[str, Any]:
     value: dict[str, Any] = {
         "messaging_product": "whatsapp",
-        "metadata": {"display_phone_number": "15550000000", "phone_number_id": phone_number_id},
+        "metadata": {
+            "display_phone_number": "15550000000",
+            "phone_number_id": phone_number_id or PHONE_NUMBER_ID,
+        },
     }
     if messages is not None:
         value["messages"] = messages

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import secrets
 import time
 from typing import Any
 
@@ -11,12 +12,14 @@ from connectors.signatures import stripe_signature
 
 __all__ = ["stripe_signature"]
 
+# Ids are unique across runs too: the bot keeps the ids it saw in its database.
+_RUN = secrets.token_hex(4)
 _ids = itertools.count(1)
 
 
 def event(kind: str, obj: dict[str, Any], livemode: bool = False) -> dict[str, Any]:
     return {
-        "id": f"evt_test_{next(_ids):06d}",
+        "id": f"evt_test_{_RUN}{next(_ids):06d}",
         "object": "event",
         "api_version": "2026-10-28.endive",
         "created": int(time.time()),

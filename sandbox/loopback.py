@@ -1,9 +1,10 @@
-"""The base of the HTTP fakes: an aiohttp.web server on loopback, on its own event loop.
+"""The base of the emulators: an aiohttp.web server on loopback, on its own event loop.
 
 The server runs in a daemon thread, so synchronous tests and async code alike reach it over
 TCP, through the same client code as production. Subclasses answer every request in
-`_handle`; this class starts and stops the server, picks a free port on 127.0.0.1, and can
-refuse connections for a while (an outage) and then accept them again on the same port.
+`_handle`; this class starts and stops the server, listens on 127.0.0.1 (on a free port
+unless one is given: the sandbox uses fixed ones), and can refuse connections for a while
+(an outage) and then accept them again on the same port.
 """
 
 from __future__ import annotations
@@ -28,16 +29,18 @@ class LoopbackServer(ABC):
     #: The name of the server thread.
     thread_name: ClassVar[str] = "loopback-server"
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
+        self._requested_port = port
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self._port: int | None = None
+        self._background: set[asyncio.Task[Any]] = set()
 
     def start(self) -> None:
-        """Starts the server thread and listens on 127.0.0.1, on a free port."""
+        """Starts the server thread and listens on 127.0.0.1 (a free port unless given)."""
         if self._loop is not None:
             raise RuntimeError(f"{type(self).__name__} is already running")
         loop = asyncio.new_event_loop()
@@ -51,6 +54,7 @@ class LoopbackServer(ABC):
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
+        self._call(self._cancel_background())
         if self._runner is not None:
             self._call(self._runner.cleanup())
         loop.call_soon_threadsafe(loop.stop)
@@ -83,6 +87,20 @@ class LoopbackServer(ABC):
     async def _handle(self, request: web.Request) -> web.Response:
         """The answer to one request, whatever its method and path."""
 
+    def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
+        """Runs `coroutine` in the background on the server loop (call it from the loop),
+        keeping a reference so the task is not garbage-collected mid-flight."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _cancel_background(self) -> None:
+        """Ends the background work still running (status reports, event deliveries)."""
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def _call(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Runs a coroutine on the server loop and waits for its result."""
         if self._loop is None:
@@ -99,7 +117,7 @@ class LoopbackServer(ABC):
         )
         await runner.setup()
         self._runner = runner
-        await self._listen(0)
+        await self._listen(self._requested_port)
 
     async def _listen(self, port: int) -> None:
         if self._runner is None or self._site is not None:

@@ -1,0 +1,143 @@
+"""What happens on the emulated Stripe Checkout page, and the events Stripe sends for it.
+
+Pure functions over a stored Checkout Session: each moves the session as Stripe would and
+returns the events Stripe would deliver, in Stripe's order. `child_metadata` is what the
+session passed on to the objects it creates: `payment_intent_data.metadata` to the
+PaymentIntent (payment mode), `subscription_data.metadata` to the Subscription.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Any
+
+from sandbox.stripe_events import event
+
+Session = dict[str, Any]
+Events = list[dict[str, Any]]
+
+SUCCESS_CARD = "4242 4242 4242 4242"
+DECLINING_CARD = "4000 0000 0000 0002"
+
+
+class CheckoutError(ValueError):
+    """The action is not possible in the session's state (the page says why)."""
+
+
+def _require_open(session: Session) -> None:
+    if session["status"] != "open":
+        raise CheckoutError(f"This Checkout Session is {session['status']}.")
+
+
+def _payment_intent(session: Session, metadata: dict[str, str], status: str) -> dict[str, Any]:
+    if not session.get("payment_intent"):
+        session["payment_intent"] = "pi_test_" + secrets.token_hex(12)
+    intent: dict[str, Any] = {
+        "id": session["payment_intent"],
+        "object": "payment_intent",
+        "amount": session["amount_total"],
+        "currency": session["currency"],
+        "livemode": False,
+        "status": status,
+        "metadata": metadata,
+    }
+    if status == "requires_payment_method":
+        intent["last_payment_error"] = {
+            "type": "card_error",
+            "code": "card_declined",
+            "decline_code": "generic_decline",
+            "message": "Your card was declined.",
+        }
+    return intent
+
+
+def _invoice(session: Session, metadata: dict[str, str], reason: str) -> dict[str, Any]:
+    return {
+        "id": "in_test_" + secrets.token_hex(12),
+        "object": "invoice",
+        "amount_paid": session["amount_total"],
+        "currency": session["currency"],
+        "billing_reason": reason,
+        "livemode": False,
+        "status": "paid",
+        "parent": {
+            "type": "subscription_details",
+            "subscription_details": {
+                "subscription": session["subscription"],
+                "metadata": metadata,
+            },
+        },
+    }
+
+
+def pay(session: Session, metadata: dict[str, str]) -> Events:
+    """The customer paid with the success card."""
+    _require_open(session)
+    session["status"] = "complete"
+    session["payment_status"] = "paid"
+    if session["mode"] == "subscription":
+        session["subscription"] = "sub_test_" + secrets.token_hex(12)
+        return [
+            event("checkout.session.completed", dict(session)),
+            event("invoice.paid", _invoice(session, metadata, "subscription_create")),
+        ]
+    intent = _payment_intent(session, metadata, "succeeded")
+    return [
+        event("payment_intent.succeeded", intent),
+        event("checkout.session.completed", dict(session)),
+    ]
+
+
+def decline(session: Session, metadata: dict[str, str]) -> Events:
+    """The card was declined: the session stays open for another try. The PaymentIntent of
+    a subscription's first invoice does not carry the session's metadata, as on Stripe."""
+    _require_open(session)
+    carried = metadata if session["mode"] == "payment" else {}
+    return [
+        event(
+            "payment_intent.payment_failed",
+            _payment_intent(session, carried, "requires_payment_method"),
+        )
+    ]
+
+
+def expire(session: Session) -> Events:
+    """The session expired (its time ran out, or it was expired through the API)."""
+    _require_open(session)
+    session["status"] = "expired"
+    return [event("checkout.session.expired", dict(session))]
+
+
+def _require_subscription(session: Session) -> None:
+    if session["mode"] != "subscription" or not session.get("subscription"):
+        raise CheckoutError("Only a paid subscription can be renewed or cancelled.")
+
+
+def renew(session: Session, metadata: dict[str, str]) -> Events:
+    """The subscription's next period was charged."""
+    _require_subscription(session)
+    return [event("invoice.paid", _invoice(session, metadata, "subscription_cycle"))]
+
+
+def cancel_subscription(session: Session, metadata: dict[str, str]) -> Events:
+    """The subscription was cancelled (by the customer, or the shop in the dashboard)."""
+    _require_subscription(session)
+    subscription = {
+        "id": session["subscription"],
+        "object": "subscription",
+        "status": "canceled",
+        "livemode": False,
+        "metadata": metadata,
+    }
+    return [event("customer.subscription.deleted", subscription)]
+
+
+#: The actions of the hosted page, by the name its buttons post.
+OUTCOMES: dict[str, Callable[[Session, dict[str, str]], Events]] = {
+    "pay": pay,
+    "decline": decline,
+    "expire": lambda session, _metadata: expire(session),
+    "renew": renew,
+    "cancel_subscription": cancel_subscription,
+}

@@ -1,0 +1,200 @@
+// The chat simulator page: polls /api/chats and draws each customer's conversation the way
+// WhatsApp shows it; every tap or message goes to the simulator's server, which signs it and
+// posts it to the bot exactly as Meta does. No build step, no dependencies.
+"use strict";
+
+// The chat shown is remembered, so coming back from the Checkout page shows it again.
+const state = { active: localStorage.getItem("sandbox.active"), chats: [], drawn: "", flow: null };
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  Object.entries(attrs || {}).forEach(([k, v]) => {
+    if (k === "onclick") node.addEventListener("click", v);
+    else node.setAttribute(k, v);
+  });
+  children.forEach((c) => node.append(c));
+  return node;
+}
+
+async function api(path, body) {
+  const response = await fetch(path, body === undefined ? {} : {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  const data = await response.json();
+  if (!response.ok) throw new Error(data.error || response.statusText);
+  return data;
+}
+
+function select(waId) {
+  state.active = waId;
+  state.drawn = "";
+  localStorage.setItem("sandbox.active", waId);
+}
+
+function activeChat() {
+  return state.chats.find((c) => c.wa_id === state.active);
+}
+
+async function poll() {
+  try {
+    const data = await api("/api/chats");
+    state.chats = data.customers;
+    $("connection").textContent = data.connected ? "Connected to the bot." : "Waiting for the bot…";
+    draw();
+  } catch (error) {
+    $("connection").textContent = "Simulator unreachable: " + error.message;
+  }
+}
+
+function draw() {
+  const list = $("customers");
+  list.replaceChildren(...state.chats.map((c) => el("li", {
+    class: c.wa_id === state.active ? "active" : "", "data-wa-id": c.wa_id,
+    onclick: () => { select(c.wa_id); draw(); },
+  }, `${c.name} (+${c.wa_id})`)));
+  const chat = activeChat();
+  $("text").disabled = $("send").disabled = !chat;
+  if (!chat) return;
+  $("chat-title").textContent = `${chat.name} · +${chat.wa_id}`;
+  const signature = JSON.stringify(chat.messages.map((m) => [m.id, m.status]));
+  if (signature === state.drawn) return;
+  state.drawn = signature;
+  const box = $("messages");
+  box.replaceChildren(...chat.messages.map(bubble));
+  box.scrollTop = box.scrollHeight;
+}
+
+function bubble(message) {
+  const who = message.from;
+  const node = el("div", { class: `bubble ${who}`, "data-message-id": message.id });
+  if (who === "customer") node.append(message.text);
+  else botContent(node, message);
+  const time = new Date(message.at * 1000).toLocaleTimeString();
+  // What WhatsApp reported back to the bot's webhook for this message (sent/delivered/read).
+  const ticks = { sent: " ✓", delivered: " ✓✓", read: " ✓✓ read" }[message.status] || "";
+  node.append(el("span", { class: "meta", title: message.status || "" }, time + ticks));
+  return el("div", { class: `row ${who}` }, node);
+}
+
+function optionButton(label, onclick, cls) {
+  return el("button", { type: "button", class: cls || "option", onclick }, label);
+}
+
+function botContent(node, message) {
+  const body = message.body;
+  if (body.type === "text") { node.append(body.text.body); return; }
+  if (body.type === "image") {
+    node.append(el("a", { href: body.image.link, target: "_blank" }, "🖼 image"), "\n", body.image.caption || "");
+    return;
+  }
+  if (body.type === "template") {
+    node.append(el("span", { class: "kind" }, `template ${body.template.name}`), "\n");
+    const params = (body.template.components || []).flatMap((c) => c.parameters || []);
+    node.append(params.map((p) => p.text).join(" "));
+    return;
+  }
+  const interactive = body.interactive;
+  node.append(interactive.body.text);
+  const options = el("div", { class: "options" });
+  const action = interactive.action;
+  if (interactive.type === "button") {
+    action.buttons.forEach((b) => options.append(
+      optionButton(b.reply.title, () => reply(message.id, b.reply.id), "reply")));
+  } else if (interactive.type === "list") {
+    action.sections.forEach((s) => s.rows.forEach((r) => options.append(
+      optionButton(`☰ ${r.title}`, () => reply(message.id, r.id), "row"))));
+  } else if (interactive.type === "cta_url") {
+    options.append(el("a", { href: action.parameters.url, target: "_blank", class: "cta" },
+      `↗ ${action.parameters.display_text}`));
+  } else if (interactive.type === "flow") {
+    options.append(optionButton(action.parameters.flow_cta, () => openFlow(message.id), "flow-cta"));
+  }
+  node.append(options);
+}
+
+async function send(path, body) {
+  try { await api(path, body); } catch (error) { alert(error.message); }
+  poll();
+}
+
+function reply(messageId, replyId) {
+  send(`/api/customers/${state.active}/reply`, { message_id: messageId, reply_id: replyId });
+}
+
+async function openFlow(messageId) {
+  try {
+    const screen = await api(`/api/customers/${state.active}/flows/${messageId}`, {});
+    state.flow = { customer: state.active, messageId };
+    drawFlow(screen);
+  } catch (error) { alert(error.message); }
+}
+
+function drawFlow(screen) {
+  if (screen.closed) { closeFlow(); poll(); return; }
+  $("flow").classList.remove("hidden");
+  $("flow-title").textContent = screen.title;
+  const problem = screen.client_error || screen.error_message;
+  $("flow-error").textContent = problem || "";
+  $("flow-error").classList.toggle("hidden", !problem);
+  const form = $("flow-form");
+  form.replaceChildren(...screen.components.map(component));
+  form.dataset.screen = screen.screen;
+}
+
+function component(c) {
+  if (c.type === "text") return el("div", { class: c.style }, c.text);
+  if (c.type === "input") {
+    return el("div", {}, el("label", { for: `f-${c.name}` }, c.label),
+      el("input", { type: "text", id: `f-${c.name}`, name: c.name }));
+  }
+  if (c.type === "choice" && c.style === "Dropdown") {
+    const select = el("select", { id: `f-${c.name}`, name: c.name },
+      el("option", { value: "" }, "Choose…"));
+    c.options.forEach((o) => select.append(el("option", { value: o.id }, o.title)));
+    return el("div", {}, el("label", { for: `f-${c.name}` }, c.label), select);
+  }
+  if (c.type === "choice") {
+    return el("fieldset", { id: `f-${c.name}` }, el("legend", {}, c.label),
+      ...c.options.map((o) => el("label", {},
+        el("input", { type: "radio", name: c.name, value: o.id }),
+        ` ${o.title}`, o.description ? el("div", { class: "TextCaption" }, o.description) : "")));
+  }
+  if (c.type === "footer") return el("button", { type: "submit", class: "footer", id: "flow-submit" }, c.label);
+  return el("div", {});
+}
+
+async function submitFlow(event) {
+  event.preventDefault();
+  const form = Object.fromEntries(new FormData($("flow-form")).entries());
+  const { customer, messageId } = state.flow;
+  try {
+    drawFlow(await api(`/api/customers/${customer}/flows/${messageId}/submit`, { form }));
+  } catch (error) { alert(error.message); }
+}
+
+function closeFlow() {
+  $("flow").classList.add("hidden");
+  state.flow = null;
+}
+
+$("add-customer").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    const customer = await api("/api/customers", { name: $("customer-name").value });
+    $("customer-name").value = "";
+    select(customer.wa_id);
+    poll();
+  } catch (error) { alert(error.message); }
+});
+$("composer").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = $("text").value.trim();
+  if (!text) return;
+  $("text").value = "";
+  send(`/api/customers/${state.active}/text`, { text });
+});
+$("flow-form").addEventListener("submit", submitFlow);
+$("flow-close").addEventListener("click", closeFlow);
+poll();
+setInterval(poll, 800);

@@ -1,0 +1,41 @@
+"""Which request parameters Stripe knows, read from stripe-python's own parameter types.
+
+stripe-python (pinned in requirements.txt) ships a TypedDict for every request, generated
+from Stripe's OpenAPI spec. Its keys, less the client-side request options (api_key,
+idempotency_key, …), are the parameters the API accepts: anything else is answered
+"Received unknown parameter", as Stripe does. Upgrading stripe-python updates the emulator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stripe._request_options import RequestOptions
+from stripe.params.checkout import (
+    SessionCreateParams,
+    SessionCreateParamsLineItem,
+    SessionExpireParams,
+    SessionListParams,
+    SessionRetrieveParams,
+)
+
+_CLIENT_OPTIONS = RequestOptions.__required_keys__ | RequestOptions.__optional_keys__
+
+
+def parameters(typed_dict: Any) -> frozenset[str]:
+    """The API parameters of a stripe-python params TypedDict."""
+    keys: frozenset[str] = typed_dict.__required_keys__ | typed_dict.__optional_keys__
+    return keys - _CLIENT_OPTIONS
+
+
+SESSION_CREATE = parameters(SessionCreateParams)
+LINE_ITEM = parameters(SessionCreateParamsLineItem)
+SESSION_LIST = parameters(SessionListParams)
+SESSION_EXPIRE = parameters(SessionExpireParams)
+SESSION_RETRIEVE = parameters(SessionRetrieveParams)
+
+
+def unknown(params: dict[str, Any], known: frozenset[str]) -> str | None:
+    """The first parameter (in sorted order) that `known` does not hold, if any."""
+    extra = sorted(set(params) - known)
+    return extra[0] if extra else None

@@ -1,0 +1,65 @@
+"""make bench's plumbing: the table, derived figures, the latency chart and memory readings
+(the benchmarks themselves run only under `make bench`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import pytest
+
+from bench.__main__ import derive, render, selected
+from bench.chart import latency_series, save_chart
+from bench.figures import Figure
+from bench.memory import rss_mib
+
+FIGURES = [
+    Figure("flow_data_exchange_8_customers", "p50", 115.0, "ms"),
+    Figure("flow_data_exchange_8_customers", "p99", 240.0, "ms"),
+    Figure("stripe_events_20_per_s_60_s", "ack p99", 8.0, "ms"),
+    Figure("flow_ping_16_connections", "throughput", 2500.0, "req/s", 4000.0),
+    Figure("rasa_train_force", "duration", 75.0, "s"),
+]
+
+
+def test_the_table_has_every_figure_and_its_ratio() -> None:
+    table = render(FIGURES).splitlines()
+    assert table[0].split() == ["benchmark", "figure", "value", "unit", "baseline", "ratio"]
+    assert len(table) == 1 + len(FIGURES)
+    assert table[4].split()[-2:] == ["4e+03", "0.62"]
+
+
+def test_derived_figures_use_the_measured_ones_and_skip_when_one_is_missing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def spread(figures: Mapping[str, Figure]) -> list[Figure]:
+        p50 = figures["flow_data_exchange_8_customers/p50"].value
+        p99 = figures["flow_data_exchange_8_customers/p99"].value
+        return [Figure("flow_data_exchange_8_customers", "p99/p50", p99 / p50, "×")]
+
+    def needs_more(figures: Mapping[str, Figure]) -> list[Figure]:
+        return [figures["flow_unencrypted/p50"]]
+
+    (derived,) = derive(FIGURES, [spread, needs_more])
+    assert derived.value == pytest.approx(240 / 115)
+    assert "skipped needs_more: no figure 'flow_unencrypted/p50'" in capsys.readouterr().err
+
+
+def test_the_chart_shows_the_latency_percentiles(tmp_path: Path) -> None:
+    assert latency_series(FIGURES) == {
+        "flow_data_exchange_8_customers": {"p50": 115.0, "p99": 240.0},
+        "stripe_events_20_per_s_60_s ack": {"p99": 8.0},
+    }
+    chart = tmp_path / "bench.png"
+    assert save_chart(FIGURES, chart)
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5_000
+    assert not save_chart(FIGURES[3:], tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
+
+
+def test_memory_of_a_process_tree_and_benchmark_selection() -> None:
+    assert 10 < rss_mib(os.getpid()) < 10_000
+    assert [b.__name__ for b in selected(["training_time"])] == ["training_time"]
+    with pytest.raises(SystemExit, match="unknown benchmark nope"):
+        selected(["nope"])

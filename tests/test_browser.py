@@ -1,0 +1,122 @@
+"""A purchase by clicking, in headless Chromium (Debian's /usr/bin/chromium, driven by
+Selenium through /usr/bin/chromedriver): the chat simulator page, the order Flow form, the
+emulated Stripe Checkout page, and the confirmation back in the chat. Saves a screenshot
+of each step under tests/artifacts/."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.select import Select
+from selenium.webdriver.support.wait import WebDriverWait
+
+from tests.sandbox_client import Sandbox
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"  # `make pytest` installs both when missing
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+WAIT_SECONDS = 30
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    options = Options()
+    options.binary_location = CHROMIUM
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,900",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    yield driver
+    driver.quit()
+
+
+def find(driver: WebDriver, css: str) -> WebElement:
+    """The first visible, clickable element matching `css`, once there is one."""
+    found: WebElement = WebDriverWait(driver, WAIT_SECONDS).until(
+        ec.element_to_be_clickable((By.CSS_SELECTOR, css))
+    )
+    return found
+
+
+def bubble_with(driver: WebDriver, text: str) -> WebElement:
+    """The newest chat bubble containing `text`, once it is shown."""
+    xpath = f"//div[contains(@class, 'bubble') and contains(., {text!r})]"
+    WebDriverWait(driver, WAIT_SECONDS).until(ec.visibility_of_element_located((By.XPATH, xpath)))
+    found: WebElement = driver.find_elements(By.XPATH, xpath)[-1]
+    return found
+
+
+def snap(driver: WebDriver, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    assert driver.save_screenshot(str(path))
+    return path
+
+
+def test_a_purchase_by_clicking(browser: WebDriver, live_sandbox: Sandbox) -> None:
+    browser.get(live_sandbox.page + "/")
+    assert "SANDBOX" in find(browser, "#banner").text
+    find(browser, "#customer-name").send_keys("Browser customer")
+    find(browser, "#add").click()
+    find(browser, "#text").send_keys("hello")
+    find(browser, "#send").click()
+    greeting = bubble_with(browser, "Welcome to Bean & Leaf")
+    greeting.find_element(By.XPATH, ".//button[.='Place an order']").click()
+    bubble_with(browser, "Tap below to choose")
+    find(browser, "button.flow-cta").click()
+
+    find(browser, "input[name='product'][value='espresso-beans']").click()
+    snap(browser, "1-flow-product")
+    find(browser, "#flow-submit").click()
+    Select(find(browser, "#f-quantity")).select_by_value("2")
+    find(browser, "#flow-submit").click()
+    for field, value in {
+        "name": "Ann Example",
+        "street": "Main St 1",
+        "postal_code": "1000",
+        "city": "Town",
+    }.items():
+        find(browser, f"#f-{field}").send_keys(value)
+    find(browser, "#flow-submit").click()
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        ec.text_to_be_present_in_element((By.ID, "flow-form"), "2 × Espresso Beans — €25.80")
+    )
+    snap(browser, "2-flow-summary")
+    find(browser, "#flow-submit").click()
+    WebDriverWait(browser, WAIT_SECONDS).until(ec.invisibility_of_element_located((By.ID, "flow")))
+
+    pay_link = bubble_with(browser, "Total: €25.80").find_element(By.CSS_SELECTOR, "a.cta")
+    assert pay_link.text == "↗ Pay now"
+    browser.get(str(pay_link.get_attribute("href")))  # the link's page, in this tab
+    assert find(browser, "#amount").text == "€25.80"
+    snap(browser, "3-checkout")
+    find(browser, "#pay").click()
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        ec.text_to_be_present_in_element((By.ID, "status"), "complete")
+    )
+    find(browser, "#back").click()  # CHECKOUT_SUCCESS_URL: back to the chat
+
+    confirmation = bubble_with(browser, "Payment received, thank you!")
+    assert "is confirmed" in confirmation.text and "€25.80" in confirmation.text
+    assert (
+        len(
+            browser.find_elements(
+                By.XPATH, "//div[contains(@class, 'bubble') and contains(., 'is confirmed')]"
+            )
+        )
+        == 1
+    )
+    assert snap(browser, "4-confirmation").stat().st_size > 10_000

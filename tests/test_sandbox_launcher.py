@@ -1,0 +1,85 @@
+"""`make run` without WhatsApp and Stripe settings: the sandbox starts, says so loudly, the
+page's customer gets the bot's greeting, and Ctrl-C stops every process and port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+from tests.live_bot import ROOT, free_port, port_open, spawn_logged
+from tests.sandbox_client import Customer, kind
+
+START_SECONDS = 240.0
+
+
+def test_make_run_without_settings_starts_the_sandbox_and_ctrl_c_stops_it(tmp_path: Path) -> None:
+    ports = {
+        name: free_port()
+        for name in (
+            "SANDBOX_PAGE_PORT",
+            "SANDBOX_GRAPH_PORT",
+            "SANDBOX_STRIPE_PORT",
+            "RASA_PORT",
+            "ACTION_SERVER_PORT",
+        )
+    }
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "WHATSAPP_", "SANDBOX"))
+    }
+    env.update({name: str(port) for name, port in ports.items()})
+    env["ENV_FILE"] = os.devnull
+    env["SANDBOX_DATABASE_URL"] = f"sqlite:///{tmp_path / 'sandbox.db'}"
+    log = tmp_path / "run.log"
+    process = spawn_logged(["bash", "scripts/run.sh", "serve"], env, log)
+    try:
+        deadline = time.monotonic() + START_SECONDS
+        while "Open the chat simulator" not in log.read_text(errors="replace"):
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        text = log.read_text()
+        assert "starting the SANDBOX" in text and "SANDBOX — no real messages or payments" in text
+        assert "settings point at the emulators" in text and "are missing" not in text
+        page = f"http://localhost:{ports['SANDBOX_PAGE_PORT']}"
+        assert page + "/" in text
+        assert "SANDBOX" in requests.get(page, timeout=5).text
+        customer = Customer.add(page, "Launcher")
+        customer.say("hello")
+        assert kind(customer.next(0)) == "interactive:button"
+        customer.say("I want to place an order")  # a custom action, on ACTION_SERVER_PORT
+        assert kind(customer.next(1)) == "interactive:flow"
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
+        assert process.wait(timeout=60) == 0
+        deadline = time.monotonic() + 30
+        while any(port_open(p) for p in ports.values()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not [name for name, port in ports.items() if port_open(port)]
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    logs = log.read_text()
+    assert "sk_test_" not in logs and "whsec_" not in logs and "BEGIN PRIVATE KEY" not in logs
+
+
+def test_a_busy_bot_port_is_named_before_anything_starts() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {**os.environ, "RASA_PORT": str(port), "ACTION_SERVER_PORT": str(free_port())}
+        result = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "python"), "-m", "sandbox"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"port {port} (RASA_PORT) is in use" in result.stderr
+    assert "starting the WhatsApp and Stripe emulators" not in result.stdout

@@ -1,0 +1,169 @@
+"""The chat simulator: its JSON API's answers to bad input, and the Flow client's round trip
+with a Flow endpoint that decrypts and answers like ours (real RSA-OAEP and AES-GCM)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from connectors.flow_crypto import decrypt_request, encrypt_response
+from connectors.signatures import verify_hub_signature
+from sandbox.flow_client import FlowClientError, FlowRun
+from sandbox.graph_api import GraphApiEmulator, order_flow
+from sandbox.loopback import LoopbackServer
+from sandbox.simulator import ChatSimulator
+
+APP_SECRET = secrets.token_hex(16)
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class FlowEndpoint(LoopbackServer):
+    """Checks the signature, decrypts, records the request and answers the queued reply."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[dict[str, Any]] = []
+        self.replies: list[tuple[int, dict[str, Any]]] = []
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        raw = await request.read()
+        if not verify_hub_signature(raw, request.headers.get("X-Hub-Signature-256"), (APP_SECRET,)):
+            return web.Response(status=432)
+        decrypted = decrypt_request(json.loads(raw), KEY)
+        self.requests.append(decrypted.payload)
+        status, reply = self.replies.pop(0)
+        return web.Response(
+            status=status, text=encrypt_response(reply, decrypted.aes_key, decrypted.iv)
+        )
+
+
+@pytest.fixture
+def endpoint() -> Iterator[FlowEndpoint]:
+    server = FlowEndpoint()
+    server.start()
+    yield server
+    server.stop()
+
+
+def flow_run(endpoint: FlowEndpoint) -> FlowRun:
+    return FlowRun(
+        flow=order_flow(),
+        token="tok-1",
+        screen="QUANTITY",
+        data={
+            "product": "espresso-beans",
+            "product_title": "Espresso Beans",
+            "price_text": "€12.90 each",
+            "quantities": [{"id": "1", "title": "1"}, {"id": "2", "title": "2"}],
+        },
+        endpoint=endpoint.origin,
+        public_key=KEY.public_key(),
+        app_secret=APP_SECRET,
+    )
+
+
+def test_a_screen_is_rendered_from_the_flow_json(endpoint: FlowEndpoint) -> None:
+    screen = flow_run(endpoint).render()
+    assert screen["title"] == "Quantity"
+    assert [c["type"] for c in screen["components"]] == ["text", "text", "choice", "footer"]
+    assert screen["components"][0]["text"] == "Espresso Beans"  # ${data.product_title}
+    assert screen["components"][2]["options"][1] == {"id": "2", "title": "2"}
+
+
+def test_data_exchange_round_trip_and_close(endpoint: FlowEndpoint) -> None:
+    run = flow_run(endpoint)
+    with pytest.raises(FlowClientError, match="How many"):
+        asyncio.run(run.submit({}))
+    assert endpoint.requests == []  # like WhatsApp, nothing is sent with a required field empty
+    endpoint.replies.append(
+        (200, {"screen": "DELIVERY", "data": {"product": "espresso-beans", "quantity": "2"}})
+    )
+    assert asyncio.run(run.submit({"quantity": "2"})) is None
+    (request,) = endpoint.requests
+    assert request == {
+        "version": "3.0",
+        "action": "data_exchange",
+        "flow_token": "tok-1",
+        "screen": "QUANTITY",
+        "data": {"product": "espresso-beans", "quantity": "2"},  # ${data.product}, ${form.quantity}
+    }
+    assert run.screen == "DELIVERY"
+    params = {"flow_token": "tok-1", "product": "espresso-beans"}
+    endpoint.replies.append(
+        (200, {"screen": "SUCCESS", "data": {"extension_message_response": {"params": params}}})
+    )
+    address = {"name": "A", "street": "B 1", "postal_code": "1000", "city": "C"}
+    assert asyncio.run(run.submit(address)) == params
+    assert run.closed
+
+
+def test_a_refused_token_closes_the_flow(endpoint: FlowEndpoint) -> None:
+    run = flow_run(endpoint)
+    endpoint.replies.append((427, {"error_msg": "expired"}))
+    with pytest.raises(FlowClientError, match="427"):
+        asyncio.run(run.submit({"quantity": "1"}))
+    assert run.closed
+    endpoint.replies.append((200, {"screen": "NOT_IN_THE_FLOW", "data": {}}))
+    other = flow_run(endpoint)
+    with pytest.raises(FlowClientError, match="NOT_IN_THE_FLOW"):
+        asyncio.run(other.submit({"quantity": "1"}))
+
+
+@pytest.fixture
+def simulator() -> Iterator[ChatSimulator]:
+    graph = GraphApiEmulator()
+    graph.start()
+    server = ChatSimulator(graph, APP_SECRET)
+    server.start()
+    yield server
+    server.stop()
+    graph.stop()
+
+
+def test_the_page_and_its_api_answer_bad_input_with_4xx(simulator: ChatSimulator) -> None:
+    page = simulator.origin
+    assert "SANDBOX" in requests.get(page, timeout=5).text
+    assert (
+        requests.get(f"{page}/app.js", timeout=5)
+        .headers["Content-Type"]
+        .startswith("text/javascript")
+    )
+    customer = requests.post(f"{page}/api/customers", json={"name": "Ann"}, timeout=5).json()
+    assert customer["name"] == "Ann" and customer["wa_id"].isdigit()
+    chats = requests.get(f"{page}/api/chats", timeout=5).json()
+    assert chats == {"connected": False, "customers": [{**customer, "messages": []}]}
+    base = f"{page}/api/customers/{customer['wa_id']}"
+    for path, body, status in [
+        ("/text", {"text": "hi"}, 503),  # no bot connected yet
+        ("/text", {"text": ""}, 400),
+        ("/text", {"text": "x" * 5000}, 400),
+        ("/reply", {"message_id": "wamid.NONE", "reply_id": "/affirm"}, 404),
+        ("/flows/wamid.NONE", {}, 404),
+        ("/flows/wamid.NONE/submit", {"form": {}}, 404),
+        ("/nowhere", {}, 404),
+    ]:
+        answer = requests.post(base + path, json=body, timeout=5)
+        assert answer.status_code == status, (path, answer.text)
+        assert answer.json()["error"]
+    assert requests.post(base + "/text", data=b"not json", timeout=5).status_code == 400
+    assert (
+        requests.post(f"{page}/api/customers/0000/text", json={"text": "hi"}, timeout=5).status_code
+        == 404
+    )
+    assert requests.get(f"{page}/secrets", timeout=5).status_code == 404
+
+
+def test_a_data_exchange_flow_opens_with_init(endpoint: FlowEndpoint) -> None:
+    run = flow_run(endpoint)
+    endpoint.replies.append((200, {"screen": "PRODUCT", "data": {"products": []}}))
+    answer = asyncio.run(run.exchange("INIT", {}))
+    assert answer["screen"] == "PRODUCT"
+    assert endpoint.requests == [{"version": "3.0", "action": "INIT", "flow_token": "tok-1"}]
