@@ -128,11 +128,11 @@ def test_subscription_renewal_and_cancellation(live_sandbox: Sandbox) -> None:
     assert "every month" in shown(dan.bot_messages()[0])
     pay_and_see(dan, link_of(link), order_id(link), TEXT_PURCHASE)
     checkout(link_of(link), "renew")
+    assert "renewed" in shown(dan.next(3))
+    # Stripe does not keep events in order; a month later, the renewal has long been read.
     checkout(link_of(link), "cancel_subscription")
-    dan.wait(5)
-    follow_ups = [line for _, line in seen(dan)[3:]]
-    assert len(follow_ups) == 2
-    assert "renewed" in follow_ups[0] and "subscription is cancelled" in follow_ups[1]
+    assert "subscription is cancelled" in shown(dan.next(4))
+    assert [k for k, _ in seen(dan)] == [*TEXT_PURCHASE, "text", "text"]
 
 
 def test_status_question_before_and_after_paying(live_sandbox: Sandbox) -> None:
@@ -148,17 +148,24 @@ def test_status_question_before_and_after_paying(live_sandbox: Sandbox) -> None:
 
 def test_cancel_before_paying(live_sandbox: Sandbox) -> None:
     fay = live_sandbox.customer("Fay")
-    link = order_by_text(fay, "I'd like to order sencha")
+    fay.say("what do you sell?")
+    catalog = fay.next(0)
+    assert kind(catalog) == "interactive:list" and "Here's what we have" in shown(catalog)
+    fay.tap(catalog, "Sencha Green Tea")  # a list row
+    summary = fay.next(1)
+    assert "Sencha Green Tea" in shown(summary)
+    fay.tap(summary, "Yes, pay now")
+    link = fay.next(2)
     fay.say("please cancel my order")
-    question = fay.next(2)
+    question = fay.next(3)
     assert "Cancel order" in shown(question)
     fay.tap(question, "Yes, cancel it")
-    assert "is cancelled" in shown(fay.next(3))
+    assert "is cancelled" in shown(fay.next(4))
     # The bot expired the session at Stripe, which sends checkout.session.expired: no message.
-    assert len(seen(fay, settle=3.0)) == 4
+    assert len(seen(fay, settle=3.0)) == 5
     page = checkout(link_of(link), "pay")
     assert "This Checkout Session is expired." in page
-    assert len(seen(fay)) == 4
+    assert len(seen(fay)) == 5
 
 
 def test_two_customers_ordering_at_once(live_sandbox: Sandbox) -> None:
@@ -187,16 +194,15 @@ def test_two_customers_ordering_at_once(live_sandbox: Sandbox) -> None:
 
 
 def test_every_signed_webhook_the_emulators_sent_was_accepted(live_sandbox: Sandbox) -> None:
-    """Runs after the scenarios: the bot verified every Stripe-Signature and
-    X-Hub-Signature-256 the emulators made and answered 2xx (no retry was needed)."""
+    """Runs after the scenarios (whichever ran): the bot verified every Stripe-Signature and
+    X-Hub-Signature-256 the emulators made and answered 2xx at once (no retry was needed)."""
+    customer = live_sandbox.customer("Ivy")
+    link = order_by_text(customer, "I'd like to order decaf")
+    checkout(link_of(link), "pay")
+    customer.wait(3, settle=SETTLE_SECONDS)
     events = list(live_sandbox.emulators.stripe.deliveries)
-    assert {d.kind for d in events} >= {
-        "checkout.session.completed",
-        "checkout.session.expired",
-        "payment_intent.payment_failed",
-        "invoice.paid",
-        "customer.subscription.deleted",
-    }
+    assert "checkout.session.completed" in {d.kind for d in events}
     assert {d.status for d in events} == {200}
     statuses = list(live_sandbox.emulators.graph.deliveries)
-    assert len(statuses) > 30 and {d.status for d in statuses} == {200}
+    assert {d.kind for d in statuses} == {"status sent", "status delivered", "status read"}
+    assert {d.status for d in statuses} == {200}
