@@ -2,19 +2,17 @@
 chart of the latency percentiles in var/bench.png. `make bench` is the one entry point;
 `python -m bench NAME…` runs only the named benchmarks (while working on one).
 
-A benchmark is a function returning a list of Figure; register it in BENCHMARKS. A figure
-computed from others (a ratio, an overhead) is a function of the measured figures, keyed
-"benchmark/name": register it in DERIVED and it runs after the benchmarks, on what they
-measured (skipped when its inputs are missing, e.g. in a partial run). Figures are reported
-with a baseline measured in the same run wherever one exists, because this machine is
-shared and absolute timings drift.
+A benchmark is a function returning a list of Figure; register it in BENCHMARKS. Figures
+are reported with a baseline measured in the same run wherever one exists (e.g. the
+encryption overhead: the same conversations with and without it, side by side), because
+this machine is shared and absolute timings drift.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -36,27 +34,6 @@ BENCHMARKS: list[Callable[[], list[Figure]]] = [
     training_time,
     encryption_overhead,
 ]
-#: Figures computed from the measured ones (e.g. the encryption overhead: the Flow
-#: endpoint's latency with and without encryption). Each gets every figure measured so far
-#: as {"benchmark/name": Figure}; a KeyError means an input is missing and it is skipped.
-DERIVED: list[Callable[[Mapping[str, Figure]], list[Figure]]] = []
-
-
-def by_key(figures: list[Figure]) -> dict[str, Figure]:
-    return {f"{f.benchmark}/{f.name}": f for f in figures}
-
-
-def derive(
-    figures: list[Figure], derived: list[Callable[[Mapping[str, Figure]], list[Figure]]]
-) -> list[Figure]:
-    """The figures of `derived`, each computed from `figures`."""
-    extra: list[Figure] = []
-    for compute in derived:
-        try:
-            extra += compute(by_key(figures + extra))
-        except KeyError as missing:
-            print(f"skipped {compute.__name__}: no figure {missing}", file=sys.stderr)
-    return extra
 
 
 def render(figures: list[Figure]) -> str:
@@ -85,7 +62,6 @@ def main(argv: list[str]) -> int:
     for benchmark in benchmarks:
         print(f"running {benchmark.__name__}…", file=sys.stderr, flush=True)
         figures += benchmark()
-    figures += derive(figures, DERIVED)
     OUT.parent.mkdir(exist_ok=True)
     OUT.write_text(json.dumps([asdict(f) for f in figures], indent=2) + "\n", encoding="utf-8")
     saved = [OUT, *([CHART] if save_chart(figures, CHART) else [])]

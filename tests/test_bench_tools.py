@@ -1,15 +1,14 @@
-"""make bench's plumbing: the table, derived figures, the latency chart and memory readings
+"""make bench's plumbing: the table, the latency chart and memory readings
 (the benchmarks themselves run only under `make bench`)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
-from bench.__main__ import derive, render, selected
+from bench.__main__ import render, selected
 from bench.chart import latency_series, save_chart
 from bench.figures import Figure
 from bench.memory import rss_mib
@@ -28,22 +27,6 @@ def test_the_table_has_every_figure_and_its_ratio() -> None:
     assert table[0].split() == ["benchmark", "figure", "value", "unit", "baseline", "ratio"]
     assert len(table) == 1 + len(FIGURES)
     assert table[4].split()[-2:] == ["4e+03", "0.62"]
-
-
-def test_derived_figures_use_the_measured_ones_and_skip_when_one_is_missing(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    def spread(figures: Mapping[str, Figure]) -> list[Figure]:
-        p50 = figures["flow_data_exchange_8_customers/p50"].value
-        p99 = figures["flow_data_exchange_8_customers/p99"].value
-        return [Figure("flow_data_exchange_8_customers", "p99/p50", p99 / p50, "×")]
-
-    def needs_more(figures: Mapping[str, Figure]) -> list[Figure]:
-        return [figures["flow_unencrypted/p50"]]
-
-    (derived,) = derive(FIGURES, [spread, needs_more])
-    assert derived.value == pytest.approx(240 / 115)
-    assert "skipped needs_more: no figure 'flow_unencrypted/p50'" in capsys.readouterr().err
 
 
 def test_the_chart_shows_the_latency_percentiles(tmp_path: Path) -> None:
