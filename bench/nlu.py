@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from pathlib import Path
 
 from rasa.core.agent import Agent
+from rasa.utils.log_utils import configure_structlog
 
 from bench.figures import Figure, percentile
 
@@ -23,6 +25,7 @@ ROUNDS = 100
 
 
 def nlu_parse_latency() -> list[Figure]:
+    configure_structlog(logging.WARNING)  # unconfigured, Rasa logs every parse at debug
     agent = Agent.load(str(MODEL))
 
     async def measure() -> list[float]:
