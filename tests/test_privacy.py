@@ -359,3 +359,34 @@ def test_the_order_flow_asks_only_what_an_order_needs() -> None:
     # What to send, how many, and where: no phone number (WhatsApp has it), no e-mail, no
     # birth date; payment details go to Stripe, never through the Flow.
     assert flow_fields(flow) == {"product", "quantity", "name", "street", "postal_code", "city"}
+
+
+# --- the Redis lock store ---------------------------------------------------------------------
+
+
+def test_redis_locks_name_the_pseudonym_not_the_number() -> None:
+    import redis
+    from rasa.utils.endpoints import EndpointConfig
+
+    from connectors.privacy import PseudonymousRedisLockStore
+
+    client = redis.Redis(host="127.0.0.1", port=6379, db=0, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        pytest.skip(f"Redis at 127.0.0.1:6379 is not reachable ({type(error).__name__})")
+    prefix = f"privacy{os.getpid()}"
+    store = PseudonymousRedisLockStore(
+        EndpointConfig(url="127.0.0.1", port=6379, db=0, key_prefix=prefix)
+    )
+
+    async def hold_and_look() -> list[tuple[bytes, bytes]]:
+        async with store.lock(ANNA):
+            return [(key, client.get(key) or b"") for key in client.keys(f"{prefix}:*")]
+
+    held = asyncio.run(hold_and_look())
+    assert len(held) == 1
+    key, value = held[0]
+    assert store.keys.pseudonym(ANNA).encode() in key
+    assert ANNA.encode() not in key + value
+    assert client.keys(f"{prefix}:*") == []  # released

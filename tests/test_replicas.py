@@ -81,7 +81,7 @@ def replicas(
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
     }
     lock_store = {
-        "type": "redis",
+        "type": "connectors.privacy.PseudonymousRedisLockStore",
         "url": "127.0.0.1",
         "port": 6379,
         "db": 0,
@@ -185,7 +185,7 @@ def test_a_replica_killed_while_holding_work_is_replaced_by_another(
         "TICKET_LOCK_LIFETIME": "5",
     }
     lock_store = {
-        "type": "redis",
+        "type": "connectors.privacy.PseudonymousRedisLockStore",
         "url": "127.0.0.1",
         "port": 6379,
         "db": 0,

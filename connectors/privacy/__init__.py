@@ -1,9 +1,10 @@
 """Privacy by design: data at rest sealed or pseudonymised, retention, customers' rights.
 
-`EncryptedTrackerStore` is re-exported here so that endpoints.yml can name
-`connectors.privacy.EncryptedTrackerStore`.
+The stores are re-exported here so that endpoints.yml can name
+`connectors.privacy.EncryptedTrackerStore` and `connectors.privacy.PseudonymousRedisLockStore`.
 """
 
+from connectors.privacy.lock_store import PseudonymousRedisLockStore
 from connectors.privacy.tracker import EncryptedTrackerStore
 
-__all__ = ["EncryptedTrackerStore"]
+__all__ = ["EncryptedTrackerStore", "PseudonymousRedisLockStore"]
