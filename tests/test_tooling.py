@@ -7,6 +7,8 @@ import re
 import subprocess
 from pathlib import Path
 
+from connectors.privacy.keys import ENV_VAR, KeyRing
+from scripts.ensure_key import ensure_key
 from scripts.settings_report import SETTINGS, missing_settings, render_report
 from scripts.validate_data import unaccepted
 
@@ -83,3 +85,19 @@ def test_only_accepted_validation_warnings_pass() -> None:
         "The utterance 'utter_x' is not used in any story or rule.",
     ]
     assert unaccepted(accepted + new) == new
+
+
+def test_make_run_makes_and_keeps_an_encryption_key_only_for_the_local_database(
+    tmp_path: Path,
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("WHATSAPP_VERIFY_TOKEN=x\n", encoding="utf-8")
+    line = ensure_key({}, env_file)
+    assert line is not None and line.startswith(f"{ENV_VAR}=")
+    saved = env_file.read_text(encoding="utf-8")
+    assert saved.startswith("WHATSAPP_VERIFY_TOKEN=x\n") and saved.rstrip().endswith(line)
+    assert "# Keep it secret and backed up" in saved
+    KeyRing.parse(line.split("=", 1)[1])  # a usable key
+    assert ensure_key({ENV_VAR: line.split("=", 1)[1]}, env_file) is None  # kept, not remade
+    assert ensure_key({"DATABASE_URL": "postgresql://db/shop"}, env_file) is None
+    assert env_file.read_text(encoding="utf-8") == saved
