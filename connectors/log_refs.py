@@ -23,3 +23,9 @@ def customer_ref(customer_key: str) -> str:
     """A short stable reference such as 'c-3f9a1b2c4d5e'."""
     digest = hmac.new(_key, customer_key.encode(), hashlib.sha256).hexdigest()
     return "c-" + digest[:12]
+
+
+def message_ref(message_id: str) -> str:
+    """A WhatsApp message id as logs show it: its id is base64 holding the customer's number,
+    so logs carry a short digest instead, e.g. 'm-9c1f0e2a7b3d'."""
+    return "m-" + hashlib.sha256(message_id.encode()).hexdigest()[:12]

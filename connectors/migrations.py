@@ -8,8 +8,10 @@ Each step is idempotent (it checks what exists before changing it) and is record
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -50,8 +52,6 @@ def _add_privacy_columns(connection: Connection) -> None:
     Rows written before this step still hold ids and bodies in clear; start-up refuses them
     until `make privacy ARGS=reencrypt` has sealed them (it needs the key, this step not).
     """
-    import hashlib
-
     inspector = sa.inspect(connection)
     wanted = {
         "wa_inbound_messages": [("customer_sealed", "TEXT")],
@@ -65,17 +65,27 @@ def _add_privacy_columns(connection: Connection) -> None:
         for name, kind in columns:
             if name not in present:
                 connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
-    tokens = [
-        row[0] for row in connection.exec_driver_sql("SELECT flow_token FROM wa_flow_token_claims")
-    ]
-    for token in tokens:
-        if len(token) != 64 or any(c not in "0123456789abcdef" for c in token):
-            connection.execute(
-                sa.text(
-                    "UPDATE wa_flow_token_claims SET flow_token = :digest WHERE flow_token = :token"
-                ),
-                {"digest": hashlib.sha256(token.encode()).hexdigest(), "token": token},
-            )
+    _digest_column(connection, "wa_flow_token_claims", "flow_token")
+
+
+def _digest_column(connection: Connection, table: str, column: str) -> None:
+    """Replaces the values of `table.column` not yet stored as SHA-256 hex by their digest."""
+    target = sa.table(table, sa.column(column))
+    values = [row[0] for row in connection.execute(sa.select(target.c[column]))]
+    for value in values:
+        if value is None or re.fullmatch(r"[0-9a-f]{64}", value):
+            continue
+        connection.execute(
+            target.update()
+            .where(target.c[column] == value)
+            .values({column: hashlib.sha256(value.encode()).hexdigest()})
+        )
+
+
+def _digest_message_ids(connection: Connection) -> None:
+    """WhatsApp message ids are base64 that holds the customer's number: keep digests."""
+    for table in ("wa_inbound_messages", "wa_outbound_messages", "notification_outbox"):
+        _digest_column(connection, table, "message_id")
 
 
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
@@ -83,6 +93,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (2, "payloads and claims for replay after a crash", _add_replay_columns),
     (3, "notification outbox", _create_tables),
     (4, "pseudonymised customers, sealed bodies, flow token digests", _add_privacy_columns),
+    (5, "WhatsApp message ids kept as digests", _digest_message_ids),
 ]
 
 

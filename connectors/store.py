@@ -12,7 +12,9 @@
 Nothing here names a customer in clear: `customer_key` columns hold the customer's
 pseudonym (a keyed hash, see connectors/privacy/keys.py), `customer_sealed` the id itself
 sealed with AES-GCM, and bodies and payloads are sealed too. Callers pass and get back real
-ids and plain text; sealing happens here. Flow tokens are kept as SHA-256 digests.
+ids and plain text; sealing happens here. WhatsApp message ids (base64 that contains the
+customer's number) and Flow tokens are kept as SHA-256 digests: they stay unique for dedup
+and lookups, and cannot be turned back without the id itself.
 
 Calls are synchronous SQLAlchemy Core; async callers use `asyncio.to_thread`.
 """
@@ -137,8 +139,9 @@ def column_context(table: str, column: str) -> bytes:
     return f"{table}.{column}".encode()
 
 
-def token_digest(flow_token: str) -> str:
-    return hashlib.sha256(flow_token.encode()).hexdigest()
+def digest(identifier: str) -> str:
+    """How a message id or Flow token is stored: its SHA-256, in hex."""
+    return hashlib.sha256(identifier.encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -222,7 +225,7 @@ class ConnectorStore:
             with self.engine.begin() as connection:
                 connection.execute(
                     inbound_messages.insert().values(
-                        message_id=message_id,
+                        message_id=digest(message_id),
                         **self.customer_columns(inbound_messages, customer_key),
                         received_at=at,
                         payload=self.seal(inbound_messages, "payload", payload),
@@ -237,7 +240,7 @@ class ConnectorStore:
         with self.engine.begin() as connection:
             connection.execute(
                 inbound_messages.update()
-                .where(inbound_messages.c.message_id == message_id)
+                .where(inbound_messages.c.message_id == digest(message_id))
                 .values(processed_at=time.time())
             )
 
@@ -283,7 +286,7 @@ class ConnectorStore:
         with self.engine.begin() as connection:
             connection.execute(
                 outbound_messages.insert().values(
-                    message_id=message_id,
+                    message_id=digest(message_id),
                     **self.customer_columns(outbound_messages, customer_key),
                     kind=kind,
                     body=self.seal(outbound_messages, "body", body),
@@ -303,7 +306,9 @@ class ConnectorStore:
         """Applies a delivery status; returns the message's record when the status changed it."""
         with self.engine.begin() as connection:
             row = connection.execute(
-                sa.select(outbound_messages).where(outbound_messages.c.message_id == message_id)
+                sa.select(outbound_messages).where(
+                    outbound_messages.c.message_id == digest(message_id)
+                )
             ).first()
             if row is None:
                 return None
@@ -311,14 +316,14 @@ class ConnectorStore:
                 return None
             connection.execute(
                 outbound_messages.update()
-                .where(outbound_messages.c.message_id == message_id)
+                .where(outbound_messages.c.message_id == row.message_id)
                 .values(status=status, status_at=at, error_code=error_code, error_title=error_title)
             )
-        return self._outbound_record(row, status)
+        return self._outbound_record(message_id, row, status)
 
-    def _outbound_record(self, row: Any, status: str) -> OutboundRecord:
+    def _outbound_record(self, message_id: str, row: Any, status: str) -> OutboundRecord:
         return OutboundRecord(
-            row.message_id,
+            message_id,
             str(self.open(outbound_messages, "customer_sealed", row.customer_sealed)),
             row.kind,
             self.open(outbound_messages, "body", row.body),
@@ -328,11 +333,13 @@ class ConnectorStore:
     def outbound(self, message_id: str) -> OutboundRecord | None:
         with self.engine.connect() as connection:
             row = connection.execute(
-                sa.select(outbound_messages).where(outbound_messages.c.message_id == message_id)
+                sa.select(outbound_messages).where(
+                    outbound_messages.c.message_id == digest(message_id)
+                )
             ).first()
         if row is None:
             return None
-        return self._outbound_record(row, row.status)
+        return self._outbound_record(message_id, row, row.status)
 
     def claim_flow_token(self, flow_token: str) -> bool:
         """True for the first claim of a flow token, False for every later one."""
@@ -340,7 +347,7 @@ class ConnectorStore:
             with self.engine.begin() as connection:
                 connection.execute(
                     flow_token_claims.insert().values(
-                        flow_token=token_digest(flow_token), claimed_at=time.time()
+                        flow_token=digest(flow_token), claimed_at=time.time()
                     )
                 )
         except IntegrityError:
@@ -413,7 +420,7 @@ class ConnectorStore:
     def claim_abandoned(
         self, table: sa.Table, key: str, lease_seconds: float, limit: int = 100
     ) -> list[tuple[str, str]]:
-        """(id, payload) of recorded work nobody finished and nobody holds any more.
+        """(stored id, payload) of recorded work nobody finished and nobody holds any more.
 
         Work is held from when it is recorded; a process that crashed (or was killed)
         stops renewing nothing, so after `lease_seconds` its rows are free. Each row is
@@ -517,7 +524,11 @@ class ConnectorStore:
             connection.execute(
                 outbox.update()
                 .where(outbox.c.id == entry_id)
-                .values(status="sent", sent_at=time.time(), message_id=message_id)
+                .values(
+                    status="sent",
+                    sent_at=time.time(),
+                    message_id=digest(message_id) if message_id else None,
+                )
             )
 
     def notification_failed(self, entry_id: int, error: str, retry_at: float | None) -> None:

@@ -43,6 +43,17 @@ def subscription_metadata(invoice: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def customer_of(event: dict[str, Any]) -> str | None:
+    """The WhatsApp id an event's object carries in our metadata, whatever the event type
+    (also for events that trigger nothing): the store files the event under it."""
+    obj = _dict(_dict(event.get("data")).get("object"))
+    for metadata in (_dict(obj.get("metadata")), subscription_metadata(obj)):
+        customer = metadata.get("whatsapp_user_id")
+        if isinstance(customer, str) and customer:
+            return customer
+    return None
+
+
 def _intent(
     obj: dict[str, Any],
     metadata: dict[str, Any],

@@ -30,7 +30,7 @@ from connectors.log_refs import customer_ref
 from connectors.metrics import STRIPE_EVENT_LAG_SECONDS
 from connectors.signatures import verify_stripe_signature
 from connectors.store import ConnectorStore
-from connectors.stripe_events import EventIntent, Skipped, map_event
+from connectors.stripe_events import EventIntent, Skipped, customer_of, map_event
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class StripeWebhook:
         if isinstance(event.get("created"), int | float):
             STRIPE_EVENT_LAG_SECONDS.observe(max(0.0, time.time() - event["created"]))
         mapped = map_event(event)
-        customer_id = mapped.customer_id if isinstance(mapped, EventIntent) else None
+        customer_id = mapped.customer_id if isinstance(mapped, EventIntent) else customer_of(event)
         try:
             fresh = await asyncio.to_thread(
                 self.store.record_stripe_event,

@@ -64,6 +64,9 @@ def _sqlite_pragmas(connection: Any, _: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    # Overwrite deleted and replaced content, so re-encryption and erasure leave no old
+    # bytes in free pages (the write-ahead log is truncated after them, see privacy.rights).
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

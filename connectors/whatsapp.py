@@ -46,7 +46,7 @@ from connectors.intents import (
     rasa_text,
 )
 from connectors.json_body import parse_json
-from connectors.log_refs import customer_ref
+from connectors.log_refs import customer_ref, message_ref
 from connectors.messages import envelope, is_business_scoped, text_bodies
 from connectors.metrics import (
     FLOW_RESPONSE_SECONDS,
@@ -151,6 +151,7 @@ class WhatsAppInput(InputChannel):
     ) -> None:
         self.settings = settings
         self.store = store
+        self.agent: Any = None  # Rasa's agent, once the server has started
         log_refs.configure(settings.app_secrets[-1])
         self.graph = GraphClient(
             GraphSettings(settings.api_base, settings.phone_number_id, settings.access_token)
@@ -224,6 +225,7 @@ class WhatsAppInput(InputChannel):
 
         async def start_background_work(app: Any, _: Any) -> None:
             refuse_unencrypted_tracker_store(app.ctx.agent)
+            self.agent = app.ctx.agent
             self.background = [
                 asyncio.create_task(self.recover_forever(app.ctx.agent, on_new_message)),
                 asyncio.create_task(self.outbox_worker.run_forever()),
@@ -309,7 +311,7 @@ class WhatsAppInput(InputChannel):
                 ):
                     fresh.append(message)
                 else:
-                    logger.info("duplicate delivery ignored: message=%s", message.id)
+                    logger.info("duplicate delivery ignored: message=%s", message_ref(message.id))
         except Exception:
             logger.exception("could not record the notification; Meta will retry")
             return response.json({"error": "storage unavailable"}, status=503)
@@ -317,13 +319,13 @@ class WhatsAppInput(InputChannel):
             self.queues.submit(
                 message.customer.key,
                 lambda m=message: self.handle_message(m, on_new_message),  # type: ignore[misc]
-                f"message {message.id}",
+                f"message {message_ref(message.id)}",
             )
         for status in notification.statuses:
             self.queues.submit(
                 f"status:{status.message_id}",
                 lambda s=status: self.handle_status(s),  # type: ignore[misc]
-                f"status {status.message_id}",
+                f"status of {message_ref(status.message_id)}",
             )
         return response.json({"status": "received"})
 
@@ -355,20 +357,20 @@ class WhatsAppInput(InputChannel):
         messages = await asyncio.to_thread(
             self.store.claim_abandoned, inbound_messages, "message_id", lease
         )
-        for message_id, payload in messages:
-            if message_id in self.replaying:
-                continue  # already queued here, still waiting (e.g. for a dead replica's lock)
+        for _, payload in messages:
             message = message_from_json(payload)
+            if message.id in self.replaying:
+                continue  # already queued here, still waiting (e.g. for a dead replica's lock)
             logger.warning(
                 "replaying message %s of %s after an interruption",
-                message.id,
+                message_ref(message.id),
                 customer_ref(message.customer.key),
             )
-            self.replaying.add(message_id)
+            self.replaying.add(message.id)
             self.queues.submit(
                 message.customer.key,
                 lambda m=message: self.replay(m.id, self.handle_message(m, on_new_message)),  # type: ignore[misc]
-                f"replayed message {message.id}",
+                f"replayed message {message_ref(message.id)}",
             )
         events = await asyncio.to_thread(
             self.store.claim_abandoned, stripe_events, "event_id", lease
@@ -410,21 +412,34 @@ class WhatsAppInput(InputChannel):
                 )
             )
         if output.erase_request is not None:
-            await self.erase(key, output.erase_request)  # the turn is saved: nothing comes back
+            if not await self.erase(key, output.erase_request):
+                await asyncio.to_thread(self.store.mark_processed, message.id)  # no replay
             return
         await asyncio.to_thread(self.store.mark_processed, message.id)
 
-    async def erase(self, customer_key: str, texts: dict[str, str]) -> None:
+    async def erase(self, customer_key: str, texts: dict[str, str]) -> bool:
         """Erases everything held about the customer, on their confirmed request, and tells
-        them. The last message is sent without a record, so that nothing of theirs stays."""
+        them; False when it failed. The last message is sent without a record, so that
+        nothing of theirs stays.
+
+        The turn that asked for it is saved by now. The conversation's lock keeps any other
+        turn (another replica, a Stripe event) from saving the tracker it loaded before the
+        erasure: Rasa's store would write every event back into an empty conversation.
+        """
+        lock = (
+            self.agent.lock_store.lock(customer_key)
+            if self.agent is not None
+            else contextlib.nullcontext()
+        )
         try:
-            counts = await asyncio.to_thread(erase_customer, self.store, customer_key)
+            async with lock:
+                counts = await asyncio.to_thread(erase_customer, self.store, customer_key)
         except Exception:
             logger.exception("erasure failed for %s", customer_ref(customer_key))
             await self.output(notifications=False).send_text_message(
                 customer_key, texts.get("failed", "")
             )
-            return
+            return False
         logger.info(
             "erased on request: %s (%s rows)", customer_ref(customer_key), sum(counts.values())
         )
@@ -432,6 +447,7 @@ class WhatsAppInput(InputChannel):
             request = envelope(customer_key, is_business_scoped(customer_key), body)
             with contextlib.suppress(GraphApiError):  # the client logged the failure
                 await self.graph.send_message(request)
+        return True
 
     async def text_for(self, message: InboundMessage) -> str | None:
         """Rasa's input for a message; None for a Flow completion already handled."""
@@ -442,7 +458,7 @@ class WhatsAppInput(InputChannel):
             return None  # the 'continue in the chat' hand-over: the turn already runs
         token = completion_token(response_json)
         if token and not await asyncio.to_thread(self.store.claim_flow_token, token):
-            logger.info("flow completion already handled: message=%s", message.id)
+            logger.info("flow completion already handled: message=%s", message_ref(message.id))
             return None
         return flow_completed_text(response_json)
 

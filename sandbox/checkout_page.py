@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from html import escape
 from typing import Any
+from urllib.parse import urlparse
 
 from actions.orders import format_amount
 from sandbox.checkout import DECLINING_CARD, SUCCESS_CARD
@@ -23,6 +24,18 @@ button.secondary{background:#e3e8ee;color:#30313d}
 .error{background:#fde2e1}
 label{display:block;margin:10px 0;font-size:14px}
 """
+
+
+def is_web_url(value: Any) -> bool:
+    """Whether `value` is an http(s) URL naming a host: the only return URLs Stripe takes,
+    and so the only ones this page links to."""
+    if not isinstance(value, str):
+        return False
+    try:
+        url = urlparse(value)
+        return url.scheme in ("http", "https") and bool(url.hostname)
+    except ValueError:  # e.g. an unclosed "[" in the host
+        return False
 
 
 def _button(outcome: str, label: str, css: str = "") -> str:
@@ -55,7 +68,9 @@ def render(session: dict[str, Any], note: str = "", error: bool = False) -> str:
         else ""
     )
     back = ""
-    if status != "open" and session.get("success_url"):
+    # The API refuses other return URLs; checked here too so no javascript: or data: URL
+    # can ever become a link on this page.
+    if status != "open" and is_web_url(session.get("success_url")):
         back = (
             f'<p><a id="back" href="{escape(str(session["success_url"]))}">Back to the shop</a></p>'
         )

@@ -23,7 +23,7 @@ class Emulators:
             keys.access_token,
             {FLOW_ID: order_flow()},
             {NOTIFICATION_TEMPLATE: 1},  # the product's default: the whole text as one variable
-            message_id_prefix=f"wamid.SANDBOX{secrets.token_hex(4)}.",
+            message_id_prefix=f"SANDBOX{secrets.token_hex(4)}.",
         )
         self.stripe = StripeEmulator(keys.stripe_secret_key, port=ports.stripe)
         self.simulator = ChatSimulator(self.graph, keys.app_secret, ports.page)

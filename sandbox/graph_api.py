@@ -97,7 +97,7 @@ class GraphApiEmulator(LoopbackServer):
         access_token: str | None = None,
         flows: dict[str, dict[str, Any]] | None = None,
         templates: dict[str, int] | None = None,
-        message_id_prefix: str = "wamid.EMU",
+        message_id_prefix: str = "EMU",
     ) -> None:
         super().__init__(port)
         # The bot keeps the ids of what it sent in its database: a sandbox that starts again
@@ -199,7 +199,9 @@ class GraphApiEmulator(LoopbackServer):
         except InvalidMessage as invalid:
             return _error(400, f"(#{invalid.code}) {invalid.details}", invalid.code)
         with self._lock:
-            message_id = f"{self.message_id_prefix}{next(self._message_numbers)}"
+            message_id = meta.wamid(
+                str(recipient), f"{self.message_id_prefix}{next(self._message_numbers)}"
+            )
             self._accepted.append(SentMessage(message_id, str(recipient), body, time.time()))
             webhook = self._status_webhook
         if webhook is not None:

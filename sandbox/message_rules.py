@@ -26,7 +26,7 @@ ROW_TITLE_MAX = 24
 ROW_DESCRIPTION_MAX = 72
 ROW_ID_MAX = 200
 CTA_DISPLAY_TEXT_MAX = 20
-FLOW_CTA_MAX = 30
+FLOW_CTA_MAX = 20
 TEMPLATE_PARAMETER_MAX = 1024
 INVALID_PARAMETER = 131009  # "(#131009) Parameter value is not valid"
 REQUIRED_PARAMETER = 131008  # "(#131008) Required parameter is missing"
@@ -127,12 +127,21 @@ def _check_list(action: Mapping[str, Any]) -> None:
     _require(rows <= LIST_ROWS_MAX, f"a list holds at most {LIST_ROWS_MAX} rows in all")
 
 
+def _check_url(value: str, where: str) -> None:
+    """Meta fetches or opens the URL itself: it must be http(s) and name a host."""
+    try:
+        url = urlparse(value)
+        valid = url.scheme in ("http", "https") and bool(url.hostname)
+    except ValueError:  # e.g. an unclosed "[" in the host
+        valid = False
+    _require(valid, f"{where} is not a URL")
+
+
 def _check_cta_url(action: Mapping[str, Any]) -> None:
     _require(action.get("name") == "cta_url", "interactive.action.name must be cta_url")
     parameters = _dict(action.get("parameters"), "interactive.action.parameters")
     _text(parameters.get("display_text"), "parameters.display_text", CTA_DISPLAY_TEXT_MAX)
-    url = urlparse(_text(parameters.get("url"), "parameters.url", 2000))
-    _require(url.scheme in ("http", "https") and bool(url.netloc), "parameters.url is not a URL")
+    _check_url(_text(parameters.get("url"), "parameters.url", 2000), "parameters.url")
 
 
 def _check_flow(action: Mapping[str, Any], account: Account) -> None:
@@ -223,6 +232,8 @@ def check_template(body: Mapping[str, Any], account: Account) -> None:
 def check_image(body: Mapping[str, Any], account: Account) -> None:
     image = _dict(body.get("image"), "image")
     _require(bool(image.get("link") or image.get("id")), "image.link or image.id is required")
+    if image.get("link"):
+        _check_url(_text(image["link"], "image.link", 2000), "image.link")
     _text(image.get("caption"), "image.caption", INTERACTIVE_BODY_MAX, False)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import secrets
@@ -20,8 +21,17 @@ _RUN = secrets.token_hex(4)
 _ids = itertools.count(1)
 
 
-def message_id() -> str:
-    return f"wamid.TEST{_RUN}{next(_ids):08d}"
+def wamid(customer: str, serial: str) -> str:
+    """A message id shaped like Meta's: base64 of a record that holds the customer's number
+    (or user id) and a serial, so tests show the bot never stores or logs it in clear."""
+    record = (
+        b"\x1c\x18" + bytes([len(customer)]) + customer.encode() + b"\x15\x02" + serial.encode()
+    )
+    return "wamid." + base64.b64encode(record).decode()
+
+
+def message_id(sender: str = "0") -> str:
+    return wamid(sender, f"TEST{_RUN}{next(_ids):08d}")
 
 
 def contact(
@@ -40,7 +50,7 @@ def message(sender: str, kind: str, content: dict[str, Any], **extra: Any) -> di
     sender_field = "from_user_id" if "." in sender else "from"
     return {
         sender_field: sender,
-        "id": extra.pop("id", None) or message_id(),
+        "id": extra.pop("id", None) or message_id(sender),
         "timestamp": str(int(extra.pop("timestamp", time.time()))),
         "type": kind,
         kind: content,

@@ -402,6 +402,8 @@ class StripeEmulator(LoopbackServer):
                 code="parameter_missing",
                 param="success_url",
             )
+        for param in ("success_url", "cancel_url"):
+            _check_url(params.get(param), param)
         amount_total = self._check_line_items(params.get("line_items"), mode)
         _check_mode_data(params, mode)
         _check_metadata(params.get("metadata"), "metadata")
@@ -519,6 +521,13 @@ def _child_metadata(params: Mapping[str, Any], mode: str) -> dict[str, str]:
     parent = params.get("subscription_data" if mode == "subscription" else "payment_intent_data")
     metadata = parent.get("metadata") if isinstance(parent, dict) else None
     return dict(metadata) if isinstance(metadata, dict) else {}
+
+
+def _check_url(value: Any, param: str) -> None:
+    """Stripe's answer to a return URL that is not a web address (javascript:, a path, …);
+    an optional one left out (absent or empty) passes."""
+    if value not in (None, "") and not checkout_page.is_web_url(value):
+        raise StripeApiError(400, "Not a valid URL", code="url_invalid", param=param)
 
 
 def _check_mode_data(params: Mapping[str, Any], mode: str) -> None:

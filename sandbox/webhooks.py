@@ -71,5 +71,6 @@ async def deliver(
             if 200 <= status < 300:
                 break
             logger.warning("webhook %s answered %s (attempt %d)", kind, status, attempt + 1)
-            await asyncio.sleep(RETRY_DELAY_SECONDS * (attempt + 1))
+            if attempt + 1 < ATTEMPTS:  # no wait after the last attempt: nothing follows it
+                await asyncio.sleep(RETRY_DELAY_SECONDS * (attempt + 1))
     return Delivery(url, kind, status, time.time())

@@ -53,6 +53,14 @@ fi
 # Reports missing settings and writes the channels to open (WhatsApp only when configured).
 "$bin/python" -m scripts.settings_report --credentials-out var/credentials.yml
 
+# The sandbox's bot is for this machine only: both servers listen on the loopback interface
+# (rasa_sdk reads SANIC_HOST). The real bot keeps the defaults (every interface).
+interface_args=()
+if [ "${SANDBOX:-}" = 1 ]; then
+    interface_args=(-i 127.0.0.1)
+    export SANIC_HOST=127.0.0.1
+fi
+
 pids=()
 stop() {
     trap - INT TERM EXIT
@@ -82,7 +90,7 @@ if [ "${RASA_ENABLE_API:-false}" = true ]; then
     api_args=(--enable-api)
     [ -n "${RASA_API_TOKEN:-}" ] && api_args+=(--auth-token "$RASA_API_TOKEN")
 fi
-"$bin/rasa" run "${rasa_args[@]}" --port "$rasa_port" "${api_args[@]}" &
+"$bin/rasa" run "${rasa_args[@]}" "${interface_args[@]}" --port "$rasa_port" "${api_args[@]}" &
 pids+=($!)
 echo "Rasa server on http://localhost:$rasa_port, action server on http://localhost:$actions_port (Ctrl-C stops both)"
 wait -n "${pids[@]}"

@@ -102,7 +102,9 @@ def test_greet_order_with_the_flow_pay_one_confirmation(live_sandbox: Sandbox) -
 def test_declined_card_then_retry_then_paid(live_sandbox: Sandbox) -> None:
     bob = live_sandbox.customer("Bob")
     link = order_by_text(bob, "I'd like to order green tea")
-    assert "didn't go through" not in checkout(link_of(link), "decline")
+    declined = checkout(link_of(link), "decline")  # the emulated Stripe page, not the chat
+    assert 'id="note">Your card was declined. Try another card.</div>' in declined
+    assert 'id="status">open</strong>' in declined  # the session stays open for a retry
     offer = bob.next(2)
     assert "didn't go through" in shown(offer)
     bob.tap(offer, "New payment link")

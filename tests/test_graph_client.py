@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import pytest
 
 from connectors.graph import GraphApiError, GraphClient, GraphSettings
+from sandbox import meta
 from tests.fakes.graph_api import FakeGraphApi
 
 T = TypeVar("T")
@@ -88,6 +89,11 @@ def call(
     return asyncio.run(scenario())
 
 
+def emu_id(number: int) -> str:
+    """The id the fake Graph API gives its `number`-th message to TEXT_MESSAGE's recipient."""
+    return meta.wamid(TEXT_MESSAGE["to"], f"EMU{number}")
+
+
 def send_text(client: GraphClient) -> Awaitable[str]:
     return client.send_message(TEXT_MESSAGE)
 
@@ -102,7 +108,7 @@ def test_settings_strip_a_trailing_slash_and_need_one_attempt() -> None:
 def test_send_returns_the_message_id_and_sends_the_body_as_given(
     fake_graph: FakeGraphApi,
 ) -> None:
-    assert call(settings_for(fake_graph), send_text) == "wamid.EMU1"
+    assert call(settings_for(fake_graph), send_text) == emu_id(1)
 
     assert fake_graph.messages() == [TEXT_MESSAGE]
     [request] = fake_graph.requests
@@ -115,7 +121,7 @@ def test_one_session_serves_several_calls(fake_graph: FakeGraphApi) -> None:
     async def two_sends(client: GraphClient) -> list[str]:
         return [await client.send_message(TEXT_MESSAGE), await client.send_message(TEXT_MESSAGE)]
 
-    assert call(settings_for(fake_graph), two_sends) == ["wamid.EMU1", "wamid.EMU2"]
+    assert call(settings_for(fake_graph), two_sends) == [emu_id(1), emu_id(2)]
 
 
 def test_mark_read_sends_status_read_with_typing_indicator(fake_graph: FakeGraphApi) -> None:
@@ -142,7 +148,7 @@ def test_429_waits_at_least_retry_after_then_succeeds(fake_graph: FakeGraphApi) 
     fake_graph.queue_responses((429, {"error": {"code": 80007}}, {"Retry-After": "2"}))
     sleep = RecordingSleep()
 
-    assert call(settings, send_text, sleep) == "wamid.EMU1"
+    assert call(settings, send_text, sleep) == emu_id(1)
 
     [delay] = sleep.delays
     assert 2 <= delay <= settings.max_backoff_seconds
@@ -166,7 +172,7 @@ def test_5xx_is_retried_with_jittered_delays_within_the_doubling_bounds(
     fake_graph.queue_responses((500, SERVER_ERROR, {}), (503, SERVER_ERROR, {}))
     sleep = RecordingSleep()
 
-    assert call(settings, send_text, sleep) == "wamid.EMU1"
+    assert call(settings, send_text, sleep) == emu_id(1)
 
     first, second = sleep.delays
     assert 0 <= first <= settings.base_backoff_seconds
@@ -233,7 +239,7 @@ def test_non_json_error_body_is_handled(fake_graph: FakeGraphApi) -> None:
 def test_non_json_gateway_error_is_retried(fake_graph: FakeGraphApi) -> None:
     fake_graph.queue_responses((502, "Bad Gateway", {"Content-Type": "text/html"}))
 
-    assert call(settings_for(fake_graph), send_text) == "wamid.EMU1"
+    assert call(settings_for(fake_graph), send_text) == emu_id(1)
 
 
 def test_success_without_message_id_is_an_error(fake_graph: FakeGraphApi) -> None:
@@ -253,7 +259,7 @@ def test_slow_answer_times_out_and_is_retried(fake_graph: FakeGraphApi) -> None:
     fake_graph.queue_responses((200, {"messages": [{"id": "wamid.TOO_LATE"}]}, {}, slow))
     sleep = RecordingSleep()
 
-    assert call(settings, send_text, sleep) == "wamid.EMU1"
+    assert call(settings, send_text, sleep) == emu_id(1)
 
     assert len(sleep.delays) == 1
     assert len(fake_graph.requests) == 2
@@ -281,7 +287,7 @@ def test_outage_is_ridden_out_until_connections_are_accepted_again(
     fake_graph.refuse_connections()
     sleep = RecordingSleep(after=2, action=fake_graph.accept_connections)
 
-    assert call(settings_for(fake_graph), send_text, sleep) == "wamid.EMU1"
+    assert call(settings_for(fake_graph), send_text, sleep) == emu_id(1)
 
     assert len(sleep.delays) == 2
     assert fake_graph.messages() == [TEXT_MESSAGE]
@@ -298,8 +304,8 @@ def test_outage_mid_session_drops_the_open_connection_and_is_ridden_out(
         return [first, await client.send_message(TEXT_MESSAGE)]
 
     assert call(settings_for(fake_graph), send_outage_send, sleep) == [
-        "wamid.EMU1",
-        "wamid.EMU2",
+        emu_id(1),
+        emu_id(2),
     ]
     assert len(sleep.delays) == 1
 

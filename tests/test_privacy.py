@@ -28,8 +28,8 @@ from connectors.privacy.rights import (
     export_customer,
     purge_older_than,
 )
-from connectors.store import ConnectorStore, inbound_messages, stripe_events
-from tests.at_rest import found_in_tables
+from connectors.store import ConnectorStore, digest, inbound_messages, stripe_events
+from tests.at_rest import found_in_sqlite_files, found_in_tables
 from tests.live_bot import BIN, ROOT
 from tests.postgres import temporary_database
 
@@ -55,6 +55,9 @@ def test_sealed_values_open_only_with_their_key_and_context() -> None:
         KeyRing.parse(KEY_2).open(sealed, b"orders.address")
     with pytest.raises(UnreadableError, match="not an encrypted value"):
         ring.open("Main St 1", b"orders.address")
+    for garbage in (sealed[:10] + "!!!" + sealed[10:], "e.k1.A", "e.k1.AAAA", "e.k1."):
+        with pytest.raises(UnreadableError):
+            ring.open(garbage, b"orders.address")
 
 
 def test_pseudonyms_are_keyed_and_stable() -> None:
@@ -73,6 +76,7 @@ def test_pseudonyms_are_keyed_and_stable() -> None:
         ("k1:" + "QUJD", "is 3 bytes; it needs 32"),
         ("no-colon-here", "must look like '<id>:<base64>'"),
         ("bad id!:" + KEY_1.split(":")[1], "must look like"),
+        ("K1:" + KEY_1.split(":")[1], "lower-case"),
         ("k1:%%%%", "not valid base64"),
         (f"{KEY_1},{KEY_1}", "appears twice"),
     ],
@@ -218,6 +222,8 @@ def test_events_written_before_encryption_are_refused_then_encrypted(tmp_path: P
     loaded = asyncio.run(tracker_store(url, KEY_1).retrieve(ANNA))
     assert loaded is not None and loaded.latest_message.text == "old text"
     assert found_in_tables(url, {"number": ANNA, "text": "old text"}) == []
+    # Not even in free pages or the write-ahead log of the file.
+    assert found_in_sqlite_files(tmp_path / "old.db", {"number": ANNA, "text": "old text"}) == []
 
 
 # --- the customer's rights -------------------------------------------------------------------
@@ -281,6 +287,16 @@ def test_purge_removes_only_old_data(database_url: str) -> None:
     assert sum(purge_older_than(store, 90 * 86400).values()) == 0
 
 
+def test_purge_waits_for_reencryption_after_a_rotation(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    converse(tracker_store(url, KEY_1), ANNA, "long ago", time.time() - 100 * 86400)
+    rotated = ConnectorStore(url, KeyRing.parse(f"{KEY_2},{KEY_1}"))
+    with pytest.raises(StoredDataError, match="reencrypt"):
+        purge_older_than(rotated, 90 * 86400)
+    reencrypt(rotated)
+    assert purge_older_than(rotated, 90 * 86400)["events"] == 3
+
+
 def test_raw_bodies_are_dropped_after_the_retention_period(tmp_path: Path) -> None:
     store = ConnectorStore(f"sqlite:///{tmp_path / 'r.db'}", KeyRing.parse(KEY_1))
     store.record_inbound("wamid.old", ANNA, now=time.time() - 40 * 86400, payload="{}")
@@ -295,7 +311,7 @@ def test_raw_bodies_are_dropped_after_the_retention_period(tmp_path: Path) -> No
             ).all()
         )
         assert connection.execute(sa.select(stripe_events.c.payload)).scalar() is not None
-    assert kept["wamid.old"] is None and kept["wamid.new"] is not None
+    assert kept[digest("wamid.old")] is None and kept[digest("wamid.new")] is not None
     assert store.record_inbound("wamid.old", ANNA) is False  # still counted for dedup
 
 

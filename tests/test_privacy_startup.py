@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.privacy.keys import ENV_VAR, new_key_line
-from connectors.store import ConnectorStore, inbound_messages
+from connectors.store import ConnectorStore, digest, inbound_messages
 from tests.fakes.graph_api import FakeGraphApi
 from tests.live_bot import start_bot
 
@@ -90,12 +90,12 @@ def test_a_running_bot_drops_raw_bodies_past_retention(
     bot = start_bot(tmp_path, whatsapp_env, WHATSAPP)
     try:
         deadline = time.monotonic() + 30
-        while payloads(store)["wamid.old"] is not None and time.monotonic() < deadline:
+        while payloads(store)[digest("wamid.old")] is not None and time.monotonic() < deadline:
             time.sleep(0.5)
     finally:
         bot.stop()
     kept = payloads(store)
-    assert kept["wamid.old"] is None and kept["wamid.recent"] is not None
+    assert kept[digest("wamid.old")] is None and kept[digest("wamid.recent")] is not None
 
 
 def payloads(store: ConnectorStore) -> dict[str, str | None]:

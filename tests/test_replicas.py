@@ -159,6 +159,7 @@ def test_each_paid_order_is_confirmed_once_across_replicas(
         "profile names": "Test Customer",
         "typed text": "I'd like the gift card",
         "the bot's replies": "is confirmed",
+        "message ids": "wamid.",
     }
     assert found_in_tables(database, forbidden) == []
 

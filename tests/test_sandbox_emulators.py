@@ -3,9 +3,11 @@ webhooks they deliver, the hosted Checkout page, and the settings the launcher h
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,7 @@ import stripe
 from aiohttp import web
 
 from connectors.signatures import verify_hub_signature
+from sandbox import checkout_page, webhooks
 from sandbox.graph_api import GraphApiEmulator, order_flow
 from sandbox.loopback import LoopbackServer
 from sandbox.settings import FLOW_ID, Ports, SandboxSecrets, bot_env
@@ -81,12 +84,12 @@ def send(graph: GraphApiEmulator, body: dict[str, Any]) -> requests.Response:
     )
 
 
-def flow_message(screen: str, data: dict[str, Any]) -> dict[str, Any]:
+def flow_message(screen: str, data: dict[str, Any], flow_cta: str = "Order now") -> dict[str, Any]:
     parameters = {
         "flow_message_version": "3",
         "flow_token": "token",
         "flow_id": FLOW_ID,
-        "flow_cta": "Order now",
+        "flow_cta": flow_cta,
         "flow_action": "navigate",
         "flow_action_payload": {"screen": screen, "data": data},
     }
@@ -152,6 +155,9 @@ PRODUCTS = {"products": [{"id": "espresso-beans", "title": "Espresso Beans"}]}
         (cta("wa.me/no-scheme"), "parameters.url is not a URL"),
         (flow_message("NOWHERE", {}), "not a screen of the Flow"),
         (flow_message("PRODUCT", {}), "must match screen PRODUCT"),
+        (flow_message("PRODUCT", PRODUCTS, "x" * 21), "flow_cta is longer than 20"),
+        ({"type": "image", "image": {"link": "javascript:alert(1)"}}, "image.link is not a URL"),
+        ({"type": "image", "image": {"link": "https:///photo.jpg"}}, "image.link is not a URL"),
         (template("order_update", "two\nlines"), "no new lines"),
         ({"type": "sticker", "sticker": {}}, "not supported"),
     ],
@@ -163,6 +169,12 @@ def test_graph_refuses_what_meta_refuses(
     assert answer.status_code == 400
     assert detail in answer.json()["error"]["message"]
     assert graph.accepted() == []
+
+
+def test_graph_takes_the_longest_flow_cta_and_a_web_image_link(graph: GraphApiEmulator) -> None:
+    assert send(graph, flow_message("PRODUCT", PRODUCTS, "x" * 20)).status_code == 200
+    image = {"type": "image", "image": {"link": "https://shop.example/beans.jpg"}}
+    assert send(graph, image).status_code == 200
 
 
 def test_graph_sends_only_approved_templates_with_their_variables() -> None:
@@ -241,6 +253,49 @@ def test_stripe_knows_the_parameters_stripe_python_declares(
     )
     bad_item = create_session(stripe_emulator, **{"line_items[0][colour]": "red"})
     assert bad_item["error"]["param"] == "line_items[0][colour]"
+
+
+@pytest.mark.parametrize("param", ["success_url", "cancel_url"])
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "/done", "http://", "ftp://shop.example/"])
+def test_stripe_refuses_return_urls_that_are_not_web_addresses(
+    stripe_emulator: StripeEmulator, param: str, url: str
+) -> None:
+    refused = create_session(stripe_emulator, **{param: url})
+    assert refused["error"] == {
+        "type": "invalid_request_error",
+        "message": "Not a valid URL",
+        "code": "url_invalid",
+        "param": param,
+    }
+    assert stripe_emulator.sessions == {}
+
+
+def test_the_checkout_page_links_back_to_web_addresses_only(
+    stripe_emulator: StripeEmulator,
+) -> None:
+    session = create_session(stripe_emulator, cancel_url="https://shop.example/cancelled")
+    assert session["cancel_url"] == "https://shop.example/cancelled"
+    done = {**session, "status": "complete", "payment_status": "paid"}
+    assert 'href="http://localhost/done"' in checkout_page.render(done)
+    assert 'id="back"' not in checkout_page.render({**done, "success_url": "javascript:alert(1)"})
+
+
+def test_a_failed_webhook_is_not_waited_for_after_its_last_attempt(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on: every attempt is refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setattr(webhooks, "RETRY_DELAY_SECONDS", 0.4)
+    started = time.monotonic()
+    delivery = asyncio.run(
+        webhooks.deliver(f"http://127.0.0.1:{port}/", {}, "meta", APP_SECRET, "status sent")
+    )
+    elapsed = time.monotonic() - started
+    assert delivery.status == 0
+    # Waits 0.4 s after the first attempt and 0.8 s after the second; 1.2 s more after the
+    # third would only delay the report of the failure.
+    assert 1.2 <= elapsed < 2.0, elapsed
 
 
 def test_stripe_lists_and_expires_sessions_with_the_event(

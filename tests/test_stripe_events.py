@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from connectors.signatures import stripe_signature, verify_stripe_signature
-from connectors.stripe_events import EventIntent, Skipped, map_event
+from connectors.stripe_events import EventIntent, Skipped, customer_of, map_event
 from sandbox import stripe_events as se
 
 CUSTOMER = "15550005555"
@@ -153,3 +153,20 @@ def test_signature_verification() -> None:
     assert not verify_stripe_signature(
         b"\xff\xfe", stripe_signature(b"x", "whsec_new", now), ["whsec_new"], now
     )
+
+
+def test_every_event_with_our_metadata_names_its_customer_even_when_it_triggers_nothing() -> None:
+    metadata = {"whatsapp_user_id": "15550600001", "order_id": "ORD-1"}
+    first_invoice = se.event(
+        "invoice.paid",
+        {
+            "id": "in_1",
+            "object": "invoice",
+            "billing_reason": "subscription_create",
+            "parent": {"subscription_details": {"metadata": metadata}},
+        },
+    )
+    assert isinstance(map_event(first_invoice), Skipped)
+    assert customer_of(first_invoice) == "15550600001"
+    assert customer_of(se.event("charge.dispute.created", {"metadata": metadata})) == "15550600001"
+    assert customer_of(se.event("payout.paid", {"id": "po_1"})) is None

@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from connectors.store import ConnectorStore, OutboundRecord, inbound_messages, outbound_messages
+from connectors.store import (
+    ConnectorStore,
+    OutboundRecord,
+    digest,
+    inbound_messages,
+    outbound_messages,
+)
 from tests.postgres import temporary_database
 
 
@@ -79,7 +85,7 @@ def test_inbound_dedup_survives_a_restart(backend: Backend) -> None:
     assert restarted.record_inbound(message_id, key) is False
     with restarted.engine.connect() as connection:
         row = connection.execute(
-            sa.select(inbound_messages).where(inbound_messages.c.message_id == message_id)
+            sa.select(inbound_messages).where(inbound_messages.c.message_id == digest(message_id))
         ).one()
     assert row.customer_key == restarted.keys.pseudonym(key)
     assert row.processed_at is None
@@ -95,7 +101,7 @@ def test_mark_processed_sets_the_time(backend: Backend) -> None:
     with store.engine.connect() as connection:
         processed_at = connection.execute(
             sa.select(inbound_messages.c.processed_at).where(
-                inbound_messages.c.message_id == message_id
+                inbound_messages.c.message_id == digest(message_id)
             )
         ).scalar()
     assert processed_at is not None and processed_at > 0
@@ -159,7 +165,7 @@ def error_columns(store: ConnectorStore, message_id: str) -> tuple[object, ...]:
                 outbound_messages.c.status_at,
                 outbound_messages.c.error_code,
                 outbound_messages.c.error_title,
-            ).where(outbound_messages.c.message_id == message_id)
+            ).where(outbound_messages.c.message_id == digest(message_id))
         ).one()
     return tuple(row)
 

@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from connectors.config import ConfigError, raw_body_retention_seconds
     from connectors.operator_store import open_store
     from connectors.privacy import rights
+    from connectors.privacy.checks import StoredDataError
     from connectors.privacy.keys import UnreadableError
     from connectors.privacy.reencrypt import reencrypt
 
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             result = rights.expire_raw_bodies(store, seconds)
         else:
             result = reencrypt(store)
-    except (UnreadableError, ConfigError) as error:
+    except (UnreadableError, StoredDataError, ConfigError) as error:
         print(f"privacy {arguments.command}: {error}", file=sys.stderr)
         return 2
     print(json.dumps({"command": arguments.command, "rows": result}))

@@ -35,9 +35,12 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 ENV_VAR = "TRACKER_ENCRYPTION_KEY"
 KEY_BYTES = 32
 NONCE_BYTES = 12
+TAG_BYTES = 16
 SEALED_PREFIX = "e."
 PSEUDONYM_PREFIX = "h."
-_KEY_ID = re.compile(r"[A-Za-z0-9-]{1,16}")
+# Lower case only: SQLite's LIKE ignores case, and prefixes are matched with LIKE.
+_KEY_ID = re.compile(r"[a-z0-9-]{1,16}")
+_ENCODED = re.compile(r"[A-Za-z0-9_-]+")
 
 
 class KeyConfigError(ValueError):
@@ -89,7 +92,8 @@ class KeyRing:
             if not colon or not _KEY_ID.fullmatch(key_id):
                 raise KeyConfigError(
                     f"{ENV_VAR}: each key must look like '<id>:<base64>' with an id of 1-16 "
-                    f"letters, digits or '-', e.g. 'k1:…' (newest first, comma-separated)"
+                    f"lower-case letters, digits or '-', e.g. 'k1:…' (newest first, "
+                    f"comma-separated)"
                 )
             text_key = material.strip().replace("-", "+").replace("_", "/").rstrip("=")
             try:
@@ -131,7 +135,11 @@ class KeyRing:
                 f"sealed under key '{key_id}', which {ENV_VAR} does not hold (has: "
                 f"{', '.join(self.key_ids)})"
             )
+        if not _ENCODED.fullmatch(encoded) or len(encoded) % 4 == 1:
+            raise UnreadableError("not an encrypted value: its text is not base64url")
         raw = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        if len(raw) < NONCE_BYTES + TAG_BYTES:
+            raise UnreadableError("not an encrypted value: too short")
         try:
             return key.aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context).decode()
         except InvalidTag:
@@ -168,5 +176,5 @@ def _split(value: str, prefix: str) -> tuple[str, str]:
 def new_key_line(key_id: str = "k1") -> str:
     """A fresh key entry for TRACKER_ENCRYPTION_KEY, e.g. for `keygen`."""
     if not _KEY_ID.fullmatch(key_id):
-        raise KeyConfigError("key ids are 1-16 letters, digits or '-'")
+        raise KeyConfigError("key ids are 1-16 lower-case letters, digits or '-'")
     return f"{key_id}:{base64.b64encode(secrets.token_bytes(KEY_BYTES)).decode()}"

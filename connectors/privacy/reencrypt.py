@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from connectors.privacy.keys import PSEUDONYM_PREFIX, SEALED_PREFIX, KeyRing
 from connectors.privacy.tracker import EVENTS, open_event, seal_event
+from connectors.privacy.wipe import scrub
 from connectors.store import CUSTOMER_TABLES, SEALED_COLUMNS, ConnectorStore, customers
 
 BATCH = 500
@@ -26,25 +27,29 @@ def reencrypt(store: ConnectorStore) -> dict[str, int]:
     counts = {"events": _events(store.engine, store.keys)}
     for name, table in CUSTOMER_TABLES.items():
         counts[name] = _table(store, table, SEALED_COLUMNS[name])
+    scrub(store.engine)
     return counts
 
 
-def _stale(column: Any, keys: KeyRing, kind: str) -> Any:
+def stale(column: Any, keys: KeyRing, kind: str) -> Any:
+    """A clause true for a value of `column` not made with the current key."""
     return sa.and_(column.is_not(None), column.not_like(f"{kind}{keys.current_id}.%"))
 
 
 def _events(engine: Any, keys: KeyRing) -> int:
     if not sa.inspect(engine).has_table("events"):
         return 0
-    stale = sa.or_(
-        _stale(EVENTS.c.data, keys, SEALED_PREFIX),
-        _stale(EVENTS.c.sender_id, keys, PSEUDONYM_PREFIX),
+    outdated = sa.or_(
+        stale(EVENTS.c.data, keys, SEALED_PREFIX),
+        stale(EVENTS.c.sender_id, keys, PSEUDONYM_PREFIX),
     )
     done = 0
     while True:
         with engine.begin() as connection:
             rows = connection.execute(
-                sa.select(EVENTS.c.id, EVENTS.c.sender_id, EVENTS.c.data).where(stale).limit(BATCH)
+                sa.select(EVENTS.c.id, EVENTS.c.sender_id, EVENTS.c.data)
+                .where(outdated)
+                .limit(BATCH)
             ).all()
             for row in rows:
                 if row.data.startswith(SEALED_PREFIX):
@@ -64,16 +69,16 @@ def _events(engine: Any, keys: KeyRing) -> int:
 
 def _table(store: ConnectorStore, table: sa.Table, sealed_columns: tuple[str, ...]) -> int:
     keys = store.keys
-    stale = sa.or_(
-        _stale(table.c.customer_key, keys, PSEUDONYM_PREFIX),
+    outdated = sa.or_(
+        stale(table.c.customer_key, keys, PSEUDONYM_PREFIX),
         sa.and_(table.c.customer_key.is_not(None), table.c.customer_sealed.is_(None)),
-        *(_stale(table.c[column], keys, SEALED_PREFIX) for column in sealed_columns),
+        *(stale(table.c[column], keys, SEALED_PREFIX) for column in sealed_columns),
     )
     (key_column,) = table.primary_key.columns
     done = 0
     while True:
         with store.engine.begin() as connection:
-            rows = connection.execute(sa.select(table).where(stale).limit(BATCH)).all()
+            rows = connection.execute(sa.select(table).where(outdated).limit(BATCH)).all()
             for row in rows:
                 _rewrite(store, connection, table, key_column, row, sealed_columns)
         done += len(rows)

@@ -13,7 +13,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from connectors.privacy.checks import StoredDataError
+from connectors.privacy.keys import PSEUDONYM_PREFIX
+from connectors.privacy.reencrypt import stale
 from connectors.privacy.tracker import EVENTS, open_event
+from connectors.privacy.wipe import scrub
 from connectors.store import (
     CUSTOMER_TABLES,
     SEALED_COLUMNS,
@@ -103,6 +107,7 @@ def erase_customer(store: ConnectorStore, customer_id: str) -> dict[str, int]:
             counts["events"] = connection.execute(
                 EVENTS.delete().where(EVENTS.c.sender_id.in_(pseudonyms))
             ).rowcount
+    scrub(store.engine)
     return counts
 
 
@@ -113,6 +118,18 @@ def purge_older_than(store: ConnectorStore, seconds: float) -> dict[str, int]:
     counts: dict[str, int] = {}
     with store.engine.begin() as connection:
         if sa.inspect(connection).has_table("events"):
+            rotating = connection.execute(
+                sa.select(EVENTS.c.id)
+                .where(stale(EVENTS.c.sender_id, store.keys, PSEUDONYM_PREFIX))
+                .limit(1)
+            ).first()
+            if rotating is not None:
+                # A conversation is then filed under two pseudonyms; judged apart, its
+                # older half would look idle and be cut off.
+                raise StoredDataError(
+                    "purge: some conversations are still under an older key; run "
+                    "`make privacy ARGS=reencrypt` first"
+                )
             idle = (
                 sa.select(EVENTS.c.sender_id)
                 .group_by(EVENTS.c.sender_id)
@@ -126,6 +143,7 @@ def purge_older_than(store: ConnectorStore, seconds: float) -> dict[str, int]:
             if table is outbox:
                 query = query.where(outbox.c.status != "pending")
             counts[table.name] = connection.execute(query).rowcount
+    scrub(store.engine)
     return counts
 
 
