@@ -146,10 +146,31 @@ class FlowRun:
             self.closed = True
             params = answer.get("data", {}).get("extension_message_response", {}).get("params")
             return dict(params) if isinstance(params, dict) else {"flow_token": self.token}
-        self.screen = str(answer.get("screen"))
-        self.data = dict(answer.get("data") or {})
-        self.screen_json()  # the endpoint must answer with a screen of this Flow
+        next_screen, data = str(answer.get("screen")), dict(answer.get("data") or {})
+        self.check_route(next_screen)
+        self.screen, self.data = next_screen, data
+        self.check_data()
         return None
+
+    def check_route(self, next_screen: str) -> None:
+        """The client only follows the Flow's routing model (or stays, e.g. with an error)."""
+        allowed = self.flow.get("routing_model", {}).get(self.screen)
+        if allowed is not None and next_screen != self.screen and next_screen not in allowed:
+            raise FlowClientError(
+                f"the endpoint sent screen {next_screen}; the Flow routes {self.screen} only "
+                f"to {', '.join(allowed) or 'nothing'}"
+            )
+
+    def check_data(self) -> None:
+        """The answer gives every field the screen declares and nothing else (but the
+        snackbar's `error_message`), or the client cannot draw the screen."""
+        declared = set(self.screen_json().get("data", {}))
+        given = set(self.data) - {"error_message"}
+        if declared != given:
+            raise FlowClientError(
+                f"screen {self.screen}: the endpoint's data does not match the declared "
+                f"fields (missing: {sorted(declared - given)}, unknown: {sorted(given - declared)})"
+            )
 
     async def exchange(self, action: str, data: dict[str, Any]) -> dict[str, Any]:
         """One encrypted request to the Flow endpoint, as WhatsApp sends it."""

@@ -226,6 +226,7 @@ class ChatSimulator(LoopbackServer):
             else:
                 answer = await run.exchange("INIT", {})
                 run.screen, run.data = str(answer["screen"]), dict(answer.get("data", {}))
+            run.check_data()
             rendered = run.render()
         except FlowClientError as error:
             raise ApiError(502, str(error)) from None

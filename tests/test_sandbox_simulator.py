@@ -167,3 +167,32 @@ def test_a_data_exchange_flow_opens_with_init(endpoint: FlowEndpoint) -> None:
     answer = asyncio.run(run.exchange("INIT", {}))
     assert answer["screen"] == "PRODUCT"
     assert endpoint.requests == [{"version": "3.0", "action": "INIT", "flow_token": "tok-1"}]
+
+
+def test_an_answer_off_the_routing_model_or_with_other_data_is_refused(
+    endpoint: FlowEndpoint,
+) -> None:
+    summary_data = dict.fromkeys(
+        ("product", "quantity", "name", "street", "postal_code", "city", "summary", "total_text"),
+        "x",
+    )
+    endpoint.replies.append((200, {"screen": "SUMMARY", "data": summary_data}))
+    assert asyncio.run(flow_run(endpoint).submit({"quantity": "1"})) is None  # QUANTITY→SUMMARY
+
+    endpoint.replies.append((200, {"screen": "PRODUCT", "data": {"products": []}}))
+    with pytest.raises(FlowClientError, match="routes QUANTITY only to DELIVERY, SUMMARY"):
+        asyncio.run(flow_run(endpoint).submit({"quantity": "1"}))
+
+    endpoint.replies.append((200, {"screen": "DELIVERY", "data": {"product": "espresso-beans"}}))
+    with pytest.raises(FlowClientError, match=r"missing: \['quantity'\]"):
+        asyncio.run(flow_run(endpoint).submit({"quantity": "1"}))
+
+    endpoint.replies.append(
+        (200, {"screen": "DELIVERY", "data": {"product": "p", "quantity": "1", "extra": 1}})
+    )
+    with pytest.raises(FlowClientError, match=r"unknown: \['extra'\]"):
+        asyncio.run(flow_run(endpoint).submit({"quantity": "1"}))
+
+    stay = {**flow_run(endpoint).data, "error_message": "between 1 and 10"}
+    endpoint.replies.append((200, {"screen": "QUANTITY", "data": stay}))  # same screen, snackbar
+    assert asyncio.run(flow_run(endpoint).submit({"quantity": "1"})) is None
