@@ -73,7 +73,8 @@ def test_pseudonyms_are_keyed_and_stable() -> None:
     [
         ("", "is not set"),
         ("   ", "is not set"),
-        ("k1:" + "QUJD", "is 3 bytes; it needs 32"),
+        ("k1:" + "QUJD", "is 3 bytes; it must be 32"),
+        ("k1:" + "ab" * 32, "is 48 bytes; it must be 32"),  # hex read as base64
         ("no-colon-here", "must look like '<id>:<base64>'"),
         ("bad id!:" + KEY_1.split(":")[1], "must look like"),
         ("K1:" + KEY_1.split(":")[1], "lower-case"),
@@ -338,6 +339,8 @@ def test_cli_exports_erases_and_explains_a_missing_key(tmp_path: Path) -> None:
     assert json.loads(exported.stdout)["conversation_events"][1]["text"] == "hello shop"
     erased = privacy_cli("erase", "--customer", ANNA, "--yes", url=url, keys=KEY_1)
     assert erased.returncode == 0 and json.loads(erased.stdout)["rows"]["events"] == 3
+    again = privacy_cli("erase", "--customer", "+" + ANNA, "--yes", url=url, keys=KEY_1)
+    assert again.returncode == 1 and "nothing is held under this id" in again.stderr
     missing = privacy_cli("export", "--customer", ANNA, url=url, keys="")
     assert missing.returncode == 2 and "TRACKER_ENCRYPTION_KEY is not set" in missing.stderr
     assert ANNA not in erased.stdout + erased.stderr + missing.stderr

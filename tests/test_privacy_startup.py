@@ -54,7 +54,7 @@ def refusal(workdir: Path, env: dict[str, str], **store: object) -> str:
     ("key", "message"),
     [
         ("", f"{ENV_VAR} is not set"),
-        ("k1:c2hvcnQ=", "key 'k1' is 5 bytes; it needs 32"),
+        ("k1:c2hvcnQ=", "key 'k1' is 5 bytes; it must be 32"),
     ],
 )
 def test_missing_or_short_key_stops_start_up(

@@ -74,6 +74,13 @@ def main(argv: list[str] | None = None) -> int:
                 print("nothing erased")
                 return 1
             result = rights.erase_customer(store, arguments.customer)
+            if not any(result.values()):
+                print(
+                    "privacy erase: nothing is held under this id — give the WhatsApp id as "
+                    "its digits (no '+', spaces or leading zeros), as in the export",
+                    file=sys.stderr,
+                )
+                return 1
         elif arguments.command == "purge":
             result = rights.purge_older_than(store, arguments.older_than)
         elif arguments.command == "expire-bodies":

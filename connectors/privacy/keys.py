@@ -100,14 +100,16 @@ class KeyRing:
                 secret = base64.b64decode(text_key + "=" * (-len(text_key) % 4), validate=True)
             except (binascii.Error, ValueError):
                 raise KeyConfigError(f"{ENV_VAR}: key '{key_id}' is not valid base64") from None
-            if len(secret) < KEY_BYTES:
+            if len(secret) != KEY_BYTES:
+                # Longer is refused too: a hex or passphrase key read as base64 would be
+                # cut to size silently, and then be weaker than it looks.
                 raise KeyConfigError(
-                    f"{ENV_VAR}: key '{key_id}' is {len(secret)} bytes; it needs {KEY_BYTES} "
-                    f"random bytes (`make privacy ARGS=keygen` makes one)"
+                    f"{ENV_VAR}: key '{key_id}' is {len(secret)} bytes; it must be {KEY_BYTES} "
+                    f"random bytes in base64 (`make privacy ARGS=keygen` makes one)"
                 )
             if any(known == key_id for known, _ in keys):
                 raise KeyConfigError(f"{ENV_VAR}: key id '{key_id}' appears twice")
-            keys.append((key_id, secret[:KEY_BYTES]))
+            keys.append((key_id, secret))
         return cls(keys)
 
     @property
