@@ -8,7 +8,6 @@ Each step is idempotent (it checks what exists before changing it) and is record
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
@@ -70,15 +69,15 @@ def _add_privacy_columns(connection: Connection) -> None:
 
 def _digest_column(connection: Connection, table: str, column: str) -> None:
     """Replaces the values of `table.column` not yet stored as SHA-256 hex by their digest."""
+    from connectors.store import digest
+
     target = sa.table(table, sa.column(column))
     values = [row[0] for row in connection.execute(sa.select(target.c[column]))]
     for value in values:
         if value is None or re.fullmatch(r"[0-9a-f]{64}", value):
             continue
         connection.execute(
-            target.update()
-            .where(target.c[column] == value)
-            .values({column: hashlib.sha256(value.encode()).hexdigest()})
+            target.update().where(target.c[column] == value).values({column: digest(value)})
         )
 
 

@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import sqlalchemy as sa
@@ -29,6 +30,7 @@ from connectors.privacy.rights import (
     purge_older_than,
 )
 from connectors.store import ConnectorStore, digest, inbound_messages, stripe_events
+from tests import redis_server
 from tests.at_rest import found_in_sqlite_files, found_in_tables
 from tests.live_bot import BIN, ROOT
 from tests.postgres import temporary_database
@@ -99,23 +101,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
             yield f"sqlite:///{tmp_path / 'shop.db'}"
 
 
-@contextlib.contextmanager
-def configured(url: str, keys: str) -> Iterator[None]:
-    """DATABASE_URL and TRACKER_ENCRYPTION_KEY as the bot would read them."""
-    saved = {name: os.environ.get(name) for name in ("DATABASE_URL", ENV_VAR)}
-    os.environ.update({"DATABASE_URL": url, ENV_VAR: keys})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def tracker_store(url: str, keys: str) -> EncryptedTrackerStore:
-    with configured(url, keys):
+    with mock.patch.dict(os.environ, {"DATABASE_URL": url, ENV_VAR: keys}):
         return EncryptedTrackerStore(domain=DOMAIN)
 
 
@@ -389,11 +376,10 @@ def test_redis_locks_name_the_pseudonym_not_the_number() -> None:
 
     from connectors.privacy import PseudonymousRedisLockStore
 
-    client = redis.Redis(host="127.0.0.1", port=6379, db=0, socket_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as error:
-        pytest.skip(f"Redis at 127.0.0.1:6379 is not reachable ({type(error).__name__})")
+    reason = redis_server.unreachable_reason()
+    if reason:
+        pytest.skip(reason)
+    client = redis.Redis(host=redis_server.HOST, port=redis_server.PORT, socket_timeout=2)
     prefix = f"privacy{os.getpid()}"
     store = PseudonymousRedisLockStore(
         EndpointConfig(url="127.0.0.1", port=6379, db=0, key_prefix=prefix)

@@ -4,10 +4,8 @@ cannot be imported (where Rasa itself would fall back to memory and only warn)."
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,14 +30,6 @@ def whatsapp_env(graph_api: FakeGraphApi) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def key_env() -> Iterator[None]:
-    """Lets a test change TRACKER_ENCRYPTION_KEY for the bots it starts."""
-    saved = os.environ[ENV_VAR]
-    yield
-    os.environ[ENV_VAR] = saved
-
-
 def refusal(workdir: Path, env: dict[str, str], **store: object) -> str:
     """Starts the bot expecting it to stop; returns its log."""
     with pytest.raises(RuntimeError, match="bot did not start") as refused:
@@ -58,19 +48,23 @@ def refusal(workdir: Path, env: dict[str, str], **store: object) -> str:
     ],
 )
 def test_missing_or_short_key_stops_start_up(
-    tmp_path: Path, whatsapp_env: dict[str, str], key_env: None, key: str, message: str
+    tmp_path: Path,
+    whatsapp_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    key: str,
+    message: str,
 ) -> None:
-    os.environ[ENV_VAR] = key
+    monkeypatch.setenv(ENV_VAR, key)
     assert message in refusal(tmp_path, whatsapp_env)
 
 
 def test_a_key_that_does_not_open_the_database_stops_start_up(
-    tmp_path: Path, whatsapp_env: dict[str, str], key_env: None
+    tmp_path: Path, whatsapp_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bot = start_bot(tmp_path, whatsapp_env, WHATSAPP)  # creates the tables under the test key
     bot.stop()
     ConnectorStore(f"sqlite:///{tmp_path / 'bot.db'}").touch_customer("15550700001", 1.0)
-    os.environ[ENV_VAR] = new_key_line("test")  # same id, another key
+    monkeypatch.setenv(ENV_VAR, new_key_line("test"))  # same id, another key
     assert "key 'test' does not open the table wa_customers" in refusal(tmp_path, whatsapp_env)
 
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 import requests
-import sqlalchemy as sa
 
 from connectors.store import ConnectorStore
 from sandbox import stripe_events as se
+from tests import redis_server
 from tests.at_rest import found_in_tables
 from tests.chat import Chat, text_of
 from tests.fakes.graph_api import FakeGraphApi
@@ -24,29 +24,13 @@ from tests.fakes.stripe_api import FakeStripeApi
 from tests.live_bot import LiveBot, start_bot
 from tests.postgres import temporary_database
 
-SERVER_URL = "postgresql://postgres@127.0.0.1:5432"
 APP_SECRET = secrets.token_hex(16)
 WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
 
 
-def reachable() -> str | None:
-    """Why the test cannot run here, or None."""
-    try:
-        sa.create_engine(f"{SERVER_URL}/postgres").connect().close()
-    except Exception as error:
-        return f"PostgreSQL at {SERVER_URL} is not reachable ({type(error).__name__})"
-    try:
-        import redis
-
-        redis.Redis(host="127.0.0.1", port=6379, socket_timeout=2).ping()
-    except Exception as error:
-        return f"Redis at 127.0.0.1:6379 is not reachable ({type(error).__name__})"
-    return None
-
-
 @pytest.fixture(scope="module")
 def database() -> Iterator[str]:
-    reason = reachable()
+    reason = redis_server.unreachable_reason()
     if reason:
         pytest.skip(reason)
     with temporary_database("shop_replicas") as url:
