@@ -14,7 +14,10 @@ pseudonym (a keyed hash, see connectors/privacy/keys.py), `customer_sealed` the 
 sealed with AES-GCM, and bodies and payloads are sealed too. Callers pass and get back real
 ids and plain text; sealing happens here. WhatsApp message ids (base64 that contains the
 customer's number) and Flow tokens are kept as SHA-256 digests: they stay unique for dedup
-and lookups, and cannot be turned back without the id itself.
+and lookups, and cannot be turned back without the id itself. A sealed value is bound to
+its row: its associated data names the table, the column and the row's natural key
+(ROW_IDS), so a value moved to another row (another customer's id, another message's body)
+does not open.
 
 Calls are synchronous SQLAlchemy Core; async callers use `asyncio.to_thread`.
 """
@@ -22,7 +25,9 @@ Calls are synchronous SQLAlchemy Core; async callers use `asyncio.to_thread`.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +35,10 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from connectors.migrations import migrate
-from connectors.privacy.keys import KeyRing
+from connectors.privacy.keys import ROW_SEALED_PREFIX, SEALED_PREFIX, KeyRing, UnreadableError
 from connectors.tracker_store import is_sqlite, sqlite_engine
+
+logger = logging.getLogger(__name__)
 
 metadata = sa.MetaData()  # schema changes go through connectors/migrations.py
 
@@ -121,7 +128,7 @@ outbox = sa.Table(
 
 
 # Every table that holds a customer's data: its pseudonym column is `customer_key`, and
-# these columns are sealed (AES-GCM, with "table.column" as associated data).
+# these columns are sealed (AES-GCM, with the table, column and row as associated data).
 SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
     "wa_inbound_messages": ("customer_sealed", "payload"),
     "wa_outbound_messages": ("customer_sealed", "body"),
@@ -129,14 +136,37 @@ SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
     "stripe_events": ("customer_sealed", "payload"),
     "notification_outbox": ("customer_sealed", "body"),
 }
+# The column that names a row of each of those tables: a natural key, known before the row is
+# inserted and never updated (a customer's pseudonym changes only when re-encryption
+# rewrites the whole row under a new key).
+ROW_IDS: dict[str, str] = {
+    "wa_inbound_messages": "message_id",  # digest of Meta's message id
+    "wa_outbound_messages": "message_id",
+    "wa_customers": "customer_key",
+    "stripe_events": "event_id",
+    "notification_outbox": "dedup_key",
+}
 CUSTOMER_TABLES = {
     table.name: table for table in metadata.sorted_tables if table.name in SEALED_COLUMNS
 }
 
 
 def column_context(table: str, column: str) -> bytes:
-    """The associated data a sealed value of `table.column` is authenticated with."""
+    """The associated data of the old form (SEALED_PREFIX), which names no row: only
+    re-encryption still opens it, to rewrite it in the row-bound form."""
     return f"{table}.{column}".encode()
+
+
+def row_context(table: str, column: str, row_id: str) -> bytes:
+    """The associated data a sealed value (ROW_SEALED_PREFIX) of `table.column` in the row
+    named `row_id` is authenticated with. Table and column names hold no NUL, so the
+    separator keeps every (column, row) pair's context distinct."""
+    return f"{table}.{column}\0{row_id}".encode()
+
+
+def row_identity(table: sa.Table, row: Mapping[str, Any]) -> str:
+    """The natural key (ROW_IDS) of a row of `table`, as its sealed values are bound to it."""
+    return str(row[ROW_IDS[table.name]])
 
 
 def digest(identifier: str) -> str:
@@ -191,21 +221,35 @@ class ConnectorStore:
         if verify:
             check_tables_readable(self.engine, self.keys)
 
-    def seal(self, table: sa.Table, column: str, value: str | None) -> str | None:
+    def seal(self, table: sa.Table, column: str, row: str, value: str | None) -> str | None:
+        """`value` sealed for `table.column` of the row whose natural key is `row`."""
         if value is None:
             return None
-        return self.keys.seal(value, column_context(table.name, column))
+        return self.keys.seal(value, row_context(table.name, column, row), ROW_SEALED_PREFIX)
 
-    def open(self, table: sa.Table, column: str, value: str | None) -> str | None:
+    def open(self, table: sa.Table, column: str, row: str, value: str | None) -> str | None:
+        """Opens a value sealed for this column and row; UnreadableError when it was made
+        for another row or column, altered, or is in the old form that names no row."""
         if value is None:
             return None
-        return self.keys.open(value, column_context(table.name, column))
+        where = f"{table.name}.{column}"
+        if value.startswith(SEALED_PREFIX):
+            raise UnreadableError(
+                f"{where}: sealed in the old form that does not name its row; run "
+                f"`make privacy ARGS=reencrypt` to rewrite it"
+            )
+        try:
+            return self.keys.open(value, row_context(table.name, column, row), ROW_SEALED_PREFIX)
+        except UnreadableError as error:
+            raise UnreadableError(f"{where}: {error}") from None
 
-    def customer_columns(self, table: sa.Table, customer_id: str) -> dict[str, str | None]:
-        """The pseudonym and the sealed id of a customer, for a new row of `table`."""
+    def customer_columns(
+        self, table: sa.Table, row: str, customer_id: str
+    ) -> dict[str, str | None]:
+        """The pseudonym and the sealed id of a customer, for the row `row` of `table`."""
         return {
             "customer_key": self.keys.pseudonym(customer_id),
-            "customer_sealed": self.seal(table, "customer_sealed", customer_id),
+            "customer_sealed": self.seal(table, "customer_sealed", row, customer_id),
         }
 
     def owned_by(self, table: sa.Table, customer_id: str) -> Any:
@@ -221,14 +265,15 @@ class ConnectorStore:
     ) -> bool:
         """Records a message id (claimed by this process); False for a re-delivery."""
         at = now or time.time()
+        stored_id = digest(message_id)
         try:
             with self.engine.begin() as connection:
                 connection.execute(
                     inbound_messages.insert().values(
-                        message_id=digest(message_id),
-                        **self.customer_columns(inbound_messages, customer_key),
+                        message_id=stored_id,
+                        **self.customer_columns(inbound_messages, stored_id, customer_key),
                         received_at=at,
-                        payload=self.seal(inbound_messages, "payload", payload),
+                        payload=self.seal(inbound_messages, "payload", stored_id, payload),
                         claimed_at=at,
                     )
                 )
@@ -264,7 +309,7 @@ class ConnectorStore:
                     with connection.begin_nested():
                         connection.execute(
                             customers.insert().values(
-                                **self.customer_columns(customers, customer_key),
+                                **self.customer_columns(customers, pseudonym, customer_key),
                                 last_inbound_at=at,
                             )
                         )
@@ -283,13 +328,14 @@ class ConnectorStore:
     def record_outbound(
         self, message_id: str, customer_key: str, kind: str, body: str | None = None
     ) -> None:
+        stored_id = digest(message_id)
         with self.engine.begin() as connection:
             connection.execute(
                 outbound_messages.insert().values(
-                    message_id=digest(message_id),
-                    **self.customer_columns(outbound_messages, customer_key),
+                    message_id=stored_id,
+                    **self.customer_columns(outbound_messages, stored_id, customer_key),
                     kind=kind,
-                    body=self.seal(outbound_messages, "body", body),
+                    body=self.seal(outbound_messages, "body", stored_id, body),
                     sent_at=time.time(),
                     status="accepted",
                 )
@@ -322,11 +368,14 @@ class ConnectorStore:
         return self._outbound_record(message_id, row, status)
 
     def _outbound_record(self, message_id: str, row: Any, status: str) -> OutboundRecord:
+        customer = self.open(
+            outbound_messages, "customer_sealed", row.message_id, row.customer_sealed
+        )
         return OutboundRecord(
             message_id,
-            str(self.open(outbound_messages, "customer_sealed", row.customer_sealed)),
+            str(customer),
             row.kind,
-            self.open(outbound_messages, "body", row.body),
+            self.open(outbound_messages, "body", row.message_id, row.body),
             status,
         )
 
@@ -363,7 +412,9 @@ class ConnectorStore:
     ) -> bool:
         """Records a verified event before it is acknowledged; False for a re-delivery."""
         now = time.time()
-        customer = self.customer_columns(stripe_events, customer_id) if customer_id else {}
+        customer = (
+            self.customer_columns(stripe_events, event_id, customer_id) if customer_id else {}
+        )
         try:
             with self.engine.begin() as connection:
                 connection.execute(
@@ -371,7 +422,7 @@ class ConnectorStore:
                         event_id=event_id,
                         event_type=event_type,
                         received_at=now,
-                        payload=self.seal(stripe_events, "payload", payload),
+                        payload=self.seal(stripe_events, "payload", event_id, payload),
                         claimed_at=now,
                         **customer,
                     )
@@ -449,9 +500,19 @@ class ConnectorStore:
                     .where(table.c.claimed_at == claimed_at)
                     .values(claimed_at=now)
                 ).rowcount
-            if won:
-                taken.append((str(row_id), str(self.open(table, "payload", payload))))
+            opened = self._replayable(table, str(row_id), payload) if won else None
+            if opened is not None:
+                taken.append((str(row_id), opened))
         return taken
+
+    def _replayable(self, table: sa.Table, stored_id: str, payload: str) -> str | None:
+        """The payload of work just claimed, or None (logged) when it does not open: an
+        altered row is left where it is for an operator and does not hold up the others."""
+        try:
+            return str(self.open(table, "payload", stored_id, payload))
+        except UnreadableError as error:
+            logger.error("%s %s not replayed: %s", table.name, stored_id, error)
+            return None
 
     def health(self) -> dict[str, float | int]:
         """Backlog figures for the health route; raises when the database is unreachable."""
@@ -481,8 +542,8 @@ class ConnectorStore:
                 connection.execute(
                     outbox.insert().values(
                         dedup_key=dedup_key,
-                        **self.customer_columns(outbox, customer_key),
-                        body=self.seal(outbox, "body", body),
+                        **self.customer_columns(outbox, dedup_key, customer_key),
+                        body=self.seal(outbox, "body", dedup_key, body),
                         status="pending",
                         attempts=0,
                         created_at=now,
@@ -515,9 +576,25 @@ class ConnectorStore:
                     .where(outbox.c.next_attempt_at == row.next_attempt_at)
                     .values(next_attempt_at=now + lease_seconds)
                 ).rowcount
-            if won:
-                taken.append(self._entry(row))
+            entry = self._sendable(row) if won else None
+            if entry is not None:
+                taken.append(entry)
         return taken
+
+    def _sendable(self, row: Any) -> OutboxEntry | None:
+        """The entry of a claimed row, or None when its sealed values do not open: such a
+        row (altered, or moved from another) is never sent, but made a dead letter."""
+        try:
+            return self._entry(row)
+        except UnreadableError as error:
+            logger.error("notification=%s cannot be opened; now a dead letter: %s", row.id, error)
+            with self.engine.begin() as connection:
+                connection.execute(
+                    outbox.update()
+                    .where(outbox.c.id == row.id)
+                    .values(status="dead", last_error=f"unreadable: {error}"[:255])
+                )
+            return None
 
     def notification_sent(self, entry_id: int, message_id: str | None) -> None:
         with self.engine.begin() as connection:
@@ -566,8 +643,8 @@ class ConnectorStore:
     def _entry(self, row: Any) -> OutboxEntry:
         return OutboxEntry(
             row.id,
-            str(self.open(outbox, "customer_sealed", row.customer_sealed)),
-            str(self.open(outbox, "body", row.body)),
+            str(self.open(outbox, "customer_sealed", row.dedup_key, row.customer_sealed)),
+            str(self.open(outbox, "body", row.dedup_key, row.body)),
             row.status,
             row.attempts,
             row.created_at,

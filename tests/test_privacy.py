@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import time
@@ -19,6 +20,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from connectors.outbox import OutboxWorker
 from connectors.privacy import EncryptedTrackerStore
 from connectors.privacy.checks import StoredDataError
 from connectors.privacy.keys import ENV_VAR, KeyConfigError, KeyRing, UnreadableError, new_key_line
@@ -29,7 +31,17 @@ from connectors.privacy.rights import (
     export_customer,
     purge_older_than,
 )
-from connectors.store import ConnectorStore, digest, inbound_messages, stripe_events
+from connectors.store import (
+    CUSTOMER_TABLES,
+    SEALED_COLUMNS,
+    ConnectorStore,
+    OutboundRecord,
+    column_context,
+    digest,
+    inbound_messages,
+    outbox,
+    stripe_events,
+)
 from tests import redis_server
 from tests.at_rest import found_in_sqlite_files, found_in_tables
 from tests.live_bot import BIN, ROOT
@@ -164,7 +176,8 @@ def test_rotation_keeps_old_data_readable_and_reencrypt_leaves_nothing_under_the
 
     counts = reencrypt(ConnectorStore(database_url, KeyRing.parse(rotated), verify=False))
     assert counts["events"] == 3 and counts["wa_customers"] == 1
-    assert found_in_tables(database_url, {"k1 values": "e.k1.", "k1 pseudonyms": "h.k1."}) == []
+    old_key = {"k1 events": "e.k1.", "k1 columns": "r.k1.", "k1 pseudonyms": "h.k1."}
+    assert found_in_tables(database_url, old_key) == []
     assert reencrypt(ConnectorStore(database_url, KeyRing.parse(rotated)))["events"] == 0
 
     only_new = tracker_store(database_url, KEY_2)  # k1 dropped from the ring: all still there
@@ -301,6 +314,201 @@ def test_raw_bodies_are_dropped_after_the_retention_period(tmp_path: Path) -> No
         assert connection.execute(sa.select(stripe_events.c.payload)).scalar() is not None
     assert kept[digest("wamid.old")] is None and kept[digest("wamid.new")] is not None
     assert store.record_inbound("wamid.old", ANNA) is False  # still counted for dedup
+
+
+# --- sealed values bound to their row --------------------------------------------------------
+
+# Each table's natural key: its sealed values name it, so they open in no other row.
+KEY_COLUMNS = {
+    "wa_inbound_messages": "message_id",
+    "wa_outbound_messages": "message_id",
+    "wa_customers": "customer_key",
+    "stripe_events": "event_id",
+    "notification_outbox": "dedup_key",
+}
+SEALED = [(table, column) for table, columns in SEALED_COLUMNS.items() for column in columns]
+
+
+def row_ids(table: str) -> tuple[str, str]:
+    """The natural keys of Anna's and Boris's rows of `table`, as connector_rows made them."""
+    keys = KeyRing.parse(KEY_1)
+    return {
+        "wa_inbound_messages": (digest("wamid.anna"), digest("wamid.boris")),
+        "wa_outbound_messages": (digest("wamid.out.anna"), digest("wamid.out.boris")),
+        "wa_customers": (keys.pseudonym(ANNA), keys.pseudonym(BORIS)),
+        "stripe_events": ("evt_anna", "evt_boris"),
+        "notification_outbox": ("evt_anna:0", "evt_boris:0"),
+    }[table]
+
+
+def swap(url: str, table: str, column: str, first: str, second: str) -> None:
+    """Exchanges the stored `column` of two rows, as anyone who can write the database can."""
+    key = KEY_COLUMNS[table]
+    engine = sa.create_engine(url, future=True)
+    try:
+        with engine.begin() as connection:
+            read = sa.text(f"select {column} from {table} where {key} = :id")  # noqa: S608
+            values = [connection.execute(read, {"id": row}).scalar_one() for row in (first, second)]
+            write = sa.text(f"update {table} set {column} = :value where {key} = :id")  # noqa: S608
+            connection.execute(write, {"value": values[1], "id": first})
+            connection.execute(write, {"value": values[0], "id": second})
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(("table", "column"), SEALED)
+def test_a_sealed_value_moved_to_another_row_does_not_open(
+    database_url: str, table: str, column: str
+) -> None:
+    _, store = two_customers(database_url)
+    swap(database_url, table, column, *row_ids(table))
+
+    if column == "customer_sealed":  # read at start-up (export leaves the sealed id out)
+        with pytest.raises(StoredDataError, match=f"open the table {table} .*moved between rows"):
+            ConnectorStore(database_url, KeyRing.parse(KEY_1))
+    else:
+        for customer in (ANNA, BORIS):
+            with pytest.raises(UnreadableError, match=rf"{table}\.{column}: .*another row"):
+                export_customer(store, customer)
+
+
+def test_a_notification_whose_recipient_was_moved_is_never_sent(database_url: str) -> None:
+    store = ConnectorStore(database_url, KeyRing.parse(KEY_1))
+    carl = "15550903333"
+    for customer, key in ((ANNA, "evt_anna:0"), (BORIS, "evt_boris:0"), (carl, "evt_carl:0")):
+        store.enqueue_notification(key, customer, json.dumps({"for": customer}))
+    swap(database_url, "notification_outbox", "customer_sealed", "evt_anna:0", "evt_boris:0")
+    delivered: list[tuple[str, dict[str, str]]] = []
+
+    async def deliver(customer: str, body: dict[str, str]) -> str | None:
+        delivered.append((customer, body))
+        return f"wamid.to.{customer}"
+
+    worker = OutboxWorker(store, deliver, base_delay=0.01, poll_seconds=0.01)
+    assert asyncio.run(worker.run_once()) == 1  # the round goes on past the altered rows
+    assert delivered == [(carl, {"for": carl})]
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(outbox.c.dedup_key, outbox.c.status, outbox.c.last_error).order_by(
+                outbox.c.id
+            )
+        ).all()
+    assert [(key, status) for key, status, _ in rows] == [
+        ("evt_anna:0", "dead"),
+        ("evt_boris:0", "dead"),
+        ("evt_carl:0", "sent"),
+    ]
+    assert all("unreadable: notification_outbox.customer_sealed" in str(e) for *_, e in rows[:2])
+
+
+def test_a_replay_skips_a_payload_moved_from_another_row(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = ConnectorStore(database_url, KeyRing.parse(KEY_1))
+    for name, customer in (("anna", ANNA), ("boris", BORIS), ("carl", "15550903333")):
+        payload = json.dumps({"text": f"from {name}"})
+        store.record_inbound(f"wamid.{name}", customer, time.time() - 60, payload)  # abandoned
+    swap(database_url, "wa_inbound_messages", "payload", *row_ids("wa_inbound_messages"))
+
+    with caplog.at_level(logging.ERROR, logger="connectors.store"):
+        taken = store.claim_abandoned(inbound_messages, "message_id", 30)
+    assert taken == [(digest("wamid.carl"), json.dumps({"text": "from carl"}))]
+    assert caplog.text.count("not replayed: wa_inbound_messages.payload") == 2
+
+
+def test_the_fallback_for_a_failed_notification_finds_no_moved_recipient(
+    database_url: str,
+) -> None:
+    store = ConnectorStore(database_url, KeyRing.parse(KEY_1))
+    store.record_outbound("wamid.out.anna", ANNA, "notification", "Anna's order is paid")
+    store.record_outbound("wamid.out.boris", BORIS, "notification", "Boris's order is paid")
+    swap(database_url, "wa_outbound_messages", "customer_sealed", *row_ids("wa_outbound_messages"))
+
+    with pytest.raises(UnreadableError, match=r"wa_outbound_messages\.customer_sealed"):
+        store.record_status("wamid.out.anna", "failed", time.time(), 131047, "Re-engagement")
+    with pytest.raises(UnreadableError, match=r"wa_outbound_messages\.customer_sealed"):
+        store.outbound("wamid.out.boris")
+
+
+def to_old_form(url: str) -> None:
+    """Rewrites the connector's sealed values the way they were sealed before they were bound
+    to their row: `e.<key id>.…` with only "table.column" as associated data."""
+    keys = KeyRing.parse(KEY_1)
+    store = ConnectorStore(url, keys, verify=False)
+    with store.engine.begin() as connection:
+        for name, table in CUSTOMER_TABLES.items():
+            key = table.c[KEY_COLUMNS[name]]
+            for row in connection.execute(sa.select(table)).all():
+                old = {
+                    column: keys.seal(
+                        str(
+                            store.open(table, column, row._mapping[key.name], row._mapping[column])
+                        ),
+                        column_context(name, column),
+                    )
+                    for column in SEALED_COLUMNS[name]
+                    if row._mapping[column] is not None
+                }
+                connection.execute(table.update().where(key == row._mapping[key.name]).values(old))
+    store.engine.dispose()
+
+
+def old_form_values(url: str) -> int:
+    """How many of the connector's sealed values are still in the old form."""
+    engine = sa.create_engine(url, future=True)
+    with engine.connect() as connection:
+        found = sum(
+            int(
+                connection.execute(
+                    sa.select(sa.func.count()).select_from(table).where(table.c[column].like("e.%"))
+                ).scalar_one()
+            )
+            for name, table in CUSTOMER_TABLES.items()
+            for column in SEALED_COLUMNS[name]
+        )
+    engine.dispose()
+    return found
+
+
+def test_rows_of_the_old_form_stop_start_up_until_reencrypt_binds_them(database_url: str) -> None:
+    _, store = two_customers(database_url)
+    before = {customer: export_customer(store, customer) for customer in (ANNA, BORIS)}
+    to_old_form(database_url)
+    assert old_form_values(database_url) == 18  # every sealed value: 9 per customer
+
+    with pytest.raises(StoredDataError, match=r"old form.*make privacy ARGS=reencrypt"):
+        ConnectorStore(database_url, KeyRing.parse(KEY_1))
+    unchecked = ConnectorStore(database_url, KeyRing.parse(KEY_1), verify=False)
+    with pytest.raises(UnreadableError, match="old form that does not name its row"):
+        unchecked.outbound("wamid.out.anna")  # the bot itself never opens the old form
+
+    counts = reencrypt(unchecked)
+    assert {name: counts[name] for name in CUSTOMER_TABLES} == dict.fromkeys(CUSTOMER_TABLES, 2)
+    assert old_form_values(database_url) == 0
+    again = reencrypt(ConnectorStore(database_url, KeyRing.parse(KEY_1)))
+    assert {name: again[name] for name in CUSTOMER_TABLES} == dict.fromkeys(CUSTOMER_TABLES, 0)
+
+    store = ConnectorStore(database_url, KeyRing.parse(KEY_1))
+    for customer in (ANNA, BORIS):
+        exported = export_customer(store, customer)
+        assert {**exported, "exported_at": ""} == {**before[customer], "exported_at": ""}
+    assert store.outbound("wamid.out.anna") == OutboundRecord(
+        "wamid.out.anna", ANNA, "notification", "Order is confirmed", "accepted"
+    )
+    assert erase_customer(store, ANNA)["notification_outbox"] == 1
+    assert export_customer(store, BORIS)["notification_outbox"][0]["body"] == {"type": "text"}
+
+
+def test_reencrypt_refuses_an_old_form_id_moved_to_another_customers_row(
+    database_url: str,
+) -> None:
+    two_customers(database_url)
+    to_old_form(database_url)  # the old form opens in any row: only the pseudonym tells
+    swap(database_url, "notification_outbox", "customer_sealed", "evt_anna:0", "evt_boris:0")
+
+    unchecked = ConnectorStore(database_url, KeyRing.parse(KEY_1), verify=False)
+    with pytest.raises(UnreadableError, match="names another customer than the row's customer_key"):
+        reencrypt(unchecked)
 
 
 # --- the command line ------------------------------------------------------------------------

@@ -12,7 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.privacy.keys import ENV_VAR, new_key_line
-from connectors.store import ConnectorStore, digest, inbound_messages
+from connectors.privacy.reencrypt import reencrypt
+from connectors.store import ConnectorStore, column_context, customers, digest, inbound_messages
 from tests.fakes.graph_api import FakeGraphApi
 from tests.live_bot import start_bot
 
@@ -66,6 +67,24 @@ def test_a_key_that_does_not_open_the_database_stops_start_up(
     ConnectorStore(f"sqlite:///{tmp_path / 'bot.db'}").touch_customer("15550700001", 1.0)
     monkeypatch.setenv(ENV_VAR, new_key_line("test"))  # same id, another key
     assert "key 'test' does not open the table wa_customers" in refusal(tmp_path, whatsapp_env)
+
+
+def test_values_sealed_before_they_named_their_row_stop_start_up_until_reencrypt(
+    tmp_path: Path, whatsapp_env: dict[str, str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.db'}"
+    store = ConnectorStore(url)
+    store.touch_customer("15550700003", 1.0)
+    old_form = store.keys.seal("15550700003", column_context("wa_customers", "customer_sealed"))
+    with store.engine.begin() as connection:  # as the release before row binding sealed it
+        connection.execute(customers.update().values(customer_sealed=old_form))
+
+    log = refusal(tmp_path, whatsapp_env)
+    assert "table wa_customers holds 1 row(s) sealed in the old form" in log
+    assert "run `make privacy ARGS=reencrypt` once" in log
+    assert reencrypt(ConnectorStore(url, verify=False))["wa_customers"] == 1
+    start_bot(tmp_path, whatsapp_env, WHATSAPP).stop()
+    assert ConnectorStore(url).last_inbound_at("15550700003") == 1.0
 
 
 def test_a_tracker_store_that_cannot_be_imported_stops_start_up(

@@ -5,7 +5,7 @@
     erase --customer <wa_id> --yes    delete it: conversation, messages, payments, outbox
     purge --older-than 90d            delete conversations idle that long and older rows
     expire-bodies [--days 30]         drop raw payloads and bodies past retention
-    reencrypt                         rewrite everything under the newest key
+    reencrypt                         rewrite everything under the newest key, bound to its row
 
 It reads DATABASE_URL and TRACKER_ENCRYPTION_KEY like the bot (and `.env`). The Stripe side
 (Customer, payments) is erased in Stripe's dashboard or API.

@@ -1,10 +1,12 @@
 """Start-up checks: everything stored opens with the key ring, or start-up stops.
 
 A value is readable when it carries the prefix of a key on the ring (`e.<id>.` for sealed
-values, `h.<id>.` for pseudonyms). Rows written before encryption was enabled, or under a
-key that was dropped from the ring, are counted and named in the error; one sample per key
-is opened, so a different key given a known id is caught too. Each check scans its table
-once per start.
+events, `r.<id>.` for the connector's sealed columns, `h.<id>.` for pseudonyms). Connector
+columns still in the old form `e.<id>.` (bound to the column only, so a value moved to
+another row would open) stop start-up until re-encryption has bound them to their row.
+Rows written before encryption was enabled, or under a key that was dropped from the ring,
+are counted and named in the error; one sample per key is opened, so a different key given
+a known id is caught too. Each check scans its table once per start.
 """
 
 from __future__ import annotations
@@ -15,7 +17,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.privacy.keys import PSEUDONYM_PREFIX, SEALED_PREFIX, KeyRing, UnreadableError
+from connectors.privacy.keys import (
+    PSEUDONYM_PREFIX,
+    ROW_SEALED_PREFIX,
+    SEALED_PREFIX,
+    KeyRing,
+    UnreadableError,
+)
 
 REENCRYPT_HINT = (
     "written before encryption was enabled (run `make privacy ARGS=reencrypt` to encrypt "
@@ -48,27 +56,27 @@ def check_events_readable(engine: Any, keys: KeyRing) -> None:
                 unreadable(EVENTS.c.sender_id, keys, PSEUDONYM_PREFIX),
             ],
             EVENTS.c.data,
+            SEALED_PREFIX,
             lambda row: open_event(keys, row.sender_id, row.data),
         )
 
 
 def check_tables_readable(engine: Any, keys: KeyRing) -> None:
     """The same for the connector's tables (connectors/store.py)."""
-    from connectors.store import CUSTOMER_TABLES, SEALED_COLUMNS, column_context
+    from connectors.store import CUSTOMER_TABLES, SEALED_COLUMNS
 
     with engine.connect() as connection:
         for name, table in CUSTOMER_TABLES.items():
-            present = [table.c[column] for column in ("customer_key", *SEALED_COLUMNS[name])]
+            sealed = [table.c[column] for column in SEALED_COLUMNS[name]]
+            _refuse_unbound(connection, table, sealed)
             clauses = [
                 sa.and_(column.is_not(None), unreadable(column, keys, kind))
-                for column, kind in zip(
-                    present, [PSEUDONYM_PREFIX] + [SEALED_PREFIX] * (len(present) - 1), strict=True
-                )
+                for column, kind in [(table.c.customer_key, PSEUDONYM_PREFIX)]
+                + [(column, ROW_SEALED_PREFIX) for column in sealed]
             ]
             clauses.append(
                 sa.and_(table.c.customer_key.is_not(None), table.c.customer_sealed.is_(None))
             )
-            context = column_context(name, "customer_sealed")
             _check(
                 connection,
                 keys,
@@ -76,12 +84,31 @@ def check_tables_readable(engine: Any, keys: KeyRing) -> None:
                 table,
                 clauses,
                 table.c.customer_sealed,
-                functools.partial(_open_customer, keys, context),
+                ROW_SEALED_PREFIX,
+                functools.partial(_open_customer, keys, table),
             )
 
 
-def _open_customer(keys: KeyRing, context: bytes, row: Any) -> str:
-    return keys.open(row.customer_sealed, context)
+def _refuse_unbound(connection: Any, table: Any, sealed: list[Any]) -> None:
+    """Stops start-up while values sealed in the old form, which names no row, remain: the
+    running bot never opens them, and re-encryption binds each to its row."""
+    count = connection.execute(
+        sa.select(sa.func.count())
+        .select_from(table)
+        .where(sa.or_(*(column.like(f"{SEALED_PREFIX}%") for column in sealed)))
+    ).scalar_one()
+    if count:
+        raise StoredDataError(
+            f"table {table.name} holds {count} row(s) sealed in the old form that does not "
+            f"name the row: run `make privacy ARGS=reencrypt` once to bind them to their rows"
+        )
+
+
+def _open_customer(keys: KeyRing, table: Any, row: Any) -> str:
+    from connectors.store import row_context, row_identity
+
+    context = row_context(table.name, "customer_sealed", row_identity(table, row._mapping))
+    return keys.open(row.customer_sealed, context, ROW_SEALED_PREFIX)
 
 
 def _check(
@@ -91,6 +118,7 @@ def _check(
     table: Any,
     clauses: list[Any],
     sealed: Any,
+    kind: str,
     opening: Callable[[Any], object],
 ) -> None:
     """Counts the rows matching any of `clauses` (unreadable), then opens one value per key."""
@@ -102,7 +130,7 @@ def _check(
         raise StoredDataError(f"{where} holds {foreign} {unit} that no key opens: {REENCRYPT_HINT}")
     for key_id in keys.key_ids:
         sample = connection.execute(
-            sa.select(table).where(sealed.like(f"{SEALED_PREFIX}{key_id}.%")).limit(1)
+            sa.select(table).where(sealed.like(f"{kind}{key_id}.%")).limit(1)
         ).first()
         if sample is None:
             continue
@@ -111,6 +139,6 @@ def _check(
         except UnreadableError:
             raise StoredDataError(
                 f"TRACKER_ENCRYPTION_KEY: key '{key_id}' does not open the {what} stored under "
-                f"that id — a different key was given the same id, or this is another shop's "
-                f"database"
+                f"that id — a different key was given the same id, this is another shop's "
+                f"database, or stored values were altered or moved between rows"
             ) from None

@@ -8,7 +8,9 @@ New writes use the first key; data written under any key on the ring stays reada
 key is rotated by putting the new one in front, running the re-encryption CLI, and then
 dropping the old one. Every stored value names the key it was made with:
 
-- sealed values: ``e.<key id>.<base64url(nonce ‖ ciphertext ‖ tag)>``;
+- sealed values: ``e.<key id>.<base64url(nonce ‖ ciphertext ‖ tag)>`` (tracker events, and
+  the connector's columns before they were bound to their row), or ``r.<key id>.<…>`` for
+  the connector's columns, whose associated data names the row (connectors/store.py);
 - pseudonyms (conversation keys, customer columns): ``h.<key id>.<base64url(HMAC-SHA256)>``.
 
 A pseudonym is a keyed hash, so nobody without the key can turn it back into a phone
@@ -37,6 +39,7 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 TAG_BYTES = 16
 SEALED_PREFIX = "e."
+ROW_SEALED_PREFIX = "r."
 PSEUDONYM_PREFIX = "h."
 # Lower case only: SQLite's LIKE ignores case, and prefixes are matched with LIKE.
 _KEY_ID = re.compile(r"[a-z0-9-]{1,16}")
@@ -120,17 +123,20 @@ class KeyRing:
     def key_ids(self) -> list[str]:
         return [key.key_id for key in self._keys]
 
-    def seal(self, plaintext: str, context: bytes) -> str:
-        """Encrypts under the current key; `context` (e.g. the column) is authenticated too,
-        so a value copied into another column or conversation does not open."""
+    def seal(self, plaintext: str, context: bytes, prefix: str = SEALED_PREFIX) -> str:
+        """Encrypts under the current key; `context` (e.g. the column and row) is
+        authenticated too, so a value copied into another place does not open. `prefix`
+        names the form, so that a reader can tell which context the value was made with."""
         key = self._keys[0]
         nonce = secrets.token_bytes(NONCE_BYTES)
         sealed = key.aead.encrypt(nonce, plaintext.encode(), context)
         encoded = base64.urlsafe_b64encode(nonce + sealed).decode().rstrip("=")
-        return f"{SEALED_PREFIX}{key.key_id}.{encoded}"
+        return f"{prefix}{key.key_id}.{encoded}"
 
-    def open(self, value: str, context: bytes) -> str:
-        key_id, encoded = _split(value, SEALED_PREFIX)
+    def open(self, value: str, context: bytes, prefix: str = SEALED_PREFIX) -> str:
+        """Opens a value sealed in the form `prefix` with this `context`; UnreadableError
+        for any other form, key or context."""
+        key_id, encoded = _split(value, prefix)
         key = self._by_id.get(key_id)
         if key is None:
             raise UnreadableError(
@@ -147,7 +153,7 @@ class KeyRing:
         except InvalidTag:
             raise UnreadableError(
                 f"key '{key_id}' in {ENV_VAR} does not open this value: wrong key for this "
-                f"database, or the value was altered"
+                f"database, or the value was altered or moved from another row or column"
             ) from None
 
     def pseudonym(self, customer_id: str) -> str:

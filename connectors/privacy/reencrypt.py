@@ -2,9 +2,11 @@
 
 After a new key is put in front of TRACKER_ENCRYPTION_KEY, this rewrites tracker events and
 the connector's rows still made with an older key — or written in clear before encryption
-was enabled — so the older key can then be dropped from the ring. It works in batches, each
-its own transaction, and can be stopped and run again; it needs every older key that data
-still uses to be on the ring.
+was enabled — so the older key can then be dropped from the ring. It also rewrites the
+connector's values sealed in the old form (`e.`, bound to the column only) in the row-bound
+form (`r.`): this pass is the only reader of the old form, and the bot does not start while
+any remains. It works in batches, each its own transaction, and can be stopped and run
+again; it needs every older key that data still uses to be on the ring.
 """
 
 from __future__ import annotations
@@ -14,10 +16,23 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.privacy.keys import PSEUDONYM_PREFIX, SEALED_PREFIX, KeyRing
+from connectors.privacy.keys import (
+    PSEUDONYM_PREFIX,
+    ROW_SEALED_PREFIX,
+    SEALED_PREFIX,
+    KeyRing,
+    UnreadableError,
+)
 from connectors.privacy.tracker import EVENTS, open_event, seal_event
 from connectors.privacy.wipe import scrub
-from connectors.store import CUSTOMER_TABLES, SEALED_COLUMNS, ConnectorStore, customers
+from connectors.store import (
+    CUSTOMER_TABLES,
+    SEALED_COLUMNS,
+    ConnectorStore,
+    column_context,
+    customers,
+    row_identity,
+)
 
 BATCH = 500
 
@@ -72,7 +87,7 @@ def _table(store: ConnectorStore, table: sa.Table, sealed_columns: tuple[str, ..
     outdated = sa.or_(
         stale(table.c.customer_key, keys, PSEUDONYM_PREFIX),
         sa.and_(table.c.customer_key.is_not(None), table.c.customer_sealed.is_(None)),
-        *(stale(table.c[column], keys, SEALED_PREFIX) for column in sealed_columns),
+        *(stale(table.c[column], keys, ROW_SEALED_PREFIX) for column in sealed_columns),
     )
     (key_column,) = table.primary_key.columns
     done = 0
@@ -95,16 +110,16 @@ def _rewrite(
     sealed_columns: tuple[str, ...],
 ) -> None:
     values: dict[str, Any] = {}
+    customer_id = _customer_id(store, table, row)
+    if customer_id is not None:
+        values["customer_key"] = store.keys.pseudonym(customer_id)
+    # The row as rewritten: a customer's row is named by its pseudonym, which a new key changes.
+    bound_to = row_identity(table, {**row._mapping, **values})
+    if customer_id is not None:
+        values.update(store.customer_columns(table, bound_to, customer_id))
     for column in sealed_columns:
         if column != "customer_sealed":
-            values[column] = store.seal(table, column, _plain(store, table, column, row))
-    if row.customer_key is not None:
-        customer_id = (
-            _plain(store, table, "customer_sealed", row)
-            if row.customer_sealed is not None
-            else row.customer_key  # in clear, from before pseudonyms
-        )
-        values.update(store.customer_columns(table, str(customer_id)))
+            values[column] = store.seal(table, column, bound_to, _plain(store, table, column, row))
     if table is customers:
         twin = connection.execute(
             sa.select(customers.c.last_inbound_at).where(
@@ -123,8 +138,31 @@ def _rewrite(
     connection.execute(table.update().where(key_column == row[key_column.name]).values(**values))
 
 
+def _customer_id(store: ConnectorStore, table: sa.Table, row: Any) -> str | None:
+    """The customer the row belongs to, checked against its pseudonym: an id sealed in the
+    old form could have been moved from another customer's row, and must not be bound to
+    this one."""
+    if row.customer_key is None:
+        return None
+    if row.customer_sealed is None:
+        return str(row.customer_key)  # in clear, from before pseudonyms
+    customer_id = str(_plain(store, table, "customer_sealed", row))
+    if row.customer_key not in store.keys.pseudonyms(customer_id):
+        raise UnreadableError(
+            f"{table.name}.customer_sealed of row {row_identity(table, row._mapping)} names "
+            f"another customer than the row's customer_key: the value was moved from another "
+            f"row; delete or correct that row, then run reencrypt again"
+        )
+    return customer_id
+
+
 def _plain(store: ConnectorStore, table: sa.Table, column: str, row: Any) -> str | None:
+    """The value of `column` in clear, from whichever form it is stored in."""
     value = row[column]
-    if value is None or not value.startswith(SEALED_PREFIX):
-        return value  # type: ignore[no-any-return]
-    return store.open(table, column, value)
+    if value is None:
+        return None
+    if value.startswith(ROW_SEALED_PREFIX):
+        return store.open(table, column, row_identity(table, row._mapping), value)
+    if value.startswith(SEALED_PREFIX):  # the old form, bound to the column only
+        return store.keys.open(value, column_context(table.name, column))
+    return value  # type: ignore[no-any-return]  # in clear, from before encryption

@@ -27,6 +27,7 @@ from connectors.store import (
     inbound_messages,
     outbound_messages,
     outbox,
+    row_identity,
     stripe_events,
     stripe_fulfilments,
 )
@@ -77,11 +78,12 @@ def export_customer(store: ConnectorStore, customer_id: str) -> dict[str, Any]:
 
 
 def _opened(store: ConnectorStore, table: sa.Table, row: dict[str, Any]) -> dict[str, Any]:
+    bound_to = row_identity(table, row)
     row.pop("customer_key", None)
     row.pop("customer_sealed", None)
     for column in SEALED_COLUMNS[table.name]:
         if column in row and row[column] is not None:
-            text = store.open(table, column, row[column])
+            text = store.open(table, column, bound_to, row[column])
             row[column] = (
                 json.loads(text) if (table.name, column) in JSON_COLUMNS and text else text
             )
