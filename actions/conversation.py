@@ -1,4 +1,4 @@
-"""Reading and writing the current order in a conversation's slots."""
+"""Reading and writing a conversation's orders: the current one and every other one held."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 
 from actions.orders import (
-    PAST_ORDERS_SLOT,
+    LEGACY_PAST_ORDERS_SLOT,
+    ORDERS_SLOT,
     Order,
+    OrderStatus,
     cleared_order_slots,
-    with_past_order,
+    orders_in,
+    with_order,
 )
 
 
@@ -27,25 +30,56 @@ def latest_intent(tracker: Tracker) -> str | None:
 
 
 def current_order(tracker: Tracker) -> Order | None:
-    """The order held in the tracker's slots, or None."""
+    """The order held in the tracker's `order_*` slots (the one being discussed), or None."""
     return Order.from_slots(tracker.current_slot_values())
 
 
-def save_order(order: Order) -> list[EventType]:
-    """Events that make `order` the current order."""
-    return [SlotSet(name, value) for name, value in order.to_slots().items()]
+def known_orders(tracker: Tracker) -> dict[str, Order]:
+    """Every order the conversation holds, by id, oldest first; the current one last."""
+    legacy = tracker.get_slot(LEGACY_PAST_ORDERS_SLOT)
+    orders = {
+        str(record["order_id"]): Order.from_legacy_record(record)
+        for record in (legacy if isinstance(legacy, list) else [])
+        if isinstance(record, dict) and record.get("order_id")
+    }
+    orders.update(orders_in(tracker.get_slot(ORDERS_SLOT)))
+    current = current_order(tracker)
+    if current is not None:
+        orders.pop(current.id, None)
+        orders[current.id] = current
+    return orders
 
 
-def archive_order(tracker: Tracker, order: Order, keep_current: bool) -> list[EventType]:
-    """Events that record `order` in past orders; the current order is kept or cleared.
+def find_order(tracker: Tracker, order_id: str) -> Order | None:
+    """The customer's order with this id, current or not, or None."""
+    return known_orders(tracker).get(order_id)
 
-    A paid order stays current (so "where is my order?" still finds it); a cancelled one is
-    cleared so the next order starts from nothing.
-    """
-    past: Any = tracker.get_slot(PAST_ORDERS_SLOT)
-    events = [SlotSet(PAST_ORDERS_SLOT, with_past_order(past, order))]
-    if keep_current:
-        events += save_order(order)
-    else:
-        events += [SlotSet(name, value) for name, value in cleared_order_slots().items()]
+
+def save_order(tracker: Tracker, order: Order, current: bool = True) -> list[EventType]:
+    """Events that record `order` among the customer's orders and, when `current`, make it
+    the order being discussed. A draft left behind (never given a link) is not kept."""
+    records: dict[str, Any] = {}
+    for held in known_orders(tracker).values():
+        if held.status != OrderStatus.DRAFT:
+            records = with_order(records, held)
+    events: list[EventType] = [SlotSet(ORDERS_SLOT, with_order(records, order))]
+    if tracker.get_slot(LEGACY_PAST_ORDERS_SLOT) is not None:
+        events.append(SlotSet(LEGACY_PAST_ORDERS_SLOT, None))  # its records are in `orders` now
+    if current:
+        events += [SlotSet(name, value) for name, value in order.to_slots().items()]
     return events
+
+
+def archive_order(tracker: Tracker, order: Order) -> list[EventType]:
+    """Events that record `order` and clear the current order (the next starts from nothing).
+    The order stays tracked, so a late payment for it is still confirmed."""
+    clear = [SlotSet(name, value) for name, value in cleared_order_slots().items()]
+    return save_order(tracker, order, current=False) + clear
+
+
+def after(tracker: Tracker, events: list[EventType]) -> Tracker:
+    """A copy of `tracker` with the slots `events` set: for a turn that records one order and
+    then another (the second record must include the first)."""
+    later = tracker.copy()
+    later.slots.update({e["name"]: e["value"] for e in events if e.get("event") == "slot"})
+    return later

@@ -17,7 +17,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.catalog import default_catalog
-from actions.conversation import current_order, latest_intent
+from actions.conversation import after, known_orders, latest_intent
 from actions.flow_screens import (
     FLOW_RESPONSE_KEY,
     FlowDataError,
@@ -27,7 +27,7 @@ from actions.flow_screens import (
     product_screen,
 )
 from actions.orders import Order
-from actions.payment_actions import send_new_payment_link
+from actions.payment_actions import send_new_payment_link, stop_open_order
 
 logger = logging.getLogger(__name__)
 
@@ -38,12 +38,8 @@ def flow_data(tracker: Tracker) -> Mapping[str, Any]:
 
 
 def token_already_ordered(tracker: Tracker, flow_token: str) -> bool:
-    """True when this Flow already produced an order (current or past)."""
-    order = current_order(tracker)
-    if order is not None and order.flow_token == flow_token:
-        return True
-    past = tracker.get_slot("past_orders") or []
-    return any(isinstance(p, dict) and p.get("flow_token") == flow_token for p in past)
+    """True when this Flow already produced an order (current or not)."""
+    return any(order.flow_token == flow_token for order in known_orders(tracker).values())
 
 
 class ActionFlowStep(Action):
@@ -95,12 +91,15 @@ class ActionFlowStep(Action):
         except FlowDataError as error:
             dispatcher.utter_message(text=f"Sorry, I couldn't take that order: {error}")
             return []
+        replaced = await stop_open_order(dispatcher, tracker)
+        if replaced is None:
+            return []
         order = Order.start(
             default_catalog(),
             {selection.product.id: selection.quantity},
             flow_token=token or None,
             delivery=selection.delivery,
         )
-        return await send_new_payment_link(
-            dispatcher, tracker, order, f"Thanks! Your order {order.id}:"
+        return replaced + await send_new_payment_link(
+            dispatcher, after(tracker, replaced), order, f"Thanks! Your order {order.id}:"
         )

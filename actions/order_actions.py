@@ -9,7 +9,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.catalog import Catalog, Product, default_catalog
-from actions.conversation import archive_order, current_order, save_order
+from actions.conversation import archive_order, current_order, known_orders, save_order
 from actions.flow_message import flow_settings, order_flow_message
 from actions.orders import Order, OrderStatus, format_amount
 from actions.payments import PaymentError, cancel_payment
@@ -22,6 +22,7 @@ STATUS_TEXT = {
     OrderStatus.PAYMENT_FAILED: "payment did not go through",
     OrderStatus.EXPIRED: "the payment link expired",
     OrderStatus.CANCELLED: "cancelled",
+    OrderStatus.PARTIALLY_REFUNDED: "partly refunded",
     OrderStatus.REFUNDED: "refunded",
 }
 
@@ -116,7 +117,7 @@ class ActionStartOrder(Action):
             "Shall I send you the payment link?",
             buttons=yes_no_buttons("Yes, pay now", "No"),
         )
-        return [*save_order(order), SlotSet("product", None)]
+        return [*save_order(tracker, order), SlotSet("product", None)]
 
 
 class ActionOrderStatus(Action):
@@ -131,12 +132,12 @@ class ActionOrderStatus(Action):
         catalog = default_catalog()
         order = current_order(tracker)
         if order is None:
-            past = tracker.get_slot("past_orders") or []
-            if past:
-                last = past[-1]
+            held = list(known_orders(tracker).values())
+            if held:
+                last = held[-1]
                 dispatcher.utter_message(
-                    text=f"You have no open order. Your last one, {last['order_id']}, "
-                    f"was {OrderStatus(last['status']).value.replace('_', ' ')}."
+                    text=f"You have no open order. Your last one, {last.id}, "
+                    f"was {last.status.value.replace('_', ' ')}."
                 )
             else:
                 dispatcher.utter_message(
@@ -144,7 +145,10 @@ class ActionOrderStatus(Action):
                     "what we sell."
                 )
             return []
-        text = f"Order {order.id}: {STATUS_TEXT[order.status]}.\n{order.summary(catalog)}"
+        status = STATUS_TEXT[order.status]
+        if order.status == OrderStatus.PARTIALLY_REFUNDED:
+            status += f" ({format_amount(order.refunded, order.currency)} so far)"
+        text = f"Order {order.id}: {status}.\n{order.summary(catalog)}"
         if order.status == OrderStatus.AWAITING_PAYMENT and order.payment_link:
             text += f"\nYou can pay here: {order.payment_link}"
         dispatcher.utter_message(text=text)
@@ -172,7 +176,8 @@ class ActionAskCancelOrder(Action):
 
 
 class ActionCancelOrder(Action):
-    """Cancels the open order: its payment link stops working, it moves to past orders."""
+    """Cancels the open order: its payment link stops working; it stays among the
+    customer's orders, so a payment that still went through is confirmed."""
 
     def name(self) -> str:
         return "action_cancel_order"
@@ -192,4 +197,4 @@ class ActionCancelOrder(Action):
                 return []
         cancelled = order.moved_to(OrderStatus.CANCELLED)
         dispatcher.utter_message(text=f"Order {order.id} is cancelled. Nothing was charged.")
-        return archive_order(tracker, cancelled, keep_current=False)
+        return archive_order(tracker, cancelled)

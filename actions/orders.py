@@ -1,7 +1,11 @@
 """The order model: its states, the moves allowed between them, and its slot form.
 
-An order lives in the conversation's slots (`order_*`, `checkout_session_id`,
-`payment_link`); finished orders move to `past_orders`. Every change goes through
+The order being discussed lives in the conversation's slots (`order_*`,
+`checkout_session_id`, `payment_link`). Every order the customer has had is also kept, in the
+same slot form, in one `orders` slot keyed by order id (the most recent ORDERS_KEPT): a Stripe
+event for an order that was replaced, cancelled or expired meanwhile still finds it there.
+One slot keyed by id, rather than a slot per order or a list, because events look orders up
+by id and a record is replaced whole when its order changes. Every change goes through
 `Order.moved_to`, so an out-of-order event can never move an order backwards
 (an `expired` arriving after `paid` is refused).
 """
@@ -28,9 +32,14 @@ ORDER_SLOTS = (
     "payment_link",
     "order_flow_token",
     "order_delivery",
+    "order_sessions",
+    "order_payment_intent",
+    "order_paid_session",
+    "order_refunded",
 )
-PAST_ORDERS_SLOT = "past_orders"
-PAST_ORDERS_KEPT = 20
+ORDERS_SLOT = "orders"
+LEGACY_PAST_ORDERS_SLOT = "past_orders"  # read only: finished orders before `orders` existed
+ORDERS_KEPT = 20
 _ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud without doubt
 _ZERO_DECIMAL_CURRENCIES = frozenset({"jpy", "krw", "vnd", "clp", "isk"})
 _CURRENCY_SYMBOLS = {"eur": "€", "usd": "$", "gbp": "£"}
@@ -45,6 +54,7 @@ class OrderStatus(str, Enum):
     PAYMENT_FAILED = "payment_failed"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+    PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
 
 
@@ -54,8 +64,10 @@ _OPEN = {
     OrderStatus.PAYMENT_FAILED,
     OrderStatus.EXPIRED,
 }
+_PAID = {OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED}
 # Money taken is the truth: a payment confirms an order from any state that has not been paid,
-# even one cancelled a moment before the payment went through.
+# even one cancelled (or replaced by another order) a moment before the payment went through.
+# Refunds only ever add up: a partly refunded order can be refunded further, never un-refunded.
 ALLOWED_MOVES: dict[OrderStatus, frozenset[OrderStatus]] = {
     OrderStatus.DRAFT: frozenset(
         {OrderStatus.AWAITING_PAYMENT, OrderStatus.CANCELLED, OrderStatus.PAID}
@@ -76,7 +88,10 @@ ALLOWED_MOVES: dict[OrderStatus, frozenset[OrderStatus]] = {
         {OrderStatus.AWAITING_PAYMENT, OrderStatus.PAID, OrderStatus.CANCELLED}
     ),
     OrderStatus.CANCELLED: frozenset({OrderStatus.PAID}),
-    OrderStatus.PAID: frozenset({OrderStatus.REFUNDED}),
+    OrderStatus.PAID: frozenset({OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED}),
+    OrderStatus.PARTIALLY_REFUNDED: frozenset(
+        {OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED}
+    ),
     OrderStatus.REFUNDED: frozenset(),
 }
 
@@ -127,7 +142,7 @@ class OrderLine:
 
 @dataclass(frozen=True)
 class Order:
-    """The customer's current order."""
+    """One of the customer's orders."""
 
     id: str
     status: OrderStatus
@@ -139,6 +154,10 @@ class Order:
     payment_link: str | None = None
     flow_token: str | None = None  # the WhatsApp Flow it came from: one order per token
     delivery: Mapping[str, str] | None = None  # name and address, only when it ships
+    sessions: tuple[str, ...] = ()  # every Checkout Session this order had, oldest first
+    payment_intent: str | None = None  # the payment that paid it (payment mode)
+    paid_session: str | None = None  # the Checkout Session that paid it
+    refunded: int = 0  # minor units refunded so far
 
     @classmethod
     def start(
@@ -177,6 +196,30 @@ class Order:
         """Not paid, cancelled or refunded: the customer may still pay or cancel it."""
         return self.status in _OPEN
 
+    @property
+    def is_paid(self) -> bool:
+        """Money was taken for it (whether or not some was refunded since)."""
+        return self.paid_session is not None or self.status in _PAID
+
+    @property
+    def awaits_payment(self) -> bool:
+        """Open with a payment link that may still be live."""
+        return self.is_open and self.checkout_session_id is not None
+
+    def had_session(self, session_id: str) -> bool:
+        """True when `session_id` is one of this order's Checkout Sessions."""
+        return session_id == self.checkout_session_id or session_id in self.sessions
+
+    def with_link(self, session_id: str, url: str) -> Order:
+        """Awaiting payment through a new Checkout Session (remembered with the older ones)."""
+        sessions = self.sessions if session_id in self.sessions else (*self.sessions, session_id)
+        return self.moved_to(
+            OrderStatus.AWAITING_PAYMENT,
+            checkout_session_id=session_id,
+            payment_link=url,
+            sessions=sessions,
+        )
+
     def can_move_to(self, status: OrderStatus) -> bool:
         return status in ALLOWED_MOVES[self.status]
 
@@ -189,6 +232,20 @@ class Order:
             checkout_session_id=None,
             payment_link=None,
         )
+
+    def paid_by(self, session_id: str, payment_intent: str | None) -> Order:
+        """Paid through this Checkout Session (and PaymentIntent); InvalidOrderMove if it
+        cannot be (already paid)."""
+        return self.moved_to(
+            OrderStatus.PAID, paid_session=session_id, payment_intent=payment_intent
+        )
+
+    def with_refunds(self, refunded_in_all: int, charged: int) -> Order:
+        """After refunds adding up to `refunded_in_all` of the `charged` amount: `refunded`
+        once all of it is, else `partially_refunded` holding the sum."""
+        full = refunded_in_all >= charged
+        status = OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED
+        return self.moved_to(status, refunded=refunded_in_all)
 
     def moved_to(self, status: OrderStatus, **changes: Any) -> Order:
         """A copy in `status` (with other fields changed); InvalidOrderMove if not allowed."""
@@ -222,17 +279,10 @@ class Order:
             "payment_link": self.payment_link,
             "order_flow_token": self.flow_token,
             "order_delivery": dict(self.delivery) if self.delivery else None,
-        }
-
-    def to_past_order(self) -> dict[str, Any]:
-        """The compact record kept in `past_orders`."""
-        return {
-            "order_id": self.id,
-            "status": self.status.value,
-            "items": [line.to_slot() for line in self.lines],
-            "total": self.total,
-            "currency": self.currency,
-            "flow_token": self.flow_token,
+            "order_sessions": list(self.sessions),
+            "order_payment_intent": self.payment_intent,
+            "order_paid_session": self.paid_session,
+            "order_refunded": self.refunded,
         }
 
     @classmethod
@@ -252,6 +302,21 @@ class Order:
             payment_link=slots.get("payment_link"),
             flow_token=slots.get("order_flow_token"),
             delivery=slots.get("order_delivery"),
+            sessions=tuple(str(s) for s in slots.get("order_sessions") or ()),
+            payment_intent=slots.get("order_payment_intent"),
+            paid_session=slots.get("order_paid_session"),
+            refunded=int(slots.get("order_refunded") or 0),
+        )
+
+    @classmethod
+    def from_legacy_record(cls, record: Mapping[str, Any]) -> Order:
+        """An order from a `past_orders` record (kept before the `orders` slot existed)."""
+        return cls(
+            id=str(record["order_id"]),
+            status=OrderStatus(record["status"]),
+            lines=tuple(OrderLine.from_slot(raw) for raw in record.get("items") or []),
+            currency=str(record.get("currency") or ""),
+            flow_token=record.get("flow_token"),
         )
 
 
@@ -260,11 +325,18 @@ def cleared_order_slots() -> dict[str, Any]:
     return {name: None for name in ORDER_SLOTS}
 
 
-def with_past_order(past_orders: list[Any] | None, order: Order) -> list[Any]:
-    """`past_orders` with `order` appended (replacing an older record of it), newest last."""
-    kept = [p for p in past_orders or [] if isinstance(p, dict) and p.get("order_id") != order.id]
-    kept.append(order.to_past_order())
-    return kept[-PAST_ORDERS_KEPT:]
+def with_order(orders: Mapping[str, Any] | None, order: Order) -> dict[str, Any]:
+    """The `orders` slot with `order`'s record replaced (it becomes the newest), bounded."""
+    kept = {key: record for key, record in (orders or {}).items() if key != order.id}
+    kept[order.id] = order.to_slots()
+    return dict(list(kept.items())[-ORDERS_KEPT:])
+
+
+def orders_in(value: Any) -> dict[str, Order]:
+    """The orders an `orders` slot value holds, by id, oldest first."""
+    held = value if isinstance(value, dict) else {}
+    found = (Order.from_slots(record) for record in held.values() if isinstance(record, dict))
+    return {order.id: order for order in found if order is not None}
 
 
 def check_quantity(product: Product, quantity: int) -> None:

@@ -1,4 +1,4 @@
-"""Stripe Checkout for orders: create a payment link, cancel it.
+"""Stripe Checkout for orders: create a payment link, cancel it, refund a duplicate payment.
 
 One `StripeClient` per action-server process, with a pinned API version, explicit retries
 and timeouts, and an async HTTP client so a slow Stripe call never blocks other customers.
@@ -32,6 +32,7 @@ EXPIRY_RANGE_MINUTES = (30, 24 * 60)  # what Stripe accepts for expires_at
 DEFAULT_RETURN_URL = "https://wa.me/"
 LINK_FAILED = "Sorry, I couldn't create your payment link just now. Please try again in a moment."
 CANCEL_FAILED = "Sorry, I couldn't cancel your order just now. Please try again."
+REFUND_FAILED = "We'll refund the second payment shortly; the shop has been told."
 
 
 class ConfigError(ValueError):
@@ -44,6 +45,10 @@ class PaymentError(Exception):
     def __init__(self, customer_message: str, detail: str = "") -> None:
         super().__init__(detail or customer_message)
         self.customer_message = customer_message
+
+
+class AlreadyPaid(PaymentError):
+    """The Checkout Session to stop was paid in the meantime."""
 
 
 class PaymentsNotConfigured(PaymentError):
@@ -203,7 +208,7 @@ async def create_payment_link(order: Order, customer_id: str) -> CheckoutLink:
 async def cancel_payment(order: Order) -> None:
     """Expires the order's open Checkout Session so its link stops working.
 
-    An already expired session counts as cancelled; a completed one raises PaymentError,
+    An already expired session counts as cancelled; a completed one raises AlreadyPaid,
     because the customer has paid in the meantime.
     """
     if not order.checkout_session_id:
@@ -223,7 +228,38 @@ async def cancel_payment(order: Order) -> None:
         logger.warning("stripe retrieve failed: order=%s error=%s", order.id, type(error).__name__)
         raise PaymentError(CANCEL_FAILED) from error
     if session.status == "complete":
-        raise PaymentError(
+        raise AlreadyPaid(
             "Your payment for this order has already gone through, so I can't cancel it here. "
             "You'll get the confirmation in a moment."
         )
+
+
+def refund_key(payment_intent: str) -> str:
+    """One key per duplicate payment: a retried or replayed refund is never a second one."""
+    return f"refund-duplicate-{payment_intent}"
+
+
+async def refund_duplicate(order: Order, payment_intent: str) -> str:
+    """Refunds in full a second payment taken for an already paid order; the refund's id.
+
+    PaymentError when Stripe refuses or cannot be reached (the caller logs it for a person).
+    """
+    client = stripe_client()
+    try:
+        refund = await client.v1.refunds.create_async(
+            params={
+                "payment_intent": payment_intent,
+                "reason": "duplicate",
+                "metadata": {"order_id": order.id},
+            },
+            options={"idempotency_key": refund_key(payment_intent)},
+        )
+    except stripe.StripeError as error:
+        logger.warning(
+            "stripe refund failed: order=%s error=%s code=%s",
+            order.id,
+            type(error).__name__,
+            error.code,
+        )
+        raise PaymentError(REFUND_FAILED, f"{type(error).__name__}: {error.code}") from error
+    return refund.id

@@ -3,15 +3,20 @@
 Pure functions over the verified event JSON. The customer comes from our metadata
 (`whatsapp_user_id`, `order_id`), which the Checkout Session carries and copies to the
 PaymentIntent (payment mode) or Subscription (subscription mode). Payments that confirm an
-order name the Checkout Session, so fulfilment can be claimed once per session.
+order name the Checkout Session, so fulfilment can be claimed once per session, and carry
+what the order is checked against (amount, currency, livemode, session) and the
+PaymentIntent a duplicate payment is refunded through. Refunds carry the charge's `amount`
+and its cumulative `amount_refunded`. Every intent carries `stripe_event_id`, for the logs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 PAID_STATUSES = ("paid", "no_payment_required")
+_SESSION_FIELDS = ("amount_total", "currency", "livemode")
+_CHARGE_FIELDS = ("amount", "amount_refunded", "currency", "livemode")
 
 
 @dataclass(frozen=True)
@@ -54,12 +59,20 @@ def customer_of(event: dict[str, Any]) -> str | None:
     return None
 
 
+def _id_of(value: Any) -> str | None:
+    """The id of a reference that may be expanded into its object (`payment_intent`)."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
 def _intent(
     obj: dict[str, Any],
     metadata: dict[str, Any],
     intent: str,
     session: bool = False,
     fulfil: bool = False,
+    fields: tuple[str, ...] = (),
 ) -> EventIntent | Skipped:
     customer = metadata.get("whatsapp_user_id")
     if not isinstance(customer, str) or not customer:
@@ -69,15 +82,32 @@ def _intent(
         entities["order_id"] = metadata["order_id"]
     if session:
         entities["checkout_session_id"] = obj.get("id")
-    for key in ("amount_total", "currency", "livemode"):
-        if key in obj and obj[key] is not None:
+    for key in fields:
+        if obj.get(key) is not None:
             entities[key] = obj[key]
+    payment_intent = _id_of(obj.get("payment_intent"))
+    if payment_intent:
+        entities["payment_intent"] = payment_intent
     fulfilment_key = str(obj.get("id")) if fulfil and obj.get("id") else None
     return EventIntent(customer, intent, entities, fulfilment_key)
 
 
+def _session_intent(
+    obj: dict[str, Any], metadata: dict[str, Any], intent: str, fulfil: bool = False
+) -> EventIntent | Skipped:
+    return _intent(obj, metadata, intent, session=True, fulfil=fulfil, fields=_SESSION_FIELDS)
+
+
 def map_event(event: dict[str, Any]) -> EventIntent | Skipped:
-    """The intent an event triggers, or why it triggers none."""
+    """The intent an event triggers (naming the event), or why it triggers none."""
+    mapped = _map(event)
+    event_id = event.get("id")
+    if isinstance(mapped, EventIntent) and isinstance(event_id, str):
+        return replace(mapped, entities={**mapped.entities, "stripe_event_id": event_id})
+    return mapped
+
+
+def _map(event: dict[str, Any]) -> EventIntent | Skipped:
     kind = str(event.get("type") or "")
     obj = _dict(_dict(event.get("data")).get("object"))
     if "livemode" in event and "livemode" not in obj:
@@ -85,18 +115,18 @@ def map_event(event: dict[str, Any]) -> EventIntent | Skipped:
     metadata = _dict(obj.get("metadata"))
     if kind == "checkout.session.completed":
         if obj.get("payment_status") in PAID_STATUSES:
-            return _intent(obj, metadata, "EXTERNAL_payment_succeeded", session=True, fulfil=True)
-        return _intent(obj, metadata, "EXTERNAL_payment_processing", session=True)
+            return _session_intent(obj, metadata, "EXTERNAL_payment_succeeded", fulfil=True)
+        return _session_intent(obj, metadata, "EXTERNAL_payment_processing")
     if kind == "checkout.session.async_payment_succeeded":
-        return _intent(obj, metadata, "EXTERNAL_payment_succeeded", session=True, fulfil=True)
+        return _session_intent(obj, metadata, "EXTERNAL_payment_succeeded", fulfil=True)
     if kind == "checkout.session.async_payment_failed":
-        return _intent(obj, metadata, "EXTERNAL_payment_failed", session=True)
+        return _session_intent(obj, metadata, "EXTERNAL_payment_failed")
     if kind == "checkout.session.expired":
-        return _intent(obj, metadata, "EXTERNAL_checkout_expired", session=True)
+        return _session_intent(obj, metadata, "EXTERNAL_checkout_expired")
     if kind == "payment_intent.payment_failed":
         return _intent({}, metadata, "EXTERNAL_payment_failed")
     if kind == "charge.refunded":
-        return _intent({}, metadata, "EXTERNAL_refunded")
+        return _intent(obj, metadata, "EXTERNAL_refunded", fields=_CHARGE_FIELDS)
     if kind in ("invoice.paid", "invoice.payment_failed"):
         if obj.get("billing_reason") == "subscription_create":
             return Skipped("first_invoice")  # the Checkout Session events cover it

@@ -6,7 +6,8 @@ Stripe's form encoding (`line_items[0][price]=…`), checks the Bearer key, know
 parameters stripe-python's types declare (sandbox/stripe_params.py), validates a session
 like Stripe does for the fields this shop uses, replays idempotent requests, and can be
 told to fail (500, 429, 402 …) or to answer late. Sessions can be created, retrieved,
-listed and expired.
+listed and expired; a paid session's PaymentIntent can be refunded (`POST /v1/refunds`, in
+full or in part).
 
 Each session's `url` is its hosted page (sandbox/checkout_page.py). Once `send_events_to`
 names our webhook, what happens there (and an expiry through the API) is delivered as
@@ -21,7 +22,7 @@ import re
 import secrets
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
@@ -36,6 +37,8 @@ from sandbox.webhooks import Delivery, deliver
 _SESSIONS_PATH = "/v1/checkout/sessions"
 _SESSION_PATH = re.compile(r"/v1/checkout/sessions/(?P<id>[^/]+)")
 _EXPIRE_PATH = re.compile(r"/v1/checkout/sessions/(?P<id>[^/]+)/expire")
+_REFUNDS_PATH = "/v1/refunds"
+REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 _PAGE_PATH = re.compile(r"/pay/(?P<id>cs_test_[0-9a-f]+)")
 LIST_LIMIT_DEFAULT = 10
 LIST_LIMIT_MAX = 100
@@ -177,6 +180,7 @@ class StripeEmulator(LoopbackServer):
         self._child_metadata: dict[str, dict[str, str]] = {}  # session id -> its PI/sub's
         self._webhook: tuple[str, str] | None = None
         self.deliveries: list[Delivery] = []
+        self.refunds: dict[str, dict[str, Any]] = {}  # refund id -> the refund, oldest first
 
     def send_events_to(self, webhook_url: str, webhook_secret: str) -> None:
         """From now on, deliver the sessions' events to `webhook_url`, signed."""
@@ -215,6 +219,16 @@ class StripeEmulator(LoopbackServer):
         """The customer paid with the success card."""
         self.act(session_id, "pay", duplicate)
 
+    def complete_late(self, session_id: str) -> None:
+        """The customer paid a session that has been expired meanwhile (they submitted the
+        page just before): how one order gets paid twice, through two of its sessions."""
+        self._call(self._outcome(session_id, _pay_even_if_closed, False))
+
+    def refunded_of(self, payment_intent: str) -> list[dict[str, Any]]:
+        """The refunds made for this PaymentIntent, oldest first."""
+        with self._lock:
+            return [r for r in self.refunds.values() if r["payment_intent"] == payment_intent]
+
     def expire(self, session_id: str, duplicate: bool = False) -> None:
         """The session ran out of time unused."""
         self.act(session_id, "expire", duplicate)
@@ -225,10 +239,16 @@ class StripeEmulator(LoopbackServer):
         self._call(self._act(session_id, outcome, duplicate))
 
     async def _act(self, session_id: str, outcome: str, duplicate: bool) -> None:
+        await self._outcome(session_id, checkout.OUTCOMES[outcome], duplicate)
+
+    async def _outcome(
+        self,
+        session_id: str,
+        outcome: Callable[[checkout.Session, dict[str, str]], checkout.Events],
+        duplicate: bool,
+    ) -> None:
         with self._lock:
-            events = checkout.OUTCOMES[outcome](
-                self._session(session_id), self._child_metadata.get(session_id, {})
-            )
+            events = outcome(self._session(session_id), self._child_metadata.get(session_id, {}))
             webhook = self._webhook
         if webhook is not None:
             self._spawn(self._deliver(events * 2 if duplicate else events, *webhook))
@@ -325,6 +345,9 @@ class StripeEmulator(LoopbackServer):
         if request.method == "GET" and request.path == _SESSIONS_PATH:
             _check_known(request.params, stripe_params.SESSION_LIST)
             return self._list(request.params)
+        if request.method == "POST" and request.path == _REFUNDS_PATH:
+            _check_known(request.params, stripe_params.REFUND_CREATE)
+            return self._refund(request.params)
         expire = _EXPIRE_PATH.fullmatch(request.path)
         if request.method == "POST" and expire:
             _check_known(request.params, stripe_params.SESSION_EXPIRE)
@@ -359,6 +382,80 @@ class StripeEmulator(LoopbackServer):
         if self._webhook is not None:
             self._spawn(self._deliver(events, *self._webhook))
         return dict(session)
+
+    def _refund(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Refunds a paid session's PaymentIntent, all that is left or `amount` of it (the
+        caller holds the lock); Stripe then sends charge.refunded with the cumulative sum."""
+        payment_intent = params.get("payment_intent")
+        if not payment_intent:
+            raise StripeApiError(
+                400,
+                "One of the following params should be provided for this request: "
+                "payment_intent or charge.",
+                code="parameter_missing",
+                param="payment_intent",
+            )
+        session = self._paid_session_of(str(payment_intent))
+        reason = params.get("reason")
+        if reason is not None and reason not in REFUND_REASONS:
+            raise StripeApiError(400, f"Invalid reason: {reason}", param="reason")
+        _check_metadata(params.get("metadata"), "metadata")
+        done = sum(
+            r["amount"] for r in self.refunds.values() if r["payment_intent"] == payment_intent
+        )
+        left = session["amount_total"] - done
+        if left <= 0:
+            raise StripeApiError(
+                400,
+                f"Charge {checkout.charge_id(str(payment_intent))} has already been refunded.",
+                code="charge_already_refunded",
+            )
+        amount = left if "amount" not in params else _whole_number(params["amount"], "amount")
+        if not 1 <= amount <= left:
+            raise StripeApiError(
+                400,
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({left})",
+                code="amount_too_large" if amount > left else "parameter_invalid_integer",
+                param="amount",
+            )
+        refund = {
+            "id": "re_test_" + secrets.token_hex(12),
+            "object": "refund",
+            "amount": amount,
+            "charge": checkout.charge_id(str(payment_intent)),
+            "currency": session["currency"],
+            "payment_intent": payment_intent,
+            "reason": reason,
+            "metadata": params.get("metadata") or {},
+            "status": "succeeded",
+            "created": int(time.time()),
+        }
+        self.refunds[refund["id"]] = refund
+        events = checkout.refunded(
+            session, self._child_metadata.get(session["id"], {}), done + amount
+        )
+        if self._webhook is not None:
+            self._spawn(self._deliver(events, *self._webhook))
+        return dict(refund)
+
+    def _paid_session_of(self, payment_intent: str) -> dict[str, Any]:
+        for session in self.sessions.values():
+            if session.get("payment_intent") == payment_intent:
+                if session["payment_status"] != "paid":
+                    raise StripeApiError(
+                        400,
+                        f"This PaymentIntent ({payment_intent}) does not have a successful "
+                        "charge to refund.",
+                        code="charge_not_refundable",
+                        param="payment_intent",
+                    )
+                return session
+        raise StripeApiError(
+            404,
+            f"No such payment_intent: '{payment_intent}'",
+            code="resource_missing",
+            param="payment_intent",
+        )
 
     def _list(self, params: dict[str, Any]) -> dict[str, Any]:
         """Newest first, filtered by `status`, paged by `limit` and `starting_after`."""
@@ -504,6 +601,10 @@ PAGE_NOTES = {
     "renew": "The next period was paid.",
     "cancel_subscription": "The subscription is cancelled.",
 }
+
+
+def _pay_even_if_closed(session: checkout.Session, metadata: dict[str, str]) -> checkout.Events:
+    return checkout.pay(session, metadata, even_if_closed=True)
 
 
 def _check_known(params: Mapping[str, Any], known: frozenset[str], parent: str = "") -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from stripe._request_options import RequestOptions
+from stripe.params import RefundCreateParams
 from stripe.params.checkout import (
     SessionCreateParams,
     SessionCreateParamsLineItem,
@@ -33,6 +34,7 @@ LINE_ITEM = parameters(SessionCreateParamsLineItem)
 SESSION_LIST = parameters(SessionListParams)
 SESSION_EXPIRE = parameters(SessionExpireParams)
 SESSION_RETRIEVE = parameters(SessionRetrieveParams)
+REFUND_CREATE = parameters(RefundCreateParams)
 
 
 def unknown(params: dict[str, Any], known: frozenset[str]) -> str | None:

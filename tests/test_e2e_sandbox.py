@@ -9,6 +9,9 @@ import threading
 import time
 from typing import Any
 
+import requests
+
+from sandbox.stripe_api import StripeEmulator
 from tests.sandbox_client import (
     Customer,
     Sandbox,
@@ -193,6 +196,118 @@ def test_two_customers_ordering_at_once(live_sandbox: Sandbox) -> None:
         thread.join()
     assert not errors, errors
     assert len({order_id(link) for link in links.values()}) == 2
+
+
+def session_of(message: dict[str, Any]) -> str:
+    """The Checkout Session id of a payment link (the emulator's page is /pay/<id>)."""
+    return link_of(message).rsplit("/", 1)[1]
+
+
+def fill_flow(customer: Customer, flow: dict[str, Any], product: str, quantity: str) -> None:
+    """Goes through the order Flow screen by screen and submits it."""
+    assert customer.open_flow(flow)["screen"] == "PRODUCT"
+    assert customer.submit(flow, {"product": product})["screen"] == "QUANTITY"
+    screen = customer.submit(flow, {"quantity": quantity})
+    if screen["screen"] == "DELIVERY":
+        screen = customer.submit(flow, ADDRESS)
+    assert screen["screen"] == "SUMMARY"
+    assert customer.submit(flow, {})["closed"]
+
+
+def refund(stripe: StripeEmulator, payment_intent: str, amount: int | None = None) -> None:
+    """The shop refunds through Stripe's API (as from its dashboard)."""
+    form = {"payment_intent": payment_intent, **({"amount": str(amount)} if amount else {})}
+    answer = requests.post(
+        f"{stripe.base_url}/v1/refunds",
+        data=form,
+        headers={"Authorization": f"Bearer {stripe.api_key}"},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+
+
+def test_two_flows_completed_then_the_first_link_paid_confirms_the_first_order(
+    live_sandbox: Sandbox,
+) -> None:
+    jo = live_sandbox.customer("Jo")
+    jo.say("hi")
+    greeting = jo.next(0)
+    jo.tap(greeting, "Place an order")
+    first_flow = jo.next(1)
+    jo.tap(greeting, "Place an order")  # a second order form, before filling in the first
+    second_flow = jo.next(2)
+    fill_flow(jo, first_flow, "espresso-beans", "2")
+    first_link = jo.next(3)
+    fill_flow(jo, second_flow, "green-tea", "1")
+    jo.wait(6)
+    first = order_id(first_link)
+    stripe = live_sandbox.emulators.stripe
+    assert stripe.sessions[session_of(first_link)]["status"] == "expired"  # its link stopped
+    stripe.complete_late(session_of(first_link))  # paid on the page opened before
+    jo.wait(7)
+    messages = seen(jo)
+    assert messages[4:] == [
+        (
+            "text",
+            f"Your earlier order {first} wasn't paid, so I've cancelled it and its "
+            "payment link no longer works.",
+        ),
+        ("interactive:cta_url", f"Thanks! Your order {order_id(jo.bot_messages()[5])}:"),
+        ("text", f"Payment received, thank you! Order {first} is confirmed:"),
+    ]
+    assert "2 × Espresso Beans — €25.80" in shown(jo.bot_messages()[6])
+
+
+def test_a_decline_a_new_link_and_both_links_paid_is_one_confirmation_and_one_refund(
+    live_sandbox: Sandbox,
+) -> None:
+    kim = live_sandbox.customer("Kim")
+    link = order_by_text(kim, "I'd like to order green tea")
+    checkout(link_of(link), "decline")
+    kim.tap(kim.next(2), "New payment link")
+    second = kim.next(3)
+    stripe = live_sandbox.emulators.stripe
+    old, new = session_of(link), session_of(second)
+    assert stripe.sessions[old]["status"] == "expired"  # one live link per order
+    checkout(link_of(second), "pay")
+    kim.wait(5)
+    stripe.complete_late(old)  # the old page, still open in another tab, paid too
+    kim.wait(6)
+    messages = seen(kim)
+    order = order_id(link)
+    assert [line for _, line in messages if "is confirmed" in line] == [
+        f"Payment received, thank you! Order {order} is confirmed:"
+    ]
+    (told,) = [line for _, line in messages if "charged twice" in line]
+    assert told == (
+        f"You were charged twice for order {order}, so we refunded the second payment of "
+        "€8.90. It can take 5-10 days to show on your statement."
+    )
+    (refunded,) = stripe.refunded_of(stripe.sessions[old]["payment_intent"])
+    assert refunded["amount"] == stripe.sessions[old]["amount_total"]
+    assert stripe.refunded_of(stripe.sessions[new]["payment_intent"]) == []
+    assert len(messages) == 6  # the refund's own charge.refunded is not announced again
+
+
+def test_a_partial_refund_then_the_rest(live_sandbox: Sandbox) -> None:
+    lee = live_sandbox.customer("Lee")
+    link = order_by_text(lee, "I'd like to order decaf")
+    pay_and_see(lee, link_of(link), order_id(link), TEXT_PURCHASE)
+    stripe = live_sandbox.emulators.stripe
+    session = stripe.sessions[session_of(link)]
+    order = order_id(link)
+    refund(stripe, session["payment_intent"], 100)
+    assert shown(lee.next(3)).startswith(f"We've refunded €1.00 for order {order}.")
+    lee.say("where is my order?")
+    assert shown(lee.next(4)).startswith(f"Order {order}: partly refunded (€1.00 so far).")
+    refund(stripe, session["payment_intent"])
+    rest = session["amount_total"] - 100
+    assert shown(lee.next(5)).startswith(
+        f"We've refunded €{rest // 100}.{rest % 100:02d} for order {order}."
+    )
+    lee.say("where is my order?")
+    assert shown(lee.next(6)).startswith(f"Order {order}: refunded.")
+    assert len(seen(lee)) == 7
 
 
 def test_every_signed_webhook_the_emulators_sent_was_accepted(live_sandbox: Sandbox) -> None:

@@ -20,7 +20,7 @@ from actions.flow_screens import (
     next_screen,
     product_screen,
 )
-from actions.orders import Order
+from actions.orders import Order, with_order
 from tests.conftest import make_tracker, run_action, slot_updates
 
 FLOW_PATH = Path(__file__).resolve().parent.parent / "data" / "flows" / "order_flow.json"
@@ -204,10 +204,11 @@ def test_completion_makes_one_order_per_token() -> None:
     assert order is not None
     repeat = make_tracker("flow_completed", completion, slots=order.to_slots())
     assert run_action(ActionFlowStep(), repeat) == ([], [])
-    archived = make_tracker(
-        "flow_completed", completion, slots={"past_orders": [order.to_past_order()]}
-    )
+    archived = make_tracker("flow_completed", completion, slots={"orders": with_order(None, order)})
     assert run_action(ActionFlowStep(), archived) == ([], [])
+    legacy = {"order_id": order.id, "status": "cancelled", "items": [], "flow_token": TOKEN}
+    before = make_tracker("flow_completed", completion, slots={"past_orders": [legacy]})
+    assert run_action(ActionFlowStep(), before) == ([], [])
 
 
 def test_invalid_completion_is_explained() -> None:

@@ -8,7 +8,7 @@ from actions.order_actions import (
     ActionShowCatalog,
     ActionStartOrder,
 )
-from actions.orders import Order, OrderStatus
+from actions.orders import Order, OrderStatus, with_order
 from tests.conftest import make_tracker, run_action, slot_updates
 
 
@@ -80,10 +80,17 @@ def test_status_of_the_current_order_includes_the_link(catalog: Catalog) -> None
 
 
 def test_status_after_the_last_order_was_cancelled(catalog: Catalog) -> None:
-    past = [Order.start(catalog, {"gift-card": 1}).moved_to(OrderStatus.CANCELLED).to_past_order()]
-    tracker = make_tracker("check_order_status", slots={"past_orders": past})
+    cancelled = Order.start(catalog, {"gift-card": 1}).moved_to(OrderStatus.CANCELLED)
+    tracker = make_tracker("check_order_status", slots={"orders": with_order(None, cancelled)})
     messages, _ = run_action(ActionOrderStatus(), tracker)
-    assert f"{past[0]['order_id']}, was cancelled" in messages[0]["text"]
+    assert f"{cancelled.id}, was cancelled" in messages[0]["text"]
+
+
+def test_status_of_a_partly_refunded_order_says_how_much(catalog: Catalog) -> None:
+    part = Order.start(catalog, {"gift-card": 1}).paid_by("cs_1", "pi_1").with_refunds(100, 2500)
+    tracker = make_tracker("check_order_status", slots=part.to_slots())
+    messages, _ = run_action(ActionOrderStatus(), tracker)
+    assert f"Order {part.id}: partly refunded (€1.00 so far)." in messages[0]["text"]
 
 
 def test_cancel_asks_first_and_then_archives_the_order(catalog: Catalog) -> None:
@@ -97,8 +104,7 @@ def test_cancel_asks_first_and_then_archives_the_order(catalog: Catalog) -> None
     )
     slots = slot_updates(events)
     assert slots["order_id"] is None
-    assert slots["past_orders"][-1]["order_id"] == draft.id
-    assert slots["past_orders"][-1]["status"] == "cancelled"
+    assert slots["orders"][draft.id]["order_status"] == "cancelled"
     assert "cancelled" in messages[0]["text"]
 
 

@@ -7,14 +7,15 @@ import pytest
 from actions.catalog import Catalog
 from actions.orders import (
     ALLOWED_MOVES,
-    PAST_ORDERS_KEPT,
+    ORDERS_KEPT,
     InvalidOrderMove,
     Order,
     OrderStatus,
     cleared_order_slots,
     format_amount,
     new_order_id,
-    with_past_order,
+    orders_in,
+    with_order,
 )
 from actions.payments import MIN_LINK_LIFETIME_SECONDS, usable_attempt
 
@@ -83,8 +84,11 @@ def test_payment_can_never_be_undone_by_a_late_event(catalog: Catalog) -> None:
 
 def test_money_taken_confirms_any_unpaid_order() -> None:
     for status, moves in ALLOWED_MOVES.items():
-        if status not in (OrderStatus.PAID, OrderStatus.REFUNDED):
+        paid = (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED)
+        if status not in paid:
             assert OrderStatus.PAID in moves, status
+        else:  # paid orders only move towards refunded, never back
+            assert moves <= {OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED}, status
     assert ALLOWED_MOVES[OrderStatus.REFUNDED] == frozenset()
 
 
@@ -97,14 +101,72 @@ def test_open_orders(catalog: Catalog) -> None:
     assert not order.moved_to(OrderStatus.PAID).is_open
 
 
-def test_past_orders_replace_older_records_and_stay_bounded(catalog: Catalog) -> None:
-    order = Order.start(catalog, {"gift-card": 1})
-    past = with_past_order(None, order)
-    past = with_past_order(past, order.moved_to(OrderStatus.PAID))
-    assert [p["status"] for p in past] == ["paid"]
-    for _ in range(PAST_ORDERS_KEPT + 5):
-        past = with_past_order(past, Order.start(catalog, {"gift-card": 1}))
-    assert len(past) == PAST_ORDERS_KEPT
+def test_orders_are_kept_by_id_newest_last_and_bounded(catalog: Catalog) -> None:
+    order = Order.start(catalog, {"gift-card": 1}).with_link("cs_1", "https://pay/1")
+    other = Order.start(catalog, {"decaf-beans": 2})
+    held = with_order(with_order(None, order), other)
+    held = with_order(held, order.paid_by("cs_1", "pi_1"))
+    assert list(held) == [other.id, order.id]  # the one changed last is the newest
+    assert orders_in(held)[order.id] == order.paid_by("cs_1", "pi_1")  # the record round-trips
+    for _ in range(ORDERS_KEPT + 5):
+        held = with_order(held, Order.start(catalog, {"gift-card": 1}))
+    assert len(held) == ORDERS_KEPT and order.id not in held
+
+
+def test_an_order_remembers_every_session_it_had(catalog: Catalog) -> None:
+    first = Order.start(catalog, {"gift-card": 1}).with_link("cs_1", "https://pay/1")
+    second = first.moved_to(OrderStatus.PAYMENT_FAILED).next_attempt(0.0)
+    second = second.with_link("cs_2", "https://pay/2")
+    assert (second.checkout_session_id, second.sessions) == ("cs_2", ("cs_1", "cs_2"))
+    assert second.had_session("cs_1") and second.had_session("cs_2")
+    assert not second.had_session("cs_other")
+    assert second.awaits_payment and not second.is_paid
+
+
+def test_paid_once_then_never_paid_again(catalog: Catalog) -> None:
+    order = Order.start(catalog, {"gift-card": 1}).with_link("cs_1", "https://pay/1")
+    paid = order.moved_to(OrderStatus.CANCELLED).paid_by("cs_1", "pi_1")  # money is the truth
+    assert (paid.status, paid.paid_session, paid.payment_intent) == (
+        OrderStatus.PAID,
+        "cs_1",
+        "pi_1",
+    )
+    assert paid.is_paid and not paid.awaits_payment
+    with pytest.raises(InvalidOrderMove):
+        paid.paid_by("cs_2", "pi_2")
+
+
+def test_refunds_add_up_to_partly_then_fully_refunded(catalog: Catalog) -> None:
+    paid = Order.start(catalog, {"gift-card": 1}).paid_by("cs_1", "pi_1")  # €25.00
+    part = paid.with_refunds(100, 2500)
+    assert (part.status, part.refunded) == (OrderStatus.PARTIALLY_REFUNDED, 100)
+    more = part.with_refunds(600, 2500)
+    assert (more.status, more.refunded) == (OrderStatus.PARTIALLY_REFUNDED, 600)
+    full = more.with_refunds(2500, 2500)
+    assert (full.status, full.refunded) == (OrderStatus.REFUNDED, 2500)
+    assert full.is_paid and not full.is_open
+    with pytest.raises(InvalidOrderMove):
+        full.with_refunds(2500, 2500)  # nothing moves a refunded order, backwards or not
+    assert Order.from_slots(part.to_slots()) == part
+
+
+def test_a_legacy_past_order_record_is_read(catalog: Catalog) -> None:
+    record = {
+        "order_id": "ORD-ABCDEFGH",
+        "status": "paid",
+        "items": [{"product": "gift-card", "quantity": 1, "unit_amount": 2500}],
+        "total": 2500,
+        "currency": "eur",
+        "flow_token": "tok",
+    }
+    order = Order.from_legacy_record(record)
+    assert (order.id, order.status, order.total, order.flow_token) == (
+        "ORD-ABCDEFGH",
+        OrderStatus.PAID,
+        2500,
+        "tok",
+    )
+    assert order.is_paid
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Payment follow-ups without Stripe configured (Stripe itself: tests/test_payments.py)."""
+"""Payment follow-ups without Stripe reachable (Stripe itself: tests/test_payments.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from actions import payments
 from actions.catalog import Catalog
-from actions.orders import Order, OrderStatus
+from actions.orders import Order, OrderStatus, with_order
 from actions.payment_actions import (
     ActionCheckoutExpired,
     ActionCreatePaymentLink,
@@ -20,20 +21,41 @@ from actions.payment_actions import (
 from tests.conftest import make_tracker, run_action, slot_updates
 
 pytestmark = pytest.mark.usefixtures("no_stripe")
+TEST_KEY = "sk_test_" + "0" * 24
+
+
+@pytest.fixture
+def test_key(no_stripe: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test-mode key: payment turns check livemode against it (these tests call no Stripe)."""
+    monkeypatch.setenv("STRIPE_SECRET_KEY", TEST_KEY)
+    payments.stripe_settings.cache_clear()
 
 
 def awaiting(catalog: Catalog, **items: int) -> Order:
-    return Order.start(catalog, items or {"espresso-beans": 2}).moved_to(
-        OrderStatus.AWAITING_PAYMENT, checkout_session_id="cs_test_1", payment_link="https://pay/1"
+    return Order.start(catalog, items or {"espresso-beans": 2}).with_link(
+        "cs_test_1", "https://pay/1"
     )
 
 
-def event(intent: str, order: Order, **entities: Any) -> Any:
+def event(intent: str, order: Order, slots: dict[str, Any] | None = None, **entities: Any) -> Any:
     return make_tracker(
         intent,
         {"order_id": order.id, "checkout_session_id": order.checkout_session_id, **entities},
-        slots=order.to_slots(),
+        slots=order.to_slots() if slots is None else slots,
     )
+
+
+def payment(order: Order, slots: dict[str, Any] | None = None, **entities: Any) -> Any:
+    """A payment turn as the connector makes it from a verified checkout.session.completed."""
+    verified = {
+        "amount_total": order.total,
+        "currency": order.currency,
+        "livemode": False,
+        "payment_intent": "pi_test_1",
+        "stripe_event_id": "evt_test_1",
+        **entities,
+    }
+    return event("EXTERNAL_payment_succeeded", order, slots, **verified)
 
 
 def test_payment_link_without_stripe_says_so_and_keeps_the_draft(catalog: Catalog) -> None:
@@ -72,35 +94,77 @@ def test_no_open_order_to_pay() -> None:
     assert "no open order" in messages[0]["text"] and events == []
 
 
+@pytest.mark.usefixtures("test_key")
 def test_payment_succeeded_confirms_once(catalog: Catalog) -> None:
     order = awaiting(catalog)
-    tracker = event("EXTERNAL_payment_succeeded", order, amount_total=2580, currency="eur")
-    messages, events = run_action(ActionPaymentSucceeded(), tracker)
+    messages, events = run_action(ActionPaymentSucceeded(), payment(order))
     slots = slot_updates(events)
     assert slots["order_status"] == "paid"
-    assert slots["past_orders"][-1]["status"] == "paid"
+    assert slots["order_paid_session"] == "cs_test_1"
+    assert slots["order_payment_intent"] == "pi_test_1"
+    assert slots["orders"][order.id]["order_status"] == "paid"
     assert f"Order {order.id} is confirmed" in messages[0]["text"]
     assert "Total: €25.80" in messages[0]["text"]
 
     paid = Order.from_slots({**order.to_slots(), **slots})
     assert paid is not None
-    again = event("EXTERNAL_payment_succeeded", paid, amount_total=2580, currency="eur")
-    assert run_action(ActionPaymentSucceeded(), again) == ([], [])
+    assert run_action(ActionPaymentSucceeded(), payment(paid)) == ([], [])
 
 
+@pytest.mark.usefixtures("test_key")
 @pytest.mark.parametrize(
     "entities",
-    [{"amount_total": 100, "currency": "eur"}, {"amount_total": 2580, "currency": "usd"}],
+    [
+        {"amount_total": 100},
+        {"currency": "usd"},
+        {"livemode": True},
+        {"checkout_session_id": "cs_test_of_another_order"},
+        {"amount_total": None},
+        {"currency": None},
+        {"livemode": None},
+        {"checkout_session_id": None},
+    ],
 )
-def test_payment_with_a_wrong_amount_or_currency_is_not_confirmed(
+def test_payment_that_does_not_match_or_lacks_a_verified_field_is_not_confirmed(
     catalog: Catalog, entities: dict[str, Any]
 ) -> None:
     order = awaiting(catalog)
-    messages, events = run_action(
-        ActionPaymentSucceeded(), event("EXTERNAL_payment_succeeded", order, **entities)
-    )
+    tracker = payment(order, **entities)
+    tracker.latest_message["entities"] = [
+        e for e in tracker.latest_message["entities"] if e["value"] is not None
+    ]
+    messages, events = run_action(ActionPaymentSucceeded(), tracker)
     assert events == []
     assert "checking it" in messages[0]["text"]
+
+
+def test_payment_is_not_confirmed_when_livemode_cannot_be_checked(catalog: Catalog) -> None:
+    messages, events = run_action(ActionPaymentSucceeded(), payment(awaiting(catalog)))
+    assert events == [] and "checking it" in messages[0]["text"]  # no STRIPE_SECRET_KEY here
+
+
+@pytest.mark.usefixtures("test_key")
+def test_payment_for_a_replaced_order_confirms_that_order(catalog: Catalog) -> None:
+    first = awaiting(catalog, **{"gift-card": 1}).moved_to(OrderStatus.CANCELLED)
+    second = Order.start(catalog, {"decaf-beans": 1}).with_link("cs_test_2", "https://pay/2")
+    slots = {**second.to_slots(), "orders": with_order(None, first)}
+    messages, events = run_action(ActionPaymentSucceeded(), payment(first, slots))
+    (message,) = messages
+    assert f"Order {first.id} is confirmed" in message["text"]
+    assert "1 × Gift Card" in message["text"]
+    updated = slot_updates(events)
+    assert updated["orders"][first.id]["order_status"] == "paid"
+    assert updated["orders"][second.id]["order_status"] == "awaiting_payment"
+    assert "order_id" not in updated  # the open second order stays the one discussed
+
+
+@pytest.mark.usefixtures("test_key")
+def test_payment_for_a_cancelled_order_is_confirmed(catalog: Catalog) -> None:
+    cancelled = awaiting(catalog).moved_to(OrderStatus.CANCELLED)
+    slots = {"orders": with_order(None, cancelled)}  # cancelled: no current order
+    messages, events = run_action(ActionPaymentSucceeded(), payment(cancelled, slots))
+    assert f"Order {cancelled.id} is confirmed" in messages[0]["text"]
+    assert slot_updates(events)["order_id"] == cancelled.id
 
 
 def test_payment_for_another_order_is_ignored(catalog: Catalog) -> None:
@@ -147,12 +211,46 @@ def test_expired_link_marks_the_order_and_tries_a_fresh_one(catalog: Catalog) ->
     assert "isn't set up" in messages[0]["text"]  # no Stripe here: the retry is offered
 
 
-def test_refund_is_announced_and_recorded(catalog: Catalog) -> None:
-    paid = awaiting(catalog).moved_to(OrderStatus.PAID)
-    messages, events = run_action(ActionRefunded(), event("EXTERNAL_refunded", paid))
+def refund(order: Order, refunded_in_all: int, **entities: Any) -> Any:
+    """A refund turn as the connector makes it from charge.refunded."""
+    charge = {"amount": order.total, "payment_intent": order.payment_intent, **entities}
+    return event("EXTERNAL_refunded", order, amount_refunded=refunded_in_all, **charge)
+
+
+def test_full_refund_is_announced_and_recorded(catalog: Catalog) -> None:
+    paid = awaiting(catalog).paid_by("cs_test_1", "pi_test_1")
+    messages, events = run_action(ActionRefunded(), refund(paid, 2580))
     assert slot_updates(events)["order_status"] == "refunded"
-    assert "refunded €25.80" in messages[0]["text"]
-    assert run_action(ActionRefunded(), event("EXTERNAL_refunded", awaiting(catalog))) == ([], [])
+    assert "refunded €25.80 for order" in messages[0]["text"]
+    unpaid = awaiting(catalog)
+    assert run_action(ActionRefunded(), refund(unpaid, 2580)) == ([], [])
+
+
+def test_partial_refunds_say_what_this_one_gave_back_and_add_up(catalog: Catalog) -> None:
+    paid = awaiting(catalog).paid_by("cs_test_1", "pi_test_1")
+    messages, events = run_action(ActionRefunded(), refund(paid, 100))
+    slots = slot_updates(events)
+    assert (slots["order_status"], slots["order_refunded"]) == ("partially_refunded", 100)
+    assert f"We've refunded €1.00 for order {paid.id}." in messages[0]["text"]
+    assert "€1.00 of €25.80 is refunded" in messages[0]["text"]
+
+    part = Order.from_slots({**paid.to_slots(), **slots})
+    assert part is not None
+    assert run_action(ActionRefunded(), refund(part, 100)) == ([], [])  # the same event again
+    messages, events = run_action(ActionRefunded(), refund(part, 2580))
+    slots = slot_updates(events)
+    assert (slots["order_status"], slots["order_refunded"]) == ("refunded", 2580)
+    assert f"We've refunded €24.80 for order {paid.id}." in messages[0]["text"]
+
+
+def test_refund_of_a_duplicate_payment_or_without_amounts_is_not_announced(
+    catalog: Catalog,
+) -> None:
+    paid = awaiting(catalog).paid_by("cs_test_1", "pi_test_1")
+    duplicate = refund(paid, 2580, payment_intent="pi_test_duplicate")
+    assert run_action(ActionRefunded(), duplicate) == ([], [])
+    bare = event("EXTERNAL_refunded", paid)
+    assert run_action(ActionRefunded(), bare) == ([], [])
 
 
 @pytest.mark.parametrize(

@@ -25,9 +25,14 @@ from stripe.params.checkout import SessionCreateParams
 
 from actions import payments
 from actions.catalog import Catalog
+from actions.flow_actions import ActionFlowStep
 from actions.order_actions import ActionCancelOrder
 from actions.orders import Order, OrderStatus
-from actions.payment_actions import ActionCheckoutExpired, ActionCreatePaymentLink
+from actions.payment_actions import (
+    ActionCheckoutExpired,
+    ActionCreatePaymentLink,
+    ActionPaymentSucceeded,
+)
 from actions.payments import (
     ConfigError,
     PaymentError,
@@ -123,9 +128,7 @@ def awaiting_order(fake: FakeStripeApi, catalog: Catalog) -> Order:
     """An order waiting for payment on a session that exists in the fake."""
     order = espresso_order(catalog)
     link = run(create_payment_link(order, CUSTOMER))
-    return order.moved_to(
-        OrderStatus.AWAITING_PAYMENT, checkout_session_id=link.session_id, payment_link=link.url
-    )
+    return order.with_link(link.session_id, link.url)
 
 
 # --- the request Stripe receives ---------------------------------------------------------
@@ -646,8 +649,7 @@ def test_cancel_order_action_expires_the_session_and_archives_the_order(
     )
     assert stripe_env.sessions[str(order.checkout_session_id)]["status"] == "expired"
     slots = slot_updates(events)
-    assert slots["past_orders"][-1]["order_id"] == order.id
-    assert slots["past_orders"][-1]["status"] == "cancelled"
+    assert slots["orders"][order.id]["order_status"] == "cancelled"
     assert slots["order_id"] is None
     assert f"Order {order.id} is cancelled" in messages[0]["text"]
 
@@ -692,3 +694,175 @@ def test_expired_link_gets_a_new_session_for_a_new_attempt(
     assert "expired" in messages[0]["text"]
     keys = [r.idempotency_key for r in creates(stripe_env)]
     assert keys == [payments.idempotency_key(draft), f"checkout-{draft.id}-2"]
+
+
+# --- one live link per order, duplicates refunded, new orders stop the old link --------------
+
+
+def test_a_new_link_after_a_decline_expires_the_previous_session(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    order = awaiting_order(stripe_env, catalog)
+    failed = order.moved_to(OrderStatus.PAYMENT_FAILED)
+    messages, events = run_stripe_action(
+        ActionCreatePaymentLink(), make_tracker("affirm", slots=failed.to_slots())
+    )
+    slots = slot_updates(events)
+    old, new = str(order.checkout_session_id), slots["checkout_session_id"]
+    assert stripe_env.sessions[old]["status"] == "expired"
+    assert stripe_env.sessions[new]["status"] == "open"
+    assert slots["order_sessions"] == [old, new]
+    assert stripe_env.sessions[new]["url"] in messages[0]["text"]
+
+
+def test_no_new_link_when_the_previous_one_was_paid_meanwhile(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    order = awaiting_order(stripe_env, catalog)
+    stripe_env.complete(str(order.checkout_session_id))
+    failed = order.moved_to(OrderStatus.PAYMENT_FAILED)
+    messages, events = run_stripe_action(
+        ActionCreatePaymentLink(), make_tracker("affirm", slots=failed.to_slots())
+    )
+    assert events == [] and PAID_ALREADY in messages[0]["text"]
+    assert len(stripe_env.sessions) == 1
+
+
+def paid_event(order: Order, session_id: str, payment_intent: str) -> Tracker:
+    entities = {
+        "order_id": order.id,
+        "checkout_session_id": session_id,
+        "amount_total": order.total,
+        "currency": "eur",
+        "livemode": False,
+        "payment_intent": payment_intent,
+        "stripe_event_id": "evt_test_second",
+    }
+    return make_tracker("EXTERNAL_payment_succeeded", entities, slots=order.to_slots())
+
+
+def test_a_second_payment_for_a_paid_order_is_refunded_once_and_logged(
+    stripe_env: FakeStripeApi, catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = awaiting_order(stripe_env, catalog)
+    second_link = run(create_payment_link(first.next_attempt(time.time()), CUSTOMER))
+    order = first.next_attempt(time.time()).with_link(second_link.session_id, second_link.url)
+    first_id, second_id = str(first.checkout_session_id), second_link.session_id
+    stripe_env.complete(first_id)
+    pi = stripe_env.sessions[first_id]["payment_intent"]
+    paid = order.paid_by(first_id, pi)
+    stripe_env.complete_late(second_id)
+    duplicate = stripe_env.sessions[second_id]["payment_intent"]
+
+    caplog.set_level("INFO", logger="actions.payment_actions")
+    for _ in range(2):  # the turn replayed: still one refund (idempotency key per payment)
+        messages, events = run_stripe_action(
+            ActionPaymentSucceeded(), paid_event(paid, second_id, duplicate)
+        )
+        assert events == []
+        assert f"You were charged twice for order {paid.id}" in messages[0]["text"]
+        assert "we refunded the second payment of €25.80" in messages[0]["text"]
+    (refund,) = stripe_env.refunded_of(duplicate)
+    assert refund["amount"] == 2580 and stripe_env.refunded_of(pi) == []
+    keys = {r.idempotency_key for r in stripe_env.requests_to("POST", "/v1/refunds")}
+    assert keys == {f"refund-duplicate-{duplicate}"}
+    logged = [
+        r.getMessage() for r in caplog.records if "duplicate payment refunded" in r.getMessage()
+    ]
+    assert logged[0] == (
+        f"duplicate payment refunded: event=evt_test_second order={paid.id} refund={refund['id']}"
+    )
+
+
+def test_a_payment_through_an_older_session_confirms_and_stops_the_current_link(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    first = awaiting_order(stripe_env, catalog)
+    failed = first.moved_to(OrderStatus.PAYMENT_FAILED)
+    _, events = run_stripe_action(
+        ActionCreatePaymentLink(), make_tracker("affirm", slots=failed.to_slots())
+    )
+    order = Order.from_slots({**failed.to_slots(), **slot_updates(events)})
+    assert order is not None
+    old = str(first.checkout_session_id)
+    stripe_env.complete_late(old)  # paid on the old page just as it was expired
+    pi = stripe_env.sessions[old]["payment_intent"]
+    messages, events = run_stripe_action(ActionPaymentSucceeded(), paid_event(order, old, pi))
+    assert slot_updates(events)["order_paid_session"] == old
+    assert f"Order {order.id} is confirmed" in messages[0]["text"]
+    assert stripe_env.sessions[str(order.checkout_session_id)]["status"] == "expired"
+
+
+def test_a_second_payment_that_cannot_be_refunded_now_is_told_and_logged(
+    stripe_env: FakeStripeApi, catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    order = awaiting_order(stripe_env, catalog)
+    paid = order.paid_by("cs_test_other", "pi_test_other")
+    stripe_env.queue_failures(500, 500, 500)
+    tracker = paid_event(paid, str(order.checkout_session_id), "pi_test_second")
+    messages, events = run_stripe_action(ActionPaymentSucceeded(), tracker)
+    assert events == []
+    assert f"You were charged twice for order {paid.id}" in messages[0]["text"]
+    assert "refund the second payment shortly" in messages[0]["text"]
+    assert "duplicate payment not refunded, refund it by hand: event=evt_test_second" in caplog.text
+
+
+def flow_completion(token: str) -> dict[str, Any]:
+    address = {"name": "A Customer", "street": "Main St 1", "postal_code": "1000", "city": "Town"}
+    return {"flow_token": token, "flow_data": {"product": "green-tea", "quantity": "1", **address}}
+
+
+def test_a_second_flow_stops_the_first_orders_link_and_keeps_it(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    first = awaiting_order(stripe_env, catalog)
+    tracker = make_tracker("flow_completed", flow_completion("tok-2"), slots=first.to_slots())
+    messages, events = run_stripe_action(ActionFlowStep(), tracker)
+    assert stripe_env.sessions[str(first.checkout_session_id)]["status"] == "expired"
+    assert f"Your earlier order {first.id} wasn't paid" in messages[0]["text"]
+    slots = slot_updates(events)
+    assert slots["orders"][first.id]["order_status"] == "cancelled"
+    assert slots["order_id"] != first.id and slots["order_status"] == "awaiting_payment"
+    assert slots["orders"][slots["order_id"]]["order_flow_token"] == "tok-2"
+
+
+def test_a_second_flow_does_not_replace_an_order_paid_meanwhile(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    first = awaiting_order(stripe_env, catalog)
+    stripe_env.complete(str(first.checkout_session_id))
+    tracker = make_tracker("flow_completed", flow_completion("tok-2"), slots=first.to_slots())
+    messages, events = run_stripe_action(ActionFlowStep(), tracker)
+    assert events == [] and len(stripe_env.sessions) == 1
+    assert f"Your payment for order {first.id} has just gone through" in messages[0]["text"]
+
+
+# --- the emulator's refunds ------------------------------------------------------------------
+
+
+def test_the_fake_refunds_in_part_then_the_rest_and_no_more(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    order = awaiting_order(stripe_env, catalog)
+    stripe_env.complete(str(order.checkout_session_id))
+    pi = stripe_env.sessions[str(order.checkout_session_id)]["payment_intent"]
+
+    async def refund(key: str | None = None, **params: Any) -> Any:
+        options: dict[str, Any] = {"idempotency_key": key} if key else {}
+        create = payments.stripe_client().v1.refunds.create_async
+        return await create(params=cast(Any, params), options=cast(Any, options))
+
+    part = run(refund("r-1", payment_intent=pi, amount=100))
+    again = run(refund("r-1", payment_intent=pi, amount=100))
+    assert (part.amount, again.id) == (100, part.id)  # the key replays the first answer
+    assert run(refund(payment_intent=pi)).amount == 2480  # the rest
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        run(refund(payment_intent=pi, amount=1))
+    assert caught.value.code == "charge_already_refunded"
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        run(refund(payment_intent="pi_test_unknown"))
+    assert caught.value.code == "resource_missing"
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        run(refund(payment_intent=pi, amount=1, refund_application_fees=True))
+    assert caught.value.code == "parameter_unknown"  # not a parameter stripe 16.1.0 knows
+    assert [r["amount"] for r in stripe_env.refunded_of(pi)] == [100, 2480]

@@ -263,7 +263,16 @@ def test_refund_and_subscription_messages(
     send_event(
         bot,
         se.event(
-            "charge.refunded", {"id": "ch_1", "object": "charge", "metadata": bought["metadata"]}
+            "charge.refunded",
+            {
+                "id": "ch_1",
+                "object": "charge",
+                "amount": 3400,
+                "amount_refunded": 3400,
+                "refunded": True,
+                "currency": "eur",
+                "metadata": bought["metadata"],
+            },
         ),
     )
     assert "refunded €34.00" in text_of(chat.next_reply(buyer, 3))

@@ -20,10 +20,9 @@ def mapped(kind: str, obj: dict[str, Any]) -> EventIntent | Skipped:
 
 
 def test_paid_checkout_confirms_the_session() -> None:
-    result = mapped(
-        "checkout.session.completed", se.session("cs_1", CUSTOMER, "ORD-ABCDEFGH", 2580)
-    )
-    assert result == EventIntent(
+    obj = {**se.session("cs_1", CUSTOMER, "ORD-ABCDEFGH", 2580), "payment_intent": "pi_1"}
+    event = se.event("checkout.session.completed", obj)
+    assert map_event(event) == EventIntent(
         CUSTOMER,
         "EXTERNAL_payment_succeeded",
         {
@@ -32,9 +31,42 @@ def test_paid_checkout_confirms_the_session() -> None:
             "amount_total": 2580,
             "currency": "eur",
             "livemode": False,
+            "payment_intent": "pi_1",
+            "stripe_event_id": event["id"],
         },
         "cs_1",
     )
+
+
+def test_an_expanded_payment_intent_is_passed_by_its_id() -> None:
+    obj = {**se.session("cs_1", CUSTOMER, "ORD-ABCDEFGH", 2580), "payment_intent": {"id": "pi_2"}}
+    result = mapped("checkout.session.async_payment_succeeded", obj)
+    assert isinstance(result, EventIntent) and result.entities["payment_intent"] == "pi_2"
+
+
+def test_a_refund_carries_the_charge_amount_and_what_is_refunded_in_all() -> None:
+    charge = {
+        "id": "ch_1",
+        "object": "charge",
+        "amount": 2580,
+        "amount_refunded": 100,
+        "refunded": False,
+        "currency": "eur",
+        "payment_intent": "pi_1",
+        "metadata": META,
+    }
+    event = se.event("charge.refunded", charge)
+    result = map_event(event)
+    assert isinstance(result, EventIntent)
+    assert result.entities == {
+        "order_id": "ORD-ABCDEFGH",
+        "amount": 2580,
+        "amount_refunded": 100,
+        "currency": "eur",
+        "livemode": False,
+        "payment_intent": "pi_1",
+        "stripe_event_id": event["id"],
+    }
 
 
 def test_unpaid_completion_is_processing_and_claims_nothing() -> None:
