@@ -144,7 +144,7 @@ def test_an_older_schema_is_upgraded_in_place(tmp_path: Path) -> None:
     assert reencrypt(ConnectorStore(url, verify=False))["wa_inbound_messages"] == 1
     store = ConnectorStore(url)
     columns = {c["name"] for c in sa.inspect(store.engine).get_columns("wa_inbound_messages")}
-    assert {"payload", "claimed_at", "customer_sealed"} <= columns
+    assert {"payload", "claimed_at", "claim_token", "customer_sealed"} <= columns
     assert store.record_inbound("wamid.OLD", "c") is False  # the old record still counts
 
 
