@@ -1,5 +1,7 @@
-"""Leases on recorded work: a turn slower than the lease is not run a second time by the
-recovery sweep of another replica, and a replay skips work finished while it waited.
+"""Replicas racing for the same work: a turn slower than the lease is not run a second time
+by the recovery sweep of another replica, a replay skips work finished while it waited, and
+a notification refused for the 24-hour window gets one fallback however many replicas see
+its 'failed' status.
 
 Two WhatsAppInput instances on one database stand for two replicas; a slow stand-in for
 Rasa counts the turns. Leases are fractions of a second, so the test takes about as long.
@@ -55,6 +57,7 @@ def replica(url: str, graph: FakeGraphApi) -> WhatsAppInput:
         "verify",
         graph.base_url,
         replay_lease_seconds=LEASE_SECONDS,
+        notification_template="order_update",
     )
     return WhatsAppInput(settings, ConnectorStore(url), FlowSettings(None))
 
@@ -117,3 +120,24 @@ def test_a_replay_skips_work_finished_while_it_waited(url: str, fake_graph: Fake
 
     asyncio.run(scenario())
     assert rasa.turns == []
+
+
+def test_two_replicas_send_the_fallback_template_once(url: str, fake_graph: FakeGraphApi) -> None:
+    replicas = [replica(url, fake_graph), replica(url, fake_graph)]
+    store = replicas[0].store
+    failed = []
+    for n in range(30):
+        message_id = f"wamid.FALLBACK{n}"
+        store.record_outbound(message_id, CUSTOMER, "notification", f"Order ORD-{n} is paid.")
+        failed.append(meta.status(message_id, "failed", CUSTOMER, code=131047))
+    statuses = parse_notification(meta.notification(statuses=failed)).statuses
+
+    async def scenario() -> None:
+        await asyncio.gather(*(r.handle_status(s) for s in statuses for r in replicas))
+        for each in replicas:
+            await each.graph.close()
+
+    asyncio.run(scenario())
+    templates = [m for m in fake_graph.messages() if m.get("type") == "template"]
+    texts = [t["template"]["components"][0]["parameters"][0]["text"] for t in templates]
+    assert sorted(texts) == sorted(f"Order ORD-{n} is paid." for n in range(30))
