@@ -37,7 +37,8 @@ from sanic_cors.core import SANIC_CORS_EVALUATED
 from connectors import action_failures, log_refs, rasa_speedups
 from connectors.config import ConfigError, FlowSettings, WhatsAppSettings
 from connectors.customer_queue import CustomerQueues
-from connectors.flow_endpoint import FlowEndpoint
+from connectors.flow_endpoint import EXPIRED_MESSAGE, FlowEndpoint, complete_once
+from connectors.flow_tokens import FlowTokenError, read_token_for
 from connectors.graph import GraphApiError, GraphClient, GraphSettings
 from connectors.intents import (
     completion_token,
@@ -423,19 +424,21 @@ class WhatsAppInput(InputChannel):
         await asyncio.to_thread(self.store.touch_customer, key, message.timestamp or time.time())
         with contextlib.suppress(GraphApiError):  # a courtesy; the client logged the failure
             await self.graph.mark_read(message.id)
-        text = await self.text_for(message)
         output = self.output(notifications=False)
+        text, flow_token = await self.text_for(message, output)
         if text is not None:
-            await on_new_message(
-                UserMessage(
-                    text=text,
-                    output_channel=output,
-                    sender_id=key,
-                    input_channel=self.name(),
-                    message_id=message.id,
-                    metadata=message_metadata(message),
-                )
+            turn = UserMessage(
+                text=text,
+                output_channel=output,
+                sender_id=key,
+                input_channel=self.name(),
+                message_id=message.id,
+                metadata=message_metadata(message),
             )
+            if flow_token is None:
+                await on_new_message(turn)
+            elif not await complete_once(self.store, flow_token, lambda: on_new_message(turn)):
+                logger.info("flow completion already handled: message=%s", message_ref(message.id))
         if output.erase_request is not None:
             if not await self.erase(key, output.erase_request):
                 await asyncio.to_thread(self.store.mark_processed, message.id)  # no replay
@@ -474,18 +477,29 @@ class WhatsAppInput(InputChannel):
                 await self.graph.send_message(request)
         return True
 
-    async def text_for(self, message: InboundMessage) -> str | None:
-        """Rasa's input for a message; None for a Flow completion already handled."""
+    async def text_for(
+        self, message: InboundMessage, output: WhatsAppOutput
+    ) -> tuple[str | None, str | None]:
+        """Rasa's input for a message, and the flow token of a Flow completion; no input for
+        the 'continue in the chat' hand-over, nor for a completion whose token is refused."""
         if message.kind != "nfm_reply":
-            return rasa_text(message)
+            return rasa_text(message), None
         response_json = message.flow_response or {}
         if not is_order_completion(response_json):
-            return None  # the 'continue in the chat' hand-over: the turn already runs
+            return None, None  # the 'continue in the chat' hand-over: the turn already runs
         token = completion_token(response_json)
-        if token and not await asyncio.to_thread(self.store.claim_flow_token, token):
-            logger.info("flow completion already handled: message=%s", message_ref(message.id))
-            return None
-        return flow_completed_text(response_json)
+        try:
+            read_token_for(token, message.customer.key, self.settings.app_secrets)
+        except FlowTokenError as error:
+            logger.warning(
+                "flow completion refused: %s; message=%s customer=%s",
+                error,
+                message_ref(message.id),
+                customer_ref(message.customer.key),
+            )
+            await output.send_text_message(message.customer.key, EXPIRED_MESSAGE)
+            return None, None
+        return flow_completed_text(response_json), str(token)  # a verified token
 
     async def handle_status(self, status: StatusUpdate) -> None:
         """Records a delivery status; a notification that failed for the window is resent."""
