@@ -10,10 +10,14 @@ Rasa counts the turns. Leases are fractions of a second, so the test takes about
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from rasa.core.channels.channel import UserMessage
@@ -24,9 +28,11 @@ from connectors.signatures import hub_signature
 from connectors.store import ConnectorStore
 from connectors.whatsapp import WhatsAppInput
 from sandbox import meta
+from sandbox import stripe_events as se
 from tests.fakes.graph_api import FakeGraphApi
 
 SECRET = "app-secret-for-lease-tests"
+STRIPE_SECRET = "whsec_for_lease_tests"
 LEASE_SECONDS = 0.3
 CUSTOMER = "15550800001"
 
@@ -59,7 +65,7 @@ def replica(url: str, graph: FakeGraphApi) -> WhatsAppInput:
         replay_lease_seconds=LEASE_SECONDS,
         notification_template="order_update",
     )
-    return WhatsAppInput(settings, ConnectorStore(url), FlowSettings(None))
+    return WhatsAppInput(settings, ConnectorStore(url), FlowSettings(None), (STRIPE_SECRET,))
 
 
 @pytest.fixture
@@ -141,3 +147,50 @@ def test_two_replicas_send_the_fallback_template_once(url: str, fake_graph: Fake
     templates = [m for m in fake_graph.messages() if m.get("type") == "template"]
     texts = [t["template"]["components"][0]["parameters"][0]["text"] for t in templates]
     assert sorted(texts) == sorted(f"Order ORD-{n} is paid." for n in range(30))
+
+
+@dataclass
+class SlowAgent:
+    """What the Stripe path uses of Rasa's agent; triggering an intent takes `seconds`."""
+
+    seconds: float
+    triggered: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.lock_store = self
+        self.processor = self
+
+    @contextlib.asynccontextmanager
+    async def lock(self, _: str) -> AsyncIterator[None]:
+        yield
+
+    async def fetch_tracker_and_update_session(self, *_: Any) -> None:
+        return None
+
+    async def trigger_intent(self, intent_name: str, **_: Any) -> None:
+        self.triggered.append(intent_name)
+        await asyncio.sleep(self.seconds)
+
+
+def test_a_stripe_event_slower_than_the_lease_is_not_run_again(
+    url: str, fake_graph: FakeGraphApi
+) -> None:
+    agent = SlowAgent(seconds=5 * LEASE_SECONDS)
+    receiving, sweeping = replica(url, fake_graph), replica(url, fake_graph)
+    session = se.session("cs_test_slow", CUSTOMER, "ORD-SLOW", 2500)
+    body, headers = se.signed(se.event("checkout.session.completed", session), STRIPE_SECRET)
+    app = SimpleNamespace(ctx=SimpleNamespace(agent=agent))
+    request = SimpleNamespace(body=body, headers=headers, app=app)
+
+    async def scenario() -> None:
+        answer = await receiving.stripe.handle(request)  # type: ignore[arg-type]
+        assert answer.status == 200
+        deadline = time.monotonic() + 6 * LEASE_SECONDS
+        while time.monotonic() < deadline:
+            await sweeping.recover(agent, SlowRasa(0))
+            await asyncio.sleep(LEASE_SECONDS / 2)
+        await receiving.queues.drain()
+        await sweeping.queues.drain()
+
+    asyncio.run(scenario())
+    assert agent.triggered == ["EXTERNAL_payment_succeeded"]
