@@ -150,6 +150,26 @@ def test_an_older_schema_is_upgraded_in_place(tmp_path: Path) -> None:
     assert store.record_inbound("wamid.OLD", "c") is False  # the old record still counts
 
 
+def test_a_database_from_before_claim_tokens_is_upgraded_in_place(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'v5.db'}"
+    store = ConnectorStore(url)
+    store.enqueue_notification("evt_old:0", "15550309999", '{"type": "text"}')
+    tables = ("wa_inbound_messages", "stripe_events", "notification_outbox")
+    with store.engine.begin() as connection:  # back to the schema of version 5
+        for table in tables:
+            connection.exec_driver_sql(f"alter table {table} drop column claim_token")
+        connection.exec_driver_sql("delete from connector_schema_versions where version = 6")
+    store.engine.dispose()
+
+    upgraded = ConnectorStore(url)
+    for table in tables:
+        columns = {c["name"] for c in sa.inspect(upgraded.engine).get_columns(table)}
+        assert "claim_token" in columns, table
+    (entry,) = upgraded.claim_due_notifications(lease_seconds=60)  # the old row, claimed
+    assert entry.claim is not None
+    assert upgraded.notification_sent(entry.id, entry.claim, "wamid.X") is True
+
+
 def test_confirmation_waits_out_a_graph_api_outage(
     tmp_path: Path, fakes: tuple[FakeGraphApi, FakeStripeApi]
 ) -> None:
