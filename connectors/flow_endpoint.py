@@ -7,7 +7,8 @@ the token belongs to; the actions pick the next screen, which arrives as a custo
 and is returned encrypted. The answer always leaves within the turn budget: on overrun the
 customer sees a screen that hands over to the chat while the turn finishes in the
 background. A final screen (SUCCESS) also becomes `flow_completed` in the conversation,
-once per flow token, whichever way the completion arrives first.
+once per flow token, whichever way the completion arrives first; a completion turn that
+failed gives the token back, so the next completion can still make the order.
 """
 
 from __future__ import annotations
@@ -25,10 +26,16 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from actions.flow_screens import CONTINUE_IN_CHAT_SCREEN, FLOW_RESPONSE_KEY, SUCCESS_SCREEN
+from connectors.action_failures import watch_actions
 from connectors.config import FlowSettings
 from connectors.customer_queue import CustomerQueues
 from connectors.flow_crypto import FlowDecryptError, decrypt_request, encrypt_response
-from connectors.flow_tokens import FlowTokenError, read_token, verify_token_signature
+from connectors.flow_tokens import (
+    FlowTokenError,
+    read_token,
+    read_token_for,
+    verify_token_signature,
+)
 from connectors.intents import intent_message
 from connectors.json_body import parse_json
 from connectors.signatures import verify_hub_signature
@@ -43,6 +50,26 @@ EXPIRED_MESSAGE = "This order form has expired. Please ask for a new one in the 
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 MakeOutput = Callable[[], OutputChannel]
+
+
+async def complete_once(
+    store: ConnectorStore, flow_token: str, turn: Callable[[], Awaitable[Any]]
+) -> bool:
+    """Runs a Flow's completion turn once per flow token; False when it ran before.
+
+    The token is claimed before the turn and given back when the turn failed — a custom
+    action failed (Rasa swallows that; watch_actions notices) or the turn raised — so that
+    a later completion, or WhatsApp's re-delivery of the nfm_reply, can still make the order.
+    """
+    if not await asyncio.to_thread(store.claim_flow_token, flow_token):
+        return False
+    try:
+        async with watch_actions():
+            await turn()
+    except Exception:
+        await asyncio.to_thread(store.release_flow_token, flow_token)
+        raise
+    return True
 
 
 class FlowTurnOutput(OutputChannel):
@@ -225,14 +252,16 @@ class FlowEndpoint:
     async def complete_if_final(
         self, conversation_id: str, screen: dict[str, Any] | None, on_new_message: OnNewMessage
     ) -> None:
-        """A closing screen continues the order in the chat, once per flow token."""
+        """A closing screen continues the order in the chat, once per flow token (one
+        issued for this conversation)."""
         params = completion_params(screen)
         if params is None:
             return
         token = params.get("flow_token")
-        if not isinstance(token, str) or not await asyncio.to_thread(
-            self.store.claim_flow_token, token
-        ):
+        try:
+            read_token_for(token, conversation_id, self.app_secrets)
+        except FlowTokenError as error:
+            logger.warning("flow completion refused: %s", error)
             return
         text = intent_message(
             "flow_completed",
@@ -241,6 +270,5 @@ class FlowEndpoint:
                 "flow_data": {k: v for k, v in params.items() if k != "flow_token"},
             },
         )
-        await on_new_message(
-            UserMessage(text, self.make_output(), conversation_id, input_channel="whatsapp")
-        )
+        message = UserMessage(text, self.make_output(), conversation_id, input_channel="whatsapp")
+        await complete_once(self.store, str(token), lambda: on_new_message(message))

@@ -102,6 +102,18 @@ def read_token(token: object, app_secrets: Sequence[str], now: float | None = No
     return FlowToken(str(claims["c"]), str(claims["a"]), int(claims["e"]))
 
 
+def read_token_for(
+    token: object, conversation_id: str, app_secrets: Sequence[str], now: float | None = None
+) -> FlowToken:
+    """`read_token`, and the token must have been issued for this conversation: a Flow
+    completion carries the token of whoever opened the Flow, and one customer must not
+    complete (or use up) another's."""
+    claims = read_token(token, app_secrets, now)
+    if not hmac.compare_digest(claims.conversation_id.encode(), conversation_id.encode()):
+        raise FlowTokenError("flow token issued for another conversation")
+    return claims
+
+
 def verify_token_signature(
     signature: str, flow_token: str, app_secrets: Sequence[str], now: float | None = None
 ) -> bool:

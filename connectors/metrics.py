@@ -26,7 +26,7 @@ STRIPE_EVENT_LAG_SECONDS = Histogram(
 )
 OUTBOX_DELIVERIES = Counter(
     "shop_outbox_delivery_attempts",
-    "Order notification delivery attempts, by result (sent, retry, dead).",
+    "Order notification delivery attempts, by result (sent, retry, dead, undeliverable).",
     ["result"],
     registry=REGISTRY,
 )
@@ -34,3 +34,8 @@ OUTBOX_PENDING = Gauge(
     "shop_outbox_pending", "Order notifications waiting to be sent.", registry=REGISTRY
 )
 OUTBOX_DEAD = Gauge("shop_outbox_dead", "Dead-lettered order notifications.", registry=REGISTRY)
+OUTBOX_UNDELIVERABLE = Gauge(
+    "shop_outbox_undeliverable",
+    "Order notifications WhatsApp's rules forbade sending (no template, no phone number).",
+    registry=REGISTRY,
+)

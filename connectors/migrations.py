@@ -87,12 +87,22 @@ def _digest_message_ids(connection: Connection) -> None:
         _digest_column(connection, table, "message_id")
 
 
+def _add_claim_tokens(connection: Connection) -> None:
+    """Who holds recorded work or an outbox entry, so only the holder renews or finishes it."""
+    inspector = sa.inspect(connection)
+    for table in ("wa_inbound_messages", "stripe_events", "notification_outbox"):
+        present = {column["name"] for column in inspector.get_columns(table)}
+        if "claim_token" not in present:
+            connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN claim_token VARCHAR(32)")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "connector tables", _create_tables),
     (2, "payloads and claims for replay after a crash", _add_replay_columns),
     (3, "notification outbox", _create_tables),
     (4, "pseudonymised customers, sealed bodies, flow token digests", _add_privacy_columns),
     (5, "WhatsApp message ids kept as digests", _digest_message_ids),
+    (6, "claim tokens on recorded work and outbox entries", _add_claim_tokens),
 ]
 
 

@@ -5,7 +5,14 @@ queues its messages here, each under a key made of the event id and its position
 turn, so a turn replayed after a crash queues nothing twice. A worker in every Rasa
 process sends what is due, marks it sent only once Meta has accepted it, and retries with
 exponential backoff for up to 24 hours; after that the entry is a dead letter, which an
-operator lists and retries with `python -m connectors.outbox` (or `make outbox`).
+operator lists and retries with `python -m connectors.outbox` (or `make outbox`). A
+notification WhatsApp's rules forbid sending at all (outside the 24-hour window without a
+template, WASender for a customer with no phone number) is `undeliverable`, not `sent`.
+
+Each entry is sent under a claim with a lease. The claim is checked right before the send
+and renewed while it runs, and the outcome is written only while the claim holds: a
+worker whose lease ran out never sends, nor overwrites the result of the worker that took
+the entry over.
 """
 
 from __future__ import annotations
@@ -21,9 +28,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from connectors.leases import heartbeat, renewal_interval
 from connectors.log_refs import customer_ref
 from connectors.metrics import OUTBOX_DELIVERIES
-from connectors.store import ConnectorStore
+from connectors.store import ConnectorStore, OutboxEntry
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +40,12 @@ MAX_DELAY_SECONDS = 60 * 60
 CLAIM_LEASE_SECONDS = 120.0
 
 Deliver = Callable[[str, dict[str, Any]], Awaitable[str | None]]
+STATUSES = ("pending", "sent", "dead", "undeliverable")
+
+
+class Undeliverable(Exception):
+    """WhatsApp's rules forbid sending this message at all; retrying cannot help. The
+    message says why, without personal data."""
 
 
 class OutboxWriter:
@@ -65,12 +79,18 @@ class OutboxWorker:
     """Sends due notifications until cancelled; safe to run in several replicas at once."""
 
     def __init__(
-        self, store: ConnectorStore, deliver: Deliver, base_delay: float, poll_seconds: float
+        self,
+        store: ConnectorStore,
+        deliver: Deliver,
+        base_delay: float,
+        poll_seconds: float,
+        lease_seconds: float = CLAIM_LEASE_SECONDS,
     ) -> None:
         self.store = store
         self.deliver = deliver
         self.base_delay = base_delay
         self.poll_seconds = poll_seconds
+        self.lease_seconds = lease_seconds
         self.wake = asyncio.Event()
 
     async def run_forever(self) -> None:
@@ -85,34 +105,68 @@ class OutboxWorker:
 
     async def run_once(self) -> int:
         """Sends what is due now; returns how many were sent."""
-        due = await asyncio.to_thread(self.store.claim_due_notifications, CLAIM_LEASE_SECONDS)
+        due = await asyncio.to_thread(self.store.claim_due_notifications, self.lease_seconds)
         sent = 0
         for entry in due:
-            try:
-                message_id = await self.deliver(entry.customer_key, json.loads(entry.body))
-            except Exception as error:
-                age = time.time() - entry.created_at
-                retry_at = (
-                    None
-                    if age >= GIVE_UP_AFTER_SECONDS
-                    else time.time() + retry_delay(entry.attempts, self.base_delay)
-                )
-                reason = f"{type(error).__name__}: {error}"
-                logger.warning(
-                    "notification=%s customer=%s not delivered (attempt %s): %s%s",
-                    entry.id,
-                    customer_ref(entry.customer_key),
-                    entry.attempts + 1,
-                    reason,
-                    "; now a dead letter" if retry_at is None else "",
-                )
-                await asyncio.to_thread(self.store.notification_failed, entry.id, reason, retry_at)
-                OUTBOX_DELIVERIES.labels("retry" if retry_at is not None else "dead").inc()
-                continue
-            await asyncio.to_thread(self.store.notification_sent, entry.id, message_id)
-            OUTBOX_DELIVERIES.labels("sent").inc()
-            sent += 1
+            sent += await self.send(entry)
         return sent
+
+    async def send(self, entry: OutboxEntry) -> bool:
+        """One claimed entry: sent (True), or retried later, dead or undeliverable."""
+        claim = entry.claim
+        assert claim is not None, "entries are sent only under a claim"
+
+        def renew() -> bool:
+            return self.store.renew_notification(entry.id, claim, self.lease_seconds)
+
+        if not await asyncio.to_thread(renew):  # e.g. the batch's earlier sends were slow
+            logger.info("notification=%s not sent: its claim ran out before its turn", entry.id)
+            return False
+        try:
+            interval = renewal_interval(self.lease_seconds)
+            async with heartbeat(renew, interval, f"notification {entry.id}"):
+                message_id = await self.deliver(entry.customer_key, json.loads(entry.body))
+        except Undeliverable as refusal:
+            logger.warning(
+                "notification=%s customer=%s undeliverable: %s",
+                entry.id,
+                customer_ref(entry.customer_key),
+                refusal,
+            )
+            if await asyncio.to_thread(
+                self.store.notification_undeliverable, entry.id, claim, str(refusal)
+            ):
+                OUTBOX_DELIVERIES.labels("undeliverable").inc()
+            return False
+        except Exception as error:
+            await self.failed(entry, claim, error)
+            return False
+        if not await asyncio.to_thread(self.store.notification_sent, entry.id, claim, message_id):
+            logger.warning("notification=%s sent after its claim was lost", entry.id)
+            return False
+        OUTBOX_DELIVERIES.labels("sent").inc()
+        return True
+
+    async def failed(self, entry: OutboxEntry, claim: str, error: Exception) -> None:
+        age = time.time() - entry.created_at
+        retry_at = (
+            None
+            if age >= GIVE_UP_AFTER_SECONDS
+            else time.time() + retry_delay(entry.attempts, self.base_delay)
+        )
+        reason = f"{type(error).__name__}: {error}"
+        logger.warning(
+            "notification=%s customer=%s not delivered (attempt %s): %s%s",
+            entry.id,
+            customer_ref(entry.customer_key),
+            entry.attempts + 1,
+            reason,
+            "; now a dead letter" if retry_at is None else "",
+        )
+        if await asyncio.to_thread(
+            self.store.notification_failed, entry.id, claim, reason, retry_at
+        ):
+            OUTBOX_DELIVERIES.labels("retry" if retry_at is not None else "dead").inc()
 
 
 def masked(customer_key: str) -> str:
@@ -126,7 +180,7 @@ def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m connectors.outbox", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     listing = commands.add_parser("list", help="show notifications")
-    listing.add_argument("--status", choices=["pending", "sent", "dead"])
+    listing.add_argument("--status", choices=STATUSES)
     retry = commands.add_parser("retry", help="send dead letters again")
     retry.add_argument("ids", nargs="*", type=int, help="entry ids (default: every dead letter)")
     args = parser.parse_args(argv)
@@ -134,7 +188,7 @@ def main(argv: Sequence[str]) -> int:
     if args.command == "list":
         for entry in store.notifications(args.status):
             print(
-                f"{entry.id:6d}  {entry.status:8s}  attempts={entry.attempts:<3d} "
+                f"{entry.id:6d}  {entry.status:13s}  attempts={entry.attempts:<3d} "
                 f"customer={masked(entry.customer_key)}  {entry.last_error or ''}"
             )
         return 0

@@ -27,7 +27,7 @@ from connectors.messages import (
     template_body,
     text_bodies,
 )
-from connectors.outbox import OutboxWriter
+from connectors.outbox import OutboxWriter, Undeliverable
 from connectors.store import ConnectorStore
 from connectors.wasender import WaSenderClient, WaSenderError
 
@@ -139,6 +139,9 @@ class WhatsAppOutput(OutputChannel):
             return None
         try:
             return await self.deliver(recipient_id, body)
+        except Undeliverable as refusal:
+            logger.warning("message not sent: %s", refusal)
+            return None
         except (GraphApiError, WaSenderError) as error:
             logger.warning(
                 "message not sent: status=%s code=%s title=%s",
@@ -151,8 +154,9 @@ class WhatsAppOutput(OutputChannel):
     async def deliver(self, recipient_id: str, body: dict[str, Any]) -> str | None:
         """Sends one body within WhatsApp's rules; raises when the transport refuses it.
 
-        Returns Meta's (or WASender's) message id, or None when the rules forbid sending it
-        at all (outside the 24-hour window with no template or transport for it).
+        Returns Meta's (or WASender's) message id, or None for a free-form reply outside the
+        24-hour window (not attempted). Raises Undeliverable for a notification the rules
+        forbid sending at all (no template or transport for it).
         """
         in_window = await asyncio.to_thread(self.within_window, recipient_id)
         if in_window or body.get("type") == "template":
@@ -163,16 +167,17 @@ class WhatsAppOutput(OutputChannel):
             return None
         return await self.send_outside_window(recipient_id, body_text(body))
 
-    async def send_outside_window(self, recipient_id: str, text: str) -> str | None:
-        """An order notification when free-form messages are not allowed; raises on failure."""
+    async def send_outside_window(self, recipient_id: str, text: str) -> str:
+        """An order notification when free-form messages are not allowed; raises on failure,
+        Undeliverable when there is no way to send it."""
         if self.settings.notification_transport == "wasender" and self.wasender:
             if is_business_scoped(recipient_id):
-                logger.warning("WASender needs a phone number; customer has only a user id")
-                return None
+                raise Undeliverable("WASender needs a phone number; customer has only a user id")
             return await self.wasender.send_text(recipient_id, text)
         if not self.settings.notification_template:
-            logger.warning("outside the 24-hour window and no WHATSAPP_NOTIFICATION_TEMPLATE set")
-            return None
+            raise Undeliverable(
+                "outside the 24-hour window and no WHATSAPP_NOTIFICATION_TEMPLATE set"
+            )
         return await self._send_graph(recipient_id, self.template_for(text), "template")
 
     def template_for(self, text: str) -> dict[str, Any]:

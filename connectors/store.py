@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ inbound_messages = sa.Table(
     # What replays it after a crash, and since when a process has held it.
     sa.Column("payload", sa.Text, nullable=True),
     sa.Column("claimed_at", sa.Float, nullable=True),
+    sa.Column("claim_token", sa.String(32), nullable=True),  # who holds it now
 )
 
 outbound_messages = sa.Table(
@@ -97,6 +99,7 @@ stripe_events = sa.Table(
     sa.Column("claimed_at", sa.Float, nullable=True),
     sa.Column("customer_key", sa.String(255), nullable=True, index=True),
     sa.Column("customer_sealed", sa.Text, nullable=True),
+    sa.Column("claim_token", sa.String(32), nullable=True),
 )
 
 stripe_fulfilments = sa.Table(
@@ -117,13 +120,15 @@ outbox = sa.Table(
     sa.Column("customer_key", sa.String(255), nullable=False, index=True),
     sa.Column("customer_sealed", sa.Text, nullable=True),
     sa.Column("body", sa.Text, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # pending | sent | dead
+    # pending | sent | dead | undeliverable (WhatsApp's rules forbid sending it at all)
+    sa.Column("status", sa.String(16), nullable=False),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("next_attempt_at", sa.Float, nullable=False, index=True),
     sa.Column("sent_at", sa.Float, nullable=True),
     sa.Column("message_id", sa.String(255), nullable=True),
     sa.Column("last_error", sa.String(255), nullable=True),
+    sa.Column("claim_token", sa.String(32), nullable=True),  # the worker sending it now
 )
 
 
@@ -174,6 +179,11 @@ def digest(identifier: str) -> str:
     return hashlib.sha256(identifier.encode()).hexdigest()
 
 
+def new_claim() -> str:
+    """A claim token: who holds a row, so that only the holder renews or finishes it."""
+    return secrets.token_hex(16)
+
+
 @dataclass(frozen=True)
 class OutboxEntry:
     id: int
@@ -183,6 +193,7 @@ class OutboxEntry:
     attempts: int
     created_at: float
     last_error: str | None
+    claim: str | None = None  # set on entries a worker has claimed
 
 
 # Work older than this is not replayed any more: Meta and Stripe have moved on, and a
@@ -262,8 +273,9 @@ class ConnectorStore:
         customer_key: str,
         now: float | None = None,
         payload: str | None = None,
+        claim: str | None = None,
     ) -> bool:
-        """Records a message id (claimed by this process); False for a re-delivery."""
+        """Records a message id, held under `claim` by this process; False for a re-delivery."""
         at = now or time.time()
         stored_id = digest(message_id)
         try:
@@ -275,6 +287,7 @@ class ConnectorStore:
                         received_at=at,
                         payload=self.seal(inbound_messages, "payload", stored_id, payload),
                         claimed_at=at,
+                        claim_token=claim,
                     )
                 )
         except IntegrityError:
@@ -349,23 +362,34 @@ class ConnectorStore:
         error_code: int | None = None,
         error_title: str | None = None,
     ) -> OutboundRecord | None:
-        """Applies a delivery status; returns the message's record when the status changed it."""
-        with self.engine.begin() as connection:
-            row = connection.execute(
-                sa.select(outbound_messages).where(
-                    outbound_messages.c.message_id == digest(message_id)
-                )
-            ).first()
-            if row is None:
-                return None
-            if STATUS_RANK.get(status, -1) <= STATUS_RANK.get(row.status, -1):
-                return None
-            connection.execute(
-                outbound_messages.update()
-                .where(outbound_messages.c.message_id == row.message_id)
-                .values(status=status, status_at=at, error_code=error_code, error_title=error_title)
-            )
-        return self._outbound_record(message_id, row, status)
+        """Applies a delivery status; returns the message's record when the status changed it.
+
+        The change is a conditional update on the status that was read: of two replicas
+        handling statuses of one message at once (or a status delivered twice), exactly one
+        moves it to `failed`, so what follows a failure (the fallback) happens once.
+        """
+        while True:
+            with self.engine.begin() as connection:
+                row = connection.execute(
+                    sa.select(outbound_messages).where(
+                        outbound_messages.c.message_id == digest(message_id)
+                    )
+                ).first()
+                if row is None:
+                    return None
+                if STATUS_RANK.get(status, -1) <= STATUS_RANK.get(row.status, -1):
+                    return None
+                changed = connection.execute(
+                    outbound_messages.update()
+                    .where(outbound_messages.c.message_id == row.message_id)
+                    .where(outbound_messages.c.status == row.status)
+                    .values(
+                        status=status, status_at=at, error_code=error_code, error_title=error_title
+                    )
+                ).rowcount
+            if changed:
+                return self._outbound_record(message_id, row, status)
+            # another status got there first: read it again and compare ranks again
 
     def _outbound_record(self, message_id: str, row: Any, status: str) -> OutboundRecord:
         customer = self.open(
@@ -403,14 +427,26 @@ class ConnectorStore:
             return False
         return True
 
+    def release_flow_token(self, flow_token: str) -> None:
+        """Gives a claimed flow token back, after the turn it started failed, so that a later
+        completion of the same Flow (or its re-delivery) can still create the order."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                flow_token_claims.delete().where(
+                    flow_token_claims.c.flow_token == digest(flow_token)
+                )
+            )
+
     def record_stripe_event(
         self,
         event_id: str,
         event_type: str,
         payload: str | None = None,
         customer_id: str | None = None,
+        claim: str | None = None,
     ) -> bool:
-        """Records a verified event before it is acknowledged; False for a re-delivery."""
+        """Records a verified event before it is acknowledged, held under `claim` by this
+        process; False for a re-delivery."""
         now = time.time()
         customer = (
             self.customer_columns(stripe_events, event_id, customer_id) if customer_id else {}
@@ -424,6 +460,7 @@ class ConnectorStore:
                         received_at=now,
                         payload=self.seal(stripe_events, "payload", event_id, payload),
                         claimed_at=now,
+                        claim_token=claim,
                         **customer,
                     )
                 )
@@ -470,13 +507,13 @@ class ConnectorStore:
 
     def claim_abandoned(
         self, table: sa.Table, key: str, lease_seconds: float, limit: int = 100
-    ) -> list[tuple[str, str]]:
-        """(stored id, payload) of recorded work nobody finished and nobody holds any more.
+    ) -> list[tuple[str, str, str]]:
+        """(stored id, payload, claim) of recorded work nobody finished and nobody holds.
 
-        Work is held from when it is recorded; a process that crashed (or was killed)
-        stops renewing nothing, so after `lease_seconds` its rows are free. Each row is
-        taken with a conditional update, so of several replicas sweeping at once exactly
-        one gets it.
+        Work is held from when it is recorded, and its holder renews the lease while the
+        work runs (`renew_claim`); after `lease_seconds` without a renewal (the process
+        crashed or was killed) the row is free. Each row is taken with a conditional update
+        under a new claim token, so of several replicas sweeping at once exactly one gets it.
         """
         now = time.time()
         id_column = table.c[key]
@@ -492,17 +529,18 @@ class ConnectorStore:
             ).all()
         taken = []
         for row_id, payload, claimed_at in candidates:
+            claim = new_claim()
             with self.engine.begin() as connection:
                 won = connection.execute(
                     table.update()
                     .where(id_column == row_id)
                     .where(table.c.processed_at.is_(None))
                     .where(table.c.claimed_at == claimed_at)
-                    .values(claimed_at=now)
+                    .values(claimed_at=now, claim_token=claim)
                 ).rowcount
             opened = self._replayable(table, str(row_id), payload) if won else None
             if opened is not None:
-                taken.append((str(row_id), opened))
+                taken.append((str(row_id), opened, claim))
         return taken
 
     def _replayable(self, table: sa.Table, stored_id: str, payload: str) -> str | None:
@@ -513,6 +551,37 @@ class ConnectorStore:
         except UnreadableError as error:
             logger.error("%s %s not replayed: %s", table.name, stored_id, error)
             return None
+
+    def _work_row(self, table: sa.Table, work_id: str) -> Any:
+        """The WHERE clause of one recorded message or Stripe event, by its real id."""
+        if table is inbound_messages:
+            return inbound_messages.c.message_id == digest(work_id)
+        return stripe_events.c.event_id == work_id
+
+    def renew_claim(self, table: sa.Table, work_id: str, claim: str) -> bool:
+        """Renews the lease on unfinished work held under `claim`; False when it is not held
+        under it any more (another process took it over, or it is finished)."""
+        with self.engine.begin() as connection:
+            renewed: int = connection.execute(
+                table.update()
+                .where(self._work_row(table, work_id))
+                .where(table.c.claim_token == claim)
+                .where(table.c.processed_at.is_(None))
+                .values(claimed_at=time.time())
+            ).rowcount
+        return renewed == 1
+
+    def holds(self, table: sa.Table, work_id: str, claim: str) -> bool:
+        """True while the work is unfinished and held under `claim` (checked before a
+        replay runs: another process may have finished it or taken it over meanwhile)."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(table.c.claim_token)
+                .where(self._work_row(table, work_id))
+                .where(table.c.claim_token == claim)
+                .where(table.c.processed_at.is_(None))
+            ).first()
+        return row is not None
 
     def health(self) -> dict[str, float | int]:
         """Backlog figures for the health route; raises when the database is unreachable."""
@@ -526,7 +595,7 @@ class ConnectorStore:
                 ).one()
                 figures[f"pending_{name}"] = int(count)
                 figures[f"oldest_pending_{name}_seconds"] = round(now - oldest, 1) if oldest else 0
-            for status in ("pending", "dead"):
+            for status in ("pending", "dead", "undeliverable"):
                 figures[f"{status}_notifications"] = int(
                     connection.execute(
                         sa.select(sa.func.count()).where(outbox.c.status == status)
@@ -555,8 +624,9 @@ class ConnectorStore:
         return True
 
     def claim_due_notifications(self, lease_seconds: float, limit: int = 20) -> list[OutboxEntry]:
-        """Pending notifications whose time has come, each pushed `lease_seconds` ahead by a
-        conditional update so that one worker (of several replicas) takes it."""
+        """Pending notifications whose time has come, each taken under a new claim token and
+        pushed `lease_seconds` ahead by a conditional update, so that one worker (of several
+        replicas) takes it."""
         now = time.time()
         with self.engine.connect() as connection:
             rows = connection.execute(
@@ -568,24 +638,25 @@ class ConnectorStore:
             ).all()
         taken = []
         for row in rows:
+            claim = new_claim()
             with self.engine.begin() as connection:
                 won = connection.execute(
                     outbox.update()
                     .where(outbox.c.id == row.id)
                     .where(outbox.c.status == "pending")
                     .where(outbox.c.next_attempt_at == row.next_attempt_at)
-                    .values(next_attempt_at=now + lease_seconds)
+                    .values(next_attempt_at=now + lease_seconds, claim_token=claim)
                 ).rowcount
-            entry = self._sendable(row) if won else None
+            entry = self._sendable(row, claim) if won else None
             if entry is not None:
                 taken.append(entry)
         return taken
 
-    def _sendable(self, row: Any) -> OutboxEntry | None:
+    def _sendable(self, row: Any, claim: str) -> OutboxEntry | None:
         """The entry of a claimed row, or None when its sealed values do not open: such a
         row (altered, or moved from another) is never sent, but made a dead letter."""
         try:
-            return self._entry(row)
+            return self._entry(row, claim)
         except UnreadableError as error:
             logger.error("notification=%s cannot be opened; now a dead letter: %s", row.id, error)
             with self.engine.begin() as connection:
@@ -596,31 +667,68 @@ class ConnectorStore:
                 )
             return None
 
-    def notification_sent(self, entry_id: int, message_id: str | None) -> None:
+    def _claimed(self, entry_id: int, claim: str) -> Any:
+        """An outbox update limited to a pending entry still held under `claim`."""
+        return (
+            outbox.update()
+            .where(outbox.c.id == entry_id)
+            .where(outbox.c.status == "pending")
+            .where(outbox.c.claim_token == claim)
+        )
+
+    def renew_notification(self, entry_id: int, claim: str, lease_seconds: float) -> bool:
+        """Extends a live claim; False when its lease ran out or another worker holds the
+        entry now. Called right before a send and while it runs: a worker whose lease ran
+        out must not send, since another one may already be sending."""
+        now = time.time()
         with self.engine.begin() as connection:
-            connection.execute(
-                outbox.update()
-                .where(outbox.c.id == entry_id)
-                .values(
+            renewed: int = connection.execute(
+                self._claimed(entry_id, claim)
+                .where(outbox.c.next_attempt_at > now)
+                .values(next_attempt_at=now + lease_seconds)
+            ).rowcount
+        return renewed == 1
+
+    def notification_sent(self, entry_id: int, claim: str, message_id: str | None) -> bool:
+        """Marks a claimed entry sent; False (nothing changed) when the claim was lost."""
+        with self.engine.begin() as connection:
+            changed: int = connection.execute(
+                self._claimed(entry_id, claim).values(
                     status="sent",
                     sent_at=time.time(),
                     message_id=digest(message_id) if message_id else None,
                 )
-            )
+            ).rowcount
+        return changed == 1
 
-    def notification_failed(self, entry_id: int, error: str, retry_at: float | None) -> None:
-        """Counts a failed attempt; `retry_at` None makes the entry a dead letter."""
+    def notification_failed(
+        self, entry_id: int, claim: str, error: str, retry_at: float | None
+    ) -> bool:
+        """Counts a failed attempt; `retry_at` None makes the entry a dead letter. False
+        (nothing changed) when the claim was lost."""
         with self.engine.begin() as connection:
-            connection.execute(
-                outbox.update()
-                .where(outbox.c.id == entry_id)
-                .values(
+            changed: int = connection.execute(
+                self._claimed(entry_id, claim).values(
                     attempts=outbox.c.attempts + 1,
                     last_error=error[:255],
                     status="pending" if retry_at is not None else "dead",
                     next_attempt_at=retry_at if retry_at is not None else time.time(),
                 )
-            )
+            ).rowcount
+        return changed == 1
+
+    def notification_undeliverable(self, entry_id: int, claim: str, reason: str) -> bool:
+        """WhatsApp's rules forbid sending the entry at all: it leaves the queue as
+        'undeliverable' (not 'sent'). False (nothing changed) when the claim was lost."""
+        with self.engine.begin() as connection:
+            changed: int = connection.execute(
+                self._claimed(entry_id, claim).values(
+                    status="undeliverable",
+                    attempts=outbox.c.attempts + 1,
+                    last_error=reason[:255],
+                )
+            ).rowcount
+        return changed == 1
 
     def notifications(self, status: str | None = None) -> list[OutboxEntry]:
         query = sa.select(outbox).order_by(outbox.c.id)
@@ -640,7 +748,7 @@ class ConnectorStore:
             ).rowcount
         return changed
 
-    def _entry(self, row: Any) -> OutboxEntry:
+    def _entry(self, row: Any, claim: str | None = None) -> OutboxEntry:
         return OutboxEntry(
             row.id,
             str(self.open(outbox, "customer_sealed", row.dedup_key, row.customer_sealed)),
@@ -649,4 +757,5 @@ class ConnectorStore:
             row.attempts,
             row.created_at,
             row.last_error,
+            claim,
         )

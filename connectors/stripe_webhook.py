@@ -16,8 +16,9 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, AsyncContextManager
 
+import sqlalchemy as sa
 from rasa.core.channels.channel import OutputChannel
 from sanic import response
 from sanic.request import Request
@@ -29,10 +30,13 @@ from connectors.json_body import parse_json
 from connectors.log_refs import customer_ref
 from connectors.metrics import STRIPE_EVENT_LAG_SECONDS
 from connectors.signatures import verify_stripe_signature
-from connectors.store import ConnectorStore
+from connectors.store import ConnectorStore, new_claim, stripe_events
 from connectors.stripe_events import EventIntent, Skipped, customer_of, map_event
 
 logger = logging.getLogger(__name__)
+
+# (table, event id, claim) -> a heartbeat that holds the recorded event while it is handled
+Hold = Callable[[sa.Table, str, str], AsyncContextManager[None]]
 
 MAX_BODY_BYTES = 512 * 1024
 
@@ -46,11 +50,13 @@ class StripeWebhook:
         store: ConnectorStore,
         queues: CustomerQueues,
         make_output: Callable[[str], OutputChannel],
+        hold: Hold,
     ) -> None:
         self.secrets = secrets
         self.store = store
         self.queues = queues
         self.make_output = make_output
+        self.hold = hold
         self.outcomes: Counter[str] = Counter()
 
     async def handle(self, request: Request) -> HTTPResponse:
@@ -76,6 +82,7 @@ class StripeWebhook:
             STRIPE_EVENT_LAG_SECONDS.observe(max(0.0, time.time() - event["created"]))
         mapped = map_event(event)
         customer_id = mapped.customer_id if isinstance(mapped, EventIntent) else customer_of(event)
+        claim = new_claim()
         try:
             fresh = await asyncio.to_thread(
                 self.store.record_stripe_event,
@@ -83,6 +90,7 @@ class StripeWebhook:
                 event_type,
                 json.dumps(event),
                 customer_id,
+                claim,
             )
         except Exception:
             logger.exception("could not record stripe event %s; Stripe will retry", event_id)
@@ -90,26 +98,36 @@ class StripeWebhook:
         if not fresh:
             logger.info("stripe event re-delivered: %s", event_id)
             return response.json({"status": "duplicate"})
-        self.schedule(request.app.ctx.agent, event)
+        self.schedule(request.app.ctx.agent, event, claim)
         return response.json({"status": "received"})
 
     def schedule(
-        self, agent: Any, event: dict[str, Any], done: Callable[[str], None] | None = None
+        self,
+        agent: Any,
+        event: dict[str, Any],
+        claim: str,
+        done: Callable[[str], None] | None = None,
     ) -> None:
-        """Handles a recorded event in the background, in its customer's order; `done` is
-        called with the event id when the handling ends, however it ends."""
+        """Handles a recorded event held under `claim` in the background, in its customer's
+        order, unless by its turn it was finished or taken over; `done` is called with the
+        event id when the handling ends, however it ends."""
         event_id, event_type = str(event["id"]), str(event.get("type") or "")
         mapped = map_event(event)
         key = mapped.customer_id if isinstance(mapped, EventIntent) else f"stripe:{event_id}"
 
         async def job() -> None:
             try:
-                await self.process(agent, event_id, event_type, mapped)
+                if await asyncio.to_thread(self.store.holds, stripe_events, event_id, claim):
+                    await self.process(agent, event_id, event_type, mapped)
+                else:
+                    logger.info("stripe event %s skipped: no longer ours", event_id)
             finally:
                 if done is not None:
                     done(event_id)
 
-        self.queues.submit(key, job, f"stripe event {event_id}")
+        self.queues.submit(
+            key, job, f"stripe event {event_id}", self.hold(stripe_events, event_id, claim)
+        )
 
     async def process(
         self, agent: Any, event_id: str, event_type: str, mapped: EventIntent | Skipped

@@ -22,8 +22,9 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, AsyncContextManager
 
+import sqlalchemy as sa
 from dotenv import load_dotenv
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rasa.core.channels.channel import InputChannel, UserMessage
@@ -36,7 +37,8 @@ from sanic_cors.core import SANIC_CORS_EVALUATED
 from connectors import action_failures, log_refs, rasa_speedups
 from connectors.config import ConfigError, FlowSettings, WhatsAppSettings
 from connectors.customer_queue import CustomerQueues
-from connectors.flow_endpoint import FlowEndpoint
+from connectors.flow_endpoint import EXPIRED_MESSAGE, FlowEndpoint, complete_once
+from connectors.flow_tokens import FlowTokenError, read_token_for
 from connectors.graph import GraphApiError, GraphClient, GraphSettings
 from connectors.intents import (
     completion_token,
@@ -46,16 +48,18 @@ from connectors.intents import (
     rasa_text,
 )
 from connectors.json_body import parse_json
+from connectors.leases import heartbeat, renewal_interval
 from connectors.log_refs import customer_ref, message_ref
 from connectors.messages import envelope, is_business_scoped, text_bodies
 from connectors.metrics import (
     FLOW_RESPONSE_SECONDS,
     OUTBOX_DEAD,
     OUTBOX_PENDING,
+    OUTBOX_UNDELIVERABLE,
     REGISTRY,
     WEBHOOK_REQUESTS,
 )
-from connectors.outbox import OutboxWorker, OutboxWriter
+from connectors.outbox import OutboxWorker, OutboxWriter, Undeliverable
 from connectors.output import WhatsAppOutput
 from connectors.payloads import (
     InboundMessage,
@@ -70,7 +74,7 @@ from connectors.privacy.checks import StoredDataError
 from connectors.privacy.keys import KeyConfigError
 from connectors.privacy.rights import erase_customer, expire_raw_bodies
 from connectors.signatures import split_secrets, verify_hub_signature
-from connectors.store import ConnectorStore, inbound_messages, stripe_events
+from connectors.store import ConnectorStore, inbound_messages, new_claim, stripe_events
 from connectors.stripe_webhook import StripeWebhook
 from connectors.tracker_store import DatabaseConfigError, database_url
 from connectors.wasender import WaSenderClient, WaSenderError
@@ -176,7 +180,18 @@ class WhatsAppInput(InputChannel):
             settings.outbox_base_delay_seconds,
             settings.outbox_poll_seconds,
         )
-        self.stripe = StripeWebhook(stripe_secrets, store, self.queues, self.notification_output)
+        self.stripe = StripeWebhook(
+            stripe_secrets, store, self.queues, self.notification_output, self.hold
+        )
+
+    def hold(self, table: sa.Table, work_id: str, claim: str) -> AsyncContextManager[None]:
+        """A heartbeat that keeps recorded work (a message, a Stripe event) held under
+        `claim` while it waits and runs, so no replica's recovery sweep runs it again."""
+        return heartbeat(
+            lambda: self.store.renew_claim(table, work_id, claim),
+            renewal_interval(self.settings.replay_lease_seconds),
+            f"{table.name} {message_ref(work_id) if table is inbound_messages else work_id}",
+        )
 
     def output(self, notifications: bool) -> WhatsAppOutput:
         return WhatsAppOutput(self.settings, self.graph, self.store, notifications, self.wasender)
@@ -265,6 +280,7 @@ class WhatsAppInput(InputChannel):
             figures = await asyncio.to_thread(self.store.health)
             OUTBOX_PENDING.set(figures["pending_notifications"])
             OUTBOX_DEAD.set(figures["dead_notifications"])
+            OUTBOX_UNDELIVERABLE.set(figures["undeliverable_notifications"])
         except Exception:
             logger.exception("metrics: database unreachable")
         return response.raw(generate_latest(REGISTRY), content_type=CONTENT_TYPE_LATEST)
@@ -299,27 +315,30 @@ class WhatsAppInput(InputChannel):
         except (ValueError, PayloadError) as error:
             logger.warning("webhook body refused: %s", type(error).__name__)
             return response.json({"error": "not a WhatsApp notification"}, status=400)
-        fresh: list[InboundMessage] = []
+        fresh: list[tuple[InboundMessage, str]] = []
         try:
             for message in notification.messages:
+                claim = new_claim()
                 if await asyncio.to_thread(
                     self.store.record_inbound,
                     message.id,
                     message.customer.key,
                     None,
                     message_to_json(message),
+                    claim,
                 ):
-                    fresh.append(message)
+                    fresh.append((message, claim))
                 else:
                     logger.info("duplicate delivery ignored: message=%s", message_ref(message.id))
         except Exception:
             logger.exception("could not record the notification; Meta will retry")
             return response.json({"error": "storage unavailable"}, status=503)
-        for message in fresh:
+        for message, claim in fresh:
             self.queues.submit(
                 message.customer.key,
                 lambda m=message: self.handle_message(m, on_new_message),  # type: ignore[misc]
                 f"message {message_ref(message.id)}",
+                self.hold(inbound_messages, message.id, claim),
             )
         for status in notification.statuses:
             self.queues.submit(
@@ -357,7 +376,7 @@ class WhatsAppInput(InputChannel):
         messages = await asyncio.to_thread(
             self.store.claim_abandoned, inbound_messages, "message_id", lease
         )
-        for _, payload in messages:
+        for _, payload, claim in messages:
             message = message_from_json(payload)
             if message.id in self.replaying:
                 continue  # already queued here, still waiting (e.g. for a dead replica's lock)
@@ -369,25 +388,32 @@ class WhatsAppInput(InputChannel):
             self.replaying.add(message.id)
             self.queues.submit(
                 message.customer.key,
-                lambda m=message: self.replay(m.id, self.handle_message(m, on_new_message)),  # type: ignore[misc]
+                lambda m=message, c=claim: self.replay(m, c, on_new_message),  # type: ignore[misc]
                 f"replayed message {message_ref(message.id)}",
+                self.hold(inbound_messages, message.id, claim),
             )
         events = await asyncio.to_thread(
             self.store.claim_abandoned, stripe_events, "event_id", lease
         )
-        for event_id, payload in events:
+        for event_id, payload, claim in events:
             if event_id in self.replaying:
                 continue
             logger.warning("replaying stripe event %s after an interruption", event_id)
             self.replaying.add(event_id)
-            self.stripe.schedule(agent, json.loads(payload), self.replay_done)
+            self.stripe.schedule(agent, json.loads(payload), claim, self.replay_done)
         return len(messages) + len(events)
 
-    async def replay(self, work_id: str, work: Awaitable[None]) -> None:
+    async def replay(
+        self, message: InboundMessage, claim: str, on_new_message: OnNewMessage
+    ) -> None:
+        """Runs a replayed message unless, while it waited, it was finished or taken over."""
         try:
-            await work
+            if await asyncio.to_thread(self.store.holds, inbound_messages, message.id, claim):
+                await self.handle_message(message, on_new_message)
+            else:
+                logger.info("replay of message %s skipped: no longer ours", message_ref(message.id))
         finally:
-            self.replay_done(work_id)
+            self.replay_done(message.id)
 
     def replay_done(self, work_id: str) -> None:
         self.replaying.discard(work_id)
@@ -398,19 +424,21 @@ class WhatsAppInput(InputChannel):
         await asyncio.to_thread(self.store.touch_customer, key, message.timestamp or time.time())
         with contextlib.suppress(GraphApiError):  # a courtesy; the client logged the failure
             await self.graph.mark_read(message.id)
-        text = await self.text_for(message)
         output = self.output(notifications=False)
+        text, flow_token = await self.text_for(message, output)
         if text is not None:
-            await on_new_message(
-                UserMessage(
-                    text=text,
-                    output_channel=output,
-                    sender_id=key,
-                    input_channel=self.name(),
-                    message_id=message.id,
-                    metadata=message_metadata(message),
-                )
+            turn = UserMessage(
+                text=text,
+                output_channel=output,
+                sender_id=key,
+                input_channel=self.name(),
+                message_id=message.id,
+                metadata=message_metadata(message),
             )
+            if flow_token is None:
+                await on_new_message(turn)
+            elif not await complete_once(self.store, flow_token, lambda: on_new_message(turn)):
+                logger.info("flow completion already handled: message=%s", message_ref(message.id))
         if output.erase_request is not None:
             if not await self.erase(key, output.erase_request):
                 await asyncio.to_thread(self.store.mark_processed, message.id)  # no replay
@@ -449,18 +477,29 @@ class WhatsAppInput(InputChannel):
                 await self.graph.send_message(request)
         return True
 
-    async def text_for(self, message: InboundMessage) -> str | None:
-        """Rasa's input for a message; None for a Flow completion already handled."""
+    async def text_for(
+        self, message: InboundMessage, output: WhatsAppOutput
+    ) -> tuple[str | None, str | None]:
+        """Rasa's input for a message, and the flow token of a Flow completion; no input for
+        the 'continue in the chat' hand-over, nor for a completion whose token is refused."""
         if message.kind != "nfm_reply":
-            return rasa_text(message)
+            return rasa_text(message), None
         response_json = message.flow_response or {}
         if not is_order_completion(response_json):
-            return None  # the 'continue in the chat' hand-over: the turn already runs
+            return None, None  # the 'continue in the chat' hand-over: the turn already runs
         token = completion_token(response_json)
-        if token and not await asyncio.to_thread(self.store.claim_flow_token, token):
-            logger.info("flow completion already handled: message=%s", message_ref(message.id))
-            return None
-        return flow_completed_text(response_json)
+        try:
+            read_token_for(token, message.customer.key, self.settings.app_secrets)
+        except FlowTokenError as error:
+            logger.warning(
+                "flow completion refused: %s; message=%s customer=%s",
+                error,
+                message_ref(message.id),
+                customer_ref(message.customer.key),
+            )
+            await output.send_text_message(message.customer.key, EXPIRED_MESSAGE)
+            return None, None
+        return flow_completed_text(response_json), str(token)  # a verified token
 
     async def handle_status(self, status: StatusUpdate) -> None:
         """Records a delivery status; a notification that failed for the window is resent."""
@@ -489,5 +528,5 @@ class WhatsAppInput(InputChannel):
                 await self.output(notifications=True).send_outside_window(
                     record.customer_key, record.body
                 )
-            except (GraphApiError, WaSenderError) as error:
+            except (GraphApiError, WaSenderError, Undeliverable) as error:
                 logger.warning("fallback for a failed notification not sent: %s", error)

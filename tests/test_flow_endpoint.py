@@ -639,3 +639,53 @@ def test_a_body_over_the_size_limit_is_413(make_shop: MakeShop) -> None:
 
     assert reply.status == 413
     assert shop.rasa.turns == []
+
+
+# --- completion: the token's owner, and a failed completion turn -----------------------------
+
+
+def test_a_success_screen_with_another_customers_token_completes_nothing(
+    make_shop: MakeShop, caplog: pytest.LogCaptureFixture
+) -> None:
+    foreign = issue_token("15550009999", APP_SECRETS)
+
+    async def scenario() -> Shop:
+        shop = make_shop(FakeRasa(screen=success(foreign)))
+        await shop.send(flow_payload("data_exchange", shop.token, "SUMMARY", {"product": "mug"}))
+        await shop.queues.drain()
+        return shop
+
+    shop = asyncio.run(scenario())
+    assert shop.rasa.texts("flow_completed") == []
+    assert "flow completion refused: flow token issued for another conversation" in caplog.text
+    assert shop.endpoint.store.claim_flow_token(foreign) is True  # not used up either
+
+
+@dataclass
+class FailingCompletion(FakeRasa):
+    """The completion turn fails the first `failures` times (the action server is down)."""
+
+    failures: int = 1
+
+    async def __call__(self, message: UserMessage) -> None:
+        await super().__call__(message)
+        if message.text.startswith("/flow_completed") and self.failures:
+            self.failures -= 1
+            raise ConnectionError("action server unreachable")
+
+
+def test_a_failed_completion_turn_gives_the_token_back_for_the_next_completion(
+    make_shop: MakeShop,
+) -> None:
+    async def scenario() -> Shop:
+        shop = make_shop(FailingCompletion(screen=success("")))
+        assert isinstance(shop.rasa, FailingCompletion)
+        shop.rasa.screen = success(shop.token)
+        for _ in range(3):  # the Flow's last screen submitted again after the failure, twice
+            await shop.send(flow_payload("data_exchange", shop.token, "SUMMARY", {"a": "b"}))
+            await shop.queues.drain()
+        return shop
+
+    shop = asyncio.run(scenario())
+    assert len(shop.rasa.texts("flow_completed")) == 2  # failed once, then made once
+    assert shop.endpoint.store.claim_flow_token(shop.token) is False

@@ -16,6 +16,7 @@ from connectors.flow_tokens import (
     FlowTokenError,
     issue_token,
     read_token,
+    read_token_for,
     sign_token_signature,
     verify_token_signature,
 )
@@ -239,3 +240,17 @@ def test_a_signature_with_the_old_secret_verifies_during_rotation() -> None:
     signature = sign_token_signature(TOKEN, "old", LATER)
     assert verify_token_signature(signature, TOKEN, ("old", "new"), now=NOW)
     assert not verify_token_signature(signature, TOKEN, ("new",), now=NOW)
+
+
+def test_a_token_is_accepted_only_for_the_conversation_it_was_issued_for() -> None:
+    token = issue_token("15550001111", SECRETS)
+    assert read_token_for(token, "15550001111", SECRETS).conversation_id == "15550001111"
+    with pytest.raises(FlowTokenError, match="another conversation"):
+        read_token_for(token, "15550002222", SECRETS)
+
+
+def test_read_token_for_refuses_an_expired_token() -> None:
+    token = issue_token("15550001111", SECRETS, ttl_seconds=60, now=1_000_000.0)
+    assert read_token_for(token, "15550001111", SECRETS, now=1_000_059.0).attempt
+    with pytest.raises(FlowTokenError, match="expired"):
+        read_token_for(token, "15550001111", SECRETS, now=1_000_061.0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,14 @@ from typing import Any
 import pytest
 
 from connectors import outbox as outbox_module
+from connectors.config import WhatsAppSettings
+from connectors.graph import GraphClient, GraphSettings
+from connectors.log_refs import customer_ref
+from connectors.metrics import REGISTRY
 from connectors.outbox import OutboxWorker, OutboxWriter, masked
+from connectors.output import WhatsAppOutput
 from connectors.store import ConnectorStore
+from connectors.wasender import WaSenderClient
 
 CUSTOMER = "15550601234"
 BODY = {"type": "text", "text": {"body": "Order ORD-1 is confirmed."}}
@@ -111,3 +118,121 @@ def test_two_workers_never_send_the_same_entry(store: ConnectorStore) -> None:
     asyncio.run(both())
     assert len(sent) == 20
     assert {e.status for e in store.notifications()} == {"sent"}
+
+
+SHORT_LEASE = 0.3
+
+
+def test_a_send_slower_than_the_lease_is_not_sent_by_a_second_worker(
+    store: ConnectorStore,
+) -> None:
+    store.enqueue_notification("evt_5:0", CUSTOMER, json.dumps(BODY))
+    sent: list[str] = []
+
+    def sender(name: str, seconds: float) -> Any:
+        async def deliver(customer: str, body: dict[str, Any]) -> str | None:
+            sent.append(name)
+            await asyncio.sleep(seconds)  # Graph API slow: longer than the lease
+            return f"wamid.{name}"
+
+        return deliver
+
+    slow = OutboxWorker(store, sender("slow", 4 * SHORT_LEASE), 0.01, 0.01, SHORT_LEASE)
+    other = OutboxWorker(store, sender("other", 0), 0.01, 0.01, SHORT_LEASE)
+
+    async def scenario() -> None:
+        sending = asyncio.create_task(slow.run_once())
+        for _ in range(10):  # the other replica's rounds while the slow send runs
+            await asyncio.sleep(SHORT_LEASE / 2)
+            await other.run_once()
+        await sending
+
+    asyncio.run(scenario())
+    assert sent == ["slow"]
+    assert [e.status for e in store.notifications()] == ["sent"]
+
+
+def test_an_entry_whose_lease_ran_out_in_the_batch_is_left_to_the_new_holder(
+    store: ConnectorStore,
+) -> None:
+    for n in range(2):
+        store.enqueue_notification(f"evt_6:{n}", CUSTOMER, json.dumps(BODY))
+    sent: list[tuple[str, str]] = []
+
+    def sender(name: str, first_seconds: float) -> Any:
+        async def deliver(customer: str, body: dict[str, Any]) -> str | None:
+            sent.append((name, body["text"]["body"]))
+            if len([s for s in sent if s[0] == name]) == 1:
+                await asyncio.sleep(first_seconds)
+            return f"wamid.{name}{len(sent)}"
+
+        return deliver
+
+    # The slow worker claims both entries; its first send outlasts the second one's lease,
+    # which the other worker then takes over and sends.
+    slow = OutboxWorker(store, sender("slow", 3 * SHORT_LEASE), 0.01, 0.01, SHORT_LEASE)
+    other = OutboxWorker(store, sender("other", 0), 0.01, 0.01, SHORT_LEASE)
+
+    async def scenario() -> int:
+        sending = asyncio.create_task(slow.run_once())
+        await asyncio.sleep(2 * SHORT_LEASE)
+        taken_over = await other.run_once()
+        await sending
+        return taken_over
+
+    assert asyncio.run(scenario()) == 1
+    assert [name for name, _ in sent] == ["slow", "other"]  # the second entry went out once
+    assert [e.status for e in store.notifications()] == ["sent", "sent"]
+
+
+@pytest.mark.parametrize(
+    ("customer", "transport"),
+    [
+        (CUSTOMER, "graph"),  # outside the 24-hour window, no template configured
+        ("US.13491208655302741918", "wasender"),  # a username: no phone number
+    ],
+)
+def test_a_notification_that_cannot_be_sent_is_undeliverable_not_sent(
+    store: ConnectorStore,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    customer: str,
+    transport: str,
+) -> None:
+    unreachable = "http://127.0.0.1:9"  # nothing may be sent at all
+    settings = WhatsAppSettings(
+        "token",
+        "123",
+        ("secret",),
+        "verify",
+        unreachable,
+        notification_transport=transport,
+        wasender_api_key="key",
+    )
+    output = WhatsAppOutput(
+        settings,
+        GraphClient(GraphSettings(unreachable, "123", "token")),
+        store,
+        notifications=True,
+        wasender=WaSenderClient(unreachable, "key"),
+    )
+    store.enqueue_notification("evt_7:0", customer, json.dumps(BODY))
+    before = REGISTRY.get_sample_value(
+        "shop_outbox_delivery_attempts_total", {"result": "undeliverable"}
+    )
+    caplog.set_level(logging.INFO)
+
+    assert run_worker(store, output.deliver) == 0
+    (entry,) = store.notifications()
+    assert entry.status == "undeliverable" and entry.attempts == 1
+    after = REGISTRY.get_sample_value(
+        "shop_outbox_delivery_attempts_total", {"result": "undeliverable"}
+    )
+    assert (after or 0) - (before or 0) == 1
+    (line,) = [r.getMessage() for r in caplog.records if "undeliverable" in r.getMessage()]
+    assert customer_ref(customer) in line and customer not in line
+    assert run_worker(store, output.deliver) == 0  # not tried again
+    assert outbox_module.main(["list", "--status", "undeliverable"]) == 0
+    listing = capsys.readouterr().out
+    assert "undeliverable" in listing and masked(customer) in listing and customer not in listing
+    assert store.health()["undeliverable_notifications"] == 1

@@ -15,10 +15,12 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from connectors.flow_tokens import issue_token
 from connectors.migrations import MIGRATIONS, migrate
 from connectors.privacy.checks import StoredDataError
 from connectors.privacy.reencrypt import reencrypt
 from connectors.store import ConnectorStore
+from sandbox import meta
 from sandbox import stripe_events as se
 from tests.chat import Chat, text_of
 from tests.fakes.graph_api import FakeGraphApi
@@ -144,8 +146,28 @@ def test_an_older_schema_is_upgraded_in_place(tmp_path: Path) -> None:
     assert reencrypt(ConnectorStore(url, verify=False))["wa_inbound_messages"] == 1
     store = ConnectorStore(url)
     columns = {c["name"] for c in sa.inspect(store.engine).get_columns("wa_inbound_messages")}
-    assert {"payload", "claimed_at", "customer_sealed"} <= columns
+    assert {"payload", "claimed_at", "claim_token", "customer_sealed"} <= columns
     assert store.record_inbound("wamid.OLD", "c") is False  # the old record still counts
+
+
+def test_a_database_from_before_claim_tokens_is_upgraded_in_place(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'v5.db'}"
+    store = ConnectorStore(url)
+    store.enqueue_notification("evt_old:0", "15550309999", '{"type": "text"}')
+    tables = ("wa_inbound_messages", "stripe_events", "notification_outbox")
+    with store.engine.begin() as connection:  # back to the schema of version 5
+        for table in tables:
+            connection.exec_driver_sql(f"alter table {table} drop column claim_token")
+        connection.exec_driver_sql("delete from connector_schema_versions where version = 6")
+    store.engine.dispose()
+
+    upgraded = ConnectorStore(url)
+    for table in tables:
+        columns = {c["name"] for c in sa.inspect(upgraded.engine).get_columns(table)}
+        assert "claim_token" in columns, table
+    (entry,) = upgraded.claim_due_notifications(lease_seconds=60)  # the old row, claimed
+    assert entry.claim is not None
+    assert upgraded.notification_sent(entry.id, entry.claim, "wamid.X") is True
 
 
 def test_confirmation_waits_out_a_graph_api_outage(
@@ -189,6 +211,27 @@ def test_confirmation_waits_out_a_graph_api_outage(
         bot.stop()
 
 
+def restart_action_server(bot: LiveBot, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """The action server comes back on its port."""
+    port = bot.actions_url.rsplit(":", 1)[1]
+    return subprocess.Popen(
+        [
+            str(ROOT / ".venv" / "bin" / "rasa"),
+            "run",
+            "actions",
+            "--actions",
+            "actions",
+            "--port",
+            port,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
 def test_an_action_server_outage_delays_the_confirmation_but_does_not_lose_it(
     tmp_path: Path, fakes: tuple[FakeGraphApi, FakeStripeApi]
 ) -> None:
@@ -216,26 +259,57 @@ def test_an_action_server_outage_delays_the_confirmation_but_does_not_lose_it(
         store = ConnectorStore(f"sqlite:///{tmp_path / 'bot.db'}")
         assert store.stripe_outcome(event["id"]) is None  # not counted as handled
         assert len(chat.messages(customer)) == 2
-        port = bot.actions_url.rsplit(":", 1)[1]
-        replacement = subprocess.Popen(  # the action server comes back
-            [
-                str(ROOT / ".venv" / "bin" / "rasa"),
-                "run",
-                "actions",
-                "--actions",
-                "actions",
-                "--port",
-                port,
-            ],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        replacement = restart_action_server(bot, env)
         messages = chat.wait(customer, 3, settle=3.0)
         assert len(messages) == 3 and "is confirmed" in text_of(messages[2])
         assert store.stripe_outcome(event["id"]) == "triggered"
+    finally:
+        if replacement is not None:
+            os.killpg(replacement.pid, signal.SIGTERM)
+            replacement.wait(timeout=20)
+        bot.stop()
+
+
+def test_a_flow_completion_during_an_action_server_outage_still_makes_one_order(
+    tmp_path: Path, fakes: tuple[FakeGraphApi, FakeStripeApi]
+) -> None:
+    graph, stripe_api = fakes
+    env = environment(graph, stripe_api)
+    bot = start_bot(tmp_path, env, {"connectors.whatsapp.WhatsAppInput": {}})
+    chat = Chat(bot, graph, APP_SECRET)
+    customer = "15550305555"
+    token = issue_token(customer, (APP_SECRET,))
+    completion = {
+        "flow_token": token,
+        "flow_ref": token,
+        "product": "gift-card",
+        "quantity": "1",
+        "name": "",
+        "street": "",
+        "postal_code": "",
+        "city": "",
+    }
+
+    def complete() -> None:
+        document = meta.notification(
+            [meta.nfm_reply(customer, completion)], [meta.contact(customer)]
+        )
+        assert chat.post(document).status_code == 200
+
+    replacement: subprocess.Popen[bytes] | None = None
+    try:
+        actions = bot.processes[0]
+        os.killpg(actions.pid, signal.SIGKILL)  # the action server is gone
+        actions.wait(timeout=10)
+        complete()
+        time.sleep(3.0)
+        assert stripe_api.sessions == {}  # no order yet
+        replacement = restart_action_server(bot, env)
+        complete()  # the customer submits the Flow's completion again
+        messages = chat.wait(customer, 1, settle=5.0)
+        orders = [m for m in messages if "Gift Card" in text_of(m)]
+        assert len(orders) == 1, [text_of(m) for m in messages]
+        assert len(stripe_api.sessions) == 1
     finally:
         if replacement is not None:
             os.killpg(replacement.pid, signal.SIGTERM)

@@ -217,3 +217,32 @@ def test_status_of_an_unknown_message_is_ignored(backend: Backend) -> None:
 
     assert store.record_status(message_id, "delivered", 1.0) is None
     assert store.outbound(message_id) is None
+
+
+def test_of_concurrent_failed_statuses_one_moves_the_message(backend: Backend) -> None:
+    """Two replicas (or Meta's re-delivery) handling a 'failed' at once: only one gets the
+    record back, so the 24-hour-window fallback is sent once."""
+    stores = [backend.store(), backend.store()]
+    messages = [backend.message_id(f"fallback-{n}") for n in range(10)]
+    for message_id in messages:
+        stores[0].record_outbound(message_id, backend.customer_key("a"), "notification", "Paid")
+        stores[0].record_status(message_id, "sent", 1.0)
+    winners: list[str] = []
+    lock = threading.Lock()
+
+    def apply(message_id: str, start: threading.Barrier, number: int) -> None:
+        start.wait()
+        record = stores[number % 2].record_status(message_id, "failed", 2.0, 131047, "window")
+        if record is not None:
+            with lock:
+                winners.append(message_id)
+
+    for message_id in messages:
+        start = threading.Barrier(4)
+        threads = [threading.Thread(target=apply, args=(message_id, start, n)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+
+    assert sorted(winners) == sorted(messages)

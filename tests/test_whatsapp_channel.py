@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors.flow_crypto import decrypt_response, encrypt_request
+from connectors.flow_tokens import issue_token
 from connectors.privacy.keys import ENV_VAR
 from connectors.signatures import hub_signature
 from connectors.store import ConnectorStore
@@ -300,7 +301,7 @@ def test_image_caption_is_read_as_text(chat: Chat) -> None:
 def test_flow_completion_makes_one_order_per_token(chat: Chat) -> None:
     customer = new_customer()
     response = {
-        "flow_token": secrets.token_hex(8),
+        "flow_token": issue_token(customer, (OLD_SECRET, NEW_SECRET)),
         "product": "gift-card",
         "quantity": "2",
         "name": "",

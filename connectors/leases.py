@@ -1,0 +1,51 @@
+"""Heartbeats: a lease on recorded work is renewed for as long as the work runs.
+
+Recorded work (a WhatsApp message, a Stripe event, an outbox entry) is held under a claim
+with a lease; the recovery sweep and the outbox workers of every replica take over rows
+whose lease ran out. A turn can outlast any fixed lease (a slow action server, a wait for
+the conversation's lock), so while it runs its holder renews the lease every so often.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+logger = logging.getLogger(__name__)
+
+# Renew three times per lease: one renewal can be late or fail without losing the lease.
+RENEWALS_PER_LEASE = 3
+
+
+def renewal_interval(lease_seconds: float) -> float:
+    return lease_seconds / RENEWALS_PER_LEASE
+
+
+@contextlib.asynccontextmanager
+async def heartbeat(renew: Callable[[], bool], interval: float, label: str) -> AsyncIterator[None]:
+    """Calls `renew` (a blocking store call, run in a thread) every `interval` seconds while
+    the body runs. `renew` returns False once the claim is lost; renewing then stops, with a
+    warning: the work itself cannot be taken back, and its completion is checked against
+    the claim."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                held = await asyncio.to_thread(renew)
+            except Exception:
+                logger.exception("lease renewal failed for %s; trying again", label)
+                continue
+            if not held:
+                logger.warning("lease of %s lost: taken over or finished elsewhere", label)
+                return
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,145 @@
+"""A Flow completion that arrives as an `nfm_reply` on the messages webhook: its flow token
+must be ours, unexpired and issued to the customer who sends it; a completion whose turn
+failed does not use the token up.
+
+The channel runs in-process with the real store and the Graph API emulator; a stand-in for
+Rasa records the turns (the live path, with a real action server, is in test_recovery.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rasa.core.channels.channel import UserMessage
+
+from connectors.config import FlowSettings, WhatsAppSettings
+from connectors.flow_endpoint import EXPIRED_MESSAGE
+from connectors.flow_tokens import DEFAULT_TTL_SECONDS, issue_token
+from connectors.payloads import parse_notification
+from connectors.store import ConnectorStore
+from connectors.whatsapp import WhatsAppInput
+from sandbox import meta
+from tests.fakes.graph_api import FakeGraphApi
+
+SECRETS = ("old-app-secret", "new-app-secret")
+CUSTOMER = "15550810001"
+OTHER_CUSTOMER = "15550810002"
+
+
+@dataclass
+class FakeRasa:
+    """Records the turns; the first `failures` completion turns raise (action server down)."""
+
+    failures: int = 0
+    turns: list[str] = field(default_factory=list)
+
+    async def __call__(self, message: UserMessage) -> None:
+        self.turns.append(message.text)
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("action server unreachable")
+
+
+@pytest.fixture
+def channel(tmp_path: Path, fake_graph: FakeGraphApi) -> WhatsAppInput:
+    settings = WhatsAppSettings(
+        fake_graph.access_token,
+        fake_graph.phone_number_id,
+        SECRETS,
+        "verify",
+        fake_graph.base_url,
+    )
+    store = ConnectorStore(f"sqlite:///{tmp_path / 'completion.db'}")
+    return WhatsAppInput(settings, store, FlowSettings(None))
+
+
+def completion(token: str) -> dict[str, Any]:
+    return {"flow_token": token, "flow_ref": token, "product": "gift-card", "quantity": "1"}
+
+
+def deliver(channel: WhatsAppInput, rasa: FakeRasa, *responses: dict[str, Any]) -> list[str]:
+    """Each response as its own nfm_reply from CUSTOMER; the errors of the turns."""
+    errors: list[str] = []
+
+    async def scenario() -> None:
+        for response in responses:
+            document = meta.notification(
+                [meta.nfm_reply(CUSTOMER, response)], [meta.contact(CUSTOMER)]
+            )
+            (message,) = parse_notification(document).messages
+            try:
+                await channel.handle_message(message, rasa)
+            except ConnectionError as error:
+                errors.append(str(error))
+        await channel.graph.close()
+
+    asyncio.run(scenario())
+    return errors
+
+
+def texts_to(graph: FakeGraphApi, customer: str) -> list[str]:
+    return [m["text"]["body"] for m in graph.messages() if m.get("to") == customer]
+
+
+def test_a_valid_completion_becomes_one_flow_completed_turn(
+    channel: WhatsAppInput, fake_graph: FakeGraphApi
+) -> None:
+    rasa = FakeRasa()
+    token = issue_token(CUSTOMER, SECRETS)
+    deliver(channel, rasa, completion(token), completion(token))
+    assert len(rasa.turns) == 1 and rasa.turns[0].startswith("/flow_completed")
+
+
+@pytest.mark.parametrize(
+    ("token", "reason"),
+    [
+        (lambda: issue_token(OTHER_CUSTOMER, SECRETS), "issued for another conversation"),
+        (
+            lambda: issue_token(CUSTOMER, SECRETS, now=time.time() - DEFAULT_TTL_SECONDS - 60),
+            "expired",
+        ),
+        (lambda: "ft1.forged", "not issued by this shop"),
+    ],
+    ids=["another customer's", "expired", "forged"],
+)
+def test_a_completion_with_a_foreign_or_expired_token_is_refused_politely(
+    channel: WhatsAppInput,
+    fake_graph: FakeGraphApi,
+    caplog: pytest.LogCaptureFixture,
+    token: Any,
+    reason: str,
+) -> None:
+    caplog.set_level(logging.INFO)
+    rasa = FakeRasa()
+    refused = token()
+    deliver(channel, rasa, completion(refused))
+    assert rasa.turns == []
+    assert texts_to(fake_graph, CUSTOMER) == [EXPIRED_MESSAGE]
+    (line,) = [
+        r.getMessage() for r in caplog.records if "flow completion refused" in r.getMessage()
+    ]
+    assert reason in line and CUSTOMER not in line and refused not in line
+    assert channel.store.claim_flow_token(refused) is True  # the token was not used up
+
+
+def test_a_completion_without_any_token_is_refused(
+    channel: WhatsAppInput, fake_graph: FakeGraphApi
+) -> None:
+    rasa = FakeRasa()
+    deliver(channel, rasa, {"product": "gift-card", "quantity": "1"})
+    assert rasa.turns == []
+    assert texts_to(fake_graph, CUSTOMER) == [EXPIRED_MESSAGE]
+
+
+def test_a_failed_completion_does_not_use_the_token_up(channel: WhatsAppInput) -> None:
+    rasa = FakeRasa(failures=1)
+    token = issue_token(CUSTOMER, SECRETS)
+    errors = deliver(channel, rasa, completion(token), completion(token), completion(token))
+    assert errors == ["action server unreachable"]
+    assert len(rasa.turns) == 2  # the failed turn, then the one that made the order

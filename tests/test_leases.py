@@ -1,0 +1,196 @@
+"""Replicas racing for the same work: a turn slower than the lease is not run a second time
+by the recovery sweep of another replica, a replay skips work finished while it waited, and
+a notification refused for the 24-hour window gets one fallback however many replicas see
+its 'failed' status.
+
+Two WhatsAppInput instances on one database stand for two replicas; a slow stand-in for
+Rasa counts the turns. Leases are fractions of a second, so the test takes about as long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from rasa.core.channels.channel import UserMessage
+
+from connectors.config import FlowSettings, WhatsAppSettings
+from connectors.payloads import message_to_json, parse_notification
+from connectors.signatures import hub_signature
+from connectors.store import ConnectorStore
+from connectors.whatsapp import WhatsAppInput
+from sandbox import meta
+from sandbox import stripe_events as se
+from tests.fakes.graph_api import FakeGraphApi
+
+SECRET = "app-secret-for-lease-tests"
+STRIPE_SECRET = "whsec_for_lease_tests"
+LEASE_SECONDS = 0.3
+CUSTOMER = "15550800001"
+
+
+@dataclass
+class FakeRequest:
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class SlowRasa:
+    """Takes `seconds` per turn (a slow action server, a wait for the lock) and counts turns."""
+
+    seconds: float
+    turns: list[str] = field(default_factory=list)
+
+    async def __call__(self, message: UserMessage) -> None:
+        self.turns.append(message.text)
+        await asyncio.sleep(self.seconds)
+
+
+def replica(url: str, graph: FakeGraphApi) -> WhatsAppInput:
+    settings = WhatsAppSettings(
+        graph.access_token,
+        graph.phone_number_id,
+        (SECRET,),
+        "verify",
+        graph.base_url,
+        replay_lease_seconds=LEASE_SECONDS,
+        notification_template="order_update",
+    )
+    return WhatsAppInput(settings, ConnectorStore(url), FlowSettings(None), (STRIPE_SECRET,))
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'leases.db'}"
+
+
+async def sweep_for(sweeper: WhatsAppInput, rasa: SlowRasa, seconds: float) -> None:
+    """The recovery sweep of a replica, every lease/2, for `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        await sweeper.recover(None, rasa)
+        await asyncio.sleep(LEASE_SECONDS / 2)
+
+
+def test_a_turn_slower_than_the_lease_is_not_run_again(url: str, fake_graph: FakeGraphApi) -> None:
+    rasa = SlowRasa(seconds=5 * LEASE_SECONDS)
+    receiving, sweeping = replica(url, fake_graph), replica(url, fake_graph)
+    document = meta.notification([meta.text(CUSTOMER, "hello")], [meta.contact(CUSTOMER)])
+    body = json.dumps(document).encode()
+
+    async def scenario() -> None:
+        request = FakeRequest(body, {"X-Hub-Signature-256": hub_signature(body, SECRET)})
+        answer = await receiving.receive_notification(request, rasa)  # type: ignore[arg-type]
+        assert answer.status == 200
+        await sweep_for(sweeping, rasa, 6 * LEASE_SECONDS)
+        await receiving.queues.drain()
+        await sweeping.queues.drain()
+        await receiving.graph.close()
+        await sweeping.graph.close()
+
+    asyncio.run(scenario())
+    assert len(rasa.turns) == 1
+    figures = receiving.store.health()
+    assert figures["pending_messages"] == 0
+
+
+def test_a_replay_skips_work_finished_while_it_waited(url: str, fake_graph: FakeGraphApi) -> None:
+    rasa = SlowRasa(seconds=0)
+    sweeping = replica(url, fake_graph)
+    store = sweeping.store
+    document = meta.notification([meta.text(CUSTOMER, "hello")], [meta.contact(CUSTOMER)])
+    (message,) = parse_notification(document).messages
+    # A replica recorded it a while ago and stopped renewing (stalled, not dead).
+    store.record_inbound(message.id, CUSTOMER, time.time() - 10, message_to_json(message), "x")
+    busy = asyncio.Event()
+
+    async def earlier_turn() -> None:
+        await busy.wait()
+
+    async def scenario() -> None:
+        sweeping.queues.submit(CUSTOMER, earlier_turn, "an earlier turn of the customer")
+        assert await sweeping.recover(None, rasa) == 1  # queued behind the earlier turn
+        store.mark_processed(message.id)  # meanwhile the stalled replica finished it
+        busy.set()
+        await sweeping.queues.drain()
+        await sweeping.graph.close()
+
+    asyncio.run(scenario())
+    assert rasa.turns == []
+
+
+def test_two_replicas_send_the_fallback_template_once(url: str, fake_graph: FakeGraphApi) -> None:
+    replicas = [replica(url, fake_graph), replica(url, fake_graph)]
+    store = replicas[0].store
+    failed = []
+    for n in range(30):
+        message_id = f"wamid.FALLBACK{n}"
+        store.record_outbound(message_id, CUSTOMER, "notification", f"Order ORD-{n} is paid.")
+        failed.append(meta.status(message_id, "failed", CUSTOMER, code=131047))
+    statuses = parse_notification(meta.notification(statuses=failed)).statuses
+
+    async def scenario() -> None:
+        await asyncio.gather(*(r.handle_status(s) for s in statuses for r in replicas))
+        for each in replicas:
+            await each.graph.close()
+
+    asyncio.run(scenario())
+    templates = [m for m in fake_graph.messages() if m.get("type") == "template"]
+    texts = [t["template"]["components"][0]["parameters"][0]["text"] for t in templates]
+    assert sorted(texts) == sorted(f"Order ORD-{n} is paid." for n in range(30))
+
+
+@dataclass
+class SlowAgent:
+    """What the Stripe path uses of Rasa's agent; triggering an intent takes `seconds`."""
+
+    seconds: float
+    triggered: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.lock_store = self
+        self.processor = self
+
+    @contextlib.asynccontextmanager
+    async def lock(self, _: str) -> AsyncIterator[None]:
+        yield
+
+    async def fetch_tracker_and_update_session(self, *_: Any) -> None:
+        return None
+
+    async def trigger_intent(self, intent_name: str, **_: Any) -> None:
+        self.triggered.append(intent_name)
+        await asyncio.sleep(self.seconds)
+
+
+def test_a_stripe_event_slower_than_the_lease_is_not_run_again(
+    url: str, fake_graph: FakeGraphApi
+) -> None:
+    agent = SlowAgent(seconds=5 * LEASE_SECONDS)
+    receiving, sweeping = replica(url, fake_graph), replica(url, fake_graph)
+    session = se.session("cs_test_slow", CUSTOMER, "ORD-SLOW", 2500)
+    body, headers = se.signed(se.event("checkout.session.completed", session), STRIPE_SECRET)
+    app = SimpleNamespace(ctx=SimpleNamespace(agent=agent))
+    request = SimpleNamespace(body=body, headers=headers, app=app)
+
+    async def scenario() -> None:
+        answer = await receiving.stripe.handle(request)  # type: ignore[arg-type]
+        assert answer.status == 200
+        deadline = time.monotonic() + 6 * LEASE_SECONDS
+        while time.monotonic() < deadline:
+            await sweeping.recover(agent, SlowRasa(0))
+            await asyncio.sleep(LEASE_SECONDS / 2)
+        await receiving.queues.drain()
+        await sweeping.queues.drain()
+
+    asyncio.run(scenario())
+    assert agent.triggered == ["EXTERNAL_payment_succeeded"]
