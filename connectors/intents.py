@@ -3,8 +3,9 @@
 Rasa parses text that starts with '/' as an intent (`/intent{"entity": …}`). Customers
 must never be able to produce an intent that way: their text is stripped of leading
 slashes, and button payloads (which we set and WhatsApp echoes back) may only name the
-intents a customer can express anyway. Reserved intents — Stripe events and Flow traffic
-— are built here, by the connector alone.
+intents a customer can express anyway: never a reserved intent — Stripe events and Flow
+traffic, built here by the connector alone — nor one of Rasa's own (`/restart`,
+`/session_start`, …), which would reset or replay the conversation.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+
+from rasa.shared.core.constants import DEFAULT_INTENTS
 
 from connectors.json_body import parse_json
 from connectors.payloads import InboundMessage
@@ -25,6 +28,15 @@ _PAYLOAD_INTENT = re.compile(r"^/(?P<intent>[A-Za-z0-9_]+)(?P<entities>\{.*\})?$
 
 def is_reserved(intent: str) -> bool:
     return intent.startswith(RESERVED_PREFIXES)
+
+
+_UNTAPPABLE_PREFIXES = tuple(prefix.casefold() for prefix in RESERVED_PREFIXES)
+
+
+def customer_may_send(intent: str) -> bool:
+    """False for reserved intents and Rasa's default intents, whatever their case."""
+    name = intent.casefold()
+    return not name.startswith(_UNTAPPABLE_PREFIXES) and name not in DEFAULT_INTENTS
 
 
 _LEADING_SLASHES = re.compile(r"^[\s/]+")
@@ -47,10 +59,11 @@ def intent_message(intent: str, entities: dict[str, Any] | None = None) -> str:
 
 
 def payload_text(payload: str | None, title: str) -> str:
-    """A reply button's id as Rasa input: the intent we put there, unless it is reserved."""
+    """A reply button's id as Rasa input: the intent we put there, unless a customer may
+    not send it (customer_may_send); then the button's title, as text."""
     if payload:
         match = _PAYLOAD_INTENT.match(payload.strip())
-        if match and not is_reserved(match.group("intent")):
+        if match and customer_may_send(match.group("intent")):
             if match.group("entities") is None:
                 return payload.strip()
             try:

@@ -64,7 +64,7 @@ def verify_stripe_signature(
     candidates: list[bytes] = []
     for part in header.split(","):
         key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit():
+        if key == "t" and value.isascii() and value.isdigit():  # not '²', which int() refuses
             timestamp = int(value)
         elif key == "v1" and value:
             candidates.append(value.encode("ascii", errors="replace"))

@@ -1,7 +1,7 @@
 """The WhatsApp channel for Rasa: Meta's webhooks in, Graph API messages out.
 
 Routes under /webhooks/whatsapp/:
-- GET  /            health
+- GET  /            health (also /health)
 - GET  /webhook     Meta's verification handshake
 - POST /webhook     messages and statuses, signed with X-Hub-Signature-256
 - POST /flow        the WhatsApp Flows data endpoint (connectors/flow_endpoint.py)
@@ -37,7 +37,9 @@ from sanic_cors.core import SANIC_CORS_EVALUATED
 from connectors import action_failures, log_refs, rasa_speedups
 from connectors.config import ConfigError, FlowSettings, WhatsAppSettings
 from connectors.customer_queue import CustomerQueues
+from connectors.edge import cap_request_size, read_body_within, refuse_open_api
 from connectors.flow_endpoint import EXPIRED_MESSAGE, FlowEndpoint, complete_once
+from connectors.flow_endpoint import MAX_BODY_BYTES as FLOW_MAX_BODY_BYTES
 from connectors.flow_tokens import FlowTokenError, read_token_for
 from connectors.graph import GraphApiError, GraphClient, GraphSettings
 from connectors.intents import (
@@ -73,8 +75,10 @@ from connectors.privacy import EncryptedTrackerStore
 from connectors.privacy.checks import StoredDataError
 from connectors.privacy.keys import KeyConfigError
 from connectors.privacy.rights import erase_customer, expire_raw_bodies
+from connectors.rest_channel import refuse_open_rest_channels
 from connectors.signatures import split_secrets, verify_hub_signature
 from connectors.store import ConnectorStore, inbound_messages, new_claim, stripe_events
+from connectors.stripe_webhook import MAX_BODY_BYTES as STRIPE_MAX_BODY_BYTES
 from connectors.stripe_webhook import StripeWebhook
 from connectors.tracker_store import DatabaseConfigError, database_url
 from connectors.wasender import WaSenderClient, WaSenderError
@@ -219,24 +223,40 @@ class WhatsAppInput(InputChannel):
         async def verify(request: Request) -> HTTPResponse:
             return self.verify_subscription(request)
 
+        # The POST routes stream: each reads its body itself, within its own limit.
         async def receive(request: Request) -> HTTPResponse:
             skip_cors(request)
-            answer = await self.receive_notification(request, on_new_message)
+            if await read_body_within(request, MAX_BODY_BYTES):
+                answer = await self.receive_notification(request, on_new_message)
+            else:
+                answer = response.json({"error": "body too large"}, status=413)
             WEBHOOK_REQUESTS.labels("messages", answer.status).inc()
             return answer
 
         async def flow(request: Request) -> HTTPResponse:
             skip_cors(request)
             with FLOW_RESPONSE_SECONDS.time():
-                answer = await self.flow.handle(request, on_new_message)
+                if await read_body_within(request, FLOW_MAX_BODY_BYTES):
+                    answer = await self.flow.handle(request, on_new_message)
+                else:
+                    answer = response.text("", status=413)
             WEBHOOK_REQUESTS.labels("flow", answer.status).inc()
             return answer
 
         async def stripe_events(request: Request) -> HTTPResponse:
             skip_cors(request)
-            answer = await self.stripe.handle(request)
+            if await read_body_within(request, STRIPE_MAX_BODY_BYTES):
+                answer = await self.stripe.handle(request)
+            else:
+                answer = response.json({"error": "body too large"}, status=413)
             WEBHOOK_REQUESTS.labels("stripe", answer.status).inc()
             return answer
+
+        async def check_server(app: Any, _: Any) -> None:
+            """Refuses to serve next to an open REST channel or HTTP API; caps body sizes."""
+            refuse_open_rest_channels(getattr(app.ctx, "input_channels", ()))
+            refuse_open_api(app)
+            cap_request_size(app, MAX_BODY_BYTES)
 
         async def start_background_work(app: Any, _: Any) -> None:
             refuse_unencrypted_tracker_store(app.ctx.agent)
@@ -247,13 +267,15 @@ class WhatsAppInput(InputChannel):
                 asyncio.create_task(self.expire_bodies_forever()),
             ]
 
+        webhook.listener(check_server, "before_server_start")
         webhook.listener(start_background_work, "after_server_start")
         webhook.add_route(health, "/", methods=["GET"])
+        webhook.add_route(health, "/health", methods=["GET"], name="health_alias")
         webhook.add_route(metrics, "/metrics", methods=["GET"])
-        webhook.add_route(stripe_events, "/stripe", methods=["POST"])
-        webhook.add_route(flow, "/flow", methods=["POST"])
+        webhook.add_route(stripe_events, "/stripe", methods=["POST"], stream=True)
+        webhook.add_route(flow, "/flow", methods=["POST"], stream=True)
         webhook.add_route(verify, "/webhook", methods=["GET"])
-        webhook.add_route(receive, "/webhook", methods=["POST"])
+        webhook.add_route(receive, "/webhook", methods=["POST"], stream=True)
         return webhook
 
     async def health(self) -> HTTPResponse:

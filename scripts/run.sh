@@ -22,6 +22,13 @@ export PYTHONPATH=$PWD SQLALCHEMY_SILENCE_UBER_WARNING=1 RASA_TELEMETRY_ENABLED=
 # Sanic's access log costs a third of the Flow endpoint's throughput and would write webhook
 # URLs (the verification GET carries hub.verify_token) to the log; the connector logs its own.
 export SANIC_ACCESS_LOG=${SANIC_ACCESS_LOG:-false}
+
+# Rasa's HTTP API reads and changes every conversation: never without a token.
+if [ "$mode" = serve ] && [ "${RASA_ENABLE_API:-false}" = true ] && [ -z "${RASA_API_TOKEN:-}" ]; then
+    echo "RASA_ENABLE_API=true needs RASA_API_TOKEN (anyone could read and change conversations): set it, or set RASA_ENABLE_API=false." >&2
+    exit 1
+fi
+
 rasa_port=${RASA_PORT:-5005}
 actions_port=${ACTION_SERVER_PORT:-5055}
 mkdir -p var
@@ -50,15 +57,19 @@ if [ -n "$key_line" ]; then
     export "${key_line?}"
 fi
 
-# Reports missing settings and writes the channels to open (WhatsApp only when configured).
-"$bin/python" -m scripts.settings_report --credentials-out var/credentials.yml
+# Reports missing settings and writes the channels to open (WhatsApp only when configured,
+# REST next to it only behind RASA_REST_TOKEN) and the endpoints (the action server's port,
+# and ACTION_SERVER_TOKEN as the bearer header Rasa sends it).
+"$bin/python" -m scripts.settings_report --credentials-out var/credentials.yml \
+    --endpoints-out var/endpoints.yml --actions-port "$actions_port"
 
-# The sandbox's bot is for this machine only: both servers listen on the loopback interface
-# (rasa_sdk reads SANIC_HOST). The real bot keeps the defaults (every interface).
+# The action server listens on 127.0.0.1 unless ACTION_SERVER_HOST says otherwise (then it
+# needs ACTION_SERVER_TOKEN: scripts/action_server.py). The sandbox's Rasa server is for
+# this machine only too; the real one listens on every interface (Meta and Stripe call it).
 interface_args=()
 if [ "${SANDBOX:-}" = 1 ]; then
     interface_args=(-i 127.0.0.1)
-    export SANIC_HOST=127.0.0.1
+    export ACTION_SERVER_HOST=127.0.0.1
 fi
 
 pids=()
@@ -70,16 +81,10 @@ stop() {
 trap 'stop; echo "stopped"; exit 0' INT TERM
 trap stop EXIT
 
-"$bin/rasa" run actions --actions actions --port "$actions_port" &
+"$bin/python" -m scripts.action_server --actions actions --port "$actions_port" &
 pids+=($!)
 
-endpoints=endpoints.yml
-if [ "$actions_port" != 5055 ]; then
-    # endpoints.yml names the action server on :5055; point Rasa at the port asked for.
-    sed "s#//localhost:5055/#//localhost:$actions_port/#" endpoints.yml > var/endpoints.yml
-    endpoints=var/endpoints.yml
-fi
-rasa_args=(--model "$model" --endpoints "$endpoints" --credentials var/credentials.yml)
+rasa_args=(--model "$model" --endpoints var/endpoints.yml --credentials var/credentials.yml)
 if [ "$mode" = shell ]; then
     "$bin/rasa" shell "${rasa_args[@]}"
     exit 0
@@ -87,8 +92,7 @@ fi
 
 api_args=()
 if [ "${RASA_ENABLE_API:-false}" = true ]; then
-    api_args=(--enable-api)
-    [ -n "${RASA_API_TOKEN:-}" ] && api_args+=(--auth-token "$RASA_API_TOKEN")
+    api_args=(--enable-api --auth-token "$RASA_API_TOKEN")
 fi
 "$bin/rasa" run "${rasa_args[@]}" "${interface_args[@]}" --port "$rasa_port" "${api_args[@]}" &
 pids+=($!)

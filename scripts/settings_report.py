@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -28,6 +30,8 @@ class Setting:
     required: bool
     how_to_get: str
 
+
+REST_TOKEN = "RASA_REST_TOKEN"  # noqa: S105 - the variable's name
 
 SETTINGS: tuple[Setting, ...] = (
     Setting(
@@ -97,6 +101,19 @@ SETTINGS: tuple[Setting, ...] = (
         "defaults to https://api.stripe.com",
     ),
     Setting(
+        REST_TOKEN,
+        "Access",
+        False,
+        "any long random string (e.g. `openssl rand -hex 32`); only if tools must post to the "
+        "REST channel while WhatsApp is on",
+    ),
+    Setting(
+        "ACTION_SERVER_TOKEN",
+        "Access",
+        False,
+        "any long random string; required when the action server listens beyond 127.0.0.1",
+    ),
+    Setting(
         "DATABASE_URL",
         "Storage",
         False,
@@ -147,11 +164,45 @@ def whatsapp_ready(environ: Mapping[str, str]) -> bool:
     return not [s for s in missing_settings(environ) if s.feature == "WhatsApp"]
 
 
+GUARDED_REST_CHANNEL = "connectors.rest_channel.TokenRestInput"
+
+
 def channels_for(environ: Mapping[str, str], credentials: dict[str, object]) -> dict[str, object]:
-    """credentials.yml's channels, without WhatsApp until its settings are complete."""
-    if whatsapp_ready(environ):
-        return credentials
-    return {name: value for name, value in credentials.items() if name != WHATSAPP_CHANNEL}
+    """credentials.yml's channels, without WhatsApp until its settings are complete. Next to
+    WhatsApp, REST channels are left out (Rasa's plain `rest` always, ours without
+    RASA_REST_TOKEN): anyone reaching the port could post as a customer."""
+    if not whatsapp_ready(environ):
+        return {name: value for name, value in credentials.items() if name != WHATSAPP_CHANNEL}
+    rest_channels = (
+        {"rest"} if environ.get(REST_TOKEN, "").strip() else {"rest", GUARDED_REST_CHANNEL}
+    )
+    return {name: value for name, value in credentials.items() if name not in rest_channels}
+
+
+ACTION_TOKEN = "ACTION_SERVER_TOKEN"  # noqa: S105 - the variable's name
+
+
+def endpoints_for(
+    environ: Mapping[str, str], endpoints: dict[str, Any], actions_port: int
+) -> dict[str, Any]:
+    """endpoints.yml with the action server on `actions_port`, and the shared token that
+    scripts/action_server.py checks (ACTION_SERVER_TOKEN) sent as a bearer header."""
+    action_endpoint = dict(endpoints.get("action_endpoint") or {})
+    url = str(action_endpoint.get("url", "http://localhost:5055/webhook"))
+    action_endpoint["url"] = re.sub(r"//localhost:\d+/", f"//localhost:{actions_port}/", url)
+    token = environ.get(ACTION_TOKEN, "").strip()
+    if token:
+        headers = dict(action_endpoint.get("headers") or {})
+        action_endpoint["headers"] = {**headers, "Authorization": f"Bearer {token}"}
+    return {**endpoints, "action_endpoint": action_endpoint}
+
+
+def write_private(path: Path, text: str) -> None:
+    """Writes `text` to `path`, readable by its owner only (it may hold a token)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(text, encoding="utf-8")
 
 
 PLATFORMS = ("WhatsApp", "Stripe")
@@ -172,6 +223,8 @@ def main() -> int:
     writes the credentials file `make run` starts Rasa with."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--credentials-out", type=Path, help="where to write the channels")
+    parser.add_argument("--endpoints-out", type=Path, help="where to write the endpoints")
+    parser.add_argument("--actions-port", type=int, default=5055, help="the action server's")
     parser.add_argument(
         "--platforms", action="store_true", help="print none, partial or all, and exit"
     )
@@ -188,6 +241,10 @@ def main() -> int:
         channels = channels_for(os.environ, source or {})
         args.credentials_out.parent.mkdir(parents=True, exist_ok=True)
         args.credentials_out.write_text(yaml.safe_dump(channels), encoding="utf-8")
+    if args.endpoints_out:
+        source = yaml.safe_load((PROJECT_ROOT / "endpoints.yml").read_text(encoding="utf-8"))
+        endpoints = endpoints_for(os.environ, source or {}, args.actions_port)
+        write_private(args.endpoints_out, yaml.safe_dump(endpoints, sort_keys=False))
     return 0
 
 

@@ -1,12 +1,15 @@
-"""Starts the real bot for integration tests: `rasa run actions` and `rasa run`.
+"""Starts the real bot for integration tests: the action server and `rasa run`.
 
 Both on free loopback ports, with the trained model, a temporary SQLite database and the
-environment the test gives (e.g. WhatsApp settings pointing at the fake Graph API).
+environment the test gives (e.g. WhatsApp settings pointing at the fake Graph API). The
+action server is started as `make run` starts it (scripts/action_server.py), with a shared
+token Rasa sends it (ACTION_SERVER_TOKEN from the test, else one made up for the run).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -86,11 +89,15 @@ def start_bot(
     returns once all answer. Every replica shares the database and `lock_store`."""
     actions_port = free_port()
     rasa_ports = [free_port() for _ in range(replicas)]
+    actions_token = env_extra.get("ACTION_SERVER_TOKEN") or secrets.token_hex(16)
     endpoints = workdir / "endpoints.yml"
     endpoints.write_text(
         yaml.safe_dump(
             {
-                "action_endpoint": {"url": f"http://127.0.0.1:{actions_port}/webhook"},
+                "action_endpoint": {
+                    "url": f"http://127.0.0.1:{actions_port}/webhook",
+                    "headers": {"Authorization": f"Bearer {actions_token}"},
+                },
                 "tracker_store": tracker_store
                 or {"type": "connectors.privacy.EncryptedTrackerStore"},
                 "lock_store": lock_store or {"type": "in_memory"},
@@ -113,11 +120,16 @@ def start_bot(
             "SANIC_ACCESS_LOG": "false",
             "DATABASE_URL": f"sqlite:///{workdir / 'bot.db'}",
             **env_extra,
+            "ACTION_SERVER_TOKEN": actions_token,
         }
     )
     rasa = str(BIN / "rasa")
+    python = str(BIN / "python")
     commands = {
-        "actions": [rasa, "run", "actions", "--actions", "actions", "--port", str(actions_port)]
+        "actions": [
+            *(python, "-m", "scripts.action_server", "--actions", "actions"),
+            *("--port", str(actions_port)),
+        ]
     }
     for number, port in enumerate(rasa_ports):
         name = "rasa" if replicas == 1 else f"rasa{number + 1}"

@@ -135,6 +135,29 @@ def test_reserved_payloads_fall_back_to_the_title(payload: str, rasa_parse: Any)
 
 @pytest.mark.parametrize(
     "payload",
+    [
+        "/restart",
+        "/session_start",
+        '/session_start{"product": "green-tea"}',
+        "/back",
+        "/out_of_scope",
+        "/nlu_fallback",
+        "/RESTART",
+        "/external_payment_succeeded",
+        "/Flow_completed",
+    ],
+)
+def test_rasa_default_intent_payloads_fall_back_to_the_title(payload: str, rasa_parse: Any) -> None:
+    """Rasa's own intents would reset the conversation (`/restart` forgets the order the
+    customer is paying for) or start a session; a button must never carry them."""
+    assert payload_text(payload, "Start over") == "Start over"
+    assert rasa_parse(payload_text(payload, "Start over")) == (None, {})
+    tapped = rasa_text(inbound("button_reply", "Yes", payload=payload))
+    assert tapped == "Yes"
+
+
+@pytest.mark.parametrize(
+    "payload",
     ['/order{"product": green-tea}', '/order{"product": "green-tea"', "/order{}}"],
 )
 def test_malformed_entities_fall_back_to_the_title(payload: str) -> None:

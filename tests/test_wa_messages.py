@@ -344,6 +344,31 @@ def test_envelope_for_a_phone_number() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"to": "15559999999"},
+        {"recipient": "US.999"},
+        {"messaging_product": "sms", "to": "15559999999"},
+        {"recipient_type": "group", "recipient": "US.999", "to": "15559999999"},
+    ],
+)
+def test_a_body_cannot_redirect_the_message(override: dict[str, str]) -> None:
+    body = {"type": "text", "text": {"body": "Hi"}, **override}
+
+    for key in ("15550001111", USER_ID):
+        request = envelope(key, is_business_scoped(key), body)
+        assert request["messaging_product"] == "whatsapp"
+        assert request["recipient_type"] == "individual"
+        address = "recipient" if is_business_scoped(key) else "to"
+        assert {k: request.get(k) for k in ("to", "recipient")} == {
+            "to": None,
+            "recipient": None,
+            address: key,
+        }
+        assert request["text"] == {"body": "Hi"}
+
+
 def test_envelope_for_a_business_scoped_user() -> None:
     text = {"type": "text", "text": {"body": "Hi"}}
 

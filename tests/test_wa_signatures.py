@@ -6,7 +6,13 @@ import json
 
 import pytest
 
-from connectors.signatures import hub_signature, split_secrets, verify_hub_signature
+from connectors.signatures import (
+    hub_signature,
+    split_secrets,
+    stripe_signature,
+    verify_hub_signature,
+    verify_stripe_signature,
+)
 
 SECRET = "app-secret-for-tests"
 BODY = json.dumps(
@@ -78,3 +84,29 @@ def test_signature_of_another_body_does_not_verify() -> None:
 @pytest.mark.parametrize("header", ["sha256=ü" + "0" * 63, "sha256=签名", "sha256=\u00a0"])
 def test_non_ascii_header_is_refused_without_crashing(header: str) -> None:
     assert verify_hub_signature(BODY, header, [SECRET]) is False
+
+
+STRIPE_BODY = b'{"id": "evt_1"}'
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "t=\u00b2,v1=00",  # a superscript two: str.isdigit() says yes, int() says no
+        "t=\u0661\u0662,v1=00",  # Arabic-Indic digits
+        "t=,v1=",
+        "t=1e3,v1=00",
+        "t=-5,v1=00",
+        "t==,v1==",
+        ",,,",
+        "t=1700000000,v1=\u00e9\u00e9",
+        "\u00ff\u00fe garbage \u2603",
+    ],
+)
+def test_malformed_stripe_signature_headers_are_refused_without_crashing(header: str) -> None:
+    assert verify_stripe_signature(STRIPE_BODY, header, ["whsec_x"], 1_700_000_000) is False
+
+
+def test_stripe_signature_still_verifies_a_well_formed_header() -> None:
+    header = stripe_signature(STRIPE_BODY, "whsec_x", 1_700_000_000)
+    assert verify_stripe_signature(STRIPE_BODY, header, ["whsec_x"], 1_700_000_000) is True

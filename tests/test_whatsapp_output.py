@@ -210,6 +210,23 @@ def test_custom_messages(fake_graph: FakeGraphApi, store: ConnectorStore) -> Non
     assert message["interactive"] == flow["interactive"] and message["to"] == CUSTOMER
 
 
+def test_a_custom_message_cannot_choose_its_recipient(
+    fake_graph: FakeGraphApi, store: ConnectorStore
+) -> None:
+    store.touch_customer(CUSTOMER, time.time())
+    redirect = {
+        "type": "text",
+        "text": {"body": "Your order"},
+        "to": "15559999999",
+        "recipient": "US.999",
+        "messaging_product": "sms",
+    }
+    send(fake_graph, store, {"custom": redirect}, notifications=False)
+    (message,) = fake_graph.messages()
+    assert (message["to"], message.get("recipient")) == (CUSTOMER, None)
+    assert message["messaging_product"] == "whatsapp"
+
+
 def test_graph_errors_are_logged_with_code_not_raised(
     fake_graph: FakeGraphApi, store: ConnectorStore, caplog: pytest.LogCaptureFixture
 ) -> None:
