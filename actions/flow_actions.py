@@ -27,7 +27,11 @@ from actions.flow_screens import (
     product_screen,
 )
 from actions.orders import Order
-from actions.payment_actions import send_new_payment_link, stop_open_order
+from actions.payment_actions import (
+    link_waits_for_old_order,
+    send_new_payment_link,
+    stop_other_links,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -91,15 +95,20 @@ class ActionFlowStep(Action):
         except FlowDataError as error:
             dispatcher.utter_message(text=f"Sorry, I couldn't take that order: {error}")
             return []
-        replaced = await stop_open_order(dispatcher, tracker)
-        if replaced is None:
-            return []
+        others = await stop_other_links(dispatcher, tracker, None)
+        if others.blocked in ("paid", "processing"):
+            return others.events
         order = Order.start(
             default_catalog(),
             {selection.product.id: selection.quantity},
             flow_token=token or None,
             delivery=selection.delivery,
         )
-        return replaced + await send_new_payment_link(
-            dispatcher, after(tracker, replaced), order, f"Thanks! Your order {order.id}:"
+        later = after(tracker, others.events)
+        if others.blocked_by is not None:
+            return others.events + link_waits_for_old_order(
+                dispatcher, later, order, others.blocked_by
+            )
+        return others.events + await send_new_payment_link(
+            dispatcher, later, order, f"Thanks! Your order {order.id}:"
         )

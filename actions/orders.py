@@ -2,8 +2,9 @@
 
 The order being discussed lives in the conversation's slots (`order_*`,
 `checkout_session_id`, `payment_link`). Every order the customer has had is also kept, in the
-same slot form, in one `orders` slot keyed by order id (the most recent ORDERS_KEPT): a Stripe
-event for an order that was replaced, cancelled or expired meanwhile still finds it there.
+same slot form, in one `orders` slot keyed by order id (at most ORDERS_KEPT; finished orders
+are dropped first, see `with_order`): a Stripe event for an order that was replaced,
+cancelled or expired meanwhile still finds it there.
 One slot keyed by id, rather than a slot per order or a list, because events look orders up
 by id and a record is replaced whole when its order changes. Every change goes through
 `Order.moved_to`, so an out-of-order event can never move an order backwards
@@ -12,6 +13,7 @@ by id and a record is replaced whole when its order changes. Every change goes t
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from dataclasses import dataclass, replace
@@ -100,9 +102,15 @@ class InvalidOrderMove(ValueError):
     """An order was asked to move to a state it cannot reach from where it is."""
 
 
-def new_order_id() -> str:
-    """A short, unguessable id customers can read out: ORD-XXXXXXXX."""
-    return "ORD-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+def new_order_id(flow_token: str | None = None) -> str:
+    """A short id customers can read out: ORD-XXXXXXXX. Random (unguessable), or, for an
+    order from a WhatsApp Flow, derived from its token (itself unguessable): a completion
+    run again after a failed turn makes the same order id, hence the same Checkout Session
+    (payments.idempotency_key), never a second live link."""
+    if not flow_token:
+        return "ORD-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+    digest = int.from_bytes(hashlib.sha256(flow_token.encode()).digest()[:5], "big")
+    return "ORD-" + "".join(_ID_ALPHABET[(digest >> (5 * i)) & 31] for i in range(8))
 
 
 def format_amount(minor_units: int, currency: str) -> str:
@@ -178,7 +186,7 @@ class Order:
             check_quantity(product, quantity)
             lines.append(OrderLine(product.id, quantity, product.unit_amount))
         return cls(
-            new_order_id(),
+            new_order_id(flow_token),
             OrderStatus.DRAFT,
             tuple(lines),
             catalog.currency,
@@ -326,10 +334,30 @@ def cleared_order_slots() -> dict[str, Any]:
 
 
 def with_order(orders: Mapping[str, Any] | None, order: Order) -> dict[str, Any]:
-    """The `orders` slot with `order`'s record replaced (it becomes the newest), bounded."""
+    """The `orders` slot with `order`'s record replaced (it becomes the newest), bounded.
+
+    Over ORDERS_KEPT, the oldest finished orders (cancelled or wholly refunded) go first:
+    an open order, or one paid and not wholly refunded, is dropped only when nothing
+    finished is left. A finished order's record keeps no delivery address (nothing will
+    ship); open and paid orders keep theirs, for shipping.
+    """
     kept = {key: record for key, record in (orders or {}).items() if key != order.id}
-    kept[order.id] = order.to_slots()
-    return dict(list(kept.items())[-ORDERS_KEPT:])
+    record = order.to_slots()
+    if _is_finished(record):
+        record["order_delivery"] = None
+    kept[order.id] = record
+    while len(kept) > ORDERS_KEPT:
+        finished = [key for key, held in kept.items() if _is_finished(held)]
+        del kept[finished[0] if finished else next(iter(kept))]
+    return kept
+
+
+_FINISHED = frozenset({OrderStatus.CANCELLED.value, OrderStatus.REFUNDED.value})
+
+
+def _is_finished(record: Any) -> bool:
+    """True for the record of a cancelled (never paid) or wholly refunded order."""
+    return isinstance(record, dict) and record.get("order_status") in _FINISHED
 
 
 def orders_in(value: Any) -> dict[str, Order]:

@@ -3,7 +3,9 @@
 Stripe events reach the conversation as external intents (`EXTERNAL_…`) with entities set
 by the connector: `order_id`, `checkout_session_id`, `stripe_event_id`, for payments
 `amount_total`, `currency`, `livemode`, `payment_intent`, and for refunds `amount`,
-`amount_refunded`. An event is answered for the order it names, whichever of the customer's
+`amount_refunded`, and `duplicate_payment` when the connector's claim found the order paid
+already. A payment is confirmed only from what Stripe answers about the session named (never
+from the entities). An event is answered for the order it names, whichever of the customer's
 orders that is. Every status change goes through `Order.moved_to`, so a late or repeated event
 never moves an order backwards or confirms it twice.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -24,16 +27,22 @@ from actions.conversation import (
     archive_order,
     current_order,
     find_order,
+    known_orders,
     latest_intent,
     save_order,
 )
 from actions.orders import Order, OrderStatus, format_amount
 from actions.payments import (
     AlreadyPaid,
+    AttemptUsed,
+    CheckoutPayment,
     PaymentError,
+    PaymentProcessing,
+    cancel_duplicate_subscription,
     cancel_payment,
     create_payment_link,
     refund_duplicate,
+    retrieve_checkout,
     stripe_settings,
     usable_attempt,
 )
@@ -41,8 +50,6 @@ from actions.replies import send_link, yes_no_buttons
 
 logger = logging.getLogger(__name__)
 
-# What a payment turn must carry: the connector sets them from the verified Stripe event.
-PAYMENT_ENTITIES = ("amount_total", "currency", "livemode", "checkout_session_id")
 STATEMENT_DELAY = "It can take 5-10 days to show on your statement."
 
 
@@ -83,12 +90,19 @@ async def send_new_payment_link(
     try:
         if order.checkout_session_id and order.status != OrderStatus.EXPIRED:
             await cancel_payment(order)
-        link = await create_payment_link(attempt, tracker.sender_id)
+        try:
+            link = await create_payment_link(attempt, tracker.sender_id)
+        except AttemptUsed:
+            attempt = attempt.next_attempt(time.time())
+            link = await create_payment_link(attempt, tracker.sender_id)
     except AlreadyPaid:
         dispatcher.utter_message(
             text=f"Your payment for order {order.id} has already gone through. "
             "You'll get the confirmation in a moment."
         )
+        return []
+    except PaymentProcessing as error:
+        dispatcher.utter_message(text=error.customer_message)
         return []
     except PaymentError as error:
         logger.info("payment link not created: order=%s reason=%s", order.id, error)
@@ -104,40 +118,74 @@ async def send_new_payment_link(
     return save_order(tracker, pending)
 
 
-async def stop_open_order(
-    dispatcher: CollectingDispatcher, tracker: Tracker
-) -> list[EventType] | None:
-    """Before a new order: an open order with a payment link has its link stopped at Stripe
-    and is kept as cancelled (a late payment still confirms it), and the customer is told.
+@dataclass(frozen=True)
+class OtherLinks:
+    """What became of the customer's other orders' links before a new order's link.
 
-    Returns the events that record it (with the current order cleared), or None when the new
-    order must not start: the old link was paid meanwhile, or Stripe could not stop it.
-    A draft, which has no link, is simply replaced.
+    `events` record the orders whose links were stopped (kept as cancelled, so a late payment
+    still confirms them). `blocked` names the order whose link is still live, when one is:
+    it was paid meanwhile (`paid`), its payment is clearing (`processing`), or Stripe could
+    not stop it now (`unreachable`). The customer has been told either way.
     """
-    old = current_order(tracker)
-    if old is None or not old.awaits_payment:
-        return []
-    try:
-        await cancel_payment(old)
-    except AlreadyPaid:
+
+    events: list[EventType]
+    blocked: str | None = None
+    blocked_by: Order | None = None
+
+
+async def stop_other_links(
+    dispatcher: CollectingDispatcher, tracker: Tracker, new_order_id: str | None
+) -> OtherLinks:
+    """Before a new order gets its link: every other order of the customer whose link may
+    still be live has it stopped at Stripe (`sessions.expire`), so only one order can be paid.
+    Drafts have no link and are simply replaced."""
+    events: list[EventType] = []
+    for old in known_orders(tracker).values():
+        if old.id == new_order_id or not old.awaits_payment:
+            continue
+        try:
+            await cancel_payment(old)
+        except AlreadyPaid:
+            dispatcher.utter_message(
+                text=f"Your payment for order {old.id} has just gone through, so I haven't "
+                "started another order. You'll get its confirmation in a moment; order again "
+                "if you'd like more."
+            )
+            return OtherLinks(events, "paid", old)
+        except PaymentProcessing as error:
+            dispatcher.utter_message(
+                text=f"{error.customer_message} I haven't started another order meanwhile."
+            )
+            return OtherLinks(events, "processing", old)
+        except PaymentError as error:
+            logger.info("previous order's link not stopped: order=%s reason=%s", old.id, error)
+            return OtherLinks(events, "unreachable", old)
         dispatcher.utter_message(
-            text=f"Your payment for order {old.id} has just gone through, so I haven't "
-            "started another order. You'll get its confirmation in a moment; order again "
-            "if you'd like more."
+            text=f"Your earlier order {old.id} wasn't paid, so I've cancelled it and its "
+            "payment link no longer works."
         )
-        return None
-    except PaymentError as error:
-        logger.info("previous order's link not stopped: order=%s reason=%s", old.id, error)
-        dispatcher.utter_message(
-            text=f"Sorry, I couldn't stop the payment link of your order {old.id} just now, "
-            "so I haven't started a new one. Please try again in a moment."
-        )
-        return None
+        now = after(tracker, events)
+        cancelled = old.moved_to(OrderStatus.CANCELLED)
+        if (current_order(now) or old).id == old.id:
+            events += archive_order(now, cancelled)  # no current order until the new one
+        else:
+            events += save_order(now, cancelled, current=False)
+    return OtherLinks(events)
+
+
+def link_waits_for_old_order(
+    dispatcher: CollectingDispatcher, tracker: Tracker, order: Order, old: Order
+) -> list[EventType]:
+    """Stripe could not stop the earlier order's link: the new order is kept as a draft
+    (with its Flow token, so the same Flow makes no second order) and the customer can try
+    again; the next try stops the old link first, then sends the new one."""
     dispatcher.utter_message(
-        text=f"Your earlier order {old.id} wasn't paid, so I've cancelled it and its payment "
-        "link no longer works."
+        text=f"Your order {order.id} is saved:\n{order.summary(default_catalog())}\n\n"
+        f"I couldn't stop the payment link of your earlier order {old.id} just now, so I "
+        "haven't sent a new link yet. Tap Try again in a moment and I'll send it.",
+        buttons=[{"title": "Try again", "payload": "/affirm"}],
     )
-    return archive_order(tracker, old.moved_to(OrderStatus.CANCELLED))
+    return save_order(tracker, order)
 
 
 class ActionCreatePaymentLink(Action):
@@ -164,14 +212,29 @@ class ActionCreatePaymentLink(Action):
                 order.payment_link,
             )
             return []
-        return await send_new_payment_link(
-            dispatcher, tracker, order, f"Here's your secure payment link for order {order.id}:"
+        intro = f"Here's your secure payment link for order {order.id}:"
+        if order.status != OrderStatus.DRAFT:
+            return await send_new_payment_link(dispatcher, tracker, order, intro)
+        others = await stop_other_links(dispatcher, tracker, order.id)
+        if others.blocked_by is not None:
+            if others.blocked != "unreachable":
+                return others.events
+            return others.events + link_waits_for_old_order(
+                dispatcher, after(tracker, others.events), order, others.blocked_by
+            )
+        return others.events + await send_new_payment_link(
+            dispatcher, after(tracker, others.events), order, intro
         )
 
 
 class ActionPaymentSucceeded(Action):
-    """Marks the order paid, once, and confirms it; refuses payments that do not match it,
-    and refunds a second payment for an order already paid."""
+    """Marks the order paid, once, and confirms it; refunds a second payment for an order
+    already paid.
+
+    Nothing about the payment is taken from the turn's entities: they only name the Checkout
+    Session, which is looked up at Stripe. When Stripe cannot answer, the action fails
+    (StripeUnavailable), so the connector keeps the event and replays it later.
+    """
 
     def name(self) -> str:
         return "action_payment_succeeded"
@@ -181,34 +244,89 @@ class ActionPaymentSucceeded(Action):
     ) -> list[EventType]:
         order = event_order(tracker)
         if order is None:
-            logger.warning(
-                "payment for an order this conversation does not hold: order=%s event=%s",
-                entity(tracker, "order_id"),
-                entity(tracker, "stripe_event_id"),
-            )
-            return []
-        mismatch = payment_mismatch(tracker, order)
+            return payment_for_unknown_order(dispatcher, tracker)
+        session_id = entity(tracker, "checkout_session_id")
+        if session_id is None:
+            return not_confirmed(dispatcher, tracker, order, "no checkout session named")
+        try:
+            checkout = await retrieve_checkout(str(session_id))
+        except PaymentError as error:
+            return not_confirmed(dispatcher, tracker, order, str(error))
+        mismatch = payment_mismatch(checkout, order)
         if mismatch:
-            logger.error("payment not confirmed: order=%s mismatch=%s", order.id, mismatch)
-            dispatcher.utter_message(
-                text=f"We received a payment for order {order.id} and are checking it. "
-                "We'll get back to you shortly."
-            )
+            return not_confirmed(dispatcher, tracker, order, mismatch)
+        if is_duplicate(tracker, order, checkout.session_id):
+            await refund_second_payment(dispatcher, tracker, order, checkout)
             return []
-        session_id = str(entity(tracker, "checkout_session_id"))
-        payment_intent = entity(tracker, "payment_intent")
         if order.is_paid:
-            if order.paid_session in (None, session_id):
-                return []  # the same payment told again (or by another event)
-            await refund_second_payment(dispatcher, tracker, order, payment_intent)
-            return []
-        paid = order.paid_by(session_id, str(payment_intent) if payment_intent else None)
-        await stop_other_link(order, session_id)
+            if order.paid_session is None:
+                logger.info(
+                    "payment for an order paid before its session was recorded, not "
+                    "confirmed again: event=%s order=%s",
+                    entity(tracker, "stripe_event_id"),
+                    order.id,
+                )
+            return []  # the same payment told again (or by another event)
+        paid = order.paid_by(checkout.session_id, checkout.payment_intent)
+        await stop_other_link(order, checkout.session_id)
         dispatcher.utter_message(
             text=f"Payment received, thank you! Order {paid.id} is confirmed:\n"
             f"{paid.summary(default_catalog())}"
         )
         return save_event_order(tracker, paid)
+
+
+def payment_for_unknown_order(
+    dispatcher: CollectingDispatcher, tracker: Tracker
+) -> list[EventType]:
+    """A payment for an order this conversation does not hold (dropped, or never ours): the
+    shop must look at it, and the customer hears that it arrived."""
+    order_id = entity(tracker, "order_id")
+    logger.error(
+        "payment for an order this conversation does not hold, check it by hand: event=%s order=%s",
+        entity(tracker, "stripe_event_id"),
+        order_id,
+    )
+    if order_id is not None:
+        dispatcher.utter_message(
+            text=f"We received a payment for order {order_id} and are checking it; "
+            "the shop will contact you."
+        )
+    return []
+
+
+def not_confirmed(
+    dispatcher: CollectingDispatcher, tracker: Tracker, order: Order, why: str
+) -> list[EventType]:
+    logger.error(
+        "payment not confirmed: event=%s order=%s mismatch=%s",
+        entity(tracker, "stripe_event_id"),
+        order.id,
+        why,
+    )
+    dispatcher.utter_message(
+        text=f"We received a payment for order {order.id} and are checking it. "
+        "We'll get back to you shortly."
+    )
+    return []
+
+
+def is_duplicate(tracker: Tracker, order: Order, session_id: str) -> bool:
+    """True when this session's payment is a second one for the order: the connector's
+    atomic claim says so (`duplicate_payment`, whatever this tracker holds), or the tracker
+    has the order paid through another session. The session that paid the order is never
+    its own duplicate (that would refund the payment the order was confirmed with)."""
+    flagged = str(entity(tracker, "duplicate_payment")).lower() == "true"
+    if order.paid_session == session_id:
+        if flagged:
+            logger.error(
+                "duplicate flag on the payment that confirmed the order, not refunded: "
+                "event=%s order=%s",
+                entity(tracker, "stripe_event_id"),
+                order.id,
+            )
+        return False
+    return flagged or (order.is_paid and order.paid_session is not None)
 
 
 async def stop_other_link(order: Order, paid_session: str) -> None:
@@ -223,25 +341,29 @@ async def stop_other_link(order: Order, paid_session: str) -> None:
 
 
 async def refund_second_payment(
-    dispatcher: CollectingDispatcher, tracker: Tracker, order: Order, payment_intent: Any
+    dispatcher: CollectingDispatcher, tracker: Tracker, order: Order, checkout: CheckoutPayment
 ) -> None:
     """A second Checkout Session of an already paid order was paid too: refund it through
-    Stripe, tell the customer, and log the event, order and refund for the shop."""
+    Stripe (the PaymentIntent Stripe names for that session), or stop a second subscription,
+    tell the customer, and log the event, order and refund for the shop."""
     event_id = entity(tracker, "stripe_event_id")
-    amount = format_amount(order.total, order.currency)
-    if not payment_intent:
+    amount = format_amount(checkout.amount_total or order.total, order.currency)
+    twice = f"You were charged twice for order {order.id}."
+    if checkout.payment_intent is None and checkout.subscription is not None:
+        await cancel_second_subscription(dispatcher, tracker, order, checkout.subscription)
+        return
+    if checkout.payment_intent is None:
         logger.error(
             "second payment without a payment intent, refund it by hand: event=%s order=%s",
             event_id,
             order.id,
         )
         dispatcher.utter_message(
-            text=f"You were charged twice for order {order.id}. We'll refund the second "
-            f"payment of {amount} shortly."
+            text=f"{twice} We'll refund the second payment of {amount} shortly."
         )
         return
     try:
-        refund_id = await refund_duplicate(order, str(payment_intent))
+        refund_id = await refund_duplicate(order, checkout.payment_intent)
     except PaymentError as error:
         logger.error(
             "duplicate payment not refunded, refund it by hand: event=%s order=%s error=%s",
@@ -249,9 +371,7 @@ async def refund_second_payment(
             order.id,
             error,
         )
-        dispatcher.utter_message(
-            text=f"You were charged twice for order {order.id}. {error.customer_message}"
-        )
+        dispatcher.utter_message(text=f"{twice} {error.customer_message}")
         return
     logger.warning(
         "duplicate payment refunded: event=%s order=%s refund=%s", event_id, order.id, refund_id
@@ -262,30 +382,58 @@ async def refund_second_payment(
     )
 
 
-def payment_mismatch(tracker: Tracker, order: Order) -> str | None:
-    """Why this payment turn cannot confirm `order`, or None when it can.
+async def cancel_second_subscription(
+    dispatcher: CollectingDispatcher, tracker: Tracker, order: Order, subscription: str
+) -> None:
+    """A second subscription for a paid order: cancelled at Stripe at once so it never bills
+    again. Its first payment is refunded by a person (the log line names what to refund):
+    under this API version an invoice's payment is reached through its InvoicePayments, a
+    path this shop does not automate."""
+    event_id = entity(tracker, "stripe_event_id")
+    try:
+        await cancel_duplicate_subscription(order, subscription)
+    except PaymentError as error:
+        logger.error(
+            "second subscription not cancelled, cancel and refund it by hand: "
+            "event=%s order=%s subscription=%s error=%s",
+            event_id,
+            order.id,
+            subscription,
+            error,
+        )
+        dispatcher.utter_message(
+            text=f"You were charged twice for order {order.id}. {error.customer_message}"
+        )
+        return
+    logger.error(
+        "second subscription cancelled, refund its first payment by hand: "
+        "event=%s order=%s subscription=%s",
+        event_id,
+        order.id,
+        subscription,
+    )
+    dispatcher.utter_message(
+        text=f"You were charged twice for order {order.id}. We've cancelled the second "
+        "subscription so it won't bill you again, and we'll refund its first payment shortly."
+    )
 
-    The connector sets amount, currency, livemode and Checkout Session from the verified
-    Stripe event; a turn without any of them did not come from one and confirms nothing.
-    """
-    values = {name: entity(tracker, name) for name in PAYMENT_ENTITIES}
-    missing = [name for name, value in values.items() if value is None]
-    if missing:
-        return "missing " + ",".join(missing)
-    amount, currency = values["amount_total"], values["currency"]
-    livemode, session_id = values["livemode"], values["checkout_session_id"]
-    if isinstance(amount, bool) or amount != order.total:
-        return f"amount {amount} != {order.total}"
-    if str(currency).lower() != order.currency:
-        return f"currency {currency} != {order.currency}"
-    if not order.had_session(str(session_id)):
-        return f"session {session_id} is not one of this order's"
+
+def payment_mismatch(checkout: CheckoutPayment, order: Order) -> str | None:
+    """Why Stripe's account of this Checkout Session cannot confirm `order`, or None."""
+    if not checkout.is_paid:
+        return f"session {checkout.status}/{checkout.payment_status}, not paid"
+    if checkout.order_id != order.id:
+        return f"session of order {checkout.order_id}"
+    if checkout.amount_total != order.total:
+        return f"amount {checkout.amount_total} != {order.total}"
+    if str(checkout.currency).lower() != order.currency:
+        return f"currency {checkout.currency} != {order.currency}"
     settings = stripe_settings()
     if settings is None:
         return "livemode cannot be checked without STRIPE_SECRET_KEY"
     expected = settings.secret_key.startswith(("sk_live_", "rk_live_"))
-    if livemode is not expected:
-        return f"livemode {livemode} with a {'live' if expected else 'test'} key"
+    if checkout.livemode is not expected:
+        return f"livemode {checkout.livemode} with a {'live' if expected else 'test'} key"
     return None
 
 

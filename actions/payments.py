@@ -18,7 +18,7 @@ import stripe
 from stripe.params.checkout import SessionCreateParams
 
 from actions.catalog import Catalog, Product, default_catalog
-from actions.orders import Order
+from actions.orders import Order, OrderStatus
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ EXPIRY_RANGE_MINUTES = (30, 24 * 60)  # what Stripe accepts for expires_at
 DEFAULT_RETURN_URL = "https://wa.me/"
 LINK_FAILED = "Sorry, I couldn't create your payment link just now. Please try again in a moment."
 CANCEL_FAILED = "Sorry, I couldn't cancel your order just now. Please try again."
+PAID_STATUSES = ("paid", "no_payment_required")
 REFUND_FAILED = "We'll refund the second payment shortly; the shop has been told."
 
 
@@ -49,6 +50,16 @@ class PaymentError(Exception):
 
 class AlreadyPaid(PaymentError):
     """The Checkout Session to stop was paid in the meantime."""
+
+
+class PaymentProcessing(PaymentError):
+    """The Checkout Session to stop was completed with a payment that has not cleared yet
+    (a bank debit): no new link until it succeeds or fails."""
+
+
+class StripeUnavailable(Exception):
+    """Stripe could not be asked now. Not a PaymentError: a payment turn lets it fail the
+    action, so the connector leaves the Stripe event unfinished and replays it later."""
 
 
 class PaymentsNotConfigured(PaymentError):
@@ -191,6 +202,8 @@ async def create_payment_link(order: Order, customer_id: str) -> CheckoutLink:
         session = await client.v1.checkout.sessions.create_async(
             params=params, options={"idempotency_key": idempotency_key(order)}
         )
+    except stripe.IdempotencyError as error:
+        return await open_session_of(order, error)
     except stripe.StripeError as error:
         logger.warning(
             "stripe checkout creation failed: order=%s error=%s code=%s status=%s",
@@ -205,11 +218,43 @@ async def create_payment_link(order: Order, customer_id: str) -> CheckoutLink:
     return CheckoutLink(session_id=session.id, url=session.url)
 
 
+class AttemptUsed(PaymentError):
+    """This order attempt's idempotency key made a session that is no longer open: the
+    caller starts the next attempt."""
+
+
+SESSIONS_SEARCHED = 100  # one page, newest first: a retried turn is minutes old
+
+
+async def open_session_of(order: Order, conflict: stripe.IdempotencyError) -> CheckoutLink:
+    """The session an earlier run of this order attempt created with other parameters (its
+    link began earlier: a Flow completion run again after a failed turn, same order id,
+    same key), reused while open so the order keeps one live link. AlreadyPaid when it was
+    paid meanwhile; AttemptUsed when it is gone otherwise (expired, or not among the newest
+    sessions), and the caller starts the next attempt."""
+    client = stripe_client()
+    try:
+        found = await client.v1.checkout.sessions.list_async(params={"limit": SESSIONS_SEARCHED})
+    except stripe.StripeError as error:
+        raise PaymentError(LINK_FAILED, f"{type(error).__name__}: {error.code}") from error
+    session = next((s for s in found.data if s.client_reference_id == order.id), None)
+    if session is not None and session.status == "open" and session.url:
+        logger.info("checkout session of an earlier run reused: order=%s", order.id)
+        return CheckoutLink(session_id=session.id, url=session.url)
+    if session is not None and session.status == "complete":
+        raise AlreadyPaid(
+            f"Your payment for order {order.id} has already gone through. "
+            "You'll get the confirmation in a moment."
+        )
+    raise AttemptUsed(LINK_FAILED, f"idempotency conflict: {conflict.code}")
+
+
 async def cancel_payment(order: Order) -> None:
     """Expires the order's open Checkout Session so its link stops working.
 
-    An already expired session counts as cancelled; a completed one raises AlreadyPaid,
-    because the customer has paid in the meantime.
+    An already expired session counts as cancelled; a completed one raises AlreadyPaid when
+    the customer has paid in the meantime, PaymentProcessing while that payment is clearing,
+    and counts as stopped once that payment has failed.
     """
     if not order.checkout_session_id:
         return
@@ -227,10 +272,19 @@ async def cancel_payment(order: Order) -> None:
     except stripe.StripeError as error:
         logger.warning("stripe retrieve failed: order=%s error=%s", order.id, type(error).__name__)
         raise PaymentError(CANCEL_FAILED) from error
-    if session.status == "complete":
+    if session.status != "complete":
+        return
+    if session.payment_status in PAID_STATUSES:
         raise AlreadyPaid(
             "Your payment for this order has already gone through, so I can't cancel it here. "
             "You'll get the confirmation in a moment."
+        )
+    if order.status != OrderStatus.PAYMENT_FAILED:
+        # Complete but unpaid: a bank debit still clearing. Its failure stays complete and
+        # unpaid at Stripe; the order records it (payment_failed), and then a new link may go.
+        raise PaymentProcessing(
+            f"Your payment for order {order.id} is still being processed. "
+            "I'll confirm as soon as it clears."
         )
 
 
@@ -263,3 +317,85 @@ async def refund_duplicate(order: Order, payment_intent: str) -> str:
         )
         raise PaymentError(REFUND_FAILED, f"{type(error).__name__}: {error.code}") from error
     return refund.id
+
+
+@dataclass(frozen=True)
+class CheckoutPayment:
+    """What Stripe itself says about a Checkout Session: the only source a payment turn
+    trusts (its entities only name the session)."""
+
+    session_id: str
+    status: str | None
+    payment_status: str | None
+    amount_total: int | None
+    currency: str | None
+    livemode: bool
+    order_id: str | None
+    payment_intent: str | None
+    subscription: str | None
+
+    @property
+    def is_paid(self) -> bool:
+        return self.status == "complete" and self.payment_status in PAID_STATUSES
+
+
+def _id_of(value: object) -> str | None:
+    """An expandable field's id, whether Stripe sent the id or the object."""
+    if value is None or isinstance(value, str):
+        return value
+    found = getattr(value, "id", None)
+    return found if isinstance(found, str) else None
+
+
+async def retrieve_checkout(session_id: str) -> CheckoutPayment:
+    """Asks Stripe for the Checkout Session `session_id`.
+
+    PaymentError when Stripe says there is no such session (or no key is set: nothing to
+    check against); StripeUnavailable when Stripe cannot answer now (network, 5xx, 429,
+    authentication), so the caller's turn fails and is replayed.
+    """
+    client = stripe_client()
+    try:
+        session = await client.v1.checkout.sessions.retrieve_async(session_id)
+    except stripe.InvalidRequestError as error:
+        raise PaymentError(
+            "We received a payment and are checking it.", f"retrieve refused: {error.code}"
+        ) from error
+    except stripe.StripeError as error:
+        logger.warning("stripe retrieve failed: error=%s", type(error).__name__)
+        raise StripeUnavailable(f"retrieve {session_id}: {type(error).__name__}") from error
+    metadata = session.to_dict().get("metadata") or {}
+    order_id = metadata.get("order_id")
+    return CheckoutPayment(
+        session_id=session.id,
+        status=session.status,
+        payment_status=session.payment_status,
+        amount_total=session.amount_total,
+        currency=session.currency,
+        livemode=bool(session.livemode),
+        order_id=order_id if isinstance(order_id, str) else None,
+        payment_intent=_id_of(session.payment_intent),
+        subscription=_id_of(session.subscription),
+    )
+
+
+async def cancel_duplicate_subscription(order: Order, subscription_id: str) -> None:
+    """Cancels, at once, a second subscription started for an already paid order, so it
+    never bills again. PaymentError when Stripe cannot be reached.
+
+    The id comes from Stripe's own session, so Stripe refusing it means it is cancelled
+    already (a replayed turn): that counts as done.
+    """
+    client = stripe_client()
+    try:
+        await client.v1.subscriptions.cancel_async(subscription_id)
+    except stripe.InvalidRequestError as error:
+        logger.info("subscription already cancelled: order=%s code=%s", order.id, error.code)
+    except stripe.StripeError as error:
+        logger.warning(
+            "stripe subscription cancel failed: order=%s error=%s code=%s",
+            order.id,
+            type(error).__name__,
+            error.code,
+        )
+        raise PaymentError(REFUND_FAILED, f"{type(error).__name__}: {error.code}") from error

@@ -92,6 +92,39 @@ def pay(session: Session, metadata: dict[str, str], even_if_closed: bool = False
     ]
 
 
+def pay_by_debit(session: Session, metadata: dict[str, str]) -> Events:
+    """The customer paid by bank debit: the session completes unpaid while the debit clears
+    (days on Stripe), then `debit_clears` or `debit_fails`."""
+    _require_open(session)
+    session["status"] = "complete"
+    session["payment_status"] = "unpaid"
+    if session["mode"] == "payment":
+        _payment_intent(session, metadata, "processing")
+    else:
+        session["subscription"] = "sub_test_" + secrets.token_hex(12)
+    return [event("checkout.session.completed", dict(session))]
+
+
+def _require_clearing(session: Session) -> None:
+    clearing = session["status"] == "complete" and session["payment_status"] == "unpaid"
+    if not clearing or session.get("debit_failed"):
+        raise CheckoutError("No bank debit of this Checkout Session is clearing.")
+
+
+def debit_clears(session: Session, metadata: dict[str, str]) -> Events:
+    """The bank debit succeeded: the session becomes paid."""
+    _require_clearing(session)
+    session["payment_status"] = "paid"
+    return [event("checkout.session.async_payment_succeeded", dict(session))]
+
+
+def debit_fails(session: Session, metadata: dict[str, str]) -> Events:
+    """The bank debit failed: the session stays complete and unpaid, for good."""
+    _require_clearing(session)
+    session["debit_failed"] = True  # the emulator's own note: a failed debit never clears
+    return [event("checkout.session.async_payment_failed", dict(session))]
+
+
 def decline(session: Session, metadata: dict[str, str]) -> Events:
     """The card was declined: the session stays open for another try. The PaymentIntent of
     a subscription's first invoice does not carry the session's metadata, as on Stripe."""
@@ -163,6 +196,9 @@ def refunded(session: Session, metadata: dict[str, str], refunded_in_all: int) -
 #: The actions of the hosted page, by the name its buttons post.
 OUTCOMES: dict[str, Callable[[Session, dict[str, str]], Events]] = {
     "pay": pay,
+    "pay_by_debit": pay_by_debit,
+    "debit_clears": debit_clears,
+    "debit_fails": debit_fails,
     "decline": decline,
     "expire": lambda session, _metadata: expire(session),
     "renew": renew,

@@ -7,7 +7,8 @@ parameters stripe-python's types declare (sandbox/stripe_params.py), validates a
 like Stripe does for the fields this shop uses, replays idempotent requests, and can be
 told to fail (500, 429, 402 …) or to answer late. Sessions can be created, retrieved,
 listed and expired; a paid session's PaymentIntent can be refunded (`POST /v1/refunds`, in
-full or in part).
+full or in part) and its subscription cancelled (`DELETE /v1/subscriptions/{id}`). A session
+can also be paid by bank debit: complete and unpaid until the debit clears or fails.
 
 Each session's `url` is its hosted page (sandbox/checkout_page.py). Once `send_events_to`
 names our webhook, what happens there (and an expiry through the API) is delivered as
@@ -38,6 +39,7 @@ _SESSIONS_PATH = "/v1/checkout/sessions"
 _SESSION_PATH = re.compile(r"/v1/checkout/sessions/(?P<id>[^/]+)")
 _EXPIRE_PATH = re.compile(r"/v1/checkout/sessions/(?P<id>[^/]+)/expire")
 _REFUNDS_PATH = "/v1/refunds"
+_SUBSCRIPTION_PATH = re.compile(r"/v1/subscriptions/(?P<id>[^/]+)")
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 _PAGE_PATH = re.compile(r"/pay/(?P<id>cs_test_[0-9a-f]+)")
 LIST_LIMIT_DEFAULT = 10
@@ -181,6 +183,7 @@ class StripeEmulator(LoopbackServer):
         self._webhook: tuple[str, str] | None = None
         self.deliveries: list[Delivery] = []
         self.refunds: dict[str, dict[str, Any]] = {}  # refund id -> the refund, oldest first
+        self.cancelled_subscriptions: set[str] = set()
 
     def send_events_to(self, webhook_url: str, webhook_secret: str) -> None:
         """From now on, deliver the sessions' events to `webhook_url`, signed."""
@@ -352,6 +355,10 @@ class StripeEmulator(LoopbackServer):
         if request.method == "POST" and expire:
             _check_known(request.params, stripe_params.SESSION_EXPIRE)
             return self._expire(expire["id"])
+        subscription = _SUBSCRIPTION_PATH.fullmatch(request.path)
+        if request.method == "DELETE" and subscription:
+            _check_known(request.params, stripe_params.SUBSCRIPTION_CANCEL)
+            return self._cancel_subscription(subscription["id"])
         retrieve = _SESSION_PATH.fullmatch(request.path)
         if request.method == "GET" and retrieve:
             _check_known(request.params, stripe_params.SESSION_RETRIEVE)
@@ -382,6 +389,30 @@ class StripeEmulator(LoopbackServer):
         if self._webhook is not None:
             self._spawn(self._deliver(events, *self._webhook))
         return dict(session)
+
+    def _cancel_subscription(self, subscription_id: str) -> dict[str, Any]:
+        """Cancels a session's subscription at once (the caller holds the lock); Stripe then
+        sends customer.subscription.deleted. A cancelled one cannot be cancelled again."""
+        session = next(
+            (s for s in self.sessions.values() if s.get("subscription") == subscription_id), None
+        )
+        if session is None:
+            raise StripeApiError(
+                404,
+                f"No such subscription: '{subscription_id}'",
+                code="resource_missing",
+                param="id",
+            )
+        if subscription_id in self.cancelled_subscriptions:
+            raise StripeApiError(
+                400,
+                "A canceled subscription can only update its cancellation_details and metadata.",
+            )
+        self.cancelled_subscriptions.add(subscription_id)
+        events = checkout.cancel_subscription(session, self._child_metadata.get(session["id"], {}))
+        if self._webhook is not None:
+            self._spawn(self._deliver(events, *self._webhook))
+        return dict(events[0]["data"]["object"])
 
     def _refund(self, params: dict[str, Any]) -> dict[str, Any]:
         """Refunds a paid session's PaymentIntent, all that is left or `amount` of it (the
@@ -600,6 +631,9 @@ PAGE_NOTES = {
     "expire": "This link has expired.",
     "renew": "The next period was paid.",
     "cancel_subscription": "The subscription is cancelled.",
+    "pay_by_debit": "Bank debit started. It takes a few days to clear.",
+    "debit_clears": "The bank debit cleared.",
+    "debit_fails": "The bank debit failed.",
 }
 
 

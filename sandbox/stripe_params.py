@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from stripe._request_options import RequestOptions
-from stripe.params import RefundCreateParams
+from stripe.params import RefundCreateParams, SubscriptionCancelParams
 from stripe.params.checkout import (
     SessionCreateParams,
     SessionCreateParamsLineItem,
@@ -35,6 +35,7 @@ SESSION_LIST = parameters(SessionListParams)
 SESSION_EXPIRE = parameters(SessionExpireParams)
 SESSION_RETRIEVE = parameters(SessionRetrieveParams)
 REFUND_CREATE = parameters(RefundCreateParams)
+SUBSCRIPTION_CANCEL = parameters(SubscriptionCancelParams)
 
 
 def unknown(params: dict[str, Any], known: frozenset[str]) -> str | None:

@@ -113,6 +113,33 @@ def test_orders_are_kept_by_id_newest_last_and_bounded(catalog: Catalog) -> None
     assert len(held) == ORDERS_KEPT and order.id not in held
 
 
+def test_orders_finished_go_first_and_keep_no_address(catalog: Catalog) -> None:
+    address = {"name": "A Customer", "street": "Main St 1", "postal_code": "1000", "city": "T"}
+    paid = Order.start(catalog, {"gift-card": 1}, delivery=address).with_link("cs_1", "u")
+    paid = paid.paid_by("cs_1", "pi_1")
+    open_order = Order.start(catalog, {"gift-card": 1}, delivery=address).with_link("cs_2", "u")
+    held = with_order(with_order(None, paid), open_order)
+    cancelled = []
+    for _ in range(ORDERS_KEPT + 3):
+        order = Order.start(catalog, {"gift-card": 1}, delivery=address).with_link("cs_3", "u")
+        cancelled.append(order.moved_to(OrderStatus.CANCELLED))
+        held = with_order(held, cancelled[-1])
+    assert len(held) == ORDERS_KEPT
+    assert paid.id in held and open_order.id in held  # the oldest, yet kept
+    assert [c.id for c in cancelled if c.id in held] == [c.id for c in cancelled[-18:]]
+    assert held[paid.id]["order_delivery"] == address
+    assert held[open_order.id]["order_delivery"] == address
+    assert held[cancelled[-1].id]["order_delivery"] is None
+
+
+def test_a_flow_orders_id_follows_from_its_token(catalog: Catalog) -> None:
+    first = Order.start(catalog, {"gift-card": 1}, flow_token="ft1.token-a")
+    again = Order.start(catalog, {"gift-card": 1}, flow_token="ft1.token-a")
+    other = Order.start(catalog, {"gift-card": 1}, flow_token="ft1.token-b")
+    assert first.id == again.id != other.id
+    assert re.fullmatch(r"ORD-[A-HJ-NP-Z2-9]{8}", first.id)
+
+
 def test_an_order_remembers_every_session_it_had(catalog: Catalog) -> None:
     first = Order.start(catalog, {"gift-card": 1}).with_link("cs_1", "https://pay/1")
     second = first.moved_to(OrderStatus.PAYMENT_FAILED).next_attempt(0.0)

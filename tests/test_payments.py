@@ -27,7 +27,7 @@ from actions import payments
 from actions.catalog import Catalog
 from actions.flow_actions import ActionFlowStep
 from actions.order_actions import ActionCancelOrder
-from actions.orders import Order, OrderStatus
+from actions.orders import Order, OrderStatus, with_order
 from actions.payment_actions import (
     ActionCheckoutExpired,
     ActionCreatePaymentLink,
@@ -36,8 +36,10 @@ from actions.payment_actions import (
 from actions.payments import (
     ConfigError,
     PaymentError,
+    PaymentProcessing,
     PaymentsNotConfigured,
     StripeSettings,
+    StripeUnavailable,
     cancel_payment,
     create_payment_link,
 )
@@ -481,6 +483,36 @@ def test_cancel_of_a_paid_session_says_the_payment_went_through(
     assert stripe_env.sessions[str(order.checkout_session_id)]["status"] == "complete"
 
 
+def test_cancel_of_a_session_whose_bank_debit_is_clearing_says_it_is_processing(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    order = awaiting_order(stripe_env, catalog)
+    stripe_env.act(str(order.checkout_session_id), "pay_by_debit")  # complete, unpaid
+    with pytest.raises(PaymentProcessing) as caught:
+        run(cancel_payment(order))
+    assert f"order {order.id} is still being processed" in caught.value.customer_message
+    tracker = make_tracker("flow_completed", flow_completion("tok-2"), slots=order.to_slots())
+    messages, events = run_stripe_action(ActionFlowStep(), tracker)
+    assert events == [] and len(stripe_env.sessions) == 1  # no new order, no new link
+    assert "still being processed" in messages[0]["text"]
+
+
+def test_after_a_bank_debit_failed_a_new_link_is_made(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    order = awaiting_order(stripe_env, catalog)
+    old = str(order.checkout_session_id)
+    stripe_env.act(old, "pay_by_debit")
+    stripe_env.act(old, "debit_fails")  # stays complete and unpaid at Stripe
+    failed = order.moved_to(OrderStatus.PAYMENT_FAILED)
+    messages, events = run_stripe_action(
+        ActionCreatePaymentLink(), make_tracker("affirm", slots=failed.to_slots())
+    )
+    new = slot_updates(events)["checkout_session_id"]
+    assert new not in (None, old) and stripe_env.sessions[new]["status"] == "open"
+    assert stripe_env.sessions[new]["url"] in messages[0]["text"]
+
+
 def test_cancel_without_a_session_does_not_call_stripe(
     stripe_env: FakeStripeApi, catalog: Catalog
 ) -> None:
@@ -728,42 +760,56 @@ def test_no_new_link_when_the_previous_one_was_paid_meanwhile(
     assert len(stripe_env.sessions) == 1
 
 
-def paid_event(order: Order, session_id: str, payment_intent: str) -> Tracker:
-    entities = {
+def paid_event(
+    order: Order, session_id: str, slots: dict[str, Any] | None = None, **entities: Any
+) -> Tracker:
+    """A payment turn naming `session_id`; other entities (forged or the connector's) may
+    be added, but the action takes nothing from them."""
+    named = {
         "order_id": order.id,
         "checkout_session_id": session_id,
-        "amount_total": order.total,
-        "currency": "eur",
-        "livemode": False,
-        "payment_intent": payment_intent,
         "stripe_event_id": "evt_test_second",
+        **entities,
     }
-    return make_tracker("EXTERNAL_payment_succeeded", entities, slots=order.to_slots())
+    return make_tracker(
+        "EXTERNAL_payment_succeeded", named, slots=order.to_slots() if slots is None else slots
+    )
+
+
+def paid_twice(fake: FakeStripeApi, catalog: Catalog, **items: int) -> tuple[Order, str]:
+    """An order paid through its first session whose second session was paid too: the order
+    as the conversation holds it, and the second session's id."""
+    first = Order.start(catalog, items or {"espresso-beans": 2})
+    link = run(create_payment_link(first, CUSTOMER))
+    second = first.next_attempt(time.time())
+    second_link = run(create_payment_link(second, CUSTOMER))
+    fake.complete(link.session_id)
+    order = second.with_link(second_link.session_id, second_link.url)
+    paid = replace(order, sessions=(link.session_id, second_link.session_id)).paid_by(
+        link.session_id, fake.sessions[link.session_id]["payment_intent"]
+    )
+    fake.complete_late(second_link.session_id)
+    return paid, second_link.session_id
 
 
 def test_a_second_payment_for_a_paid_order_is_refunded_once_and_logged(
     stripe_env: FakeStripeApi, catalog: Catalog, caplog: pytest.LogCaptureFixture
 ) -> None:
-    first = awaiting_order(stripe_env, catalog)
-    second_link = run(create_payment_link(first.next_attempt(time.time()), CUSTOMER))
-    order = first.next_attempt(time.time()).with_link(second_link.session_id, second_link.url)
-    first_id, second_id = str(first.checkout_session_id), second_link.session_id
-    stripe_env.complete(first_id)
-    pi = stripe_env.sessions[first_id]["payment_intent"]
-    paid = order.paid_by(first_id, pi)
-    stripe_env.complete_late(second_id)
+    paid, second_id = paid_twice(stripe_env, catalog)
+    pi = paid.payment_intent
     duplicate = stripe_env.sessions[second_id]["payment_intent"]
 
     caplog.set_level("INFO", logger="actions.payment_actions")
     for _ in range(2):  # the turn replayed: still one refund (idempotency key per payment)
+        # the entity names the first payment: Stripe's answer names the one to refund
         messages, events = run_stripe_action(
-            ActionPaymentSucceeded(), paid_event(paid, second_id, duplicate)
+            ActionPaymentSucceeded(), paid_event(paid, second_id, payment_intent=pi)
         )
         assert events == []
         assert f"You were charged twice for order {paid.id}" in messages[0]["text"]
         assert "we refunded the second payment of €25.80" in messages[0]["text"]
     (refund,) = stripe_env.refunded_of(duplicate)
-    assert refund["amount"] == 2580 and stripe_env.refunded_of(pi) == []
+    assert refund["amount"] == 2580 and stripe_env.refunded_of(str(pi)) == []
     keys = {r.idempotency_key for r in stripe_env.requests_to("POST", "/v1/refunds")}
     assert keys == {f"refund-duplicate-{duplicate}"}
     logged = [
@@ -772,6 +818,37 @@ def test_a_second_payment_for_a_paid_order_is_refunded_once_and_logged(
     assert logged[0] == (
         f"duplicate payment refunded: event=evt_test_second order={paid.id} refund={refund['id']}"
     )
+
+
+def test_the_connectors_duplicate_flag_refunds_whatever_the_tracker_says(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    paid, second_id = paid_twice(stripe_env, catalog)
+    unpaid = replace(paid, status=OrderStatus.AWAITING_PAYMENT, paid_session=None)
+    tracker = paid_event(unpaid, second_id, duplicate_payment=True)
+    messages, events = run_stripe_action(ActionPaymentSucceeded(), tracker)
+    assert events == []  # never confirmed
+    assert f"You were charged twice for order {paid.id}" in messages[0]["text"]
+    duplicate = stripe_env.sessions[second_id]["payment_intent"]
+    assert [r["amount"] for r in stripe_env.refunded_of(duplicate)] == [2580]
+
+
+def test_a_second_subscription_is_cancelled_and_its_refund_logged(
+    stripe_env: FakeStripeApi, catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    paid, second_id = paid_twice(stripe_env, catalog, **{"coffee-club": 1})
+    second_subscription = stripe_env.sessions[second_id]["subscription"]
+    for _ in range(2):  # replayed: cancelled once, told again
+        messages, events = run_stripe_action(
+            ActionPaymentSucceeded(), paid_event(paid, second_id, duplicate_payment=True)
+        )
+        assert events == []
+        assert "cancelled the second subscription" in messages[0]["text"]
+    assert stripe_env.cancelled_subscriptions == {second_subscription}
+    assert (
+        "second subscription cancelled, refund its first payment by hand: "
+        f"event=evt_test_second order={paid.id} subscription={second_subscription}"
+    ) in caplog.text
 
 
 def test_a_payment_through_an_older_session_confirms_and_stops_the_current_link(
@@ -787,8 +864,9 @@ def test_a_payment_through_an_older_session_confirms_and_stops_the_current_link(
     old = str(first.checkout_session_id)
     stripe_env.complete_late(old)  # paid on the old page just as it was expired
     pi = stripe_env.sessions[old]["payment_intent"]
-    messages, events = run_stripe_action(ActionPaymentSucceeded(), paid_event(order, old, pi))
+    messages, events = run_stripe_action(ActionPaymentSucceeded(), paid_event(order, old))
     assert slot_updates(events)["order_paid_session"] == old
+    assert slot_updates(events)["order_payment_intent"] == pi
     assert f"Order {order.id} is confirmed" in messages[0]["text"]
     assert stripe_env.sessions[str(order.checkout_session_id)]["status"] == "expired"
 
@@ -796,15 +874,138 @@ def test_a_payment_through_an_older_session_confirms_and_stops_the_current_link(
 def test_a_second_payment_that_cannot_be_refunded_now_is_told_and_logged(
     stripe_env: FakeStripeApi, catalog: Catalog, caplog: pytest.LogCaptureFixture
 ) -> None:
-    order = awaiting_order(stripe_env, catalog)
-    paid = order.paid_by("cs_test_other", "pi_test_other")
-    stripe_env.queue_failures(500, 500, 500)
-    tracker = paid_event(paid, str(order.checkout_session_id), "pi_test_second")
-    messages, events = run_stripe_action(ActionPaymentSucceeded(), tracker)
+    paid, second_id = paid_twice(stripe_env, catalog)
+    duplicate = stripe_env.sessions[second_id]["payment_intent"]
+
+    async def refund_by_hand() -> None:
+        await payments.stripe_client().v1.refunds.create_async(params={"payment_intent": duplicate})
+
+    run(refund_by_hand())  # Stripe now refuses another refund of it
+    messages, events = run_stripe_action(ActionPaymentSucceeded(), paid_event(paid, second_id))
     assert events == []
     assert f"You were charged twice for order {paid.id}" in messages[0]["text"]
     assert "refund the second payment shortly" in messages[0]["text"]
     assert "duplicate payment not refunded, refund it by hand: event=evt_test_second" in caplog.text
+
+
+# --- payment turns take nothing from their entities ------------------------------------------
+
+
+def test_a_payment_is_confirmed_from_stripes_answer_not_the_entities(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    order = awaiting_order(stripe_env, catalog)
+    session_id = str(order.checkout_session_id)
+    stripe_env.complete(session_id)
+    forged: dict[str, Any] = {
+        "amount_total": 1,
+        "currency": "usd",
+        "livemode": True,
+        "payment_intent": "pi_x",
+    }
+    messages, events = run_stripe_action(
+        ActionPaymentSucceeded(), paid_event(order, session_id, **forged)
+    )
+    slots = slot_updates(events)
+    assert slots["order_status"] == "paid"
+    assert slots["order_payment_intent"] == stripe_env.sessions[session_id]["payment_intent"]
+    assert f"Order {order.id} is confirmed" in messages[0]["text"]
+    assert stripe_env.requests_to("GET", f"{SESSIONS}/{session_id}")
+
+
+def test_a_payment_is_confirmed_once(stripe_env: FakeStripeApi, catalog: Catalog) -> None:
+    order = awaiting_order(stripe_env, catalog)
+    session_id = str(order.checkout_session_id)
+    stripe_env.complete(session_id)
+    _, events = run_stripe_action(ActionPaymentSucceeded(), paid_event(order, session_id))
+    paid = Order.from_slots({**order.to_slots(), **slot_updates(events)})
+    assert paid is not None and paid.status == OrderStatus.PAID
+    again = run_stripe_action(ActionPaymentSucceeded(), paid_event(paid, session_id))
+    assert again == ([], [])
+
+
+def test_payment_for_a_replaced_order_confirms_that_order(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    first = awaiting_order(stripe_env, catalog).moved_to(OrderStatus.CANCELLED)
+    stripe_env.complete_late(str(first.checkout_session_id))
+    second = Order.start(catalog, {"decaf-beans": 1}).with_link("cs_test_2", "https://pay/2")
+    slots = {**second.to_slots(), "orders": with_order(None, first)}
+    tracker = paid_event(first, str(first.checkout_session_id), slots)
+    messages, events = run_stripe_action(ActionPaymentSucceeded(), tracker)
+    (message,) = messages
+    assert f"Order {first.id} is confirmed" in message["text"]
+    assert "2 × Espresso" in message["text"]
+    updated = slot_updates(events)
+    assert updated["orders"][first.id]["order_status"] == "paid"
+    assert updated["orders"][second.id]["order_status"] == "awaiting_payment"
+    assert "order_id" not in updated  # the open second order stays the one discussed
+
+
+def test_payment_for_a_cancelled_order_is_confirmed(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    cancelled = awaiting_order(stripe_env, catalog).moved_to(OrderStatus.CANCELLED)
+    stripe_env.complete_late(str(cancelled.checkout_session_id))
+    slots = {"orders": with_order(None, cancelled)}  # cancelled: no current order
+    tracker = paid_event(cancelled, str(cancelled.checkout_session_id), slots)
+    messages, events = run_stripe_action(ActionPaymentSucceeded(), tracker)
+    assert f"Order {cancelled.id} is confirmed" in messages[0]["text"]
+    assert slot_updates(events)["order_id"] == cancelled.id
+
+
+def other_orders_session(fake: FakeStripeApi, catalog: Catalog) -> str:
+    other = run(create_payment_link(Order.start(catalog, {"espresso-beans": 2}), CUSTOMER))
+    fake.complete(other.session_id)
+    return other.session_id
+
+
+@pytest.mark.parametrize("case", ["unpaid", "another_order", "unknown", "amount", "debit"])
+def test_a_payment_stripe_does_not_vouch_for_is_not_confirmed(
+    stripe_env: FakeStripeApi, catalog: Catalog, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    order = awaiting_order(stripe_env, catalog)
+    session_id = str(order.checkout_session_id)
+    if case == "another_order":  # paid, same amount, but its metadata names another order
+        session_id = other_orders_session(stripe_env, catalog)
+    elif case == "unknown":
+        session_id = "cs_test_" + secrets.token_hex(24)
+    elif case == "amount":  # the conversation's order differs from what Stripe charged
+        stripe_env.complete(session_id)
+        order = replace(order, lines=(replace(order.lines[0], quantity=3),))
+    elif case == "debit":
+        stripe_env.act(session_id, "pay_by_debit")
+    verified: dict[str, Any] = {"amount_total": order.total, "currency": "eur", "livemode": False}
+    tracker = paid_event(order, session_id, payment_intent="pi_test_x", **verified)
+    messages, events = run_stripe_action(ActionPaymentSucceeded(), tracker)
+    assert events == []
+    assert "checking it" in messages[0]["text"]
+    assert f"payment not confirmed: event=evt_test_second order={order.id}" in caplog.text
+
+
+def test_a_payment_turn_fails_when_stripe_cannot_answer_so_the_event_is_replayed(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    order = awaiting_order(stripe_env, catalog)
+    session_id = str(order.checkout_session_id)
+    stripe_env.complete(session_id)
+    stripe_env.queue_failures(500, 500, 500)
+    with pytest.raises(StripeUnavailable):
+        run_stripe_action(ActionPaymentSucceeded(), paid_event(order, session_id))
+    _, events = run_stripe_action(ActionPaymentSucceeded(), paid_event(order, session_id))
+    assert slot_updates(events)["order_status"] == "paid"  # the replay confirms
+
+
+def test_a_payment_told_again_for_an_order_paid_before_sessions_were_recorded_is_logged(
+    stripe_env: FakeStripeApi, catalog: Catalog, caplog: pytest.LogCaptureFixture
+) -> None:
+    order = awaiting_order(stripe_env, catalog)
+    stripe_env.complete(str(order.checkout_session_id))
+    legacy = order.moved_to(OrderStatus.PAID)  # no paid_session: recorded by older code
+    caplog.set_level("INFO", logger="actions.payment_actions")
+    tracker = paid_event(legacy, str(order.checkout_session_id))
+    assert run_stripe_action(ActionPaymentSucceeded(), tracker) == ([], [])
+    assert "paid before its session was recorded, not confirmed again: event=" in caplog.text
 
 
 def flow_completion(token: str) -> dict[str, Any]:
@@ -835,6 +1036,69 @@ def test_a_second_flow_does_not_replace_an_order_paid_meanwhile(
     messages, events = run_stripe_action(ActionFlowStep(), tracker)
     assert events == [] and len(stripe_env.sessions) == 1
     assert f"Your payment for order {first.id} has just gone through" in messages[0]["text"]
+
+
+def test_a_second_flow_when_stripe_cannot_stop_the_first_link_keeps_the_new_order(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    first = awaiting_order(stripe_env, catalog)
+    stripe_env.queue_failures(500, 500, 500)  # the expire and its two retries
+    tracker = make_tracker("flow_completed", flow_completion("tok-2"), slots=first.to_slots())
+    messages, events = run_stripe_action(ActionFlowStep(), tracker)
+    slots = {**first.to_slots(), **slot_updates(events)}
+    draft = Order.from_slots(slots)
+    assert draft is not None and draft.id != first.id
+    assert (draft.status, draft.flow_token) == (OrderStatus.DRAFT, "tok-2")
+    assert [(line.product_id, line.quantity) for line in draft.lines] == [("green-tea", 1)]
+    assert slots["orders"][first.id]["order_status"] == "awaiting_payment"
+    assert f"Your order {draft.id} is saved" in messages[-1]["text"]
+    assert messages[-1]["buttons"] == [{"title": "Try again", "payload": "/affirm"}]
+    assert len(stripe_env.sessions) == 1
+
+    again = make_tracker("flow_completed", flow_completion("tok-2"), slots=slots)
+    assert run_stripe_action(ActionFlowStep(), again) == ([], [])  # one order per token
+
+    messages, events = run_stripe_action(
+        ActionCreatePaymentLink(), make_tracker("affirm", slots=slots)
+    )
+    updated = {**slots, **slot_updates(events)}
+    assert stripe_env.sessions[str(first.checkout_session_id)]["status"] == "expired"
+    assert updated["orders"][first.id]["order_status"] == "cancelled"
+    assert (updated["order_id"], updated["order_status"]) == (draft.id, "awaiting_payment")
+    assert stripe_env.sessions[updated["checkout_session_id"]]["url"] in messages[-1]["text"]
+
+
+def test_a_flow_completion_run_again_after_a_failed_turn_reuses_its_link(
+    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracker = make_tracker("flow_completed", flow_completion("tok-retry"))
+    _, events = run_stripe_action(ActionFlowStep(), tracker)
+    first = slot_updates(events)
+    # The turn failed after the link went out: its events were not kept, the completion
+    # runs again on the same tracker, minutes later (another expires_at for the same key).
+    later = time.time() + 180
+    monkeypatch.setattr(time, "time", lambda: later)
+    messages, events = run_stripe_action(ActionFlowStep(), tracker)
+    again = slot_updates(events)
+    assert again["order_id"] == first["order_id"]
+    assert again["checkout_session_id"] == first["checkout_session_id"]
+    assert len(stripe_env.sessions) == 1 and stripe_env.requests_to("GET", SESSIONS)
+    assert stripe_env.sessions[first["checkout_session_id"]]["url"] in messages[0]["text"]
+
+
+def test_a_flow_completion_run_again_after_its_link_expired_gets_the_next_attempt(
+    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracker = make_tracker("flow_completed", flow_completion("tok-expired"))
+    _, events = run_stripe_action(ActionFlowStep(), tracker)
+    first = slot_updates(events)
+    stripe_env.expire(first["checkout_session_id"])
+    later = time.time() + 180
+    monkeypatch.setattr(time, "time", lambda: later)
+    _, events = run_stripe_action(ActionFlowStep(), tracker)
+    again = slot_updates(events)
+    assert (again["order_id"], again["order_attempt"]) == (first["order_id"], 2)
+    assert stripe_env.sessions[again["checkout_session_id"]]["status"] == "open"
 
 
 # --- the emulator's refunds ------------------------------------------------------------------

@@ -102,7 +102,17 @@ def order_and_get_link(
     return session
 
 
-def paid_event(session: dict[str, Any], **changes: Any) -> dict[str, Any]:
+def paid_event(
+    stripe_api: FakeStripeApi,
+    session: dict[str, Any],
+    paid_at_stripe: bool = True,
+    **changes: Any,
+) -> dict[str, Any]:
+    """checkout.session.completed for `session`. Unless told otherwise (or the event says
+    unpaid), the customer paid it at the emulated Stripe first, as the action looks it up."""
+    unpaid = changes.get("payment_status", "paid") != "paid"
+    if paid_at_stripe and not unpaid and session["payment_status"] != "paid":
+        stripe_api.complete(session["id"])
     obj = se.session(
         session["id"],
         session["metadata"]["whatsapp_user_id"],
@@ -122,12 +132,13 @@ def test_order_pay_confirm_exactly_once(
     customer = new_customer()
     session = order_and_get_link(chat, stripe_api, customer, "espresso beans")
     assert session["mode"] == "payment" and session["amount_total"] == 1290
-    event = paid_event(session)
+    event = paid_event(stripe_api, session)
     assert send_event(bot, event).status_code == 200
     chat.wait(customer, 3)
     assert send_event(bot, event).json() == {"status": "duplicate"}  # the same event again
     later = se.event(
-        "checkout.session.async_payment_succeeded", paid_event(session)["data"]["object"]
+        "checkout.session.async_payment_succeeded",
+        paid_event(stripe_api, session)["data"]["object"],
     )
     assert send_event(bot, later).status_code == 200  # another event saying the same
     time.sleep(1.5)
@@ -144,7 +155,7 @@ def test_concurrent_duplicates_confirm_once(
 ) -> None:
     customer = new_customer()
     session = order_and_get_link(chat, stripe_api, customer, "green tea")
-    events = [paid_event(session) for _ in range(6)]
+    events = [paid_event(stripe_api, session) for _ in range(6)]
     events += [events[0]] * 4  # and the same event id several times at once
     answers: list[int] = []
     threads = [
@@ -165,10 +176,11 @@ def test_late_expiry_does_not_undo_a_payment(
 ) -> None:
     customer = new_customer()
     session = order_and_get_link(chat, stripe_api, customer, "decaf")
-    send_event(bot, paid_event(session))
+    send_event(bot, paid_event(stripe_api, session))
     chat.wait(customer, 3)
     expired = se.event(
-        "checkout.session.expired", {**paid_event(session)["data"]["object"], "status": "expired"}
+        "checkout.session.expired",
+        {**paid_event(stripe_api, session)["data"]["object"], "status": "expired"},
     )
     send_event(bot, expired)
     time.sleep(1.5)
@@ -182,7 +194,7 @@ def test_declined_then_retry_then_paid(chat: Chat, bot: LiveBot, stripe_api: Fak
     first = order_and_get_link(chat, stripe_api, customer, "filter coffee")
     failed = se.event(
         "checkout.session.async_payment_failed",
-        paid_event(first, payment_status="unpaid")["data"]["object"],
+        paid_event(stripe_api, first, payment_status="unpaid")["data"]["object"],
     )
     send_event(bot, failed)
     offer = chat.next_reply(customer, 2)
@@ -193,7 +205,7 @@ def test_declined_then_retry_then_paid(chat: Chat, bot: LiveBot, stripe_api: Fak
     (second,) = [s for s in stripe_api.sessions.values() if s["url"] == url]
     assert second["id"] != first["id"]
     assert second["metadata"]["order_id"] == first["metadata"]["order_id"]
-    send_event(bot, paid_event(second))
+    send_event(bot, paid_event(stripe_api, second))
     chat.wait(customer, 5, settle=1.0)
     assert len(confirmations(chat, customer)) == 1
 
@@ -203,7 +215,10 @@ def test_expired_link_gets_a_fresh_one(chat: Chat, bot: LiveBot, stripe_api: Fak
     first = order_and_get_link(chat, stripe_api, customer, "gift card")
     expired = se.event(
         "checkout.session.expired",
-        {**paid_event(first, payment_status="unpaid")["data"]["object"], "status": "expired"},
+        {
+            **paid_event(stripe_api, first, payment_status="unpaid")["data"]["object"],
+            "status": "expired",
+        },
     )
     send_event(bot, expired)
     nudge = chat.next_reply(customer, 2)
@@ -211,17 +226,17 @@ def test_expired_link_gets_a_fresh_one(chat: Chat, bot: LiveBot, stripe_api: Fak
     url = nudge["interactive"]["action"]["parameters"]["url"]
     assert url != first["url"]
     (second,) = [s for s in stripe_api.sessions.values() if s["url"] == url]
-    send_event(bot, paid_event(second))
+    send_event(bot, paid_event(stripe_api, second))
     chat.wait(customer, 4, settle=1.0)
     assert len(confirmations(chat, customer)) == 1
 
 
-def test_amount_mismatch_is_not_confirmed(
+def test_a_payment_stripe_has_not_taken_is_not_confirmed(
     chat: Chat, bot: LiveBot, stripe_api: FakeStripeApi
 ) -> None:
     customer = new_customer()
     session = order_and_get_link(chat, stripe_api, customer, "espresso")
-    send_event(bot, paid_event(session, amount_total=1))
+    send_event(bot, paid_event(stripe_api, session, paid_at_stripe=False, amount_total=1))
     reply = chat.next_reply(customer, 2)
     assert "checking it" in text_of(reply)
     assert confirmations(chat, customer) == []
@@ -233,7 +248,7 @@ def test_refund_and_subscription_messages(
     customer = new_customer()
     session = order_and_get_link(chat, stripe_api, customer, "coffee club")
     assert session["mode"] == "subscription"
-    send_event(bot, paid_event(session))
+    send_event(bot, paid_event(stripe_api, session))
     chat.wait(customer, 3)
     metadata = session["metadata"]
     renewal = se.event(
@@ -258,7 +273,7 @@ def test_refund_and_subscription_messages(
 
     buyer = new_customer()
     bought = order_and_get_link(chat, stripe_api, buyer, "pour-over kit")
-    send_event(bot, paid_event(bought))
+    send_event(bot, paid_event(stripe_api, bought))
     chat.wait(buyer, 3)
     send_event(
         bot,
@@ -313,7 +328,7 @@ def test_confirmation_outside_the_window_is_the_template(
             "update wa_customers set last_inbound_at = ? where customer_key = ?",
             (time.time() - 2 * 24 * 3600, store.keys.pseudonym(customer)),
         )
-    send_event(bot, paid_event(session))
+    send_event(bot, paid_event(stripe_api, session))
     template = chat.next_reply(customer, 2)
     assert template["type"] == "template" and template["template"]["name"] == "order_update"
     assert "is confirmed" in template["template"]["components"][0]["parameters"][0]["text"]

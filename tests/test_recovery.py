@@ -82,6 +82,7 @@ def test_kill_9_between_acknowledging_and_confirming(
 
         # The action server hangs: every turn that needs it is in flight when Rasa dies.
         os.killpg(bot.processes[0].pid, signal.SIGSTOP)
+        stripe_api.complete(session["id"])  # paid at Stripe, where the action looks
         obj = se.session(
             session["id"], payer, session["metadata"]["order_id"], session["amount_total"]
         )
@@ -189,6 +190,7 @@ def test_confirmation_waits_out_a_graph_api_outage(
         url = chat.wait(customer, 2)[1]["interactive"]["action"]["parameters"]["url"]
         (session,) = [s for s in stripe_api.sessions.values() if s["url"] == url]
         graph.refuse_connections()
+        stripe_api.complete(session["id"])  # paid at Stripe, where the action looks
         obj = se.session(session["id"], customer, session["metadata"]["order_id"], 2500)
         body, headers = se.signed(se.event("checkout.session.completed", obj), WEBHOOK_SECRET)
         stripe_url = f"{bot.rasa_url}/webhooks/whatsapp/stripe"
@@ -250,6 +252,7 @@ def test_an_action_server_outage_delays_the_confirmation_but_does_not_lose_it(
         actions = bot.processes[0]
         os.killpg(actions.pid, signal.SIGKILL)  # the action server is gone
         actions.wait(timeout=10)
+        stripe_api.complete(session["id"])  # paid at Stripe, where the action looks
         obj = se.session(session["id"], customer, session["metadata"]["order_id"], 2500)
         event = se.event("checkout.session.completed", obj)
         body, headers = se.signed(event, WEBHOOK_SECRET)

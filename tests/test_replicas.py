@@ -105,6 +105,7 @@ def test_each_paid_order_is_confirmed_once_across_replicas(
 
     deliveries = []
     for customer, session in sessions.items():
+        stripe_api.complete(session["id"])  # paid at Stripe, where the action looks
         obj = se.session(
             session["id"], customer, session["metadata"]["order_id"], session["amount_total"]
         )
@@ -189,6 +190,7 @@ def test_a_replica_killed_while_holding_work_is_replaced_by_another(
         session = pay_link(chat, stripe_api, customer)
         actions, doomed = bot.processes[0], bot.processes[1]
         os.killpg(actions.pid, signal.SIGSTOP)  # the turn will be in flight on replica 1
+        stripe_api.complete(session["id"])  # paid at Stripe, where the action looks
         obj = se.session(
             session["id"], customer, session["metadata"]["order_id"], session["amount_total"]
         )
