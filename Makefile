@@ -54,6 +54,7 @@ test: lint typecheck pytest validate story-test
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
@@ -90,11 +91,11 @@ lock: $(INSTALLED)
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^pip==' > constraints.txt
 
 clean:
-	rm -rf $(VENV) models var .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) models var .mypy_cache .pytest_cache .ruff_cache .import_linter_cache
 
 # WhatsApp Flows operator tooling, e.g. make flow-cli ARGS="flow-request --action ping"
 flow-cli: $(INSTALLED)
-	$(BIN)/python -m connectors.cli $(ARGS)
+	$(BIN)/python -m scripts.flow_cli $(ARGS)
 
 # Schema migrations for the connector's tables (also run at every start; safe to repeat).
 migrate: $(INSTALLED)

@@ -16,10 +16,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.catalog import default_catalog
 from actions.conversation import after, known_orders, latest_intent
 from actions.flow_screens import (
-    FLOW_RESPONSE_KEY,
     FlowDataError,
     back_screen,
     next_screen,
@@ -32,12 +30,16 @@ from actions.payment_actions import (
     send_new_payment_link,
     stop_other_links,
 )
+from shop_contract.catalog import default_catalog
+from shop_contract.custom_messages import FLOW_RESPONSE_KEY
+from shop_contract.entities import FLOW_DATA, FLOW_SCREEN, FLOW_TOKEN
+from shop_contract.intents import FLOW_BACK, FLOW_COMPLETED, FLOW_DATA_EXCHANGE, FLOW_INIT
 
 logger = logging.getLogger(__name__)
 
 
 def flow_data(tracker: Tracker) -> Mapping[str, Any]:
-    value = next(tracker.get_latest_entity_values("flow_data"), None)
+    value = next(tracker.get_latest_entity_values(FLOW_DATA), None)
     return value if isinstance(value, dict) else {}
 
 
@@ -57,18 +59,18 @@ class ActionFlowStep(Action):
     ) -> list[EventType]:
         intent = latest_intent(tracker)
         catalog = default_catalog()
-        screen_name = next(tracker.get_latest_entity_values("flow_screen"), None)
+        screen_name = next(tracker.get_latest_entity_values(FLOW_SCREEN), None)
         data = flow_data(tracker)
         token = str(
-            next(tracker.get_latest_entity_values("flow_token"), None) or data.get("flow_ref") or ""
+            next(tracker.get_latest_entity_values(FLOW_TOKEN), None) or data.get("flow_ref") or ""
         )
-        if intent == "flow_init":
+        if intent == FLOW_INIT:
             reply = product_screen(catalog)
-        elif intent == "flow_back":
+        elif intent == FLOW_BACK:
             reply = back_screen(catalog, screen_name, data)
-        elif intent == "flow_data_exchange":
+        elif intent == FLOW_DATA_EXCHANGE:
             reply = next_screen(catalog, screen_name, data, token)
-        elif intent == "flow_completed":
+        elif intent == FLOW_COMPLETED:
             return await self.place_order(dispatcher, tracker, token, data)
         else:
             logger.warning("flow error reported by WhatsApp: screen=%s", screen_name)

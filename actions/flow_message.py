@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from actions.catalog import Catalog
 from actions.flow_screens import product_screen
-from connectors.flow_tokens import DEFAULT_TTL_SECONDS, issue_token
-from connectors.signatures import split_secrets
+from shop_contract.app_secrets import split_secrets
+from shop_contract.catalog import Catalog
+from shop_contract.flow_tokens import DEFAULT_TTL_SECONDS, issue_token
 
 FLOW_CTA = "Order now"
 

@@ -11,15 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from actions.catalog import Catalog, Product
 from actions.orders import check_quantity, format_amount
+from shop_contract.catalog import Catalog, Product
+from shop_contract.flow_screens import SUCCESS_SCREEN
 
-# The custom-message key under which an action's Flow screen reaches the connector.
-FLOW_RESPONSE_KEY = "flow_response"
 FIRST_SCREEN = "PRODUCT"
-SUCCESS_SCREEN = "SUCCESS"
-# Shown by the connector when a turn overruns its budget; endpoint-free and terminal.
-CONTINUE_IN_CHAT_SCREEN = "CONTINUE_IN_CHAT"
 DELIVERY_FIELDS = ("name", "street", "postal_code", "city")
 DELIVERY_FIELD_MAX_LENGTH = 120
 

@@ -8,12 +8,12 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.catalog import Catalog, Product, default_catalog
 from actions.conversation import archive_order, current_order, known_orders, save_order
 from actions.flow_message import flow_settings, order_flow_message
 from actions.orders import Order, OrderStatus, format_amount
 from actions.payments import PaymentError, cancel_payment
 from actions.replies import on_whatsapp, yes_no_buttons
+from shop_contract.catalog import Catalog, Product, default_catalog
 
 STATUS_TEXT = {
     OrderStatus.DRAFT: "not confirmed yet",

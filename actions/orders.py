@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, Mapping
 
-from actions.catalog import Catalog, Product
+from shop_contract.catalog import Catalog, Product
 
 ORDER_SLOTS = (
     "order_id",

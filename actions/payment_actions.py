@@ -21,7 +21,6 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.catalog import default_catalog
 from actions.conversation import (
     after,
     archive_order,
@@ -47,6 +46,22 @@ from actions.payments import (
     usable_attempt,
 )
 from actions.replies import send_link, yes_no_buttons
+from shop_contract.catalog import default_catalog
+from shop_contract.entities import (
+    AMOUNT,
+    AMOUNT_REFUNDED,
+    CHECKOUT_SESSION_ID,
+    DUPLICATE_PAYMENT,
+    ORDER_ID,
+    PAYMENT_INTENT,
+    STRIPE_EVENT_ID,
+)
+from shop_contract.intents import (
+    SUBSCRIPTION_CANCELLED,
+    SUBSCRIPTION_RENEWAL_FAILED,
+    SUBSCRIPTION_RENEWED,
+    SUBSCRIPTION_UPDATED,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +76,7 @@ def entity(tracker: Tracker, name: str) -> Any | None:
 def event_order(tracker: Tracker) -> Order | None:
     """The customer's order the event names (current or not), else None; the current order
     for an event that names none."""
-    order_id = entity(tracker, "order_id")
+    order_id = entity(tracker, ORDER_ID)
     if order_id is None:
         return current_order(tracker)
     return find_order(tracker, str(order_id))
@@ -245,7 +260,7 @@ class ActionPaymentSucceeded(Action):
         order = event_order(tracker)
         if order is None:
             return payment_for_unknown_order(dispatcher, tracker)
-        session_id = entity(tracker, "checkout_session_id")
+        session_id = entity(tracker, CHECKOUT_SESSION_ID)
         if session_id is None:
             return not_confirmed(dispatcher, tracker, order, "no checkout session named")
         try:
@@ -263,7 +278,7 @@ class ActionPaymentSucceeded(Action):
                 logger.info(
                     "payment for an order paid before its session was recorded, not "
                     "confirmed again: event=%s order=%s",
-                    entity(tracker, "stripe_event_id"),
+                    entity(tracker, STRIPE_EVENT_ID),
                     order.id,
                 )
             return []  # the same payment told again (or by another event)
@@ -281,10 +296,10 @@ def payment_for_unknown_order(
 ) -> list[EventType]:
     """A payment for an order this conversation does not hold (dropped, or never ours): the
     shop must look at it, and the customer hears that it arrived."""
-    order_id = entity(tracker, "order_id")
+    order_id = entity(tracker, ORDER_ID)
     logger.error(
         "payment for an order this conversation does not hold, check it by hand: event=%s order=%s",
-        entity(tracker, "stripe_event_id"),
+        entity(tracker, STRIPE_EVENT_ID),
         order_id,
     )
     if order_id is not None:
@@ -300,7 +315,7 @@ def not_confirmed(
 ) -> list[EventType]:
     logger.error(
         "payment not confirmed: event=%s order=%s mismatch=%s",
-        entity(tracker, "stripe_event_id"),
+        entity(tracker, STRIPE_EVENT_ID),
         order.id,
         why,
     )
@@ -316,13 +331,13 @@ def is_duplicate(tracker: Tracker, order: Order, session_id: str) -> bool:
     atomic claim says so (`duplicate_payment`, whatever this tracker holds), or the tracker
     has the order paid through another session. The session that paid the order is never
     its own duplicate (that would refund the payment the order was confirmed with)."""
-    flagged = str(entity(tracker, "duplicate_payment")).lower() == "true"
+    flagged = str(entity(tracker, DUPLICATE_PAYMENT)).lower() == "true"
     if order.paid_session == session_id:
         if flagged:
             logger.error(
                 "duplicate flag on the payment that confirmed the order, not refunded: "
                 "event=%s order=%s",
-                entity(tracker, "stripe_event_id"),
+                entity(tracker, STRIPE_EVENT_ID),
                 order.id,
             )
         return False
@@ -346,7 +361,7 @@ async def refund_second_payment(
     """A second Checkout Session of an already paid order was paid too: refund it through
     Stripe (the PaymentIntent Stripe names for that session), or stop a second subscription,
     tell the customer, and log the event, order and refund for the shop."""
-    event_id = entity(tracker, "stripe_event_id")
+    event_id = entity(tracker, STRIPE_EVENT_ID)
     amount = format_amount(checkout.amount_total or order.total, order.currency)
     twice = f"You were charged twice for order {order.id}."
     if checkout.payment_intent is None and checkout.subscription is not None:
@@ -389,7 +404,7 @@ async def cancel_second_subscription(
     again. Its first payment is refunded by a person (the log line names what to refund):
     under this API version an invoice's payment is reached through its InvoicePayments, a
     path this shop does not automate."""
-    event_id = entity(tracker, "stripe_event_id")
+    event_id = entity(tracker, STRIPE_EVENT_ID)
     try:
         await cancel_duplicate_subscription(order, subscription)
     except PaymentError as error:
@@ -487,7 +502,7 @@ class ActionCheckoutExpired(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         order = event_order(tracker)
-        session_id = entity(tracker, "checkout_session_id")
+        session_id = entity(tracker, CHECKOUT_SESSION_ID)
         if (
             order is None
             or not order.can_move_to(OrderStatus.EXPIRED)
@@ -517,11 +532,11 @@ class ActionRefunded(Action):
         order = event_order(tracker)
         if order is None or not order.is_paid:
             return []
-        payment_intent = entity(tracker, "payment_intent")
+        payment_intent = entity(tracker, PAYMENT_INTENT)
         if order.payment_intent and payment_intent and payment_intent != order.payment_intent:
             return []  # the refund of a duplicate payment: the customer was told then
-        refunded_in_all = entity(tracker, "amount_refunded")
-        charged = entity(tracker, "amount")
+        refunded_in_all = entity(tracker, AMOUNT_REFUNDED)
+        charged = entity(tracker, AMOUNT)
         if not isinstance(refunded_in_all, int) or not isinstance(charged, int):
             logger.warning("refund without amounts ignored: order=%s", order.id)
             return []
@@ -540,13 +555,12 @@ class ActionRefunded(Action):
 
 
 SUBSCRIPTION_MESSAGES = {
-    "EXTERNAL_subscription_renewed": "Your subscription has renewed — thank you! "
+    SUBSCRIPTION_RENEWED: "Your subscription has renewed — thank you! "
     "Your next delivery is on its way.",
-    "EXTERNAL_subscription_renewal_failed": "We couldn't take this month's subscription "
+    SUBSCRIPTION_RENEWAL_FAILED: "We couldn't take this month's subscription "
     "payment. Please update your card using the link in Stripe's email.",
-    "EXTERNAL_subscription_updated": "Your subscription has been updated.",
-    "EXTERNAL_subscription_cancelled": "Your subscription is cancelled. "
-    "We'd love to have you back any time.",
+    SUBSCRIPTION_UPDATED: "Your subscription has been updated.",
+    SUBSCRIPTION_CANCELLED: "Your subscription is cancelled. We'd love to have you back any time.",
 }
 
 

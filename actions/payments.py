@@ -17,8 +17,9 @@ from typing import Mapping
 import stripe
 from stripe.params.checkout import SessionCreateParams
 
-from actions.catalog import Catalog, Product, default_catalog
 from actions.orders import Order, OrderStatus
+from shop_contract.catalog import Catalog, Product, default_catalog
+from shop_contract.stripe_metadata import CUSTOMER_KEY, ORDER_ID_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ def checkout_params(
     """
     priced = [(catalog_product(catalog, line.product_id), line.quantity) for line in order.lines]
     subscription = any(product.is_subscription for product, _ in priced)
-    metadata = {"whatsapp_user_id": customer_id, "order_id": order.id}
+    metadata = {CUSTOMER_KEY: customer_id, ORDER_ID_KEY: order.id}
     params: SessionCreateParams = {
         "mode": "subscription" if subscription else "payment",
         "line_items": [
@@ -304,7 +305,7 @@ async def refund_duplicate(order: Order, payment_intent: str) -> str:
             params={
                 "payment_intent": payment_intent,
                 "reason": "duplicate",
-                "metadata": {"order_id": order.id},
+                "metadata": {ORDER_ID_KEY: order.id},
             },
             options={"idempotency_key": refund_key(payment_intent)},
         )
@@ -365,7 +366,7 @@ async def retrieve_checkout(session_id: str) -> CheckoutPayment:
         logger.warning("stripe retrieve failed: error=%s", type(error).__name__)
         raise StripeUnavailable(f"retrieve {session_id}: {type(error).__name__}") from error
     metadata = session.to_dict().get("metadata") or {}
-    order_id = metadata.get("order_id")
+    order_id = metadata.get(ORDER_ID_KEY)
     return CheckoutPayment(
         session_id=session.id,
         status=session.status,

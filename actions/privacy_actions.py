@@ -17,9 +17,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.conversation import current_order
 from actions.payments import PaymentError, cancel_payment
 from actions.replies import on_whatsapp, yes_no_buttons
-
-# A custom message with this key is an erase request for the connector, never sent as is.
-ERASE_REQUEST_KEY = "erase_customer_data"
+from shop_contract.custom_messages import ERASE_REQUEST_KEY
 
 ASK_TEXT = (
     "I can delete everything this shop's assistant holds about you: this conversation, your "

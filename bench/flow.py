@@ -24,8 +24,8 @@ from bench.figures import Figure, percentile
 from bench.http_load import post_request, run_load
 from bench.memory import rss_mib
 from connectors.flow_crypto import OAEP, encrypt_request
-from connectors.flow_tokens import issue_token
 from connectors.signatures import hub_signature
+from shop_contract.flow_tokens import issue_token
 from tests.fakes.graph_api import FakeGraphApi
 from tests.live_bot import LiveBot, start_bot
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from connectors.flow_crypto import FlowKeyError, load_private_key
-from connectors.signatures import split_secrets
+from shop_contract.app_secrets import split_secrets
 
 DEFAULT_GRAPH_API_BASE = "https://graph.facebook.com/v23.0"
 DEFAULT_WASENDER_API_BASE = "https://www.wasenderapi.com/api"

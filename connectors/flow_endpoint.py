@@ -25,27 +25,35 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from actions.flow_screens import CONTINUE_IN_CHAT_SCREEN, FLOW_RESPONSE_KEY, SUCCESS_SCREEN
 from connectors.action_failures import watch_actions
 from connectors.config import FlowSettings
 from connectors.customer_queue import CustomerQueues
 from connectors.flow_crypto import FlowDecryptError, decrypt_request, encrypt_response
-from connectors.flow_tokens import (
+from connectors.intents import intent_message
+from connectors.json_body import parse_json
+from connectors.signatures import verify_hub_signature
+from connectors.store import ConnectorStore
+from shop_contract.custom_messages import FLOW_RESPONSE_KEY
+from shop_contract.entities import FLOW_DATA, FLOW_SCREEN, FLOW_TOKEN
+from shop_contract.flow_screens import CONTINUE_IN_CHAT_SCREEN, SUCCESS_SCREEN
+from shop_contract.flow_tokens import (
     FlowTokenError,
     read_token,
     read_token_for,
     verify_token_signature,
 )
-from connectors.intents import intent_message
-from connectors.json_body import parse_json
-from connectors.signatures import verify_hub_signature
-from connectors.store import ConnectorStore
+from shop_contract.intents import (
+    FLOW_BACK,
+    FLOW_COMPLETED,
+    FLOW_DATA_EXCHANGE,
+    FLOW_ERROR,
+    FLOW_INIT,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
-FLOW_INTENTS = {"INIT": "flow_init", "BACK": "flow_back", "data_exchange": "flow_data_exchange"}
-FLOW_ERROR_INTENT = "flow_error"
+FLOW_INTENTS = {"INIT": FLOW_INIT, "BACK": FLOW_BACK, "data_exchange": FLOW_DATA_EXCHANGE}
 EXPIRED_MESSAGE = "This order form has expired. Please ask for a new one in the chat."
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
@@ -181,7 +189,7 @@ class FlowEndpoint:
                 payload.get("screen"),
                 data.get("error") or data.get("error_key"),
             )
-            self.schedule(token.conversation_id, FLOW_ERROR_INTENT, payload, on_new_message)
+            self.schedule(token.conversation_id, FLOW_ERROR, payload, on_new_message)
             return answer({"data": {"acknowledged": True}})
         intent = FLOW_INTENTS.get(str(action))
         if intent is None:
@@ -193,9 +201,9 @@ class FlowEndpoint:
     def entities(self, payload: dict[str, Any]) -> dict[str, Any]:
         data = payload.get("data")
         return {
-            "flow_token": payload.get("flow_token"),
-            "flow_screen": payload.get("screen"),
-            "flow_data": data if isinstance(data, dict) else {},
+            FLOW_TOKEN: payload.get("flow_token"),
+            FLOW_SCREEN: payload.get("screen"),
+            FLOW_DATA: data if isinstance(data, dict) else {},
         }
 
     def schedule(
@@ -264,10 +272,10 @@ class FlowEndpoint:
             logger.warning("flow completion refused: %s", error)
             return
         text = intent_message(
-            "flow_completed",
+            FLOW_COMPLETED,
             {
-                "flow_token": token,
-                "flow_data": {k: v for k, v in params.items() if k != "flow_token"},
+                FLOW_TOKEN: token,
+                FLOW_DATA: {k: v for k, v in params.items() if k != "flow_token"},
             },
         )
         message = UserMessage(text, self.make_output(), conversation_id, input_channel="whatsapp")

@@ -18,11 +18,10 @@ from rasa.shared.core.constants import DEFAULT_INTENTS
 
 from connectors.json_body import parse_json
 from connectors.payloads import InboundMessage
+from shop_contract.entities import FLOW_DATA, FLOW_TOKEN
+from shop_contract.intents import FLOW_COMPLETED, RESERVED_PREFIXES, UNREADABLE_MESSAGE
 
 INTENT_PREFIX = "/"
-RESERVED_PREFIXES = ("EXTERNAL_", "flow_")
-UNREADABLE_INTENT = "EXTERNAL_unreadable_message"
-FLOW_COMPLETED_INTENT = "flow_completed"
 _PAYLOAD_INTENT = re.compile(r"^/(?P<intent>[A-Za-z0-9_]+)(?P<entities>\{.*\})?$", re.DOTALL)
 
 
@@ -79,7 +78,7 @@ def payload_text(payload: str | None, title: str) -> str:
 def rasa_text(message: InboundMessage) -> str:
     """The text handed to Rasa for one inbound message (nfm_reply is handled separately)."""
     if message.kind == "text":
-        return safe_text(message.text) or intent_message(UNREADABLE_INTENT)
+        return safe_text(message.text) or intent_message(UNREADABLE_MESSAGE)
     if message.kind in ("button_reply", "list_reply", "button"):
         return payload_text(message.payload, message.text)
     if message.kind == "media" and message.text.strip():
@@ -87,8 +86,8 @@ def rasa_text(message: InboundMessage) -> str:
     if message.kind == "location":
         location = message.location or {}
         words = " ".join(str(location.get(k) or "") for k in ("name", "address")).strip()
-        return safe_text(words) or intent_message(UNREADABLE_INTENT)
-    return intent_message(UNREADABLE_INTENT)
+        return safe_text(words) or intent_message(UNREADABLE_MESSAGE)
+    return intent_message(UNREADABLE_MESSAGE)
 
 
 def completion_token(response: dict[str, Any]) -> str | None:
@@ -107,11 +106,11 @@ def is_order_completion(response: dict[str, Any]) -> bool:
 def flow_completed_text(response: dict[str, Any]) -> str:
     """The Flow's completion as the reserved intent with its parameters as entities."""
     data = {k: v for k, v in response.items() if k != "flow_token"}
-    entities: dict[str, Any] = {"flow_data": data}
+    entities: dict[str, Any] = {FLOW_DATA: data}
     token = completion_token(response)
     if token:
-        entities["flow_token"] = token
-    return intent_message(FLOW_COMPLETED_INTENT, entities)
+        entities[FLOW_TOKEN] = token
+    return intent_message(FLOW_COMPLETED, entities)
 
 
 def message_metadata(message: InboundMessage) -> dict[str, Any]:

@@ -15,8 +15,6 @@ from typing import Any
 
 from rasa.core.channels.channel import OutputChannel
 
-from actions.flow_screens import FLOW_RESPONSE_KEY
-from actions.privacy_actions import ERASE_REQUEST_KEY
 from connectors.config import WhatsAppSettings
 from connectors.graph import GraphApiError, GraphClient
 from connectors.messages import (
@@ -30,6 +28,7 @@ from connectors.messages import (
 from connectors.outbox import OutboxWriter, Undeliverable
 from connectors.store import ConnectorStore
 from connectors.wasender import WaSenderClient, WaSenderError
+from shop_contract.custom_messages import ERASE_REQUEST_KEY, FLOW_RESPONSE_KEY
 
 logger = logging.getLogger(__name__)
 

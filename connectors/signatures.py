@@ -31,11 +31,6 @@ def verify_hub_signature(body: bytes, header: str | None, secrets: Sequence[str]
     return matched
 
 
-def split_secrets(raw: str) -> tuple[str, ...]:
-    """'old,new' -> ('old', 'new'); blanks dropped."""
-    return tuple(part.strip() for part in raw.split(",") if part.strip())
-
-
 STRIPE_TOLERANCE_SECONDS = 300
 
 

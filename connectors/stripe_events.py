@@ -14,9 +14,33 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from shop_contract.entities import (
+    AMOUNT,
+    AMOUNT_REFUNDED,
+    AMOUNT_TOTAL,
+    CHECKOUT_SESSION_ID,
+    CURRENCY,
+    LIVEMODE,
+    ORDER_ID,
+    PAYMENT_INTENT,
+    STRIPE_EVENT_ID,
+)
+from shop_contract.intents import (
+    CHECKOUT_EXPIRED,
+    PAYMENT_FAILED,
+    PAYMENT_PROCESSING,
+    PAYMENT_SUCCEEDED,
+    REFUNDED,
+    SUBSCRIPTION_CANCELLED,
+    SUBSCRIPTION_RENEWAL_FAILED,
+    SUBSCRIPTION_RENEWED,
+    SUBSCRIPTION_UPDATED,
+)
+from shop_contract.stripe_metadata import CUSTOMER_KEY, ORDER_ID_KEY
+
 PAID_STATUSES = ("paid", "no_payment_required")
-_SESSION_FIELDS = ("amount_total", "currency", "livemode")
-_CHARGE_FIELDS = ("amount", "amount_refunded", "currency", "livemode")
+_SESSION_FIELDS = (AMOUNT_TOTAL, CURRENCY, LIVEMODE)
+_CHARGE_FIELDS = (AMOUNT, AMOUNT_REFUNDED, CURRENCY, LIVEMODE)
 
 
 @dataclass(frozen=True)
@@ -53,7 +77,7 @@ def customer_of(event: dict[str, Any]) -> str | None:
     (also for events that trigger nothing): the store files the event under it."""
     obj = _dict(_dict(event.get("data")).get("object"))
     for metadata in (_dict(obj.get("metadata")), subscription_metadata(obj)):
-        customer = metadata.get("whatsapp_user_id")
+        customer = metadata.get(CUSTOMER_KEY)
         if isinstance(customer, str) and customer:
             return customer
     return None
@@ -74,20 +98,20 @@ def _intent(
     fulfil: bool = False,
     fields: tuple[str, ...] = (),
 ) -> EventIntent | Skipped:
-    customer = metadata.get("whatsapp_user_id")
+    customer = metadata.get(CUSTOMER_KEY)
     if not isinstance(customer, str) or not customer:
         return Skipped("missing_metadata")
     entities: dict[str, Any] = {}
-    if isinstance(metadata.get("order_id"), str):
-        entities["order_id"] = metadata["order_id"]
+    if isinstance(metadata.get(ORDER_ID_KEY), str):
+        entities[ORDER_ID] = metadata[ORDER_ID_KEY]
     if session:
-        entities["checkout_session_id"] = obj.get("id")
+        entities[CHECKOUT_SESSION_ID] = obj.get("id")
     for key in fields:
         if obj.get(key) is not None:
             entities[key] = obj[key]
     payment_intent = _id_of(obj.get("payment_intent"))
     if payment_intent:
-        entities["payment_intent"] = payment_intent
+        entities[PAYMENT_INTENT] = payment_intent
     fulfilment_key = str(obj.get("id")) if fulfil and obj.get("id") else None
     return EventIntent(customer, intent, entities, fulfilment_key)
 
@@ -103,7 +127,7 @@ def map_event(event: dict[str, Any]) -> EventIntent | Skipped:
     mapped = _map(event)
     event_id = event.get("id")
     if isinstance(mapped, EventIntent) and isinstance(event_id, str):
-        return replace(mapped, entities={**mapped.entities, "stripe_event_id": event_id})
+        return replace(mapped, entities={**mapped.entities, STRIPE_EVENT_ID: event_id})
     return mapped
 
 
@@ -115,29 +139,25 @@ def _map(event: dict[str, Any]) -> EventIntent | Skipped:
     metadata = _dict(obj.get("metadata"))
     if kind == "checkout.session.completed":
         if obj.get("payment_status") in PAID_STATUSES:
-            return _session_intent(obj, metadata, "EXTERNAL_payment_succeeded", fulfil=True)
-        return _session_intent(obj, metadata, "EXTERNAL_payment_processing")
+            return _session_intent(obj, metadata, PAYMENT_SUCCEEDED, fulfil=True)
+        return _session_intent(obj, metadata, PAYMENT_PROCESSING)
     if kind == "checkout.session.async_payment_succeeded":
-        return _session_intent(obj, metadata, "EXTERNAL_payment_succeeded", fulfil=True)
+        return _session_intent(obj, metadata, PAYMENT_SUCCEEDED, fulfil=True)
     if kind == "checkout.session.async_payment_failed":
-        return _session_intent(obj, metadata, "EXTERNAL_payment_failed")
+        return _session_intent(obj, metadata, PAYMENT_FAILED)
     if kind == "checkout.session.expired":
-        return _session_intent(obj, metadata, "EXTERNAL_checkout_expired")
+        return _session_intent(obj, metadata, CHECKOUT_EXPIRED)
     if kind == "payment_intent.payment_failed":
-        return _intent({}, metadata, "EXTERNAL_payment_failed")
+        return _intent({}, metadata, PAYMENT_FAILED)
     if kind == "charge.refunded":
-        return _intent(obj, metadata, "EXTERNAL_refunded", fields=_CHARGE_FIELDS)
+        return _intent(obj, metadata, REFUNDED, fields=_CHARGE_FIELDS)
     if kind in ("invoice.paid", "invoice.payment_failed"):
         if obj.get("billing_reason") == "subscription_create":
             return Skipped("first_invoice")  # the Checkout Session events cover it
-        intent = (
-            "EXTERNAL_subscription_renewed"
-            if kind == "invoice.paid"
-            else "EXTERNAL_subscription_renewal_failed"
-        )
+        intent = SUBSCRIPTION_RENEWED if kind == "invoice.paid" else SUBSCRIPTION_RENEWAL_FAILED
         return _intent({}, subscription_metadata(obj), intent)
     if kind == "customer.subscription.updated":
-        return _intent({}, metadata, "EXTERNAL_subscription_updated")
+        return _intent({}, metadata, SUBSCRIPTION_UPDATED)
     if kind == "customer.subscription.deleted":
-        return _intent({}, metadata, "EXTERNAL_subscription_cancelled")
+        return _intent({}, metadata, SUBSCRIPTION_CANCELLED)
     return Skipped("unhandled_type")

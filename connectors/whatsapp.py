@@ -40,7 +40,6 @@ from connectors.customer_queue import CustomerQueues
 from connectors.edge import cap_request_size, read_body_within, refuse_open_api
 from connectors.flow_endpoint import EXPIRED_MESSAGE, FlowEndpoint, complete_once
 from connectors.flow_endpoint import MAX_BODY_BYTES as FLOW_MAX_BODY_BYTES
-from connectors.flow_tokens import FlowTokenError, read_token_for
 from connectors.graph import GraphApiError, GraphClient, GraphSettings
 from connectors.intents import (
     completion_token,
@@ -76,12 +75,14 @@ from connectors.privacy.checks import StoredDataError
 from connectors.privacy.keys import KeyConfigError
 from connectors.privacy.rights import erase_customer, expire_raw_bodies
 from connectors.rest_channel import refuse_open_rest_channels
-from connectors.signatures import split_secrets, verify_hub_signature
+from connectors.signatures import verify_hub_signature
 from connectors.store import ConnectorStore, inbound_messages, new_claim, stripe_events
 from connectors.stripe_webhook import MAX_BODY_BYTES as STRIPE_MAX_BODY_BYTES
 from connectors.stripe_webhook import StripeWebhook
 from connectors.tracker_store import DatabaseConfigError, database_url
 from connectors.wasender import WaSenderClient, WaSenderError
+from shop_contract.app_secrets import split_secrets
+from shop_contract.flow_tokens import FlowTokenError, read_token_for
 
 logger = logging.getLogger(__name__)
 rasa_speedups.apply()

@@ -30,10 +30,10 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from actions.catalog import Catalog, default_catalog
 from sandbox import checkout, checkout_page, stripe_params
 from sandbox.loopback import LoopbackServer
 from sandbox.webhooks import Delivery, deliver
+from shop_contract.catalog import Catalog, default_catalog
 
 _SESSIONS_PATH = "/v1/checkout/sessions"
 _SESSION_PATH = re.compile(r"/v1/checkout/sessions/(?P<id>[^/]+)")

@@ -12,8 +12,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import payments
-from actions.catalog import Catalog, default_catalog
 from connectors.privacy.keys import ENV_VAR, new_key_line
+from shop_contract.catalog import Catalog, default_catalog
 from tests.fakes.fixtures import (
     fake_graph,  # noqa: F401 - shared fixture
     graph_api,  # noqa: F401 - shared fixture

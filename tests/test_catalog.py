@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from actions.catalog import DEFAULT_CATALOG_PATH, CatalogError, load_catalog, parse_catalog
+from shop_contract.catalog import DEFAULT_CATALOG_PATH, CatalogError, load_catalog, parse_catalog
 
 
 def raw_catalog() -> dict[str, Any]:

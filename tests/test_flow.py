@@ -9,18 +9,17 @@ from typing import Any
 
 import pytest
 
-from actions.catalog import Catalog
 from actions.flow_actions import ActionFlowStep
 from actions.flow_screens import (
-    CONTINUE_IN_CHAT_SCREEN,
     FIRST_SCREEN,
-    FLOW_RESPONSE_KEY,
-    SUCCESS_SCREEN,
     back_screen,
     next_screen,
     product_screen,
 )
 from actions.orders import Order, with_order
+from shop_contract.catalog import Catalog
+from shop_contract.custom_messages import FLOW_RESPONSE_KEY
+from shop_contract.flow_screens import CONTINUE_IN_CHAT_SCREEN, SUCCESS_SCREEN
 from tests.conftest import make_tracker, run_action, slot_updates
 
 FLOW_PATH = Path(__file__).resolve().parent.parent / "data" / "flows" / "order_flow.json"

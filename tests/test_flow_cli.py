@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from connectors.cli import run
+from scripts.flow_cli import run
 from tests.fakes.graph_api import FakeGraphApi
 
 PASSPHRASE = secrets.token_urlsafe(12)
@@ -98,7 +98,7 @@ def test_send_flow_sends_the_order_flow(
 def test_missing_settings_are_named(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("connectors.cli.load_dotenv", lambda *a, **k: None)
+    monkeypatch.setattr("scripts.flow_cli.load_dotenv", lambda *a, **k: None)
     monkeypatch.delenv("WHATSAPP_APP_SECRET", raising=False)
     assert run(["key-status"]) == 1
     assert "WHATSAPP_APP_SECRET: not set" in capsys.readouterr().err

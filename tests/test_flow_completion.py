@@ -20,11 +20,11 @@ from rasa.core.channels.channel import UserMessage
 
 from connectors.config import FlowSettings, WhatsAppSettings
 from connectors.flow_endpoint import EXPIRED_MESSAGE
-from connectors.flow_tokens import DEFAULT_TTL_SECONDS, issue_token
 from connectors.payloads import parse_notification
 from connectors.store import ConnectorStore
 from connectors.whatsapp import WhatsAppInput
 from sandbox import meta
+from shop_contract.flow_tokens import DEFAULT_TTL_SECONDS, issue_token
 from tests.fakes.graph_api import FakeGraphApi
 
 SECRETS = ("old-app-secret", "new-app-secret")

@@ -20,14 +20,15 @@ from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from actions.flow_screens import CONTINUE_IN_CHAT_SCREEN, FLOW_RESPONSE_KEY, SUCCESS_SCREEN
 from connectors.config import FlowSettings
 from connectors.customer_queue import CustomerQueues
 from connectors.flow_crypto import decrypt_response, encrypt_request
 from connectors.flow_endpoint import EXPIRED_MESSAGE, MAX_BODY_BYTES, FlowEndpoint
-from connectors.flow_tokens import TOKEN_PREFIX, issue_token, sign_token_signature
 from connectors.signatures import hub_signature
 from connectors.store import ConnectorStore
+from shop_contract.custom_messages import FLOW_RESPONSE_KEY
+from shop_contract.flow_screens import CONTINUE_IN_CHAT_SCREEN, SUCCESS_SCREEN
+from shop_contract.flow_tokens import TOKEN_PREFIX, issue_token, sign_token_signature
 
 OLD_SECRET = "old-app-secret"
 NEW_SECRET = "new-app-secret"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from connectors.flow_tokens import (
+from shop_contract.flow_tokens import (
     DEFAULT_TTL_SECONDS,
     TOKEN_PREFIX,
     FlowTokenError,

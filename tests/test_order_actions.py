@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from actions.catalog import Catalog
 from actions.order_actions import (
     ActionAskCancelOrder,
     ActionCancelOrder,
@@ -9,6 +8,7 @@ from actions.order_actions import (
     ActionStartOrder,
 )
 from actions.orders import Order, OrderStatus, with_order
+from shop_contract.catalog import Catalog
 from tests.conftest import make_tracker, run_action, slot_updates
 
 

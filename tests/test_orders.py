@@ -4,7 +4,6 @@ import re
 
 import pytest
 
-from actions.catalog import Catalog
 from actions.orders import (
     ALLOWED_MOVES,
     ORDERS_KEPT,
@@ -18,6 +17,7 @@ from actions.orders import (
     with_order,
 )
 from actions.payments import MIN_LINK_LIFETIME_SECONDS, usable_attempt
+from shop_contract.catalog import Catalog
 
 
 def test_order_totals_come_from_catalog_prices(catalog: Catalog) -> None:

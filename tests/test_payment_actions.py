@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from actions.catalog import Catalog
 from actions.orders import Order, OrderStatus
 from actions.payment_actions import (
     ActionCheckoutExpired,
@@ -17,6 +16,7 @@ from actions.payment_actions import (
     ActionRefunded,
     ActionSubscriptionEvent,
 )
+from shop_contract.catalog import Catalog
 from tests.conftest import make_tracker, run_action, slot_updates
 
 pytestmark = pytest.mark.usefixtures("no_stripe")

@@ -24,7 +24,6 @@ from rasa_sdk.executor import CollectingDispatcher
 from stripe.params.checkout import SessionCreateParams
 
 from actions import payments
-from actions.catalog import Catalog
 from actions.flow_actions import ActionFlowStep
 from actions.order_actions import ActionCancelOrder
 from actions.orders import Order, OrderStatus, with_order
@@ -43,6 +42,7 @@ from actions.payments import (
     cancel_payment,
     create_payment_link,
 )
+from shop_contract.catalog import Catalog
 from tests.conftest import CUSTOMER, make_tracker, slot_updates
 from tests.fakes.fixtures import fake_stripe  # noqa: F401 - shared fixture
 from tests.fakes.stripe_api import FakeStripeApi, StripeRequest, decode_form, lock_timeout

@@ -15,13 +15,13 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from connectors.flow_tokens import issue_token
 from connectors.migrations import MIGRATIONS, migrate
 from connectors.privacy.checks import StoredDataError
 from connectors.privacy.reencrypt import reencrypt
 from connectors.store import ConnectorStore
 from sandbox import meta
 from sandbox import stripe_events as se
+from shop_contract.flow_tokens import issue_token
 from tests.chat import Chat, text_of
 from tests.fakes.graph_api import FakeGraphApi
 from tests.fakes.stripe_api import FakeStripeApi

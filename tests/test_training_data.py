@@ -11,7 +11,7 @@ import yaml
 from rasa.shared.nlu.training_data.loading import load_data
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from actions.catalog import Catalog
+from shop_contract.catalog import Catalog
 
 ROOT = Path(__file__).resolve().parent.parent
 USER_INTENTS = {

@@ -16,17 +16,17 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.nlu.training_data.message import Message
 
 from connectors.intents import (
-    UNREADABLE_INTENT,
     flow_completed_text,
     message_metadata,
     payload_text,
     rasa_text,
 )
 from connectors.payloads import Customer, InboundMessage
+from shop_contract.intents import UNREADABLE_MESSAGE
 
 ROOT = Path(__file__).resolve().parent.parent
 CUSTOMER = Customer("15550001111", None, "Test Customer")
-UNREADABLE = f"/{UNREADABLE_INTENT}"
+UNREADABLE = f"/{UNREADABLE_MESSAGE}"
 
 
 def inbound(kind: str, text: str = "", **fields: Any) -> InboundMessage:
@@ -102,7 +102,7 @@ def test_empty_or_slash_only_text_is_the_unreadable_intent(typed: str, rasa_pars
     text = rasa_text(inbound("text", typed))
 
     assert text == UNREADABLE
-    assert rasa_parse(text) == (UNREADABLE_INTENT, {})
+    assert rasa_parse(text) == (UNREADABLE_MESSAGE, {})
 
 
 def test_own_intent_payload_passes(rasa_parse: Any) -> None:

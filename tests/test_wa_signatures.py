@@ -8,11 +8,11 @@ import pytest
 
 from connectors.signatures import (
     hub_signature,
-    split_secrets,
     stripe_signature,
     verify_hub_signature,
     verify_stripe_signature,
 )
+from shop_contract.app_secrets import split_secrets
 
 SECRET = "app-secret-for-tests"
 BODY = json.dumps(

@@ -19,11 +19,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors.flow_crypto import decrypt_response, encrypt_request
-from connectors.flow_tokens import issue_token
 from connectors.privacy.keys import ENV_VAR
 from connectors.signatures import hub_signature
 from connectors.store import ConnectorStore
 from sandbox import meta
+from shop_contract.flow_tokens import issue_token
 from tests.at_rest import found_in_sqlite_files, found_in_tables
 from tests.chat import WAIT_SECONDS, Chat, text_of
 from tests.fakes.graph_api import FakeGraphApi
@@ -467,7 +467,7 @@ def test_operator_flow_request_checks_the_live_endpoint(bot: LiveBot, workdir: P
         "WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE": KEY_PASSPHRASE,
     }
     url = f"{bot.rasa_url}/webhooks/whatsapp/flow"
-    command = [str(ROOT / ".venv" / "bin" / "python"), "-m", "connectors.cli", "flow-request"]
+    command = [str(ROOT / ".venv" / "bin" / "python"), "-m", "scripts.flow_cli", "flow-request"]
     ping = subprocess.run(
         [*command, "--url", url], env=env, capture_output=True, text=True, timeout=60, check=False
     )

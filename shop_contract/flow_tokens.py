@@ -1,4 +1,4 @@
-"""Flow tokens: issued by the bot with each Flow, verified by the endpoint without a lookup.
+"""Flow tokens: minted by the action server with each Flow, verified by the connector.
 
 A token is the conversation id, a nonce for the order attempt and an expiry, sealed with
 AES-256-GCM under a key derived from the WhatsApp app secret: the endpoint learns whose
@@ -21,16 +21,23 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-from connectors.json_body import parse_json
 
 TOKEN_PREFIX = "ft1."  # noqa: S105 - a format marker, not a secret
 DEFAULT_TTL_SECONDS = 72 * 60 * 60
 _KEY_LABEL = b"whatsapp-shop flow-token v1"
 _NONCE_BYTES = 12
+
+
+def _parse_json(raw: bytes) -> Any:
+    """JSON of a token part; ValueError also for nesting too deep to parse."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
 
 
 class FlowTokenError(ValueError):
@@ -91,7 +98,7 @@ def read_token(token: object, app_secrets: Sequence[str], now: float | None = No
     nonce, sealed = raw[:_NONCE_BYTES], raw[_NONCE_BYTES:]
     for key in token_keys(app_secrets):
         try:
-            claims = parse_json(AESGCM(key).decrypt(nonce, sealed, None))
+            claims = _parse_json(AESGCM(key).decrypt(nonce, sealed, None))
             break
         except (InvalidTag, ValueError):
             continue
@@ -123,8 +130,8 @@ def verify_token_signature(
         return False
     header_b64, claims_b64, mac_b64 = parts
     try:
-        header = parse_json(_b64decode(header_b64))
-        claims = parse_json(_b64decode(claims_b64))
+        header = _parse_json(_b64decode(header_b64))
+        claims = _parse_json(_b64decode(claims_b64))
         mac = _b64decode(mac_b64)
     except (binascii.Error, ValueError):
         return False

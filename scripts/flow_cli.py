@@ -1,4 +1,4 @@
-"""Operator tooling for WhatsApp Flows: `python -m connectors.cli COMMAND` (or `make flow-cli`).
+"""Operator tooling for WhatsApp Flows: `python -m scripts.flow_cli COMMAND` (or `make flow-cli`).
 
   keygen       RSA-2048 key pair; the private key encrypted with a passphrase, the public printed
   upload-key   register the public key with Meta (/{phone-number-id}/whatsapp_business_encryption)
@@ -6,7 +6,8 @@
   send-flow    send the order Flow to a (test) number
   flow-request build an encrypted request exactly as WhatsApp does, send it, print the answer
 
-Settings come from the environment (and `.env`), as for the bot.
+Settings come from the environment (and `.env`), as for the bot. It builds the Flow message as
+the action server does and sends it as the connector does, so it lives outside both.
 """
 
 from __future__ import annotations
@@ -26,14 +27,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from dotenv import load_dotenv
 
-from actions.catalog import default_catalog
 from actions.flow_message import FlowMessageSettings, order_flow_message
 from connectors.config import ConfigError, FlowSettings, WhatsAppSettings
 from connectors.flow_crypto import decrypt_response, encrypt_request
-from connectors.flow_tokens import issue_token
 from connectors.graph import GraphApiError, GraphClient, GraphSettings
 from connectors.messages import envelope, is_business_scoped
-from connectors.signatures import hub_signature, split_secrets
+from connectors.signatures import hub_signature
+from shop_contract.app_secrets import split_secrets
+from shop_contract.catalog import default_catalog
+from shop_contract.flow_tokens import issue_token
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -147,7 +149,7 @@ def flow_request(
 
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(
-        prog="python -m connectors.cli",
+        prog="python -m scripts.flow_cli",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,0 +1,22 @@
+"""Entities the connector sets on reserved intents and the actions read."""
+
+from __future__ import annotations
+
+# Flow requests and completions.
+FLOW_TOKEN = "flow_token"  # noqa: S105 - an entity name, not a secret
+FLOW_SCREEN = "flow_screen"
+FLOW_DATA = "flow_data"
+
+# Stripe events (`EXTERNAL_*`).
+STRIPE_EVENT_ID = "stripe_event_id"
+ORDER_ID = "order_id"
+CHECKOUT_SESSION_ID = "checkout_session_id"
+PAYMENT_INTENT = "payment_intent"
+# True when the connector's atomic claim found the order already paid.
+DUPLICATE_PAYMENT = "duplicate_payment"
+# Copied from the Stripe object by the connector under Stripe's own field names.
+AMOUNT = "amount"
+AMOUNT_TOTAL = "amount_total"
+AMOUNT_REFUNDED = "amount_refunded"
+CURRENCY = "currency"
+LIVEMODE = "livemode"

@@ -1,0 +1,26 @@
+"""Reserved intents: set by the connector, never typed or tapped by a customer.
+
+`EXTERNAL_*` intents carry verified Stripe events (and messages the bot cannot read);
+`flow_*` intents carry WhatsApp Flow requests and completions.
+"""
+
+from __future__ import annotations
+
+RESERVED_PREFIXES = ("EXTERNAL_", "flow_")
+
+PAYMENT_SUCCEEDED = "EXTERNAL_payment_succeeded"
+PAYMENT_PROCESSING = "EXTERNAL_payment_processing"
+PAYMENT_FAILED = "EXTERNAL_payment_failed"
+CHECKOUT_EXPIRED = "EXTERNAL_checkout_expired"
+REFUNDED = "EXTERNAL_refunded"
+SUBSCRIPTION_RENEWED = "EXTERNAL_subscription_renewed"
+SUBSCRIPTION_RENEWAL_FAILED = "EXTERNAL_subscription_renewal_failed"
+SUBSCRIPTION_UPDATED = "EXTERNAL_subscription_updated"
+SUBSCRIPTION_CANCELLED = "EXTERNAL_subscription_cancelled"
+UNREADABLE_MESSAGE = "EXTERNAL_unreadable_message"
+
+FLOW_INIT = "flow_init"
+FLOW_BACK = "flow_back"
+FLOW_DATA_EXCHANGE = "flow_data_exchange"
+FLOW_COMPLETED = "flow_completed"
+FLOW_ERROR = "flow_error"

@@ -1,0 +1,83 @@
+"""`make lint`'s import contracts (.importlinter): they hold on this tree and break on a
+forbidden import, run by lint-imports exactly as the Makefile runs it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+LINT_IMPORTS = ROOT / ".venv" / "bin" / "lint-imports"
+PACKAGES = ("actions", "connectors", "sandbox", "shop_contract")
+
+
+def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(tree / ".importlinter"), "--no-cache"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A copy of the packages the contracts name, with the project's contracts."""
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("*.pyc"))
+    shutil.copy(ROOT / ".importlinter", tmp_path / ".importlinter")
+    return tmp_path
+
+
+def test_contracts_hold_on_the_project() -> None:
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def test_contracts_hold_on_the_unmodified_copy(tree: Path) -> None:
+    result = lint_imports(tree)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("module", "forbidden_import", "contract"),
+    [
+        ("actions/orders.py", "import connectors.store", "actions and connectors are independent"),
+        (
+            "connectors/output.py",
+            "import actions.privacy_actions",
+            "actions and connectors are independent",
+        ),
+        (
+            "shop_contract/catalog.py",
+            "import rasa_sdk",
+            "shop_contract imports neither process nor their frameworks",
+        ),
+        (
+            "shop_contract/intents.py",
+            "import connectors.intents",
+            "shop_contract imports neither process nor their frameworks",
+        ),
+        (
+            "connectors/store.py",
+            "import sandbox.graph_api",
+            "production code does not import the sandbox",
+        ),
+    ],
+)
+def test_a_forbidden_import_breaks_its_contract(
+    tree: Path, module: str, forbidden_import: str, contract: str
+) -> None:
+    path = tree / module
+    path.write_text(path.read_text() + f"\n{forbidden_import}\n")
+    result = lint_imports(tree)
+    assert result.returncode != 0
+    assert f"{contract} BROKEN" in result.stdout, result.stdout
