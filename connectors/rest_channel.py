@@ -14,7 +14,6 @@ route (POST /webhooks/rest/webhook) for tools and tests, but:
 
 from __future__ import annotations
 
-import hmac
 import os
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -27,20 +26,18 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.intents import payload_text
+from shop_contract.bearer import bearer_refusal
 
 TOKEN_VARIABLE = "RASA_REST_TOKEN"  # noqa: S105 - the variable's name
-BEARER = "Bearer "
 
 
 def bearer_token_answer(request: Request, token: str) -> HTTPResponse | None:
     """None when the request carries `Authorization: Bearer <token>`, else a 401/403."""
-    header = request.headers.get("Authorization") or ""
-    if not header.startswith(BEARER):
-        return response.json({"error": "missing bearer token"}, status=401)
-    given = header[len(BEARER) :].strip().encode("utf-8", errors="replace")
-    if not hmac.compare_digest(given, token.encode("utf-8")):
-        return response.json({"error": "wrong token"}, status=403)
-    return None
+    refusal = bearer_refusal(request.headers.get("Authorization"), token)
+    if refusal is None:
+        return None
+    status, why = refusal
+    return response.json({"error": why}, status=status)
 
 
 class TokenRestInput(RestInput):

@@ -16,7 +16,6 @@ orders. This entry point serves the same app (rasa_sdk.endpoint.create_app) but:
 from __future__ import annotations
 
 import argparse
-import hmac
 import ipaddress
 import logging
 import os
@@ -29,10 +28,11 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from shop_contract.bearer import bearer_refusal
+
 TOKEN_VARIABLE = "ACTION_SERVER_TOKEN"  # noqa: S105 - the variable's name
 HOST_VARIABLES = ("ACTION_SERVER_HOST", "SANIC_HOST")
 DEFAULT_HOST = "127.0.0.1"
-BEARER = "Bearer "
 OPEN_PATHS = ("/health",)
 
 
@@ -74,13 +74,11 @@ def token_answer(request: Request, token: str) -> HTTPResponse | None:
     """None when the request may go on: an open path or the right bearer token."""
     if request.path in OPEN_PATHS:
         return None
-    header = request.headers.get("Authorization") or ""
-    if not header.startswith(BEARER):
-        return response.json({"error": "missing bearer token"}, status=401)
-    given = header[len(BEARER) :].strip().encode("utf-8", errors="replace")
-    if not hmac.compare_digest(given, token.encode("utf-8")):
-        return response.json({"error": "wrong token"}, status=403)
-    return None
+    refusal = bearer_refusal(request.headers.get("Authorization"), token)
+    if refusal is None:
+        return None
+    status, why = refusal
+    return response.json({"error": why}, status=status)
 
 
 def build_app(actions: str, token: str | None) -> Sanic:
