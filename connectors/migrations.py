@@ -103,6 +103,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (4, "pseudonymised customers, sealed bodies, flow token digests", _add_privacy_columns),
     (5, "WhatsApp message ids kept as digests", _digest_message_ids),
     (6, "claim tokens on recorded work and outbox entries", _add_claim_tokens),
+    (7, "the first Checkout Session paid for each order", _create_tables),
 ]
 
 

@@ -7,6 +7,7 @@
 - flow token claims: one order per WhatsApp Flow, whichever path its completion takes;
 - Stripe events: each event id once (Stripe delivers at least once, for up to 3 days);
 - fulfilments: one confirmation per Checkout Session, however many events say it was paid;
+- order payments: the first Checkout Session paid for an order, the one that confirms it;
 - the notification outbox: order notifications, kept until Meta has accepted them.
 
 Nothing here names a customer in clear: `customer_key` columns hold the customer's
@@ -107,6 +108,14 @@ stripe_fulfilments = sa.Table(
     metadata,
     sa.Column("checkout_session_id", sa.String(255), primary_key=True),
     sa.Column("event_id", sa.String(255), nullable=False),
+    sa.Column("claimed_at", sa.Float, nullable=False),
+)
+
+order_payments = sa.Table(
+    "stripe_order_payments",
+    metadata,
+    sa.Column("order_id", sa.String(255), primary_key=True),
+    sa.Column("checkout_session_id", sa.String(255), nullable=False),
     sa.Column("claimed_at", sa.Float, nullable=False),
 )
 
@@ -503,6 +512,29 @@ class ConnectorStore:
                     )
                 ).scalar()
             return bool(owner == event_id)
+        return True
+
+    def claim_order_payment(self, order_id: str, checkout_session_id: str) -> bool:
+        """True when this Checkout Session is the first paid for the order (it confirms the
+        order, also when its event is replayed), False for any other session of the order:
+        a duplicate payment. One insert decides it, so two replicas cannot both confirm."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    order_payments.insert().values(
+                        order_id=order_id,
+                        checkout_session_id=checkout_session_id,
+                        claimed_at=time.time(),
+                    )
+                )
+        except IntegrityError:
+            with self.engine.connect() as connection:
+                first = connection.execute(
+                    sa.select(order_payments.c.checkout_session_id).where(
+                        order_payments.c.order_id == order_id
+                    )
+                ).scalar()
+            return bool(first == checkout_session_id)
         return True
 
     def claim_abandoned(

@@ -26,6 +26,7 @@ from connectors.config import FlowSettings, WhatsAppSettings
 from connectors.payloads import message_to_json, parse_notification
 from connectors.signatures import hub_signature
 from connectors.store import ConnectorStore
+from connectors.stripe_events import map_event
 from connectors.whatsapp import WhatsAppInput
 from sandbox import meta
 from sandbox import stripe_events as se
@@ -155,6 +156,7 @@ class SlowAgent:
 
     seconds: float
     triggered: list[str] = field(default_factory=list)
+    entities: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.lock_store = self
@@ -167,8 +169,9 @@ class SlowAgent:
     async def fetch_tracker_and_update_session(self, *_: Any) -> None:
         return None
 
-    async def trigger_intent(self, intent_name: str, **_: Any) -> None:
+    async def trigger_intent(self, intent_name: str, entities: dict[str, Any], **_: Any) -> None:
         self.triggered.append(intent_name)
+        self.entities.append(entities)
         await asyncio.sleep(self.seconds)
 
 
@@ -194,3 +197,42 @@ def test_a_stripe_event_slower_than_the_lease_is_not_run_again(
 
     asyncio.run(scenario())
     assert agent.triggered == ["EXTERNAL_payment_succeeded"]
+
+
+def test_two_sessions_of_one_order_paid_on_two_replicas_confirm_it_once(
+    url: str, fake_graph: FakeGraphApi
+) -> None:
+    """Both payments reach the conversation; the later one as a duplicate, to be refunded,
+    and a replay of either event keeps what was decided for it."""
+    agent = SlowAgent(seconds=LEASE_SECONDS)
+    replicas = [replica(url, fake_graph), replica(url, fake_graph)]
+    app = SimpleNamespace(ctx=SimpleNamespace(agent=agent))
+    events = [
+        se.event("checkout.session.completed", se.session(session, CUSTOMER, "ORD-TWICE", 2500))
+        for session in ("cs_test_first", "cs_test_second")
+    ]
+
+    def request(event: dict[str, Any]) -> Any:
+        body, headers = se.signed(event, STRIPE_SECRET)
+        return SimpleNamespace(body=body, headers=headers, app=app)
+
+    async def scenario() -> None:
+        answers = await asyncio.gather(
+            *(each.stripe.handle(request(e)) for each, e in zip(replicas, events, strict=True))
+        )
+        assert [a.status for a in answers] == [200, 200]
+        for each in replicas:
+            await each.queues.drain()
+        for event in events:  # replayed after a crash, by the other replica
+            await replicas[1].stripe.process(agent, event["id"], event["type"], map_event(event))
+        for each in replicas:
+            await each.graph.close()
+
+    asyncio.run(scenario())
+    assert agent.triggered == ["EXTERNAL_payment_succeeded"] * 4
+    decided = [(e["checkout_session_id"], e.get("duplicate_payment")) for e in agent.entities]
+    live = dict(decided[:2])
+    assert sorted(live.values(), key=bool) == [None, True]  # one confirms, one is refunded
+    assert decided[2:] == [(s, live[s]) for s in ("cs_test_first", "cs_test_second")]
+    outcomes = {replicas[0].store.stripe_outcome(e["id"]) for e in events}
+    assert outcomes == {"triggered", "duplicate_payment"}

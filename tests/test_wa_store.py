@@ -246,3 +246,38 @@ def test_of_concurrent_failed_statuses_one_moves_the_message(backend: Backend) -
             thread.join(timeout=30)
 
     assert sorted(winners) == sorted(messages)
+
+
+def test_the_first_session_paid_for_an_order_confirms_it_and_keeps_doing_so(
+    backend: Backend,
+) -> None:
+    store = backend.store()
+    order = f"ORD-{backend.tag}"
+    assert store.claim_order_payment(order, "cs_first") is True
+    assert store.claim_order_payment(order, "cs_second") is False  # a duplicate payment
+    assert backend.store().claim_order_payment(order, "cs_first") is True  # a replay
+    assert backend.store().claim_order_payment(order, "cs_second") is False
+    assert store.claim_order_payment(f"{order}-other", "cs_second") is True
+
+
+def test_of_sessions_of_one_order_paid_at_once_one_confirms_it(backend: Backend) -> None:
+    stores = [backend.store(), backend.store()]
+    order = f"ORD-{backend.tag}"
+    start = threading.Barrier(8)
+    winners: list[str] = []
+    lock = threading.Lock()
+
+    def claim(number: int) -> None:
+        start.wait()
+        session = f"cs_{number}"
+        if stores[number % 2].claim_order_payment(order, session):
+            with lock:
+                winners.append(session)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert len(winners) == 1
