@@ -39,7 +39,7 @@ from connectors.flow_tokens import (
 from connectors.intents import intent_message
 from connectors.json_body import parse_json
 from connectors.signatures import verify_hub_signature
-from connectors.store import ConnectorStore
+from connectors.store import ConnectorStore, FlowClaim, new_claim
 
 logger = logging.getLogger(__name__)
 
@@ -53,23 +53,29 @@ MakeOutput = Callable[[], OutputChannel]
 
 
 async def complete_once(
-    store: ConnectorStore, flow_token: str, turn: Callable[[], Awaitable[Any]]
-) -> bool:
-    """Runs a Flow's completion turn once per flow token; False when it ran before.
+    store: ConnectorStore, flow_token: str, claimer: str, turn: Callable[[], Awaitable[Any]]
+) -> FlowClaim:
+    """Runs a Flow's completion turn once per flow token, under the claim of `claimer`;
+    "ours" when it ran now, else what stopped it ("done": the order exists; "held":
+    another completion's turn runs).
 
-    The token is claimed before the turn and given back when the turn failed — a custom
-    action failed (Rasa swallows that; watch_actions notices) or the turn raised — so that
-    a later completion, or WhatsApp's re-delivery of the nfm_reply, can still make the order.
+    The token is claimed before the turn, marked done when the turn succeeded, and given
+    back when it failed — a custom action failed (Rasa swallows that; watch_actions
+    notices) or the turn raised — so that a later completion, or WhatsApp's re-delivery
+    of the nfm_reply, can still make the order. A claim left by a crash stays with its
+    claimer: the replay of the same nfm_reply takes it again.
     """
-    if not await asyncio.to_thread(store.claim_flow_token, flow_token):
-        return False
+    claim = await asyncio.to_thread(store.claim_flow_token, flow_token, claimer)
+    if claim != "ours":
+        return claim
     try:
         async with watch_actions():
             await turn()
     except Exception:
-        await asyncio.to_thread(store.release_flow_token, flow_token)
+        await asyncio.to_thread(store.release_flow_token, flow_token, claimer)
         raise
-    return True
+    await asyncio.to_thread(store.finish_flow_token, flow_token, claimer)
+    return claim
 
 
 class FlowTurnOutput(OutputChannel):
@@ -271,4 +277,8 @@ class FlowEndpoint:
             },
         )
         message = UserMessage(text, self.make_output(), conversation_id, input_channel="whatsapp")
-        await complete_once(self.store, str(token), lambda: on_new_message(message))
+        claim = await complete_once(
+            self.store, str(token), new_claim(), lambda: on_new_message(message)
+        )
+        if claim != "ours":
+            logger.info("flow completion from the endpoint not run: token %s", claim)

@@ -31,7 +31,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -86,6 +86,8 @@ flow_token_claims = sa.Table(
     metadata,
     sa.Column("flow_token", sa.String(512), primary_key=True),  # SHA-256 hex of the token
     sa.Column("claimed_at", sa.Float, nullable=False),
+    sa.Column("claimer", sa.String(64), nullable=True),  # whose completion turn holds it
+    sa.Column("done_at", sa.Float, nullable=True),  # when that turn made the order
 )
 
 stripe_events = sa.Table(
@@ -191,6 +193,9 @@ def digest(identifier: str) -> str:
 def new_claim() -> str:
     """A claim token: who holds a row, so that only the holder renews or finishes it."""
     return secrets.token_hex(16)
+
+
+FlowClaim = Literal["ours", "done", "held"]
 
 
 @dataclass(frozen=True)
@@ -423,27 +428,71 @@ class ConnectorStore:
             return None
         return self._outbound_record(message_id, row, row.status)
 
-    def claim_flow_token(self, flow_token: str) -> bool:
-        """True for the first claim of a flow token, False for every later one."""
-        try:
-            with self.engine.begin() as connection:
-                connection.execute(
-                    flow_token_claims.insert().values(
-                        flow_token=digest(flow_token), claimed_at=time.time()
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
+    def claim_flow_token(self, flow_token: str, claimer: str) -> FlowClaim:
+        """Claims a flow token for the completion turn of `claimer` (the digest of the
+        nfm_reply's message id, or a claim token of the Flow endpoint's turn).
 
-    def release_flow_token(self, flow_token: str) -> None:
-        """Gives a claimed flow token back, after the turn it started failed, so that a later
+        "ours": this claimer holds it now (first claim, or its own again: a replay after a
+        crash); "done": a turn made the order; "held": another claimer's turn still runs,
+        so this completion must wait (be replayed) rather than be dropped.
+        """
+        stored = digest(flow_token)
+        while True:
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(
+                        flow_token_claims.insert().values(
+                            flow_token=stored, claimed_at=time.time(), claimer=claimer
+                        )
+                    )
+                return "ours"
+            except IntegrityError:
+                pass
+            with self.engine.connect() as connection:
+                row = connection.execute(
+                    sa.select(flow_token_claims.c.claimer, flow_token_claims.c.done_at).where(
+                        flow_token_claims.c.flow_token == stored
+                    )
+                ).first()
+            if row is None:
+                continue  # released meanwhile: claim it again
+            if row.done_at is not None:
+                return "done"
+            return "ours" if row.claimer == claimer else "held"
+
+    def _flow_claim(self, flow_token: str, claimer: str) -> Any:
+        """An update or delete of a flow token's unfinished claim held by `claimer`."""
+        return (
+            (flow_token_claims.c.flow_token == digest(flow_token))
+            & (flow_token_claims.c.claimer == claimer)
+            & flow_token_claims.c.done_at.is_(None)
+        )
+
+    def finish_flow_token(self, flow_token: str, claimer: str) -> None:
+        """The claimer's completion turn made the order: the token is used up for good."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                flow_token_claims.update()
+                .where(self._flow_claim(flow_token, claimer))
+                .values(done_at=time.time())
+            )
+
+    def flow_token_done(self, flow_token: str) -> bool:
+        """True once a completion turn of this flow token made the order."""
+        with self.engine.connect() as connection:
+            done = connection.execute(
+                sa.select(flow_token_claims.c.done_at).where(
+                    flow_token_claims.c.flow_token == digest(flow_token)
+                )
+            ).scalar()
+        return done is not None
+
+    def release_flow_token(self, flow_token: str, claimer: str) -> None:
+        """Gives a claimed flow token back, after the claimer's turn failed, so that a later
         completion of the same Flow (or its re-delivery) can still create the order."""
         with self.engine.begin() as connection:
             connection.execute(
-                flow_token_claims.delete().where(
-                    flow_token_claims.c.flow_token == digest(flow_token)
-                )
+                flow_token_claims.delete().where(self._flow_claim(flow_token, claimer))
             )
 
     def record_stripe_event(

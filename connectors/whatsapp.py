@@ -74,7 +74,13 @@ from connectors.privacy.checks import StoredDataError
 from connectors.privacy.keys import KeyConfigError
 from connectors.privacy.rights import erase_customer, expire_raw_bodies
 from connectors.signatures import split_secrets, verify_hub_signature
-from connectors.store import ConnectorStore, inbound_messages, new_claim, stripe_events
+from connectors.store import (
+    ConnectorStore,
+    digest,
+    inbound_messages,
+    new_claim,
+    stripe_events,
+)
 from connectors.stripe_webhook import StripeWebhook
 from connectors.tracker_store import DatabaseConfigError, database_url
 from connectors.wasender import WaSenderClient, WaSenderError
@@ -437,13 +443,30 @@ class WhatsAppInput(InputChannel):
             )
             if flow_token is None:
                 await on_new_message(turn)
-            elif not await complete_once(self.store, flow_token, lambda: on_new_message(turn)):
-                logger.info("flow completion already handled: message=%s", message_ref(message.id))
+            elif not await self.complete(message, flow_token, lambda: on_new_message(turn)):
+                return  # left unprocessed: the recovery sweep replays it later
         if output.erase_request is not None:
             if not await self.erase(key, output.erase_request):
                 await asyncio.to_thread(self.store.mark_processed, message.id)  # no replay
             return
         await asyncio.to_thread(self.store.mark_processed, message.id)
+
+    async def complete(
+        self, message: InboundMessage, flow_token: str, turn: Callable[[], Awaitable[Any]]
+    ) -> bool:
+        """The completion turn of an nfm_reply, claimed under its message id digest so that
+        its replay after a crash takes its own claim again; False when another completion's
+        turn holds the token: the message waits for a replay instead of being dropped."""
+        claim = await complete_once(self.store, flow_token, digest(message.id), turn)
+        if claim == "held":
+            logger.info(
+                "flow completion waits: another turn holds its token; message=%s",
+                message_ref(message.id),
+            )
+            return False
+        if claim == "done":
+            logger.info("flow completion already handled: message=%s", message_ref(message.id))
+        return True
 
     async def erase(self, customer_key: str, texts: dict[str, str]) -> bool:
         """Erases everything held about the customer, on their confirmed request, and tells
@@ -488,6 +511,10 @@ class WhatsAppInput(InputChannel):
         if not is_order_completion(response_json):
             return None, None  # the 'continue in the chat' hand-over: the turn already runs
         token = completion_token(response_json)
+        if isinstance(token, str) and await asyncio.to_thread(self.store.flow_token_done, token):
+            # a re-delivery or replay once the order exists: nothing to do, nothing to say
+            logger.info("flow completion already handled: message=%s", message_ref(message.id))
+            return None, None
         try:
             read_token_for(token, message.customer.key, self.settings.app_secrets)
         except FlowTokenError as error:

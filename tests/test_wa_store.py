@@ -107,26 +107,41 @@ def test_mark_processed_sets_the_time(backend: Backend) -> None:
     assert processed_at is not None and processed_at > 0
 
 
-def test_flow_token_is_claimed_once(backend: Backend) -> None:
+def test_a_flow_token_is_held_by_its_claimer_until_its_turn_is_done(backend: Backend) -> None:
     store = backend.store()
     token = backend.flow_token("1")
 
-    assert store.claim_flow_token(token) is True
-    assert store.claim_flow_token(token) is False
-    assert backend.store().claim_flow_token(token) is False
-    assert store.claim_flow_token(backend.flow_token("2")) is True
+    assert store.claim_flow_token(token, "reply-a") == "ours"
+    assert backend.store().claim_flow_token(token, "reply-a") == "ours"  # its replay
+    assert store.claim_flow_token(token, "endpoint-b") == "held"  # waits, is not dropped
+    store.release_flow_token(token, "endpoint-b")  # not the holder: changes nothing
+    store.finish_flow_token(token, "endpoint-b")
+    assert store.flow_token_done(token) is False
+    store.finish_flow_token(token, "reply-a")
+    assert store.flow_token_done(token) is True
+    assert store.claim_flow_token(token, "endpoint-b") == "done"
+    assert backend.store().claim_flow_token(token, "reply-a") == "done"
+    assert store.claim_flow_token(backend.flow_token("2"), "endpoint-b") == "ours"
+
+
+def test_a_released_flow_token_can_be_claimed_by_another_completion(backend: Backend) -> None:
+    store = backend.store()
+    token = backend.flow_token("1")
+    assert store.claim_flow_token(token, "reply-a") == "ours"
+    store.release_flow_token(token, "reply-a")
+    assert store.claim_flow_token(token, "endpoint-b") == "ours"
 
 
 def test_concurrent_claims_of_one_flow_token_have_one_winner(backend: Backend) -> None:
     stores = [backend.store(), backend.store()]
     token = backend.flow_token("race")
     start = threading.Barrier(8)
-    results: list[bool] = []
+    results: list[str] = []
     lock = threading.Lock()
 
     def claim(number: int) -> None:
         start.wait()
-        won = stores[number % 2].claim_flow_token(token)
+        won = stores[number % 2].claim_flow_token(token, f"claimer-{number}")
         with lock:
             results.append(won)
 
@@ -136,7 +151,7 @@ def test_concurrent_claims_of_one_flow_token_have_one_winner(backend: Backend) -
     for thread in threads:
         thread.join(timeout=30)
 
-    assert sorted(results) == [False] * 7 + [True]
+    assert sorted(results) == ["held"] * 7 + ["ours"]
 
 
 def test_touch_customer_keeps_the_latest_time(backend: Backend) -> None:
