@@ -59,8 +59,8 @@ from connectors.metrics import (
     REGISTRY,
     WEBHOOK_REQUESTS,
 )
-from connectors.outbox import OutboxWorker, OutboxWriter, Undeliverable
-from connectors.output import WhatsAppOutput
+from connectors.outbox import OutboxWorker, OutboxWriter
+from connectors.output import WhatsAppOutput, outside_window_body
 from connectors.payloads import (
     InboundMessage,
     PayloadError,
@@ -83,7 +83,7 @@ from connectors.store import (
 )
 from connectors.stripe_webhook import StripeWebhook
 from connectors.tracker_store import DatabaseConfigError, database_url
-from connectors.wasender import WaSenderClient, WaSenderError
+from connectors.wasender import WaSenderClient
 
 logger = logging.getLogger(__name__)
 rasa_speedups.apply()
@@ -551,9 +551,14 @@ class WhatsAppInput(InputChannel):
             and record.body
             and status.error_code == RE_ENGAGEMENT_ERROR
         ):
-            try:
-                await self.output(notifications=True).send_outside_window(
-                    record.customer_key, record.body
-                )
-            except (GraphApiError, WaSenderError, Undeliverable) as error:
-                logger.warning("fallback for a failed notification not sent: %s", error)
+            await self.queue_fallback(status.message_id, record.customer_key, record.body)
+
+    async def queue_fallback(self, message_id: str, customer_key: str, text: str) -> None:
+        """Queues the outside-window form (template or WASender) of a notification Meta
+        refused for the 24-hour window: the outbox retries it, makes it a dead letter or
+        'undeliverable', as for any notification. Keyed by the refused message, so it is
+        queued once however many times its 'failed' status arrives."""
+        key = f"fallback:{digest(message_id)}"
+        body = json.dumps(outside_window_body(text))
+        if await asyncio.to_thread(self.store.enqueue_notification, key, customer_key, body):
+            self.outbox_worker.wake.set()

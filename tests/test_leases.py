@@ -23,6 +23,7 @@ import pytest
 from rasa.core.channels.channel import UserMessage
 
 from connectors.config import FlowSettings, WhatsAppSettings
+from connectors.graph import GraphClient, GraphSettings
 from connectors.payloads import message_to_json, parse_notification
 from connectors.signatures import hub_signature
 from connectors.store import ConnectorStore
@@ -56,7 +57,7 @@ class SlowRasa:
         await asyncio.sleep(self.seconds)
 
 
-def replica(url: str, graph: FakeGraphApi) -> WhatsAppInput:
+def replica(url: str, graph: FakeGraphApi, template: str | None = "order_update") -> WhatsAppInput:
     settings = WhatsAppSettings(
         graph.access_token,
         graph.phone_number_id,
@@ -64,7 +65,7 @@ def replica(url: str, graph: FakeGraphApi) -> WhatsAppInput:
         "verify",
         graph.base_url,
         replay_lease_seconds=LEASE_SECONDS,
-        notification_template="order_update",
+        notification_template=template,
     )
     return WhatsAppInput(settings, ConnectorStore(url), FlowSettings(None), (STRIPE_SECRET,))
 
@@ -141,6 +142,8 @@ def test_two_replicas_send_the_fallback_template_once(url: str, fake_graph: Fake
 
     async def scenario() -> None:
         await asyncio.gather(*(r.handle_status(s) for s in statuses for r in replicas))
+        while sum(await asyncio.gather(*(r.outbox_worker.run_once() for r in replicas))):
+            pass  # both outbox workers, until nothing is left to send
         for each in replicas:
             await each.graph.close()
 
@@ -236,3 +239,62 @@ def test_two_sessions_of_one_order_paid_on_two_replicas_confirm_it_once(
     assert decided[2:] == [(s, live[s]) for s in ("cs_test_first", "cs_test_second")]
     outcomes = {replicas[0].store.stripe_outcome(e["id"]) for e in events}
     assert outcomes == {"triggered", "duplicate_payment"}
+
+
+def refused_for_the_window(channel: WhatsAppInput, message_id: str, text: str) -> Any:
+    """A notification we sent, and the 'failed' status Meta reports for it (131047)."""
+    channel.store.record_outbound(message_id, CUSTOMER, "notification", text)
+    failed = meta.status(message_id, "failed", CUSTOMER, code=131047)
+    (status,) = parse_notification(meta.notification(statuses=[failed])).statuses
+    return status
+
+
+def test_a_fallback_that_fails_once_is_sent_by_the_outbox_retry(
+    url: str, fake_graph: FakeGraphApi
+) -> None:
+    channel = replica(url, fake_graph)
+    channel.graph = GraphClient(
+        GraphSettings(
+            fake_graph.base_url,
+            fake_graph.phone_number_id,
+            fake_graph.access_token,
+            max_attempts=1,  # the transient failure reaches the outbox
+        )
+    )
+    channel.outbox_worker.base_delay = 0.01
+    status = refused_for_the_window(channel, "wamid.ONCE", "Order ORD-1 is paid.")
+    fake_graph.queue_responses((503, {"error": {"message": "Service unavailable", "code": 2}}, {}))
+
+    async def scenario() -> None:
+        await channel.handle_status(status)
+        assert await channel.outbox_worker.run_once() == 0  # the 503
+        await asyncio.sleep(0.1)
+        assert await channel.outbox_worker.run_once() == 1
+        await channel.graph.close()
+
+    asyncio.run(scenario())
+    (template,) = [m for m in fake_graph.accepted() if m.body.get("type") == "template"]
+    assert template.body["template"]["components"][0]["parameters"][0]["text"] == (
+        "Order ORD-1 is paid."
+    )
+    (entry,) = channel.store.notifications()
+    assert (entry.status, entry.attempts) == ("sent", 1)
+
+
+def test_a_fallback_that_cannot_be_sent_is_undeliverable_in_the_outbox(
+    url: str, fake_graph: FakeGraphApi
+) -> None:
+    channel = replica(url, fake_graph, template=None)
+    status = refused_for_the_window(channel, "wamid.NOTEMPLATE", "Order ORD-2 is paid.")
+
+    async def scenario() -> None:
+        await channel.handle_status(status)
+        await channel.outbox_worker.run_once()
+        await channel.graph.close()
+
+    asyncio.run(scenario())
+    (entry,) = channel.store.notifications()
+    assert entry.status == "undeliverable" and "WHATSAPP_NOTIFICATION_TEMPLATE" in str(
+        entry.last_error
+    )
+    assert channel.store.health()["undeliverable_notifications"] == 1
