@@ -109,6 +109,13 @@ def _add_flow_claimers(connection: Connection) -> None:
     )
 
 
+def _add_message_outcome(connection: Connection) -> None:
+    """An outcome on recorded messages: 'unreadable' sets a row aside from replays."""
+    present = {c["name"] for c in sa.inspect(connection).get_columns("wa_inbound_messages")}
+    if "outcome" not in present:
+        connection.exec_driver_sql("ALTER TABLE wa_inbound_messages ADD COLUMN outcome VARCHAR(32)")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "connector tables", _create_tables),
     (2, "payloads and claims for replay after a crash", _add_replay_columns),
@@ -118,6 +125,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (6, "claim tokens on recorded work and outbox entries", _add_claim_tokens),
     (7, "the first Checkout Session paid for each order", _create_tables),
     (8, "flow token claims name their claimer and when its turn finished", _add_flow_claimers),
+    (9, "an outcome on recorded messages (unreadable rows set aside)", _add_message_outcome),
 ]
 
 

@@ -36,6 +36,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from connectors.metrics import UNREADABLE_ROWS
 from connectors.migrations import migrate
 from connectors.privacy.keys import ROW_SEALED_PREFIX, SEALED_PREFIX, KeyRing, UnreadableError
 from connectors.tracker_store import is_sqlite, sqlite_engine
@@ -56,6 +57,7 @@ inbound_messages = sa.Table(
     sa.Column("payload", sa.Text, nullable=True),
     sa.Column("claimed_at", sa.Float, nullable=True),
     sa.Column("claim_token", sa.String(32), nullable=True),  # who holds it now
+    sa.Column("outcome", sa.String(32), nullable=True),  # 'unreadable': set aside, not run
 )
 
 outbound_messages = sa.Table(
@@ -208,6 +210,7 @@ class OutboxEntry:
     created_at: float
     last_error: str | None
     claim: str | None = None  # set on entries a worker has claimed
+    unreadable: bool = False  # listed only: its sealed values do not open (customer, body "")
 
 
 # Work older than this is not replayed any more: Meta and Stripe have moved on, and a
@@ -619,18 +622,27 @@ class ConnectorStore:
                     .where(table.c.claimed_at == claimed_at)
                     .values(claimed_at=now, claim_token=claim)
                 ).rowcount
-            opened = self._replayable(table, str(row_id), payload) if won else None
+            opened = self._replayable(table, str(row_id), payload, claim) if won else None
             if opened is not None:
                 taken.append((str(row_id), opened, claim))
         return taken
 
-    def _replayable(self, table: sa.Table, stored_id: str, payload: str) -> str | None:
-        """The payload of work just claimed, or None (logged) when it does not open: an
-        altered row is left where it is for an operator and does not hold up the others."""
+    def _replayable(self, table: sa.Table, stored_id: str, payload: str, claim: str) -> str | None:
+        """The payload of work just claimed, or None when it does not open: such a row
+        (altered, or moved from another) is finished as 'unreadable', logged and counted
+        once, and left for an operator; it does not hold up the others."""
         try:
             return str(self.open(table, "payload", stored_id, payload))
         except UnreadableError as error:
-            logger.error("%s %s not replayed: %s", table.name, stored_id, error)
+            logger.error("%s %s set aside as unreadable: %s", table.name, stored_id, error)
+            UNREADABLE_ROWS.labels(table.name).inc()
+            with self.engine.begin() as connection:
+                connection.execute(
+                    table.update()
+                    .where(table.c[ROW_IDS[table.name]] == stored_id)
+                    .where(table.c.claim_token == claim)
+                    .values(processed_at=time.time(), outcome="unreadable")
+                )
             return None
 
     def _work_row(self, table: sa.Table, work_id: str) -> Any:
@@ -740,6 +752,7 @@ class ConnectorStore:
             return self._entry(row, claim)
         except UnreadableError as error:
             logger.error("notification=%s cannot be opened; now a dead letter: %s", row.id, error)
+            UNREADABLE_ROWS.labels(outbox.name).inc()
             with self.engine.begin() as connection:
                 connection.execute(
                     outbox.update()
@@ -816,7 +829,23 @@ class ConnectorStore:
         if status:
             query = query.where(outbox.c.status == status)
         with self.engine.connect() as connection:
-            return [self._entry(row) for row in connection.execute(query).all()]
+            return [self._listed(row) for row in connection.execute(query).all()]
+
+    def _listed(self, row: Any) -> OutboxEntry:
+        """An entry for the operator's listing, also when its sealed values do not open."""
+        try:
+            return self._entry(row)
+        except UnreadableError:
+            return OutboxEntry(
+                row.id,
+                "",
+                "",
+                row.status,
+                row.attempts,
+                row.created_at,
+                row.last_error,
+                unreadable=True,
+            )
 
     def retry_notifications(self, ids: list[int] | None) -> int:
         """Dead letters (all, or these ids) back to pending, now; returns how many."""
