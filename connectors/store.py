@@ -16,9 +16,10 @@ sealed with AES-GCM, and bodies and payloads are sealed too. Callers pass and ge
 ids and plain text; sealing happens here. WhatsApp message ids (base64 that contains the
 customer's number) and Flow tokens are kept as SHA-256 digests: they stay unique for dedup
 and lookups, and cannot be turned back without the id itself. A sealed value is bound to
-its row: its associated data names the table, the column and the row's natural key
-(ROW_IDS), so a value moved to another row (another customer's id, another message's body)
-does not open.
+its row: its associated data names the table, the column, the row's natural key (ROW_IDS)
+and the row's `customer_key`, so a value moved to another row (another customer's id,
+another message's body) does not open, nor does a row whose customer_key was changed to
+file it under another customer.
 
 Calls are synchronous SQLAlchemy Core; async callers use `asyncio.to_thread`.
 """
@@ -175,16 +176,27 @@ def column_context(table: str, column: str) -> bytes:
     return f"{table}.{column}".encode()
 
 
-def row_context(table: str, column: str, row_id: str) -> bytes:
+def row_context(table: str, column: str, row: str) -> bytes:
     """The associated data a sealed value (ROW_SEALED_PREFIX) of `table.column` in the row
-    named `row_id` is authenticated with. Table and column names hold no NUL, so the
-    separator keeps every (column, row) pair's context distinct."""
-    return f"{table}.{column}\0{row_id}".encode()
+    bound as `row` (see `binding`) is authenticated with. Table and column names hold no
+    NUL, so the separator keeps every (column, row) pair's context distinct."""
+    return f"{table}.{column}\0{row}".encode()
+
+
+def binding(row_id: str, customer_key: str | None) -> str:
+    """What a row's sealed values are bound to: its natural key and its customer's
+    pseudonym. Natural keys (digests, Stripe ids, dedup keys, pseudonyms) hold no NUL."""
+    return f"{row_id}\0{customer_key or ''}"
+
+
+def natural_key(table: sa.Table, row: Mapping[str, Any]) -> str:
+    """The natural key (ROW_IDS) of a row of `table`."""
+    return str(row[ROW_IDS[table.name]])
 
 
 def row_identity(table: sa.Table, row: Mapping[str, Any]) -> str:
-    """The natural key (ROW_IDS) of a row of `table`, as its sealed values are bound to it."""
-    return str(row[ROW_IDS[table.name]])
+    """The binding of a stored row of `table`, as its sealed values are bound to it."""
+    return binding(natural_key(table, row), row.get("customer_key"))
 
 
 def digest(identifier: str) -> str:
@@ -250,7 +262,7 @@ class ConnectorStore:
             check_tables_readable(self.engine, self.keys)
 
     def seal(self, table: sa.Table, column: str, row: str, value: str | None) -> str | None:
-        """`value` sealed for `table.column` of the row whose natural key is `row`."""
+        """`value` sealed for `table.column` of the row bound as `row` (see `binding`)."""
         if value is None:
             return None
         return self.keys.seal(value, row_context(table.name, column, row), ROW_SEALED_PREFIX)
@@ -272,12 +284,16 @@ class ConnectorStore:
             raise UnreadableError(f"{where}: {error}") from None
 
     def customer_columns(
-        self, table: sa.Table, row: str, customer_id: str
+        self, table: sa.Table, row_id: str, customer_id: str
     ) -> dict[str, str | None]:
-        """The pseudonym and the sealed id of a customer, for the row `row` of `table`."""
+        """The pseudonym and the sealed id of a customer, for the row of `table` whose
+        natural key is `row_id`."""
+        pseudonym = self.keys.pseudonym(customer_id)
         return {
-            "customer_key": self.keys.pseudonym(customer_id),
-            "customer_sealed": self.seal(table, "customer_sealed", row, customer_id),
+            "customer_key": pseudonym,
+            "customer_sealed": self.seal(
+                table, "customer_sealed", binding(row_id, pseudonym), customer_id
+            ),
         }
 
     def owned_by(self, table: sa.Table, customer_id: str) -> Any:
@@ -295,14 +311,16 @@ class ConnectorStore:
         """Records a message id, held under `claim` by this process; False for a re-delivery."""
         at = now or time.time()
         stored_id = digest(message_id)
+        customer = self.customer_columns(inbound_messages, stored_id, customer_key)
+        bound_to = binding(stored_id, customer["customer_key"])
         try:
             with self.engine.begin() as connection:
                 connection.execute(
                     inbound_messages.insert().values(
                         message_id=stored_id,
-                        **self.customer_columns(inbound_messages, stored_id, customer_key),
+                        **customer,
                         received_at=at,
-                        payload=self.seal(inbound_messages, "payload", stored_id, payload),
+                        payload=self.seal(inbound_messages, "payload", bound_to, payload),
                         claimed_at=at,
                         claim_token=claim,
                     )
@@ -359,13 +377,15 @@ class ConnectorStore:
         self, message_id: str, customer_key: str, kind: str, body: str | None = None
     ) -> None:
         stored_id = digest(message_id)
+        customer = self.customer_columns(outbound_messages, stored_id, customer_key)
+        bound_to = binding(stored_id, customer["customer_key"])
         with self.engine.begin() as connection:
             connection.execute(
                 outbound_messages.insert().values(
                     message_id=stored_id,
-                    **self.customer_columns(outbound_messages, stored_id, customer_key),
+                    **customer,
                     kind=kind,
-                    body=self.seal(outbound_messages, "body", stored_id, body),
+                    body=self.seal(outbound_messages, "body", bound_to, body),
                     sent_at=time.time(),
                     status="accepted",
                 )
@@ -409,14 +429,13 @@ class ConnectorStore:
             # another status got there first: read it again and compare ranks again
 
     def _outbound_record(self, message_id: str, row: Any, status: str) -> OutboundRecord:
-        customer = self.open(
-            outbound_messages, "customer_sealed", row.message_id, row.customer_sealed
-        )
+        bound_to = row_identity(outbound_messages, row._mapping)
+        customer = self.open(outbound_messages, "customer_sealed", bound_to, row.customer_sealed)
         return OutboundRecord(
             message_id,
             str(customer),
             row.kind,
-            self.open(outbound_messages, "body", row.message_id, row.body),
+            self.open(outbound_messages, "body", bound_to, row.body),
             status,
         )
 
@@ -512,6 +531,7 @@ class ConnectorStore:
         customer = (
             self.customer_columns(stripe_events, event_id, customer_id) if customer_id else {}
         )
+        bound_to = binding(event_id, customer.get("customer_key"))
         try:
             with self.engine.begin() as connection:
                 connection.execute(
@@ -519,7 +539,7 @@ class ConnectorStore:
                         event_id=event_id,
                         event_type=event_type,
                         received_at=now,
-                        payload=self.seal(stripe_events, "payload", event_id, payload),
+                        payload=self.seal(stripe_events, "payload", bound_to, payload),
                         claimed_at=now,
                         claim_token=claim,
                         **customer,
@@ -603,7 +623,7 @@ class ConnectorStore:
         id_column = table.c[key]
         with self.engine.connect() as connection:
             candidates = connection.execute(
-                sa.select(id_column, table.c.payload, table.c.claimed_at)
+                sa.select(id_column, table.c.customer_key, table.c.payload, table.c.claimed_at)
                 .where(table.c.processed_at.is_(None))
                 .where(table.c.payload.is_not(None))
                 .where(table.c.claimed_at < now - lease_seconds)
@@ -612,7 +632,7 @@ class ConnectorStore:
                 .limit(limit)
             ).all()
         taken = []
-        for row_id, payload, claimed_at in candidates:
+        for row_id, customer_key, payload, claimed_at in candidates:
             claim = new_claim()
             with self.engine.begin() as connection:
                 won = connection.execute(
@@ -622,17 +642,20 @@ class ConnectorStore:
                     .where(table.c.claimed_at == claimed_at)
                     .values(claimed_at=now, claim_token=claim)
                 ).rowcount
-            opened = self._replayable(table, str(row_id), payload, claim) if won else None
+            bound_to = binding(str(row_id), customer_key)
+            opened = self._replayable(table, bound_to, str(row_id), payload, claim) if won else None
             if opened is not None:
                 taken.append((str(row_id), opened, claim))
         return taken
 
-    def _replayable(self, table: sa.Table, stored_id: str, payload: str, claim: str) -> str | None:
+    def _replayable(
+        self, table: sa.Table, bound_to: str, stored_id: str, payload: str, claim: str
+    ) -> str | None:
         """The payload of work just claimed, or None when it does not open: such a row
         (altered, or moved from another) is finished as 'unreadable', logged and counted
         once, and left for an operator; it does not hold up the others."""
         try:
-            return str(self.open(table, "payload", stored_id, payload))
+            return str(self.open(table, "payload", bound_to, payload))
         except UnreadableError as error:
             logger.error("%s %s set aside as unreadable: %s", table.name, stored_id, error)
             UNREADABLE_ROWS.labels(table.name).inc()
@@ -699,13 +722,15 @@ class ConnectorStore:
     def enqueue_notification(self, dedup_key: str, customer_key: str, body: str) -> bool:
         """Queues a notification; False when one with this key was queued before."""
         now = time.time()
+        customer = self.customer_columns(outbox, dedup_key, customer_key)
+        bound_to = binding(dedup_key, customer["customer_key"])
         try:
             with self.engine.begin() as connection:
                 connection.execute(
                     outbox.insert().values(
                         dedup_key=dedup_key,
-                        **self.customer_columns(outbox, dedup_key, customer_key),
-                        body=self.seal(outbox, "body", dedup_key, body),
+                        **customer,
+                        body=self.seal(outbox, "body", bound_to, body),
                         status="pending",
                         attempts=0,
                         created_at=now,
@@ -859,10 +884,11 @@ class ConnectorStore:
         return changed
 
     def _entry(self, row: Any, claim: str | None = None) -> OutboxEntry:
+        bound_to = row_identity(outbox, row._mapping)
         return OutboxEntry(
             row.id,
-            str(self.open(outbox, "customer_sealed", row.dedup_key, row.customer_sealed)),
-            str(self.open(outbox, "body", row.dedup_key, row.body)),
+            str(self.open(outbox, "customer_sealed", bound_to, row.customer_sealed)),
+            str(self.open(outbox, "body", bound_to, row.body)),
             row.status,
             row.attempts,
             row.created_at,

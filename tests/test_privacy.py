@@ -42,6 +42,7 @@ from connectors.store import (
     digest,
     inbound_messages,
     outbox,
+    row_identity,
     stripe_events,
 )
 from tests import redis_server
@@ -374,6 +375,26 @@ def test_a_sealed_value_moved_to_another_row_does_not_open(
                 export_customer(store, customer)
 
 
+@pytest.mark.parametrize("table", [t for t in SEALED_COLUMNS if t != "wa_customers"])
+def test_a_row_refiled_under_another_customer_does_not_open(database_url: str, table: str) -> None:
+    """Changing a row's customer_key (wa_customers: its natural key, covered above) would
+    put it in another customer's export: its sealed values name the pseudonym too."""
+    _, store = two_customers(database_url)
+    anna_row, _ = row_ids(table)
+    engine = sa.create_engine(database_url, future=True)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(f"update {table} set customer_key = :key where {KEY_COLUMNS[table]} = :id"),  # noqa: S608
+                {"key": store.keys.pseudonym(BORIS), "id": anna_row},
+            )
+    finally:
+        engine.dispose()
+
+    with pytest.raises(UnreadableError, match=rf"{table}\.\w+: .*another row"):
+        export_customer(store, BORIS)
+
+
 def test_a_notification_whose_recipient_was_moved_is_never_sent(database_url: str) -> None:
     store = ConnectorStore(database_url, KeyRing.parse(KEY_1))
     carl = "15550903333"
@@ -477,7 +498,12 @@ def to_old_form(url: str) -> None:
                 old = {
                     column: keys.seal(
                         str(
-                            store.open(table, column, row._mapping[key.name], row._mapping[column])
+                            store.open(
+                                table,
+                                column,
+                                row_identity(table, row._mapping),
+                                row._mapping[column],
+                            )
                         ),
                         column_context(name, column),
                     )
