@@ -38,8 +38,9 @@ from connectors.flow_tokens import (
 )
 from connectors.intents import intent_message
 from connectors.json_body import parse_json
+from connectors.leases import heartbeat, renewal_interval
 from connectors.signatures import verify_hub_signature
-from connectors.store import ConnectorStore, FlowClaim, new_claim
+from connectors.store import FLOW_CLAIM_LEASE_SECONDS, ConnectorStore, FlowClaim, new_claim
 
 logger = logging.getLogger(__name__)
 
@@ -53,23 +54,32 @@ MakeOutput = Callable[[], OutputChannel]
 
 
 async def complete_once(
-    store: ConnectorStore, flow_token: str, claimer: str, turn: Callable[[], Awaitable[Any]]
+    store: ConnectorStore,
+    flow_token: str,
+    claimer: str,
+    turn: Callable[[], Awaitable[Any]],
+    lease_seconds: float = FLOW_CLAIM_LEASE_SECONDS,
 ) -> FlowClaim:
     """Runs a Flow's completion turn once per flow token, under the claim of `claimer`;
     "ours" when it ran now, else what stopped it ("done": the order exists; "held":
     another completion's turn runs).
 
-    The token is claimed before the turn, marked done when the turn succeeded, and given
-    back when it failed — a custom action failed (Rasa swallows that; watch_actions
-    notices) or the turn raised — so that a later completion, or WhatsApp's re-delivery
-    of the nfm_reply, can still make the order. A claim left by a crash stays with its
-    claimer: the replay of the same nfm_reply takes it again.
+    The token is claimed before the turn, renewed while it runs, marked done when the turn
+    succeeded, and given back when it failed — a custom action failed (Rasa swallows that;
+    watch_actions notices) or the turn raised — so that a later completion, or WhatsApp's
+    re-delivery of the nfm_reply, can still make the order. A claim left by a crash goes
+    to the replay of the same nfm_reply, or to any completion once its lease ran out.
     """
-    claim = await asyncio.to_thread(store.claim_flow_token, flow_token, claimer)
+    claim = await asyncio.to_thread(store.claim_flow_token, flow_token, claimer, lease_seconds)
     if claim != "ours":
         return claim
+    renewing = heartbeat(
+        lambda: store.renew_flow_token(flow_token, claimer),
+        renewal_interval(lease_seconds),
+        "a flow token's claim",
+    )
     try:
-        async with watch_actions():
+        async with renewing, watch_actions():
             await turn()
     except Exception:
         await asyncio.to_thread(store.release_flow_token, flow_token, claimer)
@@ -125,8 +135,10 @@ class FlowEndpoint:
         store: ConnectorStore,
         queues: CustomerQueues,
         make_output: MakeOutput,
+        lease_seconds: float = FLOW_CLAIM_LEASE_SECONDS,
     ) -> None:
         self.settings = settings
+        self.lease_seconds = lease_seconds  # of a completion turn's claim on its flow token
         self.app_secrets = app_secrets
         self.store = store
         self.queues = queues
@@ -278,7 +290,11 @@ class FlowEndpoint:
         )
         message = UserMessage(text, self.make_output(), conversation_id, input_channel="whatsapp")
         claim = await complete_once(
-            self.store, str(token), new_claim(), lambda: on_new_message(message)
+            self.store,
+            str(token),
+            new_claim(),
+            lambda: on_new_message(message),
+            self.lease_seconds,
         )
         if claim != "ours":
             logger.info("flow completion from the endpoint not run: token %s", claim)

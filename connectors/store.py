@@ -210,6 +210,8 @@ def new_claim() -> str:
 
 
 FlowClaim = Literal["ours", "done", "held"]
+# A flow token's claim not renewed for this long was left by a process that died mid-turn.
+FLOW_CLAIM_LEASE_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -450,13 +452,16 @@ class ConnectorStore:
             return None
         return self._outbound_record(message_id, row, row.status)
 
-    def claim_flow_token(self, flow_token: str, claimer: str) -> FlowClaim:
+    def claim_flow_token(
+        self, flow_token: str, claimer: str, lease_seconds: float = FLOW_CLAIM_LEASE_SECONDS
+    ) -> FlowClaim:
         """Claims a flow token for the completion turn of `claimer` (the digest of the
         nfm_reply's message id, or a claim token of the Flow endpoint's turn).
 
-        "ours": this claimer holds it now (first claim, or its own again: a replay after a
-        crash); "done": a turn made the order; "held": another claimer's turn still runs,
-        so this completion must wait (be replayed) rather than be dropped.
+        "ours": this claimer holds it now (first claim; its own again, as a replay after a
+        crash; or another claimer's whose turn stopped renewing it for `lease_seconds`: that
+        process died); "done": a turn made the order; "held": another claimer's turn still
+        runs, so this completion must wait (be replayed) rather than be dropped.
         """
         stored = digest(flow_token)
         while True:
@@ -472,15 +477,37 @@ class ConnectorStore:
                 pass
             with self.engine.connect() as connection:
                 row = connection.execute(
-                    sa.select(flow_token_claims.c.claimer, flow_token_claims.c.done_at).where(
-                        flow_token_claims.c.flow_token == stored
-                    )
+                    sa.select(flow_token_claims).where(flow_token_claims.c.flow_token == stored)
                 ).first()
             if row is None:
                 continue  # released meanwhile: claim it again
             if row.done_at is not None:
                 return "done"
-            return "ours" if row.claimer == claimer else "held"
+            now = time.time()
+            if row.claimer != claimer and row.claimed_at >= now - lease_seconds:
+                return "held"
+            with self.engine.begin() as connection:
+                taken = connection.execute(
+                    flow_token_claims.update()
+                    .where(flow_token_claims.c.flow_token == stored)
+                    .where(flow_token_claims.c.claimed_at == row.claimed_at)
+                    .where(flow_token_claims.c.done_at.is_(None))
+                    .values(claimer=claimer, claimed_at=now)
+                ).rowcount
+            if taken:
+                return "ours"
+            # changed meanwhile (renewed, finished, released): read it again
+
+    def renew_flow_token(self, flow_token: str, claimer: str) -> bool:
+        """Renews the claimer's hold on a flow token while its turn runs; False once it is
+        not held by it any more."""
+        with self.engine.begin() as connection:
+            renewed: int = connection.execute(
+                flow_token_claims.update()
+                .where(self._flow_claim(flow_token, claimer))
+                .values(claimed_at=time.time())
+            ).rowcount
+        return renewed == 1
 
     def _flow_claim(self, flow_token: str, claimer: str) -> Any:
         """An update or delete of a flow token's unfinished claim held by `claimer`."""

@@ -179,6 +179,7 @@ class WhatsAppInput(InputChannel):
             store,
             self.queues,
             lambda: self.output(notifications=False),
+            settings.replay_lease_seconds,
         )
         self.outbox_worker = OutboxWorker(
             store,
@@ -457,7 +458,9 @@ class WhatsAppInput(InputChannel):
         """The completion turn of an nfm_reply, claimed under its message id digest so that
         its replay after a crash takes its own claim again; False when another completion's
         turn holds the token: the message waits for a replay instead of being dropped."""
-        claim = await complete_once(self.store, flow_token, digest(message.id), turn)
+        claim = await complete_once(
+            self.store, flow_token, digest(message.id), turn, self.settings.replay_lease_seconds
+        )
         if claim == "held":
             logger.info(
                 "flow completion waits: another turn holds its token; message=%s",

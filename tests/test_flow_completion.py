@@ -19,7 +19,7 @@ import pytest
 from rasa.core.channels.channel import UserMessage
 
 from connectors.config import FlowSettings, WhatsAppSettings
-from connectors.flow_endpoint import EXPIRED_MESSAGE
+from connectors.flow_endpoint import EXPIRED_MESSAGE, complete_once
 from connectors.flow_tokens import DEFAULT_TTL_SECONDS, issue_token
 from connectors.intents import completion_token
 from connectors.payloads import InboundMessage, message_to_json, parse_notification
@@ -213,3 +213,17 @@ def test_a_completion_replayed_after_the_order_was_made_is_not_told_the_form_exp
     handle(channel, rasa, nfm_reply(completion(token)))  # the expired token's re-delivery
     assert rasa.turns == []
     assert texts_to(fake_graph, CUSTOMER) == []
+
+
+def test_a_completion_turn_keeps_its_token_while_it_runs(channel: WhatsAppInput) -> None:
+    """A turn slower than the claim's lease renews it: no other completion takes it over."""
+    store, token = channel.store, issue_token(CUSTOMER, SECRETS)
+    seen: list[str] = []
+
+    async def slow_turn() -> None:
+        await asyncio.sleep(0.5)
+        seen.append(await asyncio.to_thread(store.claim_flow_token, token, "reply", 0.15))
+
+    claim = asyncio.run(complete_once(store, token, "endpoint", slow_turn, lease_seconds=0.15))
+    assert (claim, seen) == ("ours", ["held"])
+    assert store.flow_token_done(token)

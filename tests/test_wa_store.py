@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -122,6 +123,21 @@ def test_a_flow_token_is_held_by_its_claimer_until_its_turn_is_done(backend: Bac
     assert store.claim_flow_token(token, "endpoint-b") == "done"
     assert backend.store().claim_flow_token(token, "reply-a") == "done"
     assert store.claim_flow_token(backend.flow_token("2"), "endpoint-b") == "ours"
+
+
+def test_a_flow_token_claim_no_longer_renewed_is_taken_over(backend: Backend) -> None:
+    store = backend.store()
+    token = backend.flow_token("1")
+    assert store.claim_flow_token(token, "endpoint-a", 60) == "ours"
+    assert store.claim_flow_token(token, "reply-b", 60) == "held"
+    assert store.renew_flow_token(token, "endpoint-a") is True
+    time.sleep(0.05)  # endpoint-a's process died: no renewal since
+    assert backend.store().claim_flow_token(token, "reply-b", 0.01) == "ours"
+    assert store.renew_flow_token(token, "endpoint-a") is False  # a late worker learns it
+    store.finish_flow_token(token, "endpoint-a")
+    assert store.flow_token_done(token) is False
+    store.finish_flow_token(token, "reply-b")
+    assert store.flow_token_done(token) is True
 
 
 def test_a_released_flow_token_can_be_claimed_by_another_completion(backend: Backend) -> None:
