@@ -31,8 +31,9 @@ from connectors.customer_queue import CustomerQueues
 from connectors.flow_crypto import FlowDecryptError, decrypt_request, encrypt_response
 from connectors.intents import intent_message
 from connectors.json_body import parse_json
+from connectors.leases import heartbeat, renewal_interval
 from connectors.signatures import verify_hub_signature
-from connectors.store import ConnectorStore
+from connectors.store import FLOW_CLAIM_LEASE_SECONDS, ConnectorStore, FlowClaim, new_claim
 from shop_contract.custom_messages import FLOW_RESPONSE_KEY
 from shop_contract.entities import FLOW_DATA, FLOW_SCREEN, FLOW_TOKEN
 from shop_contract.flow_screens import CONTINUE_IN_CHAT_SCREEN, SUCCESS_SCREEN
@@ -61,23 +62,38 @@ MakeOutput = Callable[[], OutputChannel]
 
 
 async def complete_once(
-    store: ConnectorStore, flow_token: str, turn: Callable[[], Awaitable[Any]]
-) -> bool:
-    """Runs a Flow's completion turn once per flow token; False when it ran before.
+    store: ConnectorStore,
+    flow_token: str,
+    claimer: str,
+    turn: Callable[[], Awaitable[Any]],
+    lease_seconds: float = FLOW_CLAIM_LEASE_SECONDS,
+) -> FlowClaim:
+    """Runs a Flow's completion turn once per flow token, under the claim of `claimer`;
+    "ours" when it ran now, else what stopped it ("done": the order exists; "held":
+    another completion's turn runs).
 
-    The token is claimed before the turn and given back when the turn failed — a custom
-    action failed (Rasa swallows that; watch_actions notices) or the turn raised — so that
-    a later completion, or WhatsApp's re-delivery of the nfm_reply, can still make the order.
+    The token is claimed before the turn, renewed while it runs, marked done when the turn
+    succeeded, and given back when it failed — a custom action failed (Rasa swallows that;
+    watch_actions notices) or the turn raised — so that a later completion, or WhatsApp's
+    re-delivery of the nfm_reply, can still make the order. A claim left by a crash goes
+    to the replay of the same nfm_reply, or to any completion once its lease ran out.
     """
-    if not await asyncio.to_thread(store.claim_flow_token, flow_token):
-        return False
+    claim = await asyncio.to_thread(store.claim_flow_token, flow_token, claimer, lease_seconds)
+    if claim != "ours":
+        return claim
+    renewing = heartbeat(
+        lambda: store.renew_flow_token(flow_token, claimer),
+        renewal_interval(lease_seconds),
+        "a flow token's claim",
+    )
     try:
-        async with watch_actions():
+        async with renewing, watch_actions():
             await turn()
     except Exception:
-        await asyncio.to_thread(store.release_flow_token, flow_token)
+        await asyncio.to_thread(store.release_flow_token, flow_token, claimer)
         raise
-    return True
+    await asyncio.to_thread(store.finish_flow_token, flow_token, claimer)
+    return claim
 
 
 class FlowTurnOutput(OutputChannel):
@@ -127,8 +143,10 @@ class FlowEndpoint:
         store: ConnectorStore,
         queues: CustomerQueues,
         make_output: MakeOutput,
+        lease_seconds: float = FLOW_CLAIM_LEASE_SECONDS,
     ) -> None:
         self.settings = settings
+        self.lease_seconds = lease_seconds  # of a completion turn's claim on its flow token
         self.app_secrets = app_secrets
         self.store = store
         self.queues = queues
@@ -279,4 +297,12 @@ class FlowEndpoint:
             },
         )
         message = UserMessage(text, self.make_output(), conversation_id, input_channel="whatsapp")
-        await complete_once(self.store, str(token), lambda: on_new_message(message))
+        claim = await complete_once(
+            self.store,
+            str(token),
+            new_claim(),
+            lambda: on_new_message(message),
+            self.lease_seconds,
+        )
+        if claim != "ours":
+            logger.info("flow completion from the endpoint not run: token %s", claim)

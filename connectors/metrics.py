@@ -39,3 +39,10 @@ OUTBOX_UNDELIVERABLE = Gauge(
     "Order notifications WhatsApp's rules forbade sending (no template, no phone number).",
     registry=REGISTRY,
 )
+UNREADABLE_ROWS = Counter(
+    "shop_unreadable_rows",
+    "Stored rows whose sealed values do not open (altered, or moved from another row), by "
+    "table: set aside once for an operator, never replayed or sent.",
+    ["table"],
+    registry=REGISTRY,
+)

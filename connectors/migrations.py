@@ -96,6 +96,26 @@ def _add_claim_tokens(connection: Connection) -> None:
             connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN claim_token VARCHAR(32)")
 
 
+def _add_flow_claimers(connection: Connection) -> None:
+    """Who holds a flow token's claim and whether its turn finished. Claims from before
+    were taken as the turn started and never looked at again: they count as finished."""
+    present = {c["name"] for c in sa.inspect(connection).get_columns("wa_flow_token_claims")}
+    for name, kind in (("claimer", "VARCHAR(64)"), ("done_at", "FLOAT")):
+        if name not in present:
+            connection.exec_driver_sql(f"ALTER TABLE wa_flow_token_claims ADD COLUMN {name} {kind}")
+    connection.exec_driver_sql(
+        "UPDATE wa_flow_token_claims SET done_at = claimed_at "
+        "WHERE done_at IS NULL AND claimer IS NULL"
+    )
+
+
+def _add_message_outcome(connection: Connection) -> None:
+    """An outcome on recorded messages: 'unreadable' sets a row aside from replays."""
+    present = {c["name"] for c in sa.inspect(connection).get_columns("wa_inbound_messages")}
+    if "outcome" not in present:
+        connection.exec_driver_sql("ALTER TABLE wa_inbound_messages ADD COLUMN outcome VARCHAR(32)")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "connector tables", _create_tables),
     (2, "payloads and claims for replay after a crash", _add_replay_columns),
@@ -103,6 +123,9 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (4, "pseudonymised customers, sealed bodies, flow token digests", _add_privacy_columns),
     (5, "WhatsApp message ids kept as digests", _digest_message_ids),
     (6, "claim tokens on recorded work and outbox entries", _add_claim_tokens),
+    (7, "the first Checkout Session paid for each order", _create_tables),
+    (8, "flow token claims name their claimer and when its turn finished", _add_flow_claimers),
+    (9, "an outcome on recorded messages (unreadable rows set aside)", _add_message_outcome),
 ]
 
 

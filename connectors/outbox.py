@@ -187,9 +187,10 @@ def main(argv: Sequence[str]) -> int:
     store = open_store("outbox")
     if args.command == "list":
         for entry in store.notifications(args.status):
+            customer = "unreadable" if entry.unreadable else masked(entry.customer_key)
             print(
                 f"{entry.id:6d}  {entry.status:13s}  attempts={entry.attempts:<3d} "
-                f"customer={masked(entry.customer_key)}  {entry.last_error or ''}"
+                f"customer={customer}  {entry.last_error or ''}"
             )
         return 0
     changed = store.retry_notifications(args.ids or None)

@@ -32,14 +32,23 @@ from shop_contract.custom_messages import ERASE_REQUEST_KEY, FLOW_RESPONSE_KEY
 
 logger = logging.getLogger(__name__)
 
+# Not a Graph API type: the body of a 24-hour-window fallback queued in the outbox, which
+# `deliver` sends the way notifications go outside the window (template or WASender).
+OUTSIDE_WINDOW = "outside_window"
+
 WINDOW_SECONDS = 24 * 60 * 60
 WINDOW_SAFETY_SECONDS = 60  # do not start a free-form send in the window's last minute
+
+
+def outside_window_body(text: str) -> dict[str, Any]:
+    """A notification to send as the outside-window form, whatever the window says."""
+    return {"type": OUTSIDE_WINDOW, "text": {"body": text}}
 
 
 def body_text(body: dict[str, Any]) -> str:
     """The readable text of a message body (for templates and WASender)."""
     kind = body.get("type")
-    if kind == "text":
+    if kind in ("text", OUTSIDE_WINDOW):
         return str(body["text"]["body"])
     if kind == "interactive":
         interactive = body["interactive"]
@@ -157,6 +166,8 @@ class WhatsAppOutput(OutputChannel):
         24-hour window (not attempted). Raises Undeliverable for a notification the rules
         forbid sending at all (no template or transport for it).
         """
+        if body.get("type") == OUTSIDE_WINDOW:
+            return await self.send_outside_window(recipient_id, body_text(body))
         in_window = await asyncio.to_thread(self.within_window, recipient_id)
         if in_window or body.get("type") == "template":
             kind = "notification" if self.notifications else "reply"

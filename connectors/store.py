@@ -7,6 +7,7 @@
 - flow token claims: one order per WhatsApp Flow, whichever path its completion takes;
 - Stripe events: each event id once (Stripe delivers at least once, for up to 3 days);
 - fulfilments: one confirmation per Checkout Session, however many events say it was paid;
+- order payments: the first Checkout Session paid for an order, the one that confirms it;
 - the notification outbox: order notifications, kept until Meta has accepted them.
 
 Nothing here names a customer in clear: `customer_key` columns hold the customer's
@@ -15,9 +16,10 @@ sealed with AES-GCM, and bodies and payloads are sealed too. Callers pass and ge
 ids and plain text; sealing happens here. WhatsApp message ids (base64 that contains the
 customer's number) and Flow tokens are kept as SHA-256 digests: they stay unique for dedup
 and lookups, and cannot be turned back without the id itself. A sealed value is bound to
-its row: its associated data names the table, the column and the row's natural key
-(ROW_IDS), so a value moved to another row (another customer's id, another message's body)
-does not open.
+its row: its associated data names the table, the column, the row's natural key (ROW_IDS)
+and the row's `customer_key`, so a value moved to another row (another customer's id,
+another message's body) does not open, nor does a row whose customer_key was changed to
+file it under another customer.
 
 Calls are synchronous SQLAlchemy Core; async callers use `asyncio.to_thread`.
 """
@@ -30,11 +32,12 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from connectors.metrics import UNREADABLE_ROWS
 from connectors.migrations import migrate
 from connectors.privacy.keys import ROW_SEALED_PREFIX, SEALED_PREFIX, KeyRing, UnreadableError
 from connectors.tracker_store import is_sqlite, sqlite_engine
@@ -55,6 +58,7 @@ inbound_messages = sa.Table(
     sa.Column("payload", sa.Text, nullable=True),
     sa.Column("claimed_at", sa.Float, nullable=True),
     sa.Column("claim_token", sa.String(32), nullable=True),  # who holds it now
+    sa.Column("outcome", sa.String(32), nullable=True),  # 'unreadable': set aside, not run
 )
 
 outbound_messages = sa.Table(
@@ -85,6 +89,8 @@ flow_token_claims = sa.Table(
     metadata,
     sa.Column("flow_token", sa.String(512), primary_key=True),  # SHA-256 hex of the token
     sa.Column("claimed_at", sa.Float, nullable=False),
+    sa.Column("claimer", sa.String(64), nullable=True),  # whose completion turn holds it
+    sa.Column("done_at", sa.Float, nullable=True),  # when that turn made the order
 )
 
 stripe_events = sa.Table(
@@ -107,6 +113,14 @@ stripe_fulfilments = sa.Table(
     metadata,
     sa.Column("checkout_session_id", sa.String(255), primary_key=True),
     sa.Column("event_id", sa.String(255), nullable=False),
+    sa.Column("claimed_at", sa.Float, nullable=False),
+)
+
+order_payments = sa.Table(
+    "stripe_order_payments",
+    metadata,
+    sa.Column("order_id", sa.String(255), primary_key=True),
+    sa.Column("checkout_session_id", sa.String(255), nullable=False),
     sa.Column("claimed_at", sa.Float, nullable=False),
 )
 
@@ -162,16 +176,27 @@ def column_context(table: str, column: str) -> bytes:
     return f"{table}.{column}".encode()
 
 
-def row_context(table: str, column: str, row_id: str) -> bytes:
+def row_context(table: str, column: str, row: str) -> bytes:
     """The associated data a sealed value (ROW_SEALED_PREFIX) of `table.column` in the row
-    named `row_id` is authenticated with. Table and column names hold no NUL, so the
-    separator keeps every (column, row) pair's context distinct."""
-    return f"{table}.{column}\0{row_id}".encode()
+    bound as `row` (see `binding`) is authenticated with. Table and column names hold no
+    NUL, so the separator keeps every (column, row) pair's context distinct."""
+    return f"{table}.{column}\0{row}".encode()
+
+
+def binding(row_id: str, customer_key: str | None) -> str:
+    """What a row's sealed values are bound to: its natural key and its customer's
+    pseudonym. Natural keys (digests, Stripe ids, dedup keys, pseudonyms) hold no NUL."""
+    return f"{row_id}\0{customer_key or ''}"
+
+
+def natural_key(table: sa.Table, row: Mapping[str, Any]) -> str:
+    """The natural key (ROW_IDS) of a row of `table`."""
+    return str(row[ROW_IDS[table.name]])
 
 
 def row_identity(table: sa.Table, row: Mapping[str, Any]) -> str:
-    """The natural key (ROW_IDS) of a row of `table`, as its sealed values are bound to it."""
-    return str(row[ROW_IDS[table.name]])
+    """The binding of a stored row of `table`, as its sealed values are bound to it."""
+    return binding(natural_key(table, row), row.get("customer_key"))
 
 
 def digest(identifier: str) -> str:
@@ -184,6 +209,11 @@ def new_claim() -> str:
     return secrets.token_hex(16)
 
 
+FlowClaim = Literal["ours", "done", "held"]
+# A flow token's claim not renewed for this long was left by a process that died mid-turn.
+FLOW_CLAIM_LEASE_SECONDS = 120.0
+
+
 @dataclass(frozen=True)
 class OutboxEntry:
     id: int
@@ -194,6 +224,7 @@ class OutboxEntry:
     created_at: float
     last_error: str | None
     claim: str | None = None  # set on entries a worker has claimed
+    unreadable: bool = False  # listed only: its sealed values do not open (customer, body "")
 
 
 # Work older than this is not replayed any more: Meta and Stripe have moved on, and a
@@ -233,7 +264,7 @@ class ConnectorStore:
             check_tables_readable(self.engine, self.keys)
 
     def seal(self, table: sa.Table, column: str, row: str, value: str | None) -> str | None:
-        """`value` sealed for `table.column` of the row whose natural key is `row`."""
+        """`value` sealed for `table.column` of the row bound as `row` (see `binding`)."""
         if value is None:
             return None
         return self.keys.seal(value, row_context(table.name, column, row), ROW_SEALED_PREFIX)
@@ -255,12 +286,16 @@ class ConnectorStore:
             raise UnreadableError(f"{where}: {error}") from None
 
     def customer_columns(
-        self, table: sa.Table, row: str, customer_id: str
+        self, table: sa.Table, row_id: str, customer_id: str
     ) -> dict[str, str | None]:
-        """The pseudonym and the sealed id of a customer, for the row `row` of `table`."""
+        """The pseudonym and the sealed id of a customer, for the row of `table` whose
+        natural key is `row_id`."""
+        pseudonym = self.keys.pseudonym(customer_id)
         return {
-            "customer_key": self.keys.pseudonym(customer_id),
-            "customer_sealed": self.seal(table, "customer_sealed", row, customer_id),
+            "customer_key": pseudonym,
+            "customer_sealed": self.seal(
+                table, "customer_sealed", binding(row_id, pseudonym), customer_id
+            ),
         }
 
     def owned_by(self, table: sa.Table, customer_id: str) -> Any:
@@ -278,14 +313,16 @@ class ConnectorStore:
         """Records a message id, held under `claim` by this process; False for a re-delivery."""
         at = now or time.time()
         stored_id = digest(message_id)
+        customer = self.customer_columns(inbound_messages, stored_id, customer_key)
+        bound_to = binding(stored_id, customer["customer_key"])
         try:
             with self.engine.begin() as connection:
                 connection.execute(
                     inbound_messages.insert().values(
                         message_id=stored_id,
-                        **self.customer_columns(inbound_messages, stored_id, customer_key),
+                        **customer,
                         received_at=at,
-                        payload=self.seal(inbound_messages, "payload", stored_id, payload),
+                        payload=self.seal(inbound_messages, "payload", bound_to, payload),
                         claimed_at=at,
                         claim_token=claim,
                     )
@@ -342,13 +379,15 @@ class ConnectorStore:
         self, message_id: str, customer_key: str, kind: str, body: str | None = None
     ) -> None:
         stored_id = digest(message_id)
+        customer = self.customer_columns(outbound_messages, stored_id, customer_key)
+        bound_to = binding(stored_id, customer["customer_key"])
         with self.engine.begin() as connection:
             connection.execute(
                 outbound_messages.insert().values(
                     message_id=stored_id,
-                    **self.customer_columns(outbound_messages, stored_id, customer_key),
+                    **customer,
                     kind=kind,
-                    body=self.seal(outbound_messages, "body", stored_id, body),
+                    body=self.seal(outbound_messages, "body", bound_to, body),
                     sent_at=time.time(),
                     status="accepted",
                 )
@@ -392,14 +431,13 @@ class ConnectorStore:
             # another status got there first: read it again and compare ranks again
 
     def _outbound_record(self, message_id: str, row: Any, status: str) -> OutboundRecord:
-        customer = self.open(
-            outbound_messages, "customer_sealed", row.message_id, row.customer_sealed
-        )
+        bound_to = row_identity(outbound_messages, row._mapping)
+        customer = self.open(outbound_messages, "customer_sealed", bound_to, row.customer_sealed)
         return OutboundRecord(
             message_id,
             str(customer),
             row.kind,
-            self.open(outbound_messages, "body", row.message_id, row.body),
+            self.open(outbound_messages, "body", bound_to, row.body),
             status,
         )
 
@@ -414,27 +452,96 @@ class ConnectorStore:
             return None
         return self._outbound_record(message_id, row, row.status)
 
-    def claim_flow_token(self, flow_token: str) -> bool:
-        """True for the first claim of a flow token, False for every later one."""
-        try:
-            with self.engine.begin() as connection:
-                connection.execute(
-                    flow_token_claims.insert().values(
-                        flow_token=digest(flow_token), claimed_at=time.time()
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
+    def claim_flow_token(
+        self, flow_token: str, claimer: str, lease_seconds: float = FLOW_CLAIM_LEASE_SECONDS
+    ) -> FlowClaim:
+        """Claims a flow token for the completion turn of `claimer` (the digest of the
+        nfm_reply's message id, or a claim token of the Flow endpoint's turn).
 
-    def release_flow_token(self, flow_token: str) -> None:
-        """Gives a claimed flow token back, after the turn it started failed, so that a later
+        "ours": this claimer holds it now (first claim; its own again, as a replay after a
+        crash; or another claimer's whose turn stopped renewing it for `lease_seconds`: that
+        process died); "done": a turn made the order; "held": another claimer's turn still
+        runs, so this completion must wait (be replayed) rather than be dropped.
+        """
+        stored = digest(flow_token)
+        while True:
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(
+                        flow_token_claims.insert().values(
+                            flow_token=stored, claimed_at=time.time(), claimer=claimer
+                        )
+                    )
+                return "ours"
+            except IntegrityError:
+                pass
+            with self.engine.connect() as connection:
+                row = connection.execute(
+                    sa.select(flow_token_claims).where(flow_token_claims.c.flow_token == stored)
+                ).first()
+            if row is None:
+                continue  # released meanwhile: claim it again
+            if row.done_at is not None:
+                return "done"
+            now = time.time()
+            if row.claimer != claimer and row.claimed_at >= now - lease_seconds:
+                return "held"
+            with self.engine.begin() as connection:
+                taken = connection.execute(
+                    flow_token_claims.update()
+                    .where(flow_token_claims.c.flow_token == stored)
+                    .where(flow_token_claims.c.claimed_at == row.claimed_at)
+                    .where(flow_token_claims.c.done_at.is_(None))
+                    .values(claimer=claimer, claimed_at=now)
+                ).rowcount
+            if taken:
+                return "ours"
+            # changed meanwhile (renewed, finished, released): read it again
+
+    def renew_flow_token(self, flow_token: str, claimer: str) -> bool:
+        """Renews the claimer's hold on a flow token while its turn runs; False once it is
+        not held by it any more."""
+        with self.engine.begin() as connection:
+            renewed: int = connection.execute(
+                flow_token_claims.update()
+                .where(self._flow_claim(flow_token, claimer))
+                .values(claimed_at=time.time())
+            ).rowcount
+        return renewed == 1
+
+    def _flow_claim(self, flow_token: str, claimer: str) -> Any:
+        """An update or delete of a flow token's unfinished claim held by `claimer`."""
+        return (
+            (flow_token_claims.c.flow_token == digest(flow_token))
+            & (flow_token_claims.c.claimer == claimer)
+            & flow_token_claims.c.done_at.is_(None)
+        )
+
+    def finish_flow_token(self, flow_token: str, claimer: str) -> None:
+        """The claimer's completion turn made the order: the token is used up for good."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                flow_token_claims.update()
+                .where(self._flow_claim(flow_token, claimer))
+                .values(done_at=time.time())
+            )
+
+    def flow_token_done(self, flow_token: str) -> bool:
+        """True once a completion turn of this flow token made the order."""
+        with self.engine.connect() as connection:
+            done = connection.execute(
+                sa.select(flow_token_claims.c.done_at).where(
+                    flow_token_claims.c.flow_token == digest(flow_token)
+                )
+            ).scalar()
+        return done is not None
+
+    def release_flow_token(self, flow_token: str, claimer: str) -> None:
+        """Gives a claimed flow token back, after the claimer's turn failed, so that a later
         completion of the same Flow (or its re-delivery) can still create the order."""
         with self.engine.begin() as connection:
             connection.execute(
-                flow_token_claims.delete().where(
-                    flow_token_claims.c.flow_token == digest(flow_token)
-                )
+                flow_token_claims.delete().where(self._flow_claim(flow_token, claimer))
             )
 
     def record_stripe_event(
@@ -451,6 +558,7 @@ class ConnectorStore:
         customer = (
             self.customer_columns(stripe_events, event_id, customer_id) if customer_id else {}
         )
+        bound_to = binding(event_id, customer.get("customer_key"))
         try:
             with self.engine.begin() as connection:
                 connection.execute(
@@ -458,7 +566,7 @@ class ConnectorStore:
                         event_id=event_id,
                         event_type=event_type,
                         received_at=now,
-                        payload=self.seal(stripe_events, "payload", event_id, payload),
+                        payload=self.seal(stripe_events, "payload", bound_to, payload),
                         claimed_at=now,
                         claim_token=claim,
                         **customer,
@@ -505,6 +613,29 @@ class ConnectorStore:
             return bool(owner == event_id)
         return True
 
+    def claim_order_payment(self, order_id: str, checkout_session_id: str) -> bool:
+        """True when this Checkout Session is the first paid for the order (it confirms the
+        order, also when its event is replayed), False for any other session of the order:
+        a duplicate payment. One insert decides it, so two replicas cannot both confirm."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    order_payments.insert().values(
+                        order_id=order_id,
+                        checkout_session_id=checkout_session_id,
+                        claimed_at=time.time(),
+                    )
+                )
+        except IntegrityError:
+            with self.engine.connect() as connection:
+                first = connection.execute(
+                    sa.select(order_payments.c.checkout_session_id).where(
+                        order_payments.c.order_id == order_id
+                    )
+                ).scalar()
+            return bool(first == checkout_session_id)
+        return True
+
     def claim_abandoned(
         self, table: sa.Table, key: str, lease_seconds: float, limit: int = 100
     ) -> list[tuple[str, str, str]]:
@@ -519,7 +650,7 @@ class ConnectorStore:
         id_column = table.c[key]
         with self.engine.connect() as connection:
             candidates = connection.execute(
-                sa.select(id_column, table.c.payload, table.c.claimed_at)
+                sa.select(id_column, table.c.customer_key, table.c.payload, table.c.claimed_at)
                 .where(table.c.processed_at.is_(None))
                 .where(table.c.payload.is_not(None))
                 .where(table.c.claimed_at < now - lease_seconds)
@@ -528,7 +659,7 @@ class ConnectorStore:
                 .limit(limit)
             ).all()
         taken = []
-        for row_id, payload, claimed_at in candidates:
+        for row_id, customer_key, payload, claimed_at in candidates:
             claim = new_claim()
             with self.engine.begin() as connection:
                 won = connection.execute(
@@ -538,18 +669,30 @@ class ConnectorStore:
                     .where(table.c.claimed_at == claimed_at)
                     .values(claimed_at=now, claim_token=claim)
                 ).rowcount
-            opened = self._replayable(table, str(row_id), payload) if won else None
+            bound_to = binding(str(row_id), customer_key)
+            opened = self._replayable(table, bound_to, str(row_id), payload, claim) if won else None
             if opened is not None:
                 taken.append((str(row_id), opened, claim))
         return taken
 
-    def _replayable(self, table: sa.Table, stored_id: str, payload: str) -> str | None:
-        """The payload of work just claimed, or None (logged) when it does not open: an
-        altered row is left where it is for an operator and does not hold up the others."""
+    def _replayable(
+        self, table: sa.Table, bound_to: str, stored_id: str, payload: str, claim: str
+    ) -> str | None:
+        """The payload of work just claimed, or None when it does not open: such a row
+        (altered, or moved from another) is finished as 'unreadable', logged and counted
+        once, and left for an operator; it does not hold up the others."""
         try:
-            return str(self.open(table, "payload", stored_id, payload))
+            return str(self.open(table, "payload", bound_to, payload))
         except UnreadableError as error:
-            logger.error("%s %s not replayed: %s", table.name, stored_id, error)
+            logger.error("%s %s set aside as unreadable: %s", table.name, stored_id, error)
+            UNREADABLE_ROWS.labels(table.name).inc()
+            with self.engine.begin() as connection:
+                connection.execute(
+                    table.update()
+                    .where(table.c[ROW_IDS[table.name]] == stored_id)
+                    .where(table.c.claim_token == claim)
+                    .values(processed_at=time.time(), outcome="unreadable")
+                )
             return None
 
     def _work_row(self, table: sa.Table, work_id: str) -> Any:
@@ -606,13 +749,15 @@ class ConnectorStore:
     def enqueue_notification(self, dedup_key: str, customer_key: str, body: str) -> bool:
         """Queues a notification; False when one with this key was queued before."""
         now = time.time()
+        customer = self.customer_columns(outbox, dedup_key, customer_key)
+        bound_to = binding(dedup_key, customer["customer_key"])
         try:
             with self.engine.begin() as connection:
                 connection.execute(
                     outbox.insert().values(
                         dedup_key=dedup_key,
-                        **self.customer_columns(outbox, dedup_key, customer_key),
-                        body=self.seal(outbox, "body", dedup_key, body),
+                        **customer,
+                        body=self.seal(outbox, "body", bound_to, body),
                         status="pending",
                         attempts=0,
                         created_at=now,
@@ -659,6 +804,7 @@ class ConnectorStore:
             return self._entry(row, claim)
         except UnreadableError as error:
             logger.error("notification=%s cannot be opened; now a dead letter: %s", row.id, error)
+            UNREADABLE_ROWS.labels(outbox.name).inc()
             with self.engine.begin() as connection:
                 connection.execute(
                     outbox.update()
@@ -735,7 +881,23 @@ class ConnectorStore:
         if status:
             query = query.where(outbox.c.status == status)
         with self.engine.connect() as connection:
-            return [self._entry(row) for row in connection.execute(query).all()]
+            return [self._listed(row) for row in connection.execute(query).all()]
+
+    def _listed(self, row: Any) -> OutboxEntry:
+        """An entry for the operator's listing, also when its sealed values do not open."""
+        try:
+            return self._entry(row)
+        except UnreadableError:
+            return OutboxEntry(
+                row.id,
+                "",
+                "",
+                row.status,
+                row.attempts,
+                row.created_at,
+                row.last_error,
+                unreadable=True,
+            )
 
     def retry_notifications(self, ids: list[int] | None) -> int:
         """Dead letters (all, or these ids) back to pending, now; returns how many."""
@@ -749,10 +911,11 @@ class ConnectorStore:
         return changed
 
     def _entry(self, row: Any, claim: str | None = None) -> OutboxEntry:
+        bound_to = row_identity(outbox, row._mapping)
         return OutboxEntry(
             row.id,
-            str(self.open(outbox, "customer_sealed", row.dedup_key, row.customer_sealed)),
-            str(self.open(outbox, "body", row.dedup_key, row.body)),
+            str(self.open(outbox, "customer_sealed", bound_to, row.customer_sealed)),
+            str(self.open(outbox, "body", bound_to, row.body)),
             row.status,
             row.attempts,
             row.created_at,

@@ -5,7 +5,9 @@ rotation) and recorded by event id before it is acknowledged; anything not verif
 400 and leaves no record. Events are handled in the background, in order per customer: each
 becomes an external intent in the customer's conversation, through Rasa's external-event
 path (lock held, event recorded as external, the WhatsApp output channel). A payment
-confirms its Checkout Session once, however many events report it and in whatever order.
+confirms its Checkout Session once, however many events report it and in whatever order,
+and an order once: a later session paid for the same order triggers the payment intent
+with `duplicate_payment: true`, which the action refunds.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, AsyncContextManager
 
 import sqlalchemy as sa
@@ -32,6 +35,7 @@ from connectors.metrics import STRIPE_EVENT_LAG_SECONDS
 from connectors.signatures import verify_stripe_signature
 from connectors.store import ConnectorStore, new_claim, stripe_events
 from connectors.stripe_events import EventIntent, Skipped, customer_of, map_event
+from shop_contract.entities import DUPLICATE_PAYMENT, ORDER_ID
 
 logger = logging.getLogger(__name__)
 
@@ -152,13 +156,28 @@ class StripeWebhook:
     async def outcome_of(self, agent: Any, event_id: str, mapped: EventIntent | Skipped) -> str:
         if isinstance(mapped, Skipped):
             return mapped.reason
-        if mapped.fulfilment_key and not await asyncio.to_thread(
-            self.store.claim_fulfilment, mapped.fulfilment_key, event_id
-        ):
-            return "already_fulfilled"
+        outcome = "triggered"
+        if mapped.fulfilment_key:
+            if not await asyncio.to_thread(
+                self.store.claim_fulfilment, mapped.fulfilment_key, event_id
+            ):
+                return "already_fulfilled"
+            if not await self.first_payment_of_order(mapped):
+                mapped = replace(mapped, entities={**mapped.entities, DUPLICATE_PAYMENT: True})
+                outcome = "duplicate_payment"
         async with watch_actions():  # a failed action leaves the event for a replay
             await trigger_external(agent, mapped, self.make_output(event_id))
-        return "triggered"
+        return outcome
+
+    async def first_payment_of_order(self, mapped: EventIntent) -> bool:
+        """Whether the paid Checkout Session is the first of its order (which it confirms)
+        rather than a second payment of it, which the action refunds."""
+        order_id = mapped.entities.get(ORDER_ID)
+        if not isinstance(order_id, str) or mapped.fulfilment_key is None:
+            return True  # no order to hold the claim: the session claim is all there is
+        return await asyncio.to_thread(
+            self.store.claim_order_payment, order_id, mapped.fulfilment_key
+        )
 
 
 async def trigger_external(agent: Any, mapped: EventIntent, output: OutputChannel) -> None:

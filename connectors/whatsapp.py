@@ -60,8 +60,8 @@ from connectors.metrics import (
     REGISTRY,
     WEBHOOK_REQUESTS,
 )
-from connectors.outbox import OutboxWorker, OutboxWriter, Undeliverable
-from connectors.output import WhatsAppOutput
+from connectors.outbox import OutboxWorker, OutboxWriter
+from connectors.output import WhatsAppOutput, outside_window_body
 from connectors.payloads import (
     InboundMessage,
     PayloadError,
@@ -76,11 +76,11 @@ from connectors.privacy.keys import KeyConfigError
 from connectors.privacy.rights import erase_customer, expire_raw_bodies
 from connectors.rest_channel import refuse_open_rest_channels
 from connectors.signatures import verify_hub_signature
-from connectors.store import ConnectorStore, inbound_messages, new_claim, stripe_events
+from connectors.store import ConnectorStore, digest, inbound_messages, new_claim, stripe_events
 from connectors.stripe_webhook import MAX_BODY_BYTES as STRIPE_MAX_BODY_BYTES
 from connectors.stripe_webhook import StripeWebhook
 from connectors.tracker_store import DatabaseConfigError, database_url
-from connectors.wasender import WaSenderClient, WaSenderError
+from connectors.wasender import WaSenderClient
 from shop_contract.app_secrets import split_secrets
 from shop_contract.flow_tokens import FlowTokenError, read_token_for
 
@@ -178,6 +178,7 @@ class WhatsAppInput(InputChannel):
             store,
             self.queues,
             lambda: self.output(notifications=False),
+            settings.replay_lease_seconds,
         )
         self.outbox_worker = OutboxWorker(
             store,
@@ -460,13 +461,32 @@ class WhatsAppInput(InputChannel):
             )
             if flow_token is None:
                 await on_new_message(turn)
-            elif not await complete_once(self.store, flow_token, lambda: on_new_message(turn)):
-                logger.info("flow completion already handled: message=%s", message_ref(message.id))
+            elif not await self.complete(message, flow_token, lambda: on_new_message(turn)):
+                return  # left unprocessed: the recovery sweep replays it later
         if output.erase_request is not None:
             if not await self.erase(key, output.erase_request):
                 await asyncio.to_thread(self.store.mark_processed, message.id)  # no replay
             return
         await asyncio.to_thread(self.store.mark_processed, message.id)
+
+    async def complete(
+        self, message: InboundMessage, flow_token: str, turn: Callable[[], Awaitable[Any]]
+    ) -> bool:
+        """The completion turn of an nfm_reply, claimed under its message id digest so that
+        its replay after a crash takes its own claim again; False when another completion's
+        turn holds the token: the message waits for a replay instead of being dropped."""
+        claim = await complete_once(
+            self.store, flow_token, digest(message.id), turn, self.settings.replay_lease_seconds
+        )
+        if claim == "held":
+            logger.info(
+                "flow completion waits: another turn holds its token; message=%s",
+                message_ref(message.id),
+            )
+            return False
+        if claim == "done":
+            logger.info("flow completion already handled: message=%s", message_ref(message.id))
+        return True
 
     async def erase(self, customer_key: str, texts: dict[str, str]) -> bool:
         """Erases everything held about the customer, on their confirmed request, and tells
@@ -511,6 +531,10 @@ class WhatsAppInput(InputChannel):
         if not is_order_completion(response_json):
             return None, None  # the 'continue in the chat' hand-over: the turn already runs
         token = completion_token(response_json)
+        if isinstance(token, str) and await asyncio.to_thread(self.store.flow_token_done, token):
+            # a re-delivery or replay once the order exists: nothing to do, nothing to say
+            logger.info("flow completion already handled: message=%s", message_ref(message.id))
+            return None, None
         try:
             read_token_for(token, message.customer.key, self.settings.app_secrets)
         except FlowTokenError as error:
@@ -547,9 +571,14 @@ class WhatsAppInput(InputChannel):
             and record.body
             and status.error_code == RE_ENGAGEMENT_ERROR
         ):
-            try:
-                await self.output(notifications=True).send_outside_window(
-                    record.customer_key, record.body
-                )
-            except (GraphApiError, WaSenderError, Undeliverable) as error:
-                logger.warning("fallback for a failed notification not sent: %s", error)
+            await self.queue_fallback(status.message_id, record.customer_key, record.body)
+
+    async def queue_fallback(self, message_id: str, customer_key: str, text: str) -> None:
+        """Queues the outside-window form (template or WASender) of a notification Meta
+        refused for the 24-hour window: the outbox retries it, makes it a dead letter or
+        'undeliverable', as for any notification. Keyed by the refused message, so it is
+        queued once however many times its 'failed' status arrives."""
+        key = f"fallback:{digest(message_id)}"
+        body = json.dumps(outside_window_body(text))
+        if await asyncio.to_thread(self.store.enqueue_notification, key, customer_key, body):
+            self.outbox_worker.wake.set()

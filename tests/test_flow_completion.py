@@ -19,9 +19,10 @@ import pytest
 from rasa.core.channels.channel import UserMessage
 
 from connectors.config import FlowSettings, WhatsAppSettings
-from connectors.flow_endpoint import EXPIRED_MESSAGE
-from connectors.payloads import parse_notification
-from connectors.store import ConnectorStore
+from connectors.flow_endpoint import EXPIRED_MESSAGE, complete_once
+from connectors.intents import completion_token
+from connectors.payloads import InboundMessage, message_to_json, parse_notification
+from connectors.store import ConnectorStore, digest
 from connectors.whatsapp import WhatsAppInput
 from sandbox import meta
 from shop_contract.flow_tokens import DEFAULT_TTL_SECONDS, issue_token
@@ -125,7 +126,7 @@ def test_a_completion_with_a_foreign_or_expired_token_is_refused_politely(
         r.getMessage() for r in caplog.records if "flow completion refused" in r.getMessage()
     ]
     assert reason in line and CUSTOMER not in line and refused not in line
-    assert channel.store.claim_flow_token(refused) is True  # the token was not used up
+    assert channel.store.claim_flow_token(refused, "test") == "ours"  # not used up
 
 
 def test_a_completion_without_any_token_is_refused(
@@ -143,3 +144,86 @@ def test_a_failed_completion_does_not_use_the_token_up(channel: WhatsAppInput) -
     errors = deliver(channel, rasa, completion(token), completion(token), completion(token))
     assert errors == ["action server unreachable"]
     assert len(rasa.turns) == 2  # the failed turn, then the one that made the order
+
+
+def nfm_reply(response: dict[str, Any]) -> InboundMessage:
+    """An nfm_reply from CUSTOMER, as Meta delivers it (and as a replay reads it back)."""
+    document = meta.notification([meta.nfm_reply(CUSTOMER, response)], [meta.contact(CUSTOMER)])
+    (message,) = parse_notification(document).messages
+    return message
+
+
+def handle(channel: WhatsAppInput, rasa: FakeRasa, message: InboundMessage) -> None:
+    async def scenario() -> None:
+        await channel.handle_message(message, rasa)
+        await channel.graph.close()
+
+    asyncio.run(scenario())
+
+
+def recorded(channel: WhatsAppInput, message: InboundMessage) -> None:
+    channel.store.record_inbound(message.id, CUSTOMER, None, message_to_json(message), "x")
+
+
+def processed(channel: WhatsAppInput) -> bool:
+    """Whether the one recorded message is finished (else the sweep replays it)."""
+    return channel.store.health()["pending_messages"] == 0
+
+
+def test_the_replay_of_a_completion_cut_off_by_a_crash_makes_the_order(
+    channel: WhatsAppInput,
+) -> None:
+    rasa = FakeRasa()
+    message = nfm_reply(completion(issue_token(CUSTOMER, SECRETS)))
+    recorded(channel, message)
+    token = completion_token(message.flow_response or {})
+    assert token is not None
+    # The process claimed the token for this message and crashed during the turn.
+    assert channel.store.claim_flow_token(token, digest(message.id)) == "ours"
+    handle(channel, rasa, message)  # the recovery sweep's replay
+    assert len(rasa.turns) == 1 and rasa.turns[0].startswith("/flow_completed")
+    assert processed(channel) and channel.store.flow_token_done(token)
+
+
+def test_a_completion_whose_token_another_turn_holds_waits_for_a_replay(
+    channel: WhatsAppInput,
+) -> None:
+    rasa = FakeRasa()
+    message = nfm_reply(completion(issue_token(CUSTOMER, SECRETS)))
+    recorded(channel, message)
+    token = completion_token(message.flow_response or {})
+    assert token is not None
+    # The Flow endpoint's completion turn (here or on another replica) holds the token ...
+    assert channel.store.claim_flow_token(token, "endpoint-turn") == "ours"
+    handle(channel, rasa, message)
+    assert rasa.turns == [] and not processed(channel)  # kept, not dropped
+    # ... and then fails and gives it back: the replay of the nfm_reply makes the order.
+    channel.store.release_flow_token(token, "endpoint-turn")
+    handle(channel, rasa, message)
+    assert len(rasa.turns) == 1 and processed(channel)
+
+
+def test_a_completion_replayed_after_the_order_was_made_is_not_told_the_form_expired(
+    channel: WhatsAppInput, fake_graph: FakeGraphApi
+) -> None:
+    rasa = FakeRasa()
+    token = issue_token(CUSTOMER, SECRETS, now=time.time() - DEFAULT_TTL_SECONDS - 60)
+    channel.store.claim_flow_token(token, "endpoint-turn")
+    channel.store.finish_flow_token(token, "endpoint-turn")  # the order exists
+    handle(channel, rasa, nfm_reply(completion(token)))  # the expired token's re-delivery
+    assert rasa.turns == []
+    assert texts_to(fake_graph, CUSTOMER) == []
+
+
+def test_a_completion_turn_keeps_its_token_while_it_runs(channel: WhatsAppInput) -> None:
+    """A turn slower than the claim's lease renews it: no other completion takes it over."""
+    store, token = channel.store, issue_token(CUSTOMER, SECRETS)
+    seen: list[str] = []
+
+    async def slow_turn() -> None:
+        await asyncio.sleep(0.5)
+        seen.append(await asyncio.to_thread(store.claim_flow_token, token, "reply", 0.15))
+
+    claim = asyncio.run(complete_once(store, token, "endpoint", slow_turn, lease_seconds=0.15))
+    assert (claim, seen) == ("ours", ["held"])
+    assert store.flow_token_done(token)

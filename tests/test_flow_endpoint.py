@@ -659,7 +659,7 @@ def test_a_success_screen_with_another_customers_token_completes_nothing(
     shop = asyncio.run(scenario())
     assert shop.rasa.texts("flow_completed") == []
     assert "flow completion refused: flow token issued for another conversation" in caplog.text
-    assert shop.endpoint.store.claim_flow_token(foreign) is True  # not used up either
+    assert shop.endpoint.store.claim_flow_token(foreign, "test") == "ours"  # not used up either
 
 
 @dataclass
@@ -689,4 +689,4 @@ def test_a_failed_completion_turn_gives_the_token_back_for_the_next_completion(
 
     shop = asyncio.run(scenario())
     assert len(shop.rasa.texts("flow_completed")) == 2  # failed once, then made once
-    assert shop.endpoint.store.claim_flow_token(shop.token) is False
+    assert shop.endpoint.store.claim_flow_token(shop.token, "test") == "done"

@@ -23,9 +23,11 @@ import pytest
 from rasa.core.channels.channel import UserMessage
 
 from connectors.config import FlowSettings, WhatsAppSettings
+from connectors.graph import GraphClient, GraphSettings
 from connectors.payloads import message_to_json, parse_notification
 from connectors.signatures import hub_signature
 from connectors.store import ConnectorStore
+from connectors.stripe_events import map_event
 from connectors.whatsapp import WhatsAppInput
 from sandbox import meta
 from sandbox import stripe_events as se
@@ -55,7 +57,7 @@ class SlowRasa:
         await asyncio.sleep(self.seconds)
 
 
-def replica(url: str, graph: FakeGraphApi) -> WhatsAppInput:
+def replica(url: str, graph: FakeGraphApi, template: str | None = "order_update") -> WhatsAppInput:
     settings = WhatsAppSettings(
         graph.access_token,
         graph.phone_number_id,
@@ -63,7 +65,7 @@ def replica(url: str, graph: FakeGraphApi) -> WhatsAppInput:
         "verify",
         graph.base_url,
         replay_lease_seconds=LEASE_SECONDS,
-        notification_template="order_update",
+        notification_template=template,
     )
     return WhatsAppInput(settings, ConnectorStore(url), FlowSettings(None), (STRIPE_SECRET,))
 
@@ -140,6 +142,8 @@ def test_two_replicas_send_the_fallback_template_once(url: str, fake_graph: Fake
 
     async def scenario() -> None:
         await asyncio.gather(*(r.handle_status(s) for s in statuses for r in replicas))
+        while sum(await asyncio.gather(*(r.outbox_worker.run_once() for r in replicas))):
+            pass  # both outbox workers, until nothing is left to send
         for each in replicas:
             await each.graph.close()
 
@@ -155,6 +159,7 @@ class SlowAgent:
 
     seconds: float
     triggered: list[str] = field(default_factory=list)
+    entities: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.lock_store = self
@@ -167,8 +172,9 @@ class SlowAgent:
     async def fetch_tracker_and_update_session(self, *_: Any) -> None:
         return None
 
-    async def trigger_intent(self, intent_name: str, **_: Any) -> None:
+    async def trigger_intent(self, intent_name: str, entities: dict[str, Any], **_: Any) -> None:
         self.triggered.append(intent_name)
+        self.entities.append(entities)
         await asyncio.sleep(self.seconds)
 
 
@@ -194,3 +200,101 @@ def test_a_stripe_event_slower_than_the_lease_is_not_run_again(
 
     asyncio.run(scenario())
     assert agent.triggered == ["EXTERNAL_payment_succeeded"]
+
+
+def test_two_sessions_of_one_order_paid_on_two_replicas_confirm_it_once(
+    url: str, fake_graph: FakeGraphApi
+) -> None:
+    """Both payments reach the conversation; the later one as a duplicate, to be refunded,
+    and a replay of either event keeps what was decided for it."""
+    agent = SlowAgent(seconds=LEASE_SECONDS)
+    replicas = [replica(url, fake_graph), replica(url, fake_graph)]
+    app = SimpleNamespace(ctx=SimpleNamespace(agent=agent))
+    events = [
+        se.event("checkout.session.completed", se.session(session, CUSTOMER, "ORD-TWICE", 2500))
+        for session in ("cs_test_first", "cs_test_second")
+    ]
+
+    def request(event: dict[str, Any]) -> Any:
+        body, headers = se.signed(event, STRIPE_SECRET)
+        return SimpleNamespace(body=body, headers=headers, app=app)
+
+    async def scenario() -> None:
+        answers = await asyncio.gather(
+            *(each.stripe.handle(request(e)) for each, e in zip(replicas, events, strict=True))
+        )
+        assert [a.status for a in answers] == [200, 200]
+        for each in replicas:
+            await each.queues.drain()
+        for event in events:  # replayed after a crash, by the other replica
+            await replicas[1].stripe.process(agent, event["id"], event["type"], map_event(event))
+        for each in replicas:
+            await each.graph.close()
+
+    asyncio.run(scenario())
+    assert agent.triggered == ["EXTERNAL_payment_succeeded"] * 4
+    decided = [(e["checkout_session_id"], e.get("duplicate_payment")) for e in agent.entities]
+    live = dict(decided[:2])
+    assert sorted(live.values(), key=bool) == [None, True]  # one confirms, one is refunded
+    assert decided[2:] == [(s, live[s]) for s in ("cs_test_first", "cs_test_second")]
+    outcomes = {replicas[0].store.stripe_outcome(e["id"]) for e in events}
+    assert outcomes == {"triggered", "duplicate_payment"}
+
+
+def refused_for_the_window(channel: WhatsAppInput, message_id: str, text: str) -> Any:
+    """A notification we sent, and the 'failed' status Meta reports for it (131047)."""
+    channel.store.record_outbound(message_id, CUSTOMER, "notification", text)
+    failed = meta.status(message_id, "failed", CUSTOMER, code=131047)
+    (status,) = parse_notification(meta.notification(statuses=[failed])).statuses
+    return status
+
+
+def test_a_fallback_that_fails_once_is_sent_by_the_outbox_retry(
+    url: str, fake_graph: FakeGraphApi
+) -> None:
+    channel = replica(url, fake_graph)
+    channel.graph = GraphClient(
+        GraphSettings(
+            fake_graph.base_url,
+            fake_graph.phone_number_id,
+            fake_graph.access_token,
+            max_attempts=1,  # the transient failure reaches the outbox
+        )
+    )
+    channel.outbox_worker.base_delay = 0.01
+    status = refused_for_the_window(channel, "wamid.ONCE", "Order ORD-1 is paid.")
+    fake_graph.queue_responses((503, {"error": {"message": "Service unavailable", "code": 2}}, {}))
+
+    async def scenario() -> None:
+        await channel.handle_status(status)
+        assert await channel.outbox_worker.run_once() == 0  # the 503
+        await asyncio.sleep(0.1)
+        assert await channel.outbox_worker.run_once() == 1
+        await channel.graph.close()
+
+    asyncio.run(scenario())
+    (template,) = [m for m in fake_graph.accepted() if m.body.get("type") == "template"]
+    assert template.body["template"]["components"][0]["parameters"][0]["text"] == (
+        "Order ORD-1 is paid."
+    )
+    (entry,) = channel.store.notifications()
+    assert (entry.status, entry.attempts) == ("sent", 1)
+
+
+def test_a_fallback_that_cannot_be_sent_is_undeliverable_in_the_outbox(
+    url: str, fake_graph: FakeGraphApi
+) -> None:
+    channel = replica(url, fake_graph, template=None)
+    status = refused_for_the_window(channel, "wamid.NOTEMPLATE", "Order ORD-2 is paid.")
+
+    async def scenario() -> None:
+        await channel.handle_status(status)
+        await channel.outbox_worker.run_once()
+        await channel.graph.close()
+
+    asyncio.run(scenario())
+    (entry,) = channel.store.notifications()
+    assert entry.status == "undeliverable" and "WHATSAPP_NOTIFICATION_TEMPLATE" in str(
+        entry.last_error
+    )
+    assert channel.store.health()["undeliverable_notifications"] == 1

@@ -20,7 +20,9 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from connectors.metrics import REGISTRY
 from connectors.outbox import OutboxWorker
+from connectors.outbox import main as outbox_cli
 from connectors.privacy import EncryptedTrackerStore
 from connectors.privacy.checks import StoredDataError
 from connectors.privacy.keys import ENV_VAR, KeyConfigError, KeyRing, UnreadableError, new_key_line
@@ -40,6 +42,7 @@ from connectors.store import (
     digest,
     inbound_messages,
     outbox,
+    row_identity,
     stripe_events,
 )
 from tests import redis_server
@@ -372,6 +375,26 @@ def test_a_sealed_value_moved_to_another_row_does_not_open(
                 export_customer(store, customer)
 
 
+@pytest.mark.parametrize("table", [t for t in SEALED_COLUMNS if t != "wa_customers"])
+def test_a_row_refiled_under_another_customer_does_not_open(database_url: str, table: str) -> None:
+    """Changing a row's customer_key (wa_customers: its natural key, covered above) would
+    put it in another customer's export: its sealed values name the pseudonym too."""
+    _, store = two_customers(database_url)
+    anna_row, _ = row_ids(table)
+    engine = sa.create_engine(database_url, future=True)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(f"update {table} set customer_key = :key where {KEY_COLUMNS[table]} = :id"),  # noqa: S608
+                {"key": store.keys.pseudonym(BORIS), "id": anna_row},
+            )
+    finally:
+        engine.dispose()
+
+    with pytest.raises(UnreadableError, match=rf"{table}\.\w+: .*another row"):
+        export_customer(store, BORIS)
+
+
 def test_a_notification_whose_recipient_was_moved_is_never_sent(database_url: str) -> None:
     store = ConnectorStore(database_url, KeyRing.parse(KEY_1))
     carl = "15550903333"
@@ -401,7 +424,7 @@ def test_a_notification_whose_recipient_was_moved_is_never_sent(database_url: st
     assert all("unreadable: notification_outbox.customer_sealed" in str(e) for *_, e in rows[:2])
 
 
-def test_a_replay_skips_a_payload_moved_from_another_row(
+def test_a_payload_moved_from_another_row_is_set_aside_once_not_replayed(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = ConnectorStore(database_url, KeyRing.parse(KEY_1))
@@ -409,13 +432,44 @@ def test_a_replay_skips_a_payload_moved_from_another_row(
         payload = json.dumps({"text": f"from {name}"})
         store.record_inbound(f"wamid.{name}", customer, time.time() - 60, payload)  # abandoned
     swap(database_url, "wa_inbound_messages", "payload", *row_ids("wa_inbound_messages"))
+    counted = REGISTRY.get_sample_value(
+        "shop_unreadable_rows_total", {"table": "wa_inbound_messages"}
+    )
 
     with caplog.at_level(logging.ERROR, logger="connectors.store"):
         taken = store.claim_abandoned(inbound_messages, "message_id", 30)
+        store.claim_abandoned(inbound_messages, "message_id", 0)  # later sweeps
+        store.claim_abandoned(inbound_messages, "message_id", 0)
     assert [(row_id, payload) for row_id, payload, _claim in taken] == [
         (digest("wamid.carl"), json.dumps({"text": "from carl"}))
     ]
-    assert caplog.text.count("not replayed: wa_inbound_messages.payload") == 2
+    assert caplog.text.count("wa_inbound_messages.payload") == 2  # logged once per row
+    assert (
+        REGISTRY.get_sample_value("shop_unreadable_rows_total", {"table": "wa_inbound_messages"})
+        == (counted or 0) + 2
+    )
+    with store.engine.connect() as connection:
+        outcomes = connection.execute(
+            sa.select(inbound_messages.c.message_id, inbound_messages.c.outcome)
+            .where(inbound_messages.c.processed_at.is_not(None))
+            .order_by(inbound_messages.c.message_id)
+        ).all()
+    assert sorted(outcomes) == sorted((row, "unreadable") for row in row_ids("wa_inbound_messages"))
+
+
+def test_the_outbox_listing_shows_a_row_that_does_not_open_as_unreadable(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = ConnectorStore(database_url, KeyRing.parse(KEY_1))
+    for customer, key in ((ANNA, "evt_anna:0"), (BORIS, "evt_boris:0")):
+        store.enqueue_notification(key, customer, json.dumps({"for": customer}))
+    swap(database_url, "notification_outbox", "body", "evt_anna:0", "evt_boris:0")
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv(ENV_VAR, KEY_1)
+
+    assert outbox_cli(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all("pending" in x and "customer=unreadable" in x for x in lines)
 
 
 def test_the_fallback_for_a_failed_notification_finds_no_moved_recipient(
@@ -444,7 +498,12 @@ def to_old_form(url: str) -> None:
                 old = {
                     column: keys.seal(
                         str(
-                            store.open(table, column, row._mapping[key.name], row._mapping[column])
+                            store.open(
+                                table,
+                                column,
+                                row_identity(table, row._mapping),
+                                row._mapping[column],
+                            )
                         ),
                         column_context(name, column),
                     )

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from connectors.migrations import MIGRATIONS, migrate
 from connectors.privacy.checks import StoredDataError
 from connectors.privacy.reencrypt import reencrypt
-from connectors.store import ConnectorStore
+from connectors.store import ConnectorStore, digest
 from sandbox import meta
 from sandbox import stripe_events as se
 from shop_contract.flow_tokens import issue_token
@@ -169,6 +169,28 @@ def test_a_database_from_before_claim_tokens_is_upgraded_in_place(tmp_path: Path
     (entry,) = upgraded.claim_due_notifications(lease_seconds=60)  # the old row, claimed
     assert entry.claim is not None
     assert upgraded.notification_sent(entry.id, entry.claim, "wamid.X") is True
+
+
+def test_a_database_from_before_order_and_flow_claimers_is_upgraded_in_place(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'v6.db'}"
+    store = ConnectorStore(url)
+    with store.engine.begin() as connection:  # back to the schema of version 6
+        connection.exec_driver_sql("drop table stripe_order_payments")
+        for column in ("claimer", "done_at"):
+            connection.exec_driver_sql(f"alter table wa_flow_token_claims drop column {column}")
+        connection.exec_driver_sql(
+            "insert into wa_flow_token_claims (flow_token, claimed_at) values (?, 1.0)",
+            (digest("ft-claimed-before"),),
+        )
+        connection.exec_driver_sql("delete from connector_schema_versions where version > 6")
+    store.engine.dispose()
+
+    upgraded = ConnectorStore(url)
+    assert upgraded.claim_flow_token("ft-claimed-before", "reply") == "done"  # as before
+    assert upgraded.claim_flow_token("ft-new", "reply") == "ours"
+    assert upgraded.claim_order_payment("ORD-1", "cs_1") is True
 
 
 def test_confirmation_waits_out_a_graph_api_outage(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -107,26 +108,56 @@ def test_mark_processed_sets_the_time(backend: Backend) -> None:
     assert processed_at is not None and processed_at > 0
 
 
-def test_flow_token_is_claimed_once(backend: Backend) -> None:
+def test_a_flow_token_is_held_by_its_claimer_until_its_turn_is_done(backend: Backend) -> None:
     store = backend.store()
     token = backend.flow_token("1")
 
-    assert store.claim_flow_token(token) is True
-    assert store.claim_flow_token(token) is False
-    assert backend.store().claim_flow_token(token) is False
-    assert store.claim_flow_token(backend.flow_token("2")) is True
+    assert store.claim_flow_token(token, "reply-a") == "ours"
+    assert backend.store().claim_flow_token(token, "reply-a") == "ours"  # its replay
+    assert store.claim_flow_token(token, "endpoint-b") == "held"  # waits, is not dropped
+    store.release_flow_token(token, "endpoint-b")  # not the holder: changes nothing
+    store.finish_flow_token(token, "endpoint-b")
+    assert store.flow_token_done(token) is False
+    store.finish_flow_token(token, "reply-a")
+    assert store.flow_token_done(token) is True
+    assert store.claim_flow_token(token, "endpoint-b") == "done"
+    assert backend.store().claim_flow_token(token, "reply-a") == "done"
+    assert store.claim_flow_token(backend.flow_token("2"), "endpoint-b") == "ours"
+
+
+def test_a_flow_token_claim_no_longer_renewed_is_taken_over(backend: Backend) -> None:
+    store = backend.store()
+    token = backend.flow_token("1")
+    assert store.claim_flow_token(token, "endpoint-a", 60) == "ours"
+    assert store.claim_flow_token(token, "reply-b", 60) == "held"
+    assert store.renew_flow_token(token, "endpoint-a") is True
+    time.sleep(0.05)  # endpoint-a's process died: no renewal since
+    assert backend.store().claim_flow_token(token, "reply-b", 0.01) == "ours"
+    assert store.renew_flow_token(token, "endpoint-a") is False  # a late worker learns it
+    store.finish_flow_token(token, "endpoint-a")
+    assert store.flow_token_done(token) is False
+    store.finish_flow_token(token, "reply-b")
+    assert store.flow_token_done(token) is True
+
+
+def test_a_released_flow_token_can_be_claimed_by_another_completion(backend: Backend) -> None:
+    store = backend.store()
+    token = backend.flow_token("1")
+    assert store.claim_flow_token(token, "reply-a") == "ours"
+    store.release_flow_token(token, "reply-a")
+    assert store.claim_flow_token(token, "endpoint-b") == "ours"
 
 
 def test_concurrent_claims_of_one_flow_token_have_one_winner(backend: Backend) -> None:
     stores = [backend.store(), backend.store()]
     token = backend.flow_token("race")
     start = threading.Barrier(8)
-    results: list[bool] = []
+    results: list[str] = []
     lock = threading.Lock()
 
     def claim(number: int) -> None:
         start.wait()
-        won = stores[number % 2].claim_flow_token(token)
+        won = stores[number % 2].claim_flow_token(token, f"claimer-{number}")
         with lock:
             results.append(won)
 
@@ -136,7 +167,7 @@ def test_concurrent_claims_of_one_flow_token_have_one_winner(backend: Backend) -
     for thread in threads:
         thread.join(timeout=30)
 
-    assert sorted(results) == [False] * 7 + [True]
+    assert sorted(results) == ["held"] * 7 + ["ours"]
 
 
 def test_touch_customer_keeps_the_latest_time(backend: Backend) -> None:
@@ -246,3 +277,38 @@ def test_of_concurrent_failed_statuses_one_moves_the_message(backend: Backend) -
             thread.join(timeout=30)
 
     assert sorted(winners) == sorted(messages)
+
+
+def test_the_first_session_paid_for_an_order_confirms_it_and_keeps_doing_so(
+    backend: Backend,
+) -> None:
+    store = backend.store()
+    order = f"ORD-{backend.tag}"
+    assert store.claim_order_payment(order, "cs_first") is True
+    assert store.claim_order_payment(order, "cs_second") is False  # a duplicate payment
+    assert backend.store().claim_order_payment(order, "cs_first") is True  # a replay
+    assert backend.store().claim_order_payment(order, "cs_second") is False
+    assert store.claim_order_payment(f"{order}-other", "cs_second") is True
+
+
+def test_of_sessions_of_one_order_paid_at_once_one_confirms_it(backend: Backend) -> None:
+    stores = [backend.store(), backend.store()]
+    order = f"ORD-{backend.tag}"
+    start = threading.Barrier(8)
+    winners: list[str] = []
+    lock = threading.Lock()
+
+    def claim(number: int) -> None:
+        start.wait()
+        session = f"cs_{number}"
+        if stores[number % 2].claim_order_payment(order, session):
+            with lock:
+                winners.append(session)
+
+    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert len(winners) == 1

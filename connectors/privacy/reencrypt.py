@@ -31,6 +31,7 @@ from connectors.store import (
     ConnectorStore,
     column_context,
     customers,
+    natural_key,
     row_identity,
 )
 
@@ -113,10 +114,12 @@ def _rewrite(
     customer_id = _customer_id(store, table, row)
     if customer_id is not None:
         values["customer_key"] = store.keys.pseudonym(customer_id)
-    # The row as rewritten: a customer's row is named by its pseudonym, which a new key changes.
-    bound_to = row_identity(table, {**row._mapping, **values})
+    # The row as rewritten: its values are bound to its pseudonym, which a new key changes
+    # (and which names a customer's row of wa_customers).
+    rewritten = {**row._mapping, **values}
+    bound_to = row_identity(table, rewritten)
     if customer_id is not None:
-        values.update(store.customer_columns(table, bound_to, customer_id))
+        values.update(store.customer_columns(table, natural_key(table, rewritten), customer_id))
     for column in sealed_columns:
         if column != "customer_sealed":
             values[column] = store.seal(table, column, bound_to, _plain(store, table, column, row))
@@ -149,7 +152,7 @@ def _customer_id(store: ConnectorStore, table: sa.Table, row: Any) -> str | None
     customer_id = str(_plain(store, table, "customer_sealed", row))
     if row.customer_key not in store.keys.pseudonyms(customer_id):
         raise UnreadableError(
-            f"{table.name}.customer_sealed of row {row_identity(table, row._mapping)} names "
+            f"{table.name}.customer_sealed of row {natural_key(table, row._mapping)} names "
             f"another customer than the row's customer_key: the value was moved from another "
             f"row; delete or correct that row, then run reencrypt again"
         )
