@@ -275,9 +275,12 @@ class ActionPaymentSucceeded(Action):
             return []
         if order.is_paid:
             if order.paid_session is None:
-                logger.info(
+                # Paid before sessions were recorded: this may be that payment told again or
+                # a second one, which only the shop can tell apart at Stripe.
+                logger.error(
                     "payment for an order paid before its session was recorded, not "
-                    "confirmed again: event=%s order=%s",
+                    "confirmed again; check at Stripe whether it is a second payment to "
+                    "refund: event=%s order=%s",
                     entity(tracker, STRIPE_EVENT_ID),
                     order.id,
                 )

@@ -238,7 +238,16 @@ async def open_session_of(order: Order, conflict: stripe.IdempotencyError) -> Ch
         found = await client.v1.checkout.sessions.list_async(params={"limit": SESSIONS_SEARCHED})
     except stripe.StripeError as error:
         raise PaymentError(LINK_FAILED, f"{type(error).__name__}: {error.code}") from error
-    session = next((s for s in found.data if s.client_reference_id == order.id), None)
+    session = next(
+        (
+            s
+            for s in found.data
+            if s.client_reference_id == order.id
+            and s.amount_total == order.total
+            and (s.currency or "").lower() == order.currency
+        ),
+        None,
+    )  # the same order id with other lines or prices is not this order's session
     if session is not None and session.status == "open" and session.url:
         logger.info("checkout session of an earlier run reused: order=%s", order.id)
         return CheckoutLink(session_id=session.id, url=session.url)

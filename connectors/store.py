@@ -119,7 +119,8 @@ stripe_fulfilments = sa.Table(
 order_payments = sa.Table(
     "stripe_order_payments",
     metadata,
-    sa.Column("order_id", sa.String(255), primary_key=True),
+    # "<customer pseudonym>/<order id>": order ids are short, unique per customer only.
+    sa.Column("order_key", sa.String(255), primary_key=True),
     sa.Column("checkout_session_id", sa.String(255), nullable=False),
     sa.Column("claimed_at", sa.Float, nullable=False),
 )
@@ -613,15 +614,20 @@ class ConnectorStore:
             return bool(owner == event_id)
         return True
 
-    def claim_order_payment(self, order_id: str, checkout_session_id: str) -> bool:
-        """True when this Checkout Session is the first paid for the order (it confirms the
-        order, also when its event is replayed), False for any other session of the order:
-        a duplicate payment. One insert decides it, so two replicas cannot both confirm."""
+    def claim_order_payment(
+        self, customer_id: str, order_id: str, checkout_session_id: str
+    ) -> bool:
+        """True when this Checkout Session is the first paid for the customer's order (it
+        confirms the order, also when its event is replayed), False for any other session of
+        that order: a duplicate payment. One insert decides it, so two replicas cannot both
+        confirm. The order is named with its customer's pseudonym, so two customers' orders
+        that happen to share an id never count as one."""
+        order_key = f"{self.keys.pseudonym(customer_id)}/{order_id}"
         try:
             with self.engine.begin() as connection:
                 connection.execute(
                     order_payments.insert().values(
-                        order_id=order_id,
+                        order_key=order_key,
                         checkout_session_id=checkout_session_id,
                         claimed_at=time.time(),
                     )
@@ -630,7 +636,7 @@ class ConnectorStore:
             with self.engine.connect() as connection:
                 first = connection.execute(
                     sa.select(order_payments.c.checkout_session_id).where(
-                        order_payments.c.order_id == order_id
+                        order_payments.c.order_key == order_key
                     )
                 ).scalar()
             return bool(first == checkout_session_id)

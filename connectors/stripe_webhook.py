@@ -176,7 +176,10 @@ class StripeWebhook:
         if not isinstance(order_id, str) or mapped.fulfilment_key is None:
             return True  # no order to hold the claim: the session claim is all there is
         return await asyncio.to_thread(
-            self.store.claim_order_payment, order_id, mapped.fulfilment_key
+            self.store.claim_order_payment,
+            mapped.customer_id,
+            order_id,
+            mapped.fulfilment_key,
         )
 
 

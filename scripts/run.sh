@@ -57,18 +57,30 @@ if [ -n "$key_line" ]; then
     export "${key_line?}"
 fi
 
+# The action server always wants a bearer token (scripts/action_server.py): without one
+# set, this run makes its own, so nothing else on this machine (a local process, a web page
+# in a browser here) can post to it and run the shop's actions.
+if [ -z "${ACTION_SERVER_TOKEN:-}" ]; then
+    ACTION_SERVER_TOKEN=$("$bin/python" -c 'import secrets; print(secrets.token_urlsafe(32))')
+    export ACTION_SERVER_TOKEN
+fi
+
 # Reports missing settings and writes the channels to open (WhatsApp only when configured,
 # REST next to it only behind RASA_REST_TOKEN) and the endpoints (the action server's port,
 # and ACTION_SERVER_TOKEN as the bearer header Rasa sends it).
 "$bin/python" -m scripts.settings_report --credentials-out var/credentials.yml \
     --endpoints-out var/endpoints.yml --actions-port "$actions_port"
 
-# The action server listens on 127.0.0.1 unless ACTION_SERVER_HOST says otherwise (then it
-# needs ACTION_SERVER_TOKEN: scripts/action_server.py). The sandbox's Rasa server is for
-# this machine only too; the real one listens on every interface (Meta and Stripe call it).
+# The action server listens on 127.0.0.1 unless ACTION_SERVER_HOST says otherwise. The
+# Rasa server listens on every interface only when Meta and Stripe must reach it (the
+# WhatsApp channel is on) or its REST channel wants a token; the sandbox's bot, `make shell`
+# and a REST-only bot without RASA_REST_TOKEN are for this machine only.
 interface_args=()
-if [ "${SANDBOX:-}" = 1 ]; then
+if [ "${SANDBOX:-}" = 1 ] || [ "$mode" = shell ] \
+    || { ! grep -q 'WhatsAppInput' var/credentials.yml && [ -z "${RASA_REST_TOKEN:-}" ]; }; then
     interface_args=(-i 127.0.0.1)
+fi
+if [ "${SANDBOX:-}" = 1 ]; then
     export ACTION_SERVER_HOST=127.0.0.1
 fi
 
@@ -86,7 +98,7 @@ pids+=($!)
 
 rasa_args=(--model "$model" --endpoints var/endpoints.yml --credentials var/credentials.yml)
 if [ "$mode" = shell ]; then
-    "$bin/rasa" shell "${rasa_args[@]}"
+    "$bin/rasa" shell "${rasa_args[@]}" "${interface_args[@]}"
     exit 0
 fi
 

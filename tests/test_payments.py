@@ -1002,10 +1002,11 @@ def test_a_payment_told_again_for_an_order_paid_before_sessions_were_recorded_is
     order = awaiting_order(stripe_env, catalog)
     stripe_env.complete(str(order.checkout_session_id))
     legacy = order.moved_to(OrderStatus.PAID)  # no paid_session: recorded by older code
-    caplog.set_level("INFO", logger="actions.payment_actions")
+    caplog.set_level("ERROR", logger="actions.payment_actions")
     tracker = paid_event(legacy, str(order.checkout_session_id))
     assert run_stripe_action(ActionPaymentSucceeded(), tracker) == ([], [])
-    assert "paid before its session was recorded, not confirmed again: event=" in caplog.text
+    assert "paid before its session was recorded, not confirmed again" in caplog.text
+    assert "whether it is a second payment to refund: event=" in caplog.text
 
 
 def flow_completion(token: str) -> dict[str, Any]:
@@ -1084,6 +1085,22 @@ def test_a_flow_completion_run_again_after_a_failed_turn_reuses_its_link(
     assert again["checkout_session_id"] == first["checkout_session_id"]
     assert len(stripe_env.sessions) == 1 and stripe_env.requests_to("GET", SESSIONS)
     assert stripe_env.sessions[first["checkout_session_id"]]["url"] in messages[0]["text"]
+
+
+def test_an_open_session_of_the_same_order_id_for_another_amount_is_not_reused(
+    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tracker = make_tracker("flow_completed", flow_completion("tok-other-amount"))
+    _, events = run_stripe_action(ActionFlowStep(), tracker)
+    first = slot_updates(events)
+    stripe_env.sessions[first["checkout_session_id"]]["amount_total"] += 100
+    later = time.time() + 180
+    monkeypatch.setattr(time, "time", lambda: later)
+    _, events = run_stripe_action(ActionFlowStep(), tracker)
+    again = slot_updates(events)
+    assert again["order_id"] == first["order_id"]
+    assert again["checkout_session_id"] != first["checkout_session_id"]
+    assert again["order_attempt"] == 2
 
 
 def test_a_flow_completion_run_again_after_its_link_expired_gets_the_next_attempt(

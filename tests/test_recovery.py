@@ -190,7 +190,7 @@ def test_a_database_from_before_order_and_flow_claimers_is_upgraded_in_place(
     upgraded = ConnectorStore(url)
     assert upgraded.claim_flow_token("ft-claimed-before", "reply") == "done"  # as before
     assert upgraded.claim_flow_token("ft-new", "reply") == "ours"
-    assert upgraded.claim_order_payment("ORD-1", "cs_1") is True
+    assert upgraded.claim_order_payment("15550000001", "ORD-1", "cs_1") is True
 
 
 def test_confirmation_waits_out_a_graph_api_outage(

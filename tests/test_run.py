@@ -28,7 +28,11 @@ def start_run(workdir: Path, env_extra: dict[str, str]) -> subprocess.Popen[byte
     """`make run`'s script with a clean environment plus `env_extra`; waits until both answer."""
     busy = [port for port in (5005, 5055) if port_open(port)]
     assert not busy, f"ports {busy} are in use: stop the other bot (make run) first"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "WHATSAPP_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("STRIPE_", "WHATSAPP_", "ACTION_SERVER_", "RASA_REST_", "RASA_API_"))
+    }
     env["ENV_FILE"] = os.devnull  # a developer's .env must not change what this test sees
     env["SANDBOX"] = "off"  # the bot alone, not the sandbox that `make run` starts without settings
     env["DATABASE_URL"] = f"sqlite:///{workdir / 'tracker.db'}"
@@ -79,6 +83,40 @@ def test_servers_answer_and_the_api_is_off(running_bot: subprocess.Popen[bytes])
     assert requests.get(f"{ACTIONS_URL}/health", timeout=5).json() == {"status": "ok"}
     # --enable-api is off by default: the HTTP API's conversation routes do not exist.
     assert requests.get(f"{RASA_URL}/conversations/x/tracker", timeout=5).status_code == 404
+
+
+LOOPBACK_HEX = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1 and ::1
+LISTEN = "0A"
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses (hex, as the kernel lists them) that listen on `port`."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, hex_port = fields[1].split(":")
+            if fields[3] == LISTEN and int(hex_port, 16) == port:
+                found.add(address)
+    return found
+
+
+def test_without_whatsapp_or_a_rest_token_both_listen_on_loopback_only(
+    running_bot: subprocess.Popen[bytes],
+) -> None:
+    # The REST channel has no token here: the bot must not be reachable from the network.
+    for port in (5005, 5055):
+        addresses = listening_addresses(port)
+        assert addresses and addresses <= LOOPBACK_HEX, (port, addresses)
+
+
+def test_the_action_server_wants_the_token_make_run_made(
+    running_bot: subprocess.Popen[bytes],
+) -> None:
+    # No ACTION_SERVER_TOKEN was set: run.sh made one, so a local caller without it is refused
+    # (the conversation test shows Rasa itself has it).
+    answer = requests.post(f"{ACTIONS_URL}/webhook", json={"next_action": "x"}, timeout=10)
+    assert answer.status_code == 401
 
 
 def test_a_shop_conversation_over_rest(running_bot: subprocess.Popen[bytes]) -> None:

@@ -26,6 +26,9 @@ from connectors.store import (
 )
 from tests.postgres import temporary_database
 
+CUSTOMER_A = "15550006001"
+CUSTOMER_B = "15550006002"
+
 
 @dataclass
 class Backend:
@@ -284,11 +287,19 @@ def test_the_first_session_paid_for_an_order_confirms_it_and_keeps_doing_so(
 ) -> None:
     store = backend.store()
     order = f"ORD-{backend.tag}"
-    assert store.claim_order_payment(order, "cs_first") is True
-    assert store.claim_order_payment(order, "cs_second") is False  # a duplicate payment
-    assert backend.store().claim_order_payment(order, "cs_first") is True  # a replay
-    assert backend.store().claim_order_payment(order, "cs_second") is False
-    assert store.claim_order_payment(f"{order}-other", "cs_second") is True
+    assert store.claim_order_payment(CUSTOMER_A, order, "cs_first") is True
+    assert store.claim_order_payment(CUSTOMER_A, order, "cs_second") is False  # a duplicate
+    assert backend.store().claim_order_payment(CUSTOMER_A, order, "cs_first") is True  # replay
+    assert backend.store().claim_order_payment(CUSTOMER_A, order, "cs_second") is False
+    assert store.claim_order_payment(CUSTOMER_A, f"{order}-other", "cs_second") is True
+
+
+def test_another_customers_order_with_the_same_id_is_not_a_duplicate(backend: Backend) -> None:
+    store = backend.store()
+    order = f"ORD-{backend.tag}"
+    assert store.claim_order_payment(CUSTOMER_A, order, "cs_of_a") is True
+    assert store.claim_order_payment(CUSTOMER_B, order, "cs_of_b") is True  # not refunded
+    assert store.claim_order_payment(CUSTOMER_B, order, "cs_again_of_b") is False
 
 
 def test_of_sessions_of_one_order_paid_at_once_one_confirms_it(backend: Backend) -> None:
@@ -301,7 +312,7 @@ def test_of_sessions_of_one_order_paid_at_once_one_confirms_it(backend: Backend)
     def claim(number: int) -> None:
         start.wait()
         session = f"cs_{number}"
-        if stores[number % 2].claim_order_payment(order, session):
+        if stores[number % 2].claim_order_payment(CUSTOMER_A, order, session):
             with lock:
                 winners.append(session)
 
