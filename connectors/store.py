@@ -595,24 +595,12 @@ class ConnectorStore:
     def claim_fulfilment(self, checkout_session_id: str, event_id: str) -> bool:
         """True for the event that confirms this Checkout Session — the first one to claim
         it, also when that event is replayed after a crash — and False for every other."""
-        try:
-            with self.engine.begin() as connection:
-                connection.execute(
-                    stripe_fulfilments.insert().values(
-                        checkout_session_id=checkout_session_id,
-                        event_id=event_id,
-                        claimed_at=time.time(),
-                    )
-                )
-        except IntegrityError:
-            with self.engine.connect() as connection:
-                owner = connection.execute(
-                    sa.select(stripe_fulfilments.c.event_id).where(
-                        stripe_fulfilments.c.checkout_session_id == checkout_session_id
-                    )
-                ).scalar()
-            return bool(owner == event_id)
-        return True
+        return self._first_claim(
+            stripe_fulfilments.c.checkout_session_id,
+            checkout_session_id,
+            stripe_fulfilments.c.event_id,
+            event_id,
+        )
 
     def claim_order_payment(
         self, customer_id: str, order_id: str, checkout_session_id: str
@@ -622,24 +610,30 @@ class ConnectorStore:
         that order: a duplicate payment. One insert decides it, so two replicas cannot both
         confirm. The order is named with its customer's pseudonym, so two customers' orders
         that happen to share an id never count as one."""
-        order_key = f"{self.keys.pseudonym(customer_id)}/{order_id}"
+        return self._first_claim(
+            order_payments.c.order_key,
+            f"{self.keys.pseudonym(customer_id)}/{order_id}",
+            order_payments.c.checkout_session_id,
+            checkout_session_id,
+        )
+
+    def _first_claim(self, key_column: Any, key: str, owner_column: Any, owner: str) -> bool:
+        """True when `owner` is the first to claim `key` (a unique insert decides, whatever
+        the replicas), or was it before; False when someone else was."""
+        table = key_column.table
         try:
             with self.engine.begin() as connection:
                 connection.execute(
-                    order_payments.insert().values(
-                        order_key=order_key,
-                        checkout_session_id=checkout_session_id,
-                        claimed_at=time.time(),
+                    table.insert().values(
+                        {key_column.name: key, owner_column.name: owner, "claimed_at": time.time()}
                     )
                 )
         except IntegrityError:
             with self.engine.connect() as connection:
                 first = connection.execute(
-                    sa.select(order_payments.c.checkout_session_id).where(
-                        order_payments.c.order_key == order_key
-                    )
+                    sa.select(owner_column).where(key_column == key)
                 ).scalar()
-            return bool(first == checkout_session_id)
+            return bool(first == owner)
         return True
 
     def claim_abandoned(
