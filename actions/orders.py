@@ -37,6 +37,7 @@ ORDER_SLOTS = (
     "order_sessions",
     "order_payment_intent",
     "order_paid_session",
+    "order_subscription",
     "order_refunded",
 )
 ORDERS_SLOT = "orders"
@@ -165,6 +166,7 @@ class Order:
     sessions: tuple[str, ...] = ()  # every Checkout Session this order had, oldest first
     payment_intent: str | None = None  # the payment that paid it (payment mode)
     paid_session: str | None = None  # the Checkout Session that paid it
+    subscription: str | None = None  # the Subscription it started (subscription mode)
     refunded: int = 0  # minor units refunded so far
 
     @classmethod
@@ -241,11 +243,16 @@ class Order:
             payment_link=None,
         )
 
-    def paid_by(self, session_id: str, payment_intent: str | None) -> Order:
-        """Paid through this Checkout Session (and PaymentIntent); InvalidOrderMove if it
-        cannot be (already paid)."""
+    def paid_by(
+        self, session_id: str, payment_intent: str | None, subscription: str | None = None
+    ) -> Order:
+        """Paid through this Checkout Session (and PaymentIntent, or the Subscription it
+        started); InvalidOrderMove if it cannot be (already paid)."""
         return self.moved_to(
-            OrderStatus.PAID, paid_session=session_id, payment_intent=payment_intent
+            OrderStatus.PAID,
+            paid_session=session_id,
+            payment_intent=payment_intent,
+            subscription=subscription,
         )
 
     def with_refunds(self, refunded_in_all: int, charged: int) -> Order:
@@ -290,6 +297,7 @@ class Order:
             "order_sessions": list(self.sessions),
             "order_payment_intent": self.payment_intent,
             "order_paid_session": self.paid_session,
+            "order_subscription": self.subscription,
             "order_refunded": self.refunded,
         }
 
@@ -313,6 +321,7 @@ class Order:
             sessions=tuple(str(s) for s in slots.get("order_sessions") or ()),
             payment_intent=slots.get("order_payment_intent"),
             paid_session=slots.get("order_paid_session"),
+            subscription=slots.get("order_subscription"),
             refunded=int(slots.get("order_refunded") or 0),
         )
 

@@ -55,6 +55,7 @@ from shop_contract.entities import (
     ORDER_ID,
     PAYMENT_INTENT,
     STRIPE_EVENT_ID,
+    SUBSCRIPTION_ID,
 )
 from shop_contract.intents import (
     SUBSCRIPTION_CANCELLED,
@@ -285,7 +286,7 @@ class ActionPaymentSucceeded(Action):
                     order.id,
                 )
             return []  # the same payment told again (or by another event)
-        paid = order.paid_by(checkout.session_id, checkout.payment_intent)
+        paid = order.paid_by(checkout.session_id, checkout.payment_intent, checkout.subscription)
         await stop_other_link(order, checkout.session_id)
         dispatcher.utter_message(
             text=f"Payment received, thank you! Order {paid.id} is confirmed:\n"
@@ -568,7 +569,12 @@ SUBSCRIPTION_MESSAGES = {
 
 
 class ActionSubscriptionEvent(Action):
-    """One message per subscription event (renewed, renewal failed, updated, cancelled)."""
+    """One message per subscription event (renewed, renewal failed, updated, cancelled).
+
+    An event about another Subscription than the one that paid its order is about a second
+    subscription we cancelled as a duplicate: the customer was told then, and hears nothing
+    now (their own subscription goes on).
+    """
 
     def name(self) -> str:
         return "action_subscription_event"
@@ -577,6 +583,17 @@ class ActionSubscriptionEvent(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         intent = latest_intent(tracker)
+        order = event_order(tracker)
+        subscription = entity(tracker, SUBSCRIPTION_ID)
+        if order and order.subscription and subscription and subscription != order.subscription:
+            logger.info(
+                "subscription event about a duplicate of the order's, not told: event=%s "
+                "order=%s subscription=%s",
+                entity(tracker, STRIPE_EVENT_ID),
+                order.id,
+                subscription,
+            )
+            return []
         message = SUBSCRIPTION_MESSAGES.get(intent or "")
         if message:
             dispatcher.utter_message(text=message)

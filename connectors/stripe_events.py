@@ -24,6 +24,7 @@ from shop_contract.entities import (
     ORDER_ID,
     PAYMENT_INTENT,
     STRIPE_EVENT_ID,
+    SUBSCRIPTION_ID,
 )
 from shop_contract.intents import (
     CHECKOUT_EXPIRED,
@@ -88,6 +89,23 @@ def _id_of(value: Any) -> str | None:
     if isinstance(value, dict):
         value = value.get("id")
     return value if isinstance(value, str) and value else None
+
+
+def subscription_of(obj: dict[str, Any], kind: str) -> str | None:
+    """The Subscription a subscription or invoice event is about (an invoice names it under
+    `parent` in newer API versions)."""
+    if kind.startswith("customer.subscription."):
+        return _id_of(obj.get("id"))
+    details = _dict(_dict(obj.get("parent")).get("subscription_details"))
+    return _id_of(details.get("subscription")) or _id_of(obj.get("subscription"))
+
+
+def _with_subscription(
+    mapped: EventIntent | Skipped, subscription: str | None
+) -> EventIntent | Skipped:
+    if isinstance(mapped, EventIntent) and subscription:
+        return replace(mapped, entities={**mapped.entities, SUBSCRIPTION_ID: subscription})
+    return mapped
 
 
 def _intent(
@@ -155,9 +173,12 @@ def _map(event: dict[str, Any]) -> EventIntent | Skipped:
         if obj.get("billing_reason") == "subscription_create":
             return Skipped("first_invoice")  # the Checkout Session events cover it
         intent = SUBSCRIPTION_RENEWED if kind == "invoice.paid" else SUBSCRIPTION_RENEWAL_FAILED
-        return _intent({}, subscription_metadata(obj), intent)
+        mapped = _intent({}, subscription_metadata(obj), intent)
+        return _with_subscription(mapped, subscription_of(obj, kind))
     if kind == "customer.subscription.updated":
-        return _intent({}, metadata, SUBSCRIPTION_UPDATED)
+        mapped = _intent({}, metadata, SUBSCRIPTION_UPDATED)
+        return _with_subscription(mapped, subscription_of(obj, kind))
     if kind == "customer.subscription.deleted":
-        return _intent({}, metadata, SUBSCRIPTION_CANCELLED)
+        mapped = _intent({}, metadata, SUBSCRIPTION_CANCELLED)
+        return _with_subscription(mapped, subscription_of(obj, kind))
     return Skipped("unhandled_type")

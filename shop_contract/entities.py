@@ -12,6 +12,7 @@ STRIPE_EVENT_ID = "stripe_event_id"
 ORDER_ID = "order_id"
 CHECKOUT_SESSION_ID = "checkout_session_id"
 PAYMENT_INTENT = "payment_intent"
+SUBSCRIPTION_ID = "subscription_id"  # the Subscription a subscription event is about
 # True when the connector's atomic claim found the order already paid.
 DUPLICATE_PAYMENT = "duplicate_payment"
 # Copied from the Stripe object by the connector under Stripe's own field names.

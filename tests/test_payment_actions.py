@@ -201,3 +201,22 @@ def test_refund_of_a_duplicate_payment_or_without_amounts_is_not_announced(
 def test_subscription_events_get_one_message_each(intent: str, words: str) -> None:
     messages, events = run_action(ActionSubscriptionEvent(), make_tracker(intent))
     assert len(messages) == 1 and words in messages[0]["text"] and events == []
+
+
+@pytest.mark.parametrize(
+    "intent", ["EXTERNAL_subscription_cancelled", "EXTERNAL_subscription_renewed"]
+)
+def test_events_of_a_cancelled_duplicate_subscription_are_not_told(
+    catalog: Catalog, intent: str
+) -> None:
+    paid = awaiting(catalog, **{"coffee-club": 1}).paid_by("cs_test_1", None, "sub_paying")
+    duplicate = event(intent, paid, subscription_id="sub_duplicate")
+    assert run_action(ActionSubscriptionEvent(), duplicate) == ([], [])
+    own, _ = run_action(
+        ActionSubscriptionEvent(), event(intent, paid, subscription_id="sub_paying")
+    )
+    assert len(own) == 1
+    older, _ = run_action(  # an order paid before its subscription was recorded
+        ActionSubscriptionEvent(), event(intent, paid.moved_to(OrderStatus.REFUNDED))
+    )
+    assert len(older) == 1

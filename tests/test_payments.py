@@ -833,6 +833,18 @@ def test_the_connectors_duplicate_flag_refunds_whatever_the_tracker_says(
     assert [r["amount"] for r in stripe_env.refunded_of(duplicate)] == [2580]
 
 
+def test_a_subscription_order_remembers_the_subscription_that_paid_it(
+    stripe_env: FakeStripeApi, catalog: Catalog
+) -> None:
+    order = Order.start(catalog, {"coffee-club": 1})
+    link = run(create_payment_link(order, CUSTOMER))
+    stripe_env.complete(link.session_id)
+    pending = order.with_link(link.session_id, link.url)
+    _, events = run_stripe_action(ActionPaymentSucceeded(), paid_event(pending, link.session_id))
+    subscription = stripe_env.sessions[link.session_id]["subscription"]
+    assert subscription and slot_updates(events)["order_subscription"] == subscription
+
+
 def test_a_second_subscription_is_cancelled_and_its_refund_logged(
     stripe_env: FakeStripeApi, catalog: Catalog, caplog: pytest.LogCaptureFixture
 ) -> None:

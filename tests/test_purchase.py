@@ -251,6 +251,7 @@ def test_refund_and_subscription_messages(
     send_event(bot, paid_event(stripe_api, session))
     chat.wait(customer, 3)
     metadata = session["metadata"]
+    subscription = stripe_api.sessions[session["id"]]["subscription"]
     renewal = se.event(
         "invoice.paid",
         {
@@ -266,7 +267,7 @@ def test_refund_and_subscription_messages(
         bot,
         se.event(
             "customer.subscription.deleted",
-            {"id": "sub_1", "object": "subscription", "metadata": metadata},
+            {"id": subscription, "object": "subscription", "metadata": metadata},
         ),
     )
     assert "subscription is cancelled" in text_of(chat.next_reply(customer, 4))

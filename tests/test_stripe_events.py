@@ -146,6 +146,18 @@ def test_subscription_events() -> None:
     ):
         result = mapped(kind, {"id": "sub_1", "object": "subscription", "metadata": META})
         assert isinstance(result, EventIntent) and result.intent == intent
+        assert result.entities["subscription_id"] == "sub_1"
+
+
+def test_renewals_name_their_subscription() -> None:
+    invoice = {
+        "id": "in_3",
+        "object": "invoice",
+        "billing_reason": "subscription_cycle",
+        "parent": {"subscription_details": {"metadata": META, "subscription": "sub_7"}},
+    }
+    result = mapped("invoice.paid", invoice)
+    assert isinstance(result, EventIntent) and result.entities["subscription_id"] == "sub_7"
 
 
 def test_unknown_types_and_missing_metadata_are_skipped() -> None:
