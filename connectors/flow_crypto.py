@@ -114,10 +114,7 @@ def decrypt_request(body: Any, private_key: rsa.RSAPrivateKey) -> DecryptedReque
         raise FlowDecryptError("encrypted_aes_key: cannot be decrypted with our key") from None
     if len(aes_key) != AES_KEY_BYTES:
         raise FlowDecryptError("encrypted_aes_key: not an AES-128 key")
-    try:
-        plain = AESGCM(aes_key).decrypt(iv, data, None)
-    except InvalidTag:
-        raise FlowDecryptError("encrypted_flow_data: authentication tag mismatch") from None
+    plain = open_flow_data(data, aes_key, iv)
     try:
         payload = parse_json(plain)
     except (UnicodeDecodeError, ValueError):
@@ -125,6 +122,19 @@ def decrypt_request(body: Any, private_key: rsa.RSAPrivateKey) -> DecryptedReque
     if not isinstance(payload, dict):
         raise FlowDecryptError("encrypted_flow_data: not a JSON object")
     return DecryptedRequest(payload, aes_key, iv)
+
+
+def open_flow_data(data: bytes, aes_key: bytes, iv: bytes) -> bytes:
+    """The plaintext of `encrypted_flow_data`: AES-GCM under the 16-byte IV, tag last, no AAD."""
+    try:
+        return AESGCM(aes_key).decrypt(iv, data, None)
+    except InvalidTag:
+        raise FlowDecryptError("encrypted_flow_data: authentication tag mismatch") from None
+
+
+def seal_response(plain: bytes, aes_key: bytes, iv: bytes) -> bytes:
+    """`plain` encrypted as the answer to a request with `iv`: inverted IV, tag appended."""
+    return AESGCM(aes_key).encrypt(flipped(iv), plain, None)
 
 
 def flipped(iv: bytes) -> bytes:
@@ -135,7 +145,7 @@ def flipped(iv: bytes) -> bytes:
 def encrypt_response(response: dict[str, Any], aes_key: bytes, iv: bytes) -> str:
     """The base64 body that answers a request decrypted with `aes_key` and `iv`."""
     plain = json.dumps(response, separators=(",", ":")).encode("utf-8")
-    return base64.b64encode(AESGCM(aes_key).encrypt(flipped(iv), plain, None)).decode("ascii")
+    return base64.b64encode(seal_response(plain, aes_key, iv)).decode("ascii")
 
 
 # --- the client side: what the WhatsApp app does (tests, the CLI's flow-request) -----------

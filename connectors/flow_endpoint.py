@@ -32,17 +32,12 @@ from connectors.flow_crypto import FlowDecryptError, decrypt_request, encrypt_re
 from connectors.intents import intent_message
 from connectors.json_body import parse_json
 from connectors.leases import heartbeat, renewal_interval
-from connectors.signatures import verify_hub_signature
+from connectors.signatures import verify_flow_token_signature, verify_hub_signature
 from connectors.store import FLOW_CLAIM_LEASE_SECONDS, ConnectorStore, FlowClaim, new_claim
 from shop_contract.custom_messages import FLOW_RESPONSE_KEY
 from shop_contract.entities import FLOW_DATA, FLOW_SCREEN, FLOW_TOKEN
 from shop_contract.flow_screens import CONTINUE_IN_CHAT_SCREEN, SUCCESS_SCREEN
-from shop_contract.flow_tokens import (
-    FlowTokenError,
-    read_token,
-    read_token_for,
-    verify_token_signature,
-)
+from shop_contract.flow_tokens import FlowTokenError, read_token, read_token_for
 from shop_contract.intents import (
     FLOW_BACK,
     FLOW_COMPLETED,
@@ -194,7 +189,7 @@ class FlowEndpoint:
         signature = payload.get("flow_token_signature")
         if signature is not None and not (
             isinstance(signature, str)
-            and verify_token_signature(signature, str(token_text), self.app_secrets)
+            and verify_flow_token_signature(signature, str(token_text), self.app_secrets)
         ):
             logger.warning("flow token signature does not verify")
             return answer({"error_msg": EXPIRED_MESSAGE}, status=427)

@@ -1,7 +1,8 @@
-"""Webhook signatures: Meta's X-Hub-Signature-256.
+"""Signatures: Meta's X-Hub-Signature-256 and flow_token_signature, Stripe's header.
 
-Verified over the raw request bytes, before anything is parsed; several secrets are accepted
-so an app secret can be rotated without dropping traffic; comparisons are constant-time.
+Headers are verified over the raw request bytes, before anything is parsed; the Flow's JWT
+(inside the decrypted request) with PyJWT. Several secrets are accepted so an app secret can
+be rotated without dropping traffic; comparisons are constant-time.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
+from typing import Any
+
+import jwt
 
 HUB_SIGNATURE_PREFIX = "sha256="
 
@@ -29,6 +33,42 @@ def verify_hub_signature(body: bytes, header: str | None, secrets: Sequence[str]
         # Check every secret so the time taken does not tell which one matched.
         matched |= hmac.compare_digest(hub_signature(body, secret).encode("ascii"), received)
     return matched
+
+
+# Meta's clock and ours may differ a little: a signature issued "in the future" (iat, nbf) or
+# just expired by that much is still Meta's.
+FLOW_TOKEN_SIGNATURE_LEEWAY_SECONDS = 30
+
+
+def _flow_token_signature_claims(signature: str, secret: str) -> dict[str, Any] | None:
+    """The JWT's claims when it is HS256-signed with `secret` and in date, else None."""
+    try:
+        return jwt.decode(
+            signature,
+            secret,
+            algorithms=["HS256"],
+            leeway=FLOW_TOKEN_SIGNATURE_LEEWAY_SECONDS,
+            # Meta documents no audience; an `aud` claim is not a reason to refuse.
+            options={"verify_aud": False},
+        )
+    except jwt.PyJWTError:
+        return None
+
+
+def verify_flow_token_signature(signature: str, flow_token: str, secrets: Sequence[str]) -> bool:
+    """True when Data API 4.0's `flow_token_signature` is a JWT signed (HS256) with any of
+    the app `secrets`, in date, and naming `flow_token` when it names a flow token."""
+    if not signature.isascii():  # PyJWT would raise UnicodeEncodeError on a lone surrogate
+        return False
+    # Decode with every secret so the time taken does not tell which one matched.
+    decoded = [_flow_token_signature_claims(signature, secret) for secret in secrets]
+    found = [claims for claims in decoded if claims is not None]
+    if not found:
+        return False
+    named = found[0].get("flow_token", flow_token)
+    return isinstance(named, str) and hmac.compare_digest(
+        named.encode("utf-8", "surrogatepass"), flow_token.encode("utf-8", "surrogatepass")
+    )
 
 
 STRIPE_TOLERANCE_SECONDS = 300

@@ -4,9 +4,8 @@ A token is the conversation id, a nonce for the order attempt and an expiry, sea
 AES-256-GCM under a key derived from the WhatsApp app secret: the endpoint learns whose
 Flow it is and that we issued it, and nobody else can read (a phone number) or forge it.
 Rotation: tokens are sealed with the newest secret and opened with any configured one.
-
-Data API 4.0 requests also carry `flow_token_signature`, a JWT (HS256) signed by Meta with
-the app secret; when present it is verified too.
+(Data API 4.0's `flow_token_signature`, Meta's JWT over the token, is checked by the
+connector: `connectors.signatures`.)
 """
 
 from __future__ import annotations
@@ -119,40 +118,3 @@ def read_token_for(
     if not hmac.compare_digest(claims.conversation_id.encode(), conversation_id.encode()):
         raise FlowTokenError("flow token issued for another conversation")
     return claims
-
-
-def verify_token_signature(
-    signature: str, flow_token: str, app_secrets: Sequence[str], now: float | None = None
-) -> bool:
-    """True when the JWT is HS256-signed with an app secret and names this flow token."""
-    parts = signature.split(".")
-    if len(parts) != 3:
-        return False
-    header_b64, claims_b64, mac_b64 = parts
-    try:
-        header = _parse_json(_b64decode(header_b64))
-        claims = _parse_json(_b64decode(claims_b64))
-        mac = _b64decode(mac_b64)
-    except (binascii.Error, ValueError):
-        return False
-    if not isinstance(header, dict) or header.get("alg") != "HS256" or not isinstance(claims, dict):
-        return False
-    signed = f"{header_b64}.{claims_b64}".encode()
-    valid = False
-    for secret in app_secrets:
-        expected = hmac.new(secret.encode(), signed, hashlib.sha256).digest()
-        valid |= hmac.compare_digest(expected, mac)
-    if not valid:
-        return False
-    if "flow_token" in claims and claims["flow_token"] != flow_token:
-        return False
-    expiry = claims.get("exp")
-    return not (isinstance(expiry, int | float) and expiry < (now or time.time()))
-
-
-def sign_token_signature(flow_token: str, secret: str, expires_at: int) -> str:
-    """A flow_token_signature as Meta makes it (tests and the CLI's flow-request)."""
-    header = _b64encode(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
-    claims = _b64encode(json.dumps({"flow_token": flow_token, "exp": expires_at}).encode())
-    mac = hmac.new(secret.encode(), f"{header}.{claims}".encode(), hashlib.sha256).digest()
-    return f"{header}.{claims}.{_b64encode(mac)}"

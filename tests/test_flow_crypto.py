@@ -1,4 +1,4 @@
-"""Flow endpoint encryption: round trips, Meta's own recipe, every failure, and key loading.
+"""Flow endpoint encryption: known answers, round trips, Meta's recipe, failures, key loading.
 
 Keys are generated here, at test time; none is stored in the repository.
 """
@@ -30,6 +30,8 @@ from connectors.flow_crypto import (
     encrypt_response,
     flipped,
     load_private_key,
+    open_flow_data,
+    seal_response,
 )
 
 KEY_VARIABLE = "WHATSAPP_FLOW_PRIVATE_KEY"
@@ -129,6 +131,84 @@ def hand_made(
 
 def inverted(iv: bytes) -> bytes:
     return bytes(~byte & 0xFF for byte in iv)
+
+
+# --- known answers --------------------------------------------------------------------------
+# Wycheproof's AES-GCM vectors (C2SP/wycheproof, testvectors_v1/aes_gcm_test.json), the group
+# with a 128-bit key and a 128-bit IV, tcId 89 and 90: one key, IV 00…00 and IV ff…ff — each
+# IV the other with every bit inverted, as a Flow request's and its response's are.
+WYCHEPROOF_KEY = bytes.fromhex("00112233445566778899aabbccddeeff")
+ZERO_IV, ONES_IV = bytes(16), b"\xff" * 16
+TC89_MSG = bytes.fromhex("bec6fa05c1718b9b84c47345bbed7dcb")
+TC89_SEALED = bytes.fromhex("45a3f89d02918bfd0c8161658ccc9795" + "00" * 16)  # ct, then tag
+TC90_MSG = bytes.fromhex("4d82639c39d3f3490ee903dd0be7afcf")
+TC90_SEALED = bytes.fromhex("1cd5a06214235ceb044d4bad7b047312" + "ff" * 16)  # ct, then tag
+
+# A whole exchange with a fixed AES key and IV. The base64 texts were computed once with
+# cryptography's low-level Cipher(AES, GCM) encryptor (ciphertext + tag), not with this module.
+FLOW_AES_KEY = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
+FLOW_IV = bytes.fromhex("a0a1a2a3a4a5a6a7a8a9aaabacadaeaf")
+PING_DATA = "RXsgKMV2vzp9Rg/3Nn9QNv1AIVWqxNBHbiobq+p97njG/oEBr518kbftZkNYkqEcIg=="
+# '{"data":{"status":"active"}}' under FLOW_IV inverted (5f5e5d…50).
+ACTIVE_ANSWER = "FusEzBdzvQC+45OrlNKuLz5JY7ITAEKuw/x2vQfdtCN50KTnDUi/t1juMWA="
+
+
+def test_request_data_opens_as_the_published_vectors_say() -> None:
+    assert open_flow_data(TC89_SEALED, WYCHEPROOF_KEY, ZERO_IV) == TC89_MSG
+    assert open_flow_data(TC90_SEALED, WYCHEPROOF_KEY, ONES_IV) == TC90_MSG
+
+
+def test_a_response_is_sealed_under_the_inverted_iv_byte_for_byte() -> None:
+    # The answer to a request sent with IV 00…00 is encrypted with IV ff…ff, tag last.
+    assert seal_response(TC90_MSG, WYCHEPROOF_KEY, ZERO_IV) == TC90_SEALED
+    assert seal_response(TC89_MSG, WYCHEPROOF_KEY, ONES_IV) == TC89_SEALED
+
+
+def fixed_request(public_key: rsa.RSAPublicKey, wrapped_key: bytes | None = None) -> dict[str, str]:
+    """The fixed ping request; its AES key is wrapped now, under a key generated now."""
+    if wrapped_key is None:
+        wrapped_key = wrap_aes_key(public_key, FLOW_AES_KEY)
+    return {
+        "encrypted_flow_data": PING_DATA,
+        "encrypted_aes_key": b64(wrapped_key),
+        "initial_vector": b64(FLOW_IV),
+    }
+
+
+def test_a_fixed_request_decrypts_to_its_known_payload_key_and_iv(key: rsa.RSAPrivateKey) -> None:
+    request = decrypt_request(fixed_request(key.public_key()), key)
+
+    assert request.payload == {"version": "3.0", "action": "ping"}
+    assert request.aes_key == FLOW_AES_KEY
+    assert request.iv == FLOW_IV
+
+
+def test_the_answer_to_the_fixed_request_is_known_byte_for_byte() -> None:
+    assert encrypt_response({"data": {"status": "active"}}, FLOW_AES_KEY, FLOW_IV) == ACTIVE_ANSWER
+
+
+SHA1 = hashes.SHA1()  # noqa: S303 - a wrapping a client could get wrong, to be refused
+OTHER_WRAPPINGS: dict[str, padding.AsymmetricPadding] = {
+    "oaep sha-1, mgf1 sha-1": padding.OAEP(
+        mgf=padding.MGF1(algorithm=SHA1), algorithm=SHA1, label=None
+    ),
+    "oaep sha-256, mgf1 sha-1": padding.OAEP(
+        mgf=padding.MGF1(algorithm=SHA1), algorithm=hashes.SHA256(), label=None
+    ),
+    "oaep sha-1, mgf1 sha-256": padding.OAEP(
+        mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=SHA1, label=None
+    ),
+    "pkcs1 v1.5": padding.PKCS1v15(),
+}
+
+
+@pytest.mark.parametrize("wrapping", OTHER_WRAPPINGS.values(), ids=OTHER_WRAPPINGS.keys())
+def test_an_aes_key_wrapped_other_than_oaep_sha256_mgf1_sha256_is_refused(
+    wrapping: padding.AsymmetricPadding, key: rsa.RSAPrivateKey
+) -> None:
+    wrapped = key.public_key().encrypt(FLOW_AES_KEY, wrapping)
+    with pytest.raises(FlowDecryptError, match=r"^encrypted_aes_key:"):
+        decrypt_request(fixed_request(key.public_key(), wrapped), key)
 
 
 # --- round trips ----------------------------------------------------------------------------

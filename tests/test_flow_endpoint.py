@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from rasa.core.channels.channel import OutputChannel, UserMessage
@@ -28,10 +29,11 @@ from connectors.signatures import hub_signature
 from connectors.store import ConnectorStore
 from shop_contract.custom_messages import FLOW_RESPONSE_KEY
 from shop_contract.flow_screens import CONTINUE_IN_CHAT_SCREEN, SUCCESS_SCREEN
-from shop_contract.flow_tokens import TOKEN_PREFIX, issue_token, sign_token_signature
+from shop_contract.flow_tokens import TOKEN_PREFIX, issue_token
 
-OLD_SECRET = "old-app-secret"
-NEW_SECRET = "new-app-secret"
+# 32 characters, the length of Meta's app secrets (and of PyJWT's minimum HS256 key).
+OLD_SECRET = "old-app-secret".ljust(32, "0")
+NEW_SECRET = "new-app-secret".ljust(32, "0")
 APP_SECRETS = (OLD_SECRET, NEW_SECRET)
 CONVERSATION = "15550001111"
 CONTINUE_IN_CHAT = {"screen": CONTINUE_IN_CHAT_SCREEN, "data": {}}
@@ -583,6 +585,11 @@ def exchange_with(token: str | None, **extra: Any) -> dict[str, Any]:
     return flow_payload("data_exchange", token, "PRODUCT", {"product": "mug"}, **extra)
 
 
+def meta_signature(flow_token: str, secret: str, expires_at: int) -> str:
+    """A flow_token_signature as Meta makes it: HS256 with the app secret."""
+    return jwt.encode({"flow_token": flow_token, "exp": expires_at}, secret, algorithm="HS256")
+
+
 LATER = int(time.time()) + 3600
 REFUSED_TOKENS: dict[str, Callable[[Shop], dict[str, Any]]] = {
     "expired": lambda _: exchange_with(
@@ -593,17 +600,27 @@ REFUSED_TOKENS: dict[str, Callable[[Shop], dict[str, Any]]] = {
     "missing": lambda _: exchange_with(None),
     "not a string": lambda _: {**exchange_with(None), "flow_token": 12345},
     "signature with another secret": lambda shop: exchange_with(
-        shop.token, flow_token_signature=sign_token_signature(shop.token, "another", LATER)
+        shop.token,
+        flow_token_signature=meta_signature(shop.token, "another-app-secret".ljust(32, "0"), LATER),
     ),
     "signature for another token": lambda shop: exchange_with(
         shop.token,
-        flow_token_signature=sign_token_signature(
+        flow_token_signature=meta_signature(
             issue_token(CONVERSATION, APP_SECRETS), NEW_SECRET, LATER
         ),
     ),
     "expired signature": lambda shop: exchange_with(
         shop.token,
-        flow_token_signature=sign_token_signature(shop.token, NEW_SECRET, int(time.time()) - 60),
+        flow_token_signature=meta_signature(shop.token, NEW_SECRET, int(time.time()) - 60),
+    ),
+    "signature alg none": lambda shop: exchange_with(
+        shop.token,
+        flow_token_signature=jwt.encode(
+            {"flow_token": shop.token, "exp": LATER}, "", algorithm="none"
+        ),
+    ),
+    "signature with a lone surrogate": lambda shop: exchange_with(
+        shop.token, flow_token_signature="\ud800.é.é"
     ),
     "signature garbage": lambda shop: exchange_with(shop.token, flow_token_signature="a.b.c"),
     "signature not a string": lambda shop: exchange_with(shop.token, flow_token_signature=42),
@@ -624,7 +641,7 @@ def test_a_refused_token_is_427_with_an_encrypted_error_msg(
 def test_a_valid_flow_token_signature_is_accepted(make_shop: MakeShop) -> None:
     async def scenario() -> tuple[int, dict[str, Any], Shop]:
         shop = make_shop(FakeRasa(screen=QUANTITY))
-        signature = sign_token_signature(shop.token, NEW_SECRET, int(time.time()) + 60)
+        signature = meta_signature(shop.token, NEW_SECRET, int(time.time()) + 60)
         status, answer = await shop.send(exchange_with(shop.token, flow_token_signature=signature))
         await shop.queues.drain()
         return status, answer, shop

@@ -6,10 +6,13 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from typing import Any
 
+import jwt
 import pytest
 
+from connectors.signatures import FLOW_TOKEN_SIGNATURE_LEEWAY_SECONDS, verify_flow_token_signature
 from shop_contract.flow_tokens import (
     DEFAULT_TTL_SECONDS,
     TOKEN_PREFIX,
@@ -17,8 +20,6 @@ from shop_contract.flow_tokens import (
     issue_token,
     read_token,
     read_token_for,
-    sign_token_signature,
-    verify_token_signature,
 )
 
 CONVERSATION = "15550001111"
@@ -158,40 +159,84 @@ def b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
-def jwt(header: dict[str, Any], claims: dict[str, Any], secret: str) -> str:
+def hand_made_jwt(header: dict[str, Any], claims: dict[str, Any], secret: str) -> str:
     """A JWT signed with HMAC-SHA256 whatever its header claims."""
     signed = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(claims).encode())
     mac = hmac.new(secret.encode(), signed.encode(), hashlib.sha256).digest()
     return signed + "." + b64url(mac)
 
 
+def meta_signature(flow_token: str, secret: str, expires_at: int, **claims: Any) -> str:
+    """A flow_token_signature as Meta makes it: HS256 with the app secret."""
+    return jwt.encode(
+        {"flow_token": flow_token, "exp": expires_at, **claims}, secret, algorithm="HS256"
+    )
+
+
 TOKEN = "ft1.flow-token-under-test"
-LATER = int(NOW) + 300
+# App secrets shaped like Meta's (32 hex characters): the key length PyJWT expects for HS256.
+APP_SECRET = "0123456789abcdef0123456789abcdef"
+OLD_SECRET = "fedcba9876543210fedcba9876543210"
+OTHER_SECRET = "00112233445566778899aabbccddeeff"
+# PyJWT reads the real clock: signatures are dated around now.
+SIGNED_AT = int(time.time())
+LATER = SIGNED_AT + 300
+PAST_LEEWAY = FLOW_TOKEN_SIGNATURE_LEEWAY_SECONDS + 60
+
+
+def verifies(signature: str, secrets: tuple[str, ...] = (APP_SECRET,)) -> bool:
+    return verify_flow_token_signature(signature, TOKEN, secrets)
 
 
 def test_a_valid_signature_verifies() -> None:
-    signature = sign_token_signature(TOKEN, "app-secret-1", LATER)
-    assert verify_token_signature(signature, TOKEN, SECRETS, now=NOW)
+    assert verifies(meta_signature(TOKEN, APP_SECRET, LATER))
 
 
 def test_our_own_jwt_builder_agrees_with_the_signer() -> None:
-    signature = jwt({"alg": "HS256", "typ": "JWT"}, {"flow_token": TOKEN, "exp": LATER}, "s")
-    assert verify_token_signature(signature, TOKEN, ("s",), now=NOW)
+    signature = hand_made_jwt(
+        {"alg": "HS256", "typ": "JWT"}, {"flow_token": TOKEN, "exp": LATER}, OTHER_SECRET
+    )
+    assert verifies(signature, (OTHER_SECRET,))
 
 
 def test_a_signature_with_another_secret_fails() -> None:
-    signature = sign_token_signature(TOKEN, "someone-else", LATER)
-    assert not verify_token_signature(signature, TOKEN, SECRETS, now=NOW)
+    assert not verifies(meta_signature(TOKEN, OTHER_SECRET, LATER))
 
 
 def test_a_signature_over_another_flow_token_fails() -> None:
-    signature = sign_token_signature("ft1.another-token", "app-secret-1", LATER)
-    assert not verify_token_signature(signature, TOKEN, SECRETS, now=NOW)
+    assert not verifies(meta_signature("ft1.another-token", APP_SECRET, LATER))
+
+
+@pytest.mark.parametrize("flow_token", [12345, None, ["ft1.flow-token-under-test"]])
+def test_a_flow_token_claim_that_is_not_a_string_fails(flow_token: object) -> None:
+    signature = jwt.encode({"flow_token": flow_token, "exp": LATER}, APP_SECRET)
+    assert not verifies(signature)
 
 
 def test_an_expired_signature_fails() -> None:
-    signature = sign_token_signature(TOKEN, "app-secret-1", int(NOW) - 1)
-    assert not verify_token_signature(signature, TOKEN, SECRETS, now=NOW)
+    assert not verifies(meta_signature(TOKEN, APP_SECRET, SIGNED_AT - PAST_LEEWAY))
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [{"iat": SIGNED_AT + PAST_LEEWAY}, {"nbf": SIGNED_AT + PAST_LEEWAY}, {"exp": "tomorrow"}],
+    ids=["issued in the future", "not yet valid", "exp not a number"],
+)
+def test_a_signature_not_in_date_fails(claims: dict[str, Any]) -> None:
+    assert not verifies(meta_signature(TOKEN, APP_SECRET, LATER, **claims))
+
+
+def test_a_few_seconds_of_clock_difference_with_meta_are_tolerated() -> None:
+    skew = FLOW_TOKEN_SIGNATURE_LEEWAY_SECONDS // 2
+    ahead = meta_signature(TOKEN, APP_SECRET, LATER, iat=SIGNED_AT + skew, nbf=SIGNED_AT + skew)
+    assert verifies(ahead)
+    assert verifies(meta_signature(TOKEN, APP_SECRET, SIGNED_AT - skew))
+
+
+def test_a_signature_without_a_flow_token_claim_or_with_an_audience_verifies() -> None:
+    # As before PyJWT: the flow token is compared when the JWT names one; `aud` is not checked.
+    assert verifies(jwt.encode({"exp": LATER}, APP_SECRET, algorithm="HS256"))
+    assert verifies(meta_signature(TOKEN, APP_SECRET, LATER, aud="some-meta-app"))
 
 
 @pytest.mark.parametrize(
@@ -200,13 +245,20 @@ def test_an_expired_signature_fails() -> None:
     ids=["none", "hs512", "rs256", "no alg"],
 )
 def test_a_signature_with_another_algorithm_fails(header: dict[str, Any]) -> None:
-    signature = jwt(header, {"flow_token": TOKEN, "exp": LATER}, "app-secret-1")
-    assert not verify_token_signature(signature, TOKEN, SECRETS, now=NOW)
+    assert not verifies(hand_made_jwt(header, {"flow_token": TOKEN, "exp": LATER}, APP_SECRET))
 
 
 def test_an_unsigned_alg_none_token_fails() -> None:
-    signed = jwt({"alg": "none"}, {"flow_token": TOKEN, "exp": LATER}, "x").rsplit(".", 1)[0]
-    assert not verify_token_signature(signed + ".", TOKEN, SECRETS, now=NOW)
+    claims = {"flow_token": TOKEN, "exp": LATER}
+    signed = hand_made_jwt({"alg": "none"}, claims, "x").rsplit(".", 1)[0]
+    assert not verifies(signed + ".")
+    assert not verifies(jwt.encode(claims, "", algorithm="none"))
+
+
+# The app secret is too short a key for HS512: PyJWT warns when signing, as it should.
+@pytest.mark.filterwarnings("ignore::jwt.InsecureKeyLengthWarning")
+def test_a_signature_made_with_another_hmac_hash_and_the_right_secret_fails() -> None:
+    assert not verifies(jwt.encode({"flow_token": TOKEN, "exp": LATER}, APP_SECRET, "HS512"))
 
 
 @pytest.mark.parametrize(
@@ -220,6 +272,9 @@ def test_an_unsigned_alg_none_token_fails() -> None:
         b64url(b'["HS256"]') + "." + b64url(b"{}") + ".AAAA",
         b64url(b'{"alg":"HS256"}') + "." + b64url(b"[]") + ".AAAA",
         b64url(b'{"alg":"HS256"}') + "." + b64url(b"{}") + ".A",
+        b64url(b"[" * 100_000) + "." + b64url(b"{}") + ".AAAA",
+        "é.é.é",
+        "\ud800.a.b",
     ],
     ids=[
         "empty",
@@ -230,16 +285,19 @@ def test_an_unsigned_alg_none_token_fails() -> None:
         "header a list",
         "claims a list",
         "bad mac encoding",
+        "header nested too deep",
+        "not ascii",
+        "lone surrogate",
     ],
 )
 def test_a_malformed_signature_fails(signature: str) -> None:
-    assert not verify_token_signature(signature, TOKEN, SECRETS, now=NOW)
+    assert not verifies(signature)
 
 
 def test_a_signature_with_the_old_secret_verifies_during_rotation() -> None:
-    signature = sign_token_signature(TOKEN, "old", LATER)
-    assert verify_token_signature(signature, TOKEN, ("old", "new"), now=NOW)
-    assert not verify_token_signature(signature, TOKEN, ("new",), now=NOW)
+    signature = meta_signature(TOKEN, OLD_SECRET, LATER)
+    assert verifies(signature, (OLD_SECRET, APP_SECRET))
+    assert not verifies(signature, (APP_SECRET,))
 
 
 def test_a_token_is_accepted_only_for_the_conversation_it_was_issued_for() -> None:
