@@ -20,8 +20,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import QueuePool
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATABASE_URL = f"sqlite:///{PROJECT_ROOT / 'var' / 'tracker.db'}"
+
+def default_database_url() -> str:
+    """The SQLite file var/tracker.db in the bot's directory: the working directory of
+    `rasa run`, where Rasa also reads credentials.yml and endpoints.yml (`make run` starts
+    from this project's root). Not this package's folder: another bot that imports the
+    connector keeps its conversations in its own directory."""
+    return f"sqlite:///{Path.cwd() / 'var' / 'tracker.db'}"
 
 
 class DatabaseConfigError(ValueError):
@@ -30,7 +35,7 @@ class DatabaseConfigError(ValueError):
 
 def database_url(environ: Mapping[str, str]) -> str:
     """DATABASE_URL from the environment (default: the SQLite file), checked for shape."""
-    raw = environ.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+    raw = environ.get("DATABASE_URL", "").strip() or default_database_url()
     try:
         url = make_url(raw)
     except ArgumentError:

@@ -44,6 +44,7 @@ from connectors.graph import GraphApiError, GraphClient, GraphSettings
 from connectors.intents import (
     completion_token,
     flow_completed_text,
+    intent_message,
     is_order_completion,
     message_metadata,
     rasa_text,
@@ -83,12 +84,12 @@ from connectors.tracker_store import DatabaseConfigError, database_url
 from connectors.wasender import WaSenderClient
 from shop_contract.app_secrets import split_secrets
 from shop_contract.flow_tokens import FlowTokenError, read_token_for
+from shop_contract.intents import UNREADABLE_MESSAGE
 
 logger = logging.getLogger(__name__)
 rasa_speedups.apply()
 action_failures.apply()
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAX_BODY_BYTES = 1024 * 1024
 RE_ENGAGEMENT_ERROR = 131047  # "more than 24 hours since the customer last replied"
 
@@ -133,8 +134,11 @@ class WhatsAppInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> WhatsAppInput:
-        """Reads the settings from the environment (and `.env`); stops start-up if invalid."""
-        load_dotenv(PROJECT_ROOT / ".env", override=False)
+        """Reads the settings from the environment (and the bot's `.env`); stops start-up if
+        invalid. The `.env` is the one in the working directory of `rasa run` (the bot's
+        directory, `make run` starts from this project's root), not beside this package:
+        another bot that imports the connector must not read this shop's settings."""
+        load_dotenv(Path.cwd() / ".env", override=False)
         # Rasa sets the level of its own loggers only (LOG_LEVEL, --log-level); ours follow
         # it, or the root logger's default would silence the connector's INFO lines.
         logging.getLogger("connectors").setLevel(logging.getLogger("rasa").getEffectiveLevel())
@@ -526,7 +530,15 @@ class WhatsAppInput(InputChannel):
         """Rasa's input for a message, and the flow token of a Flow completion; no input for
         the 'continue in the chat' hand-over, nor for a completion whose token is refused."""
         if message.kind != "nfm_reply":
-            return rasa_text(message), None
+            text = rasa_text(message)
+            if text == intent_message(UNREADABLE_MESSAGE) and not self.knows(UNREADABLE_MESSAGE):
+                logger.info(
+                    "%s message not handed to the bot: its domain has no intent %s",
+                    message.raw_type,
+                    UNREADABLE_MESSAGE,
+                )
+                return None, None
+            return text, None
         response_json = message.flow_response or {}
         if not is_order_completion(response_json):
             return None, None  # the 'continue in the chat' hand-over: the turn already runs
@@ -547,6 +559,15 @@ class WhatsAppInput(InputChannel):
             await output.send_text_message(message.customer.key, EXPIRED_MESSAGE)
             return None, None
         return flow_completed_text(response_json), str(token)  # a verified token
+
+    def knows(self, intent: str) -> bool:
+        """Whether the bot's domain has `intent` (True until the agent is loaded).
+
+        Another bot need not declare the intent for messages it cannot read (stickers,
+        reactions, …): its NLU would guess an intent from that intent's name instead.
+        """
+        domain = getattr(self.agent, "domain", None)
+        return domain is None or intent in domain.intents
 
     async def handle_status(self, status: StatusUpdate) -> None:
         """Records a delivery status; a notification that failed for the window is resent."""

@@ -12,7 +12,6 @@ from rasa.utils.endpoints import read_endpoint_config
 
 from connectors.privacy import EncryptedTrackerStore
 from connectors.tracker_store import (
-    DEFAULT_DATABASE_URL,
     DatabaseConfigError,
     database_url,
 )
@@ -20,11 +19,11 @@ from connectors.tracker_store import (
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_default_is_a_sqlite_file_under_var() -> None:
-    assert database_url({}) == DEFAULT_DATABASE_URL
-    assert (
-        DEFAULT_DATABASE_URL.startswith("sqlite:///") and "/var/tracker.db" in DEFAULT_DATABASE_URL
-    )
+def test_default_is_a_sqlite_file_under_var_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert database_url({}) == f"sqlite:///{tmp_path / 'var' / 'tracker.db'}"
 
 
 def test_malformed_url_is_named() -> None:
