@@ -34,7 +34,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sanic_cors.core import SANIC_CORS_EVALUATED
 
-from connectors import action_failures, log_refs, rasa_speedups
+from connectors import log_refs
 from connectors.config import ConfigError, FlowSettings, WhatsAppSettings
 from connectors.customer_queue import CustomerQueues
 from connectors.edge import cap_request_size, read_body_within, refuse_open_api
@@ -74,6 +74,7 @@ from connectors.privacy import EncryptedTrackerStore
 from connectors.privacy.checks import StoredDataError
 from connectors.privacy.keys import KeyConfigError
 from connectors.privacy.rights import erase_customer, expire_raw_bodies
+from connectors.rasa_patches.install import install as install_rasa_patches
 from connectors.rest_channel import refuse_open_rest_channels
 from connectors.signatures import verify_hub_signature
 from connectors.store import ConnectorStore, digest, inbound_messages, new_claim, stripe_events
@@ -85,8 +86,6 @@ from shop_contract.app_secrets import split_secrets
 from shop_contract.flow_tokens import FlowTokenError, read_token_for
 
 logger = logging.getLogger(__name__)
-rasa_speedups.apply()
-action_failures.apply()
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAX_BODY_BYTES = 1024 * 1024
@@ -133,12 +132,13 @@ class WhatsAppInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> WhatsAppInput:
-        """Reads the settings from the environment (and `.env`); stops start-up if invalid."""
+        """Installs rasa_patches, reads the settings (env and `.env`); stops start-up if invalid."""
         load_dotenv(PROJECT_ROOT / ".env", override=False)
         # Rasa sets the level of its own loggers only (LOG_LEVEL, --log-level); ours follow
         # it, or the root logger's default would silence the connector's INFO lines.
         logging.getLogger("connectors").setLevel(logging.getLogger("rasa").getEffectiveLevel())
         try:
+            install_rasa_patches()
             settings = WhatsAppSettings.from_env(os.environ)
             flow_settings = FlowSettings.from_env(os.environ)
             store = ConnectorStore(database_url(os.environ))
