@@ -2,39 +2,28 @@
 
 Rasa catches every exception of a custom action (action server down, timed out, 5xx),
 logs it and goes on with the turn as if the action had returned nothing. For a payment
-confirmation that would lose the message: the Stripe event would count as handled. This
-module records such failures for the running turn, so the connector can leave the event
-unfinished and replay it once the action server is back.
+confirmation that would lose the message: the Stripe event would count as handled. The
+patch in `connectors/rasa_patches/failure_recording.py` reports such failures here, for the
+running turn, so the connector can leave the event unfinished and replay it once the action
+server is back.
 """
 
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import Any
-
-from rasa.core.actions.action import RemoteAction
 
 _failures: ContextVar[list[str] | None] = ContextVar("action_failures", default=None)
-_original_run = RemoteAction.run
 
 
 class ActionFailed(RuntimeError):
     """A custom action failed during the turn; the work must be retried later."""
 
 
-async def _run(self: RemoteAction, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return await _original_run(self, *args, **kwargs)
-    except Exception as error:
-        failures = _failures.get()
-        if failures is not None:
-            failures.append(f"{self.name()}: {type(error).__name__}")
-        raise
-
-
-def apply() -> None:
-    """Installs the recording (idempotent)."""
-    RemoteAction.run = _run
+def record_failure(description: str) -> None:
+    """Notes a failed custom action for the turn being watched (if any)."""
+    failures = _failures.get()
+    if failures is not None:
+        failures.append(description)
 
 
 class watch_actions:

@@ -34,7 +34,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from sanic_cors.core import SANIC_CORS_EVALUATED
 
-from connectors import action_failures, log_refs, rasa_speedups
+from connectors import log_refs
 from connectors.config import ConfigError, FlowSettings, WhatsAppSettings
 from connectors.customer_queue import CustomerQueues
 from connectors.edge import cap_request_size, read_body_within, refuse_open_api
@@ -75,6 +75,7 @@ from connectors.privacy import EncryptedTrackerStore
 from connectors.privacy.checks import StoredDataError
 from connectors.privacy.keys import KeyConfigError
 from connectors.privacy.rights import erase_customer, expire_raw_bodies
+from connectors.rasa_patches.install import install as install_rasa_patches
 from connectors.rest_channel import refuse_open_rest_channels
 from connectors.signatures import verify_hub_signature
 from connectors.store import ConnectorStore, digest, inbound_messages, new_claim, stripe_events
@@ -87,8 +88,6 @@ from shop_contract.flow_tokens import FlowTokenError, read_token_for
 from shop_contract.intents import UNREADABLE_MESSAGE
 
 logger = logging.getLogger(__name__)
-rasa_speedups.apply()
-action_failures.apply()
 
 MAX_BODY_BYTES = 1024 * 1024
 RE_ENGAGEMENT_ERROR = 131047  # "more than 24 hours since the customer last replied"
@@ -134,15 +133,17 @@ class WhatsAppInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> WhatsAppInput:
-        """Reads the settings from the environment (and the bot's `.env`); stops start-up if
-        invalid. The `.env` is the one in the working directory of `rasa run` (the bot's
-        directory, `make run` starts from this project's root), not beside this package:
-        another bot that imports the connector must not read this shop's settings."""
+        """Installs rasa_patches and reads the settings from the environment (and the bot's
+        `.env`); stops start-up if invalid. The `.env` is the one in the working directory of
+        `rasa run` (the bot's directory; `make run` starts from this project's root), not
+        beside this package: another bot that imports the connector must not read this
+        shop's settings."""
         load_dotenv(Path.cwd() / ".env", override=False)
         # Rasa sets the level of its own loggers only (LOG_LEVEL, --log-level); ours follow
         # it, or the root logger's default would silence the connector's INFO lines.
         logging.getLogger("connectors").setLevel(logging.getLogger("rasa").getEffectiveLevel())
         try:
+            install_rasa_patches()
             settings = WhatsAppSettings.from_env(os.environ)
             flow_settings = FlowSettings.from_env(os.environ)
             store = ConnectorStore(database_url(os.environ))

@@ -15,7 +15,7 @@ from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.utils.common import all_subclasses
 
-from connectors import rasa_speedups
+from connectors.rasa_patches import action_validation, event_types, intent_messages
 
 MODEL = Path(__file__).resolve().parent.parent / "models" / "shop.tar.gz"
 
@@ -41,13 +41,13 @@ def test_parse_data_is_the_same_as_the_full_pipeline(agent: Agent, text: str) ->
     assert processor is not None
     message = UserMessage(text, sender_id="speedup-test")
     tracker = DialogueStateTracker.from_events("speedup-test", [])
-    expected = rasa_speedups._original_parse_with_graph(processor, message, tracker)
-    actual = rasa_speedups._parse_message_with_graph(processor, message, tracker)
+    expected = intent_messages._original_parse_with_graph(processor, message, tracker)
+    actual = intent_messages._parse_message_with_graph(processor, message, tracker)
     assert actual == expected
 
 
 def test_action_results_are_validated_as_before() -> None:
-    rasa_speedups.apply()
+    action_validation.apply()
     action = RemoteAction("action_x", None)
     assert action._validate_action_result({"events": [], "responses": []})
     bad: dict[str, Any] = {"events": "not a list", "responses": []}
@@ -56,9 +56,9 @@ def test_action_results_are_validated_as_before() -> None:
 
 
 def test_event_types_resolve_as_the_scan_does() -> None:
-    rasa_speedups.apply()
+    event_types.apply()
     for cls in all_subclasses(Event):
-        assert Event.resolve_by_type(cls.type_name) is rasa_speedups._original_resolve_by_type(
+        assert Event.resolve_by_type(cls.type_name) is event_types._original_resolve_by_type(
             cls.type_name
         )
     assert Event.resolve_by_type("user") is UserUttered

@@ -1,0 +1,34 @@
+"""Applies every patch in this package, on the one Rasa version they were written for.
+
+The patches replace private functions of Rasa; on another version those functions may have
+changed shape or meaning, and a patch would then silently undo a fix or break a turn. So a
+version they were not checked against stops start-up instead.
+"""
+
+from __future__ import annotations
+
+import rasa
+
+from connectors.config import ConfigError
+from connectors.rasa_patches import (
+    action_validation,
+    event_types,
+    failure_recording,
+    intent_messages,
+)
+
+EXPECTED_RASA_VERSION = "3.6.21"  # the version every patch was written and tested against
+PATCHES = (action_validation, event_types, intent_messages, failure_recording)
+
+
+def install() -> None:
+    """Applies the patches (installing twice is harmless); ConfigError on another Rasa."""
+    if rasa.__version__ != EXPECTED_RASA_VERSION:
+        raise ConfigError(
+            f"rasa {rasa.__version__} is installed, but connectors/rasa_patches was written for "
+            f"rasa {EXPECTED_RASA_VERSION} — install rasa=={EXPECTED_RASA_VERSION} "
+            "(requirements.txt), or check each patch against the new version and update "
+            "EXPECTED_RASA_VERSION"
+        )
+    for patch in PATCHES:
+        patch.apply()
