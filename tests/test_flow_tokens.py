@@ -179,8 +179,17 @@ APP_SECRET = "0123456789abcdef0123456789abcdef"
 OLD_SECRET = "fedcba9876543210fedcba9876543210"
 OTHER_SECRET = "00112233445566778899aabbccddeeff"
 # PyJWT reads the real clock: signatures are dated around now.
-SIGNED_AT = int(time.time())
-LATER = SIGNED_AT + 300
+
+
+def signed_at() -> int:
+    """Now, when the test runs (PyJWT reads the real clock, so no time fixed at import)."""
+    return int(time.time())
+
+
+def later() -> int:
+    return signed_at() + 300
+
+
 PAST_LEEWAY = FLOW_TOKEN_SIGNATURE_LEEWAY_SECONDS + 60
 
 
@@ -189,54 +198,58 @@ def verifies(signature: str, secrets: tuple[str, ...] = (APP_SECRET,)) -> bool:
 
 
 def test_a_valid_signature_verifies() -> None:
-    assert verifies(meta_signature(TOKEN, APP_SECRET, LATER))
+    assert verifies(meta_signature(TOKEN, APP_SECRET, later()))
 
 
 def test_our_own_jwt_builder_agrees_with_the_signer() -> None:
     signature = hand_made_jwt(
-        {"alg": "HS256", "typ": "JWT"}, {"flow_token": TOKEN, "exp": LATER}, OTHER_SECRET
+        {"alg": "HS256", "typ": "JWT"}, {"flow_token": TOKEN, "exp": later()}, OTHER_SECRET
     )
     assert verifies(signature, (OTHER_SECRET,))
 
 
 def test_a_signature_with_another_secret_fails() -> None:
-    assert not verifies(meta_signature(TOKEN, OTHER_SECRET, LATER))
+    assert not verifies(meta_signature(TOKEN, OTHER_SECRET, later()))
 
 
 def test_a_signature_over_another_flow_token_fails() -> None:
-    assert not verifies(meta_signature("ft1.another-token", APP_SECRET, LATER))
+    assert not verifies(meta_signature("ft1.another-token", APP_SECRET, later()))
 
 
 @pytest.mark.parametrize("flow_token", [12345, None, ["ft1.flow-token-under-test"]])
 def test_a_flow_token_claim_that_is_not_a_string_fails(flow_token: object) -> None:
-    signature = jwt.encode({"flow_token": flow_token, "exp": LATER}, APP_SECRET)
+    signature = jwt.encode({"flow_token": flow_token, "exp": later()}, APP_SECRET)
     assert not verifies(signature)
 
 
 def test_an_expired_signature_fails() -> None:
-    assert not verifies(meta_signature(TOKEN, APP_SECRET, SIGNED_AT - PAST_LEEWAY))
+    assert not verifies(meta_signature(TOKEN, APP_SECRET, signed_at() - PAST_LEEWAY))
 
 
 @pytest.mark.parametrize(
     "claims",
-    [{"iat": SIGNED_AT + PAST_LEEWAY}, {"nbf": SIGNED_AT + PAST_LEEWAY}, {"exp": "tomorrow"}],
+    [{"iat": PAST_LEEWAY}, {"nbf": PAST_LEEWAY}, {"exp": "tomorrow"}],
     ids=["issued in the future", "not yet valid", "exp not a number"],
 )
 def test_a_signature_not_in_date_fails(claims: dict[str, Any]) -> None:
-    assert not verifies(meta_signature(TOKEN, APP_SECRET, LATER, **claims))
+    # iat/nbf are given as seconds from now
+    dated = {k: signed_at() + v if isinstance(v, int) else v for k, v in claims.items()}
+    assert not verifies(meta_signature(TOKEN, APP_SECRET, later(), **dated))
 
 
 def test_a_few_seconds_of_clock_difference_with_meta_are_tolerated() -> None:
     skew = FLOW_TOKEN_SIGNATURE_LEEWAY_SECONDS // 2
-    ahead = meta_signature(TOKEN, APP_SECRET, LATER, iat=SIGNED_AT + skew, nbf=SIGNED_AT + skew)
+    ahead = meta_signature(
+        TOKEN, APP_SECRET, later(), iat=signed_at() + skew, nbf=signed_at() + skew
+    )
     assert verifies(ahead)
-    assert verifies(meta_signature(TOKEN, APP_SECRET, SIGNED_AT - skew))
+    assert verifies(meta_signature(TOKEN, APP_SECRET, signed_at() - skew))
 
 
 def test_a_signature_without_a_flow_token_claim_or_with_an_audience_verifies() -> None:
     # As before PyJWT: the flow token is compared when the JWT names one; `aud` is not checked.
-    assert verifies(jwt.encode({"exp": LATER}, APP_SECRET, algorithm="HS256"))
-    assert verifies(meta_signature(TOKEN, APP_SECRET, LATER, aud="some-meta-app"))
+    assert verifies(jwt.encode({"exp": later()}, APP_SECRET, algorithm="HS256"))
+    assert verifies(meta_signature(TOKEN, APP_SECRET, later(), aud="some-meta-app"))
 
 
 @pytest.mark.parametrize(
@@ -245,11 +258,11 @@ def test_a_signature_without_a_flow_token_claim_or_with_an_audience_verifies() -
     ids=["none", "hs512", "rs256", "no alg"],
 )
 def test_a_signature_with_another_algorithm_fails(header: dict[str, Any]) -> None:
-    assert not verifies(hand_made_jwt(header, {"flow_token": TOKEN, "exp": LATER}, APP_SECRET))
+    assert not verifies(hand_made_jwt(header, {"flow_token": TOKEN, "exp": later()}, APP_SECRET))
 
 
 def test_an_unsigned_alg_none_token_fails() -> None:
-    claims = {"flow_token": TOKEN, "exp": LATER}
+    claims = {"flow_token": TOKEN, "exp": later()}
     signed = hand_made_jwt({"alg": "none"}, claims, "x").rsplit(".", 1)[0]
     assert not verifies(signed + ".")
     assert not verifies(jwt.encode(claims, "", algorithm="none"))
@@ -258,7 +271,7 @@ def test_an_unsigned_alg_none_token_fails() -> None:
 # The app secret is too short a key for HS512: PyJWT warns when signing, as it should.
 @pytest.mark.filterwarnings("ignore::jwt.InsecureKeyLengthWarning")
 def test_a_signature_made_with_another_hmac_hash_and_the_right_secret_fails() -> None:
-    assert not verifies(jwt.encode({"flow_token": TOKEN, "exp": LATER}, APP_SECRET, "HS512"))
+    assert not verifies(jwt.encode({"flow_token": TOKEN, "exp": later()}, APP_SECRET, "HS512"))
 
 
 @pytest.mark.parametrize(
@@ -295,7 +308,7 @@ def test_a_malformed_signature_fails(signature: str) -> None:
 
 
 def test_a_signature_with_the_old_secret_verifies_during_rotation() -> None:
-    signature = meta_signature(TOKEN, OLD_SECRET, LATER)
+    signature = meta_signature(TOKEN, OLD_SECRET, later())
     assert verifies(signature, (OLD_SECRET, APP_SECRET))
     assert not verifies(signature, (APP_SECRET,))
 
