@@ -590,7 +590,7 @@ def meta_signature(flow_token: str, secret: str, expires_at: int) -> str:
     return jwt.encode({"flow_token": flow_token, "exp": expires_at}, secret, algorithm="HS256")
 
 
-LATER = int(time.time()) + 3600
+LATER = int(time.time()) + 24 * 3600  # valid however long the suite runs
 REFUSED_TOKENS: dict[str, Callable[[Shop], dict[str, Any]]] = {
     "expired": lambda _: exchange_with(
         issue_token(CONVERSATION, APP_SECRETS, ttl_seconds=60, now=time.time() - 120)
