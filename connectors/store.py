@@ -410,11 +410,7 @@ class ConnectorStore:
         """
         while True:
             with self.engine.begin() as connection:
-                row = connection.execute(
-                    sa.select(outbound_messages).where(
-                        outbound_messages.c.message_id == digest(message_id)
-                    )
-                ).first()
+                row = self._outbound_row(connection, message_id)
                 if row is None:
                     return None
                 if STATUS_RANK.get(status, -1) <= STATUS_RANK.get(row.status, -1):
@@ -442,13 +438,16 @@ class ConnectorStore:
             status,
         )
 
+    @staticmethod
+    def _outbound_row(connection: Any, message_id: str) -> Any:
+        """The row of a message we sent, by its real id, or None."""
+        return connection.execute(
+            sa.select(outbound_messages).where(outbound_messages.c.message_id == digest(message_id))
+        ).first()
+
     def outbound(self, message_id: str) -> OutboundRecord | None:
         with self.engine.connect() as connection:
-            row = connection.execute(
-                sa.select(outbound_messages).where(
-                    outbound_messages.c.message_id == digest(message_id)
-                )
-            ).first()
+            row = self._outbound_row(connection, message_id)
         if row is None:
             return None
         return self._outbound_record(message_id, row, row.status)

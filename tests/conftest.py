@@ -17,6 +17,7 @@ from shop_contract.catalog import Catalog, default_catalog
 from tests.fakes.fixtures import (
     fake_graph,  # noqa: F401 - shared fixture
     graph_api,  # noqa: F401 - shared fixture
+    stripe_api,  # noqa: F401 - shared fixture
 )
 from tests.sandbox_client import live_sandbox  # noqa: F401 - shared fixture
 

@@ -57,14 +57,6 @@ def whatsapp_env(graph: FakeGraphApi, stripe: FakeStripeApi) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def stripe_api() -> Iterator[FakeStripeApi]:
-    fake = FakeStripeApi("sk_test_" + secrets.token_hex(12))
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
 def bot(
     graph_api: FakeGraphApi, stripe_api: FakeStripeApi, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveBot]:

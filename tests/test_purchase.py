@@ -36,14 +36,6 @@ def new_customer() -> str:
 
 
 @pytest.fixture(scope="module")
-def stripe_api() -> Iterator[FakeStripeApi]:
-    fake = FakeStripeApi("sk_test_" + secrets.token_hex(12))
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("purchase")
 

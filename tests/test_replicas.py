@@ -39,14 +39,6 @@ def database() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def stripe_api() -> Iterator[FakeStripeApi]:
-    fake = FakeStripeApi("sk_test_" + secrets.token_hex(12))
-    fake.start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
 def replicas(
     database: str,
     graph_api: FakeGraphApi,

@@ -40,3 +40,9 @@ def graph_api() -> Iterator[FakeGraphApi]:
 def fake_stripe() -> Iterator[FakeStripeApi]:
     """A fake Stripe API on loopback for one test, with a fresh random test-mode key."""
     yield from _running(FakeStripeApi("sk_test_" + secrets.token_hex(12)))
+
+
+@pytest.fixture(scope="module")
+def stripe_api() -> Iterator[FakeStripeApi]:
+    """A fake Stripe API on loopback for one test module, with a random test-mode key."""
+    yield from _running(FakeStripeApi("sk_test_" + secrets.token_hex(12)))
