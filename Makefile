@@ -99,13 +99,13 @@ flow-cli: $(INSTALLED)
 
 # Schema migrations for the connector's tables (also run at every start; safe to repeat).
 migrate: $(INSTALLED)
-	$(BIN)/python -m connectors.migrations
+	$(BIN)/python -m scripts.migrate
 
 # Order notifications waiting or dead-lettered, e.g. make outbox ARGS="list --status dead"
 outbox: $(INSTALLED)
-	$(BIN)/python -m connectors.outbox $(ARGS)
+	$(BIN)/python -m scripts.outbox_cli $(ARGS)
 
 # Customers' data: keygen, export/erase --customer <wa_id>, purge --older-than 90d, reencrypt,
 # e.g. make privacy ARGS="export --customer 4915112345678"
 privacy: $(INSTALLED)
-	$(BIN)/python -m connectors.privacy $(ARGS)
+	$(BIN)/python -m scripts.privacy_cli $(ARGS)

@@ -6,6 +6,6 @@ run unless one is given.
 
 import os
 
-from connectors.privacy.keys import ENV_VAR, new_key_line
+from connectors.storage.keys import ENV_VAR, new_key_line
 
 os.environ.setdefault(ENV_VAR, new_key_line("bench"))

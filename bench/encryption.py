@@ -29,8 +29,8 @@ SCRIPT = (
     "bye",
 )
 STORES = {
-    "plain": "connectors.tracker_store.DatabaseTrackerStore",
-    "encrypted": "connectors.privacy.EncryptedTrackerStore",
+    "plain": "connectors.storage.tracker_store.DatabaseTrackerStore",
+    "encrypted": "connectors.storage.encrypted_tracker.EncryptedTrackerStore",
 }
 
 

@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from bench.figures import Figure, percentile
 from bench.http_load import post_request, run_load
 from bench.memory import rss_mib
-from connectors.flow_crypto import OAEP, encrypt_request
-from connectors.signatures import hub_signature
+from connectors.edge.signatures import hub_signature
+from connectors.flows.crypto import OAEP, encrypt_request
 from shop_contract.flow_tokens import issue_token
 from tests.fakes.graph_api import FakeGraphApi
 from tests.live_bot import LiveBot, start_bot
@@ -90,7 +90,7 @@ def start_flow_bot(workdir: Path, graph: FakeGraphApi, key: rsa.RSAPrivateKey) -
         "WHATSAPP_FLOW_PRIVATE_KEY": str(key_file),
         "LOG_LEVEL": "WARNING",
     }
-    return start_bot(workdir, env, {"connectors.whatsapp.WhatsAppInput": {}})
+    return start_bot(workdir, env, {"connectors.whatsapp.channel.WhatsAppInput": {}})
 
 
 def address(bot: LiveBot) -> tuple[str, int]:

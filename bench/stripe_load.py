@@ -77,7 +77,7 @@ def stripe_events() -> list[Figure]:
     }
     count = RATE_PER_SECOND * SECONDS
     with tempfile.TemporaryDirectory() as workdir:
-        bot = start_bot(Path(workdir), env, {"connectors.whatsapp.WhatsAppInput": {}})
+        bot = start_bot(Path(workdir), env, {"connectors.whatsapp.channel.WhatsAppInput": {}})
         try:
             sent_at, ack_ms = asyncio.run(fire(f"{bot.rasa_url}/webhooks/whatsapp/stripe", count))
             deadline = time.time() + 60

@@ -25,7 +25,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from connectors.intents import payload_text
+from connectors.whatsapp.intents import payload_text
 from shop_contract.bearer import bearer_refusal
 
 TOKEN_VARIABLE = "RASA_REST_TOKEN"  # noqa: S105 - the variable's name

@@ -19,7 +19,7 @@ from types import FrameType
 
 import requests
 
-from connectors.privacy.keys import ENV_VAR
+from connectors.storage.keys import ENV_VAR
 from sandbox.emulators import Emulators
 from sandbox.settings import Ports, SandboxSecrets
 

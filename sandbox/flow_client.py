@@ -1,6 +1,6 @@
 """A WhatsApp Flow as the WhatsApp client runs it: screens built from the Flow JSON, form
 values turned into the footer's payload, and each `data_exchange` sent to our Flow endpoint
-encrypted (connectors/flow_crypto.py's client half: RSA-OAEP-SHA256 wrapped AES-128-GCM key,
+encrypted (connectors/flows/crypto.py's client half: RSA-OAEP-SHA256 wrapped AES-128-GCM key,
 16-byte IV, answer under the inverted IV) and signed with X-Hub-Signature-256.
 
 When the Flow closes, the client posts the completion to the messages webhook as an
@@ -19,8 +19,8 @@ import aiohttp
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from connectors.flow_crypto import decrypt_response, encrypt_request
-from connectors.signatures import hub_signature
+from connectors.edge.signatures import hub_signature
+from connectors.flows.crypto import decrypt_response, encrypt_request
 
 DATA_API_VERSION = "3.0"
 _REFERENCE = re.compile(r"\$\{(form|data)\.(\w+)\}")

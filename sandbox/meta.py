@@ -9,7 +9,7 @@ import secrets
 import time
 from typing import Any
 
-from connectors.signatures import hub_signature
+from connectors.edge.signatures import hub_signature
 
 __all__ = ["hub_signature"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from connectors.privacy.keys import new_key_line
+from connectors.storage.keys import new_key_line
 from sandbox.meta import PHONE_NUMBER_ID
 
 FLOW_ID = "1000000000000001"  # the order Flow, as the Graph emulator publishes it

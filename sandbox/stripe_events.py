@@ -8,7 +8,7 @@ import secrets
 import time
 from typing import Any
 
-from connectors.signatures import stripe_signature
+from connectors.edge.signatures import stripe_signature
 
 __all__ = ["stripe_signature"]
 

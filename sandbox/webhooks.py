@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from connectors.signatures import hub_signature, stripe_signature
+from connectors.edge.signatures import hub_signature, stripe_signature
 
 logger = logging.getLogger(__name__)
 

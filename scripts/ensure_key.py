@@ -15,7 +15,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from connectors.privacy.keys import ENV_VAR, new_key_line
+from connectors.storage.keys import ENV_VAR, new_key_line
 
 
 def ensure_key(environ: Mapping[str, str], env_file: Path) -> str | None:

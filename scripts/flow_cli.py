@@ -28,11 +28,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from dotenv import load_dotenv
 
 from actions.flow_message import FlowMessageSettings, order_flow_message
-from connectors.config import ConfigError, FlowSettings, WhatsAppSettings
-from connectors.flow_crypto import decrypt_response, encrypt_request
-from connectors.graph import GraphApiError, GraphClient, GraphSettings
-from connectors.messages import envelope, is_business_scoped
-from connectors.signatures import hub_signature
+from connectors.edge.signatures import hub_signature
+from connectors.flows.crypto import decrypt_response, encrypt_request
+from connectors.settings import ConfigError, FlowSettings, WhatsAppSettings
+from connectors.whatsapp.graph import GraphApiError, GraphClient, GraphSettings
+from connectors.whatsapp.messages import envelope, is_business_scoped
 from shop_contract.app_secrets import split_secrets
 from shop_contract.catalog import default_catalog
 from shop_contract.flow_tokens import issue_token

@@ -156,7 +156,7 @@ def render_report(missing: list[Setting]) -> str:
     return "\n".join(lines)
 
 
-WHATSAPP_CHANNEL = "connectors.whatsapp.WhatsAppInput"
+WHATSAPP_CHANNEL = "connectors.whatsapp.channel.WhatsAppInput"
 
 
 def whatsapp_ready(environ: Mapping[str, str]) -> bool:

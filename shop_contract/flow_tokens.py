@@ -5,7 +5,7 @@ AES-256-GCM under a key derived from the WhatsApp app secret: the endpoint learn
 Flow it is and that we issued it, and nobody else can read (a phone number) or forge it.
 Rotation: tokens are sealed with the newest secret and opened with any configured one.
 (Data API 4.0's `flow_token_signature`, Meta's JWT over the token, is checked by the
-connector: `connectors.signatures`.)
+connector: `connectors.edge.signatures`.)
 """
 
 from __future__ import annotations

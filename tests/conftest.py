@@ -12,7 +12,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import payments
-from connectors.privacy.keys import ENV_VAR, new_key_line
+from connectors.storage.keys import ENV_VAR, new_key_line
 from shop_contract.catalog import Catalog, default_catalog
 from tests.fakes.fixtures import (
     fake_graph,  # noqa: F401 - shared fixture

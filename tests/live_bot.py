@@ -99,7 +99,7 @@ def start_bot(
                     "headers": {"Authorization": f"Bearer {actions_token}"},
                 },
                 "tracker_store": tracker_store
-                or {"type": "connectors.privacy.EncryptedTrackerStore"},
+                or {"type": "connectors.storage.encrypted_tracker.EncryptedTrackerStore"},
                 "lock_store": lock_store or {"type": "in_memory"},
             }
         ),

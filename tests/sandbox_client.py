@@ -148,7 +148,7 @@ def live_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         bot = start_bot(
             tmp_path_factory.mktemp("sandbox"),
             emulators.bot_env(),
-            {"connectors.whatsapp.WhatsAppInput": {}},
+            {"connectors.whatsapp.channel.WhatsAppInput": {}},
         )
     except BaseException:
         emulators.stop()

@@ -22,7 +22,7 @@ from rasa.server import create_app
 from sanic import Sanic
 from sanic.request import Request
 
-from connectors.edge import api_is_open, cap_request_size
+from connectors.edge.limits import api_is_open, cap_request_size
 from connectors.rest_channel import TokenRestInput
 from sandbox import stripe_events as se
 from scripts.action_server import StartupError, access_settings
@@ -37,7 +37,7 @@ APP_SECRET = secrets.token_hex(16)
 WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
 REST_TOKEN = secrets.token_urlsafe(24)
 ACTIONS_TOKEN = secrets.token_urlsafe(24)
-WHATSAPP = "connectors.whatsapp.WhatsAppInput"
+WHATSAPP = "connectors.whatsapp.channel.WhatsAppInput"
 GUARDED_REST = "connectors.rest_channel.TokenRestInput"
 ANY_INTERFACE = "0.0.0.0"  # noqa: S104 - what the action server must refuse without a token
 _customers = iter(range(15550400000, 15550499999))
@@ -261,7 +261,8 @@ def rasa_run(workdir: Path, env_extra: dict[str, str], *args: str) -> subprocess
     """`rasa run` with the WhatsApp channel and `args`, on a free port."""
     (workdir / "credentials.yml").write_text(f"{WHATSAPP}: {{}}\n", encoding="utf-8")
     (workdir / "endpoints.yml").write_text(
-        "tracker_store:\n  type: connectors.privacy.EncryptedTrackerStore\n", encoding="utf-8"
+        "tracker_store:\n  type: connectors.storage.encrypted_tracker.EncryptedTrackerStore\n",
+        encoding="utf-8",
     )
     env = {
         **os.environ,

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from connectors.customer_queue import CustomerQueues
+from connectors.jobs.customer_queue import CustomerQueues
 
 
 def recorder(log: list[str]) -> Callable[[str, float], Callable[[], Awaitable[None]]]:
@@ -102,11 +102,11 @@ def test_failing_job_is_logged_and_the_next_one_still_runs(
         queues.submit("customer-a", job("3", 0.0), "third")
         await queues.drain()
 
-    with caplog.at_level(logging.ERROR, logger="connectors.customer_queue"):
+    with caplog.at_level(logging.ERROR, logger="connectors.jobs.customer_queue"):
         asyncio.run(scenario())
 
     assert log == ["start 1", "end 1", "start failing", "start 3", "end 3"]
-    failures = [r for r in caplog.records if r.name == "connectors.customer_queue"]
+    failures = [r for r in caplog.records if r.name == "connectors.jobs.customer_queue"]
     assert len(failures) == 1
     assert failures[0].levelno == logging.ERROR
     assert "message wamid.FAIL" in failures[0].getMessage()

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from rasa.core.channels.channel import UserMessage
 
-from connectors.config import FlowSettings, WhatsAppSettings
-from connectors.flow_endpoint import EXPIRED_MESSAGE, complete_once
-from connectors.intents import completion_token
-from connectors.payloads import InboundMessage, message_to_json, parse_notification
-from connectors.store import ConnectorStore, digest
-from connectors.whatsapp import WhatsAppInput
+from connectors.flows.endpoint import EXPIRED_MESSAGE, complete_once
+from connectors.settings import FlowSettings, WhatsAppSettings
+from connectors.storage.store import ConnectorStore, digest
+from connectors.whatsapp.channel import WhatsAppInput
+from connectors.whatsapp.intents import completion_token
+from connectors.whatsapp.payloads import InboundMessage, message_to_json, parse_notification
 from sandbox import meta
 from shop_contract.flow_tokens import DEFAULT_TTL_SECONDS, issue_token
 from tests.fakes.graph_api import FakeGraphApi

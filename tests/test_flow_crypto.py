@@ -20,8 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from connectors.config import DEFAULT_FLOW_TURN_BUDGET_SECONDS, ConfigError, FlowSettings
-from connectors.flow_crypto import (
+from connectors.flows.crypto import (
     FlowDecryptError,
     FlowKeyError,
     decrypt_request,
@@ -33,6 +32,7 @@ from connectors.flow_crypto import (
     open_flow_data,
     seal_response,
 )
+from connectors.settings import DEFAULT_FLOW_TURN_BUDGET_SECONDS, ConfigError, FlowSettings
 
 KEY_VARIABLE = "WHATSAPP_FLOW_PRIVATE_KEY"
 PASSPHRASE_VARIABLE = "WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE"

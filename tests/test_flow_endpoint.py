@@ -21,12 +21,12 @@ from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from connectors.config import FlowSettings
-from connectors.customer_queue import CustomerQueues
-from connectors.flow_crypto import decrypt_response, encrypt_request
-from connectors.flow_endpoint import EXPIRED_MESSAGE, MAX_BODY_BYTES, FlowEndpoint
-from connectors.signatures import hub_signature
-from connectors.store import ConnectorStore
+from connectors.edge.signatures import hub_signature
+from connectors.flows.crypto import decrypt_response, encrypt_request
+from connectors.flows.endpoint import EXPIRED_MESSAGE, MAX_BODY_BYTES, FlowEndpoint
+from connectors.jobs.customer_queue import CustomerQueues
+from connectors.settings import FlowSettings
+from connectors.storage.store import ConnectorStore
 from shop_contract.custom_messages import FLOW_RESPONSE_KEY
 from shop_contract.flow_screens import CONTINUE_IN_CHAT_SCREEN, SUCCESS_SCREEN
 from shop_contract.flow_tokens import TOKEN_PREFIX, issue_token

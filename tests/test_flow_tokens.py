@@ -12,7 +12,10 @@ from typing import Any
 import jwt
 import pytest
 
-from connectors.signatures import FLOW_TOKEN_SIGNATURE_LEEWAY_SECONDS, verify_flow_token_signature
+from connectors.edge.signatures import (
+    FLOW_TOKEN_SIGNATURE_LEEWAY_SECONDS,
+    verify_flow_token_signature,
+)
 from shop_contract.flow_tokens import (
     DEFAULT_TTL_SECONDS,
     TOKEN_PREFIX,

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from connectors.graph import GraphApiError, GraphClient, GraphSettings
+from connectors.whatsapp.graph import GraphApiError, GraphClient, GraphSettings
 from sandbox import meta
 from tests.fakes.graph_api import FakeGraphApi
 
@@ -204,7 +204,7 @@ def test_meta_error_is_permanent_and_logged_without_personal_data(
     sleep = RecordingSleep()
 
     with (
-        caplog.at_level(logging.INFO, logger="connectors.graph"),
+        caplog.at_level(logging.INFO, logger="connectors.whatsapp.graph"),
         pytest.raises(GraphApiError) as raised,
     ):
         call(settings_for(fake_graph), send_text, sleep)

@@ -22,13 +22,13 @@ from typing import Any
 import pytest
 from rasa.core.channels.channel import UserMessage
 
-from connectors.config import FlowSettings, WhatsAppSettings
-from connectors.graph import GraphClient, GraphSettings
-from connectors.payloads import message_to_json, parse_notification
-from connectors.signatures import hub_signature
-from connectors.store import ConnectorStore
-from connectors.stripe_events import map_event
-from connectors.whatsapp import WhatsAppInput
+from connectors.edge.signatures import hub_signature
+from connectors.settings import FlowSettings, WhatsAppSettings
+from connectors.storage.store import ConnectorStore
+from connectors.stripe.events import map_event
+from connectors.whatsapp.channel import WhatsAppInput
+from connectors.whatsapp.graph import GraphClient, GraphSettings
+from connectors.whatsapp.payloads import message_to_json, parse_notification
 from sandbox import meta
 from sandbox import stripe_events as se
 from tests.fakes.graph_api import FakeGraphApi

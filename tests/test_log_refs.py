@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from connectors import log_refs
-from connectors.outbox import OutboxWorker
-from connectors.store import ConnectorStore
+from connectors.jobs.outbox import OutboxWorker
+from connectors.storage.store import ConnectorStore
 
 
 def test_references_are_stable_keyed_and_do_not_contain_the_number() -> None:

@@ -11,15 +11,15 @@ from typing import Any
 
 import pytest
 
-from connectors import outbox as outbox_module
-from connectors.config import WhatsAppSettings
-from connectors.graph import GraphClient, GraphSettings
+from connectors.jobs.outbox import OutboxWorker, OutboxWriter
 from connectors.log_refs import customer_ref
 from connectors.metrics import REGISTRY
-from connectors.outbox import OutboxWorker, OutboxWriter, masked
-from connectors.output import WhatsAppOutput
-from connectors.store import ConnectorStore
-from connectors.wasender import WaSenderClient
+from connectors.settings import WhatsAppSettings
+from connectors.storage.store import ConnectorStore
+from connectors.whatsapp.graph import GraphClient, GraphSettings
+from connectors.whatsapp.output import WhatsAppOutput
+from connectors.whatsapp.wasender import WaSenderClient
+from scripts import outbox_cli
 
 CUSTOMER = "15550601234"
 BODY = {"type": "text", "text": {"body": "Order ORD-1 is confirmed."}}
@@ -88,10 +88,10 @@ def test_after_24_hours_it_is_a_dead_letter_an_operator_can_retry(
 
     run_worker(store, refuse)
     assert [e.status for e in store.notifications()] == ["dead"]
-    assert outbox_module.main(["list", "--status", "dead"]) == 0
+    assert outbox_cli.main(["list", "--status", "dead"]) == 0
     listing = capsys.readouterr().out
-    assert "dead" in listing and masked(CUSTOMER) in listing and CUSTOMER not in listing
-    assert outbox_module.main(["retry"]) == 0
+    assert "dead" in listing and outbox_cli.masked(CUSTOMER) in listing and CUSTOMER not in listing
+    assert outbox_cli.main(["retry"]) == 0
     assert "1 notification(s) queued again" in capsys.readouterr().out
 
     async def accept(customer: str, body: dict[str, Any]) -> str | None:
@@ -232,7 +232,11 @@ def test_a_notification_that_cannot_be_sent_is_undeliverable_not_sent(
     (line,) = [r.getMessage() for r in caplog.records if "undeliverable" in r.getMessage()]
     assert customer_ref(customer) in line and customer not in line
     assert run_worker(store, output.deliver) == 0  # not tried again
-    assert outbox_module.main(["list", "--status", "undeliverable"]) == 0
+    assert outbox_cli.main(["list", "--status", "undeliverable"]) == 0
     listing = capsys.readouterr().out
-    assert "undeliverable" in listing and masked(customer) in listing and customer not in listing
+    assert (
+        "undeliverable" in listing
+        and outbox_cli.masked(customer) in listing
+        and customer not in listing
+    )
     assert store.health()["undeliverable_notifications"] == 1

@@ -20,12 +20,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from connectors.jobs.outbox import OutboxWorker
 from connectors.metrics import REGISTRY
-from connectors.outbox import OutboxWorker
-from connectors.outbox import main as outbox_cli
-from connectors.privacy import EncryptedTrackerStore
-from connectors.privacy.checks import StoredDataError
-from connectors.privacy.keys import ENV_VAR, KeyConfigError, KeyRing, UnreadableError, new_key_line
 from connectors.privacy.reencrypt import reencrypt
 from connectors.privacy.rights import (
     erase_customer,
@@ -33,7 +29,10 @@ from connectors.privacy.rights import (
     export_customer,
     purge_older_than,
 )
-from connectors.store import (
+from connectors.storage.checks import StoredDataError
+from connectors.storage.encrypted_tracker import EncryptedTrackerStore
+from connectors.storage.keys import ENV_VAR, KeyConfigError, KeyRing, UnreadableError, new_key_line
+from connectors.storage.store import (
     CUSTOMER_TABLES,
     SEALED_COLUMNS,
     ConnectorStore,
@@ -45,6 +44,7 @@ from connectors.store import (
     row_identity,
     stripe_events,
 )
+from scripts.outbox_cli import main as outbox_cli
 from tests import redis_server
 from tests.at_rest import found_in_sqlite_files, found_in_tables
 from tests.live_bot import BIN, ROOT
@@ -436,7 +436,7 @@ def test_a_payload_moved_from_another_row_is_set_aside_once_not_replayed(
         "shop_unreadable_rows_total", {"table": "wa_inbound_messages"}
     )
 
-    with caplog.at_level(logging.ERROR, logger="connectors.store"):
+    with caplog.at_level(logging.ERROR, logger="connectors.storage.store"):
         taken = store.claim_abandoned(inbound_messages, "message_id", 30)
         store.claim_abandoned(inbound_messages, "message_id", 0)  # later sweeps
         store.claim_abandoned(inbound_messages, "message_id", 0)
@@ -578,7 +578,7 @@ def test_reencrypt_refuses_an_old_form_id_moved_to_another_customers_row(
 def privacy_cli(*args: str, url: str, keys: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": url, ENV_VAR: keys}
     return subprocess.run(
-        [str(BIN / "python"), "-m", "connectors.privacy", *args],
+        [str(BIN / "python"), "-m", "scripts.privacy_cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -643,7 +643,7 @@ def test_redis_locks_name_the_pseudonym_not_the_number() -> None:
     import redis
     from rasa.utils.endpoints import EndpointConfig
 
-    from connectors.privacy import PseudonymousRedisLockStore
+    from connectors.storage.lock_store import PseudonymousRedisLockStore
 
     reason = redis_server.unreachable_reason()
     if reason:

@@ -11,13 +11,19 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from connectors.privacy.keys import ENV_VAR, new_key_line
 from connectors.privacy.reencrypt import reencrypt
-from connectors.store import ConnectorStore, column_context, customers, digest, inbound_messages
+from connectors.storage.keys import ENV_VAR, new_key_line
+from connectors.storage.store import (
+    ConnectorStore,
+    column_context,
+    customers,
+    digest,
+    inbound_messages,
+)
 from tests.fakes.graph_api import FakeGraphApi
 from tests.live_bot import start_bot
 
-WHATSAPP: dict[str, object] = {"connectors.whatsapp.WhatsAppInput": {}}
+WHATSAPP: dict[str, object] = {"connectors.whatsapp.channel.WhatsAppInput": {}}
 
 
 @pytest.fixture

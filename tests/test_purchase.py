@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.privacy.keys import ENV_VAR
 from connectors.privacy.rights import export_customer
-from connectors.store import ConnectorStore
+from connectors.storage.keys import ENV_VAR
+from connectors.storage.store import ConnectorStore
 from sandbox import stripe_events as se
 from tests.at_rest import found_in_tables
 from tests.chat import Chat, text_of
@@ -53,7 +53,7 @@ def bot(graph_api: FakeGraphApi, stripe_api: FakeStripeApi, workdir: Path) -> It
         "STRIPE_API_BASE": stripe_api.base_url,
         "STRIPE_WEBHOOK_SECRET": f"{OLD_WEBHOOK_SECRET},{NEW_WEBHOOK_SECRET}",
     }
-    live = start_bot(workdir, env, {"connectors.whatsapp.WhatsAppInput": {}})
+    live = start_bot(workdir, env, {"connectors.whatsapp.channel.WhatsAppInput": {}})
     yield live
     live.stop()
 

@@ -25,15 +25,15 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from connectors.action_failures import ActionFailed, watch_actions
-from connectors.config import ConfigError
 from connectors.rasa_patches import (
     action_validation,
     event_types,
     failure_recording,
     intent_messages,
 )
+from connectors.rasa_patches.action_failures import ActionFailed, watch_actions
 from connectors.rasa_patches.install import EXPECTED_RASA_VERSION, install
+from connectors.settings import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,13 +93,13 @@ def last_line(result: subprocess.CompletedProcess[str]) -> Any:
 
 
 def test_importing_the_channel_patches_nothing(tmp_path: Path) -> None:
-    result = run_script("import connectors.whatsapp\nprint(patched_modules())", tmp_path)
+    result = run_script("import connectors.whatsapp.channel\nprint(patched_modules())", tmp_path)
     assert last_line(result) == RASA_MODULES
 
 
 def test_from_credentials_installs_the_patches(tmp_path: Path) -> None:
     script = (
-        "from connectors.whatsapp import WhatsAppInput\n"
+        "from connectors.whatsapp.channel import WhatsAppInput\n"
         "WhatsAppInput.from_credentials(None)\n"
         "print(patched_modules())"
     )
@@ -110,7 +110,7 @@ def test_another_rasa_version_stops_start_up_with_one_clear_line(tmp_path: Path)
     script = (
         "import rasa\n"
         "rasa.__version__ = '3.7.0'\n"
-        "from connectors.whatsapp import WhatsAppInput\n"
+        "from connectors.whatsapp.channel import WhatsAppInput\n"
         "try:\n"
         "    WhatsAppInput.from_credentials(None)\n"
         "finally:\n"

@@ -15,10 +15,10 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from connectors.migrations import MIGRATIONS, migrate
-from connectors.privacy.checks import StoredDataError
 from connectors.privacy.reencrypt import reencrypt
-from connectors.store import ConnectorStore, digest
+from connectors.storage.checks import StoredDataError
+from connectors.storage.migrations import MIGRATIONS, migrate
+from connectors.storage.store import ConnectorStore, digest
 from sandbox import meta
 from sandbox import stripe_events as se
 from shop_contract.flow_tokens import issue_token
@@ -69,7 +69,7 @@ def test_kill_9_between_acknowledging_and_confirming(
 ) -> None:
     graph, stripe_api = fakes
     env = environment(graph, stripe_api)
-    bot = start_bot(tmp_path, env, {"connectors.whatsapp.WhatsAppInput": {}})
+    bot = start_bot(tmp_path, env, {"connectors.whatsapp.channel.WhatsAppInput": {}})
     chat = Chat(bot, graph, APP_SECRET)
     payer, browser = "15550301111", "15550302222"
     try:
@@ -99,7 +99,7 @@ def test_kill_9_between_acknowledging_and_confirming(
                 os.killpg(process.pid, signal.SIGKILL)
     assert chat.messages(browser) == [] and len(chat.messages(payer)) == 2
 
-    restarted = start_bot(tmp_path, env, {"connectors.whatsapp.WhatsAppInput": {}})
+    restarted = start_bot(tmp_path, env, {"connectors.whatsapp.channel.WhatsAppInput": {}})
     try:
         confirmation = chat.wait(payer, 3, settle=3.0)
         assert len(confirmation) == 3 and "is confirmed" in text_of(confirmation[2])
@@ -202,7 +202,7 @@ def test_confirmation_waits_out_a_graph_api_outage(
         "OUTBOX_BASE_DELAY_SECONDS": "0.5",
         "OUTBOX_POLL_SECONDS": "0.5",
     }
-    bot = start_bot(tmp_path, env, {"connectors.whatsapp.WhatsAppInput": {}})
+    bot = start_bot(tmp_path, env, {"connectors.whatsapp.channel.WhatsAppInput": {}})
     chat = Chat(bot, graph, APP_SECRET)
     customer = "15550303333"
     try:
@@ -261,7 +261,7 @@ def test_an_action_server_outage_delays_the_confirmation_but_does_not_lose_it(
 ) -> None:
     graph, stripe_api = fakes
     env = environment(graph, stripe_api)
-    bot = start_bot(tmp_path, env, {"connectors.whatsapp.WhatsAppInput": {}})
+    bot = start_bot(tmp_path, env, {"connectors.whatsapp.channel.WhatsAppInput": {}})
     chat = Chat(bot, graph, APP_SECRET)
     customer = "15550304444"
     replacement: subprocess.Popen[bytes] | None = None
@@ -300,7 +300,7 @@ def test_a_flow_completion_during_an_action_server_outage_still_makes_one_order(
 ) -> None:
     graph, stripe_api = fakes
     env = environment(graph, stripe_api)
-    bot = start_bot(tmp_path, env, {"connectors.whatsapp.WhatsAppInput": {}})
+    bot = start_bot(tmp_path, env, {"connectors.whatsapp.channel.WhatsAppInput": {}})
     chat = Chat(bot, graph, APP_SECRET)
     customer = "15550305555"
     token = issue_token(customer, (APP_SECRET,))

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.store import ConnectorStore
+from connectors.storage.store import ConnectorStore
 from sandbox import stripe_events as se
 from tests import redis_server
 from tests.at_rest import found_in_tables
@@ -57,7 +57,7 @@ def replicas(
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
     }
     lock_store = {
-        "type": "connectors.privacy.PseudonymousRedisLockStore",
+        "type": "connectors.storage.lock_store.PseudonymousRedisLockStore",
         "url": "127.0.0.1",
         "port": 6379,
         "db": 0,
@@ -66,7 +66,7 @@ def replicas(
     bot = start_bot(
         tmp_path_factory.mktemp("replicas"),
         env,
-        {"connectors.whatsapp.WhatsAppInput": {}},
+        {"connectors.whatsapp.channel.WhatsAppInput": {}},
         replicas=2,
         lock_store=lock_store,
     )
@@ -163,7 +163,7 @@ def test_a_replica_killed_while_holding_work_is_replaced_by_another(
         "TICKET_LOCK_LIFETIME": "5",
     }
     lock_store = {
-        "type": "connectors.privacy.PseudonymousRedisLockStore",
+        "type": "connectors.storage.lock_store.PseudonymousRedisLockStore",
         "url": "127.0.0.1",
         "port": 6379,
         "db": 0,
@@ -172,7 +172,7 @@ def test_a_replica_killed_while_holding_work_is_replaced_by_another(
     bot = start_bot(
         tmp_path_factory.mktemp("takeover"),
         env,
-        {"connectors.whatsapp.WhatsAppInput": {}},
+        {"connectors.whatsapp.channel.WhatsAppInput": {}},
         replicas=2,
         lock_store=lock_store,
     )

@@ -18,7 +18,7 @@ import requests
 import stripe
 from aiohttp import web
 
-from connectors.signatures import verify_hub_signature
+from connectors.edge.signatures import verify_hub_signature
 from sandbox import checkout_page, webhooks
 from sandbox.graph_api import GraphApiEmulator, order_flow
 from sandbox.loopback import LoopbackServer

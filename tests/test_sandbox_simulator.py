@@ -14,8 +14,8 @@ import requests
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from connectors.flow_crypto import decrypt_request, encrypt_response
-from connectors.signatures import verify_hub_signature
+from connectors.edge.signatures import verify_hub_signature
+from connectors.flows.crypto import decrypt_request, encrypt_response
 from sandbox.flow_client import FlowClientError, FlowRun
 from sandbox.graph_api import GraphApiEmulator, order_flow
 from sandbox.loopback import LoopbackServer

@@ -2,7 +2,7 @@
 
 A minimal Rasa 3.6 project of its own — three intents, no custom actions, no slots, no
 action server, no Flow or Stripe settings — is written into a temporary directory, trained
-there, and served by `rasa run` from there with only `connectors.whatsapp.WhatsAppInput` in
+there, and served by `rasa run` from there with only `connectors.whatsapp.channel.WhatsAppInput` in
 its credentials. It reads its settings from its own `.env` and keeps its database in its own
 directory. Customers talk to it through signed webhooks; its replies reach the Graph API
 emulator as text, interactive button and image messages.
@@ -156,10 +156,10 @@ def bot(project: Path, graph_api: FakeGraphApi) -> Iterator[LiveBot]:
         ),
         encoding="utf-8",
     )
-    write_yaml(project / "credentials.yml", {"connectors.whatsapp.WhatsAppInput": {}})
+    write_yaml(project / "credentials.yml", {"connectors.whatsapp.channel.WhatsAppInput": {}})
     write_yaml(
         project / "endpoints.yml",
-        {"tracker_store": {"type": "connectors.privacy.EncryptedTrackerStore"}},
+        {"tracker_store": {"type": "connectors.storage.encrypted_tracker.EncryptedTrackerStore"}},
     )
     port = free_port()
     log = project / "rasa.log"

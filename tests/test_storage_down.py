@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 from sanic import response as sanic_response
 
-from connectors.config import FlowSettings, WhatsAppSettings
-from connectors.signatures import hub_signature
-from connectors.store import ConnectorStore
-from connectors.whatsapp import WhatsAppInput
+from connectors.edge.signatures import hub_signature
+from connectors.settings import FlowSettings, WhatsAppSettings
+from connectors.storage.store import ConnectorStore
+from connectors.whatsapp.channel import WhatsAppInput
 from sandbox import meta
 from sandbox import stripe_events as se
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from connectors.signatures import stripe_signature, verify_stripe_signature
-from connectors.stripe_events import EventIntent, Skipped, customer_of, map_event
+from connectors.edge.signatures import stripe_signature, verify_stripe_signature
+from connectors.stripe.events import EventIntent, Skipped, customer_of, map_event
 from sandbox import stripe_events as se
 
 CUSTOMER = "15550005555"

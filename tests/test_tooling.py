@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from connectors.privacy.keys import ENV_VAR, KeyRing
+from connectors.storage.keys import ENV_VAR, KeyRing
 from scripts.ensure_key import ensure_key
 from scripts.settings_report import SETTINGS, missing_settings, render_report
 from scripts.validate_data import unaccepted

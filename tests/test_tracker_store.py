@@ -10,8 +10,8 @@ from rasa.shared.core.events import SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import read_endpoint_config
 
-from connectors.privacy import EncryptedTrackerStore
-from connectors.tracker_store import (
+from connectors.storage.encrypted_tracker import EncryptedTrackerStore
+from connectors.storage.tracker_store import (
     DatabaseConfigError,
     database_url,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.config import (
+from connectors.settings import (
     DEFAULT_GRAPH_API_BASE,
     DEFAULT_WASENDER_API_BASE,
     ConfigError,

@@ -15,13 +15,13 @@ from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler
 from rasa.shared.core.domain import Domain
 from rasa.shared.nlu.training_data.message import Message
 
-from connectors.intents import (
+from connectors.whatsapp.intents import (
     flow_completed_text,
     message_metadata,
     payload_text,
     rasa_text,
 )
-from connectors.payloads import Customer, InboundMessage
+from connectors.whatsapp.payloads import Customer, InboundMessage
 from shop_contract.intents import UNREADABLE_MESSAGE
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from connectors.messages import (
+from connectors.whatsapp.messages import (
     INTERACTIVE_BODY_LIMIT,
     TEXT_LIMIT,
     buttons_bodies,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from connectors.payloads import (
+from connectors.whatsapp.payloads import (
     Customer,
     InboundMessage,
     Notification,

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from connectors.signatures import (
+from connectors.edge.signatures import (
     hub_signature,
     stripe_signature,
     verify_hub_signature,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from connectors.store import (
+from connectors.storage.store import (
     ConnectorStore,
     OutboundRecord,
     digest,

@@ -18,10 +18,10 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from connectors.flow_crypto import decrypt_response, encrypt_request
-from connectors.privacy.keys import ENV_VAR
-from connectors.signatures import hub_signature
-from connectors.store import ConnectorStore
+from connectors.edge.signatures import hub_signature
+from connectors.flows.crypto import decrypt_response, encrypt_request
+from connectors.storage.keys import ENV_VAR
+from connectors.storage.store import ConnectorStore
 from sandbox import meta
 from shop_contract.flow_tokens import issue_token
 from tests.at_rest import found_in_sqlite_files, found_in_tables
@@ -81,7 +81,7 @@ def bot(graph_api: FakeGraphApi, workdir: Path, flow_key: rsa.RSAPrivateKey) -> 
         "WHATSAPP_FLOW_PRIVATE_KEY": str(key_file),
         "WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE": KEY_PASSPHRASE,
     }
-    live = start_bot(workdir, env, {"connectors.whatsapp.WhatsAppInput": {}})
+    live = start_bot(workdir, env, {"connectors.whatsapp.channel.WhatsAppInput": {}})
     yield live
     live.stop()
 

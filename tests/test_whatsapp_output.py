@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from connectors.config import WhatsAppSettings
-from connectors.graph import GraphClient, GraphSettings
-from connectors.output import WhatsAppOutput
-from connectors.store import ConnectorStore
-from connectors.wasender import WaSenderClient
+from connectors.settings import WhatsAppSettings
+from connectors.storage.store import ConnectorStore
+from connectors.whatsapp.graph import GraphClient, GraphSettings
+from connectors.whatsapp.output import WhatsAppOutput
+from connectors.whatsapp.wasender import WaSenderClient
 from tests.fakes.graph_api import FakeGraphApi
 from tests.fakes.wasender import FakeWaSender
 

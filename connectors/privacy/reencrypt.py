@@ -16,16 +16,15 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.privacy.keys import (
+from connectors.storage.encrypted_tracker import EVENTS, open_event, seal_event
+from connectors.storage.keys import (
     PSEUDONYM_PREFIX,
     ROW_SEALED_PREFIX,
     SEALED_PREFIX,
     KeyRing,
     UnreadableError,
 )
-from connectors.privacy.tracker import EVENTS, open_event, seal_event
-from connectors.privacy.wipe import scrub
-from connectors.store import (
+from connectors.storage.store import (
     CUSTOMER_TABLES,
     SEALED_COLUMNS,
     ConnectorStore,
@@ -34,6 +33,7 @@ from connectors.store import (
     natural_key,
     row_identity,
 )
+from connectors.storage.wipe import scrub
 
 BATCH = 500
 

@@ -13,12 +13,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.privacy.checks import StoredDataError
-from connectors.privacy.keys import PSEUDONYM_PREFIX
 from connectors.privacy.reencrypt import stale
-from connectors.privacy.tracker import EVENTS, open_event
-from connectors.privacy.wipe import scrub
-from connectors.store import (
+from connectors.storage.checks import StoredDataError
+from connectors.storage.encrypted_tracker import EVENTS, open_event
+from connectors.storage.keys import PSEUDONYM_PREFIX
+from connectors.storage.store import (
     CUSTOMER_TABLES,
     SEALED_COLUMNS,
     ConnectorStore,
@@ -31,6 +30,7 @@ from connectors.store import (
     stripe_events,
     stripe_fulfilments,
 )
+from connectors.storage.wipe import scrub
 
 # For each table: the column saying how old a row is (purge and retention go by it).
 AGE_COLUMNS = {

@@ -1,4 +1,4 @@
-"""Custom-action failures reported to `connectors.action_failures` before Rasa swallows them.
+"""Custom-action failures reported to `rasa_patches.action_failures` before Rasa swallows them.
 
 Rasa catches every exception of `RemoteAction.run` and carries on with the turn; wrapping
 it lets `watch_actions` see the failure (the exception still propagates to Rasa unchanged).
@@ -10,7 +10,7 @@ from typing import Any
 
 from rasa.core.actions.action import RemoteAction
 
-from connectors.action_failures import record_failure
+from connectors.rasa_patches.action_failures import record_failure
 
 _original_run = RemoteAction.run
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import rasa
 
-from connectors.config import ConfigError
 from connectors.rasa_patches import (
     action_validation,
     event_types,
     failure_recording,
     intent_messages,
 )
+from connectors.settings import ConfigError
 
 EXPECTED_RASA_VERSION = "3.6.21"  # the version every patch was written and tested against
 PATCHES = (action_validation, event_types, intent_messages, failure_recording)

@@ -11,7 +11,7 @@
 - the notification outbox: order notifications, kept until Meta has accepted them.
 
 Nothing here names a customer in clear: `customer_key` columns hold the customer's
-pseudonym (a keyed hash, see connectors/privacy/keys.py), `customer_sealed` the id itself
+pseudonym (a keyed hash, see connectors/storage/keys.py), `customer_sealed` the id itself
 sealed with AES-GCM, and bodies and payloads are sealed too. Callers pass and get back real
 ids and plain text; sealing happens here. WhatsApp message ids (base64 that contains the
 customer's number) and Flow tokens are kept as SHA-256 digests: they stay unique for dedup
@@ -38,13 +38,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from connectors.metrics import UNREADABLE_ROWS
-from connectors.migrations import migrate
-from connectors.privacy.keys import ROW_SEALED_PREFIX, SEALED_PREFIX, KeyRing, UnreadableError
-from connectors.tracker_store import is_sqlite, sqlite_engine
+from connectors.storage.keys import ROW_SEALED_PREFIX, SEALED_PREFIX, KeyRing, UnreadableError
+from connectors.storage.migrations import migrate
+from connectors.storage.tracker_store import is_sqlite, sqlite_engine
 
 logger = logging.getLogger(__name__)
 
-metadata = sa.MetaData()  # schema changes go through connectors/migrations.py
+metadata = sa.MetaData()  # schema changes go through connectors/storage/migrations.py
 
 inbound_messages = sa.Table(
     "wa_inbound_messages",
@@ -252,7 +252,7 @@ class ConnectorStore:
         """`keys` defaults to TRACKER_ENCRYPTION_KEY; start-up stops (KeyConfigError,
         StoredDataError) when it is missing or does not open what is stored — unless
         `verify` is False, which only re-encryption uses."""
-        from connectors.privacy.checks import check_tables_readable
+        from connectors.storage.checks import check_tables_readable
 
         self.keys = keys or KeyRing.from_env()
         self.engine = (

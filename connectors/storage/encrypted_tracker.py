@@ -24,9 +24,9 @@ import sqlalchemy as sa
 from rasa.shared.core.events import SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from connectors.privacy.checks import check_events_readable
-from connectors.privacy.keys import KeyRing
-from connectors.tracker_store import DatabaseTrackerStore
+from connectors.storage.checks import check_events_readable
+from connectors.storage.keys import KeyRing
+from connectors.storage.tracker_store import DatabaseTrackerStore
 
 # Rasa's `events` table (SQLTrackerStore.SQLEvent), for the privacy tools' own queries.
 EVENTS = sa.table(

@@ -1,5 +1,5 @@
 """Versioned schema changes for the connector's tables; safe to run twice, and by several
-replicas at once. `python -m connectors.migrations` (or `make migrate`) runs them; so does
+replicas at once. `python -m scripts.migrate` (or `make migrate`) runs them; so does
 every start of the connector.
 
 Each step is idempotent (it checks what exists before changing it) and is recorded in
@@ -9,9 +9,7 @@ Each step is idempotent (it checks what exists before changing it) and is record
 from __future__ import annotations
 
 import logging
-import os
 import re
-import sys
 import time
 from collections.abc import Callable
 
@@ -31,7 +29,7 @@ versions = sa.Table(
 
 
 def _create_tables(connection: Connection) -> None:
-    from connectors.store import metadata
+    from connectors.storage.store import metadata
 
     metadata.create_all(connection, checkfirst=True)
 
@@ -69,7 +67,7 @@ def _add_privacy_columns(connection: Connection) -> None:
 
 def _digest_column(connection: Connection, table: str, column: str) -> None:
     """Replaces the values of `table.column` not yet stored as SHA-256 hex by their digest."""
-    from connectors.store import digest
+    from connectors.storage.store import digest
 
     target = sa.table(table, sa.column(column))
     values = [row[0] for row in connection.execute(sa.select(target.c[column]))]
@@ -167,17 +165,3 @@ def _migrate(engine: Engine) -> list[int]:
         applied_now.append(version)
         logger.info("schema migration %s applied: %s", version, description)
     return applied_now
-
-
-def main() -> int:
-    from connectors.tracker_store import database_url, is_sqlite, sqlite_engine
-
-    url = database_url(os.environ)
-    engine = sqlite_engine(url) if is_sqlite(url) else sa.create_engine(url, future=True)
-    applied = migrate(engine)
-    print(f"schema up to date (applied now: {applied or 'none'})")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

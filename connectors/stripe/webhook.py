@@ -27,14 +27,14 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from connectors.action_failures import watch_actions
-from connectors.customer_queue import CustomerQueues
-from connectors.json_body import parse_json
+from connectors.edge.json_body import parse_json
+from connectors.edge.signatures import verify_stripe_signature
+from connectors.jobs.customer_queue import CustomerQueues
 from connectors.log_refs import customer_ref
 from connectors.metrics import STRIPE_EVENT_LAG_SECONDS
-from connectors.signatures import verify_stripe_signature
-from connectors.store import ConnectorStore, new_claim, stripe_events
-from connectors.stripe_events import EventIntent, Skipped, customer_of, map_event
+from connectors.rasa_patches.action_failures import watch_actions
+from connectors.storage.store import ConnectorStore, new_claim, stripe_events
+from connectors.stripe.events import EventIntent, Skipped, customer_of, map_event
 from shop_contract.entities import DUPLICATE_PAYMENT, ORDER_ID
 
 logger = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ queues its messages here, each under a key made of the event id and its position
 turn, so a turn replayed after a crash queues nothing twice. A worker in every Rasa
 process sends what is due, marks it sent only once Meta has accepted it, and retries with
 exponential backoff for up to 24 hours; after that the entry is a dead letter, which an
-operator lists and retries with `python -m connectors.outbox` (or `make outbox`). A
+operator lists and retries with `python -m scripts.outbox_cli` (or `make outbox`). A
 notification WhatsApp's rules forbid sending at all (outside the 24-hour window without a
 template, WASender for a customer with no phone number) is `undeliverable`, not `sent`.
 
@@ -17,21 +17,19 @@ the entry over.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
 import logging
 import random
-import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from connectors.leases import heartbeat, renewal_interval
+from connectors.jobs.leases import heartbeat, renewal_interval
 from connectors.log_refs import customer_ref
 from connectors.metrics import OUTBOX_DELIVERIES
-from connectors.store import ConnectorStore, OutboxEntry
+from connectors.storage.store import ConnectorStore, OutboxEntry
 
 logger = logging.getLogger(__name__)
 
@@ -167,36 +165,3 @@ class OutboxWorker:
             self.store.notification_failed, entry.id, claim, reason, retry_at
         ):
             OUTBOX_DELIVERIES.labels("retry" if retry_at is not None else "dead").inc()
-
-
-def masked(customer_key: str) -> str:
-    """Enough of a customer id to tell entries apart, not enough to identify anyone."""
-    return "…" + customer_key[-4:]
-
-
-def main(argv: Sequence[str]) -> int:
-    from connectors.operator_store import open_store
-
-    parser = argparse.ArgumentParser(prog="python -m connectors.outbox", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    listing = commands.add_parser("list", help="show notifications")
-    listing.add_argument("--status", choices=STATUSES)
-    retry = commands.add_parser("retry", help="send dead letters again")
-    retry.add_argument("ids", nargs="*", type=int, help="entry ids (default: every dead letter)")
-    args = parser.parse_args(argv)
-    store = open_store("outbox")
-    if args.command == "list":
-        for entry in store.notifications(args.status):
-            customer = "unreadable" if entry.unreadable else masked(entry.customer_key)
-            print(
-                f"{entry.id:6d}  {entry.status:13s}  attempts={entry.attempts:<3d} "
-                f"customer={customer}  {entry.last_error or ''}"
-            )
-        return 0
-    changed = store.retry_notifications(args.ids or None)
-    print(f"{changed} notification(s) queued again")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))

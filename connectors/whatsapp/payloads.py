@@ -12,7 +12,7 @@ import logging
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from connectors.json_body import parse_json
+from connectors.edge.json_body import parse_json
 
 logger = logging.getLogger(__name__)
 

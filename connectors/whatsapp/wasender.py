@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from connectors.graph import backoff_delay, retry_after_seconds
+from connectors.whatsapp.graph import backoff_delay, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 

@@ -15,9 +15,11 @@ from typing import Any
 
 from rasa.core.channels.channel import OutputChannel
 
-from connectors.config import WhatsAppSettings
-from connectors.graph import GraphApiError, GraphClient
-from connectors.messages import (
+from connectors.jobs.outbox import OutboxWriter, Undeliverable
+from connectors.settings import WhatsAppSettings
+from connectors.storage.store import ConnectorStore
+from connectors.whatsapp.graph import GraphApiError, GraphClient
+from connectors.whatsapp.messages import (
     buttons_bodies,
     envelope,
     image_body,
@@ -25,9 +27,7 @@ from connectors.messages import (
     template_body,
     text_bodies,
 )
-from connectors.outbox import OutboxWriter, Undeliverable
-from connectors.store import ConnectorStore
-from connectors.wasender import WaSenderClient, WaSenderError
+from connectors.whatsapp.wasender import WaSenderClient, WaSenderError
 from shop_contract.custom_messages import ERASE_REQUEST_KEY, FLOW_RESPONSE_KEY
 
 logger = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.privacy.keys import (
+from connectors.storage.keys import (
     PSEUDONYM_PREFIX,
     ROW_SEALED_PREFIX,
     SEALED_PREFIX,
@@ -43,7 +43,7 @@ def unreadable(column: Any, keys: KeyRing, kind: str) -> Any:
 
 def check_events_readable(engine: Any, keys: KeyRing) -> None:
     """Raises StoredDataError unless every stored tracker event opens with the key ring."""
-    from connectors.privacy.tracker import EVENTS, open_event
+    from connectors.storage.encrypted_tracker import EVENTS, open_event
 
     with engine.connect() as connection:
         _check(
@@ -62,8 +62,8 @@ def check_events_readable(engine: Any, keys: KeyRing) -> None:
 
 
 def check_tables_readable(engine: Any, keys: KeyRing) -> None:
-    """The same for the connector's tables (connectors/store.py)."""
-    from connectors.store import CUSTOMER_TABLES, SEALED_COLUMNS
+    """The same for the connector's tables (connectors/storage/store.py)."""
+    from connectors.storage.store import CUSTOMER_TABLES, SEALED_COLUMNS
 
     with engine.connect() as connection:
         for name, table in CUSTOMER_TABLES.items():
@@ -105,7 +105,7 @@ def _refuse_unbound(connection: Any, table: Any, sealed: list[Any]) -> None:
 
 
 def _open_customer(keys: KeyRing, table: Any, row: Any) -> str:
-    from connectors.store import row_context, row_identity
+    from connectors.storage.store import row_context, row_identity
 
     context = row_context(table.name, "customer_sealed", row_identity(table, row._mapping))
     return keys.open(row.customer_sealed, context, ROW_SEALED_PREFIX)

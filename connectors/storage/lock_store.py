@@ -19,7 +19,7 @@ from typing import Any
 from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, RedisLockStore
 
-from connectors.privacy.keys import KeyRing
+from connectors.storage.keys import KeyRing
 
 
 class PseudonymousRedisLockStore(RedisLockStore):

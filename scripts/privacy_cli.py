@@ -1,4 +1,4 @@
-"""Privacy tooling: `python -m connectors.privacy <command>` (or `make privacy ARGS=…`).
+"""Privacy tooling: `python -m scripts.privacy_cli <command>` (or `make privacy ARGS=…`).
 
     keygen [--id k2]                  a new key entry for TRACKER_ENCRYPTION_KEY
     export --customer <wa_id>         all we hold about a customer, as JSON on stdout
@@ -50,16 +50,16 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     arguments = parser().parse_args(argv)
     if arguments.command == "keygen":
-        from connectors.privacy.keys import ENV_VAR, new_key_line
+        from connectors.storage.keys import ENV_VAR, new_key_line
 
         print(f"{ENV_VAR}={new_key_line(arguments.id)}")
         return 0
-    from connectors.config import ConfigError, raw_body_retention_seconds
-    from connectors.operator_store import open_store
     from connectors.privacy import rights
-    from connectors.privacy.checks import StoredDataError
-    from connectors.privacy.keys import UnreadableError
     from connectors.privacy.reencrypt import reencrypt
+    from connectors.settings import ConfigError, raw_body_retention_seconds
+    from connectors.storage.checks import StoredDataError
+    from connectors.storage.keys import UnreadableError
+    from scripts.operator_store import open_store
 
     store = open_store(f"privacy {arguments.command}", verify=arguments.command != "reencrypt")
     try:

@@ -16,8 +16,8 @@ from typing import Any
 
 from rasa.shared.core.constants import DEFAULT_INTENTS
 
-from connectors.json_body import parse_json
-from connectors.payloads import InboundMessage
+from connectors.edge.json_body import parse_json
+from connectors.whatsapp.payloads import InboundMessage
 from shop_contract.entities import FLOW_DATA, FLOW_TOKEN
 from shop_contract.intents import FLOW_COMPLETED, RESERVED_PREFIXES, UNREADABLE_MESSAGE
 

@@ -4,7 +4,7 @@ Webhooks are answered at once and the work continues in tasks. asyncio keeps onl
 references to tasks, so each is held in a set until it is done. A customer's messages are
 handled one after another, in the order they arrived (asyncio.Lock wakes waiters in FIFO
 order); different customers run concurrently. A job may come with a lease to hold while it
-waits for its turn and while it runs (connectors/leases.py): waiting behind a slow turn must
+waits for its turn and while it runs (connectors/jobs/leases.py): waiting behind a slow turn must
 not let another replica take the job over.
 """
 

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from connectors.json_body import parse_json
+from connectors.edge.json_body import parse_json
 
 IV_BYTES = 16
 TAG_BYTES = 16

@@ -4,8 +4,8 @@ Routes under /webhooks/whatsapp/:
 - GET  /            health (also /health)
 - GET  /webhook     Meta's verification handshake
 - POST /webhook     messages and statuses, signed with X-Hub-Signature-256
-- POST /flow        the WhatsApp Flows data endpoint (connectors/flow_endpoint.py)
-- POST /stripe      Stripe's events (connectors/stripe_webhook.py)
+- POST /flow        the WhatsApp Flows data endpoint (connectors/flows/endpoint.py)
+- POST /stripe      Stripe's events (connectors/stripe/webhook.py)
 
 A POST is verified over its raw bytes, its message ids are recorded (Meta re-delivers), and
 it is answered at once; the messages are handled in the background, in order per customer.
@@ -35,24 +35,15 @@ from sanic.response import HTTPResponse
 from sanic_cors.core import SANIC_CORS_EVALUATED
 
 from connectors import log_refs
-from connectors.config import ConfigError, FlowSettings, WhatsAppSettings
-from connectors.customer_queue import CustomerQueues
-from connectors.edge import cap_request_size, read_body_within, refuse_open_api
-from connectors.flow_endpoint import EXPIRED_MESSAGE, FlowEndpoint, complete_once
-from connectors.flow_endpoint import MAX_BODY_BYTES as FLOW_MAX_BODY_BYTES
-from connectors.graph import GraphApiError, GraphClient, GraphSettings
-from connectors.intents import (
-    completion_token,
-    flow_completed_text,
-    intent_message,
-    is_order_completion,
-    message_metadata,
-    rasa_text,
-)
-from connectors.json_body import parse_json
-from connectors.leases import heartbeat, renewal_interval
+from connectors.edge.json_body import parse_json
+from connectors.edge.limits import cap_request_size, read_body_within, refuse_open_api
+from connectors.edge.signatures import verify_hub_signature
+from connectors.flows.endpoint import EXPIRED_MESSAGE, FlowEndpoint, complete_once
+from connectors.flows.endpoint import MAX_BODY_BYTES as FLOW_MAX_BODY_BYTES
+from connectors.jobs.customer_queue import CustomerQueues
+from connectors.jobs.leases import heartbeat, renewal_interval
+from connectors.jobs.outbox import OutboxWorker, OutboxWriter
 from connectors.log_refs import customer_ref, message_ref
-from connectors.messages import envelope, is_business_scoped, text_bodies
 from connectors.metrics import (
     FLOW_RESPONSE_SECONDS,
     OUTBOX_DEAD,
@@ -61,9 +52,35 @@ from connectors.metrics import (
     REGISTRY,
     WEBHOOK_REQUESTS,
 )
-from connectors.outbox import OutboxWorker, OutboxWriter
-from connectors.output import WhatsAppOutput, outside_window_body
-from connectors.payloads import (
+from connectors.privacy.rights import erase_customer, expire_raw_bodies
+from connectors.rasa_patches.install import install as install_rasa_patches
+from connectors.rest_channel import refuse_open_rest_channels
+from connectors.settings import ConfigError, FlowSettings, WhatsAppSettings
+from connectors.storage.checks import StoredDataError
+from connectors.storage.encrypted_tracker import EncryptedTrackerStore
+from connectors.storage.keys import KeyConfigError
+from connectors.storage.store import (
+    ConnectorStore,
+    digest,
+    inbound_messages,
+    new_claim,
+    stripe_events,
+)
+from connectors.storage.tracker_store import DatabaseConfigError, database_url
+from connectors.stripe.webhook import MAX_BODY_BYTES as STRIPE_MAX_BODY_BYTES
+from connectors.stripe.webhook import StripeWebhook
+from connectors.whatsapp.graph import GraphApiError, GraphClient, GraphSettings
+from connectors.whatsapp.intents import (
+    completion_token,
+    flow_completed_text,
+    intent_message,
+    is_order_completion,
+    message_metadata,
+    rasa_text,
+)
+from connectors.whatsapp.messages import envelope, is_business_scoped, text_bodies
+from connectors.whatsapp.output import WhatsAppOutput, outside_window_body
+from connectors.whatsapp.payloads import (
     InboundMessage,
     PayloadError,
     StatusUpdate,
@@ -71,18 +88,7 @@ from connectors.payloads import (
     message_to_json,
     parse_notification,
 )
-from connectors.privacy import EncryptedTrackerStore
-from connectors.privacy.checks import StoredDataError
-from connectors.privacy.keys import KeyConfigError
-from connectors.privacy.rights import erase_customer, expire_raw_bodies
-from connectors.rasa_patches.install import install as install_rasa_patches
-from connectors.rest_channel import refuse_open_rest_channels
-from connectors.signatures import verify_hub_signature
-from connectors.store import ConnectorStore, digest, inbound_messages, new_claim, stripe_events
-from connectors.stripe_webhook import MAX_BODY_BYTES as STRIPE_MAX_BODY_BYTES
-from connectors.stripe_webhook import StripeWebhook
-from connectors.tracker_store import DatabaseConfigError, database_url
-from connectors.wasender import WaSenderClient
+from connectors.whatsapp.wasender import WaSenderClient
 from shop_contract.app_secrets import split_secrets
 from shop_contract.flow_tokens import FlowTokenError, read_token_for
 from shop_contract.intents import UNREADABLE_MESSAGE

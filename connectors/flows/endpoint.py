@@ -25,15 +25,15 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from connectors.action_failures import watch_actions
-from connectors.config import FlowSettings
-from connectors.customer_queue import CustomerQueues
-from connectors.flow_crypto import FlowDecryptError, decrypt_request, encrypt_response
-from connectors.intents import intent_message
-from connectors.json_body import parse_json
-from connectors.leases import heartbeat, renewal_interval
-from connectors.signatures import verify_flow_token_signature, verify_hub_signature
-from connectors.store import FLOW_CLAIM_LEASE_SECONDS, ConnectorStore, FlowClaim, new_claim
+from connectors.edge.json_body import parse_json
+from connectors.edge.signatures import verify_flow_token_signature, verify_hub_signature
+from connectors.flows.crypto import FlowDecryptError, decrypt_request, encrypt_response
+from connectors.jobs.customer_queue import CustomerQueues
+from connectors.jobs.leases import heartbeat, renewal_interval
+from connectors.rasa_patches.action_failures import watch_actions
+from connectors.settings import FlowSettings
+from connectors.storage.store import FLOW_CLAIM_LEASE_SECONDS, ConnectorStore, FlowClaim, new_claim
+from connectors.whatsapp.intents import intent_message
 from shop_contract.custom_messages import FLOW_RESPONSE_KEY
 from shop_contract.entities import FLOW_DATA, FLOW_SCREEN, FLOW_TOKEN
 from shop_contract.flow_screens import CONTINUE_IN_CHAT_SCREEN, SUCCESS_SCREEN

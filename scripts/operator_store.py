@@ -12,10 +12,10 @@ from pathlib import Path
 
 from dotenv import load_dotenv
 
-from connectors.privacy.checks import StoredDataError
-from connectors.privacy.keys import KeyConfigError
-from connectors.store import ConnectorStore
-from connectors.tracker_store import DatabaseConfigError, database_url
+from connectors.storage.checks import StoredDataError
+from connectors.storage.keys import KeyConfigError
+from connectors.storage.store import ConnectorStore
+from connectors.storage.tracker_store import DatabaseConfigError, database_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,6 +1,6 @@
 """Rasa's SQL tracker store, configured by DATABASE_URL instead of separate fields.
 
-endpoints.yml names this class (`type: connectors.tracker_store.DatabaseTrackerStore`), so
+endpoints.yml names this class (`type: connectors.storage.tracker_store.DatabaseTrackerStore`), so
 one variable configures the tracker store and, later, our own tables: a SQLite file by
 default, PostgreSQL when running several replicas.
 """
