@@ -30,8 +30,11 @@ setup: $(INSTALLED)
 $(INSTALLED): requirements.txt requirements-dev.txt constraints.txt scripts/find-python.sh
 	@python=$$(scripts/find-python.sh) || exit 1; \
 	if [ ! -x $(BIN)/python ]; then echo "creating $(VENV) with $$python"; "$$python" -m venv $(VENV); fi
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip==24.0"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	@# uv (pinned in constraints.txt) installs the locked set in ~30 s from its cache, where
+	@# pip takes ~2.5 min; the packages and versions are the same. uv reads UV_DEFAULT_INDEX
+	@# (not pip.conf) when packages must come from a private mirror.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$$(grep '^uv==' constraints.txt)"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.txt -c constraints.txt
 	@touch $@
 
 train: $(MODEL)
@@ -88,7 +91,7 @@ bench: $(MODEL)
 	$(BIN)/python -m bench
 
 lock: $(INSTALLED)
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^pip==' > constraints.txt
+	$(BIN)/uv pip freeze --python $(BIN)/python --exclude-editable > constraints.txt
 
 clean:
 	rm -rf $(VENV) models var .mypy_cache .pytest_cache .ruff_cache .import_linter_cache
