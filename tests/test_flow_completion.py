@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 from rasa.core.channels.channel import UserMessage
 
-from connectors.flows.endpoint import EXPIRED_MESSAGE, complete_once
+from connectors.flows.completion import complete_once
+from connectors.flows.endpoint import EXPIRED_MESSAGE
 from connectors.settings import FlowSettings, WhatsAppSettings
 from connectors.storage.store import ConnectorStore, digest
 from connectors.whatsapp.channel import WhatsAppInput

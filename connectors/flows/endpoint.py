@@ -25,15 +25,14 @@ from sanic import response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors.edge.intent_text import intent_message
 from connectors.edge.json_body import parse_json
 from connectors.edge.signatures import verify_flow_token_signature, verify_hub_signature
+from connectors.flows.completion import complete_once
 from connectors.flows.crypto import FlowDecryptError, decrypt_request, encrypt_response
 from connectors.jobs.customer_queue import CustomerQueues
-from connectors.jobs.leases import heartbeat, renewal_interval
-from connectors.rasa_patches.action_failures import watch_actions
 from connectors.settings import FlowSettings
-from connectors.storage.store import FLOW_CLAIM_LEASE_SECONDS, ConnectorStore, FlowClaim, new_claim
-from connectors.whatsapp.intents import intent_message
+from connectors.storage.store import FLOW_CLAIM_LEASE_SECONDS, ConnectorStore, new_claim
 from shop_contract.custom_messages import FLOW_RESPONSE_KEY
 from shop_contract.entities import FLOW_DATA, FLOW_SCREEN, FLOW_TOKEN
 from shop_contract.flow_screens import CONTINUE_IN_CHAT_SCREEN, SUCCESS_SCREEN
@@ -54,41 +53,6 @@ EXPIRED_MESSAGE = "This order form has expired. Please ask for a new one in the 
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 MakeOutput = Callable[[], OutputChannel]
-
-
-async def complete_once(
-    store: ConnectorStore,
-    flow_token: str,
-    claimer: str,
-    turn: Callable[[], Awaitable[Any]],
-    lease_seconds: float = FLOW_CLAIM_LEASE_SECONDS,
-) -> FlowClaim:
-    """Runs a Flow's completion turn once per flow token, under the claim of `claimer`;
-    "ours" when it ran now, else what stopped it ("done": the order exists; "held":
-    another completion's turn runs).
-
-    The token is claimed before the turn, renewed while it runs, marked done when the turn
-    succeeded, and given back when it failed — a custom action failed (Rasa swallows that;
-    watch_actions notices) or the turn raised — so that a later completion, or WhatsApp's
-    re-delivery of the nfm_reply, can still make the order. A claim left by a crash goes
-    to the replay of the same nfm_reply, or to any completion once its lease ran out.
-    """
-    claim = await asyncio.to_thread(store.claim_flow_token, flow_token, claimer, lease_seconds)
-    if claim != "ours":
-        return claim
-    renewing = heartbeat(
-        lambda: store.renew_flow_token(flow_token, claimer),
-        renewal_interval(lease_seconds),
-        "a flow token's claim",
-    )
-    try:
-        async with renewing, watch_actions():
-            await turn()
-    except Exception:
-        await asyncio.to_thread(store.release_flow_token, flow_token, claimer)
-        raise
-    await asyncio.to_thread(store.finish_flow_token, flow_token, claimer)
-    return claim
 
 
 class FlowTurnOutput(OutputChannel):

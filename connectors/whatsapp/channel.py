@@ -35,10 +35,12 @@ from sanic.response import HTTPResponse
 from sanic_cors.core import SANIC_CORS_EVALUATED
 
 from connectors import log_refs
+from connectors.edge.intent_text import intent_message
 from connectors.edge.json_body import parse_json
 from connectors.edge.limits import cap_request_size, read_body_within, refuse_open_api
 from connectors.edge.signatures import verify_hub_signature
-from connectors.flows.endpoint import EXPIRED_MESSAGE, FlowEndpoint, complete_once
+from connectors.flows.completion import complete_once
+from connectors.flows.endpoint import EXPIRED_MESSAGE, FlowEndpoint
 from connectors.flows.endpoint import MAX_BODY_BYTES as FLOW_MAX_BODY_BYTES
 from connectors.jobs.customer_queue import CustomerQueues
 from connectors.jobs.leases import heartbeat, renewal_interval
@@ -73,7 +75,6 @@ from connectors.whatsapp.graph import GraphApiError, GraphClient, GraphSettings
 from connectors.whatsapp.intents import (
     completion_token,
     flow_completed_text,
-    intent_message,
     is_order_completion,
     message_metadata,
     rasa_text,

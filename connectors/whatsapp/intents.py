@@ -10,18 +10,17 @@ traffic, built here by the connector alone — nor one of Rasa's own (`/restart`
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from rasa.shared.core.constants import DEFAULT_INTENTS
 
+from connectors.edge.intent_text import INTENT_PREFIX, intent_message
 from connectors.edge.json_body import parse_json
 from connectors.whatsapp.payloads import InboundMessage
 from shop_contract.entities import FLOW_DATA, FLOW_TOKEN
 from shop_contract.intents import FLOW_COMPLETED, RESERVED_PREFIXES, UNREADABLE_MESSAGE
 
-INTENT_PREFIX = "/"
 _PAYLOAD_INTENT = re.compile(r"^/(?P<intent>[A-Za-z0-9_]+)(?P<entities>\{.*\})?$", re.DOTALL)
 
 
@@ -48,13 +47,6 @@ def safe_text(text: str) -> str:
     removed together with any whitespace (no-break and ideographic spaces included).
     """
     return _LEADING_SLASHES.sub("", text).strip()
-
-
-def intent_message(intent: str, entities: dict[str, Any] | None = None) -> str:
-    """Rasa's text form of an intent with entities: '/intent{"entity": value}'."""
-    if not entities:
-        return f"{INTENT_PREFIX}{intent}"
-    return f"{INTENT_PREFIX}{intent}{json.dumps(entities, separators=(',', ':'))}"
 
 
 def payload_text(payload: str | None, title: str) -> str:
