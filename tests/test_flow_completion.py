@@ -76,7 +76,7 @@ def deliver(channel: WhatsAppInput, rasa: FakeRasa, *responses: dict[str, Any]) 
             )
             (message,) = parse_notification(document).messages
             try:
-                await channel.handle_message(message, rasa)
+                await channel.messages.handle_message(message, rasa)
             except ConnectionError as error:
                 errors.append(str(error))
         await channel.graph.close()
@@ -156,7 +156,7 @@ def nfm_reply(response: dict[str, Any]) -> InboundMessage:
 
 def handle(channel: WhatsAppInput, rasa: FakeRasa, message: InboundMessage) -> None:
     async def scenario() -> None:
-        await channel.handle_message(message, rasa)
+        await channel.messages.handle_message(message, rasa)
         await channel.graph.close()
 
     asyncio.run(scenario())

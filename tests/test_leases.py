@@ -26,7 +26,7 @@ from connectors.edge.signatures import hub_signature
 from connectors.settings import FlowSettings, WhatsAppSettings
 from connectors.storage.store import ConnectorStore
 from connectors.stripe.events import map_event
-from connectors.whatsapp.channel import WhatsAppInput
+from connectors.whatsapp.channel import WhatsAppInput, replayable_work
 from connectors.whatsapp.graph import GraphClient, GraphSettings
 from connectors.whatsapp.payloads import message_to_json, parse_notification
 from sandbox import meta
@@ -75,11 +75,17 @@ def url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'leases.db'}"
 
 
+async def recover(replica: WhatsAppInput, agent: Any, rasa: SlowRasa) -> int:
+    """One recovery sweep of `replica`, over the work its server replays."""
+    work = replayable_work(replica.messages, replica.stripe, agent, rasa)
+    return await replica.recovery.recover(work)
+
+
 async def sweep_for(sweeper: WhatsAppInput, rasa: SlowRasa, seconds: float) -> None:
     """The recovery sweep of a replica, every lease/2, for `seconds`."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        await sweeper.recover(None, rasa)
+        await recover(sweeper, None, rasa)
         await asyncio.sleep(LEASE_SECONDS / 2)
 
 
@@ -91,7 +97,7 @@ def test_a_turn_slower_than_the_lease_is_not_run_again(url: str, fake_graph: Fak
 
     async def scenario() -> None:
         request = FakeRequest(body, {"X-Hub-Signature-256": hub_signature(body, SECRET)})
-        answer = await receiving.receive_notification(request, rasa)  # type: ignore[arg-type]
+        answer = await receiving.messages.receive_notification(request, rasa)  # type: ignore[arg-type]
         assert answer.status == 200
         await sweep_for(sweeping, rasa, 6 * LEASE_SECONDS)
         await receiving.queues.drain()
@@ -120,7 +126,7 @@ def test_a_replay_skips_work_finished_while_it_waited(url: str, fake_graph: Fake
 
     async def scenario() -> None:
         sweeping.queues.submit(CUSTOMER, earlier_turn, "an earlier turn of the customer")
-        assert await sweeping.recover(None, rasa) == 1  # queued behind the earlier turn
+        assert await recover(sweeping, None, rasa) == 1  # queued behind the earlier turn
         store.mark_processed(message.id)  # meanwhile the stalled replica finished it
         busy.set()
         await sweeping.queues.drain()
@@ -141,7 +147,9 @@ def test_two_replicas_send_the_fallback_template_once(url: str, fake_graph: Fake
     statuses = parse_notification(meta.notification(statuses=failed)).statuses
 
     async def scenario() -> None:
-        await asyncio.gather(*(r.handle_status(s) for s in statuses for r in replicas))
+        await asyncio.gather(
+            *(r.messages.statuses.handle_status(s) for s in statuses for r in replicas)
+        )
         while sum(await asyncio.gather(*(r.outbox_worker.run_once() for r in replicas))):
             pass  # both outbox workers, until nothing is left to send
         for each in replicas:
@@ -193,7 +201,7 @@ def test_a_stripe_event_slower_than_the_lease_is_not_run_again(
         assert answer.status == 200
         deadline = time.monotonic() + 6 * LEASE_SECONDS
         while time.monotonic() < deadline:
-            await sweeping.recover(agent, SlowRasa(0))
+            await recover(sweeping, agent, SlowRasa(0))
             await asyncio.sleep(LEASE_SECONDS / 2)
         await receiving.queues.drain()
         await sweeping.queues.drain()
@@ -253,7 +261,7 @@ def test_a_fallback_that_fails_once_is_sent_by_the_outbox_retry(
     url: str, fake_graph: FakeGraphApi
 ) -> None:
     channel = replica(url, fake_graph)
-    channel.graph = GraphClient(
+    channel.outputs.graph = GraphClient(  # the outbox worker sends through this one
         GraphSettings(
             fake_graph.base_url,
             fake_graph.phone_number_id,
@@ -266,11 +274,11 @@ def test_a_fallback_that_fails_once_is_sent_by_the_outbox_retry(
     fake_graph.queue_responses((503, {"error": {"message": "Service unavailable", "code": 2}}, {}))
 
     async def scenario() -> None:
-        await channel.handle_status(status)
+        await channel.messages.statuses.handle_status(status)
         assert await channel.outbox_worker.run_once() == 0  # the 503
         await asyncio.sleep(0.1)
         assert await channel.outbox_worker.run_once() == 1
-        await channel.graph.close()
+        await channel.outputs.graph.close()
 
     asyncio.run(scenario())
     (template,) = [m for m in fake_graph.accepted() if m.body.get("type") == "template"]
@@ -288,7 +296,7 @@ def test_a_fallback_that_cannot_be_sent_is_undeliverable_in_the_outbox(
     status = refused_for_the_window(channel, "wamid.NOTEMPLATE", "Order ORD-2 is paid.")
 
     async def scenario() -> None:
-        await channel.handle_status(status)
+        await channel.messages.statuses.handle_status(status)
         await channel.outbox_worker.run_once()
         await channel.graph.close()
 

@@ -51,7 +51,7 @@ def test_messages_webhook_answers_503_when_nothing_can_be_recorded(channel: What
     async def never(_: Any) -> None:
         raise AssertionError("nothing may be processed")
 
-    answer = asyncio.run(channel.receive_notification(request, never))  # type: ignore[arg-type]
+    answer = asyncio.run(channel.messages.receive_notification(request, never))  # type: ignore[arg-type]
     assert answer.status == 503
 
 
@@ -64,7 +64,7 @@ def test_stripe_webhook_answers_503_when_nothing_can_be_recorded(channel: WhatsA
 
 
 def test_health_says_degraded(channel: WhatsAppInput) -> None:
-    answer = asyncio.run(channel.health())
+    answer = asyncio.run(channel.ops.health())
     assert answer.status == 503
     assert isinstance(answer, sanic_response.HTTPResponse) and answer.body is not None
     assert json.loads(answer.body) == {"status": "degraded", "database": "unreachable"}

@@ -12,6 +12,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import AsyncContextManager
+
+import sqlalchemy as sa
+
+from connectors.log_refs import message_ref
+from connectors.storage.store import ConnectorStore, inbound_messages
 
 logger = logging.getLogger(__name__)
 
@@ -49,3 +55,19 @@ async def heartbeat(renew: Callable[[], bool], interval: float, label: str) -> A
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+# (table, work id, claim) -> a heartbeat that holds the recorded work while it is handled
+Hold = Callable[[sa.Table, str, str], AsyncContextManager[None]]
+
+
+def hold(
+    store: ConnectorStore, lease_seconds: float, table: sa.Table, work_id: str, claim: str
+) -> AsyncContextManager[None]:
+    """A heartbeat that keeps recorded work (a message, a Stripe event) held under `claim`
+    while it waits and runs, so no replica's recovery sweep runs it again."""
+    return heartbeat(
+        lambda: store.renew_claim(table, work_id, claim),
+        renewal_interval(lease_seconds),
+        f"{table.name} {message_ref(work_id) if table is inbound_messages else work_id}",
+    )

@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 # `deliver` sends the way notifications go outside the window (template or WASender).
 OUTSIDE_WINDOW = "outside_window"
 
+CHANNEL_NAME = "whatsapp"  # Rasa's name of the channel, in and out
+
 WINDOW_SECONDS = 24 * 60 * 60
 WINDOW_SAFETY_SECONDS = 60  # do not start a free-form send in the window's last minute
 
@@ -86,7 +88,7 @@ class WhatsAppOutput(OutputChannel):
 
     @classmethod
     def name(cls) -> str:
-        return "whatsapp"
+        return CHANNEL_NAME
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         for body in text_bodies(text):
@@ -206,3 +208,33 @@ class WhatsAppOutput(OutputChannel):
             self.store.record_outbound, message_id, recipient_id, kind, stored_text
         )
         return message_id
+
+
+class Outputs:
+    """Makes the output channel of each turn, all over the same Graph API and WASender
+    clients: replies to a customer's message, and notifications, sent at once or through
+    the outbox."""
+
+    def __init__(
+        self,
+        settings: WhatsAppSettings,
+        graph: GraphClient,
+        store: ConnectorStore,
+        wasender: WaSenderClient | None,
+        outbox_wake: asyncio.Event,
+    ) -> None:
+        self.settings = settings
+        self.graph = graph
+        self.store = store
+        self.wasender = wasender
+        self.outbox_wake = outbox_wake  # set when a notification is queued
+
+    def output(self, notifications: bool) -> WhatsAppOutput:
+        return WhatsAppOutput(self.settings, self.graph, self.store, notifications, self.wasender)
+
+    def notification_output(self, origin: str) -> WhatsAppOutput:
+        """The channel of a turn an event started: its messages go through the outbox."""
+        writer = OutboxWriter(self.store, origin, self.outbox_wake)
+        return WhatsAppOutput(
+            self.settings, self.graph, self.store, True, self.wasender, outbox=writer
+        )
