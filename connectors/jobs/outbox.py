@@ -55,11 +55,11 @@ class OutboxWriter:
         self.wake = wake
         self.position = 0
 
-    async def enqueue(self, customer_key: str, body: dict[str, Any]) -> None:
+    async def enqueue(self, customer_id: str, body: dict[str, Any]) -> None:
         key = f"{self.origin}:{self.position}"
         self.position += 1
         fresh = await asyncio.to_thread(
-            self.store.enqueue_notification, key, customer_key, json.dumps(body)
+            self.store.enqueue_notification, key, customer_id, json.dumps(body)
         )
         if not fresh:
             logger.info("notification %s was queued before; not again", key)

@@ -131,8 +131,8 @@ class WhatsAppOutput(OutputChannel):
             return
         await self.send_body(recipient_id, json_message)
 
-    def within_window(self, customer_key: str, now: float | None = None) -> bool:
-        last = self.store.last_inbound_at(customer_key)
+    def within_window(self, customer_id: str, now: float | None = None) -> bool:
+        last = self.store.last_inbound_at(customer_id)
         if last is None:
             return False
         return (now or time.time()) - last < WINDOW_SECONDS - WINDOW_SAFETY_SECONDS
