@@ -13,6 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 LINT_IMPORTS = ROOT / ".venv" / "bin" / "lint-imports"
 PACKAGES = ("actions", "connectors", "sandbox", "shop_contract")
+LAYERS = "connectors sub-packages are layered"
+STORAGE = "storage imports none of the edges, the jobs or privacy"
 
 
 def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
@@ -74,6 +76,46 @@ def test_contracts_hold_on_the_unmodified_copy(tree: Path) -> None:
             "connectors/storage/store.py",
             "import sandbox.graph_api",
             "production code does not import the sandbox",
+        ),
+        (  # the import that made whatsapp/ and flows/ a cycle before intent_text.py
+            "connectors/flows/endpoint.py",
+            "import connectors.whatsapp.intents",
+            LAYERS,
+        ),
+        (  # the edges under the channel are independent of each other
+            "connectors/stripe/__init__.py",
+            "import connectors.flows.completion",
+            LAYERS,
+        ),
+        (  # the recovery sweep gets the channel's work as callbacks, never its payloads
+            "connectors/jobs/recovery.py",
+            "import connectors.whatsapp.payloads",
+            LAYERS,
+        ),
+        (
+            "connectors/privacy/__init__.py",
+            "import connectors.jobs.outbox",
+            LAYERS,
+        ),
+        (
+            "connectors/edge/json_body.py",
+            "import connectors.storage.store",
+            LAYERS,
+        ),
+        (
+            "connectors/storage/__init__.py",
+            "import connectors.jobs.leases",
+            LAYERS,
+        ),
+        (
+            "connectors/storage/__init__.py",
+            "import connectors.jobs.leases",
+            STORAGE,
+        ),
+        (  # the cycle store ↔ privacy that the layout removed
+            "connectors/storage/__init__.py",
+            "import connectors.privacy.rights",
+            STORAGE,
         ),
     ],
 )
