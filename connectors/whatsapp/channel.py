@@ -19,12 +19,12 @@ import functools
 import json
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from dotenv import load_dotenv
-from rasa.core.channels.channel import InputChannel, UserMessage
+from rasa.core.channels.channel import InputChannel
 from rasa.shared.utils.cli import print_error_and_exit
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -56,12 +56,10 @@ from connectors.whatsapp.output import CHANNEL_NAME, Outputs, WhatsAppOutput
 from connectors.whatsapp.startup_checks import check_server, refuse_unencrypted_tracker_store
 from connectors.whatsapp.statuses import DeliveryStatuses
 from connectors.whatsapp.wasender import WaSenderClient
-from connectors.whatsapp.webhook import MAX_BODY_BYTES, MessagesWebhook
+from connectors.whatsapp.webhook import MAX_BODY_BYTES, MessagesWebhook, OnNewMessage
 from shop_contract.app_secrets import split_secrets
 
 logger = logging.getLogger(__name__)
-
-OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 
 def skip_cors(request: Request) -> None:
