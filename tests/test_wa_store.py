@@ -17,13 +17,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from connectors.storage.store import (
-    ConnectorStore,
-    OutboundRecord,
-    digest,
-    inbound_messages,
-    outbound_messages,
-)
+from connectors.storage.messages import OutboundRecord
+from connectors.storage.opening import open_store
+from connectors.storage.schema import inbound_messages, outbound_messages
+from connectors.storage.sealing import digest
+from connectors.storage.store import ConnectorStore
 from tests.postgres import temporary_database
 
 CUSTOMER_A = "15550006001"
@@ -40,14 +38,14 @@ class Backend:
 
     def store(self) -> ConnectorStore:
         """A new ConnectorStore on the same database (as after a restart)."""
-        opened = ConnectorStore(self.url)
+        opened = open_store(self.url)
         self.stores.append(opened)
         return opened
 
     def message_id(self, name: str) -> str:
         return f"wamid.{self.tag}.{name}"
 
-    def customer_key(self, name: str) -> str:
+    def customer_id(self, name: str) -> str:
         return f"test-{self.tag}-{name}"
 
     def flow_token(self, name: str) -> str:
@@ -73,34 +71,34 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 def test_inbound_message_counts_once(backend: Backend) -> None:
     store = backend.store()
     first, other = backend.message_id("1"), backend.message_id("2")
-    key = backend.customer_key("a")
+    key = backend.customer_id("a")
 
-    assert store.record_inbound(first, key) is True
-    assert store.record_inbound(first, key) is False
-    assert store.record_inbound(other, key) is True
+    assert store.messages.record_inbound(first, key) is True
+    assert store.messages.record_inbound(first, key) is False
+    assert store.messages.record_inbound(other, key) is True
 
 
 def test_inbound_dedup_survives_a_restart(backend: Backend) -> None:
-    message_id, key = backend.message_id("1"), backend.customer_key("a")
-    assert backend.store().record_inbound(message_id, key) is True
+    message_id, key = backend.message_id("1"), backend.customer_id("a")
+    assert backend.store().messages.record_inbound(message_id, key) is True
 
     restarted = backend.store()
 
-    assert restarted.record_inbound(message_id, key) is False
+    assert restarted.messages.record_inbound(message_id, key) is False
     with restarted.engine.connect() as connection:
         row = connection.execute(
             sa.select(inbound_messages).where(inbound_messages.c.message_id == digest(message_id))
         ).one()
-    assert row.customer_key == restarted.keys.pseudonym(key)
+    assert row.customer_pseudonym == restarted.keys.pseudonym(key)
     assert row.processed_at is None
 
 
 def test_mark_processed_sets_the_time(backend: Backend) -> None:
     store = backend.store()
     message_id = backend.message_id("1")
-    store.record_inbound(message_id, backend.customer_key("a"))
+    store.messages.record_inbound(message_id, backend.customer_id("a"))
 
-    store.mark_processed(message_id)
+    store.messages.mark_processed(message_id)
 
     with store.engine.connect() as connection:
         processed_at = connection.execute(
@@ -115,40 +113,40 @@ def test_a_flow_token_is_held_by_its_claimer_until_its_turn_is_done(backend: Bac
     store = backend.store()
     token = backend.flow_token("1")
 
-    assert store.claim_flow_token(token, "reply-a") == "ours"
-    assert backend.store().claim_flow_token(token, "reply-a") == "ours"  # its replay
-    assert store.claim_flow_token(token, "endpoint-b") == "held"  # waits, is not dropped
-    store.release_flow_token(token, "endpoint-b")  # not the holder: changes nothing
-    store.finish_flow_token(token, "endpoint-b")
-    assert store.flow_token_done(token) is False
-    store.finish_flow_token(token, "reply-a")
-    assert store.flow_token_done(token) is True
-    assert store.claim_flow_token(token, "endpoint-b") == "done"
-    assert backend.store().claim_flow_token(token, "reply-a") == "done"
-    assert store.claim_flow_token(backend.flow_token("2"), "endpoint-b") == "ours"
+    assert store.flow_claims.claim(token, "reply-a") == "ours"
+    assert backend.store().flow_claims.claim(token, "reply-a") == "ours"  # its replay
+    assert store.flow_claims.claim(token, "endpoint-b") == "held"  # waits, is not dropped
+    store.flow_claims.release(token, "endpoint-b")  # not the holder: changes nothing
+    store.flow_claims.finish(token, "endpoint-b")
+    assert store.flow_claims.is_done(token) is False
+    store.flow_claims.finish(token, "reply-a")
+    assert store.flow_claims.is_done(token) is True
+    assert store.flow_claims.claim(token, "endpoint-b") == "done"
+    assert backend.store().flow_claims.claim(token, "reply-a") == "done"
+    assert store.flow_claims.claim(backend.flow_token("2"), "endpoint-b") == "ours"
 
 
 def test_a_flow_token_claim_no_longer_renewed_is_taken_over(backend: Backend) -> None:
     store = backend.store()
     token = backend.flow_token("1")
-    assert store.claim_flow_token(token, "endpoint-a", 60) == "ours"
-    assert store.claim_flow_token(token, "reply-b", 60) == "held"
-    assert store.renew_flow_token(token, "endpoint-a") is True
+    assert store.flow_claims.claim(token, "endpoint-a", 60) == "ours"
+    assert store.flow_claims.claim(token, "reply-b", 60) == "held"
+    assert store.flow_claims.renew(token, "endpoint-a") is True
     time.sleep(0.05)  # endpoint-a's process died: no renewal since
-    assert backend.store().claim_flow_token(token, "reply-b", 0.01) == "ours"
-    assert store.renew_flow_token(token, "endpoint-a") is False  # a late worker learns it
-    store.finish_flow_token(token, "endpoint-a")
-    assert store.flow_token_done(token) is False
-    store.finish_flow_token(token, "reply-b")
-    assert store.flow_token_done(token) is True
+    assert backend.store().flow_claims.claim(token, "reply-b", 0.01) == "ours"
+    assert store.flow_claims.renew(token, "endpoint-a") is False  # a late worker learns it
+    store.flow_claims.finish(token, "endpoint-a")
+    assert store.flow_claims.is_done(token) is False
+    store.flow_claims.finish(token, "reply-b")
+    assert store.flow_claims.is_done(token) is True
 
 
 def test_a_released_flow_token_can_be_claimed_by_another_completion(backend: Backend) -> None:
     store = backend.store()
     token = backend.flow_token("1")
-    assert store.claim_flow_token(token, "reply-a") == "ours"
-    store.release_flow_token(token, "reply-a")
-    assert store.claim_flow_token(token, "endpoint-b") == "ours"
+    assert store.flow_claims.claim(token, "reply-a") == "ours"
+    store.flow_claims.release(token, "reply-a")
+    assert store.flow_claims.claim(token, "endpoint-b") == "ours"
 
 
 def test_concurrent_claims_of_one_flow_token_have_one_winner(backend: Backend) -> None:
@@ -160,7 +158,7 @@ def test_concurrent_claims_of_one_flow_token_have_one_winner(backend: Backend) -
 
     def claim(number: int) -> None:
         start.wait()
-        won = stores[number % 2].claim_flow_token(token, f"claimer-{number}")
+        won = stores[number % 2].flow_claims.claim(token, f"claimer-{number}")
         with lock:
             results.append(won)
 
@@ -175,20 +173,20 @@ def test_concurrent_claims_of_one_flow_token_have_one_winner(backend: Backend) -
 
 def test_touch_customer_keeps_the_latest_time(backend: Backend) -> None:
     store = backend.store()
-    key, other = backend.customer_key("a"), backend.customer_key("b")
+    key, other = backend.customer_id("a"), backend.customer_id("b")
 
-    assert store.last_inbound_at(key) is None
-    store.touch_customer(key, 1_000.0)
-    assert store.last_inbound_at(key) == 1_000.0
-    store.touch_customer(key, 2_000.5)
-    assert store.last_inbound_at(key) == 2_000.5
-    store.touch_customer(key, 1_500.0)
-    store.touch_customer(key, 2_000.5)
-    assert store.last_inbound_at(key) == 2_000.5
-    assert store.last_inbound_at(other) is None
-    store.touch_customer(other, 10.0)
-    assert backend.store().last_inbound_at(other) == 10.0
-    assert store.last_inbound_at(key) == 2_000.5
+    assert store.messages.last_inbound_at(key) is None
+    store.messages.touch_customer(key, 1_000.0)
+    assert store.messages.last_inbound_at(key) == 1_000.0
+    store.messages.touch_customer(key, 2_000.5)
+    assert store.messages.last_inbound_at(key) == 2_000.5
+    store.messages.touch_customer(key, 1_500.0)
+    store.messages.touch_customer(key, 2_000.5)
+    assert store.messages.last_inbound_at(key) == 2_000.5
+    assert store.messages.last_inbound_at(other) is None
+    store.messages.touch_customer(other, 10.0)
+    assert backend.store().messages.last_inbound_at(other) == 10.0
+    assert store.messages.last_inbound_at(key) == 2_000.5
 
 
 def error_columns(store: ConnectorStore, message_id: str) -> tuple[object, ...]:
@@ -206,32 +204,38 @@ def error_columns(store: ConnectorStore, message_id: str) -> tuple[object, ...]:
 
 def test_statuses_only_move_forward(backend: Backend) -> None:
     store = backend.store()
-    message_id, key = backend.message_id("out"), backend.customer_key("a")
-    store.record_outbound(message_id, key, "reply")
-    assert store.outbound(message_id) == OutboundRecord(message_id, key, "reply", None, "accepted")
+    message_id, key = backend.message_id("out"), backend.customer_id("a")
+    store.messages.record_outbound(message_id, key, "reply")
+    assert store.messages.outbound(message_id) == OutboundRecord(
+        message_id, key, "reply", None, "accepted"
+    )
 
-    assert store.record_status(message_id, "sent", 10.0) == OutboundRecord(
+    assert store.messages.record_status(message_id, "sent", 10.0) == OutboundRecord(
         message_id, key, "reply", None, "sent"
     )
-    read = store.record_status(message_id, "read", 30.0)
+    read = store.messages.record_status(message_id, "read", 30.0)
     assert read is not None and read.status == "read"
-    assert store.record_status(message_id, "delivered", 20.0) is None
-    assert store.record_status(message_id, "sent", 10.0) is None
-    assert store.record_status(message_id, "read", 31.0) is None
-    assert store.record_status(message_id, "deleted", 40.0) is None
+    assert store.messages.record_status(message_id, "delivered", 20.0) is None
+    assert store.messages.record_status(message_id, "sent", 10.0) is None
+    assert store.messages.record_status(message_id, "read", 31.0) is None
+    assert store.messages.record_status(message_id, "deleted", 40.0) is None
 
-    record = store.outbound(message_id)
+    record = store.messages.outbound(message_id)
     assert record is not None and record.status == "read"
     assert error_columns(store, message_id) == ("read", 30.0, None, None)
 
 
 def test_failed_status_stores_the_error_and_returns_the_body(backend: Backend) -> None:
     store = backend.store()
-    message_id, key = backend.message_id("note"), backend.customer_key("a")
-    store.record_outbound(message_id, key, "notification", body="Your order ORD-1 has shipped.")
-    store.record_status(message_id, "sent", 10.0)
+    message_id, key = backend.message_id("note"), backend.customer_id("a")
+    store.messages.record_outbound(
+        message_id, key, "notification", body="Your order ORD-1 has shipped."
+    )
+    store.messages.record_status(message_id, "sent", 10.0)
 
-    failed = store.record_status(message_id, "failed", 11.0, 131047, "Re-engagement message")
+    failed = store.messages.record_status(
+        message_id, "failed", 11.0, 131047, "Re-engagement message"
+    )
 
     assert failed == OutboundRecord(
         message_id, key, "notification", "Your order ORD-1 has shipped.", "failed"
@@ -242,15 +246,15 @@ def test_failed_status_stores_the_error_and_returns_the_body(backend: Backend) -
         131047,
         "Re-engagement message",
     )
-    assert store.record_status(message_id, "failed", 12.0, 131047, "again") is None
+    assert store.messages.record_status(message_id, "failed", 12.0, 131047, "again") is None
 
 
 def test_status_of_an_unknown_message_is_ignored(backend: Backend) -> None:
     store = backend.store()
     message_id = backend.message_id("never-sent")
 
-    assert store.record_status(message_id, "delivered", 1.0) is None
-    assert store.outbound(message_id) is None
+    assert store.messages.record_status(message_id, "delivered", 1.0) is None
+    assert store.messages.outbound(message_id) is None
 
 
 def test_of_concurrent_failed_statuses_one_moves_the_message(backend: Backend) -> None:
@@ -259,14 +263,18 @@ def test_of_concurrent_failed_statuses_one_moves_the_message(backend: Backend) -
     stores = [backend.store(), backend.store()]
     messages = [backend.message_id(f"fallback-{n}") for n in range(10)]
     for message_id in messages:
-        stores[0].record_outbound(message_id, backend.customer_key("a"), "notification", "Paid")
-        stores[0].record_status(message_id, "sent", 1.0)
+        stores[0].messages.record_outbound(
+            message_id, backend.customer_id("a"), "notification", "Paid"
+        )
+        stores[0].messages.record_status(message_id, "sent", 1.0)
     winners: list[str] = []
     lock = threading.Lock()
 
     def apply(message_id: str, start: threading.Barrier, number: int) -> None:
         start.wait()
-        record = stores[number % 2].record_status(message_id, "failed", 2.0, 131047, "window")
+        record = stores[number % 2].messages.record_status(
+            message_id, "failed", 2.0, 131047, "window"
+        )
         if record is not None:
             with lock:
                 winners.append(message_id)
@@ -287,19 +295,21 @@ def test_the_first_session_paid_for_an_order_confirms_it_and_keeps_doing_so(
 ) -> None:
     store = backend.store()
     order = f"ORD-{backend.tag}"
-    assert store.claim_order_payment(CUSTOMER_A, order, "cs_first") is True
-    assert store.claim_order_payment(CUSTOMER_A, order, "cs_second") is False  # a duplicate
-    assert backend.store().claim_order_payment(CUSTOMER_A, order, "cs_first") is True  # replay
-    assert backend.store().claim_order_payment(CUSTOMER_A, order, "cs_second") is False
-    assert store.claim_order_payment(CUSTOMER_A, f"{order}-other", "cs_second") is True
+    assert store.stripe.claim_order_payment(CUSTOMER_A, order, "cs_first") is True
+    assert store.stripe.claim_order_payment(CUSTOMER_A, order, "cs_second") is False  # a duplicate
+    assert (
+        backend.store().stripe.claim_order_payment(CUSTOMER_A, order, "cs_first") is True
+    )  # replay
+    assert backend.store().stripe.claim_order_payment(CUSTOMER_A, order, "cs_second") is False
+    assert store.stripe.claim_order_payment(CUSTOMER_A, f"{order}-other", "cs_second") is True
 
 
 def test_another_customers_order_with_the_same_id_is_not_a_duplicate(backend: Backend) -> None:
     store = backend.store()
     order = f"ORD-{backend.tag}"
-    assert store.claim_order_payment(CUSTOMER_A, order, "cs_of_a") is True
-    assert store.claim_order_payment(CUSTOMER_B, order, "cs_of_b") is True  # not refunded
-    assert store.claim_order_payment(CUSTOMER_B, order, "cs_again_of_b") is False
+    assert store.stripe.claim_order_payment(CUSTOMER_A, order, "cs_of_a") is True
+    assert store.stripe.claim_order_payment(CUSTOMER_B, order, "cs_of_b") is True  # not refunded
+    assert store.stripe.claim_order_payment(CUSTOMER_B, order, "cs_again_of_b") is False
 
 
 def test_of_sessions_of_one_order_paid_at_once_one_confirms_it(backend: Backend) -> None:
@@ -312,7 +322,7 @@ def test_of_sessions_of_one_order_paid_at_once_one_confirms_it(backend: Backend)
     def claim(number: int) -> None:
         start.wait()
         session = f"cs_{number}"
-        if stores[number % 2].claim_order_payment(CUSTOMER_A, order, session):
+        if stores[number % 2].stripe.claim_order_payment(CUSTOMER_A, order, session):
             with lock:
                 winners.append(session)
 

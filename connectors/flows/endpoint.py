@@ -32,7 +32,9 @@ from connectors.jobs.customer_queue import CustomerQueues
 from connectors.jobs.leases import heartbeat, renewal_interval
 from connectors.rasa_patches.action_failures import watch_actions
 from connectors.settings import FlowSettings
-from connectors.storage.store import FLOW_CLAIM_LEASE_SECONDS, ConnectorStore, FlowClaim, new_claim
+from connectors.storage.flow_claims import FLOW_CLAIM_LEASE_SECONDS, FlowClaim
+from connectors.storage.leases import new_claim
+from connectors.storage.store import ConnectorStore
 from connectors.whatsapp.intents import intent_message
 from shop_contract.custom_messages import FLOW_RESPONSE_KEY
 from shop_contract.entities import FLOW_DATA, FLOW_SCREEN, FLOW_TOKEN
@@ -73,11 +75,11 @@ async def complete_once(
     re-delivery of the nfm_reply, can still make the order. A claim left by a crash goes
     to the replay of the same nfm_reply, or to any completion once its lease ran out.
     """
-    claim = await asyncio.to_thread(store.claim_flow_token, flow_token, claimer, lease_seconds)
+    claim = await asyncio.to_thread(store.flow_claims.claim, flow_token, claimer, lease_seconds)
     if claim != "ours":
         return claim
     renewing = heartbeat(
-        lambda: store.renew_flow_token(flow_token, claimer),
+        lambda: store.flow_claims.renew(flow_token, claimer),
         renewal_interval(lease_seconds),
         "a flow token's claim",
     )
@@ -85,9 +87,9 @@ async def complete_once(
         async with renewing, watch_actions():
             await turn()
     except Exception:
-        await asyncio.to_thread(store.release_flow_token, flow_token, claimer)
+        await asyncio.to_thread(store.flow_claims.release, flow_token, claimer)
         raise
-    await asyncio.to_thread(store.finish_flow_token, flow_token, claimer)
+    await asyncio.to_thread(store.flow_claims.finish, flow_token, claimer)
     return claim
 
 

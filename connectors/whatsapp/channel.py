@@ -57,16 +57,14 @@ from connectors.rasa_patches.install import install as install_rasa_patches
 from connectors.rest_channel import refuse_open_rest_channels
 from connectors.settings import ConfigError, FlowSettings, WhatsAppSettings
 from connectors.storage.checks import StoredDataError
+from connectors.storage.database import DatabaseConfigError, database_url
 from connectors.storage.encrypted_tracker import EncryptedTrackerStore
 from connectors.storage.keys import KeyConfigError
-from connectors.storage.store import (
-    ConnectorStore,
-    digest,
-    inbound_messages,
-    new_claim,
-    stripe_events,
-)
-from connectors.storage.tracker_store import DatabaseConfigError, database_url
+from connectors.storage.leases import new_claim
+from connectors.storage.opening import open_store
+from connectors.storage.schema import inbound_messages, stripe_events
+from connectors.storage.sealing import digest
+from connectors.storage.store import ConnectorStore
 from connectors.stripe.webhook import MAX_BODY_BYTES as STRIPE_MAX_BODY_BYTES
 from connectors.stripe.webhook import StripeWebhook
 from connectors.whatsapp.graph import GraphApiError, GraphClient, GraphSettings
@@ -152,7 +150,7 @@ class WhatsAppInput(InputChannel):
             install_rasa_patches()
             settings = WhatsAppSettings.from_env(os.environ)
             flow_settings = FlowSettings.from_env(os.environ)
-            store = ConnectorStore(database_url(os.environ))
+            store = open_store(database_url(os.environ))
         except (ConfigError, DatabaseConfigError, KeyConfigError, StoredDataError) as error:
             print_error_and_exit(f"WhatsApp channel: {error}")
         if flow_settings.private_key is None:
@@ -205,7 +203,7 @@ class WhatsAppInput(InputChannel):
         """A heartbeat that keeps recorded work (a message, a Stripe event) held under
         `claim` while it waits and runs, so no replica's recovery sweep runs it again."""
         return heartbeat(
-            lambda: self.store.renew_claim(table, work_id, claim),
+            lambda: self.store.leases.renew(table, work_id, claim),
             renewal_interval(self.settings.replay_lease_seconds),
             f"{table.name} {message_ref(work_id) if table is inbound_messages else work_id}",
         )
@@ -355,7 +353,7 @@ class WhatsAppInput(InputChannel):
             for message in notification.messages:
                 claim = new_claim()
                 if await asyncio.to_thread(
-                    self.store.record_inbound,
+                    self.store.messages.record_inbound,
                     message.id,
                     message.customer.key,
                     None,
@@ -409,7 +407,7 @@ class WhatsAppInput(InputChannel):
         """One sweep: schedules abandoned messages and Stripe events again; returns how many."""
         lease = self.settings.replay_lease_seconds
         messages = await asyncio.to_thread(
-            self.store.claim_abandoned, inbound_messages, "message_id", lease
+            self.store.leases.claim_abandoned, inbound_messages, "message_id", lease
         )
         for _, payload, claim in messages:
             message = message_from_json(payload)
@@ -428,7 +426,7 @@ class WhatsAppInput(InputChannel):
                 self.hold(inbound_messages, message.id, claim),
             )
         events = await asyncio.to_thread(
-            self.store.claim_abandoned, stripe_events, "event_id", lease
+            self.store.leases.claim_abandoned, stripe_events, "event_id", lease
         )
         for event_id, payload, claim in events:
             if event_id in self.replaying:
@@ -443,7 +441,9 @@ class WhatsAppInput(InputChannel):
     ) -> None:
         """Runs a replayed message unless, while it waited, it was finished or taken over."""
         try:
-            if await asyncio.to_thread(self.store.holds, inbound_messages, message.id, claim):
+            if await asyncio.to_thread(
+                self.store.leases.holds, inbound_messages, message.id, claim
+            ):
                 await self.handle_message(message, on_new_message)
             else:
                 logger.info("replay of message %s skipped: no longer ours", message_ref(message.id))
@@ -456,7 +456,9 @@ class WhatsAppInput(InputChannel):
     async def handle_message(self, message: InboundMessage, on_new_message: OnNewMessage) -> None:
         """One customer message through Rasa, with read receipt and typing indicator."""
         key = message.customer.key
-        await asyncio.to_thread(self.store.touch_customer, key, message.timestamp or time.time())
+        await asyncio.to_thread(
+            self.store.messages.touch_customer, key, message.timestamp or time.time()
+        )
         with contextlib.suppress(GraphApiError):  # a courtesy; the client logged the failure
             await self.graph.mark_read(message.id)
         output = self.output(notifications=False)
@@ -476,9 +478,9 @@ class WhatsAppInput(InputChannel):
                 return  # left unprocessed: the recovery sweep replays it later
         if output.erase_request is not None:
             if not await self.erase(key, output.erase_request):
-                await asyncio.to_thread(self.store.mark_processed, message.id)  # no replay
+                await asyncio.to_thread(self.store.messages.mark_processed, message.id)  # no replay
             return
-        await asyncio.to_thread(self.store.mark_processed, message.id)
+        await asyncio.to_thread(self.store.messages.mark_processed, message.id)
 
     async def complete(
         self, message: InboundMessage, flow_token: str, turn: Callable[[], Awaitable[Any]]
@@ -499,7 +501,7 @@ class WhatsAppInput(InputChannel):
             logger.info("flow completion already handled: message=%s", message_ref(message.id))
         return True
 
-    async def erase(self, customer_key: str, texts: dict[str, str]) -> bool:
+    async def erase(self, customer_id: str, texts: dict[str, str]) -> bool:
         """Erases everything held about the customer, on their confirmed request, and tells
         them; False when it failed. The last message is sent without a record, so that
         nothing of theirs stays.
@@ -509,24 +511,24 @@ class WhatsAppInput(InputChannel):
         erasure: Rasa's store would write every event back into an empty conversation.
         """
         lock = (
-            self.agent.lock_store.lock(customer_key)
+            self.agent.lock_store.lock(customer_id)
             if self.agent is not None
             else contextlib.nullcontext()
         )
         try:
             async with lock:
-                counts = await asyncio.to_thread(erase_customer, self.store, customer_key)
+                counts = await asyncio.to_thread(erase_customer, self.store, customer_id)
         except Exception:
-            logger.exception("erasure failed for %s", customer_ref(customer_key))
+            logger.exception("erasure failed for %s", customer_ref(customer_id))
             await self.output(notifications=False).send_text_message(
-                customer_key, texts.get("failed", "")
+                customer_id, texts.get("failed", "")
             )
             return False
         logger.info(
-            "erased on request: %s (%s rows)", customer_ref(customer_key), sum(counts.values())
+            "erased on request: %s (%s rows)", customer_ref(customer_id), sum(counts.values())
         )
         for body in text_bodies(texts.get("done", "")):
-            request = envelope(customer_key, is_business_scoped(customer_key), body)
+            request = envelope(customer_id, is_business_scoped(customer_id), body)
             with contextlib.suppress(GraphApiError):  # the client logged the failure
                 await self.graph.send_message(request)
         return True
@@ -550,7 +552,9 @@ class WhatsAppInput(InputChannel):
         if not is_order_completion(response_json):
             return None, None  # the 'continue in the chat' hand-over: the turn already runs
         token = completion_token(response_json)
-        if isinstance(token, str) and await asyncio.to_thread(self.store.flow_token_done, token):
+        if isinstance(token, str) and await asyncio.to_thread(
+            self.store.flow_claims.is_done, token
+        ):
             # a re-delivery or replay once the order exists: nothing to do, nothing to say
             logger.info("flow completion already handled: message=%s", message_ref(message.id))
             return None, None
@@ -579,7 +583,7 @@ class WhatsAppInput(InputChannel):
     async def handle_status(self, status: StatusUpdate) -> None:
         """Records a delivery status; a notification that failed for the window is resent."""
         record = await asyncio.to_thread(
-            self.store.record_status,
+            self.store.messages.record_status,
             status.message_id,
             status.status,
             float(status.timestamp or time.time()),
@@ -599,14 +603,14 @@ class WhatsAppInput(InputChannel):
             and record.body
             and status.error_code == RE_ENGAGEMENT_ERROR
         ):
-            await self.queue_fallback(status.message_id, record.customer_key, record.body)
+            await self.queue_fallback(status.message_id, record.customer_id, record.body)
 
-    async def queue_fallback(self, message_id: str, customer_key: str, text: str) -> None:
+    async def queue_fallback(self, message_id: str, customer_id: str, text: str) -> None:
         """Queues the outside-window form (template or WASender) of a notification Meta
         refused for the 24-hour window: the outbox retries it, makes it a dead letter or
         'undeliverable', as for any notification. Keyed by the refused message, so it is
         queued once however many times its 'failed' status arrives."""
         key = f"fallback:{digest(message_id)}"
         body = json.dumps(outside_window_body(text))
-        if await asyncio.to_thread(self.store.enqueue_notification, key, customer_key, body):
+        if await asyncio.to_thread(self.store.outbox.enqueue, key, customer_id, body):
             self.outbox_worker.wake.set()

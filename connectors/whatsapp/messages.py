@@ -168,17 +168,17 @@ def template_body(name: str, language: str, parameters: list[str]) -> dict[str, 
 ENVELOPE_KEYS = frozenset({"messaging_product", "recipient_type", "to", "recipient"})
 
 
-def envelope(customer_key: str, uses_user_id: bool, body: dict[str, Any]) -> dict[str, Any]:
+def envelope(customer_id: str, uses_user_id: bool, body: dict[str, Any]) -> dict[str, Any]:
     """The full send request: business-scoped ids go in `recipient`, phone ids in `to`.
 
     The envelope is written over the body: a body (a custom response, say) that carries
     `to`, `recipient` or `messaging_product` cannot send the message to someone else.
     """
     content = {k: v for k, v in body.items() if k not in ENVELOPE_KEYS}
-    address = {"recipient": customer_key} if uses_user_id else {"to": customer_key}
+    address = {"recipient": customer_id} if uses_user_id else {"to": customer_id}
     return {**content, "messaging_product": "whatsapp", "recipient_type": "individual", **address}
 
 
-def is_business_scoped(customer_key: str) -> bool:
+def is_business_scoped(customer_id: str) -> bool:
     """BSUIDs look like 'US.1349…' (country code, dot, digits); phone ids are digits only."""
-    return not customer_key.isdigit()
+    return not customer_id.isdigit()

@@ -129,8 +129,8 @@ class WhatsAppOutput(OutputChannel):
             return
         await self.send_body(recipient_id, json_message)
 
-    def within_window(self, customer_key: str, now: float | None = None) -> bool:
-        last = self.store.last_inbound_at(customer_key)
+    def within_window(self, customer_id: str, now: float | None = None) -> bool:
+        last = self.store.messages.last_inbound_at(customer_id)
         if last is None:
             return False
         return (now or time.time()) - last < WINDOW_SECONDS - WINDOW_SAFETY_SECONDS
@@ -203,6 +203,6 @@ class WhatsAppOutput(OutputChannel):
         message_id = await self.graph.send_message(request)
         stored_text = body_text(body) if kind == "notification" else None
         await asyncio.to_thread(
-            self.store.record_outbound, message_id, recipient_id, kind, stored_text
+            self.store.messages.record_outbound, message_id, recipient_id, kind, stored_text
         )
         return message_id
