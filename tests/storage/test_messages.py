@@ -1,71 +1,16 @@
-"""ConnectorStore on SQLite files and on PostgreSQL: dedup, 24-hour window, statuses, claims.
-
-The PostgreSQL runs use a throw-away database (tests/postgres.py) and skip only when the
-server cannot be reached.
-"""
+"""Message records on SQLite and PostgreSQL: dedup, the 24-hour window, delivery statuses."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
-import time
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from connectors.storage.messages import OutboundRecord
-from connectors.storage.opening import open_store
 from connectors.storage.schema import inbound_messages, outbound_messages
 from connectors.storage.sealing import digest
 from connectors.storage.store import ConnectorStore
-from tests.postgres import temporary_database
-
-CUSTOMER_A = "15550006001"
-CUSTOMER_B = "15550006002"
-
-
-@dataclass
-class Backend:
-    """Stores on one database (a fresh SQLite file or PostgreSQL database per test)."""
-
-    url: str
-    stores: list[ConnectorStore] = field(default_factory=list)
-    tag: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-
-    def store(self) -> ConnectorStore:
-        """A new ConnectorStore on the same database (as after a restart)."""
-        opened = open_store(self.url)
-        self.stores.append(opened)
-        return opened
-
-    def message_id(self, name: str) -> str:
-        return f"wamid.{self.tag}.{name}"
-
-    def customer_id(self, name: str) -> str:
-        return f"test-{self.tag}-{name}"
-
-    def flow_token(self, name: str) -> str:
-        return f"flow-{self.tag}-{name}"
-
-    def close(self) -> None:
-        for opened in self.stores:
-            opened.engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    with contextlib.ExitStack() as stack:
-        if request.param == "postgresql":
-            url = stack.enter_context(temporary_database("wa_store"))
-        else:
-            url = f"sqlite:///{tmp_path}/x.db"
-        found = Backend(url)
-        yield found
-        found.close()
+from tests.storage.conftest import Backend
 
 
 def test_inbound_message_counts_once(backend: Backend) -> None:
@@ -107,68 +52,6 @@ def test_mark_processed_sets_the_time(backend: Backend) -> None:
             )
         ).scalar()
     assert processed_at is not None and processed_at > 0
-
-
-def test_a_flow_token_is_held_by_its_claimer_until_its_turn_is_done(backend: Backend) -> None:
-    store = backend.store()
-    token = backend.flow_token("1")
-
-    assert store.flow_claims.claim(token, "reply-a") == "ours"
-    assert backend.store().flow_claims.claim(token, "reply-a") == "ours"  # its replay
-    assert store.flow_claims.claim(token, "endpoint-b") == "held"  # waits, is not dropped
-    store.flow_claims.release(token, "endpoint-b")  # not the holder: changes nothing
-    store.flow_claims.finish(token, "endpoint-b")
-    assert store.flow_claims.is_done(token) is False
-    store.flow_claims.finish(token, "reply-a")
-    assert store.flow_claims.is_done(token) is True
-    assert store.flow_claims.claim(token, "endpoint-b") == "done"
-    assert backend.store().flow_claims.claim(token, "reply-a") == "done"
-    assert store.flow_claims.claim(backend.flow_token("2"), "endpoint-b") == "ours"
-
-
-def test_a_flow_token_claim_no_longer_renewed_is_taken_over(backend: Backend) -> None:
-    store = backend.store()
-    token = backend.flow_token("1")
-    assert store.flow_claims.claim(token, "endpoint-a", 60) == "ours"
-    assert store.flow_claims.claim(token, "reply-b", 60) == "held"
-    assert store.flow_claims.renew(token, "endpoint-a") is True
-    time.sleep(0.05)  # endpoint-a's process died: no renewal since
-    assert backend.store().flow_claims.claim(token, "reply-b", 0.01) == "ours"
-    assert store.flow_claims.renew(token, "endpoint-a") is False  # a late worker learns it
-    store.flow_claims.finish(token, "endpoint-a")
-    assert store.flow_claims.is_done(token) is False
-    store.flow_claims.finish(token, "reply-b")
-    assert store.flow_claims.is_done(token) is True
-
-
-def test_a_released_flow_token_can_be_claimed_by_another_completion(backend: Backend) -> None:
-    store = backend.store()
-    token = backend.flow_token("1")
-    assert store.flow_claims.claim(token, "reply-a") == "ours"
-    store.flow_claims.release(token, "reply-a")
-    assert store.flow_claims.claim(token, "endpoint-b") == "ours"
-
-
-def test_concurrent_claims_of_one_flow_token_have_one_winner(backend: Backend) -> None:
-    stores = [backend.store(), backend.store()]
-    token = backend.flow_token("race")
-    start = threading.Barrier(8)
-    results: list[str] = []
-    lock = threading.Lock()
-
-    def claim(number: int) -> None:
-        start.wait()
-        won = stores[number % 2].flow_claims.claim(token, f"claimer-{number}")
-        with lock:
-            results.append(won)
-
-    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-
-    assert sorted(results) == ["held"] * 7 + ["ours"]
 
 
 def test_touch_customer_keeps_the_latest_time(backend: Backend) -> None:
@@ -288,48 +171,3 @@ def test_of_concurrent_failed_statuses_one_moves_the_message(backend: Backend) -
             thread.join(timeout=30)
 
     assert sorted(winners) == sorted(messages)
-
-
-def test_the_first_session_paid_for_an_order_confirms_it_and_keeps_doing_so(
-    backend: Backend,
-) -> None:
-    store = backend.store()
-    order = f"ORD-{backend.tag}"
-    assert store.stripe.claim_order_payment(CUSTOMER_A, order, "cs_first") is True
-    assert store.stripe.claim_order_payment(CUSTOMER_A, order, "cs_second") is False  # a duplicate
-    assert (
-        backend.store().stripe.claim_order_payment(CUSTOMER_A, order, "cs_first") is True
-    )  # replay
-    assert backend.store().stripe.claim_order_payment(CUSTOMER_A, order, "cs_second") is False
-    assert store.stripe.claim_order_payment(CUSTOMER_A, f"{order}-other", "cs_second") is True
-
-
-def test_another_customers_order_with_the_same_id_is_not_a_duplicate(backend: Backend) -> None:
-    store = backend.store()
-    order = f"ORD-{backend.tag}"
-    assert store.stripe.claim_order_payment(CUSTOMER_A, order, "cs_of_a") is True
-    assert store.stripe.claim_order_payment(CUSTOMER_B, order, "cs_of_b") is True  # not refunded
-    assert store.stripe.claim_order_payment(CUSTOMER_B, order, "cs_again_of_b") is False
-
-
-def test_of_sessions_of_one_order_paid_at_once_one_confirms_it(backend: Backend) -> None:
-    stores = [backend.store(), backend.store()]
-    order = f"ORD-{backend.tag}"
-    start = threading.Barrier(8)
-    winners: list[str] = []
-    lock = threading.Lock()
-
-    def claim(number: int) -> None:
-        start.wait()
-        session = f"cs_{number}"
-        if stores[number % 2].stripe.claim_order_payment(CUSTOMER_A, order, session):
-            with lock:
-                winners.append(session)
-
-    threads = [threading.Thread(target=claim, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-
-    assert len(winners) == 1
