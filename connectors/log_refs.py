@@ -19,9 +19,9 @@ def configure(secret: str) -> None:
     _key = hmac.new(secret.encode(), b"whatsapp-shop log reference", hashlib.sha256).digest()
 
 
-def customer_ref(customer_key: str) -> str:
+def customer_ref(customer_id: str) -> str:
     """A short stable reference such as 'c-3f9a1b2c4d5e'."""
-    digest = hmac.new(_key, customer_key.encode(), hashlib.sha256).hexdigest()
+    digest = hmac.new(_key, customer_id.encode(), hashlib.sha256).hexdigest()
     return "c-" + digest[:12]
 
 

@@ -6,16 +6,13 @@ from __future__ import annotations
 import os
 import sys
 
-import sqlalchemy as sa
-
+from connectors.storage.database import create_engine, database_url
 from connectors.storage.migrations import migrate
-from connectors.storage.tracker_store import database_url, is_sqlite, sqlite_engine
 
 
 def main() -> int:
     url = database_url(os.environ)
-    engine = sqlite_engine(url) if is_sqlite(url) else sa.create_engine(url, future=True)
-    applied = migrate(engine)
+    applied = migrate(create_engine(url))
     print(f"schema up to date (applied now: {applied or 'none'})")
     return 0
 

@@ -13,9 +13,10 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 from connectors.storage.checks import StoredDataError
+from connectors.storage.database import DatabaseConfigError, database_url
 from connectors.storage.keys import KeyConfigError
+from connectors.storage.opening import open_store as open_connector_store
 from connectors.storage.store import ConnectorStore
-from connectors.storage.tracker_store import DatabaseConfigError, database_url
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,7 +24,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def open_store(command: str, verify: bool = True) -> ConnectorStore:
     load_dotenv(PROJECT_ROOT / ".env", override=False)
     try:
-        return ConnectorStore(database_url(os.environ), verify=verify)
+        return open_connector_store(database_url(os.environ), verify=verify)
     except (KeyConfigError, StoredDataError, DatabaseConfigError) as error:
         print(f"{command}: {error}", file=sys.stderr)
         raise SystemExit(2) from None

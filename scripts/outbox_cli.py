@@ -11,9 +11,9 @@ from connectors.jobs.outbox import STATUSES
 from scripts.operator_store import open_store
 
 
-def masked(customer_key: str) -> str:
+def masked(customer_id: str) -> str:
     """Enough of a customer id to tell entries apart, not enough to identify anyone."""
-    return "…" + customer_key[-4:]
+    return "…" + customer_id[-4:]
 
 
 def main(argv: Sequence[str]) -> int:
@@ -26,14 +26,14 @@ def main(argv: Sequence[str]) -> int:
     args = parser.parse_args(argv)
     store = open_store("outbox")
     if args.command == "list":
-        for entry in store.notifications(args.status):
-            customer = "unreadable" if entry.unreadable else masked(entry.customer_key)
+        for entry in store.outbox.entries(args.status):
+            customer = "unreadable" if entry.unreadable else masked(entry.customer_id)
             print(
                 f"{entry.id:6d}  {entry.status:13s}  attempts={entry.attempts:<3d} "
                 f"customer={customer}  {entry.last_error or ''}"
             )
         return 0
-    changed = store.retry_notifications(args.ids or None)
+    changed = store.outbox.retry_dead(args.ids or None)
     print(f"{changed} notification(s) queued again")
     return 0
 

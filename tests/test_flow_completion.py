@@ -21,7 +21,8 @@ from rasa.core.channels.channel import UserMessage
 from connectors.flows.completion import complete_once
 from connectors.flows.endpoint import EXPIRED_MESSAGE
 from connectors.settings import FlowSettings, WhatsAppSettings
-from connectors.storage.store import ConnectorStore, digest
+from connectors.storage.opening import open_store
+from connectors.storage.sealing import digest
 from connectors.whatsapp.channel import WhatsAppInput
 from connectors.whatsapp.intents import completion_token
 from connectors.whatsapp.payloads import InboundMessage, message_to_json, parse_notification
@@ -57,7 +58,7 @@ def channel(tmp_path: Path, fake_graph: FakeGraphApi) -> WhatsAppInput:
         "verify",
         fake_graph.base_url,
     )
-    store = ConnectorStore(f"sqlite:///{tmp_path / 'completion.db'}")
+    store = open_store(f"sqlite:///{tmp_path / 'completion.db'}")
     return WhatsAppInput(settings, store, FlowSettings(None))
 
 
@@ -127,7 +128,7 @@ def test_a_completion_with_a_foreign_or_expired_token_is_refused_politely(
         r.getMessage() for r in caplog.records if "flow completion refused" in r.getMessage()
     ]
     assert reason in line and CUSTOMER not in line and refused not in line
-    assert channel.store.claim_flow_token(refused, "test") == "ours"  # not used up
+    assert channel.store.flow_claims.claim(refused, "test") == "ours"  # not used up
 
 
 def test_a_completion_without_any_token_is_refused(
@@ -163,7 +164,7 @@ def handle(channel: WhatsAppInput, rasa: FakeRasa, message: InboundMessage) -> N
 
 
 def recorded(channel: WhatsAppInput, message: InboundMessage) -> None:
-    channel.store.record_inbound(message.id, CUSTOMER, None, message_to_json(message), "x")
+    channel.store.messages.record_inbound(message.id, CUSTOMER, None, message_to_json(message), "x")
 
 
 def processed(channel: WhatsAppInput) -> bool:
@@ -180,10 +181,10 @@ def test_the_replay_of_a_completion_cut_off_by_a_crash_makes_the_order(
     token = completion_token(message.flow_response or {})
     assert token is not None
     # The process claimed the token for this message and crashed during the turn.
-    assert channel.store.claim_flow_token(token, digest(message.id)) == "ours"
+    assert channel.store.flow_claims.claim(token, digest(message.id)) == "ours"
     handle(channel, rasa, message)  # the recovery sweep's replay
     assert len(rasa.turns) == 1 and rasa.turns[0].startswith("/flow_completed")
-    assert processed(channel) and channel.store.flow_token_done(token)
+    assert processed(channel) and channel.store.flow_claims.is_done(token)
 
 
 def test_a_completion_whose_token_another_turn_holds_waits_for_a_replay(
@@ -195,11 +196,11 @@ def test_a_completion_whose_token_another_turn_holds_waits_for_a_replay(
     token = completion_token(message.flow_response or {})
     assert token is not None
     # The Flow endpoint's completion turn (here or on another replica) holds the token ...
-    assert channel.store.claim_flow_token(token, "endpoint-turn") == "ours"
+    assert channel.store.flow_claims.claim(token, "endpoint-turn") == "ours"
     handle(channel, rasa, message)
     assert rasa.turns == [] and not processed(channel)  # kept, not dropped
     # ... and then fails and gives it back: the replay of the nfm_reply makes the order.
-    channel.store.release_flow_token(token, "endpoint-turn")
+    channel.store.flow_claims.release(token, "endpoint-turn")
     handle(channel, rasa, message)
     assert len(rasa.turns) == 1 and processed(channel)
 
@@ -209,8 +210,8 @@ def test_a_completion_replayed_after_the_order_was_made_is_not_told_the_form_exp
 ) -> None:
     rasa = FakeRasa()
     token = issue_token(CUSTOMER, SECRETS, now=time.time() - DEFAULT_TTL_SECONDS - 60)
-    channel.store.claim_flow_token(token, "endpoint-turn")
-    channel.store.finish_flow_token(token, "endpoint-turn")  # the order exists
+    channel.store.flow_claims.claim(token, "endpoint-turn")
+    channel.store.flow_claims.finish(token, "endpoint-turn")  # the order exists
     handle(channel, rasa, nfm_reply(completion(token)))  # the expired token's re-delivery
     assert rasa.turns == []
     assert texts_to(fake_graph, CUSTOMER) == []
@@ -223,8 +224,8 @@ def test_a_completion_turn_keeps_its_token_while_it_runs(channel: WhatsAppInput)
 
     async def slow_turn() -> None:
         await asyncio.sleep(0.5)
-        seen.append(await asyncio.to_thread(store.claim_flow_token, token, "reply", 0.15))
+        seen.append(await asyncio.to_thread(store.flow_claims.claim, token, "reply", 0.15))
 
     claim = asyncio.run(complete_once(store, token, "endpoint", slow_turn, lease_seconds=0.15))
     assert (claim, seen) == ("ours", ["held"])
-    assert store.flow_token_done(token)
+    assert store.flow_claims.is_done(token)

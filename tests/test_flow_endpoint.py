@@ -26,6 +26,7 @@ from connectors.flows.crypto import decrypt_response, encrypt_request
 from connectors.flows.endpoint import EXPIRED_MESSAGE, MAX_BODY_BYTES, FlowEndpoint
 from connectors.jobs.customer_queue import CustomerQueues
 from connectors.settings import FlowSettings
+from connectors.storage.opening import open_store
 from connectors.storage.store import ConnectorStore
 from shop_contract.custom_messages import FLOW_RESPONSE_KEY
 from shop_contract.flow_screens import CONTINUE_IN_CHAT_SCREEN, SUCCESS_SCREEN
@@ -58,7 +59,7 @@ def other_key() -> rsa.RSAPrivateKey:
 
 @pytest.fixture
 def store(tmp_path: Path) -> ConnectorStore:
-    return ConnectorStore(f"sqlite:///{tmp_path / 'connector.db'}")
+    return open_store(f"sqlite:///{tmp_path / 'connector.db'}")
 
 
 # --- stand-ins for the chat channel and for Rasa -------------------------------------------
@@ -676,7 +677,7 @@ def test_a_success_screen_with_another_customers_token_completes_nothing(
     shop = asyncio.run(scenario())
     assert shop.rasa.texts("flow_completed") == []
     assert "flow completion refused: flow token issued for another conversation" in caplog.text
-    assert shop.endpoint.store.claim_flow_token(foreign, "test") == "ours"  # not used up either
+    assert shop.endpoint.store.flow_claims.claim(foreign, "test") == "ours"  # not used up either
 
 
 @dataclass
@@ -706,4 +707,4 @@ def test_a_failed_completion_turn_gives_the_token_back_for_the_next_completion(
 
     shop = asyncio.run(scenario())
     assert len(shop.rasa.texts("flow_completed")) == 2  # failed once, then made once
-    assert shop.endpoint.store.claim_flow_token(shop.token, "test") == "done"
+    assert shop.endpoint.store.flow_claims.claim(shop.token, "test") == "done"

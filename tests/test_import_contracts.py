@@ -117,6 +117,21 @@ def test_contracts_hold_on_the_unmodified_copy(tree: Path) -> None:
             "import connectors.privacy.rights",
             STORAGE,
         ),
+        (
+            "connectors/storage/schema.py",
+            "import connectors.storage.store",
+            "storage in layers: schema a leaf, repositories, store, opening",
+        ),
+        (
+            "connectors/storage/store.py",
+            "import connectors.storage.opening",
+            "storage in layers: schema a leaf, repositories, store, opening",
+        ),
+        (
+            "connectors/storage/keys.py",
+            "import rasa.core.lock_store",
+            "the connector's tables, keys and privacy tools load no Rasa",
+        ),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(

@@ -24,7 +24,7 @@ from rasa.core.channels.channel import UserMessage
 
 from connectors.edge.signatures import hub_signature
 from connectors.settings import FlowSettings, WhatsAppSettings
-from connectors.storage.store import ConnectorStore
+from connectors.storage.opening import open_store
 from connectors.stripe.events import map_event
 from connectors.whatsapp.channel import WhatsAppInput, replayable_work
 from connectors.whatsapp.graph import GraphClient, GraphSettings
@@ -67,7 +67,7 @@ def replica(url: str, graph: FakeGraphApi, template: str | None = "order_update"
         replay_lease_seconds=LEASE_SECONDS,
         notification_template=template,
     )
-    return WhatsAppInput(settings, ConnectorStore(url), FlowSettings(None), (STRIPE_SECRET,))
+    return WhatsAppInput(settings, open_store(url), FlowSettings(None), (STRIPE_SECRET,))
 
 
 @pytest.fixture
@@ -118,7 +118,9 @@ def test_a_replay_skips_work_finished_while_it_waited(url: str, fake_graph: Fake
     document = meta.notification([meta.text(CUSTOMER, "hello")], [meta.contact(CUSTOMER)])
     (message,) = parse_notification(document).messages
     # A replica recorded it a while ago and stopped renewing (stalled, not dead).
-    store.record_inbound(message.id, CUSTOMER, time.time() - 10, message_to_json(message), "x")
+    store.messages.record_inbound(
+        message.id, CUSTOMER, time.time() - 10, message_to_json(message), "x"
+    )
     busy = asyncio.Event()
 
     async def earlier_turn() -> None:
@@ -127,7 +129,7 @@ def test_a_replay_skips_work_finished_while_it_waited(url: str, fake_graph: Fake
     async def scenario() -> None:
         sweeping.queues.submit(CUSTOMER, earlier_turn, "an earlier turn of the customer")
         assert await recover(sweeping, None, rasa) == 1  # queued behind the earlier turn
-        store.mark_processed(message.id)  # meanwhile the stalled replica finished it
+        store.messages.mark_processed(message.id)  # meanwhile the stalled replica finished it
         busy.set()
         await sweeping.queues.drain()
         await sweeping.graph.close()
@@ -142,7 +144,9 @@ def test_two_replicas_send_the_fallback_template_once(url: str, fake_graph: Fake
     failed = []
     for n in range(30):
         message_id = f"wamid.FALLBACK{n}"
-        store.record_outbound(message_id, CUSTOMER, "notification", f"Order ORD-{n} is paid.")
+        store.messages.record_outbound(
+            message_id, CUSTOMER, "notification", f"Order ORD-{n} is paid."
+        )
         failed.append(meta.status(message_id, "failed", CUSTOMER, code=131047))
     statuses = parse_notification(meta.notification(statuses=failed)).statuses
 
@@ -245,13 +249,13 @@ def test_two_sessions_of_one_order_paid_on_two_replicas_confirm_it_once(
     live = dict(decided[:2])
     assert sorted(live.values(), key=bool) == [None, True]  # one confirms, one is refunded
     assert decided[2:] == [(s, live[s]) for s in ("cs_test_first", "cs_test_second")]
-    outcomes = {replicas[0].store.stripe_outcome(e["id"]) for e in events}
+    outcomes = {replicas[0].store.stripe.outcome(e["id"]) for e in events}
     assert outcomes == {"triggered", "duplicate_payment"}
 
 
 def refused_for_the_window(channel: WhatsAppInput, message_id: str, text: str) -> Any:
     """A notification we sent, and the 'failed' status Meta reports for it (131047)."""
-    channel.store.record_outbound(message_id, CUSTOMER, "notification", text)
+    channel.store.messages.record_outbound(message_id, CUSTOMER, "notification", text)
     failed = meta.status(message_id, "failed", CUSTOMER, code=131047)
     (status,) = parse_notification(meta.notification(statuses=[failed])).statuses
     return status
@@ -285,7 +289,7 @@ def test_a_fallback_that_fails_once_is_sent_by_the_outbox_retry(
     assert template.body["template"]["components"][0]["parameters"][0]["text"] == (
         "Order ORD-1 is paid."
     )
-    (entry,) = channel.store.notifications()
+    (entry,) = channel.store.outbox.entries()
     assert (entry.status, entry.attempts) == ("sent", 1)
 
 
@@ -301,7 +305,7 @@ def test_a_fallback_that_cannot_be_sent_is_undeliverable_in_the_outbox(
         await channel.graph.close()
 
     asyncio.run(scenario())
-    (entry,) = channel.store.notifications()
+    (entry,) = channel.store.outbox.entries()
     assert entry.status == "undeliverable" and "WHATSAPP_NOTIFICATION_TEMPLATE" in str(
         entry.last_error
     )

@@ -10,7 +10,7 @@ import pytest
 
 from connectors import log_refs
 from connectors.jobs.outbox import OutboxWorker
-from connectors.storage.store import ConnectorStore
+from connectors.storage.opening import open_store
 
 
 def test_references_are_stable_keyed_and_do_not_contain_the_number() -> None:
@@ -26,8 +26,8 @@ def test_references_are_stable_keyed_and_do_not_contain_the_number() -> None:
 def test_a_delivery_failure_is_logged_without_the_number(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = ConnectorStore(f"sqlite:///{tmp_path / 'refs.db'}")
-    store.enqueue_notification("evt:0", "15550809999", '{"type": "text", "text": {"body": "x"}}')
+    store = open_store(f"sqlite:///{tmp_path / 'refs.db'}")
+    store.outbox.enqueue("evt:0", "15550809999", '{"type": "text", "text": {"body": "x"}}')
 
     async def refuse(customer: str, body: object) -> str | None:
         raise ConnectionError("down")

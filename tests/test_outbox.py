@@ -15,6 +15,7 @@ from connectors.jobs.outbox import OutboxWorker, OutboxWriter
 from connectors.log_refs import customer_ref
 from connectors.metrics import REGISTRY
 from connectors.settings import WhatsAppSettings
+from connectors.storage.opening import open_store
 from connectors.storage.store import ConnectorStore
 from connectors.whatsapp.graph import GraphClient, GraphSettings
 from connectors.whatsapp.output import WhatsAppOutput
@@ -29,7 +30,7 @@ BODY = {"type": "text", "text": {"body": "Order ORD-1 is confirmed."}}
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ConnectorStore:
     url = f"sqlite:///{tmp_path / 'outbox.db'}"
     monkeypatch.setenv("DATABASE_URL", url)
-    return ConnectorStore(url)
+    return open_store(url)
 
 
 def test_a_replayed_turn_queues_nothing_twice(store: ConnectorStore) -> None:
@@ -40,7 +41,7 @@ def test_a_replayed_turn_queues_nothing_twice(store: ConnectorStore) -> None:
 
     asyncio.run(turn())
     asyncio.run(turn())  # the same event's turn again, after a crash
-    entries = store.notifications()
+    entries = store.outbox.entries()
     assert [json.loads(e.body)["text"]["body"] for e in entries] == [
         "Order ORD-1 is confirmed.",
         "Anything else?",
@@ -53,7 +54,7 @@ def run_worker(store: ConnectorStore, deliver: Any) -> int:
 
 
 def test_sent_only_after_meta_accepts_and_retried_until_then(store: ConnectorStore) -> None:
-    store.enqueue_notification("evt_2:0", CUSTOMER, json.dumps(BODY))
+    store.outbox.enqueue("evt_2:0", CUSTOMER, json.dumps(BODY))
     delivered: list[dict[str, Any]] = []
 
     async def refuse(customer: str, body: dict[str, Any]) -> str | None:
@@ -64,20 +65,20 @@ def test_sent_only_after_meta_accepts_and_retried_until_then(store: ConnectorSto
         return "wamid.OK"
 
     assert run_worker(store, refuse) == 0
-    (entry,) = store.notifications()
+    (entry,) = store.outbox.entries()
     assert (entry.status, entry.attempts) == ("pending", 1)
     assert entry.last_error is not None and "unreachable" in entry.last_error
     time.sleep(0.05)  # the backoff of the first retry
     assert run_worker(store, accept) == 1
     assert delivered == [BODY]
-    assert store.notifications()[0].status == "sent"
+    assert store.outbox.entries()[0].status == "sent"
     assert run_worker(store, accept) == 0  # nothing sent twice
 
 
 def test_after_24_hours_it_is_a_dead_letter_an_operator_can_retry(
     store: ConnectorStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store.enqueue_notification("evt_3:0", CUSTOMER, json.dumps(BODY))
+    store.outbox.enqueue("evt_3:0", CUSTOMER, json.dumps(BODY))
     with store.engine.begin() as connection:
         connection.exec_driver_sql(
             "update notification_outbox set created_at = ?", (time.time() - 25 * 3600,)
@@ -87,7 +88,7 @@ def test_after_24_hours_it_is_a_dead_letter_an_operator_can_retry(
         raise ConnectionError("still down")
 
     run_worker(store, refuse)
-    assert [e.status for e in store.notifications()] == ["dead"]
+    assert [e.status for e in store.outbox.entries()] == ["dead"]
     assert outbox_cli.main(["list", "--status", "dead"]) == 0
     listing = capsys.readouterr().out
     assert "dead" in listing and outbox_cli.masked(CUSTOMER) in listing and CUSTOMER not in listing
@@ -98,12 +99,12 @@ def test_after_24_hours_it_is_a_dead_letter_an_operator_can_retry(
         return "wamid.LATE"
 
     assert run_worker(store, accept) == 1
-    assert [e.status for e in store.notifications()] == ["sent"]
+    assert [e.status for e in store.outbox.entries()] == ["sent"]
 
 
 def test_two_workers_never_send_the_same_entry(store: ConnectorStore) -> None:
     for n in range(20):
-        store.enqueue_notification(f"evt_4:{n}", CUSTOMER, json.dumps(BODY))
+        store.outbox.enqueue(f"evt_4:{n}", CUSTOMER, json.dumps(BODY))
     sent: list[int] = []
 
     async def slow_accept(customer: str, body: dict[str, Any]) -> str | None:
@@ -117,7 +118,7 @@ def test_two_workers_never_send_the_same_entry(store: ConnectorStore) -> None:
 
     asyncio.run(both())
     assert len(sent) == 20
-    assert {e.status for e in store.notifications()} == {"sent"}
+    assert {e.status for e in store.outbox.entries()} == {"sent"}
 
 
 SHORT_LEASE = 0.3
@@ -126,7 +127,7 @@ SHORT_LEASE = 0.3
 def test_a_send_slower_than_the_lease_is_not_sent_by_a_second_worker(
     store: ConnectorStore,
 ) -> None:
-    store.enqueue_notification("evt_5:0", CUSTOMER, json.dumps(BODY))
+    store.outbox.enqueue("evt_5:0", CUSTOMER, json.dumps(BODY))
     sent: list[str] = []
 
     def sender(name: str, seconds: float) -> Any:
@@ -149,14 +150,14 @@ def test_a_send_slower_than_the_lease_is_not_sent_by_a_second_worker(
 
     asyncio.run(scenario())
     assert sent == ["slow"]
-    assert [e.status for e in store.notifications()] == ["sent"]
+    assert [e.status for e in store.outbox.entries()] == ["sent"]
 
 
 def test_an_entry_whose_lease_ran_out_in_the_batch_is_left_to_the_new_holder(
     store: ConnectorStore,
 ) -> None:
     for n in range(2):
-        store.enqueue_notification(f"evt_6:{n}", CUSTOMER, json.dumps(BODY))
+        store.outbox.enqueue(f"evt_6:{n}", CUSTOMER, json.dumps(BODY))
     sent: list[tuple[str, str]] = []
 
     def sender(name: str, first_seconds: float) -> Any:
@@ -182,7 +183,7 @@ def test_an_entry_whose_lease_ran_out_in_the_batch_is_left_to_the_new_holder(
 
     assert asyncio.run(scenario()) == 1
     assert [name for name, _ in sent] == ["slow", "other"]  # the second entry went out once
-    assert [e.status for e in store.notifications()] == ["sent", "sent"]
+    assert [e.status for e in store.outbox.entries()] == ["sent", "sent"]
 
 
 @pytest.mark.parametrize(
@@ -216,14 +217,14 @@ def test_a_notification_that_cannot_be_sent_is_undeliverable_not_sent(
         notifications=True,
         wasender=WaSenderClient(unreachable, "key"),
     )
-    store.enqueue_notification("evt_7:0", customer, json.dumps(BODY))
+    store.outbox.enqueue("evt_7:0", customer, json.dumps(BODY))
     before = REGISTRY.get_sample_value(
         "shop_outbox_delivery_attempts_total", {"result": "undeliverable"}
     )
     caplog.set_level(logging.INFO)
 
     assert run_worker(store, output.deliver) == 0
-    (entry,) = store.notifications()
+    (entry,) = store.outbox.entries()
     assert entry.status == "undeliverable" and entry.attempts == 1
     after = REGISTRY.get_sample_value(
         "shop_outbox_delivery_attempts_total", {"result": "undeliverable"}

@@ -32,18 +32,17 @@ from connectors.privacy.rights import (
 from connectors.storage.checks import StoredDataError
 from connectors.storage.encrypted_tracker import EncryptedTrackerStore
 from connectors.storage.keys import ENV_VAR, KeyConfigError, KeyRing, UnreadableError, new_key_line
-from connectors.storage.store import (
+from connectors.storage.messages import OutboundRecord
+from connectors.storage.opening import open_store
+from connectors.storage.schema import (
     CUSTOMER_TABLES,
     SEALED_COLUMNS,
-    ConnectorStore,
-    OutboundRecord,
-    column_context,
-    digest,
     inbound_messages,
     outbox,
-    row_identity,
     stripe_events,
 )
+from connectors.storage.sealing import column_context, digest, row_identity
+from connectors.storage.store import ConnectorStore
 from scripts.outbox_cli import main as outbox_cli
 from tests import redis_server
 from tests.at_rest import found_in_sqlite_files, found_in_tables
@@ -137,19 +136,23 @@ def connector_rows(store: ConnectorStore, customer: str) -> None:
     """One row of each kind of the connector's records for `customer` (ids carry a tag, not
     the number: Meta's and Stripe's ids never contain it either)."""
     tag = "anna" if customer == ANNA else "boris"
-    store.record_inbound(f"wamid.{tag}", customer, payload=json.dumps({"text": "hi there"}))
-    store.touch_customer(customer, time.time())
-    store.record_outbound(f"wamid.out.{tag}", customer, "notification", "Order is confirmed")
+    store.messages.record_inbound(
+        f"wamid.{tag}", customer, payload=json.dumps({"text": "hi there"})
+    )
+    store.messages.touch_customer(customer, time.time())
+    store.messages.record_outbound(
+        f"wamid.out.{tag}", customer, "notification", "Order is confirmed"
+    )
     event = json.dumps({"metadata": {"whatsapp_user_id": customer}})
-    store.record_stripe_event(f"evt_{tag}", "checkout.session.completed", event, customer)
-    store.claim_fulfilment(f"cs_{tag}", f"evt_{tag}")
-    store.enqueue_notification(f"evt_{tag}:0", customer, '{"type": "text"}')
+    store.stripe.record_event(f"evt_{tag}", "checkout.session.completed", event, customer)
+    store.stripe.claim_fulfilment(f"cs_{tag}", f"evt_{tag}")
+    store.outbox.enqueue(f"evt_{tag}:0", customer, '{"type": "text"}')
 
 
 def test_nothing_personal_is_stored_in_clear(database_url: str) -> None:
     trackers = tracker_store(database_url, KEY_1)
     converse(trackers, ANNA, "I'd like the pour-over kit", time.time())
-    connector_rows(ConnectorStore(database_url, KeyRing.parse(KEY_1)), ANNA)
+    connector_rows(open_store(database_url, KeyRing.parse(KEY_1)), ANNA)
     forbidden = {
         "the number": ANNA,
         "the name": "Name of",
@@ -166,22 +169,22 @@ def test_rotation_keeps_old_data_readable_and_reencrypt_leaves_nothing_under_the
     database_url: str,
 ) -> None:
     converse(tracker_store(database_url, KEY_1), ANNA, "first words", time.time() - 60)
-    connector_rows(ConnectorStore(database_url, KeyRing.parse(KEY_1)), ANNA)
+    connector_rows(open_store(database_url, KeyRing.parse(KEY_1)), ANNA)
 
     rotated = f"{KEY_2},{KEY_1}"
     trackers = tracker_store(database_url, rotated)
     loaded = asyncio.run(trackers.retrieve(ANNA))
     assert loaded is not None and loaded.latest_message.text == "first words"
-    store = ConnectorStore(database_url, KeyRing.parse(rotated))
-    assert store.last_inbound_at(ANNA) is not None
+    store = open_store(database_url, KeyRing.parse(rotated))
+    assert store.messages.last_inbound_at(ANNA) is not None
     converse(trackers, ANNA, "second words", time.time())  # new writes use k2
-    store.touch_customer(ANNA, time.time() + 5)  # a k2 row next to the k1 row
+    store.messages.touch_customer(ANNA, time.time() + 5)  # a k2 row next to the k1 row
 
-    counts = reencrypt(ConnectorStore(database_url, KeyRing.parse(rotated), verify=False))
+    counts = reencrypt(open_store(database_url, KeyRing.parse(rotated), verify=False))
     assert counts["events"] == 3 and counts["wa_customers"] == 1
     old_key = {"k1 events": "e.k1.", "k1 columns": "r.k1.", "k1 pseudonyms": "h.k1."}
     assert found_in_tables(database_url, old_key) == []
-    assert reencrypt(ConnectorStore(database_url, KeyRing.parse(rotated)))["events"] == 0
+    assert reencrypt(open_store(database_url, KeyRing.parse(rotated)))["events"] == 0
 
     only_new = tracker_store(database_url, KEY_2)  # k1 dropped from the ring: all still there
     full = asyncio.run(only_new.retrieve_full_tracker(ANNA))
@@ -190,20 +193,20 @@ def test_rotation_keeps_old_data_readable_and_reencrypt_leaves_nothing_under_the
         "first words",
         "second words",
     ]
-    again = ConnectorStore(database_url, KeyRing.parse(KEY_2))
-    assert again.last_inbound_at(ANNA) == pytest.approx(time.time() + 5, abs=5)
-    assert [e.customer_key for e in again.notifications()] == [ANNA]
+    again = open_store(database_url, KeyRing.parse(KEY_2))
+    assert again.messages.last_inbound_at(ANNA) == pytest.approx(time.time() + 5, abs=5)
+    assert [e.customer_id for e in again.outbox.entries()] == [ANNA]
 
 
 def test_start_up_refuses_a_wrong_or_removed_key(database_url: str) -> None:
     converse(tracker_store(database_url, KEY_1), ANNA, "hello", time.time())
-    ConnectorStore(database_url, KeyRing.parse(KEY_1)).touch_customer(ANNA, time.time())
+    open_store(database_url, KeyRing.parse(KEY_1)).messages.touch_customer(ANNA, time.time())
 
     impostor = new_key_line("k1")  # another key under the same id
     with pytest.raises(StoredDataError, match="key 'k1' does not open the conversations"):
         tracker_store(database_url, impostor)
     with pytest.raises(StoredDataError, match="key 'k1' does not open the table wa_customers"):
-        ConnectorStore(database_url, KeyRing.parse(impostor))
+        open_store(database_url, KeyRing.parse(impostor))
     with pytest.raises(StoredDataError, match=r"3 event.*removed from TRACKER_ENCRYPTION_KEY"):
         tracker_store(database_url, KEY_2)  # k1 dropped before re-encryption
     with pytest.raises(KeyConfigError, match="is not set"):
@@ -222,7 +225,7 @@ def test_events_written_before_encryption_are_refused_then_encrypted(tmp_path: P
     )
     with pytest.raises(StoredDataError, match="make privacy ARGS=reencrypt"):
         tracker_store(url, KEY_1)
-    assert reencrypt(ConnectorStore(url, KeyRing.parse(KEY_1), verify=False))["events"] == 1
+    assert reencrypt(open_store(url, KeyRing.parse(KEY_1), verify=False))["events"] == 1
     loaded = asyncio.run(tracker_store(url, KEY_1).retrieve(ANNA))
     assert loaded is not None and loaded.latest_message.text == "old text"
     assert found_in_tables(url, {"number": ANNA, "text": "old text"}) == []
@@ -236,7 +239,7 @@ def test_events_written_before_encryption_are_refused_then_encrypted(tmp_path: P
 def two_customers(url: str) -> tuple[EncryptedTrackerStore, ConnectorStore]:
     """Stores holding a conversation and connector rows for Anna and for Boris."""
     trackers = tracker_store(url, KEY_1)
-    store = ConnectorStore(url, KeyRing.parse(KEY_1))
+    store = open_store(url, KeyRing.parse(KEY_1))
     for customer in (ANNA, BORIS):
         converse(trackers, customer, f"message from {customer}", time.time())
         connector_rows(store, customer)
@@ -265,36 +268,36 @@ def test_erase_removes_everything_of_one_customer_only(database_url: str) -> Non
     counts = erase_customer(store, ANNA)
     assert counts["events"] == 3 and counts["stripe_fulfilments"] == 1
     assert asyncio.run(trackers.retrieve(ANNA)) is None
-    assert store.last_inbound_at(ANNA) is None
+    assert store.messages.last_inbound_at(ANNA) is None
     emptied = export_customer(store, ANNA)
     assert all(emptied[name] == [] for name in emptied if name not in ("customer", "exported_at"))
-    assert store.record_inbound("wamid.anna", ANNA)  # no trace left, not even for dedup
+    assert store.messages.record_inbound("wamid.anna", ANNA)  # no trace left, not even for dedup
     assert len(export_customer(store, BORIS)["conversation_events"]) == 3
-    assert store.claim_fulfilment("cs_boris", "evt_other") is False
+    assert store.stripe.claim_fulfilment("cs_boris", "evt_other") is False
 
 
 def test_purge_removes_only_old_data(database_url: str) -> None:
     trackers = tracker_store(database_url, KEY_1)
-    store = ConnectorStore(database_url, KeyRing.parse(KEY_1))
+    store = open_store(database_url, KeyRing.parse(KEY_1))
     old = time.time() - 100 * 86400
     converse(trackers, ANNA, "long ago", old)
     converse(trackers, BORIS, "just now", time.time())
     connector_rows(store, BORIS)
-    store.record_inbound("wamid.old", ANNA, now=old)
+    store.messages.record_inbound("wamid.old", ANNA, now=old)
 
     counts = purge_older_than(store, 90 * 86400)
     assert counts["events"] == 3 and counts["wa_inbound_messages"] == 1
     assert asyncio.run(trackers.retrieve(ANNA)) is None
     assert asyncio.run(trackers.retrieve(BORIS)) is not None
-    assert store.record_inbound("wamid.old", ANNA) is True
-    assert store.record_inbound("wamid.boris", BORIS) is False
+    assert store.messages.record_inbound("wamid.old", ANNA) is True
+    assert store.messages.record_inbound("wamid.boris", BORIS) is False
     assert sum(purge_older_than(store, 90 * 86400).values()) == 0
 
 
 def test_purge_waits_for_reencryption_after_a_rotation(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'p.db'}"
     converse(tracker_store(url, KEY_1), ANNA, "long ago", time.time() - 100 * 86400)
-    rotated = ConnectorStore(url, KeyRing.parse(f"{KEY_2},{KEY_1}"))
+    rotated = open_store(url, KeyRing.parse(f"{KEY_2},{KEY_1}"))
     with pytest.raises(StoredDataError, match="reencrypt"):
         purge_older_than(rotated, 90 * 86400)
     reencrypt(rotated)
@@ -302,10 +305,10 @@ def test_purge_waits_for_reencryption_after_a_rotation(tmp_path: Path) -> None:
 
 
 def test_raw_bodies_are_dropped_after_the_retention_period(tmp_path: Path) -> None:
-    store = ConnectorStore(f"sqlite:///{tmp_path / 'r.db'}", KeyRing.parse(KEY_1))
-    store.record_inbound("wamid.old", ANNA, now=time.time() - 40 * 86400, payload="{}")
-    store.record_inbound("wamid.new", ANNA, payload="{}")
-    store.record_stripe_event("evt_new", "checkout.session.completed", "{}", ANNA)
+    store = open_store(f"sqlite:///{tmp_path / 'r.db'}", KeyRing.parse(KEY_1))
+    store.messages.record_inbound("wamid.old", ANNA, now=time.time() - 40 * 86400, payload="{}")
+    store.messages.record_inbound("wamid.new", ANNA, payload="{}")
+    store.stripe.record_event("evt_new", "checkout.session.completed", "{}", ANNA)
 
     assert expire_raw_bodies(store, 30 * 86400)["wa_inbound_messages"] == 1
     with store.engine.connect() as connection:
@@ -316,7 +319,7 @@ def test_raw_bodies_are_dropped_after_the_retention_period(tmp_path: Path) -> No
         )
         assert connection.execute(sa.select(stripe_events.c.payload)).scalar() is not None
     assert kept[digest("wamid.old")] is None and kept[digest("wamid.new")] is not None
-    assert store.record_inbound("wamid.old", ANNA) is False  # still counted for dedup
+    assert store.messages.record_inbound("wamid.old", ANNA) is False  # still counted for dedup
 
 
 # --- sealed values bound to their row --------------------------------------------------------
@@ -325,7 +328,7 @@ def test_raw_bodies_are_dropped_after_the_retention_period(tmp_path: Path) -> No
 KEY_COLUMNS = {
     "wa_inbound_messages": "message_id",
     "wa_outbound_messages": "message_id",
-    "wa_customers": "customer_key",
+    "wa_customers": "customer_pseudonym",
     "stripe_events": "event_id",
     "notification_outbox": "dedup_key",
 }
@@ -368,7 +371,7 @@ def test_a_sealed_value_moved_to_another_row_does_not_open(
 
     if column == "customer_sealed":  # read at start-up (export leaves the sealed id out)
         with pytest.raises(StoredDataError, match=f"open the table {table} .*moved between rows"):
-            ConnectorStore(database_url, KeyRing.parse(KEY_1))
+            open_store(database_url, KeyRing.parse(KEY_1))
     else:
         for customer in (ANNA, BORIS):
             with pytest.raises(UnreadableError, match=rf"{table}\.{column}: .*another row"):
@@ -377,15 +380,17 @@ def test_a_sealed_value_moved_to_another_row_does_not_open(
 
 @pytest.mark.parametrize("table", [t for t in SEALED_COLUMNS if t != "wa_customers"])
 def test_a_row_refiled_under_another_customer_does_not_open(database_url: str, table: str) -> None:
-    """Changing a row's customer_key (wa_customers: its natural key, covered above) would
+    """Changing a row's customer_pseudonym (wa_customers: its natural key, covered above) would
     put it in another customer's export: its sealed values name the pseudonym too."""
     _, store = two_customers(database_url)
     anna_row, _ = row_ids(table)
     engine = sa.create_engine(database_url, future=True)
     try:
         with engine.begin() as connection:
+            key = KEY_COLUMNS[table]
+            refile = f"update {table} set customer_pseudonym = :key where {key} = :id"  # noqa: S608
             connection.execute(
-                sa.text(f"update {table} set customer_key = :key where {KEY_COLUMNS[table]} = :id"),  # noqa: S608
+                sa.text(refile),
                 {"key": store.keys.pseudonym(BORIS), "id": anna_row},
             )
     finally:
@@ -396,10 +401,10 @@ def test_a_row_refiled_under_another_customer_does_not_open(database_url: str, t
 
 
 def test_a_notification_whose_recipient_was_moved_is_never_sent(database_url: str) -> None:
-    store = ConnectorStore(database_url, KeyRing.parse(KEY_1))
+    store = open_store(database_url, KeyRing.parse(KEY_1))
     carl = "15550903333"
     for customer, key in ((ANNA, "evt_anna:0"), (BORIS, "evt_boris:0"), (carl, "evt_carl:0")):
-        store.enqueue_notification(key, customer, json.dumps({"for": customer}))
+        store.outbox.enqueue(key, customer, json.dumps({"for": customer}))
     swap(database_url, "notification_outbox", "customer_sealed", "evt_anna:0", "evt_boris:0")
     delivered: list[tuple[str, dict[str, str]]] = []
 
@@ -427,19 +432,21 @@ def test_a_notification_whose_recipient_was_moved_is_never_sent(database_url: st
 def test_a_payload_moved_from_another_row_is_set_aside_once_not_replayed(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = ConnectorStore(database_url, KeyRing.parse(KEY_1))
+    store = open_store(database_url, KeyRing.parse(KEY_1))
     for name, customer in (("anna", ANNA), ("boris", BORIS), ("carl", "15550903333")):
         payload = json.dumps({"text": f"from {name}"})
-        store.record_inbound(f"wamid.{name}", customer, time.time() - 60, payload)  # abandoned
+        store.messages.record_inbound(
+            f"wamid.{name}", customer, time.time() - 60, payload
+        )  # abandoned
     swap(database_url, "wa_inbound_messages", "payload", *row_ids("wa_inbound_messages"))
     counted = REGISTRY.get_sample_value(
         "shop_unreadable_rows_total", {"table": "wa_inbound_messages"}
     )
 
-    with caplog.at_level(logging.ERROR, logger="connectors.storage.store"):
-        taken = store.claim_abandoned(inbound_messages, "message_id", 30)
-        store.claim_abandoned(inbound_messages, "message_id", 0)  # later sweeps
-        store.claim_abandoned(inbound_messages, "message_id", 0)
+    with caplog.at_level(logging.ERROR, logger="connectors.storage.leases"):
+        taken = store.leases.claim_abandoned(inbound_messages, "message_id", 30)
+        store.leases.claim_abandoned(inbound_messages, "message_id", 0)  # later sweeps
+        store.leases.claim_abandoned(inbound_messages, "message_id", 0)
     assert [(row_id, payload) for row_id, payload, _claim in taken] == [
         (digest("wamid.carl"), json.dumps({"text": "from carl"}))
     ]
@@ -460,9 +467,9 @@ def test_a_payload_moved_from_another_row_is_set_aside_once_not_replayed(
 def test_the_outbox_listing_shows_a_row_that_does_not_open_as_unreadable(
     database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = ConnectorStore(database_url, KeyRing.parse(KEY_1))
+    store = open_store(database_url, KeyRing.parse(KEY_1))
     for customer, key in ((ANNA, "evt_anna:0"), (BORIS, "evt_boris:0")):
-        store.enqueue_notification(key, customer, json.dumps({"for": customer}))
+        store.outbox.enqueue(key, customer, json.dumps({"for": customer}))
     swap(database_url, "notification_outbox", "body", "evt_anna:0", "evt_boris:0")
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv(ENV_VAR, KEY_1)
@@ -475,22 +482,26 @@ def test_the_outbox_listing_shows_a_row_that_does_not_open_as_unreadable(
 def test_the_fallback_for_a_failed_notification_finds_no_moved_recipient(
     database_url: str,
 ) -> None:
-    store = ConnectorStore(database_url, KeyRing.parse(KEY_1))
-    store.record_outbound("wamid.out.anna", ANNA, "notification", "Anna's order is paid")
-    store.record_outbound("wamid.out.boris", BORIS, "notification", "Boris's order is paid")
+    store = open_store(database_url, KeyRing.parse(KEY_1))
+    store.messages.record_outbound("wamid.out.anna", ANNA, "notification", "Anna's order is paid")
+    store.messages.record_outbound(
+        "wamid.out.boris", BORIS, "notification", "Boris's order is paid"
+    )
     swap(database_url, "wa_outbound_messages", "customer_sealed", *row_ids("wa_outbound_messages"))
 
     with pytest.raises(UnreadableError, match=r"wa_outbound_messages\.customer_sealed"):
-        store.record_status("wamid.out.anna", "failed", time.time(), 131047, "Re-engagement")
+        store.messages.record_status(
+            "wamid.out.anna", "failed", time.time(), 131047, "Re-engagement"
+        )
     with pytest.raises(UnreadableError, match=r"wa_outbound_messages\.customer_sealed"):
-        store.outbound("wamid.out.boris")
+        store.messages.outbound("wamid.out.boris")
 
 
 def to_old_form(url: str) -> None:
     """Rewrites the connector's sealed values the way they were sealed before they were bound
     to their row: `e.<key id>.…` with only "table.column" as associated data."""
     keys = KeyRing.parse(KEY_1)
-    store = ConnectorStore(url, keys, verify=False)
+    store = open_store(url, keys, verify=False)
     with store.engine.begin() as connection:
         for name, table in CUSTOMER_TABLES.items():
             key = table.c[KEY_COLUMNS[name]]
@@ -498,7 +509,7 @@ def to_old_form(url: str) -> None:
                 old = {
                     column: keys.seal(
                         str(
-                            store.open(
+                            store.sealer.open(
                                 table,
                                 column,
                                 row_identity(table, row._mapping),
@@ -538,22 +549,22 @@ def test_rows_of_the_old_form_stop_start_up_until_reencrypt_binds_them(database_
     assert old_form_values(database_url) == 18  # every sealed value: 9 per customer
 
     with pytest.raises(StoredDataError, match=r"old form.*make privacy ARGS=reencrypt"):
-        ConnectorStore(database_url, KeyRing.parse(KEY_1))
-    unchecked = ConnectorStore(database_url, KeyRing.parse(KEY_1), verify=False)
+        open_store(database_url, KeyRing.parse(KEY_1))
+    unchecked = open_store(database_url, KeyRing.parse(KEY_1), verify=False)
     with pytest.raises(UnreadableError, match="old form that does not name its row"):
-        unchecked.outbound("wamid.out.anna")  # the bot itself never opens the old form
+        unchecked.messages.outbound("wamid.out.anna")  # the bot itself never opens the old form
 
     counts = reencrypt(unchecked)
     assert {name: counts[name] for name in CUSTOMER_TABLES} == dict.fromkeys(CUSTOMER_TABLES, 2)
     assert old_form_values(database_url) == 0
-    again = reencrypt(ConnectorStore(database_url, KeyRing.parse(KEY_1)))
+    again = reencrypt(open_store(database_url, KeyRing.parse(KEY_1)))
     assert {name: again[name] for name in CUSTOMER_TABLES} == dict.fromkeys(CUSTOMER_TABLES, 0)
 
-    store = ConnectorStore(database_url, KeyRing.parse(KEY_1))
+    store = open_store(database_url, KeyRing.parse(KEY_1))
     for customer in (ANNA, BORIS):
         exported = export_customer(store, customer)
         assert {**exported, "exported_at": ""} == {**before[customer], "exported_at": ""}
-    assert store.outbound("wamid.out.anna") == OutboundRecord(
+    assert store.messages.outbound("wamid.out.anna") == OutboundRecord(
         "wamid.out.anna", ANNA, "notification", "Order is confirmed", "accepted"
     )
     assert erase_customer(store, ANNA)["notification_outbox"] == 1
@@ -567,8 +578,10 @@ def test_reencrypt_refuses_an_old_form_id_moved_to_another_customers_row(
     to_old_form(database_url)  # the old form opens in any row: only the pseudonym tells
     swap(database_url, "notification_outbox", "customer_sealed", "evt_anna:0", "evt_boris:0")
 
-    unchecked = ConnectorStore(database_url, KeyRing.parse(KEY_1), verify=False)
-    with pytest.raises(UnreadableError, match="names another customer than the row's customer_key"):
+    unchecked = open_store(database_url, KeyRing.parse(KEY_1), verify=False)
+    with pytest.raises(
+        UnreadableError, match="names another customer than the row's customer_pseudonym"
+    ):
         reencrypt(unchecked)
 
 

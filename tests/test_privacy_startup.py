@@ -13,13 +13,10 @@ import sqlalchemy as sa
 
 from connectors.privacy.reencrypt import reencrypt
 from connectors.storage.keys import ENV_VAR, new_key_line
-from connectors.storage.store import (
-    ConnectorStore,
-    column_context,
-    customers,
-    digest,
-    inbound_messages,
-)
+from connectors.storage.opening import open_store
+from connectors.storage.schema import customers, inbound_messages
+from connectors.storage.sealing import column_context, digest
+from connectors.storage.store import ConnectorStore
 from tests.fakes.graph_api import FakeGraphApi
 from tests.live_bot import start_bot
 
@@ -70,7 +67,7 @@ def test_a_key_that_does_not_open_the_database_stops_start_up(
 ) -> None:
     bot = start_bot(tmp_path, whatsapp_env, WHATSAPP)  # creates the tables under the test key
     bot.stop()
-    ConnectorStore(f"sqlite:///{tmp_path / 'bot.db'}").touch_customer("15550700001", 1.0)
+    open_store(f"sqlite:///{tmp_path / 'bot.db'}").messages.touch_customer("15550700001", 1.0)
     monkeypatch.setenv(ENV_VAR, new_key_line("test"))  # same id, another key
     assert "key 'test' does not open the table wa_customers" in refusal(tmp_path, whatsapp_env)
 
@@ -79,8 +76,8 @@ def test_values_sealed_before_they_named_their_row_stop_start_up_until_reencrypt
     tmp_path: Path, whatsapp_env: dict[str, str]
 ) -> None:
     url = f"sqlite:///{tmp_path / 'bot.db'}"
-    store = ConnectorStore(url)
-    store.touch_customer("15550700003", 1.0)
+    store = open_store(url)
+    store.messages.touch_customer("15550700003", 1.0)
     old_form = store.keys.seal("15550700003", column_context("wa_customers", "customer_sealed"))
     with store.engine.begin() as connection:  # as the release before row binding sealed it
         connection.execute(customers.update().values(customer_sealed=old_form))
@@ -88,9 +85,9 @@ def test_values_sealed_before_they_named_their_row_stop_start_up_until_reencrypt
     log = refusal(tmp_path, whatsapp_env)
     assert "table wa_customers holds 1 row(s) sealed in the old form" in log
     assert "run `make privacy ARGS=reencrypt` once" in log
-    assert reencrypt(ConnectorStore(url, verify=False))["wa_customers"] == 1
+    assert reencrypt(open_store(url, verify=False))["wa_customers"] == 1
     start_bot(tmp_path, whatsapp_env, WHATSAPP).stop()
-    assert ConnectorStore(url).last_inbound_at("15550700003") == 1.0
+    assert open_store(url).messages.last_inbound_at("15550700003") == 1.0
 
 
 def test_a_tracker_store_that_cannot_be_imported_stops_start_up(
@@ -103,9 +100,13 @@ def test_a_tracker_store_that_cannot_be_imported_stops_start_up(
 def test_a_running_bot_drops_raw_bodies_past_retention(
     tmp_path: Path, whatsapp_env: dict[str, str]
 ) -> None:
-    store = ConnectorStore(f"sqlite:///{tmp_path / 'bot.db'}")
-    store.record_inbound("wamid.old", "15550700002", now=time.time() - 40 * 86400, payload="{}")
-    store.record_inbound("wamid.recent", "15550700002", now=time.time() - 86400, payload="{}")
+    store = open_store(f"sqlite:///{tmp_path / 'bot.db'}")
+    store.messages.record_inbound(
+        "wamid.old", "15550700002", now=time.time() - 40 * 86400, payload="{}"
+    )
+    store.messages.record_inbound(
+        "wamid.recent", "15550700002", now=time.time() - 86400, payload="{}"
+    )
     bot = start_bot(tmp_path, whatsapp_env, WHATSAPP)
     try:
         deadline = time.monotonic() + 30

@@ -16,6 +16,7 @@ import requests
 
 from connectors.privacy.rights import export_customer
 from connectors.storage.keys import ENV_VAR
+from connectors.storage.opening import open_store
 from connectors.storage.store import ConnectorStore
 from sandbox import stripe_events as se
 from tests.at_rest import found_in_tables
@@ -65,7 +66,7 @@ def chat(bot: LiveBot, graph_api: FakeGraphApi) -> Chat:
 
 @pytest.fixture(scope="module")
 def store(bot: LiveBot, workdir: Path) -> ConnectorStore:
-    return ConnectorStore(f"sqlite:///{workdir / 'bot.db'}")
+    return open_store(f"sqlite:///{workdir / 'bot.db'}")
 
 
 def send_event(
@@ -136,7 +137,7 @@ def test_order_pay_confirm_exactly_once(
     time.sleep(1.5)
     (confirmation,) = confirmations(chat, customer)
     assert session["metadata"]["order_id"] in confirmation and "€12.90" in confirmation
-    assert store.stripe_outcome(later["id"]) == "already_fulfilled"
+    assert store.stripe.outcome(later["id"]) == "already_fulfilled"
     before = len(chat.messages(customer))
     chat.say(customer, "where is my order?")
     assert "paid" in text_of(chat.next_reply(customer, before))
@@ -318,7 +319,7 @@ def test_confirmation_outside_the_window_is_the_template(
     session = order_and_get_link(chat, stripe_api, customer, "decaf beans")
     with store.engine.begin() as connection:
         connection.exec_driver_sql(
-            "update wa_customers set last_inbound_at = ? where customer_key = ?",
+            "update wa_customers set last_inbound_at = ? where customer_pseudonym = ?",
             (time.time() - 2 * 24 * 3600, store.keys.pseudonym(customer)),
         )
     send_event(bot, paid_event(stripe_api, session))
@@ -349,13 +350,13 @@ def test_bad_stripe_requests_are_refused_and_not_recorded(
         huge, NEW_WEBHOOK_SECRET, int(time.time())
     )
     assert requests.post(url, data=huge, headers=big_headers, timeout=10).status_code == 413
-    assert store.stripe_outcome(event["id"]) is None
+    assert store.stripe.outcome(event["id"]) is None
     body, headers = se.signed(event, OLD_WEBHOOK_SECRET)  # rotation: the old secret still works
     assert requests.post(url, data=body, headers=headers, timeout=5).status_code == 200
     deadline = time.monotonic() + 10
-    while store.stripe_outcome(event["id"]) is None and time.monotonic() < deadline:
+    while store.stripe.outcome(event["id"]) is None and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert store.stripe_outcome(event["id"]) == "missing_metadata"
+    assert store.stripe.outcome(event["id"]) == "missing_metadata"
 
 
 def test_metrics_count_what_happened(bot: LiveBot) -> None:

@@ -13,12 +13,8 @@ from pathlib import Path
 
 import pytest
 import requests
-import sqlalchemy as sa
 
-from connectors.privacy.reencrypt import reencrypt
-from connectors.storage.checks import StoredDataError
-from connectors.storage.migrations import MIGRATIONS, migrate
-from connectors.storage.store import ConnectorStore, digest
+from connectors.storage.opening import open_store
 from sandbox import meta
 from sandbox import stripe_events as se
 from shop_contract.flow_tokens import issue_token
@@ -105,8 +101,8 @@ def test_kill_9_between_acknowledging_and_confirming(
         assert len(confirmation) == 3 and "is confirmed" in text_of(confirmation[2])
         (catalog,) = chat.wait(browser, 1)
         assert "Espresso Beans" in str(catalog)
-        store = ConnectorStore(f"sqlite:///{tmp_path / 'bot.db'}")
-        assert store.stripe_outcome(event["id"]) == "triggered"
+        store = open_store(f"sqlite:///{tmp_path / 'bot.db'}")
+        assert store.stripe.outcome(event["id"]) == "triggered"
         # Stripe retries the same event: still one confirmation.
         assert requests.post(
             f"{restarted.rasa_url}/webhooks/whatsapp/stripe", data=body, headers=headers, timeout=10
@@ -118,79 +114,6 @@ def test_kill_9_between_acknowledging_and_confirming(
         assert health["pending_messages"] == 0 and health["pending_stripe_events"] == 0
     finally:
         restarted.stop()
-
-
-def test_migrations_are_safe_to_run_twice(tmp_path: Path) -> None:
-    store = ConnectorStore(f"sqlite:///{tmp_path / 'm.db'}")
-    assert migrate(store.engine) == []  # the store's start-up applied everything
-    again = ConnectorStore(f"sqlite:///{tmp_path / 'm.db'}")
-    with again.engine.connect() as connection:
-        rows = connection.exec_driver_sql(
-            "select version from connector_schema_versions order by version"
-        ).all()
-    assert [r[0] for r in rows] == [m[0] for m in MIGRATIONS]
-
-
-def test_an_older_schema_is_upgraded_in_place(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    old = sa.create_engine(url)
-    with old.begin() as connection:  # the first release's table, with a message in it
-        connection.exec_driver_sql(
-            "create table wa_inbound_messages (message_id varchar(255) primary key, "
-            "customer_key varchar(255) not null, received_at float not null, processed_at float)"
-        )
-        connection.exec_driver_sql(
-            "insert into wa_inbound_messages values ('wamid.OLD', 'c', 1.0, 2.0)"
-        )
-    with pytest.raises(StoredDataError, match=r"1 row.*make privacy ARGS=reencrypt"):
-        ConnectorStore(url)  # the schema is upgraded, but the clear-text row is refused
-    assert reencrypt(ConnectorStore(url, verify=False))["wa_inbound_messages"] == 1
-    store = ConnectorStore(url)
-    columns = {c["name"] for c in sa.inspect(store.engine).get_columns("wa_inbound_messages")}
-    assert {"payload", "claimed_at", "claim_token", "customer_sealed"} <= columns
-    assert store.record_inbound("wamid.OLD", "c") is False  # the old record still counts
-
-
-def test_a_database_from_before_claim_tokens_is_upgraded_in_place(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'v5.db'}"
-    store = ConnectorStore(url)
-    store.enqueue_notification("evt_old:0", "15550309999", '{"type": "text"}')
-    tables = ("wa_inbound_messages", "stripe_events", "notification_outbox")
-    with store.engine.begin() as connection:  # back to the schema of version 5
-        for table in tables:
-            connection.exec_driver_sql(f"alter table {table} drop column claim_token")
-        connection.exec_driver_sql("delete from connector_schema_versions where version = 6")
-    store.engine.dispose()
-
-    upgraded = ConnectorStore(url)
-    for table in tables:
-        columns = {c["name"] for c in sa.inspect(upgraded.engine).get_columns(table)}
-        assert "claim_token" in columns, table
-    (entry,) = upgraded.claim_due_notifications(lease_seconds=60)  # the old row, claimed
-    assert entry.claim is not None
-    assert upgraded.notification_sent(entry.id, entry.claim, "wamid.X") is True
-
-
-def test_a_database_from_before_order_and_flow_claimers_is_upgraded_in_place(
-    tmp_path: Path,
-) -> None:
-    url = f"sqlite:///{tmp_path / 'v6.db'}"
-    store = ConnectorStore(url)
-    with store.engine.begin() as connection:  # back to the schema of version 6
-        connection.exec_driver_sql("drop table stripe_order_payments")
-        for column in ("claimer", "done_at"):
-            connection.exec_driver_sql(f"alter table wa_flow_token_claims drop column {column}")
-        connection.exec_driver_sql(
-            "insert into wa_flow_token_claims (flow_token, claimed_at) values (?, 1.0)",
-            (digest("ft-claimed-before"),),
-        )
-        connection.exec_driver_sql("delete from connector_schema_versions where version > 6")
-    store.engine.dispose()
-
-    upgraded = ConnectorStore(url)
-    assert upgraded.claim_flow_token("ft-claimed-before", "reply") == "done"  # as before
-    assert upgraded.claim_flow_token("ft-new", "reply") == "ours"
-    assert upgraded.claim_order_payment("15550000001", "ORD-1", "cs_1") is True
 
 
 def test_confirmation_waits_out_a_graph_api_outage(
@@ -217,20 +140,20 @@ def test_confirmation_waits_out_a_graph_api_outage(
         body, headers = se.signed(se.event("checkout.session.completed", obj), WEBHOOK_SECRET)
         stripe_url = f"{bot.rasa_url}/webhooks/whatsapp/stripe"
         assert requests.post(stripe_url, data=body, headers=headers, timeout=10).status_code == 200
-        store = ConnectorStore(f"sqlite:///{tmp_path / 'bot.db'}")
+        store = open_store(f"sqlite:///{tmp_path / 'bot.db'}")
         deadline = time.monotonic() + 30  # until a whole delivery attempt has failed
         while time.monotonic() < deadline:
-            pending = store.notifications("pending")
+            pending = store.outbox.entries("pending")
             if pending and pending[0].attempts >= 1:
                 break
             time.sleep(0.2)
-        (entry,) = store.notifications("pending")
-        assert entry.attempts >= 1 and entry.customer_key == customer
+        (entry,) = store.outbox.entries("pending")
+        assert entry.attempts >= 1 and entry.customer_id == customer
         assert entry.last_error is not None and "GraphApiError" in entry.last_error
         graph.accept_connections()
         messages = chat.wait(customer, 3, settle=3.0)
         assert len(messages) == 3 and "is confirmed" in text_of(messages[2])
-        assert [e.status for e in store.notifications()] == ["sent"]
+        assert [e.status for e in store.outbox.entries()] == ["sent"]
     finally:
         bot.stop()
 
@@ -281,13 +204,13 @@ def test_an_action_server_outage_delays_the_confirmation_but_does_not_lose_it(
         stripe_url = f"{bot.rasa_url}/webhooks/whatsapp/stripe"
         assert requests.post(stripe_url, data=body, headers=headers, timeout=10).status_code == 200
         time.sleep(3.0)
-        store = ConnectorStore(f"sqlite:///{tmp_path / 'bot.db'}")
-        assert store.stripe_outcome(event["id"]) is None  # not counted as handled
+        store = open_store(f"sqlite:///{tmp_path / 'bot.db'}")
+        assert store.stripe.outcome(event["id"]) is None  # not counted as handled
         assert len(chat.messages(customer)) == 2
         replacement = restart_action_server(bot, env)
         messages = chat.wait(customer, 3, settle=3.0)
         assert len(messages) == 3 and "is confirmed" in text_of(messages[2])
-        assert store.stripe_outcome(event["id"]) == "triggered"
+        assert store.stripe.outcome(event["id"]) == "triggered"
     finally:
         if replacement is not None:
             os.killpg(replacement.pid, signal.SIGTERM)

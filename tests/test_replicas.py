@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.storage.store import ConnectorStore
+from connectors.storage.opening import open_store
 from sandbox import stripe_events as se
 from tests import redis_server
 from tests.at_rest import found_in_tables
@@ -34,7 +34,7 @@ def database() -> Iterator[str]:
     if reason:
         pytest.skip(reason)
     with temporary_database("shop_replicas") as url:
-        ConnectorStore(url)  # migrate once, as `make migrate` does before replicas start
+        open_store(url)  # migrate once, as `make migrate` does before replicas start
         yield url
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +13,7 @@ from sanic import response as sanic_response
 
 from connectors.edge.signatures import hub_signature
 from connectors.settings import FlowSettings, WhatsAppSettings
+from connectors.storage.keys import KeyRing
 from connectors.storage.store import ConnectorStore
 from connectors.whatsapp.channel import WhatsAppInput
 from sandbox import meta
@@ -34,13 +34,12 @@ class FakeRequest:
 
 
 @pytest.fixture
-def channel(tmp_path: Path) -> WhatsAppInput:
+def channel() -> WhatsAppInput:
     settings = WhatsAppSettings("token", "123", (SECRET,), "verify", "http://127.0.0.1:9/v23.0")
-    store = ConnectorStore(f"sqlite:///{tmp_path / 'down.db'}")
-    channel = WhatsAppInput(settings, store, FlowSettings(None), (WEBHOOK_SECRET,))
-    store.engine.dispose()
-    store.engine = sa.create_engine("sqlite:////nonexistent-dir/nowhere.db")  # unreachable
-    return channel
+    # A store builds no connection until it is used: this one's database is unreachable.
+    unreachable = sa.create_engine("sqlite:////nonexistent-dir/nowhere.db")
+    store = ConnectorStore(unreachable, KeyRing.from_env())
+    return WhatsAppInput(settings, store, FlowSettings(None), (WEBHOOK_SECRET,))
 
 
 def test_messages_webhook_answers_503_when_nothing_can_be_recorded(channel: WhatsAppInput) -> None:

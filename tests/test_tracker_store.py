@@ -10,11 +10,8 @@ from rasa.shared.core.events import SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import read_endpoint_config
 
+from connectors.storage.database import DatabaseConfigError, database_url
 from connectors.storage.encrypted_tracker import EncryptedTrackerStore
-from connectors.storage.tracker_store import (
-    DatabaseConfigError,
-    database_url,
-)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from connectors.edge.signatures import hub_signature
 from connectors.flows.crypto import decrypt_response, encrypt_request
 from connectors.storage.keys import ENV_VAR
+from connectors.storage.opening import open_store
 from connectors.storage.store import ConnectorStore
 from sandbox import meta
 from shop_contract.flow_tokens import issue_token
@@ -88,7 +89,7 @@ def bot(graph_api: FakeGraphApi, workdir: Path, flow_key: rsa.RSAPrivateKey) -> 
 
 @pytest.fixture(scope="module")
 def store(bot: LiveBot, workdir: Path) -> ConnectorStore:
-    return ConnectorStore(f"sqlite:///{workdir / 'bot.db'}")
+    return open_store(f"sqlite:///{workdir / 'bot.db'}")
 
 
 @pytest.fixture(scope="module")
@@ -271,7 +272,9 @@ def test_a_redelivered_message_is_processed_once(chat: Chat, store: ConnectorSto
         assert chat.post(document).status_code == 200
     replies = chat.wait(customer, 1, settle=1.5)
     assert len(replies) == 1
-    assert store.record_inbound(incoming["id"], customer) is False  # durable: in the database
+    assert (
+        store.messages.record_inbound(incoming["id"], customer) is False
+    )  # durable: in the database
 
 
 def test_business_scoped_user_is_answered_with_recipient(chat: Chat) -> None:
@@ -327,11 +330,11 @@ def test_statuses_are_recorded_against_our_message(
     for state in ("sent", "delivered", "read", "delivered"):
         chat.post(meta.notification(statuses=[meta.status(record, state, customer)]))
     deadline = time.monotonic() + WAIT_SECONDS
-    while (current := store.outbound(record)) is None or current.status != "read":
+    while (current := store.messages.outbound(record)) is None or current.status != "read":
         assert time.monotonic() < deadline
         time.sleep(0.1)
     time.sleep(0.5)
-    final = store.outbound(record)
+    final = store.messages.outbound(record)
     assert final is not None and final.status == "read"  # a late 'delivered' does not undo it
 
 
@@ -341,7 +344,7 @@ def wait_for_outbound(store: ConnectorStore, graph: FakeGraphApi, customer: str)
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
         sent = [m.id for m in graph.accepted() if m.recipient == customer]
-        if sent and store.outbound(sent[0]) is not None:
+        if sent and store.messages.outbound(sent[0]) is not None:
             return sent[0]
         assert time.monotonic() < deadline
         time.sleep(0.1)
@@ -352,14 +355,16 @@ def test_a_notification_refused_for_the_window_is_resent_as_the_template(
 ) -> None:
     customer = new_customer()
     message_id = f"wamid.NOTIFY{secrets.token_hex(4)}"
-    store.record_outbound(message_id, customer, "notification", "Order ORD-7 is confirmed.")
+    store.messages.record_outbound(
+        message_id, customer, "notification", "Order ORD-7 is confirmed."
+    )
     failed = meta.status(message_id, "failed", customer, code=131047)
     assert chat.post(meta.notification(statuses=[failed])).status_code == 200
     (template,) = chat.wait(customer, 1)
     assert template["template"]["name"] == "order_update"
     parameters = template["template"]["components"][0]["parameters"]
     assert parameters == [{"type": "text", "text": "Order ORD-7 is confirmed."}]
-    record = store.outbound(message_id)
+    record = store.messages.outbound(message_id)
     assert record is not None and record.status == "failed"
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from connectors.settings import WhatsAppSettings
+from connectors.storage.opening import open_store
 from connectors.storage.store import ConnectorStore
 from connectors.whatsapp.graph import GraphClient, GraphSettings
 from connectors.whatsapp.output import WhatsAppOutput
@@ -34,7 +35,7 @@ def wasender() -> Iterator[FakeWaSender]:
 
 @pytest.fixture
 def store(tmp_path: Path) -> ConnectorStore:
-    return ConnectorStore(f"sqlite:///{tmp_path / 'store.db'}")
+    return open_store(f"sqlite:///{tmp_path / 'store.db'}")
 
 
 def settings(graph: FakeGraphApi, **changes: Any) -> WhatsAppSettings:
@@ -87,7 +88,7 @@ def kinds(store: ConnectorStore) -> list[str]:
 def test_inside_the_window_messages_go_out_as_they_are(
     fake_graph: FakeGraphApi, store: ConnectorStore
 ) -> None:
-    store.touch_customer(CUSTOMER, time.time() - 60)
+    store.messages.touch_customer(CUSTOMER, time.time() - 60)
     send(fake_graph, store, {"text": "Your order ORD-1 is confirmed."}, notifications=True)
     assert fake_graph.messages() == [
         {
@@ -102,7 +103,7 @@ def test_inside_the_window_messages_go_out_as_they_are(
 
 
 def test_long_text_is_split(fake_graph: FakeGraphApi, store: ConnectorStore) -> None:
-    store.touch_customer(CUSTOMER, time.time())
+    store.messages.touch_customer(CUSTOMER, time.time())
     paragraph = "Coffee is lovely. " * 200
     send(fake_graph, store, {"text": "\n\n".join([paragraph] * 3)}, notifications=False)
     bodies = [m["text"]["body"] for m in fake_graph.messages()]
@@ -112,7 +113,7 @@ def test_long_text_is_split(fake_graph: FakeGraphApi, store: ConnectorStore) -> 
 def test_outside_the_window_a_reply_is_not_attempted(
     fake_graph: FakeGraphApi, store: ConnectorStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store.touch_customer(CUSTOMER, time.time() - DAY - 60)
+    store.messages.touch_customer(CUSTOMER, time.time() - DAY - 60)
     with caplog.at_level(logging.INFO):
         send(fake_graph, store, {"text": "Anything else?"}, notifications=False)
     assert fake_graph.messages() == []
@@ -122,7 +123,7 @@ def test_outside_the_window_a_reply_is_not_attempted(
 def test_outside_the_window_a_notification_becomes_the_template(
     fake_graph: FakeGraphApi, store: ConnectorStore
 ) -> None:
-    store.touch_customer(CUSTOMER, time.time() - 2 * DAY)
+    store.messages.touch_customer(CUSTOMER, time.time() - 2 * DAY)
     text = "Payment received, thank you! Order ORD-1 is confirmed:\n1 × Espresso Beans — €12.90"
     send(fake_graph, store, {"text": text}, notifications=True)
     (message,) = fake_graph.messages()
@@ -200,7 +201,7 @@ def test_wasender_carries_notifications_outside_the_window(
 
 
 def test_custom_messages(fake_graph: FakeGraphApi, store: ConnectorStore) -> None:
-    store.touch_customer(CUSTOMER, time.time())
+    store.messages.touch_customer(CUSTOMER, time.time())
     send(fake_graph, store, {"custom": {"flow_response": {"screen": "X"}}}, notifications=False)
     send(fake_graph, store, {"custom": {"no": "type"}}, notifications=False)
     assert fake_graph.messages() == []
@@ -213,7 +214,7 @@ def test_custom_messages(fake_graph: FakeGraphApi, store: ConnectorStore) -> Non
 def test_a_custom_message_cannot_choose_its_recipient(
     fake_graph: FakeGraphApi, store: ConnectorStore
 ) -> None:
-    store.touch_customer(CUSTOMER, time.time())
+    store.messages.touch_customer(CUSTOMER, time.time())
     redirect = {
         "type": "text",
         "text": {"body": "Your order"},
@@ -230,7 +231,7 @@ def test_a_custom_message_cannot_choose_its_recipient(
 def test_graph_errors_are_logged_with_code_not_raised(
     fake_graph: FakeGraphApi, store: ConnectorStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store.touch_customer(CUSTOMER, time.time())
+    store.messages.touch_customer(CUSTOMER, time.time())
     error = {
         "error": {"message": "Recipient not allowed", "code": 131030, "type": "OAuthException"}
     }

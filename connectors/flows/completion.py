@@ -13,7 +13,8 @@ from typing import Any
 
 from connectors.jobs.leases import heartbeat, renewal_interval
 from connectors.rasa_patches.action_failures import watch_actions
-from connectors.storage.store import FLOW_CLAIM_LEASE_SECONDS, ConnectorStore, FlowClaim
+from connectors.storage.flow_claims import FLOW_CLAIM_LEASE_SECONDS, FlowClaim
+from connectors.storage.store import ConnectorStore
 
 
 async def complete_once(
@@ -33,11 +34,11 @@ async def complete_once(
     re-delivery of the nfm_reply, can still make the order. A claim left by a crash goes
     to the replay of the same nfm_reply, or to any completion once its lease ran out.
     """
-    claim = await asyncio.to_thread(store.claim_flow_token, flow_token, claimer, lease_seconds)
+    claim = await asyncio.to_thread(store.flow_claims.claim, flow_token, claimer, lease_seconds)
     if claim != "ours":
         return claim
     renewing = heartbeat(
-        lambda: store.renew_flow_token(flow_token, claimer),
+        lambda: store.flow_claims.renew(flow_token, claimer),
         renewal_interval(lease_seconds),
         "a flow token's claim",
     )
@@ -45,7 +46,7 @@ async def complete_once(
         async with renewing, watch_actions():
             await turn()
     except Exception:
-        await asyncio.to_thread(store.release_flow_token, flow_token, claimer)
+        await asyncio.to_thread(store.flow_claims.release, flow_token, claimer)
         raise
-    await asyncio.to_thread(store.finish_flow_token, flow_token, claimer)
+    await asyncio.to_thread(store.flow_claims.finish, flow_token, claimer)
     return claim

@@ -32,7 +32,9 @@ from connectors.flows.completion import complete_once
 from connectors.flows.crypto import FlowDecryptError, decrypt_request, encrypt_response
 from connectors.jobs.customer_queue import CustomerQueues
 from connectors.settings import FlowSettings
-from connectors.storage.store import FLOW_CLAIM_LEASE_SECONDS, ConnectorStore, new_claim
+from connectors.storage.flow_claims import FLOW_CLAIM_LEASE_SECONDS
+from connectors.storage.leases import new_claim
+from connectors.storage.store import ConnectorStore
 from shop_contract.custom_messages import FLOW_RESPONSE_KEY
 from shop_contract.entities import FLOW_DATA, FLOW_SCREEN, FLOW_TOKEN
 from shop_contract.flow_screens import CONTINUE_IN_CHAT_SCREEN, SUCCESS_SCREEN

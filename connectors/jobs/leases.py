@@ -17,7 +17,8 @@ from typing import AsyncContextManager
 import sqlalchemy as sa
 
 from connectors.log_refs import message_ref
-from connectors.storage.store import ConnectorStore, inbound_messages
+from connectors.storage.schema import inbound_messages
+from connectors.storage.store import ConnectorStore
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def hold(
     """A heartbeat that keeps recorded work (a message, a Stripe event) held under `claim`
     while it waits and runs, so no replica's recovery sweep runs it again."""
     return heartbeat(
-        lambda: store.renew_claim(table, work_id, claim),
+        lambda: store.leases.renew(table, work_id, claim),
         renewal_interval(lease_seconds),
         f"{table.name} {message_ref(work_id) if table is inbound_messages else work_id}",
     )

@@ -29,7 +29,8 @@ from typing import Any
 from connectors.jobs.leases import heartbeat, renewal_interval
 from connectors.log_refs import customer_ref
 from connectors.metrics import OUTBOX_DELIVERIES
-from connectors.storage.store import ConnectorStore, OutboxEntry
+from connectors.storage.outbox import OutboxEntry
+from connectors.storage.store import ConnectorStore
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class OutboxWriter:
         key = f"{self.origin}:{self.position}"
         self.position += 1
         fresh = await asyncio.to_thread(
-            self.store.enqueue_notification, key, customer_id, json.dumps(body)
+            self.store.outbox.enqueue, key, customer_id, json.dumps(body)
         )
         if not fresh:
             logger.info("notification %s was queued before; not again", key)
@@ -103,7 +104,7 @@ class OutboxWorker:
 
     async def run_once(self) -> int:
         """Sends what is due now; returns how many were sent."""
-        due = await asyncio.to_thread(self.store.claim_due_notifications, self.lease_seconds)
+        due = await asyncio.to_thread(self.store.outbox.claim_due, self.lease_seconds)
         sent = 0
         for entry in due:
             sent += await self.send(entry)
@@ -115,7 +116,7 @@ class OutboxWorker:
         assert claim is not None, "entries are sent only under a claim"
 
         def renew() -> bool:
-            return self.store.renew_notification(entry.id, claim, self.lease_seconds)
+            return self.store.outbox.renew(entry.id, claim, self.lease_seconds)
 
         if not await asyncio.to_thread(renew):  # e.g. the batch's earlier sends were slow
             logger.info("notification=%s not sent: its claim ran out before its turn", entry.id)
@@ -123,23 +124,23 @@ class OutboxWorker:
         try:
             interval = renewal_interval(self.lease_seconds)
             async with heartbeat(renew, interval, f"notification {entry.id}"):
-                message_id = await self.deliver(entry.customer_key, json.loads(entry.body))
+                message_id = await self.deliver(entry.customer_id, json.loads(entry.body))
         except Undeliverable as refusal:
             logger.warning(
                 "notification=%s customer=%s undeliverable: %s",
                 entry.id,
-                customer_ref(entry.customer_key),
+                customer_ref(entry.customer_id),
                 refusal,
             )
             if await asyncio.to_thread(
-                self.store.notification_undeliverable, entry.id, claim, str(refusal)
+                self.store.outbox.mark_undeliverable, entry.id, claim, str(refusal)
             ):
                 OUTBOX_DELIVERIES.labels("undeliverable").inc()
             return False
         except Exception as error:
             await self.failed(entry, claim, error)
             return False
-        if not await asyncio.to_thread(self.store.notification_sent, entry.id, claim, message_id):
+        if not await asyncio.to_thread(self.store.outbox.mark_sent, entry.id, claim, message_id):
             logger.warning("notification=%s sent after its claim was lost", entry.id)
             return False
         OUTBOX_DELIVERIES.labels("sent").inc()
@@ -156,12 +157,12 @@ class OutboxWorker:
         logger.warning(
             "notification=%s customer=%s not delivered (attempt %s): %s%s",
             entry.id,
-            customer_ref(entry.customer_key),
+            customer_ref(entry.customer_id),
             entry.attempts + 1,
             reason,
             "; now a dead letter" if retry_at is None else "",
         )
         if await asyncio.to_thread(
-            self.store.notification_failed, entry.id, claim, reason, retry_at
+            self.store.outbox.mark_failed, entry.id, claim, reason, retry_at
         ):
             OUTBOX_DELIVERIES.labels("retry" if retry_at is not None else "dead").inc()

@@ -61,7 +61,7 @@ class Recovery:
         found = 0
         for kind in kinds:
             rows = await asyncio.to_thread(
-                self.store.claim_abandoned, kind.table, kind.id_column, self.lease_seconds
+                self.store.leases.claim_abandoned, kind.table, kind.id_column, self.lease_seconds
             )
             found += len(rows)
             for work_id, payload, claim in rows:

@@ -16,7 +16,6 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from connectors.storage.encrypted_tracker import EVENTS, open_event, seal_event
 from connectors.storage.keys import (
     PSEUDONYM_PREFIX,
     ROW_SEALED_PREFIX,
@@ -24,15 +23,10 @@ from connectors.storage.keys import (
     KeyRing,
     UnreadableError,
 )
-from connectors.storage.store import (
-    CUSTOMER_TABLES,
-    SEALED_COLUMNS,
-    ConnectorStore,
-    column_context,
-    customers,
-    natural_key,
-    row_identity,
-)
+from connectors.storage.schema import CUSTOMER_TABLES, SEALED_COLUMNS, customers
+from connectors.storage.sealing import column_context, natural_key, row_identity
+from connectors.storage.store import ConnectorStore
+from connectors.storage.tracker_events import EVENTS, open_event, seal_event
 from connectors.storage.wipe import scrub
 
 BATCH = 500
@@ -86,8 +80,8 @@ def _events(engine: Any, keys: KeyRing) -> int:
 def _table(store: ConnectorStore, table: sa.Table, sealed_columns: tuple[str, ...]) -> int:
     keys = store.keys
     outdated = sa.or_(
-        stale(table.c.customer_key, keys, PSEUDONYM_PREFIX),
-        sa.and_(table.c.customer_key.is_not(None), table.c.customer_sealed.is_(None)),
+        stale(table.c.customer_pseudonym, keys, PSEUDONYM_PREFIX),
+        sa.and_(table.c.customer_pseudonym.is_not(None), table.c.customer_sealed.is_(None)),
         *(stale(table.c[column], keys, ROW_SEALED_PREFIX) for column in sealed_columns),
     )
     (key_column,) = table.primary_key.columns
@@ -113,30 +107,34 @@ def _rewrite(
     values: dict[str, Any] = {}
     customer_id = _customer_id(store, table, row)
     if customer_id is not None:
-        values["customer_key"] = store.keys.pseudonym(customer_id)
+        values["customer_pseudonym"] = store.keys.pseudonym(customer_id)
     # The row as rewritten: its values are bound to its pseudonym, which a new key changes
     # (and which names a customer's row of wa_customers).
     rewritten = {**row._mapping, **values}
     bound_to = row_identity(table, rewritten)
     if customer_id is not None:
-        values.update(store.customer_columns(table, natural_key(table, rewritten), customer_id))
+        values.update(
+            store.sealer.customer_columns(table, natural_key(table, rewritten), customer_id)
+        )
     for column in sealed_columns:
         if column != "customer_sealed":
-            values[column] = store.seal(table, column, bound_to, _plain(store, table, column, row))
+            values[column] = store.sealer.seal(
+                table, column, bound_to, _plain(store, table, column, row)
+            )
     if table is customers:
         twin = connection.execute(
             sa.select(customers.c.last_inbound_at).where(
-                customers.c.customer_key == values["customer_key"]
+                customers.c.customer_pseudonym == values["customer_pseudonym"]
             )
         ).first()
-        if twin is not None and values["customer_key"] != row.customer_key:
+        if twin is not None and values["customer_pseudonym"] != row.customer_pseudonym:
             # The customer wrote again after the rotation: keep one row, the later time.
             connection.execute(
                 customers.update()
-                .where(customers.c.customer_key == values["customer_key"])
+                .where(customers.c.customer_pseudonym == values["customer_pseudonym"])
                 .values(last_inbound_at=max(twin.last_inbound_at, row.last_inbound_at))
             )
-            connection.execute(customers.delete().where(key_column == row.customer_key))
+            connection.execute(customers.delete().where(key_column == row.customer_pseudonym))
             return
     connection.execute(table.update().where(key_column == row[key_column.name]).values(**values))
 
@@ -145,15 +143,15 @@ def _customer_id(store: ConnectorStore, table: sa.Table, row: Any) -> str | None
     """The customer the row belongs to, checked against its pseudonym: an id sealed in the
     old form could have been moved from another customer's row, and must not be bound to
     this one."""
-    if row.customer_key is None:
+    if row.customer_pseudonym is None:
         return None
     if row.customer_sealed is None:
-        return str(row.customer_key)  # in clear, from before pseudonyms
+        return str(row.customer_pseudonym)  # the id in clear: rows from before pseudonyms
     customer_id = str(_plain(store, table, "customer_sealed", row))
-    if row.customer_key not in store.keys.pseudonyms(customer_id):
+    if row.customer_pseudonym not in store.keys.pseudonyms(customer_id):
         raise UnreadableError(
             f"{table.name}.customer_sealed of row {natural_key(table, row._mapping)} names "
-            f"another customer than the row's customer_key: the value was moved from another "
+            f"another customer than the row's customer_pseudonym: the value was moved from another "
             f"row; delete or correct that row, then run reencrypt again"
         )
     return customer_id
@@ -165,7 +163,7 @@ def _plain(store: ConnectorStore, table: sa.Table, column: str, row: Any) -> str
     if value is None:
         return None
     if value.startswith(ROW_SEALED_PREFIX):
-        return store.open(table, column, row_identity(table, row._mapping), value)
+        return store.sealer.open(table, column, row_identity(table, row._mapping), value)
     if value.startswith(SEALED_PREFIX):  # the old form, bound to the column only
         return store.keys.open(value, column_context(table.name, column))
     return value  # type: ignore[no-any-return]  # in clear, from before encryption

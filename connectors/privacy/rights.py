@@ -15,21 +15,21 @@ import sqlalchemy as sa
 
 from connectors.privacy.reencrypt import stale
 from connectors.storage.checks import StoredDataError
-from connectors.storage.encrypted_tracker import EVENTS, open_event
 from connectors.storage.keys import PSEUDONYM_PREFIX
-from connectors.storage.store import (
+from connectors.storage.schema import (
     CUSTOMER_TABLES,
     SEALED_COLUMNS,
-    ConnectorStore,
     customers,
     flow_token_claims,
     inbound_messages,
     outbound_messages,
     outbox,
-    row_identity,
     stripe_events,
     stripe_fulfilments,
 )
+from connectors.storage.sealing import row_identity
+from connectors.storage.store import ConnectorStore
+from connectors.storage.tracker_events import EVENTS, open_event
 from connectors.storage.wipe import scrub
 
 # For each table: the column saying how old a row is (purge and retention go by it).
@@ -64,7 +64,7 @@ def export_customer(store: ConnectorStore, customer_id: str) -> dict[str, Any]:
             name: [
                 _opened(store, table, row._asdict())
                 for row in connection.execute(
-                    sa.select(table).where(store.owned_by(table, customer_id))
+                    sa.select(table).where(store.sealer.owned_by(table, customer_id))
                 ).all()
             ]
             for name, table in CUSTOMER_TABLES.items()
@@ -79,11 +79,11 @@ def export_customer(store: ConnectorStore, customer_id: str) -> dict[str, Any]:
 
 def _opened(store: ConnectorStore, table: sa.Table, row: dict[str, Any]) -> dict[str, Any]:
     bound_to = row_identity(table, row)
-    row.pop("customer_key", None)
+    row.pop("customer_pseudonym", None)
     row.pop("customer_sealed", None)
     for column in SEALED_COLUMNS[table.name]:
         if column in row and row[column] is not None:
-            text = store.open(table, column, bound_to, row[column])
+            text = store.sealer.open(table, column, bound_to, row[column])
             row[column] = (
                 json.loads(text) if (table.name, column) in JSON_COLUMNS and text else text
             )
@@ -96,14 +96,14 @@ def erase_customer(store: ConnectorStore, customer_id: str) -> dict[str, int]:
     counts: dict[str, int] = {}
     with store.engine.begin() as connection:
         paid_events = sa.select(stripe_events.c.event_id).where(
-            store.owned_by(stripe_events, customer_id)
+            store.sealer.owned_by(stripe_events, customer_id)
         )
         counts["stripe_fulfilments"] = connection.execute(
             stripe_fulfilments.delete().where(stripe_fulfilments.c.event_id.in_(paid_events))
         ).rowcount
         for name, table in CUSTOMER_TABLES.items():
             counts[name] = connection.execute(
-                table.delete().where(store.owned_by(table, customer_id))
+                table.delete().where(store.sealer.owned_by(table, customer_id))
             ).rowcount
         if sa.inspect(connection).has_table("events"):
             counts["events"] = connection.execute(

@@ -24,6 +24,9 @@ from connectors.storage.keys import (
     KeyRing,
     UnreadableError,
 )
+from connectors.storage.schema import CUSTOMER_TABLES, SEALED_COLUMNS
+from connectors.storage.sealing import row_context, row_identity
+from connectors.storage.tracker_events import EVENTS, open_event
 
 REENCRYPT_HINT = (
     "written before encryption was enabled (run `make privacy ARGS=reencrypt` to encrypt "
@@ -43,8 +46,6 @@ def unreadable(column: Any, keys: KeyRing, kind: str) -> Any:
 
 def check_events_readable(engine: Any, keys: KeyRing) -> None:
     """Raises StoredDataError unless every stored tracker event opens with the key ring."""
-    from connectors.storage.encrypted_tracker import EVENTS, open_event
-
     with engine.connect() as connection:
         _check(
             connection,
@@ -62,20 +63,18 @@ def check_events_readable(engine: Any, keys: KeyRing) -> None:
 
 
 def check_tables_readable(engine: Any, keys: KeyRing) -> None:
-    """The same for the connector's tables (connectors/storage/store.py)."""
-    from connectors.storage.store import CUSTOMER_TABLES, SEALED_COLUMNS
-
+    """The same for the connector's tables (connectors/storage/schema.py)."""
     with engine.connect() as connection:
         for name, table in CUSTOMER_TABLES.items():
             sealed = [table.c[column] for column in SEALED_COLUMNS[name]]
             _refuse_unbound(connection, table, sealed)
             clauses = [
                 sa.and_(column.is_not(None), unreadable(column, keys, kind))
-                for column, kind in [(table.c.customer_key, PSEUDONYM_PREFIX)]
+                for column, kind in [(table.c.customer_pseudonym, PSEUDONYM_PREFIX)]
                 + [(column, ROW_SEALED_PREFIX) for column in sealed]
             ]
             clauses.append(
-                sa.and_(table.c.customer_key.is_not(None), table.c.customer_sealed.is_(None))
+                sa.and_(table.c.customer_pseudonym.is_not(None), table.c.customer_sealed.is_(None))
             )
             _check(
                 connection,
@@ -105,8 +104,6 @@ def _refuse_unbound(connection: Any, table: Any, sealed: list[Any]) -> None:
 
 
 def _open_customer(keys: KeyRing, table: Any, row: Any) -> str:
-    from connectors.storage.store import row_context, row_identity
-
     context = row_context(table.name, "customer_sealed", row_identity(table, row._mapping))
     return keys.open(row.customer_sealed, context, ROW_SEALED_PREFIX)
 

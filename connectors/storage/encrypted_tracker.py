@@ -1,8 +1,8 @@
 """EncryptedTrackerStore: Rasa's SQL tracker store with every event sealed at rest.
 
-endpoints.yml names it (`type: connectors.privacy.EncryptedTrackerStore`). It keeps Rasa's
-`events` table and its row-per-event appends (so several replicas share it as before) and
-changes what a row holds:
+endpoints.yml names it (`type: connectors.storage.encrypted_tracker.EncryptedTrackerStore`).
+It keeps Rasa's `events` table and its row-per-event appends (so several replicas share it
+as before) and changes what a row holds (connectors/storage/tracker_events.py):
 
 - `sender_id` is the customer's pseudonym (`KeyRing.pseudonym`), never the WhatsApp id;
 - `data` is the event, sealed with AES-GCM together with the real conversation id (which
@@ -17,7 +17,6 @@ not readable with it, or when some were written before encryption was enabled.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,30 +25,8 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from connectors.storage.checks import check_events_readable
 from connectors.storage.keys import KeyRing
+from connectors.storage.tracker_events import open_event, seal_event
 from connectors.storage.tracker_store import DatabaseTrackerStore
-
-# Rasa's `events` table (SQLTrackerStore.SQLEvent), for the privacy tools' own queries.
-EVENTS = sa.table(
-    "events",
-    sa.column("id"),
-    sa.column("sender_id"),
-    sa.column("type_name"),
-    sa.column("timestamp"),
-    sa.column("data"),
-)
-
-
-def seal_event(keys: KeyRing, sender_id: str, event: dict[str, Any]) -> tuple[str, str]:
-    """(pseudonym, sealed data) for one event of `sender_id`'s conversation."""
-    pseudonym = keys.pseudonym(sender_id)
-    plaintext = json.dumps({"sender_id": sender_id, "event": event}, separators=(",", ":"))
-    return pseudonym, keys.seal(plaintext, pseudonym.encode())
-
-
-def open_event(keys: KeyRing, pseudonym: str, data: str) -> tuple[str, dict[str, Any]]:
-    """(conversation id, event) of a stored row."""
-    content = json.loads(keys.open(data, pseudonym.encode()))
-    return content["sender_id"], content["event"]
 
 
 class EncryptedTrackerStore(DatabaseTrackerStore):

@@ -10,7 +10,7 @@ dropping the old one. Every stored value names the key it was made with:
 
 - sealed values: ``e.<key id>.<base64url(nonce ‖ ciphertext ‖ tag)>`` (tracker events, and
   the connector's columns before they were bound to their row), or ``r.<key id>.<…>`` for
-  the connector's columns, whose associated data names the row (connectors/storage/store.py);
+  the connector's columns, whose associated data names the row (connectors/storage/sealing.py);
 - pseudonyms (conversation keys, customer columns): ``h.<key id>.<base64url(HMAC-SHA256)>``.
 
 A pseudonym is a keyed hash, so nobody without the key can turn it back into a phone

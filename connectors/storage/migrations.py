@@ -17,6 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from connectors.storage.schema import metadata
+from connectors.storage.sealing import digest
+
 logger = logging.getLogger(__name__)
 
 versions = sa.Table(
@@ -29,8 +32,8 @@ versions = sa.Table(
 
 
 def _create_tables(connection: Connection) -> None:
-    from connectors.storage.store import metadata
-
+    """Creates the tables that do not exist yet, in their current shape: the steps after
+    this one check what they find before changing it."""
     metadata.create_all(connection, checkfirst=True)
 
 
@@ -59,6 +62,8 @@ def _add_privacy_columns(connection: Connection) -> None:
     }
     for table, columns in wanted.items():
         present = {column["name"] for column in inspector.get_columns(table)}
+        if "customer_pseudonym" in present:  # created by step 1 or 3 in today's shape,
+            present.add("customer_key")  # where the column has its step-10 name
         for name, kind in columns:
             if name not in present:
                 connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
@@ -67,8 +72,6 @@ def _add_privacy_columns(connection: Connection) -> None:
 
 def _digest_column(connection: Connection, table: str, column: str) -> None:
     """Replaces the values of `table.column` not yet stored as SHA-256 hex by their digest."""
-    from connectors.storage.store import digest
-
     target = sa.table(table, sa.column(column))
     values = [row[0] for row in connection.execute(sa.select(target.c[column]))]
     for value in values:
@@ -114,6 +117,39 @@ def _add_message_outcome(connection: Connection) -> None:
         connection.exec_driver_sql("ALTER TABLE wa_inbound_messages ADD COLUMN outcome VARCHAR(32)")
 
 
+# The tables whose pseudonym column was called `customer_key`, and whether it is indexed.
+PSEUDONYM_COLUMNS = {
+    "wa_inbound_messages": True,
+    "wa_outbound_messages": True,
+    "wa_customers": False,  # the primary key
+    "stripe_events": True,
+    "notification_outbox": True,
+}
+
+
+def _rename_customer_key(connection: Connection) -> None:
+    """`customer_key` held the customer's pseudonym, while parameters of that name took the
+    real id: the column is now `customer_pseudonym`. Its values, and what sealed values are
+    bound to, stay as they are. Replicas of the release before this step write to the old
+    name, so all of them are replaced before it runs (`make migrate`).
+
+    The index follows the new name (SQLAlchemy's `ix_<table>_<column>`); stripe_events gets
+    one also where step 4 added the column without it."""
+    inspector = sa.inspect(connection)
+    for table, indexed in PSEUDONYM_COLUMNS.items():
+        present = {column["name"] for column in inspector.get_columns(table)}
+        if "customer_key" in present and "customer_pseudonym" not in present:
+            connection.exec_driver_sql(
+                f"ALTER TABLE {table} RENAME COLUMN customer_key TO customer_pseudonym"
+            )
+        if indexed:
+            connection.exec_driver_sql(f"DROP INDEX IF EXISTS ix_{table}_customer_key")
+            connection.exec_driver_sql(
+                f"CREATE INDEX IF NOT EXISTS ix_{table}_customer_pseudonym "
+                f"ON {table} (customer_pseudonym)"
+            )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "connector tables", _create_tables),
     (2, "payloads and claims for replay after a crash", _add_replay_columns),
@@ -124,6 +160,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (7, "the first Checkout Session paid for each order", _create_tables),
     (8, "flow token claims name their claimer and when its turn finished", _add_flow_claimers),
     (9, "an outcome on recorded messages (unreadable rows set aside)", _add_message_outcome),
+    (10, "customer_key columns renamed customer_pseudonym", _rename_customer_key),
 ]
 
 

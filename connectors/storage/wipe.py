@@ -1,7 +1,7 @@
 """After data is rewritten or deleted on SQLite, the old bytes must not linger on disk.
 
-`PRAGMA secure_delete` (set on every connection, connectors/storage/tracker_store.py) zeroes freed
-space in the database file; the write-ahead log still holds old page images until a
+`PRAGMA secure_delete` (set on every connection, connectors/storage/database.py) zeroes
+freed space in the database file; the write-ahead log still holds old page images until a
 checkpoint, so re-encryption, erasure and purges end with one that truncates it.
 PostgreSQL keeps old row versions until VACUUM (and in backups and WAL archives): see the
 README's privacy section.

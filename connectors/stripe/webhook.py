@@ -33,7 +33,9 @@ from connectors.jobs.customer_queue import CustomerQueues
 from connectors.log_refs import customer_ref
 from connectors.metrics import STRIPE_EVENT_LAG_SECONDS
 from connectors.rasa_patches.action_failures import watch_actions
-from connectors.storage.store import ConnectorStore, new_claim, stripe_events
+from connectors.storage.leases import new_claim
+from connectors.storage.schema import stripe_events
+from connectors.storage.store import ConnectorStore
 from connectors.stripe.events import EventIntent, Skipped, customer_of, map_event
 from shop_contract.entities import DUPLICATE_PAYMENT, ORDER_ID
 
@@ -89,7 +91,7 @@ class StripeWebhook:
         claim = new_claim()
         try:
             fresh = await asyncio.to_thread(
-                self.store.record_stripe_event,
+                self.store.stripe.record_event,
                 event_id,
                 event_type,
                 json.dumps(event),
@@ -121,7 +123,7 @@ class StripeWebhook:
 
         async def job() -> None:
             try:
-                if await asyncio.to_thread(self.store.holds, stripe_events, event_id, claim):
+                if await asyncio.to_thread(self.store.leases.holds, stripe_events, event_id, claim):
                     await self.process(agent, event_id, event_type, mapped)
                 else:
                     logger.info("stripe event %s skipped: no longer ours", event_id)
@@ -151,7 +153,7 @@ class StripeWebhook:
                 customer_ref(mapped.customer_id),
                 outcome,
             )
-        await asyncio.to_thread(self.store.mark_stripe_processed, event_id, outcome)
+        await asyncio.to_thread(self.store.stripe.mark_processed, event_id, outcome)
 
     async def outcome_of(self, agent: Any, event_id: str, mapped: EventIntent | Skipped) -> str:
         if isinstance(mapped, Skipped):
@@ -159,7 +161,7 @@ class StripeWebhook:
         outcome = "triggered"
         if mapped.fulfilment_key:
             if not await asyncio.to_thread(
-                self.store.claim_fulfilment, mapped.fulfilment_key, event_id
+                self.store.stripe.claim_fulfilment, mapped.fulfilment_key, event_id
             ):
                 return "already_fulfilled"
             if not await self.first_payment_of_order(mapped):
@@ -176,7 +178,7 @@ class StripeWebhook:
         if not isinstance(order_id, str) or mapped.fulfilment_key is None:
             return True  # no order to hold the claim: the session claim is all there is
         return await asyncio.to_thread(
-            self.store.claim_order_payment,
+            self.store.stripe.claim_order_payment,
             mapped.customer_id,
             order_id,
             mapped.fulfilment_key,

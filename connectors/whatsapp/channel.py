@@ -44,9 +44,11 @@ from connectors.metrics import FLOW_RESPONSE_SECONDS, WEBHOOK_REQUESTS
 from connectors.rasa_patches.install import install as install_rasa_patches
 from connectors.settings import ConfigError, FlowSettings, WhatsAppSettings
 from connectors.storage.checks import StoredDataError
+from connectors.storage.database import DatabaseConfigError, database_url
 from connectors.storage.keys import KeyConfigError
-from connectors.storage.store import ConnectorStore, stripe_events
-from connectors.storage.tracker_store import DatabaseConfigError, database_url
+from connectors.storage.opening import open_store
+from connectors.storage.schema import stripe_events
+from connectors.storage.store import ConnectorStore
 from connectors.stripe.webhook import MAX_BODY_BYTES as STRIPE_MAX_BODY_BYTES
 from connectors.stripe.webhook import StripeWebhook
 from connectors.whatsapp.erasure import Erasure
@@ -110,7 +112,7 @@ class WhatsAppInput(InputChannel):
             install_rasa_patches()
             settings = WhatsAppSettings.from_env(os.environ)
             flow_settings = FlowSettings.from_env(os.environ)
-            store = ConnectorStore(database_url(os.environ))
+            store = open_store(database_url(os.environ))
         except (ConfigError, DatabaseConfigError, KeyConfigError, StoredDataError) as error:
             print_error_and_exit(f"WhatsApp channel: {error}")
         if flow_settings.private_key is None:

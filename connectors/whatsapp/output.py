@@ -132,7 +132,7 @@ class WhatsAppOutput(OutputChannel):
         await self.send_body(recipient_id, json_message)
 
     def within_window(self, customer_id: str, now: float | None = None) -> bool:
-        last = self.store.last_inbound_at(customer_id)
+        last = self.store.messages.last_inbound_at(customer_id)
         if last is None:
             return False
         return (now or time.time()) - last < WINDOW_SECONDS - WINDOW_SAFETY_SECONDS
@@ -205,7 +205,7 @@ class WhatsAppOutput(OutputChannel):
         message_id = await self.graph.send_message(request)
         stored_text = body_text(body) if kind == "notification" else None
         await asyncio.to_thread(
-            self.store.record_outbound, message_id, recipient_id, kind, stored_text
+            self.store.messages.record_outbound, message_id, recipient_id, kind, stored_text
         )
         return message_id
 

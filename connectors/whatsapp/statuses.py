@@ -13,7 +13,8 @@ import json
 import logging
 import time
 
-from connectors.storage.store import ConnectorStore, digest
+from connectors.storage.sealing import digest
+from connectors.storage.store import ConnectorStore
 from connectors.whatsapp.output import outside_window_body
 from connectors.whatsapp.payloads import StatusUpdate
 
@@ -32,7 +33,7 @@ class DeliveryStatuses:
     async def handle_status(self, status: StatusUpdate) -> None:
         """Records a delivery status; a notification that failed for the window is resent."""
         record = await asyncio.to_thread(
-            self.store.record_status,
+            self.store.messages.record_status,
             status.message_id,
             status.status,
             float(status.timestamp or time.time()),
@@ -52,7 +53,7 @@ class DeliveryStatuses:
             and record.body
             and status.error_code == RE_ENGAGEMENT_ERROR
         ):
-            await self.queue_fallback(status.message_id, record.customer_key, record.body)
+            await self.queue_fallback(status.message_id, record.customer_id, record.body)
 
     async def queue_fallback(self, message_id: str, customer_id: str, text: str) -> None:
         """Queues the outside-window form (template or WASender) of a notification Meta
@@ -61,5 +62,5 @@ class DeliveryStatuses:
         queued once however many times its 'failed' status arrives."""
         key = f"fallback:{digest(message_id)}"
         body = json.dumps(outside_window_body(text))
-        if await asyncio.to_thread(self.store.enqueue_notification, key, customer_id, body):
+        if await asyncio.to_thread(self.store.outbox.enqueue, key, customer_id, body):
             self.outbox_wake.set()

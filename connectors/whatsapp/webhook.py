@@ -31,7 +31,10 @@ from connectors.jobs.leases import Hold
 from connectors.jobs.recovery import Replayable
 from connectors.log_refs import customer_ref, message_ref
 from connectors.settings import WhatsAppSettings
-from connectors.storage.store import ConnectorStore, digest, inbound_messages, new_claim
+from connectors.storage.leases import new_claim
+from connectors.storage.schema import inbound_messages
+from connectors.storage.sealing import digest
+from connectors.storage.store import ConnectorStore
 from connectors.whatsapp.erasure import Erasure
 from connectors.whatsapp.graph import GraphApiError, GraphClient
 from connectors.whatsapp.intents import (
@@ -119,7 +122,7 @@ class MessagesWebhook:
             for message in notification.messages:
                 claim = new_claim()
                 if await asyncio.to_thread(
-                    self.store.record_inbound,
+                    self.store.messages.record_inbound,
                     message.id,
                     message.customer.key,
                     None,
@@ -175,7 +178,9 @@ class MessagesWebhook:
     ) -> None:
         """Runs a replayed message unless, while it waited, it was finished or taken over."""
         try:
-            if await asyncio.to_thread(self.store.holds, inbound_messages, message.id, claim):
+            if await asyncio.to_thread(
+                self.store.leases.holds, inbound_messages, message.id, claim
+            ):
                 await self.handle_message(message, on_new_message)
             else:
                 logger.info("replay of message %s skipped: no longer ours", message_ref(message.id))
@@ -186,7 +191,7 @@ class MessagesWebhook:
         """One customer message through Rasa, with read receipt and typing indicator."""
         customer_id = message.customer.key
         await asyncio.to_thread(
-            self.store.touch_customer, customer_id, message.timestamp or time.time()
+            self.store.messages.touch_customer, customer_id, message.timestamp or time.time()
         )
         with contextlib.suppress(GraphApiError):  # a courtesy; the client logged the failure
             await self.graph.mark_read(message.id)
@@ -207,9 +212,9 @@ class MessagesWebhook:
                 return  # left unprocessed: the recovery sweep replays it later
         if output.erase_request is not None:
             if not await self.erasure.erase(self.agent, customer_id, output.erase_request):
-                await asyncio.to_thread(self.store.mark_processed, message.id)  # no replay
+                await asyncio.to_thread(self.store.messages.mark_processed, message.id)  # no replay
             return
-        await asyncio.to_thread(self.store.mark_processed, message.id)
+        await asyncio.to_thread(self.store.messages.mark_processed, message.id)
 
     async def complete(
         self, message: InboundMessage, flow_token: str, turn: Callable[[], Awaitable[Any]]
@@ -249,7 +254,9 @@ class MessagesWebhook:
         if not is_order_completion(response_json):
             return None, None  # the 'continue in the chat' hand-over: the turn already runs
         token = completion_token(response_json)
-        if isinstance(token, str) and await asyncio.to_thread(self.store.flow_token_done, token):
+        if isinstance(token, str) and await asyncio.to_thread(
+            self.store.flow_claims.is_done, token
+        ):
             # a re-delivery or replay once the order exists: nothing to do, nothing to say
             logger.info("flow completion already handled: message=%s", message_ref(message.id))
             return None, None

@@ -1,0 +1,148 @@
+"""The connector's own tables, next to Rasa's tracker store (same DATABASE_URL).
+
+- inbound messages: Meta re-delivers; the primary key makes a message id count once,
+  also across restarts;
+- outbound messages: what we sent, and the delivery statuses Meta reports for it;
+- customers: when each last wrote, for WhatsApp's 24-hour window;
+- flow token claims: one order per WhatsApp Flow, whichever path its completion takes;
+- Stripe events: each event id once (Stripe delivers at least once, for up to 3 days);
+- fulfilments: one confirmation per Checkout Session, however many events say it was paid;
+- order payments: the first Checkout Session paid for an order, the one that confirms it;
+- the notification outbox: order notifications, kept until Meta has accepted them.
+
+Nothing here names a customer in clear: `customer_pseudonym` columns hold a keyed hash of
+the customer's id (connectors/storage/keys.py), `customer_sealed` the id itself sealed with
+AES-GCM, and bodies and payloads are sealed too (connectors/storage/sealing.py). WhatsApp
+message ids (base64 that contains the customer's number) and Flow tokens are kept as
+SHA-256 digests. Schema changes go through connectors/storage/migrations.py.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+inbound_messages = sa.Table(
+    "wa_inbound_messages",
+    metadata,
+    sa.Column("message_id", sa.String(255), primary_key=True),
+    sa.Column("customer_pseudonym", sa.String(255), nullable=False, index=True),
+    sa.Column("customer_sealed", sa.Text, nullable=True),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("processed_at", sa.Float, nullable=True),
+    # What replays it after a crash, and since when a process has held it.
+    sa.Column("payload", sa.Text, nullable=True),
+    sa.Column("claimed_at", sa.Float, nullable=True),
+    sa.Column("claim_token", sa.String(32), nullable=True),  # who holds it now
+    sa.Column("outcome", sa.String(32), nullable=True),  # 'unreadable': set aside, not run
+)
+
+outbound_messages = sa.Table(
+    "wa_outbound_messages",
+    metadata,
+    sa.Column("message_id", sa.String(255), primary_key=True),
+    sa.Column("customer_pseudonym", sa.String(255), nullable=False, index=True),
+    sa.Column("customer_sealed", sa.Text, nullable=True),
+    sa.Column("kind", sa.String(32), nullable=False),  # reply | notification | template
+    sa.Column("body", sa.Text, nullable=True),  # notifications only: needed for a fallback
+    sa.Column("sent_at", sa.Float, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_at", sa.Float, nullable=True),
+    sa.Column("error_code", sa.Integer, nullable=True),
+    sa.Column("error_title", sa.String(255), nullable=True),
+)
+
+customers = sa.Table(
+    "wa_customers",
+    metadata,
+    sa.Column("customer_pseudonym", sa.String(255), primary_key=True),
+    sa.Column("customer_sealed", sa.Text, nullable=True),
+    sa.Column("last_inbound_at", sa.Float, nullable=False),
+)
+
+flow_token_claims = sa.Table(
+    "wa_flow_token_claims",
+    metadata,
+    sa.Column("flow_token", sa.String(512), primary_key=True),  # SHA-256 hex of the token
+    sa.Column("claimed_at", sa.Float, nullable=False),
+    sa.Column("claimer", sa.String(64), nullable=True),  # whose completion turn holds it
+    sa.Column("done_at", sa.Float, nullable=True),  # when that turn made the order
+)
+
+stripe_events = sa.Table(
+    "stripe_events",
+    metadata,
+    sa.Column("event_id", sa.String(255), primary_key=True),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("processed_at", sa.Float, nullable=True),
+    sa.Column("outcome", sa.String(32), nullable=True),
+    sa.Column("payload", sa.Text, nullable=True),
+    sa.Column("claimed_at", sa.Float, nullable=True),
+    sa.Column("customer_pseudonym", sa.String(255), nullable=True, index=True),
+    sa.Column("customer_sealed", sa.Text, nullable=True),
+    sa.Column("claim_token", sa.String(32), nullable=True),
+)
+
+stripe_fulfilments = sa.Table(
+    "stripe_fulfilments",
+    metadata,
+    sa.Column("checkout_session_id", sa.String(255), primary_key=True),
+    sa.Column("event_id", sa.String(255), nullable=False),
+    sa.Column("claimed_at", sa.Float, nullable=False),
+)
+
+order_payments = sa.Table(
+    "stripe_order_payments",
+    metadata,
+    # "<customer pseudonym>/<order id>": order ids are short, unique per customer only.
+    sa.Column("order_key", sa.String(255), primary_key=True),
+    sa.Column("checkout_session_id", sa.String(255), nullable=False),
+    sa.Column("claimed_at", sa.Float, nullable=False),
+)
+
+outbox = sa.Table(
+    "notification_outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    # What made the message (e.g. the Stripe event id and its position in the turn): a
+    # replayed turn produces the same keys, so nothing is queued twice.
+    sa.Column("dedup_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("customer_pseudonym", sa.String(255), nullable=False, index=True),
+    sa.Column("customer_sealed", sa.Text, nullable=True),
+    sa.Column("body", sa.Text, nullable=False),
+    # pending | sent | dead | undeliverable (WhatsApp's rules forbid sending it at all)
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("next_attempt_at", sa.Float, nullable=False, index=True),
+    sa.Column("sent_at", sa.Float, nullable=True),
+    sa.Column("message_id", sa.String(255), nullable=True),
+    sa.Column("last_error", sa.String(255), nullable=True),
+    sa.Column("claim_token", sa.String(32), nullable=True),  # the worker sending it now
+)
+
+
+# Every table that holds a customer's data: its pseudonym column is `customer_pseudonym`,
+# and these columns are sealed (AES-GCM, with the table, column and row as associated data).
+SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "wa_inbound_messages": ("customer_sealed", "payload"),
+    "wa_outbound_messages": ("customer_sealed", "body"),
+    "wa_customers": ("customer_sealed",),
+    "stripe_events": ("customer_sealed", "payload"),
+    "notification_outbox": ("customer_sealed", "body"),
+}
+# The column that names a row of each of those tables: a natural key, known before the row is
+# inserted and never updated (a customer's pseudonym changes only when re-encryption
+# rewrites the whole row under a new key).
+ROW_IDS: dict[str, str] = {
+    "wa_inbound_messages": "message_id",  # digest of Meta's message id
+    "wa_outbound_messages": "message_id",
+    "wa_customers": "customer_pseudonym",
+    "stripe_events": "event_id",
+    "notification_outbox": "dedup_key",
+}
+CUSTOMER_TABLES = {
+    table.name: table for table in metadata.sorted_tables if table.name in SEALED_COLUMNS
+}

@@ -1,0 +1,186 @@
+"""Schema migrations: safe to run twice, and each upgrades a database of the release before
+it in place, with its data still readable afterwards (SQLite files and PostgreSQL)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from connectors.privacy.reencrypt import reencrypt
+from connectors.storage.checks import StoredDataError
+from connectors.storage.messages import OutboundRecord
+from connectors.storage.migrations import MIGRATIONS, PSEUDONYM_COLUMNS, migrate
+from connectors.storage.opening import open_store
+from connectors.storage.schema import inbound_messages, stripe_events
+from connectors.storage.sealing import digest
+from connectors.storage.store import ConnectorStore
+from tests.storage.conftest import Backend
+
+CUSTOMER = "15550301234"
+
+
+def test_migrations_are_safe_to_run_twice(backend: Backend) -> None:
+    store = backend.store()
+    assert migrate(store.engine) == []  # the store's start-up applied everything
+    again = backend.store()
+    with again.engine.connect() as connection:
+        rows = connection.exec_driver_sql(
+            "select version from connector_schema_versions order by version"
+        ).all()
+    assert [r[0] for r in rows] == [m[0] for m in MIGRATIONS]
+
+
+def columns_of(store: ConnectorStore, table: str) -> set[str]:
+    return {column["name"] for column in sa.inspect(store.engine).get_columns(table)}
+
+
+def indexes_of(store: ConnectorStore, table: str) -> set[str]:
+    return {index["name"] for index in sa.inspect(store.engine).get_indexes(table)}
+
+
+def test_a_new_database_has_pseudonym_columns_only(backend: Backend) -> None:
+    """Tables created in today's shape keep it: no step adds the old column name back."""
+    store = backend.store()
+    assert pseudonym_shape(store) == {
+        table: f"ix_{table}_customer_pseudonym" if indexed else None
+        for table, indexed in PSEUDONYM_COLUMNS.items()
+    }
+
+
+def pseudonym_shape(store: ConnectorStore) -> dict[str, str | None]:
+    """Per table, the index on its pseudonym column (None when not indexed); fails while a
+    column or an index still has the old name."""
+    shape = {}
+    for table in PSEUDONYM_COLUMNS:
+        columns = columns_of(store, table)
+        assert "customer_pseudonym" in columns and "customer_key" not in columns, table
+        names = [name for name in indexes_of(store, table) if "customer" in name]
+        assert len(names) <= 1, names
+        shape[table] = names[0] if names else None
+    return shape
+
+
+def to_customer_key_shape(store: ConnectorStore) -> None:
+    """Back to the schema of version 9: the pseudonym columns named `customer_key`, indexed
+    under that name; stripe_events without the index, as step 4 added its column."""
+    with store.engine.begin() as connection:
+        for table, indexed in PSEUDONYM_COLUMNS.items():
+            if indexed:
+                connection.exec_driver_sql(f"DROP INDEX ix_{table}_customer_pseudonym")
+            connection.exec_driver_sql(
+                f"ALTER TABLE {table} RENAME COLUMN customer_pseudonym TO customer_key"
+            )
+            if indexed and table != "stripe_events":
+                connection.exec_driver_sql(
+                    f"CREATE INDEX ix_{table}_customer_key ON {table} (customer_key)"
+                )
+        connection.exec_driver_sql("DELETE FROM connector_schema_versions WHERE version = 10")
+    store.engine.dispose()
+
+
+def test_customer_key_columns_become_customer_pseudonym_with_their_data(
+    backend: Backend,
+) -> None:
+    store = backend.store()
+    payload = json.dumps({"text": "hello"})
+    store.messages.record_inbound("wamid.IN", CUSTOMER, time.time() - 60, payload, "claim")
+    store.messages.touch_customer(CUSTOMER, 1_000.0)
+    store.messages.record_outbound("wamid.OUT", CUSTOMER, "notification", "Order paid")
+    store.stripe.record_event("evt_1", "checkout.session.completed", "{}", CUSTOMER)
+    store.outbox.enqueue("evt_1:0", CUSTOMER, '{"type": "text"}')
+    to_customer_key_shape(store)
+    for table in PSEUDONYM_COLUMNS:  # the old shape, really
+        assert "customer_key" in columns_of(store, table)
+
+    upgraded = backend.store()  # migrates, then checks that every row opens
+
+    renamed = pseudonym_shape(upgraded)
+    assert renamed == pseudonym_shape(backend.store())  # as a new database has it
+    assert upgraded.messages.record_inbound("wamid.IN", CUSTOMER) is False  # still counted
+    assert upgraded.messages.last_inbound_at(CUSTOMER) == 1_000.0
+    assert upgraded.messages.outbound("wamid.OUT") == OutboundRecord(
+        "wamid.OUT", CUSTOMER, "notification", "Order paid", "accepted"
+    )
+    (entry,) = upgraded.outbox.entries()
+    assert (entry.customer_id, entry.body, entry.unreadable) == (
+        CUSTOMER,
+        '{"type": "text"}',
+        False,
+    )
+    (taken,) = upgraded.leases.claim_abandoned(inbound_messages, "message_id", 0)
+    assert taken[:2] == (digest("wamid.IN"), payload)
+    with upgraded.engine.connect() as connection:
+        owned = sa.select(sa.func.count()).where(upgraded.sealer.owned_by(stripe_events, CUSTOMER))
+        assert connection.execute(owned).scalar_one() == 1
+
+    (_, _, rename) = MIGRATIONS[-1]
+    with upgraded.engine.begin() as connection:  # the step again, as another replica might
+        rename(connection)
+    assert pseudonym_shape(upgraded) == renamed
+
+
+def test_an_older_schema_is_upgraded_in_place(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = sa.create_engine(url)
+    with old.begin() as connection:  # the first release's table, with a message in it
+        connection.exec_driver_sql(
+            "create table wa_inbound_messages (message_id varchar(255) primary key, "
+            "customer_key varchar(255) not null, received_at float not null, processed_at float)"
+        )
+        connection.exec_driver_sql(
+            "insert into wa_inbound_messages values ('wamid.OLD', 'c', 1.0, 2.0)"
+        )
+    with pytest.raises(StoredDataError, match=r"1 row.*make privacy ARGS=reencrypt"):
+        open_store(url)  # the schema is upgraded, but the clear-text row is refused
+    assert reencrypt(open_store(url, verify=False))["wa_inbound_messages"] == 1
+    store = open_store(url)
+    columns = {c["name"] for c in sa.inspect(store.engine).get_columns("wa_inbound_messages")}
+    assert {"payload", "claimed_at", "claim_token", "customer_sealed"} <= columns
+    assert {"customer_pseudonym"} <= columns and "customer_key" not in columns
+    assert store.messages.record_inbound("wamid.OLD", "c") is False  # the old record still counts
+
+
+def test_a_database_from_before_claim_tokens_is_upgraded_in_place(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'v5.db'}"
+    store = open_store(url)
+    store.outbox.enqueue("evt_old:0", "15550309999", '{"type": "text"}')
+    tables = ("wa_inbound_messages", "stripe_events", "notification_outbox")
+    with store.engine.begin() as connection:  # back to the schema of version 5
+        for table in tables:
+            connection.exec_driver_sql(f"alter table {table} drop column claim_token")
+        connection.exec_driver_sql("delete from connector_schema_versions where version = 6")
+    store.engine.dispose()
+
+    upgraded = open_store(url)
+    for table in tables:
+        columns = {c["name"] for c in sa.inspect(upgraded.engine).get_columns(table)}
+        assert "claim_token" in columns, table
+    (entry,) = upgraded.outbox.claim_due(lease_seconds=60)  # the old row, claimed
+    assert entry.claim is not None
+    assert upgraded.outbox.mark_sent(entry.id, entry.claim, "wamid.X") is True
+
+
+def test_a_database_from_before_order_and_flow_claimers_is_upgraded_in_place(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'v6.db'}"
+    store = open_store(url)
+    with store.engine.begin() as connection:  # back to the schema of version 6
+        connection.exec_driver_sql("drop table stripe_order_payments")
+        for column in ("claimer", "done_at"):
+            connection.exec_driver_sql(f"alter table wa_flow_token_claims drop column {column}")
+        connection.exec_driver_sql(
+            "insert into wa_flow_token_claims (flow_token, claimed_at) values (?, 1.0)",
+            (digest("ft-claimed-before"),),
+        )
+        connection.exec_driver_sql("delete from connector_schema_versions where version > 6")
+    store.engine.dispose()
+
+    upgraded = open_store(url)
+    assert upgraded.flow_claims.claim("ft-claimed-before", "reply") == "done"  # as before
+    assert upgraded.flow_claims.claim("ft-new", "reply") == "ours"
+    assert upgraded.stripe.claim_order_payment("15550000001", "ORD-1", "cs_1") is True
