@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
-from connectors.flows.crypto import FlowKeyError, load_private_key
+from connectors.flows.keys import FlowKeyError, load_private_key
 from shop_contract.app_secrets import split_secrets
 
 DEFAULT_GRAPH_API_BASE = "https://graph.facebook.com/v23.0"

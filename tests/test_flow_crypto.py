@@ -22,16 +22,15 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from connectors.flows.crypto import (
     FlowDecryptError,
-    FlowKeyError,
     decrypt_request,
     decrypt_response,
     encrypt_request,
     encrypt_response,
     flipped,
-    load_private_key,
     open_flow_data,
     seal_response,
 )
+from connectors.flows.keys import FlowKeyError, load_private_key
 from connectors.settings import DEFAULT_FLOW_TURN_BUDGET_SECONDS, ConfigError, FlowSettings
 
 KEY_VARIABLE = "WHATSAPP_FLOW_PRIVATE_KEY"

@@ -24,6 +24,7 @@ from connectors.storage.keys import (
     KeyRing,
     UnreadableError,
 )
+from shop_contract.env_settings import ConfigError
 
 REENCRYPT_HINT = (
     "written before encryption was enabled (run `make privacy ARGS=reencrypt` to encrypt "
@@ -32,7 +33,7 @@ REENCRYPT_HINT = (
 )
 
 
-class StoredDataError(RuntimeError):
+class StoredDataError(ConfigError):
     """Data in the database cannot be read with the configured keys; says what to do."""
 
 

@@ -20,6 +20,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import QueuePool
 
+from shop_contract.env_settings import ConfigError
+
 
 def default_database_url() -> str:
     """The SQLite file var/tracker.db in the bot's directory: the working directory of
@@ -29,7 +31,7 @@ def default_database_url() -> str:
     return f"sqlite:///{Path.cwd() / 'var' / 'tracker.db'}"
 
 
-class DatabaseConfigError(ValueError):
+class DatabaseConfigError(ConfigError):
     """DATABASE_URL is malformed; the message says what a valid one looks like."""
 
 
