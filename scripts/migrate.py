@@ -1,5 +1,6 @@
 """Runs the connector's schema migrations: `python -m scripts.migrate` (or `make migrate`).
-Every start of the connector runs them too; running them twice is safe."""
+Every start of the connector runs them too; running them twice is safe. Reads DATABASE_URL
+as the bot does (ENV_FILE or `.env` included)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,19 @@ import sys
 
 import sqlalchemy as sa
 
+from connectors.settings import DatabaseSettings
 from connectors.storage.migrations import migrate
-from connectors.storage.tracker_store import database_url, is_sqlite, sqlite_engine
+from connectors.storage.tracker_store import is_sqlite, sqlite_engine
+from shop_contract.env_settings import ConfigError, load_env_file
 
 
 def main() -> int:
-    url = database_url(os.environ)
+    try:
+        load_env_file()
+        url = DatabaseSettings.from_env(os.environ).url
+    except ConfigError as error:
+        print(f"migrate: {error}", file=sys.stderr)
+        return 2
     engine = sqlite_engine(url) if is_sqlite(url) else sa.create_engine(url, future=True)
     applied = migrate(engine)
     print(f"schema up to date (applied now: {applied or 'none'})")

@@ -31,7 +31,8 @@ from connectors.flows.crypto import (
     seal_response,
 )
 from connectors.flows.keys import FlowKeyError, load_private_key
-from connectors.settings import DEFAULT_FLOW_TURN_BUDGET_SECONDS, ConfigError, FlowSettings
+from connectors.settings import DEFAULT_FLOW_TURN_BUDGET_SECONDS, FlowSettings
+from shop_contract.env_settings import ConfigError
 
 KEY_VARIABLE = "WHATSAPP_FLOW_PRIVATE_KEY"
 PASSPHRASE_VARIABLE = "WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE"

@@ -21,11 +21,9 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any, AsyncContextManager
 
 import sqlalchemy as sa
-from dotenv import load_dotenv
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rasa.core.channels.channel import InputChannel, UserMessage
 from rasa.shared.utils.cli import print_error_and_exit
@@ -55,10 +53,8 @@ from connectors.metrics import (
 from connectors.privacy.rights import erase_customer, expire_raw_bodies
 from connectors.rasa_patches.install import install as install_rasa_patches
 from connectors.rest_channel import refuse_open_rest_channels
-from connectors.settings import ConfigError, FlowSettings, WhatsAppSettings
-from connectors.storage.checks import StoredDataError
+from connectors.settings import FlowSettings, ServerSettings, WhatsAppSettings
 from connectors.storage.encrypted_tracker import EncryptedTrackerStore
-from connectors.storage.keys import KeyConfigError
 from connectors.storage.store import (
     ConnectorStore,
     digest,
@@ -66,7 +62,6 @@ from connectors.storage.store import (
     new_claim,
     stripe_events,
 )
-from connectors.storage.tracker_store import DatabaseConfigError, database_url
 from connectors.stripe.webhook import MAX_BODY_BYTES as STRIPE_MAX_BODY_BYTES
 from connectors.stripe.webhook import StripeWebhook
 from connectors.whatsapp.graph import GraphApiError, GraphClient, GraphSettings
@@ -89,7 +84,7 @@ from connectors.whatsapp.payloads import (
     parse_notification,
 )
 from connectors.whatsapp.wasender import WaSenderClient
-from shop_contract.app_secrets import split_secrets
+from shop_contract.env_settings import ConfigError, load_env_file
 from shop_contract.flow_tokens import FlowTokenError, read_token_for
 from shop_contract.intents import UNREADABLE_MESSAGE
 
@@ -139,28 +134,24 @@ class WhatsAppInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> WhatsAppInput:
-        """Installs rasa_patches and reads the settings from the environment (and the bot's
-        `.env`); stops start-up if invalid. The `.env` is the one in the working directory of
-        `rasa run` (the bot's directory; `make run` starts from this project's root), not
-        beside this package: another bot that imports the connector must not read this
-        shop's settings."""
-        load_dotenv(Path.cwd() / ".env", override=False)
+        """Installs rasa_patches and reads every setting once (ENV_FILE or the bot's `.env`
+        fills in unset ones, see shop_contract/env_settings.py); stops start-up with one
+        line when one is missing or malformed, or the database does not open with the key."""
         # Rasa sets the level of its own loggers only (LOG_LEVEL, --log-level); ours follow
         # it, or the root logger's default would silence the connector's INFO lines.
         logging.getLogger("connectors").setLevel(logging.getLogger("rasa").getEffectiveLevel())
         try:
+            load_env_file()
             install_rasa_patches()
-            settings = WhatsAppSettings.from_env(os.environ)
-            flow_settings = FlowSettings.from_env(os.environ)
-            store = ConnectorStore(database_url(os.environ))
-        except (ConfigError, DatabaseConfigError, KeyConfigError, StoredDataError) as error:
+            server = ServerSettings.from_env(os.environ)
+            store = ConnectorStore(server.database.url, keys=server.keys)
+        except ConfigError as error:
             print_error_and_exit(f"WhatsApp channel: {error}")
-        if flow_settings.private_key is None:
+        if server.flow.private_key is None:
             logger.warning("Flow endpoint off: WHATSAPP_FLOW_PRIVATE_KEY is not set")
-        stripe_secrets = split_secrets(os.environ.get("STRIPE_WEBHOOK_SECRET", ""))
-        if not stripe_secrets:
+        if not server.stripe.secrets:
             logger.warning("Stripe webhook off: STRIPE_WEBHOOK_SECRET is not set")
-        return cls(settings, store, flow_settings, stripe_secrets)
+        return cls(server.whatsapp, store, server.flow, server.stripe.secrets)
 
     def __init__(
         self,
