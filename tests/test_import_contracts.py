@@ -75,6 +75,16 @@ def test_contracts_hold_on_the_unmodified_copy(tree: Path) -> None:
             "import sandbox.graph_api",
             "production code does not import the sandbox",
         ),
+        (
+            "connectors/settings.py",
+            "import connectors.whatsapp.graph",
+            "the settings stay a low layer",
+        ),
+        (
+            "actions/settings.py",
+            "import stripe",
+            "the settings stay a low layer",
+        ),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(
