@@ -7,7 +7,8 @@ are also read alone: the operator tools read the database and key settings, the 
 the WhatsApp and Flow ones, the REST channel its token.
 
 A low layer: it imports the key parsers (connectors/storage/keys.py,
-connectors/flows/keys.py) and nothing that serves a request.
+connectors/flows/keys.py) and SQLAlchemy's URL parser, nothing that serves a request
+(`.importlinter` checks).
 """
 
 from __future__ import annotations
