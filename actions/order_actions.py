@@ -9,10 +9,11 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.conversation import archive_order, current_order, known_orders, save_order
-from actions.flow_message import flow_settings, order_flow_message
+from actions.flow_message import order_flow_message
 from actions.orders import Order, OrderStatus, format_amount
 from actions.payments import PaymentError, cancel_payment
 from actions.replies import on_whatsapp, yes_no_buttons
+from actions.settings import action_settings
 from shop_contract.catalog import Catalog, Product, default_catalog
 
 STATUS_TEXT = {
@@ -99,7 +100,7 @@ class ActionStartOrder(Action):
             )
             return [SlotSet("product", None)]
         product = mentioned_product(tracker, catalog)
-        settings = flow_settings()
+        settings = action_settings().flow_message
         if product is None and settings is not None and on_whatsapp(tracker):
             dispatcher.utter_message(
                 json_message=order_flow_message(catalog, tracker.sender_id, settings)

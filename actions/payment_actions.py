@@ -42,10 +42,10 @@ from actions.payments import (
     create_payment_link,
     refund_duplicate,
     retrieve_checkout,
-    stripe_settings,
     usable_attempt,
 )
 from actions.replies import send_link, yes_no_buttons
+from actions.settings import action_settings
 from shop_contract.catalog import default_catalog
 from shop_contract.entities import (
     AMOUNT,
@@ -447,7 +447,7 @@ def payment_mismatch(checkout: CheckoutPayment, order: Order) -> str | None:
         return f"amount {checkout.amount_total} != {order.total}"
     if str(checkout.currency).lower() != order.currency:
         return f"currency {checkout.currency} != {order.currency}"
-    settings = stripe_settings()
+    settings = action_settings().stripe
     if settings is None:
         return "livemode cannot be checked without STRIPE_SECRET_KEY"
     expected = settings.secret_key.startswith(("sk_live_", "rk_live_"))

@@ -8,16 +8,15 @@ Requests are built as stripe-python's `SessionCreateParams`, so a wrong field is
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Mapping
 
 import stripe
 from stripe.params.checkout import SessionCreateParams
 
 from actions.orders import Order, OrderStatus
+from actions.settings import DEFAULT_EXPIRY_MINUTES, StripeSettings, action_settings
 from shop_contract.catalog import Catalog, Product, default_catalog
 from shop_contract.stripe_metadata import CUSTOMER_KEY, ORDER_ID_KEY
 
@@ -28,17 +27,10 @@ logger = logging.getLogger(__name__)
 STRIPE_API_VERSION = "2026-10-28.endive"
 STRIPE_NETWORK_RETRIES = 2
 STRIPE_TIMEOUT_SECONDS = 20.0
-DEFAULT_EXPIRY_MINUTES = 60
-EXPIRY_RANGE_MINUTES = (30, 24 * 60)  # what Stripe accepts for expires_at
-DEFAULT_RETURN_URL = "https://wa.me/"
 LINK_FAILED = "Sorry, I couldn't create your payment link just now. Please try again in a moment."
 CANCEL_FAILED = "Sorry, I couldn't cancel your order just now. Please try again."
 PAID_STATUSES = ("paid", "no_payment_required")
 REFUND_FAILED = "We'll refund the second payment shortly; the shop has been told."
-
-
-class ConfigError(ValueError):
-    """A payment setting is malformed; the message names the variable."""
 
 
 class PaymentError(Exception):
@@ -68,41 +60,6 @@ class PaymentsNotConfigured(PaymentError):
 
 
 @dataclass(frozen=True)
-class StripeSettings:
-    """The action server's Stripe configuration, read from the environment."""
-
-    secret_key: str
-    api_base: str
-    success_url: str
-    cancel_url: str
-    expiry_minutes: int
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str]) -> StripeSettings | None:
-        """None without STRIPE_SECRET_KEY; ConfigError naming the variable when malformed."""
-        secret_key = environ.get("STRIPE_SECRET_KEY", "").strip()
-        if not secret_key:
-            return None
-        if not secret_key.startswith(("sk_", "rk_")):
-            raise ConfigError("STRIPE_SECRET_KEY: expected a secret key starting sk_ or rk_")
-        raw_expiry = environ.get("CHECKOUT_EXPIRY_MINUTES", "").strip()
-        try:
-            expiry = int(raw_expiry) if raw_expiry else DEFAULT_EXPIRY_MINUTES
-        except ValueError:
-            raise ConfigError("CHECKOUT_EXPIRY_MINUTES: expected whole minutes") from None
-        low, high = EXPIRY_RANGE_MINUTES
-        if not low <= expiry <= high:
-            raise ConfigError(f"CHECKOUT_EXPIRY_MINUTES: must be between {low} and {high}")
-        return cls(
-            secret_key=secret_key,
-            api_base=environ.get("STRIPE_API_BASE", "").strip() or stripe.DEFAULT_API_BASE,
-            success_url=environ.get("CHECKOUT_SUCCESS_URL", "").strip() or DEFAULT_RETURN_URL,
-            cancel_url=environ.get("CHECKOUT_CANCEL_URL", "").strip() or DEFAULT_RETURN_URL,
-            expiry_minutes=expiry,
-        )
-
-
-@dataclass(frozen=True)
 class CheckoutLink:
     """A created Checkout Session: its id and the hosted payment page."""
 
@@ -111,14 +68,9 @@ class CheckoutLink:
 
 
 @lru_cache(maxsize=1)
-def stripe_settings() -> StripeSettings | None:
-    return StripeSettings.from_env(os.environ)
-
-
-@lru_cache(maxsize=1)
 def stripe_client() -> stripe.StripeClient:
     """The process's one client. Raises PaymentsNotConfigured without a secret key."""
-    settings = stripe_settings()
+    settings = action_settings().stripe
     if settings is None:
         raise PaymentsNotConfigured(
             "Online payment isn't set up for this shop yet, so I can't send a payment link. "
@@ -180,7 +132,7 @@ MIN_LINK_LIFETIME_SECONDS = 31 * 60  # Stripe wants expires_at at least 30 min a
 
 def usable_attempt(order: Order, now: float | None = None) -> Order:
     """`order`, or its next attempt when this one's link could no longer live long enough."""
-    settings = stripe_settings()
+    settings = action_settings().stripe
     expiry = (settings.expiry_minutes if settings else DEFAULT_EXPIRY_MINUTES) * 60
     now = time.time() if now is None else now
     if order.attempt_at + expiry - now < MIN_LINK_LIFETIME_SECONDS:
@@ -196,7 +148,7 @@ def idempotency_key(order: Order) -> str:
 async def create_payment_link(order: Order, customer_id: str) -> CheckoutLink:
     """Creates the Checkout Session for this order attempt; PaymentError on any failure."""
     client = stripe_client()
-    settings = stripe_settings()
+    settings = action_settings().stripe
     assert settings is not None  # stripe_client() raised otherwise
     params = checkout_params(order, customer_id, default_catalog(), settings)
     try:

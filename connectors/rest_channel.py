@@ -25,8 +25,10 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from connectors.settings import RestSettings
 from connectors.whatsapp.intents import payload_text
 from shop_contract.bearer import bearer_refusal
+from shop_contract.env_settings import ConfigError, load_env_file
 
 TOKEN_VARIABLE = "RASA_REST_TOKEN"  # noqa: S105 - the variable's name
 
@@ -48,7 +50,14 @@ class TokenRestInput(RestInput):
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> TokenRestInput:
-        return cls(os.environ.get(TOKEN_VARIABLE, "").strip() or None)
+        """The token from RASA_REST_TOKEN, the env file read as the WhatsApp channel reads it
+        (the channels start in credentials.yml's order, this one maybe first)."""
+        try:
+            load_env_file()
+            token = RestSettings.from_env(os.environ).token
+        except ConfigError as error:
+            print_error_and_exit(f"REST channel: {error}")
+        return cls(token)
 
     def _extract_message(self, req: Request) -> str | None:
         message = super()._extract_message(req)

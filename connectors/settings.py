@@ -1,170 +1,257 @@
-"""The connector's settings, read from the environment once at start-up.
+"""Every setting of the Rasa server's side, read from the environment and checked once.
 
-A missing or malformed required setting stops start-up with one line that names the
-variable and says what to do; nothing half-configured accepts traffic.
+`ServerSettings.from_env` reads all of them when the WhatsApp channel starts; a missing or
+malformed one stops start-up with one line that names the variable and says what to do
+(shop_contract/env_settings.py), so nothing half-configured accepts traffic. The groups
+are also read alone: the operator tools read the database and key settings, the Flow CLI
+the WhatsApp and Flow ones, the REST channel its token.
+
+A low layer: it imports the key parsers (connectors/storage/keys.py,
+connectors/flows/keys.py) and SQLAlchemy's URL parser, nothing that serves a request
+(`.importlinter` checks).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass as plain_dataclass
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from pydantic import Field, validator
+from pydantic.dataclasses import dataclass
 
-from connectors.flows.crypto import FlowKeyError, load_private_key
-from shop_contract.app_secrets import split_secrets
+from connectors.flows.keys import load_private_key
+from connectors.storage.database import database_url
+from connectors.storage.keys import ENV_VAR as KEY_VARIABLE
+from connectors.storage.keys import KeyRing
+from shop_contract.env_settings import (
+    ConfigError,
+    EnvConfig,
+    http_url,
+    is_set,
+    read_env,
+    secret_list,
+)
 
 DEFAULT_GRAPH_API_BASE = "https://graph.facebook.com/v23.0"
 DEFAULT_WASENDER_API_BASE = "https://www.wasenderapi.com/api"
 TEMPLATE_PARAM_FIELDS = ("text", "first_line")
 TRANSPORTS = ("graph", "wasender")
-
-
-class ConfigError(ValueError):
-    """A setting is missing or malformed; the message names it."""
-
-
-def _required(environ: Mapping[str, str], name: str, why: str) -> str:
-    value = environ.get(name, "").strip()
-    if not value:
-        raise ConfigError(f"{name}: not set — {why} (see .env.example)")
-    return value
-
-
-def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name, "").strip()
-    try:
-        value = float(raw) if raw else default
-    except ValueError:
-        raise ConfigError(f"{name}: expected a number of seconds") from None
-    if value <= 0:
-        raise ConfigError(f"{name}: must be more than 0")
-    return value
-
-
 DEFAULT_RAW_BODY_RETENTION_DAYS = 30.0
+DEFAULT_FLOW_TURN_BUDGET_SECONDS = 3.0
+MAX_FLOW_TURN_BUDGET_SECONDS = 8.0  # Meta gives up at 10 s; keep room for the network
+FLOW_KEY_VARIABLE = "WHATSAPP_FLOW_PRIVATE_KEY"
+FLOW_PASSPHRASE_VARIABLE = "WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE"  # noqa: S105 - the name
 
 
-def raw_body_retention_seconds(environ: Mapping[str, str]) -> float:
-    """How long raw webhook payloads and message bodies are kept (RAW_BODY_RETENTION_DAYS)."""
-    raw = environ.get("RAW_BODY_RETENTION_DAYS", "").strip()
-    try:
-        days = float(raw) if raw else DEFAULT_RAW_BODY_RETENTION_DAYS
-    except ValueError:
-        raise ConfigError("RAW_BODY_RETENTION_DAYS: expected a number of days") from None
-    if days < 2:
-        raise ConfigError(
-            "RAW_BODY_RETENTION_DAYS: at least 2 — replays after a crash need the last day's"
-        )
-    return days * 86400
+def seconds(default: float, variable: str) -> Any:
+    """A duration in seconds, more than 0."""
+    return Field(
+        default=default, env=variable, gt=0, expected=f"a number of seconds, e.g. {default:g}"
+    )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=EnvConfig)
+class RetentionSettings:
+    """How long raw webhook payloads and message bodies are kept."""
+
+    raw_body_retention_days: float = Field(
+        default=DEFAULT_RAW_BODY_RETENTION_DAYS,
+        env="RAW_BODY_RETENTION_DAYS",
+        ge=2,
+        expected="a number of days, e.g. 30",
+        why="replays after a crash need the last day's",
+    )
+
+    @property
+    def seconds(self) -> float:
+        return self.raw_body_retention_days * 86400
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> RetentionSettings:
+        return read_env(cls, environ)
+
+
+@dataclass(frozen=True, config=EnvConfig)
 class WhatsAppSettings:
     """Everything the WhatsApp channel needs to receive and send messages."""
 
-    access_token: str
-    phone_number_id: str
-    app_secrets: tuple[str, ...]
-    verify_token: str
-    api_base: str = DEFAULT_GRAPH_API_BASE
-    notification_template: str | None = None
-    template_language: str = "en"
-    template_params: tuple[str, ...] = ("text",)
-    notification_transport: str = "graph"
-    wasender_api_key: str | None = None
-    wasender_api_base: str = DEFAULT_WASENDER_API_BASE
-    replay_lease_seconds: float = 120.0
-    replay_interval_seconds: float = 30.0
-    outbox_base_delay_seconds: float = 5.0
-    outbox_poll_seconds: float = 5.0
+    access_token: str = Field(..., env="WHATSAPP_ACCESS_TOKEN", why="messages cannot be sent")
+    phone_number_id: str = Field(..., env="WHATSAPP_PHONE_NUMBER_ID", why="messages cannot be sent")
+    app_secrets: tuple[str, ...] = Field(
+        ..., env="WHATSAPP_APP_SECRET", why="the webhook cannot verify Meta's signatures"
+    )
+    verify_token: str = Field(
+        ..., env="WHATSAPP_VERIFY_TOKEN", why="Meta's webhook verification cannot succeed"
+    )
+    api_base: str = Field(
+        default=DEFAULT_GRAPH_API_BASE,
+        env="WHATSAPP_API_BASE",
+        expected=f"a URL like {DEFAULT_GRAPH_API_BASE}",
+    )
+    notification_template: str | None = Field(default=None, env="WHATSAPP_NOTIFICATION_TEMPLATE")
+    template_language: str = Field(default="en", env="WHATSAPP_TEMPLATE_LANGUAGE")
+    template_params: tuple[str, ...] = Field(default=("text",), env="WHATSAPP_TEMPLATE_PARAMS")
+    notification_transport: str = Field(default="graph", env="WHATSAPP_NOTIFICATION_TRANSPORT")
+    wasender_api_key: str | None = Field(default=None, env="WASENDER_API_KEY")
+    wasender_api_base: str = Field(
+        default=DEFAULT_WASENDER_API_BASE,
+        env="WASENDER_API_BASE",
+        expected=f"a URL like {DEFAULT_WASENDER_API_BASE}",
+    )
+    replay_lease_seconds: float = seconds(120.0, "REPLAY_LEASE_SECONDS")
+    replay_interval_seconds: float = seconds(30.0, "REPLAY_INTERVAL_SECONDS")
+    outbox_base_delay_seconds: float = seconds(5.0, "OUTBOX_BASE_DELAY_SECONDS")
+    outbox_poll_seconds: float = seconds(5.0, "OUTBOX_POLL_SECONDS")
     raw_body_retention_seconds: float = DEFAULT_RAW_BODY_RETENTION_DAYS * 86400
+
+    _secrets = validator("app_secrets", pre=True, allow_reuse=True)(secret_list)
+
+    @validator("api_base", "wasender_api_base")
+    def _base_url(cls, value: str) -> str:
+        return http_url(value).rstrip("/")
+
+    @validator("template_params", pre=True)
+    def _template_params(cls, value: Any) -> Any:
+        names = (
+            tuple(p.strip() for p in value.split(",") if p.strip())
+            if isinstance(value, str)
+            else value
+        )
+        unknown = [name for name in names if name not in TEMPLATE_PARAM_FIELDS]
+        if unknown:
+            raise ValueError(
+                f"unknown field(s) {', '.join(unknown)}; use {', '.join(TEMPLATE_PARAM_FIELDS)}"
+            )
+        return names
+
+    @validator("notification_transport")
+    def _transport(cls, value: str) -> str:
+        if value not in TRANSPORTS:
+            raise ValueError(f"'{value}' is not one of {', '.join(TRANSPORTS)}")
+        return value
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> WhatsAppSettings:
-        app_secrets = split_secrets(
-            _required(environ, "WHATSAPP_APP_SECRET", "the webhook cannot verify Meta's signatures")
+        retention = RetentionSettings.from_env(environ)
+        settings: WhatsAppSettings = read_env(
+            cls, environ, raw_body_retention_seconds=retention.seconds
         )
-        if not app_secrets:
-            raise ConfigError("WHATSAPP_APP_SECRET: no secret in the comma-separated list")
-        template_params = tuple(
-            p.strip()
-            for p in environ.get("WHATSAPP_TEMPLATE_PARAMS", "text").split(",")
-            if p.strip()
-        )
-        unknown = [p for p in template_params if p not in TEMPLATE_PARAM_FIELDS]
-        if unknown:
+        if settings.notification_transport == "wasender" and not settings.wasender_api_key:
             raise ConfigError(
-                f"WHATSAPP_TEMPLATE_PARAMS: unknown field(s) {', '.join(unknown)}; "
-                f"use {', '.join(TEMPLATE_PARAM_FIELDS)}"
+                "WASENDER_API_KEY: not set — needed when the transport is wasender "
+                "(see .env.example)"
             )
-        transport = environ.get("WHATSAPP_NOTIFICATION_TRANSPORT", "graph").strip() or "graph"
-        if transport not in TRANSPORTS:
-            raise ConfigError(
-                f"WHATSAPP_NOTIFICATION_TRANSPORT: '{transport}' is not one of "
-                + ", ".join(TRANSPORTS)
-            )
-        wasender_key = environ.get("WASENDER_API_KEY", "").strip() or None
-        if transport == "wasender" and not wasender_key:
-            raise ConfigError("WASENDER_API_KEY: not set — needed when the transport is wasender")
-        api_base = environ.get("WHATSAPP_API_BASE", "").strip() or DEFAULT_GRAPH_API_BASE
-        if not api_base.startswith(("https://", "http://")):
-            raise ConfigError("WHATSAPP_API_BASE: expected a URL like " + DEFAULT_GRAPH_API_BASE)
-        return cls(
-            access_token=_required(environ, "WHATSAPP_ACCESS_TOKEN", "messages cannot be sent"),
-            phone_number_id=_required(
-                environ, "WHATSAPP_PHONE_NUMBER_ID", "messages cannot be sent"
-            ),
-            app_secrets=app_secrets,
-            verify_token=_required(
-                environ, "WHATSAPP_VERIFY_TOKEN", "Meta's webhook verification cannot succeed"
-            ),
-            api_base=api_base.rstrip("/"),
-            notification_template=environ.get("WHATSAPP_NOTIFICATION_TEMPLATE", "").strip() or None,
-            template_language=environ.get("WHATSAPP_TEMPLATE_LANGUAGE", "").strip() or "en",
-            template_params=template_params,
-            notification_transport=transport,
-            wasender_api_key=wasender_key,
-            replay_lease_seconds=_seconds(environ, "REPLAY_LEASE_SECONDS", 120.0),
-            replay_interval_seconds=_seconds(environ, "REPLAY_INTERVAL_SECONDS", 30.0),
-            outbox_base_delay_seconds=_seconds(environ, "OUTBOX_BASE_DELAY_SECONDS", 5.0),
-            outbox_poll_seconds=_seconds(environ, "OUTBOX_POLL_SECONDS", 5.0),
-            raw_body_retention_seconds=raw_body_retention_seconds(environ),
-            wasender_api_base=(
-                environ.get("WASENDER_API_BASE", "").strip() or DEFAULT_WASENDER_API_BASE
-            ).rstrip("/"),
-        )
+        return settings
 
 
-DEFAULT_FLOW_TURN_BUDGET_SECONDS = 3.0
-MAX_FLOW_TURN_BUDGET_SECONDS = 8.0  # Meta gives up at 10 s; keep room for the network
+@dataclass(frozen=True, config=EnvConfig)
+class AppSecretSettings:
+    """The app secret alone: what the Flow CLI signs a request with, as Meta does."""
+
+    app_secrets: tuple[str, ...] = Field(
+        ..., env="WHATSAPP_APP_SECRET", why="requests cannot be signed as Meta signs them"
+    )
+
+    _secrets = validator("app_secrets", pre=True, allow_reuse=True)(secret_list)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> AppSecretSettings:
+        return read_env(cls, environ)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, config=EnvConfig)
 class FlowSettings:
-    """The Flow data endpoint: our private key, parsed once, and the turn budget."""
+    """The Flow data endpoint: our private key, parsed once (None: the endpoint is off),
+    and how long a turn may take."""
 
-    private_key: RSAPrivateKey | None
-    turn_budget_seconds: float = DEFAULT_FLOW_TURN_BUDGET_SECONDS
+    private_key: RSAPrivateKey | None = None
+    turn_budget_seconds: float = Field(
+        default=DEFAULT_FLOW_TURN_BUDGET_SECONDS,
+        env="FLOW_TURN_BUDGET_SECONDS",
+        ge=0.1,
+        le=MAX_FLOW_TURN_BUDGET_SECONDS,
+        expected="seconds, e.g. 3",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> FlowSettings:
-        raw_key = environ.get("WHATSAPP_FLOW_PRIVATE_KEY", "").strip()
-        try:
-            key = (
-                load_private_key(raw_key, environ.get("WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE"))
-                if raw_key
-                else None
+        """Parses the key here (tens of ms), not per request."""
+        key = (
+            load_private_key(environ[FLOW_KEY_VARIABLE], environ.get(FLOW_PASSPHRASE_VARIABLE))
+            if is_set(environ, FLOW_KEY_VARIABLE)
+            else None
+        )
+        return read_env(cls, environ, private_key=key)
+
+
+@dataclass(frozen=True, config=EnvConfig)
+class StripeWebhookSettings:
+    """The signing secrets of Stripe's webhook (none: the webhook is off)."""
+
+    secrets: tuple[str, ...] = Field(default=(), env="STRIPE_WEBHOOK_SECRET")
+
+    @validator("secrets", pre=True)
+    def _signing_secrets(cls, value: Any) -> Any:
+        secrets = secret_list(value)
+        if not all(secret.startswith("whsec_") for secret in secrets):
+            raise ValueError(
+                "each secret starts with whsec_ (Stripe dashboard > Developers > Webhooks > "
+                "your endpoint > Signing secret)"
             )
-        except FlowKeyError as error:
-            raise ConfigError(str(error)) from None
-        raw_budget = environ.get("FLOW_TURN_BUDGET_SECONDS", "").strip()
-        try:
-            budget = float(raw_budget) if raw_budget else DEFAULT_FLOW_TURN_BUDGET_SECONDS
-        except ValueError:
-            raise ConfigError("FLOW_TURN_BUDGET_SECONDS: expected seconds, e.g. 3") from None
-        if not 0.1 <= budget <= MAX_FLOW_TURN_BUDGET_SECONDS:
-            raise ConfigError(
-                f"FLOW_TURN_BUDGET_SECONDS: must be between 0.1 and {MAX_FLOW_TURN_BUDGET_SECONDS}"
-            )
-        return cls(private_key=key, turn_budget_seconds=budget)
+        return secrets
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> StripeWebhookSettings:
+        return read_env(cls, environ)
+
+
+@plain_dataclass(frozen=True)
+class DatabaseSettings:
+    """Where the tracker store and the connector's tables live (DATABASE_URL; the rules
+    and the SQLite default are storage.database's, which Rasa's tracker store reads too)."""
+
+    url: str
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> DatabaseSettings:
+        return cls(database_url(environ))
+
+
+@dataclass(frozen=True, config=EnvConfig)
+class RestSettings:
+    """The bearer token of the REST channel (connectors/rest_channel.py)."""
+
+    token: str | None = Field(default=None, env="RASA_REST_TOKEN")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> RestSettings:
+        return read_env(cls, environ)
+
+
+def key_ring(environ: Mapping[str, str]) -> KeyRing:
+    """TRACKER_ENCRYPTION_KEY parsed (KeyConfigError, a ConfigError, when unusable)."""
+    return KeyRing.parse(environ.get(KEY_VARIABLE, ""))
+
+
+@plain_dataclass(frozen=True)
+class ServerSettings:
+    """Every setting the WhatsApp channel's process uses, read and checked together."""
+
+    whatsapp: WhatsAppSettings
+    flow: FlowSettings
+    stripe: StripeWebhookSettings
+    database: DatabaseSettings
+    keys: KeyRing
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ServerSettings:
+        """ConfigError, naming the variable, for the first missing or malformed setting."""
+        return cls(
+            whatsapp=WhatsAppSettings.from_env(environ),
+            flow=FlowSettings.from_env(environ),
+            stripe=StripeWebhookSettings.from_env(environ),
+            database=DatabaseSettings.from_env(environ),
+            keys=key_ring(environ),
+        )

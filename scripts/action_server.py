@@ -7,7 +7,9 @@ orders. This entry point serves the same app (rasa_sdk.endpoint.create_app) but:
 - with ACTION_SERVER_TOKEN set, `/webhook` and `/actions` need
   `Authorization: Bearer <token>` (401 without, 403 wrong); Rasa sends it from the
   `action_endpoint`'s `headers` in endpoints.yml (make run writes them);
-- refuses to start, with one line, when it would listen beyond loopback without a token.
+- refuses to start, with one line, when it would listen beyond loopback without a token,
+  or when a setting of the actions is malformed (actions/settings.py), rather than failing
+  inside an action later.
 `/health` stays open for probes.
 
     python -m scripts.action_server --actions actions --port 5055
@@ -16,11 +18,9 @@ orders. This entry point serves the same app (rasa_sdk.endpoint.create_app) but:
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import os
 import sys
-from collections.abc import Mapping
 
 from rasa_sdk import utils
 from rasa_sdk.endpoint import create_app
@@ -28,46 +28,11 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from actions.settings import ActionServerSettings, action_settings
 from shop_contract.bearer import bearer_refusal
+from shop_contract.env_settings import ConfigError, load_env_file
 
-TOKEN_VARIABLE = "ACTION_SERVER_TOKEN"  # noqa: S105 - the variable's name
-HOST_VARIABLES = ("ACTION_SERVER_HOST", "SANIC_HOST")
-DEFAULT_HOST = "127.0.0.1"
 OPEN_PATHS = ("/health",)
-
-
-class StartupError(ValueError):
-    """The server must not start as configured; the message says why and what to do."""
-
-
-def listen_host(environ: Mapping[str, str]) -> str:
-    """ACTION_SERVER_HOST, else SANIC_HOST (what rasa_sdk reads), else loopback."""
-    for name in HOST_VARIABLES:
-        value = environ.get(name, "").strip()
-        if value:
-            return value
-    return DEFAULT_HOST
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: it may resolve to anything
-        return False
-
-
-def access_settings(environ: Mapping[str, str]) -> tuple[str, str | None]:
-    """(host to listen on, token or None); StartupError when wider than loopback, tokenless."""
-    host = listen_host(environ)
-    token = environ.get(TOKEN_VARIABLE, "").strip() or None
-    if token is None and not is_loopback(host):
-        raise StartupError(
-            f"action server: listening on {host} needs {TOKEN_VARIABLE} (anyone reaching the "
-            f"port could run the shop's actions); set it, or listen on {DEFAULT_HOST}"
-        )
-    return host, token
 
 
 def token_answer(request: Request, token: str) -> HTTPResponse | None:
@@ -99,17 +64,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=5055)
     args = parser.parse_args(argv)
     try:
-        host, token = access_settings(os.environ)
-    except StartupError as error:
-        print(error, file=sys.stderr)
+        load_env_file()
+        server = ActionServerSettings.from_env(os.environ)
+        action_settings()  # a malformed setting stops start-up here, not inside an action
+    except ConfigError as error:
+        print(f"action server: {error}", file=sys.stderr)
         return 2
-    utils.configure_colored_logging(os.environ.get("LOG_LEVEL", "INFO").upper())
+    utils.configure_colored_logging(server.log_level)
     utils.update_sanic_log_level()
-    app = build_app(args.actions, token)
+    app = build_app(args.actions, server.token)
     logging.getLogger(__name__).info(
-        "action server on http://%s:%s (%s)", host, args.port, "token" if token else "no token"
+        "action server on http://%s:%s (%s)",
+        server.listen_host,
+        args.port,
+        "token" if server.token else "no token",
     )
-    app.run(host, args.port, workers=utils.number_of_sanic_workers())
+    app.run(server.listen_host, args.port, workers=utils.number_of_sanic_workers())
     return 0
 
 

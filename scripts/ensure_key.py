@@ -16,11 +16,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from connectors.storage.keys import ENV_VAR, new_key_line
+from shop_contract.env_settings import is_set
 
 
 def ensure_key(environ: Mapping[str, str], env_file: Path) -> str | None:
     """The `NAME=value` line of a key made and saved now, or None when none was needed."""
-    if environ.get(ENV_VAR, "").strip() or environ.get("DATABASE_URL", "").strip():
+    if is_set(environ, ENV_VAR) or is_set(environ, "DATABASE_URL"):
         return None
     line = f"{ENV_VAR}={new_key_line()}"
     if not env_file.exists():

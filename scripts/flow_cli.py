@@ -6,8 +6,9 @@
   send-flow    send the order Flow to a (test) number
   flow-request build an encrypted request exactly as WhatsApp does, send it, print the answer
 
-Settings come from the environment (and `.env`), as for the bot. It builds the Flow message as
-the action server does and sends it as the connector does, so it lives outside both.
+Settings come from the environment (and ENV_FILE or `.env`), read as the bot reads them.
+It builds the Flow message as the action server does and sends it as the connector does,
+so it lives outside both.
 """
 
 from __future__ import annotations
@@ -25,19 +26,17 @@ from typing import Any
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from dotenv import load_dotenv
 
-from actions.flow_message import FlowMessageSettings, order_flow_message
+from actions.flow_message import order_flow_message
+from actions.settings import FlowMessageSettings
 from connectors.edge.signatures import hub_signature
 from connectors.flows.crypto import decrypt_response, encrypt_request
-from connectors.settings import ConfigError, FlowSettings, WhatsAppSettings
+from connectors.settings import AppSecretSettings, FlowSettings, WhatsAppSettings
 from connectors.whatsapp.graph import GraphApiError, GraphClient, GraphSettings
 from connectors.whatsapp.messages import envelope, is_business_scoped
-from shop_contract.app_secrets import split_secrets
 from shop_contract.catalog import default_catalog
+from shop_contract.env_settings import ConfigError, load_env_file
 from shop_contract.flow_tokens import issue_token
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class CliError(Exception):
@@ -72,20 +71,14 @@ def keygen(out: Path, passphrase: str) -> str:
 
 
 def private_key() -> rsa.RSAPrivateKey:
-    try:
-        key = FlowSettings.from_env(os.environ).private_key
-    except ConfigError as error:
-        raise CliError(str(error)) from None
+    key = FlowSettings.from_env(os.environ).private_key
     if key is None:
         raise CliError("WHATSAPP_FLOW_PRIVATE_KEY: not set")
     return key
 
 
 def graph_client() -> tuple[GraphClient, WhatsAppSettings]:
-    try:
-        settings = WhatsAppSettings.from_env(os.environ)
-    except ConfigError as error:
-        raise CliError(str(error)) from None
+    settings = WhatsAppSettings.from_env(os.environ)
     graph = GraphClient(
         GraphSettings(settings.api_base, settings.phone_number_id, settings.access_token)
     )
@@ -115,8 +108,6 @@ async def key_status() -> str:
 async def send_flow(to: str) -> str:
     graph, _ = graph_client()
     settings = FlowMessageSettings.from_env(os.environ)
-    if settings is None:
-        raise CliError("WHATSAPP_FLOW_ID: not set (and WHATSAPP_APP_SECRET is needed too)")
     body = order_flow_message(default_catalog(), to, settings)
     try:
         return await graph.send_message(envelope(to, is_business_scoped(to), body))
@@ -128,9 +119,7 @@ def flow_request(
     url: str, action: str, screen: str | None, data: dict[str, Any], token: str | None, to: str
 ) -> tuple[int, Any]:
     """One Flow request as WhatsApp makes it; returns (status, decrypted answer or None)."""
-    secrets = split_secrets(os.environ.get("WHATSAPP_APP_SECRET", ""))
-    if not secrets:
-        raise CliError("WHATSAPP_APP_SECRET: not set")
+    secrets = AppSecretSettings.from_env(os.environ).app_secrets
     payload: dict[str, Any] = {"version": "3.0", "action": action}
     if action != "ping":
         payload["flow_token"] = token or issue_token(to, secrets)
@@ -178,9 +167,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(argv: Sequence[str]) -> int:
-    load_dotenv(PROJECT_ROOT / ".env", override=False)
     args = parser().parse_args(argv)
     try:
+        load_env_file()
         if args.command == "keygen":
             passphrase = os.environ.get(args.passphrase_env) or getpass.getpass("Passphrase: ")
             print(keygen(args.out, passphrase), end="")
@@ -198,7 +187,13 @@ def run(argv: Sequence[str]) -> int:
             if answer is not None:
                 print(json.dumps(answer, indent=2, ensure_ascii=False))
             return 0 if status == 200 else 1
-    except (CliError, GraphApiError, requests.RequestException, json.JSONDecodeError) as error:
+    except (
+        CliError,
+        ConfigError,
+        GraphApiError,
+        requests.RequestException,
+        json.JSONDecodeError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0

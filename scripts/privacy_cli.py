@@ -7,8 +7,9 @@
     expire-bodies [--days 30]         drop raw payloads and bodies past retention
     reencrypt                         rewrite everything under the newest key, bound to its row
 
-It reads DATABASE_URL and TRACKER_ENCRYPTION_KEY like the bot (and `.env`). The Stripe side
-(Customer, payments) is erased in Stripe's dashboard or API.
+It reads DATABASE_URL, TRACKER_ENCRYPTION_KEY and RAW_BODY_RETENTION_DAYS like the bot
+(ENV_FILE or `.env` included). The Stripe side (Customer, payments) is erased in Stripe's
+dashboard or API.
 """
 
 from __future__ import annotations
@@ -56,10 +57,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from connectors.privacy import rights
     from connectors.privacy.reencrypt import reencrypt
-    from connectors.settings import ConfigError, raw_body_retention_seconds
-    from connectors.storage.checks import StoredDataError
+    from connectors.settings import RetentionSettings
     from connectors.storage.keys import UnreadableError
     from scripts.operator_store import open_store
+    from shop_contract.env_settings import ConfigError
 
     store = open_store(f"privacy {arguments.command}", verify=arguments.command != "reencrypt")
     try:
@@ -85,11 +86,13 @@ def main(argv: list[str] | None = None) -> int:
             result = rights.purge_older_than(store, arguments.older_than)
         elif arguments.command == "expire-bodies":
             days = arguments.days
-            seconds = days * 86400 if days is not None else raw_body_retention_seconds(os.environ)
+            seconds = (
+                days * 86400 if days is not None else RetentionSettings.from_env(os.environ).seconds
+            )
             result = rights.expire_raw_bodies(store, seconds)
         else:
             result = reencrypt(store)
-    except (UnreadableError, StoredDataError, ConfigError) as error:
+    except (UnreadableError, ConfigError) as error:  # StoredDataError is a ConfigError
         print(f"privacy {arguments.command}: {error}", file=sys.stderr)
         return 2
     print(json.dumps({"command": arguments.command, "rows": result}))

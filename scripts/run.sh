@@ -10,15 +10,12 @@ cd "$(dirname "$0")/.."
 bin=.venv/bin
 model=models/shop.tar.gz
 
-env_file=${ENV_FILE:-.env}
-# The sandbox gives every WhatsApp/Stripe setting itself; a .env must not replace them.
-if [ "${SANDBOX:-}" != 1 ] && [ -f "$env_file" ]; then
-    set -a
-    # shellcheck disable=SC1090
-    . "$env_file"
-    set +a
-fi
 export PYTHONPATH=$PWD SQLALCHEMY_SILENCE_UBER_WARNING=1 RASA_TELEMETRY_ENABLED=false
+# The env file (ENV_FILE, else .env; none under SANDBOX=1, whose settings are all given)
+# fills in what the environment lacks, by the rules the servers and tools use too.
+env_exports=$("$bin/python" -m scripts.env_file) || exit 1
+eval "$env_exports"
+env_file=${ENV_FILE:-.env}
 # Sanic's access log costs a third of the Flow endpoint's throughput and would write webhook
 # URLs (the verification GET carries hub.verify_token) to the log; the connector logs its own.
 export SANIC_ACCESS_LOG=${SANIC_ACCESS_LOG:-false}

@@ -18,6 +18,10 @@ from typing import Any
 
 import yaml
 
+from actions.settings import ActionServerSettings
+from connectors.settings import RestSettings
+from shop_contract.env_settings import ConfigError, in_sandbox, is_set
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -137,7 +141,7 @@ SETTINGS: tuple[Setting, ...] = (
 
 def missing_settings(environ: Mapping[str, str]) -> list[Setting]:
     """Returns the required settings that are unset or empty in `environ`."""
-    return [s for s in SETTINGS if s.required and not environ.get(s.name, "").strip()]
+    return [s for s in SETTINGS if s.required and not is_set(environ, s.name)]
 
 
 def render_report(missing: list[Setting]) -> str:
@@ -174,12 +178,9 @@ def channels_for(environ: Mapping[str, str], credentials: dict[str, object]) -> 
     if not whatsapp_ready(environ):
         return {name: value for name, value in credentials.items() if name != WHATSAPP_CHANNEL}
     rest_channels = (
-        {"rest"} if environ.get(REST_TOKEN, "").strip() else {"rest", GUARDED_REST_CHANNEL}
+        {"rest"} if RestSettings.from_env(environ).token else {"rest", GUARDED_REST_CHANNEL}
     )
     return {name: value for name, value in credentials.items() if name not in rest_channels}
-
-
-ACTION_TOKEN = "ACTION_SERVER_TOKEN"  # noqa: S105 - the variable's name
 
 
 def endpoints_for(
@@ -190,7 +191,7 @@ def endpoints_for(
     action_endpoint = dict(endpoints.get("action_endpoint") or {})
     url = str(action_endpoint.get("url", "http://localhost:5055/webhook"))
     action_endpoint["url"] = re.sub(r"//localhost:\d+/", f"//localhost:{actions_port}/", url)
-    token = environ.get(ACTION_TOKEN, "").strip()
+    token = ActionServerSettings.from_env(environ).token
     if token:
         headers = dict(action_endpoint.get("headers") or {})
         action_endpoint["headers"] = {**headers, "Authorization": f"Bearer {token}"}
@@ -212,7 +213,7 @@ def configured_platforms(environ: Mapping[str, str]) -> str:
     """`none` when no required WhatsApp or Stripe setting is set (make run starts the
     sandbox), `all` when every one is, else `partial`."""
     required = [s for s in SETTINGS if s.required and s.feature.startswith(PLATFORMS)]
-    present = [s for s in required if environ.get(s.name, "").strip()]
+    present = [s for s in required if is_set(environ, s.name)]
     if not present:
         return "none"
     return "all" if len(present) == len(required) else "partial"
@@ -232,19 +233,23 @@ def main() -> int:
     if args.platforms:
         print(configured_platforms(os.environ))
         return 0
-    if os.environ.get("SANDBOX") == "1":
+    if in_sandbox(os.environ):
         print("Sandbox: the WhatsApp and Stripe settings point at the emulators.", file=sys.stderr)
     else:
         print(render_report(missing_settings(os.environ)), file=sys.stderr)
-    if args.credentials_out:
-        source = yaml.safe_load((PROJECT_ROOT / "credentials.yml").read_text(encoding="utf-8"))
-        channels = channels_for(os.environ, source or {})
-        args.credentials_out.parent.mkdir(parents=True, exist_ok=True)
-        args.credentials_out.write_text(yaml.safe_dump(channels), encoding="utf-8")
-    if args.endpoints_out:
-        source = yaml.safe_load((PROJECT_ROOT / "endpoints.yml").read_text(encoding="utf-8"))
-        endpoints = endpoints_for(os.environ, source or {}, args.actions_port)
-        write_private(args.endpoints_out, yaml.safe_dump(endpoints, sort_keys=False))
+    try:
+        if args.credentials_out:
+            source = yaml.safe_load((PROJECT_ROOT / "credentials.yml").read_text(encoding="utf-8"))
+            channels = channels_for(os.environ, source or {})
+            args.credentials_out.parent.mkdir(parents=True, exist_ok=True)
+            args.credentials_out.write_text(yaml.safe_dump(channels), encoding="utf-8")
+        if args.endpoints_out:
+            source = yaml.safe_load((PROJECT_ROOT / "endpoints.yml").read_text(encoding="utf-8"))
+            endpoints = endpoints_for(os.environ, source or {}, args.actions_port)
+            write_private(args.endpoints_out, yaml.safe_dump(endpoints, sort_keys=False))
+    except ConfigError as error:
+        print(f"settings: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -12,6 +12,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions import payments
+from actions.settings import action_settings
 from connectors.storage.keys import ENV_VAR, new_key_line
 from shop_contract.catalog import Catalog, default_catalog
 from tests.fakes.fixtures import (
@@ -68,8 +69,8 @@ def catalog() -> Catalog:
 def no_stripe(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The action server without STRIPE_SECRET_KEY."""
     monkeypatch.delenv("STRIPE_SECRET_KEY", raising=False)
-    payments.stripe_settings.cache_clear()
+    action_settings.cache_clear()
     payments.stripe_client.cache_clear()
     yield
-    payments.stripe_settings.cache_clear()
+    action_settings.cache_clear()
     payments.stripe_client.cache_clear()

@@ -22,11 +22,12 @@ from rasa.server import create_app
 from sanic import Sanic
 from sanic.request import Request
 
+from actions.settings import ActionServerSettings
 from connectors.edge.limits import api_is_open, cap_request_size
 from connectors.rest_channel import TokenRestInput
 from sandbox import stripe_events as se
-from scripts.action_server import StartupError, access_settings
 from scripts.settings_report import SETTINGS, channels_for, endpoints_for
+from shop_contract.env_settings import ConfigError
 from tests.chat import Chat, text_of
 from tests.fakes.graph_api import FakeGraphApi
 from tests.fakes.stripe_api import FakeStripeApi
@@ -235,8 +236,8 @@ def test_the_action_server_will_not_listen_wider_without_a_token(tmp_path: Path)
     process = action_server({"ACTION_SERVER_HOST": ANY_INTERFACE}, log)
     assert process.wait(timeout=60) == 2
     assert log.read_text().strip().splitlines()[-1] == (
-        "action server: listening on 0.0.0.0 needs ACTION_SERVER_TOKEN (anyone reaching the "
-        "port could run the shop's actions); set it, or listen on 127.0.0.1"
+        "action server: ACTION_SERVER_TOKEN: not set — listening on 0.0.0.0 needs it (anyone "
+        "reaching the port could run the shop's actions); set it, or listen on 127.0.0.1"
     )
 
 
@@ -347,13 +348,14 @@ def test_endpoints_send_the_action_server_token_as_a_bearer_header() -> None:
     ],
 )
 def test_action_server_host_and_token(environ: dict[str, str], host: str) -> None:
-    assert access_settings(environ) == (host, environ.get("ACTION_SERVER_TOKEN"))
+    settings = ActionServerSettings.from_env(environ)
+    assert (settings.listen_host, settings.token) == (host, environ.get("ACTION_SERVER_TOKEN"))
 
 
 @pytest.mark.parametrize("host", [ANY_INTERFACE, "::", "10.0.0.5", "actions.internal"])
 def test_action_server_wider_than_loopback_needs_a_token(host: str) -> None:
-    with pytest.raises(StartupError, match="needs ACTION_SERVER_TOKEN"):
-        access_settings({"ACTION_SERVER_HOST": host, "ACTION_SERVER_TOKEN": " "})
+    with pytest.raises(ConfigError, match=f"^ACTION_SERVER_TOKEN: not set — listening on {host}"):
+        ActionServerSettings.from_env({"ACTION_SERVER_HOST": host, "ACTION_SERVER_TOKEN": " "})
 
 
 @pytest.mark.parametrize(

@@ -96,9 +96,9 @@ def test_send_flow_sends_the_order_flow(
 
 
 def test_missing_settings_are_named(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    whatsapp_env: FakeGraphApi, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr("scripts.flow_cli.load_dotenv", lambda *a, **k: None)
-    monkeypatch.delenv("WHATSAPP_APP_SECRET", raising=False)
+    monkeypatch.setattr("scripts.flow_cli.load_env_file", lambda *a, **k: None)
+    monkeypatch.delenv("WHATSAPP_APP_SECRET")
     assert run(["key-status"]) == 1
     assert "WHATSAPP_APP_SECRET: not set" in capsys.readouterr().err

@@ -22,17 +22,17 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from connectors.flows.crypto import (
     FlowDecryptError,
-    FlowKeyError,
     decrypt_request,
     decrypt_response,
     encrypt_request,
     encrypt_response,
     flipped,
-    load_private_key,
     open_flow_data,
     seal_response,
 )
-from connectors.settings import DEFAULT_FLOW_TURN_BUDGET_SECONDS, ConfigError, FlowSettings
+from connectors.flows.keys import FlowKeyError, load_private_key
+from connectors.settings import DEFAULT_FLOW_TURN_BUDGET_SECONDS, FlowSettings
+from shop_contract.env_settings import ConfigError
 
 KEY_VARIABLE = "WHATSAPP_FLOW_PRIVATE_KEY"
 PASSPHRASE_VARIABLE = "WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE"

@@ -33,16 +33,21 @@ from actions.payment_actions import (
     ActionPaymentSucceeded,
 )
 from actions.payments import (
-    ConfigError,
     PaymentError,
     PaymentProcessing,
     PaymentsNotConfigured,
-    StripeSettings,
     StripeUnavailable,
     cancel_payment,
     create_payment_link,
 )
+from actions.settings import (
+    DEFAULT_EXPIRY_MINUTES,
+    DEFAULT_RETURN_URL,
+    StripeSettings,
+    action_settings,
+)
 from shop_contract.catalog import Catalog
+from shop_contract.env_settings import ConfigError
 from tests.conftest import CUSTOMER, make_tracker, slot_updates
 from tests.fakes.fixtures import fake_stripe  # noqa: F401 - shared fixture
 from tests.fakes.stripe_api import FakeStripeApi, StripeRequest, decode_form, lock_timeout
@@ -57,7 +62,7 @@ PAID_ALREADY = "already gone through"
 
 
 def clear_payment_caches() -> None:
-    payments.stripe_settings.cache_clear()
+    action_settings.cache_clear()
     payments.stripe_client.cache_clear()
 
 
@@ -159,8 +164,8 @@ def test_payment_order_creates_the_session_stripe_expects(
         "client_reference_id": order.id,
         "metadata": metadata,
         "payment_intent_data": {"metadata": metadata},
-        "success_url": payments.DEFAULT_RETURN_URL,
-        "cancel_url": payments.DEFAULT_RETURN_URL,
+        "success_url": DEFAULT_RETURN_URL,
+        "cancel_url": DEFAULT_RETURN_URL,
     }
     assert started + 3600 - 2 <= expires_at <= time.time() + 3600
     assert request.headers["Idempotency-Key"] == payments.idempotency_key(order)
@@ -252,7 +257,7 @@ def test_secret_and_restricted_keys_are_accepted(prefix: str) -> None:
     settings = StripeSettings.from_env({"STRIPE_SECRET_KEY": prefix + secrets.token_hex(12)})
     assert settings is not None
     assert settings.api_base == stripe.DEFAULT_API_BASE
-    assert settings.expiry_minutes == payments.DEFAULT_EXPIRY_MINUTES
+    assert settings.expiry_minutes == DEFAULT_EXPIRY_MINUTES
 
 
 def test_the_pinned_api_version_is_the_sdks_own() -> None:

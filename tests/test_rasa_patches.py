@@ -33,7 +33,7 @@ from connectors.rasa_patches import (
 )
 from connectors.rasa_patches.action_failures import ActionFailed, watch_actions
 from connectors.rasa_patches.install import EXPECTED_RASA_VERSION, install
-from connectors.settings import ConfigError
+from shop_contract.env_settings import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,9 +7,9 @@ import pytest
 from connectors.settings import (
     DEFAULT_GRAPH_API_BASE,
     DEFAULT_WASENDER_API_BASE,
-    ConfigError,
     WhatsAppSettings,
 )
+from shop_contract.env_settings import ConfigError
 
 REQUIRED = {
     "WHATSAPP_ACCESS_TOKEN": "test-access-token",

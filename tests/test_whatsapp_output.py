@@ -7,6 +7,7 @@ import logging
 import secrets
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ def settings(graph: FakeGraphApi, **changes: Any) -> WhatsAppSettings:
         notification_template="order_update",
         template_language="en_US",
     )
-    return WhatsAppSettings(**{**base.__dict__, **changes})
+    return replace(base, **changes)
 
 
 def send(

@@ -13,11 +13,10 @@ import binascii
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -35,10 +34,6 @@ class FlowDecryptError(ValueError):
     """The request cannot be decrypted (bad base64, wrong key, truncated, bad tag, not JSON)."""
 
 
-class FlowKeyError(ValueError):
-    """The configured private key cannot be loaded; the message says what to check."""
-
-
 @dataclass(frozen=True)
 class DecryptedRequest:
     """A decrypted Flow request and what is needed to encrypt its answer."""
@@ -46,46 +41,6 @@ class DecryptedRequest:
     payload: dict[str, Any]
     aes_key: bytes
     iv: bytes
-
-
-def load_private_key(value: str, passphrase: str | None = None) -> rsa.RSAPrivateKey:
-    """The RSA private key from PEM text (literal \\n tolerated) or a PEM file path."""
-    text = value.strip()
-    if not text:
-        raise FlowKeyError("WHATSAPP_FLOW_PRIVATE_KEY: not set")
-    if "-----BEGIN" not in text:
-        try:
-            text = Path(text).expanduser().read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            # The error would repeat the value, which may be (part of) the key itself.
-            raise FlowKeyError(
-                "WHATSAPP_FLOW_PRIVATE_KEY: neither PEM text nor a readable file path"
-            ) from None
-    pem = text.replace("\\n", "\n").strip().encode("utf-8")
-    password = passphrase.encode("utf-8") if passphrase else None
-    try:
-        key = serialization.load_pem_private_key(pem, password=password)
-    except TypeError:
-        if password is None:
-            raise FlowKeyError(
-                "WHATSAPP_FLOW_PRIVATE_KEY: the PEM is encrypted — set "
-                "WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE"
-            ) from None
-        raise FlowKeyError(
-            "WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE: set, but the PEM is not encrypted"
-        ) from None
-    except ValueError:
-        if password is not None:
-            raise FlowKeyError(
-                "WHATSAPP_FLOW_PRIVATE_KEY: cannot decrypt the PEM — wrong passphrase in "
-                "WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE?"
-            ) from None
-        raise FlowKeyError("WHATSAPP_FLOW_PRIVATE_KEY: not a valid PEM private key") from None
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise FlowKeyError("WHATSAPP_FLOW_PRIVATE_KEY: not an RSA key")
-    if key.key_size < 2048:
-        raise FlowKeyError("WHATSAPP_FLOW_PRIVATE_KEY: RSA keys must be at least 2048 bits")
-    return key
 
 
 def _b64(value: Any, field: str) -> bytes:

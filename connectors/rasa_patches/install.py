@@ -15,7 +15,7 @@ from connectors.rasa_patches import (
     failure_recording,
     intent_messages,
 )
-from connectors.settings import ConfigError
+from shop_contract.env_settings import ConfigError
 
 EXPECTED_RASA_VERSION = "3.6.21"  # the version every patch was written and tested against
 PATCHES = (action_validation, event_types, intent_messages, failure_recording)

@@ -27,6 +27,7 @@ from connectors.storage.keys import (
 from connectors.storage.schema import CUSTOMER_TABLES, SEALED_COLUMNS
 from connectors.storage.sealing import row_context, row_identity
 from connectors.storage.tracker_events import EVENTS, open_event
+from shop_contract.env_settings import ConfigError
 
 REENCRYPT_HINT = (
     "written before encryption was enabled (run `make privacy ARGS=reencrypt` to encrypt "
@@ -35,7 +36,7 @@ REENCRYPT_HINT = (
 )
 
 
-class StoredDataError(RuntimeError):
+class StoredDataError(ConfigError):
     """Data in the database cannot be read with the configured keys; says what to do."""
 
 

@@ -16,8 +16,10 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import QueuePool
 
+from shop_contract.env_settings import ConfigError
 
-class DatabaseConfigError(ValueError):
+
+class DatabaseConfigError(ConfigError):
     """DATABASE_URL is malformed; the message says what a valid one looks like."""
 
 
@@ -34,7 +36,7 @@ def database_url(environ: Mapping[str, str]) -> str:
     raw = environ.get("DATABASE_URL", "").strip() or default_database_url()
     try:
         url = make_url(raw)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise DatabaseConfigError(
             "DATABASE_URL: not a database URL; expected e.g. sqlite:///var/tracker.db or "
             "postgresql://user:password@host:5432/shop"

@@ -34,6 +34,8 @@ from functools import cached_property
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from shop_contract.env_settings import ConfigError
+
 ENV_VAR = "TRACKER_ENCRYPTION_KEY"
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -46,7 +48,7 @@ _KEY_ID = re.compile(r"[a-z0-9-]{1,16}")
 _ENCODED = re.compile(r"[A-Za-z0-9_-]+")
 
 
-class KeyConfigError(ValueError):
+class KeyConfigError(ConfigError):
     """TRACKER_ENCRYPTION_KEY is missing or malformed; the message says how to fix it."""
 
 

@@ -20,10 +20,8 @@ import json
 import logging
 import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from dotenv import load_dotenv
 from rasa.core.channels.channel import InputChannel
 from rasa.shared.utils.cli import print_error_and_exit
 from sanic import Blueprint, response
@@ -42,10 +40,7 @@ from connectors.jobs.recovery import Recovery, Replayable
 from connectors.jobs.retention import expire_bodies_forever
 from connectors.metrics import FLOW_RESPONSE_SECONDS, WEBHOOK_REQUESTS
 from connectors.rasa_patches.install import install as install_rasa_patches
-from connectors.settings import ConfigError, FlowSettings, WhatsAppSettings
-from connectors.storage.checks import StoredDataError
-from connectors.storage.database import DatabaseConfigError, database_url
-from connectors.storage.keys import KeyConfigError
+from connectors.settings import FlowSettings, ServerSettings, WhatsAppSettings
 from connectors.storage.opening import open_store
 from connectors.storage.schema import stripe_events
 from connectors.storage.store import ConnectorStore
@@ -59,7 +54,7 @@ from connectors.whatsapp.startup_checks import check_server, refuse_unencrypted_
 from connectors.whatsapp.statuses import DeliveryStatuses
 from connectors.whatsapp.wasender import WaSenderClient
 from connectors.whatsapp.webhook import MAX_BODY_BYTES, MessagesWebhook, OnNewMessage
-from shop_contract.app_secrets import split_secrets
+from shop_contract.env_settings import ConfigError, load_env_file
 
 logger = logging.getLogger(__name__)
 
@@ -99,28 +94,24 @@ class WhatsAppInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: dict[str, Any] | None) -> WhatsAppInput:
-        """Installs rasa_patches and reads the settings from the environment (and the bot's
-        `.env`); stops start-up if invalid. The `.env` is the one in the working directory of
-        `rasa run` (the bot's directory; `make run` starts from this project's root), not
-        beside this package: another bot that imports the connector must not read this
-        shop's settings."""
-        load_dotenv(Path.cwd() / ".env", override=False)
+        """Installs rasa_patches and reads every setting once (ENV_FILE or the bot's `.env`
+        fills in unset ones, see shop_contract/env_settings.py); stops start-up with one
+        line when one is missing or malformed, or the database does not open with the key."""
         # Rasa sets the level of its own loggers only (LOG_LEVEL, --log-level); ours follow
         # it, or the root logger's default would silence the connector's INFO lines.
         logging.getLogger("connectors").setLevel(logging.getLogger("rasa").getEffectiveLevel())
         try:
+            load_env_file()
             install_rasa_patches()
-            settings = WhatsAppSettings.from_env(os.environ)
-            flow_settings = FlowSettings.from_env(os.environ)
-            store = open_store(database_url(os.environ))
-        except (ConfigError, DatabaseConfigError, KeyConfigError, StoredDataError) as error:
+            server = ServerSettings.from_env(os.environ)
+            store = open_store(server.database.url, keys=server.keys)
+        except ConfigError as error:
             print_error_and_exit(f"WhatsApp channel: {error}")
-        if flow_settings.private_key is None:
+        if server.flow.private_key is None:
             logger.warning("Flow endpoint off: WHATSAPP_FLOW_PRIVATE_KEY is not set")
-        stripe_secrets = split_secrets(os.environ.get("STRIPE_WEBHOOK_SECRET", ""))
-        if not stripe_secrets:
+        if not server.stripe.secrets:
             logger.warning("Stripe webhook off: STRIPE_WEBHOOK_SECRET is not set")
-        return cls(settings, store, flow_settings, stripe_secrets)
+        return cls(server.whatsapp, store, server.flow, server.stripe.secrets)
 
     def __init__(
         self,

@@ -1,0 +1,184 @@
+"""The action server's settings, read from the environment once and checked at start-up.
+
+scripts/action_server.py reads `action_settings()` before it serves, so a malformed value
+(`FLOW_TOKEN_TTL_HOURS=-1`, `CHECKOUT_EXPIRY_MINUTES=ten`) stops start-up with one line
+naming the variable instead of failing inside an action; the actions read the same cached
+settings. Stripe and the Flow message are off (None) while their key variables are unset.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass as plain_dataclass
+from functools import lru_cache
+from typing import Any
+
+from pydantic import Field, validator
+from pydantic.dataclasses import dataclass
+
+from shop_contract.env_settings import (
+    ConfigError,
+    EnvConfig,
+    http_url,
+    is_set,
+    read_env,
+    secret_list,
+)
+from shop_contract.flow_tokens import DEFAULT_TTL_SECONDS
+
+DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"  # stripe.DEFAULT_API_BASE (a test checks)
+DEFAULT_EXPIRY_MINUTES = 60
+EXPIRY_RANGE_MINUTES = (30, 24 * 60)  # what Stripe accepts for expires_at
+DEFAULT_RETURN_URL = "https://wa.me/"
+STRIPE_KEY_VARIABLE = "STRIPE_SECRET_KEY"
+FLOW_ID_VARIABLE = "WHATSAPP_FLOW_ID"
+APP_SECRET_VARIABLE = "WHATSAPP_APP_SECRET"  # noqa: S105 - the variable's name
+TOKEN_VARIABLE = "ACTION_SERVER_TOKEN"  # noqa: S105 - the variable's name
+DEFAULT_HOST = "127.0.0.1"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass(frozen=True, config=EnvConfig)
+class StripeSettings:
+    """Stripe Checkout: the secret key and how payment links are made."""
+
+    secret_key: str = Field(
+        ..., env=STRIPE_KEY_VARIABLE, expected="a secret key starting sk_ or rk_"
+    )
+    api_base: str = Field(
+        default=DEFAULT_STRIPE_API_BASE,
+        env="STRIPE_API_BASE",
+        expected=f"a URL like {DEFAULT_STRIPE_API_BASE}",
+    )
+    success_url: str = Field(
+        default=DEFAULT_RETURN_URL, env="CHECKOUT_SUCCESS_URL", expected="an http(s) URL"
+    )
+    cancel_url: str = Field(
+        default=DEFAULT_RETURN_URL, env="CHECKOUT_CANCEL_URL", expected="an http(s) URL"
+    )
+    expiry_minutes: int = Field(
+        default=DEFAULT_EXPIRY_MINUTES,
+        env="CHECKOUT_EXPIRY_MINUTES",
+        ge=EXPIRY_RANGE_MINUTES[0],
+        le=EXPIRY_RANGE_MINUTES[1],
+        expected="whole minutes, e.g. 60",
+    )
+
+    @validator("secret_key")
+    def _secret_key(cls, value: str) -> str:
+        if not value.startswith(("sk_", "rk_")):
+            raise TypeError("not a secret or restricted key")  # never repeat the value
+        return value
+
+    _urls = validator("api_base", "success_url", "cancel_url", allow_reuse=True)(http_url)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> StripeSettings:
+        return read_env(cls, environ)
+
+
+@dataclass(frozen=True, config=EnvConfig)
+class FlowMessageSettings:
+    """The order Flow's message: which Flow, and the flow token's secret and lifetime."""
+
+    flow_id: str = Field(..., env=FLOW_ID_VARIABLE, why="the order Flow cannot be sent")
+    app_secrets: tuple[str, ...] = Field(
+        ..., env=APP_SECRET_VARIABLE, why="flow tokens cannot be sealed"
+    )
+    ttl_hours: float = Field(
+        default=DEFAULT_TTL_SECONDS / 3600,
+        env="FLOW_TOKEN_TTL_HOURS",
+        gt=0,
+        expected="a number of hours, e.g. 72",
+    )
+
+    _secrets = validator("app_secrets", pre=True, allow_reuse=True)(secret_list)
+
+    @property
+    def ttl_seconds(self) -> int:
+        return math.ceil(self.ttl_hours * 3600)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> FlowMessageSettings:
+        return read_env(cls, environ)
+
+
+@plain_dataclass(frozen=True)
+class ActionSettings:
+    """What the actions read: Stripe (None without STRIPE_SECRET_KEY) and the Flow message
+    (None unless WHATSAPP_FLOW_ID and WHATSAPP_APP_SECRET are both set)."""
+
+    stripe: StripeSettings | None
+    flow_message: FlowMessageSettings | None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ActionSettings:
+        """ConfigError, naming the variable, for the first malformed setting in use."""
+        return cls(
+            stripe=(
+                StripeSettings.from_env(environ) if is_set(environ, STRIPE_KEY_VARIABLE) else None
+            ),
+            flow_message=(
+                FlowMessageSettings.from_env(environ)
+                if is_set(environ, FLOW_ID_VARIABLE, APP_SECRET_VARIABLE)
+                else None
+            ),
+        )
+
+
+@lru_cache(maxsize=1)
+def action_settings() -> ActionSettings:
+    """The process's settings, read on first use: scripts/action_server.py at start-up."""
+    return ActionSettings.from_env(os.environ)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+@dataclass(frozen=True, config=EnvConfig)
+class ActionServerSettings:
+    """Where the action server listens, the token it wants, its log level.
+
+    The host is ACTION_SERVER_HOST, else SANIC_HOST (what rasa_sdk reads), else loopback;
+    beyond loopback a token is required: anyone reaching the port could run the actions.
+    """
+
+    host: str | None = Field(default=None, env="ACTION_SERVER_HOST")
+    sanic_host: str | None = Field(default=None, env="SANIC_HOST")
+    token: str | None = Field(default=None, env=TOKEN_VARIABLE)
+    log_level: str = Field(
+        default="INFO", env="LOG_LEVEL", expected="one of " + ", ".join(LOG_LEVELS)
+    )
+
+    @validator("token", always=True)
+    def _token_beyond_loopback(cls, value: str | None, values: dict[str, Any]) -> str | None:
+        host = values.get("host") or values.get("sanic_host") or DEFAULT_HOST
+        if value is None and not is_loopback(host):
+            raise ConfigError(
+                f"{TOKEN_VARIABLE}: not set — listening on {host} needs it (anyone reaching "
+                f"the port could run the shop's actions); set it, or listen on {DEFAULT_HOST}"
+            )
+        return value
+
+    @validator("log_level")
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in LOG_LEVELS:
+            raise TypeError("not a log level")
+        return value.upper()
+
+    @property
+    def listen_host(self) -> str:
+        return self.host or self.sanic_host or DEFAULT_HOST
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ActionServerSettings:
+        return read_env(cls, environ)
