@@ -73,7 +73,7 @@ SERVER_CASES = [
     ("FLOW_TURN_BUDGET_SECONDS", "3s", "expected seconds, e.g. 3"),
     ("STRIPE_WEBHOOK_SECRET", "sk_test_123", "each secret starts with whsec_"),
     ("STRIPE_WEBHOOK_SECRET", ",", "no secret in the comma-separated list"),
-    ("DATABASE_URL", "localhost:5432", "expected a database URL, e.g. sqlite:///"),
+    ("DATABASE_URL", "localhost:5432", "not a database URL; expected e.g. sqlite:///"),
     ("TRACKER_ENCRYPTION_KEY", "", "is not set"),
     ("TRACKER_ENCRYPTION_KEY", "k1:c2hvcnQ=", "key 'k1' is 5 bytes; it must be 32"),
 ]
