@@ -29,6 +29,7 @@ from connectors.stripe.events import map_event
 from connectors.whatsapp.channel import WhatsAppInput, replayable_work
 from connectors.whatsapp.graph import GraphClient, GraphSettings
 from connectors.whatsapp.payloads import message_to_json, parse_notification
+from connectors.whatsapp.webhook import OnNewMessage
 from sandbox import meta
 from sandbox import stripe_events as se
 from tests.fakes.graph_api import FakeGraphApi
@@ -75,7 +76,7 @@ def url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'leases.db'}"
 
 
-async def recover(replica: WhatsAppInput, agent: Any, rasa: SlowRasa) -> int:
+async def recover(replica: WhatsAppInput, agent: Any, rasa: OnNewMessage) -> int:
     """One recovery sweep of `replica`, over the work its server replays."""
     work = replayable_work(replica.messages, replica.stripe, agent, rasa)
     return await replica.recovery.recover(work)
@@ -136,6 +137,42 @@ def test_a_replay_skips_work_finished_while_it_waited(url: str, fake_graph: Fake
 
     asyncio.run(scenario())
     assert rasa.turns == []
+
+
+@dataclass
+class FailingOnceRasa:
+    """The first turn fails (the action server is down); the next ones are counted."""
+
+    turns: list[str] = field(default_factory=list)
+
+    async def __call__(self, message: UserMessage) -> None:
+        self.turns.append(message.text)
+        if len(self.turns) == 1:
+            raise ConnectionError("action server unreachable")
+
+
+def test_a_replay_that_failed_is_replayed_by_a_later_sweep(
+    url: str, fake_graph: FakeGraphApi
+) -> None:
+    rasa = FailingOnceRasa()
+    sweeping = replica(url, fake_graph)
+    document = meta.notification([meta.text(CUSTOMER, "hello")], [meta.contact(CUSTOMER)])
+    (message,) = parse_notification(document).messages
+    sweeping.store.record_inbound(
+        message.id, CUSTOMER, time.time() - 10, message_to_json(message), "x"
+    )
+
+    async def scenario() -> None:
+        assert await recover(sweeping, None, rasa) == 1
+        await sweeping.queues.drain()  # the replay failed: the message is still unprocessed
+        await asyncio.sleep(LEASE_SECONDS * 1.5)  # its claim's lease runs out
+        assert await recover(sweeping, None, rasa) == 1
+        await sweeping.queues.drain()
+        await sweeping.graph.close()
+
+    asyncio.run(scenario())
+    assert rasa.turns == ["hello", "hello"]
+    assert sweeping.store.health()["pending_messages"] == 0
 
 
 def test_two_replicas_send_the_fallback_template_once(url: str, fake_graph: FakeGraphApi) -> None:

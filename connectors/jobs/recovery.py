@@ -10,6 +10,7 @@ schedules it again in its customer's order. The sweep knows tables, not what a r
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,9 +21,9 @@ from connectors.storage.store import ConnectorStore
 
 logger = logging.getLogger(__name__)
 
-# (work id, payload, claim, done): queues the work again under `claim`; `done(work id)` is
-# called once it has run or was skipped (finished or taken over while it waited)
-Reschedule = Callable[[str, str, str, Callable[[str], None]], None]
+# (stored id, payload, claim, done): queues the work again under `claim`; `done()` is called
+# once it has run or was skipped (finished or taken over while it waited)
+Reschedule = Callable[[str, str, str, Callable[[], None]], None]
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class Recovery:
         self.store = store
         self.lease_seconds = lease_seconds
         self.interval_seconds = interval_seconds
-        self.replaying: set[str] = set()  # ids of replayed work queued in this process
+        self.replaying: set[str] = set()  # stored ids of replayed work queued in this process
 
     async def recover_forever(self, kinds: Sequence[Replayable]) -> None:
         """Replays, now and then every interval, work a crashed process left unfinished."""
@@ -64,12 +65,10 @@ class Recovery:
                 self.store.leases.claim_abandoned, kind.table, kind.id_column, self.lease_seconds
             )
             found += len(rows)
-            for work_id, payload, claim in rows:
-                if work_id in self.replaying:
+            for stored_id, payload, claim in rows:
+                if stored_id in self.replaying:
                     continue  # already queued here, still waiting (e.g. for a dead replica's lock)
-                kind.reschedule(work_id, payload, claim, self.done)
-                self.replaying.add(work_id)
+                done = functools.partial(self.replaying.discard, stored_id)
+                kind.reschedule(stored_id, payload, claim, done)
+                self.replaying.add(stored_id)
         return found
-
-    def done(self, work_id: str) -> None:
-        self.replaying.discard(work_id)

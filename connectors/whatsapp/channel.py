@@ -73,11 +73,9 @@ def replayable_work(
 ) -> list[Replayable]:
     """What the recovery sweep replays, in this order: customers' messages, Stripe events."""
 
-    def reschedule_event(
-        event_id: str, payload: str, claim: str, done: Callable[[str], None]
-    ) -> None:
+    def reschedule_event(event_id: str, payload: str, claim: str, done: Callable[[], None]) -> None:
         logger.warning("replaying stripe event %s after an interruption", event_id)
-        stripe.schedule(agent, json.loads(payload), claim, done)
+        stripe.schedule(agent, json.loads(payload), claim, lambda _: done())
 
     return [
         messages.replayable(on_new_message),

@@ -153,7 +153,7 @@ class MessagesWebhook:
     def replayable(self, on_new_message: OnNewMessage) -> Replayable:
         """Recorded messages, for the recovery sweep: each replayed in its customer's order."""
 
-        def reschedule(_: str, payload: str, claim: str, done: Callable[[str], None]) -> None:
+        def reschedule(_: str, payload: str, claim: str, done: Callable[[], None]) -> None:
             message = message_from_json(payload)
             logger.warning(
                 "replaying message %s of %s after an interruption",
@@ -174,7 +174,7 @@ class MessagesWebhook:
         message: InboundMessage,
         claim: str,
         on_new_message: OnNewMessage,
-        done: Callable[[str], None],
+        done: Callable[[], None],
     ) -> None:
         """Runs a replayed message unless, while it waited, it was finished or taken over."""
         try:
@@ -185,7 +185,7 @@ class MessagesWebhook:
             else:
                 logger.info("replay of message %s skipped: no longer ours", message_ref(message.id))
         finally:
-            done(message.id)
+            done()
 
     async def handle_message(self, message: InboundMessage, on_new_message: OnNewMessage) -> None:
         """One customer message through Rasa, with read receipt and typing indicator."""
