@@ -7,15 +7,15 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 
-from actions.orders import (
+from actions.orders.model import Order
+from actions.orders.records import (
     LEGACY_PAST_ORDERS_SLOT,
     ORDERS_SLOT,
-    Order,
-    OrderStatus,
     cleared_order_slots,
     orders_in,
     with_order,
 )
+from actions.orders.states import OrderStatus
 
 
 def latest_intent(tracker: Tracker) -> str | None:

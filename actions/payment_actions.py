@@ -30,7 +30,9 @@ from actions.conversation import (
     latest_intent,
     save_order,
 )
-from actions.orders import Order, OrderStatus, format_amount
+from actions.orders.model import Order
+from actions.orders.money import format_amount
+from actions.orders.states import OrderStatus
 from actions.payments import (
     AlreadyPaid,
     AttemptUsed,

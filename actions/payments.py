@@ -17,7 +17,8 @@ from typing import Mapping
 import stripe
 from stripe.params.checkout import SessionCreateParams
 
-from actions.orders import Order, OrderStatus
+from actions.orders.model import Order
+from actions.orders.states import OrderStatus
 from shop_contract.catalog import Catalog, Product, default_catalog
 from shop_contract.stripe_metadata import CUSTOMER_KEY, ORDER_ID_KEY
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from actions.orders import Order, OrderStatus
+from actions.orders.model import Order
+from actions.orders.states import OrderStatus
 from actions.payment_actions import (
     ActionCheckoutExpired,
     ActionCreatePaymentLink,

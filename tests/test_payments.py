@@ -26,7 +26,9 @@ from stripe.params.checkout import SessionCreateParams
 from actions import payments
 from actions.flow_actions import ActionFlowStep
 from actions.order_actions import ActionCancelOrder
-from actions.orders import Order, OrderStatus, with_order
+from actions.orders.model import Order
+from actions.orders.records import with_order
+from actions.orders.states import OrderStatus
 from actions.payment_actions import (
     ActionCheckoutExpired,
     ActionCreatePaymentLink,
