@@ -25,7 +25,7 @@ from actions.flow_screens import (
     product_screen,
 )
 from actions.orders.model import Order
-from actions.payment_actions import (
+from actions.payment_link_actions import (
     link_waits_for_old_order,
     send_new_payment_link,
     stop_other_links,

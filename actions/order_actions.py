@@ -13,7 +13,8 @@ from actions.flow_message import flow_settings, order_flow_message
 from actions.orders.model import Order
 from actions.orders.money import format_amount
 from actions.orders.states import OrderStatus
-from actions.payments import PaymentError, cancel_payment
+from actions.payments.errors import PaymentError
+from actions.payments.link_cancellation import cancel_payment
 from actions.replies import on_whatsapp, yes_no_buttons
 from shop_contract.catalog import Catalog, Product, default_catalog
 

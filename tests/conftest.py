@@ -11,7 +11,8 @@ import pytest
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import payments
+from actions.payments.client import stripe_client
+from actions.payments.settings import stripe_settings
 from connectors.storage.keys import ENV_VAR, new_key_line
 from shop_contract.catalog import Catalog, default_catalog
 from tests.fakes.fixtures import (
@@ -68,8 +69,8 @@ def catalog() -> Catalog:
 def no_stripe(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The action server without STRIPE_SECRET_KEY."""
     monkeypatch.delenv("STRIPE_SECRET_KEY", raising=False)
-    payments.stripe_settings.cache_clear()
-    payments.stripe_client.cache_clear()
+    stripe_settings.cache_clear()
+    stripe_client.cache_clear()
     yield
-    payments.stripe_settings.cache_clear()
-    payments.stripe_client.cache_clear()
+    stripe_settings.cache_clear()
+    stripe_client.cache_clear()

@@ -9,7 +9,7 @@ from actions.orders.model import Order
 from actions.orders.money import format_amount
 from actions.orders.records import ORDERS_KEPT, cleared_order_slots, orders_in, with_order
 from actions.orders.states import ALLOWED_MOVES, InvalidOrderMove, OrderStatus
-from actions.payments import MIN_LINK_LIFETIME_SECONDS, usable_attempt
+from actions.payments.checkout_links import MIN_LINK_LIFETIME_SECONDS, usable_attempt
 from shop_contract.catalog import Catalog
 
 

@@ -8,15 +8,15 @@ import pytest
 
 from actions.orders.model import Order
 from actions.orders.states import OrderStatus
-from actions.payment_actions import (
+from actions.payment_confirmation_actions import ActionPaymentSucceeded
+from actions.payment_event_actions import (
     ActionCheckoutExpired,
-    ActionCreatePaymentLink,
     ActionPaymentFailed,
     ActionPaymentProcessing,
-    ActionPaymentSucceeded,
     ActionRefunded,
     ActionSubscriptionEvent,
 )
+from actions.payment_link_actions import ActionCreatePaymentLink
 from shop_contract.catalog import Catalog
 from tests.conftest import make_tracker, run_action, slot_updates
 

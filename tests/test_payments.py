@@ -23,26 +23,34 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from stripe.params.checkout import SessionCreateParams
 
-from actions import payments
 from actions.flow_actions import ActionFlowStep
 from actions.order_actions import ActionCancelOrder
 from actions.orders.model import Order
 from actions.orders.records import with_order
 from actions.orders.states import OrderStatus
-from actions.payment_actions import (
-    ActionCheckoutExpired,
-    ActionCreatePaymentLink,
-    ActionPaymentSucceeded,
+from actions.payment_confirmation_actions import ActionPaymentSucceeded
+from actions.payment_event_actions import ActionCheckoutExpired
+from actions.payment_link_actions import ActionCreatePaymentLink
+from actions.payments.checkout_links import (
+    LINK_FAILED,
+    checkout_params,
+    create_payment_link,
+    idempotency_key,
 )
-from actions.payments import (
-    ConfigError,
+from actions.payments.client import STRIPE_API_VERSION, STRIPE_NETWORK_RETRIES, stripe_client
+from actions.payments.errors import (
     PaymentError,
     PaymentProcessing,
     PaymentsNotConfigured,
-    StripeSettings,
     StripeUnavailable,
-    cancel_payment,
-    create_payment_link,
+)
+from actions.payments.link_cancellation import CANCEL_FAILED, cancel_payment
+from actions.payments.settings import (
+    DEFAULT_EXPIRY_MINUTES,
+    DEFAULT_RETURN_URL,
+    ConfigError,
+    StripeSettings,
+    stripe_settings,
 )
 from shop_contract.catalog import Catalog
 from tests.conftest import CUSTOMER, make_tracker, slot_updates
@@ -59,8 +67,8 @@ PAID_ALREADY = "already gone through"
 
 
 def clear_payment_caches() -> None:
-    payments.stripe_settings.cache_clear()
-    payments.stripe_client.cache_clear()
+    stripe_settings.cache_clear()
+    stripe_client.cache_clear()
 
 
 class ClosingAIOHTTPClient(stripe.AIOHTTPClient):
@@ -79,7 +87,7 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     The client's aiohttp session belongs to the loop it was first used on, and each
     `asyncio.run` is a new loop: clear the cached client first, close its session last.
     """
-    payments.stripe_client.cache_clear()
+    stripe_client.cache_clear()
 
     async def main() -> T:
         try:
@@ -161,12 +169,12 @@ def test_payment_order_creates_the_session_stripe_expects(
         "client_reference_id": order.id,
         "metadata": metadata,
         "payment_intent_data": {"metadata": metadata},
-        "success_url": payments.DEFAULT_RETURN_URL,
-        "cancel_url": payments.DEFAULT_RETURN_URL,
+        "success_url": DEFAULT_RETURN_URL,
+        "cancel_url": DEFAULT_RETURN_URL,
     }
     assert started + 3600 - 2 <= expires_at <= time.time() + 3600
-    assert request.headers["Idempotency-Key"] == payments.idempotency_key(order)
-    assert request.headers["Stripe-Version"] == payments.STRIPE_API_VERSION
+    assert request.headers["Idempotency-Key"] == idempotency_key(order)
+    assert request.headers["Stripe-Version"] == STRIPE_API_VERSION
     assert request.headers["Authorization"] == f"Bearer {stripe_env.api_key}"
 
 
@@ -254,19 +262,19 @@ def test_secret_and_restricted_keys_are_accepted(prefix: str) -> None:
     settings = StripeSettings.from_env({"STRIPE_SECRET_KEY": prefix + secrets.token_hex(12)})
     assert settings is not None
     assert settings.api_base == stripe.DEFAULT_API_BASE
-    assert settings.expiry_minutes == payments.DEFAULT_EXPIRY_MINUTES
+    assert settings.expiry_minutes == DEFAULT_EXPIRY_MINUTES
 
 
 def test_the_pinned_api_version_is_the_sdks_own() -> None:
     # Bumping stripe-python changes its default version: review the shapes we read, then bump.
-    assert stripe.api_version == payments.STRIPE_API_VERSION
+    assert stripe.api_version == STRIPE_API_VERSION
 
 
 def test_checkout_params_are_session_create_params(catalog: Catalog) -> None:
     settings = StripeSettings.from_env({"STRIPE_SECRET_KEY": "sk_test_" + secrets.token_hex(12)})
     assert settings is not None
     order = replace(espresso_order(catalog), attempt_at=1_700_000_000)
-    params: SessionCreateParams = payments.checkout_params(order, CUSTOMER, catalog, settings)
+    params: SessionCreateParams = checkout_params(order, CUSTOMER, catalog, settings)
     assert {"mode", "line_items", "success_url", "expires_at", "client_reference_id"} <= set(params)
     assert params["expires_at"] == 1_700_000_000 + 60 * 60
     assert params["line_items"] == [{"price": ESPRESSO_PRICE, "quantity": 2}]
@@ -281,7 +289,7 @@ def test_a_price_stripe_does_not_know_fails_without_leaving_a_session(
     del stripe_env.prices[ESPRESSO_PRICE]
     with pytest.raises(PaymentError) as caught:
         run(create_payment_link(espresso_order(catalog), CUSTOMER))
-    assert caught.value.customer_message == payments.LINK_FAILED
+    assert caught.value.customer_message == LINK_FAILED
     assert stripe_env.sessions == {}
     assert len(creates(stripe_env)) == 1  # a 400 is not retried
 
@@ -289,7 +297,7 @@ def test_a_price_stripe_does_not_know_fails_without_leaving_a_session(
 def valid_params(catalog: Catalog) -> dict[str, Any]:
     settings = StripeSettings.from_env({"STRIPE_SECRET_KEY": "sk_test_" + secrets.token_hex(12)})
     assert settings is not None
-    params = payments.checkout_params(espresso_order(catalog), CUSTOMER, catalog, settings)
+    params = checkout_params(espresso_order(catalog), CUSTOMER, catalog, settings)
     return dict(params)
 
 
@@ -317,7 +325,7 @@ def test_the_fake_refuses_what_stripe_refuses(
     params = {**valid_params(catalog), **change}
 
     async def create() -> None:
-        await payments.stripe_client().v1.checkout.sessions.create_async(
+        await stripe_client().v1.checkout.sessions.create_async(
             params=cast(SessionCreateParams, params)
         )
 
@@ -360,7 +368,7 @@ def test_a_server_error_is_retried_with_the_same_idempotency_key(
 
     assert list(stripe_env.sessions) == [link.session_id]
     keys = [r.idempotency_key for r in creates(stripe_env)]
-    assert keys == [payments.idempotency_key(order)] * 2
+    assert keys == [idempotency_key(order)] * 2
 
 
 def test_three_server_errors_fail_with_the_customer_message(
@@ -369,8 +377,8 @@ def test_three_server_errors_fail_with_the_customer_message(
     stripe_env.queue_failures(500, 500, 500)
     with pytest.raises(PaymentError) as caught:
         run(create_payment_link(espresso_order(catalog), CUSTOMER))
-    assert caught.value.customer_message == payments.LINK_FAILED
-    assert len(creates(stripe_env)) == 1 + payments.STRIPE_NETWORK_RETRIES
+    assert caught.value.customer_message == LINK_FAILED
+    assert len(creates(stripe_env)) == 1 + STRIPE_NETWORK_RETRIES
     assert stripe_env.sessions == {}
 
 
@@ -379,7 +387,7 @@ def test_a_card_error_is_not_retried(stripe_env: FakeStripeApi, catalog: Catalog
     with pytest.raises(PaymentError) as caught:
         run(create_payment_link(espresso_order(catalog), CUSTOMER))
     assert isinstance(caught.value.__cause__, stripe.CardError)
-    assert caught.value.customer_message == payments.LINK_FAILED
+    assert caught.value.customer_message == LINK_FAILED
     assert len(creates(stripe_env)) == 1
 
 
@@ -405,21 +413,21 @@ def test_a_rate_limit_429_is_not_retried_by_stripe_python(
 def test_no_answer_within_the_timeout_is_a_payment_error(
     stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(payments, "STRIPE_TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr("actions.payments.client.STRIPE_TIMEOUT_SECONDS", 0.3)
     stripe_env.queue_delays(2.0, 2.0, 2.0)
     started = time.monotonic()
     with pytest.raises(PaymentError) as caught:
         run(create_payment_link(espresso_order(catalog), CUSTOMER))
     assert isinstance(caught.value.__cause__, stripe.APIConnectionError)
-    assert caught.value.customer_message == payments.LINK_FAILED
-    assert len(creates(stripe_env)) == 1 + payments.STRIPE_NETWORK_RETRIES
+    assert caught.value.customer_message == LINK_FAILED
+    assert len(creates(stripe_env)) == 1 + STRIPE_NETWORK_RETRIES
     assert time.monotonic() - started < 5.0
 
 
 def test_a_late_answer_is_retried_into_the_session_stripe_created(
     stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(payments, "STRIPE_TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr("actions.payments.client.STRIPE_TIMEOUT_SECONDS", 0.3)
     stripe_env.queue_delays(2.0)  # Stripe created the session; the answer came too late
     link = run(create_payment_link(espresso_order(catalog), CUSTOMER))
     assert list(stripe_env.sessions) == [link.session_id]
@@ -433,7 +441,9 @@ def test_the_same_attempt_twice_is_the_same_session_and_the_next_attempt_a_new_o
     stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     frozen = time.time()
-    monkeypatch.setattr(payments, "time", SimpleNamespace(time=lambda: frozen))
+    monkeypatch.setattr(
+        "actions.payments.checkout_links.time", SimpleNamespace(time=lambda: frozen)
+    )
     order = espresso_order(catalog)
     first = run(create_payment_link(order, CUSTOMER))
     again = run(create_payment_link(order, CUSTOMER))
@@ -529,7 +539,7 @@ def test_cancel_when_stripe_fails_is_a_payment_error(
     stripe_env.queue_failures(500, 500, 500)
     with pytest.raises(PaymentError) as caught:
         run(cancel_payment(order))
-    assert caught.value.customer_message == payments.CANCEL_FAILED
+    assert caught.value.customer_message == CANCEL_FAILED
     assert stripe_env.sessions[str(order.checkout_session_id)]["status"] == "open"
 
 
@@ -562,7 +572,7 @@ def test_the_fake_refuses_an_idempotency_key_reused_with_other_params(
     other = {**params, "line_items": [{"price": ESPRESSO_PRICE, "quantity": 3}]}
 
     async def create_twice() -> None:
-        sessions = payments.stripe_client().v1.checkout.sessions
+        sessions = stripe_client().v1.checkout.sessions
         options: stripe.RequestOptions = {"idempotency_key": "checkout-reused"}
         await sessions.create_async(params=cast(SessionCreateParams, params), options=options)
         await sessions.create_async(params=cast(SessionCreateParams, other), options=options)
@@ -579,10 +589,10 @@ def test_the_fake_answers_unknown_and_closed_sessions_like_stripe(
     session_id = str(order.checkout_session_id)
 
     async def retrieve(session_id: str) -> None:
-        await payments.stripe_client().v1.checkout.sessions.retrieve_async(session_id)
+        await stripe_client().v1.checkout.sessions.retrieve_async(session_id)
 
     async def expire(session_id: str) -> None:
-        await payments.stripe_client().v1.checkout.sessions.expire_async(session_id)
+        await stripe_client().v1.checkout.sessions.expire_async(session_id)
 
     with pytest.raises(stripe.InvalidRequestError) as unknown:
         run(retrieve("cs_test_unknown"))
@@ -653,7 +663,7 @@ def test_payment_link_action_when_stripe_is_down_keeps_the_draft(
     assert slot_updates(events)["order_status"] == "draft"
     assert slot_updates(events)["checkout_session_id"] is None
     assert messages[0]["buttons"] == [{"title": "Try again", "payload": "/affirm"}]
-    assert payments.LINK_FAILED in messages[0]["text"]
+    assert LINK_FAILED in messages[0]["text"]
     assert stripe_env.sessions == {}
 
 
@@ -662,7 +672,7 @@ def test_try_again_after_a_timed_out_link_gets_the_session_stripe_created(
 ) -> None:
     # Regression: expires_at used to be counted from the request's time, so a retry of the
     # same attempt carried other parameters under the same key and Stripe refused it.
-    monkeypatch.setattr(payments, "STRIPE_TIMEOUT_SECONDS", 0.3)
+    monkeypatch.setattr("actions.payments.client.STRIPE_TIMEOUT_SECONDS", 0.3)
     stripe_env.queue_delays(2.0, 2.0, 2.0)
     draft = espresso_order(catalog)
     tracker = make_tracker("affirm", slots=draft.to_slots())
@@ -727,7 +737,7 @@ def test_expired_link_gets_a_new_session_for_a_new_attempt(
     assert new_session["url"] in messages[0]["text"]
     assert "expired" in messages[0]["text"]
     keys = [r.idempotency_key for r in creates(stripe_env)]
-    assert keys == [payments.idempotency_key(draft), f"checkout-{draft.id}-2"]
+    assert keys == [idempotency_key(draft), f"checkout-{draft.id}-2"]
 
 
 # --- one live link per order, duplicates refunded, new orders stop the old link --------------
@@ -801,7 +811,7 @@ def test_a_second_payment_for_a_paid_order_is_refunded_once_and_logged(
     pi = paid.payment_intent
     duplicate = stripe_env.sessions[second_id]["payment_intent"]
 
-    caplog.set_level("INFO", logger="actions.payment_actions")
+    caplog.set_level("INFO", logger="actions.duplicate_payments")
     for _ in range(2):  # the turn replayed: still one refund (idempotency key per payment)
         # the entity names the first payment: Stripe's answer names the one to refund
         messages, events = run_stripe_action(
@@ -892,7 +902,7 @@ def test_a_second_payment_that_cannot_be_refunded_now_is_told_and_logged(
     duplicate = stripe_env.sessions[second_id]["payment_intent"]
 
     async def refund_by_hand() -> None:
-        await payments.stripe_client().v1.refunds.create_async(params={"payment_intent": duplicate})
+        await stripe_client().v1.refunds.create_async(params={"payment_intent": duplicate})
 
     run(refund_by_hand())  # Stripe now refuses another refund of it
     messages, events = run_stripe_action(ActionPaymentSucceeded(), paid_event(paid, second_id))
@@ -1016,7 +1026,7 @@ def test_a_payment_told_again_for_an_order_paid_before_sessions_were_recorded_is
     order = awaiting_order(stripe_env, catalog)
     stripe_env.complete(str(order.checkout_session_id))
     legacy = order.moved_to(OrderStatus.PAID)  # no paid_session: recorded by older code
-    caplog.set_level("ERROR", logger="actions.payment_actions")
+    caplog.set_level("ERROR", logger="actions.payment_confirmation_actions")
     tracker = paid_event(legacy, str(order.checkout_session_id))
     assert run_stripe_action(ActionPaymentSucceeded(), tracker) == ([], [])
     assert "paid before its session was recorded, not confirmed again" in caplog.text
@@ -1144,7 +1154,7 @@ def test_the_fake_refunds_in_part_then_the_rest_and_no_more(
 
     async def refund(key: str | None = None, **params: Any) -> Any:
         options: dict[str, Any] = {"idempotency_key": key} if key else {}
-        create = payments.stripe_client().v1.refunds.create_async
+        create = stripe_client().v1.refunds.create_async
         return await create(params=cast(Any, params), options=cast(Any, options))
 
     part = run(refund("r-1", payment_intent=pi, amount=100))

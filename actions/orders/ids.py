@@ -12,7 +12,7 @@ def new_order_id(flow_token: str | None = None) -> str:
     """A short id customers can read out: ORD-XXXXXXXX. Random (unguessable), or, for an
     order from a WhatsApp Flow, derived from its token (itself unguessable): a completion
     run again after a failed turn makes the same order id, hence the same Checkout Session
-    (actions.payments.idempotency_key), never a second live link."""
+    (actions.payments.checkout_links.idempotency_key), never a second live link."""
     if not flow_token:
         return "ORD-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
     digest = int.from_bytes(hashlib.sha256(flow_token.encode()).digest()[:5], "big")
