@@ -22,6 +22,10 @@ from tests.fakes.fixtures import (
 )
 from tests.sandbox_client import live_sandbox  # noqa: F401 - shared fixture
 
+# The payment tests' `stripe_env` fixture, beside its helpers (imported after this module,
+# whose helpers it uses).
+pytest_plugins = ["tests.stripe_checkout"]
+
 CUSTOMER = "test-customer-0001"
 
 # Every store in the tests (and every bot they start) seals data at rest under a key made

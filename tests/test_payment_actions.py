@@ -1,4 +1,5 @@
-"""Payment follow-ups without Stripe reachable (Stripe itself: tests/test_payments.py)."""
+"""Payment follow-ups without Stripe reachable (with the Stripe emulator:
+tests/test_payment_link_actions.py, tests/test_payment_confirmation.py and their neighbours)."""
 
 from __future__ import annotations
 

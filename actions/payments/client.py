@@ -13,8 +13,8 @@ import stripe
 from actions.payments.errors import PaymentsNotConfigured
 from actions.payments.settings import stripe_settings
 
-# Pinned: the shapes our code reads are those of this version. tests/test_payments.py fails
-# when a stripe-python upgrade changes its default, so the bump is a conscious one.
+# Pinned: the shapes our code reads are those of this version. tests/test_checkout_links.py
+# fails when a stripe-python upgrade changes its default, so the bump is a conscious one.
 STRIPE_API_VERSION = "2026-10-28.endive"
 STRIPE_NETWORK_RETRIES = 2
 STRIPE_TIMEOUT_SECONDS = 20.0
