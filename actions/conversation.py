@@ -1,4 +1,5 @@
-"""Reading and writing a conversation's orders: the current one and every other one held."""
+"""Reading and writing a conversation's orders: the current one and every other one held,
+and the order a Stripe event names."""
 
 from __future__ import annotations
 
@@ -7,15 +8,16 @@ from typing import Any
 from rasa_sdk import Tracker
 from rasa_sdk.events import EventType, SlotSet
 
-from actions.orders import (
+from actions.orders.model import Order
+from actions.orders.records import (
     LEGACY_PAST_ORDERS_SLOT,
     ORDERS_SLOT,
-    Order,
-    OrderStatus,
     cleared_order_slots,
     orders_in,
     with_order,
 )
+from actions.orders.states import OrderStatus
+from shop_contract.entities import ORDER_ID
 
 
 def latest_intent(tracker: Tracker) -> str | None:
@@ -83,3 +85,25 @@ def after(tracker: Tracker, events: list[EventType]) -> Tracker:
     later = tracker.copy()
     later.slots.update({e["name"]: e["value"] for e in events if e.get("event") == "slot"})
     return later
+
+
+def entity(tracker: Tracker, name: str) -> Any | None:
+    """The value of entity `name` in the latest (external) message, or None."""
+    return next(tracker.get_latest_entity_values(name), None)
+
+
+def event_order(tracker: Tracker) -> Order | None:
+    """The customer's order the event names (current or not), else None; the current order
+    for an event that names none."""
+    order_id = entity(tracker, ORDER_ID)
+    if order_id is None:
+        return current_order(tracker)
+    return find_order(tracker, str(order_id))
+
+
+def save_event_order(tracker: Tracker, order: Order) -> list[EventType]:
+    """Records the order an event changed. It becomes the order being discussed, unless
+    another order is still open (the customer may be about to pay that one)."""
+    current = current_order(tracker)
+    other_open = current is not None and current.id != order.id and current.is_open
+    return save_order(tracker, order, current=not other_open)

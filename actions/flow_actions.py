@@ -24,8 +24,8 @@ from actions.flow_screens import (
     parse_selection,
     product_screen,
 )
-from actions.orders import Order
-from actions.payment_actions import (
+from actions.orders.model import Order
+from actions.payment_link_actions import (
     link_waits_for_old_order,
     send_new_payment_link,
     stop_other_links,

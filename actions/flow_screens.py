@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from actions.orders import check_quantity, format_amount
+from actions.orders.model import check_quantity
+from actions.orders.money import format_amount
 from shop_contract.catalog import Catalog, Product
 from shop_contract.flow_screens import SUCCESS_SCREEN
 

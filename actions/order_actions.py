@@ -10,8 +10,11 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.conversation import archive_order, current_order, known_orders, save_order
 from actions.flow_message import order_flow_message
-from actions.orders import Order, OrderStatus, format_amount
-from actions.payments import PaymentError, cancel_payment
+from actions.orders.model import Order
+from actions.orders.money import format_amount
+from actions.orders.states import OrderStatus
+from actions.payments.errors import PaymentError
+from actions.payments.link_cancellation import cancel_payment
 from actions.replies import on_whatsapp, yes_no_buttons
 from actions.settings import action_settings
 from shop_contract.catalog import Catalog, Product, default_catalog

@@ -15,7 +15,8 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.conversation import current_order
-from actions.payments import PaymentError, cancel_payment
+from actions.payments.errors import PaymentError
+from actions.payments.link_cancellation import cancel_payment
 from actions.replies import on_whatsapp, yes_no_buttons
 from shop_contract.custom_messages import ERASE_REQUEST_KEY
 

@@ -14,6 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 WHATSAPP_CHANNEL = "whatsapp"
 CTA_DISPLAY_TEXT_LIMIT = 20
+STATEMENT_DELAY = "It can take 5-10 days to show on your statement."  # after every refund
 
 
 def on_whatsapp(tracker: Tracker) -> bool:

@@ -8,7 +8,7 @@ from html import escape
 from typing import Any
 from urllib.parse import urlparse
 
-from actions.orders import format_amount
+from actions.orders.money import format_amount
 from sandbox.checkout import DECLINING_CARD, SUCCESS_CARD
 
 _STYLE = """

@@ -11,7 +11,7 @@ import pytest
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions import payments
+from actions.payments.client import stripe_client
 from actions.settings import action_settings
 from connectors.storage.keys import ENV_VAR, new_key_line
 from shop_contract.catalog import Catalog, default_catalog
@@ -21,6 +21,10 @@ from tests.fakes.fixtures import (
     stripe_api,  # noqa: F401 - shared fixture
 )
 from tests.sandbox_client import live_sandbox  # noqa: F401 - shared fixture
+
+# The payment tests' `stripe_env` fixture, beside its helpers (imported after this module,
+# whose helpers it uses).
+pytest_plugins = ["tests.stripe_checkout"]
 
 CUSTOMER = "test-customer-0001"
 
@@ -70,7 +74,7 @@ def no_stripe(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The action server without STRIPE_SECRET_KEY."""
     monkeypatch.delenv("STRIPE_SECRET_KEY", raising=False)
     action_settings.cache_clear()
-    payments.stripe_client.cache_clear()
+    stripe_client.cache_clear()
     yield
     action_settings.cache_clear()
-    payments.stripe_client.cache_clear()
+    stripe_client.cache_clear()

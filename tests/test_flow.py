@@ -16,7 +16,8 @@ from actions.flow_screens import (
     next_screen,
     product_screen,
 )
-from actions.orders import Order, with_order
+from actions.orders.model import Order
+from actions.orders.records import with_order
 from shop_contract.catalog import Catalog
 from shop_contract.custom_messages import FLOW_RESPONSE_KEY
 from shop_contract.flow_screens import CONTINUE_IN_CHAT_SCREEN, SUCCESS_SCREEN

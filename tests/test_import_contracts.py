@@ -53,7 +53,7 @@ def test_contracts_hold_on_the_unmodified_copy(tree: Path) -> None:
     ("module", "forbidden_import", "contract"),
     [
         (
-            "actions/orders.py",
+            "actions/orders/model.py",
             "import connectors.storage.store",
             "actions and connectors are independent",
         ),

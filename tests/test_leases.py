@@ -158,7 +158,7 @@ def test_a_replay_that_failed_is_replayed_by_a_later_sweep(
     sweeping = replica(url, fake_graph)
     document = meta.notification([meta.text(CUSTOMER, "hello")], [meta.contact(CUSTOMER)])
     (message,) = parse_notification(document).messages
-    sweeping.store.record_inbound(
+    sweeping.store.messages.record_inbound(
         message.id, CUSTOMER, time.time() - 10, message_to_json(message), "x"
     )
 

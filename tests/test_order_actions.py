@@ -7,7 +7,9 @@ from actions.order_actions import (
     ActionShowCatalog,
     ActionStartOrder,
 )
-from actions.orders import Order, OrderStatus, with_order
+from actions.orders.model import Order
+from actions.orders.records import with_order
+from actions.orders.states import OrderStatus
 from shop_contract.catalog import Catalog
 from tests.conftest import make_tracker, run_action, slot_updates
 

@@ -4,19 +4,12 @@ import re
 
 import pytest
 
-from actions.orders import (
-    ALLOWED_MOVES,
-    ORDERS_KEPT,
-    InvalidOrderMove,
-    Order,
-    OrderStatus,
-    cleared_order_slots,
-    format_amount,
-    new_order_id,
-    orders_in,
-    with_order,
-)
-from actions.payments import MIN_LINK_LIFETIME_SECONDS, usable_attempt
+from actions.orders.ids import new_order_id
+from actions.orders.model import Order
+from actions.orders.money import format_amount
+from actions.orders.records import ORDERS_KEPT, cleared_order_slots, orders_in, with_order
+from actions.orders.states import ALLOWED_MOVES, InvalidOrderMove, OrderStatus
+from actions.payments.checkout_links import MIN_LINK_LIFETIME_SECONDS, usable_attempt
 from shop_contract.catalog import Catalog
 
 

@@ -1,4 +1,5 @@
-"""Payment follow-ups without Stripe reachable (Stripe itself: tests/test_payments.py)."""
+"""Payment follow-ups without Stripe reachable (with the Stripe emulator:
+tests/test_payment_link_actions.py, tests/test_payment_confirmation.py and their neighbours)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,17 @@ from typing import Any
 
 import pytest
 
-from actions.orders import Order, OrderStatus
-from actions.payment_actions import (
+from actions.orders.model import Order
+from actions.orders.states import OrderStatus
+from actions.payment_confirmation_actions import ActionPaymentSucceeded
+from actions.payment_event_actions import (
     ActionCheckoutExpired,
-    ActionCreatePaymentLink,
     ActionPaymentFailed,
     ActionPaymentProcessing,
-    ActionPaymentSucceeded,
     ActionRefunded,
     ActionSubscriptionEvent,
 )
+from actions.payment_link_actions import ActionCreatePaymentLink
 from shop_contract.catalog import Catalog
 from tests.conftest import make_tracker, run_action, slot_updates
 

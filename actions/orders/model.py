@@ -1,128 +1,26 @@
-"""The order model: its states, the moves allowed between them, and its slot form.
+"""An order and its lines. Every change of state goes through `Order.moved_to`, which allows
+only the moves in `states.ALLOWED_MOVES`.
 
-The order being discussed lives in the conversation's slots (`order_*`,
-`checkout_session_id`, `payment_link`). Every order the customer has had is also kept, in the
-same slot form, in one `orders` slot keyed by order id (at most ORDERS_KEPT; finished orders
-are dropped first, see `with_order`): a Stripe event for an order that was replaced,
-cancelled or expired meanwhile still finds it there.
-One slot keyed by id, rather than a slot per order or a list, because events look orders up
-by id and a record is replaced whole when its order changes. Every change goes through
-`Order.moved_to`, so an out-of-order event can never move an order backwards
-(an `expired` arriving after `paid` is refused).
+`to_slots`/`from_slots` are the order's slot form: how the conversation holds the order being
+discussed, and each record of the `orders` slot (see `records`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 import time
 from dataclasses import dataclass, replace
-from enum import Enum
 from typing import Any, Mapping
 
-from shop_contract.catalog import Catalog, Product
-
-ORDER_SLOTS = (
-    "order_id",
-    "order_status",
-    "order_items",
-    "order_total",
-    "order_currency",
-    "order_attempt",
-    "order_attempt_at",
-    "checkout_session_id",
-    "payment_link",
-    "order_flow_token",
-    "order_delivery",
-    "order_sessions",
-    "order_payment_intent",
-    "order_paid_session",
-    "order_subscription",
-    "order_refunded",
+from actions.orders.ids import new_order_id
+from actions.orders.money import format_amount
+from actions.orders.states import (
+    ALLOWED_MOVES,
+    OPEN_STATES,
+    PAID_STATES,
+    InvalidOrderMove,
+    OrderStatus,
 )
-ORDERS_SLOT = "orders"
-LEGACY_PAST_ORDERS_SLOT = "past_orders"  # read only: finished orders before `orders` existed
-ORDERS_KEPT = 20
-_ID_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud without doubt
-_ZERO_DECIMAL_CURRENCIES = frozenset({"jpy", "krw", "vnd", "clp", "isk"})
-_CURRENCY_SYMBOLS = {"eur": "€", "usd": "$", "gbp": "£"}
-
-
-class OrderStatus(str, Enum):
-    """Where an order stands. The values are the slot values in domain.yml."""
-
-    DRAFT = "draft"
-    AWAITING_PAYMENT = "awaiting_payment"
-    PAID = "paid"
-    PAYMENT_FAILED = "payment_failed"
-    EXPIRED = "expired"
-    CANCELLED = "cancelled"
-    PARTIALLY_REFUNDED = "partially_refunded"
-    REFUNDED = "refunded"
-
-
-_OPEN = {
-    OrderStatus.DRAFT,
-    OrderStatus.AWAITING_PAYMENT,
-    OrderStatus.PAYMENT_FAILED,
-    OrderStatus.EXPIRED,
-}
-_PAID = {OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED}
-# Money taken is the truth: a payment confirms an order from any state that has not been paid,
-# even one cancelled (or replaced by another order) a moment before the payment went through.
-# Refunds only ever add up: a partly refunded order can be refunded further, never un-refunded.
-ALLOWED_MOVES: dict[OrderStatus, frozenset[OrderStatus]] = {
-    OrderStatus.DRAFT: frozenset(
-        {OrderStatus.AWAITING_PAYMENT, OrderStatus.CANCELLED, OrderStatus.PAID}
-    ),
-    OrderStatus.AWAITING_PAYMENT: frozenset(
-        {
-            OrderStatus.AWAITING_PAYMENT,
-            OrderStatus.PAID,
-            OrderStatus.PAYMENT_FAILED,
-            OrderStatus.EXPIRED,
-            OrderStatus.CANCELLED,
-        }
-    ),
-    OrderStatus.PAYMENT_FAILED: frozenset(
-        {OrderStatus.AWAITING_PAYMENT, OrderStatus.PAID, OrderStatus.CANCELLED, OrderStatus.EXPIRED}
-    ),
-    OrderStatus.EXPIRED: frozenset(
-        {OrderStatus.AWAITING_PAYMENT, OrderStatus.PAID, OrderStatus.CANCELLED}
-    ),
-    OrderStatus.CANCELLED: frozenset({OrderStatus.PAID}),
-    OrderStatus.PAID: frozenset({OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED}),
-    OrderStatus.PARTIALLY_REFUNDED: frozenset(
-        {OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED}
-    ),
-    OrderStatus.REFUNDED: frozenset(),
-}
-
-
-class InvalidOrderMove(ValueError):
-    """An order was asked to move to a state it cannot reach from where it is."""
-
-
-def new_order_id(flow_token: str | None = None) -> str:
-    """A short id customers can read out: ORD-XXXXXXXX. Random (unguessable), or, for an
-    order from a WhatsApp Flow, derived from its token (itself unguessable): a completion
-    run again after a failed turn makes the same order id, hence the same Checkout Session
-    (payments.idempotency_key), never a second live link."""
-    if not flow_token:
-        return "ORD-" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
-    digest = int.from_bytes(hashlib.sha256(flow_token.encode()).digest()[:5], "big")
-    return "ORD-" + "".join(_ID_ALPHABET[(digest >> (5 * i)) & 31] for i in range(8))
-
-
-def format_amount(minor_units: int, currency: str) -> str:
-    """1290, 'eur' -> '€12.90'; currencies without a symbol here -> '12.90 CHF'."""
-    currency = currency.lower()
-    if currency in _ZERO_DECIMAL_CURRENCIES:
-        number = f"{minor_units:,}"
-    else:
-        number = f"{minor_units // 100:,}.{minor_units % 100:02d}"
-    symbol = _CURRENCY_SYMBOLS.get(currency)
-    return f"{symbol}{number}" if symbol else f"{number} {currency.upper()}"
+from shop_contract.catalog import Catalog, Product
 
 
 @dataclass(frozen=True)
@@ -204,12 +102,12 @@ class Order:
     @property
     def is_open(self) -> bool:
         """Not paid, cancelled or refunded: the customer may still pay or cancel it."""
-        return self.status in _OPEN
+        return self.status in OPEN_STATES
 
     @property
     def is_paid(self) -> bool:
         """Money was taken for it (whether or not some was refunded since)."""
-        return self.paid_session is not None or self.status in _PAID
+        return self.paid_session is not None or self.status in PAID_STATES
 
     @property
     def awaits_payment(self) -> bool:
@@ -335,45 +233,6 @@ class Order:
             currency=str(record.get("currency") or ""),
             flow_token=record.get("flow_token"),
         )
-
-
-def cleared_order_slots() -> dict[str, Any]:
-    """Slot values for 'no current order'."""
-    return {name: None for name in ORDER_SLOTS}
-
-
-def with_order(orders: Mapping[str, Any] | None, order: Order) -> dict[str, Any]:
-    """The `orders` slot with `order`'s record replaced (it becomes the newest), bounded.
-
-    Over ORDERS_KEPT, the oldest finished orders (cancelled or wholly refunded) go first:
-    an open order, or one paid and not wholly refunded, is dropped only when nothing
-    finished is left. A finished order's record keeps no delivery address (nothing will
-    ship); open and paid orders keep theirs, for shipping.
-    """
-    kept = {key: record for key, record in (orders or {}).items() if key != order.id}
-    record = order.to_slots()
-    if _is_finished(record):
-        record["order_delivery"] = None
-    kept[order.id] = record
-    while len(kept) > ORDERS_KEPT:
-        finished = [key for key, held in kept.items() if _is_finished(held)]
-        del kept[finished[0] if finished else next(iter(kept))]
-    return kept
-
-
-_FINISHED = frozenset({OrderStatus.CANCELLED.value, OrderStatus.REFUNDED.value})
-
-
-def _is_finished(record: Any) -> bool:
-    """True for the record of a cancelled (never paid) or wholly refunded order."""
-    return isinstance(record, dict) and record.get("order_status") in _FINISHED
-
-
-def orders_in(value: Any) -> dict[str, Order]:
-    """The orders an `orders` slot value holds, by id, oldest first."""
-    held = value if isinstance(value, dict) else {}
-    found = (Order.from_slots(record) for record in held.values() if isinstance(record, dict))
-    return {order.id: order for order in found if order is not None}
 
 
 def check_quantity(product: Product, quantity: int) -> None:

@@ -1,0 +1,17 @@
+"""Amounts in minor units (as Stripe and the catalog hold them), written for the customer."""
+
+from __future__ import annotations
+
+_ZERO_DECIMAL_CURRENCIES = frozenset({"jpy", "krw", "vnd", "clp", "isk"})
+_CURRENCY_SYMBOLS = {"eur": "€", "usd": "$", "gbp": "£"}
+
+
+def format_amount(minor_units: int, currency: str) -> str:
+    """1290, 'eur' -> '€12.90'; currencies without a symbol here -> '12.90 CHF'."""
+    currency = currency.lower()
+    if currency in _ZERO_DECIMAL_CURRENCIES:
+        number = f"{minor_units:,}"
+    else:
+        number = f"{minor_units // 100:,}.{minor_units % 100:02d}"
+    symbol = _CURRENCY_SYMBOLS.get(currency)
+    return f"{symbol}{number}" if symbol else f"{number} {currency.upper()}"

@@ -1,0 +1,154 @@
+"""An order attempt's Checkout Session: created once per attempt, reused when it exists.
+
+Requests are built as stripe-python's `SessionCreateParams`, so a wrong field is a type error.
+One idempotency key per order attempt, and every parameter follows from the attempt alone, so
+a retried or replayed request never makes a second session: an order has one live link.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+import stripe
+from stripe.params.checkout import SessionCreateParams
+
+from actions.orders.model import Order
+from actions.payments.client import stripe_client
+from actions.payments.errors import AlreadyPaid, AttemptUsed, PaymentError
+from actions.settings import DEFAULT_EXPIRY_MINUTES, StripeSettings, action_settings
+from shop_contract.catalog import Catalog, Product, default_catalog
+from shop_contract.stripe_metadata import CUSTOMER_KEY, ORDER_ID_KEY
+
+logger = logging.getLogger(__name__)
+
+LINK_FAILED = "Sorry, I couldn't create your payment link just now. Please try again in a moment."
+
+
+@dataclass(frozen=True)
+class CheckoutLink:
+    """A created Checkout Session: its id and the hosted payment page."""
+
+    session_id: str
+    url: str
+
+
+def catalog_product(catalog: Catalog, product_id: str) -> Product:
+    """The catalog entry of an order line; PaymentError when it left the catalog."""
+    product = catalog.get(product_id)
+    if product is None:
+        raise PaymentError(
+            "Sorry, a product in your order is no longer available. Please order again.",
+            f"unknown product {product_id}",
+        )
+    return product
+
+
+def checkout_params(
+    order: Order, customer_id: str, catalog: Catalog, settings: StripeSettings
+) -> SessionCreateParams:
+    """The Checkout Session request for `order`'s current attempt; pure.
+
+    Every field follows from the attempt alone — `expires_at` included, counted from when the
+    attempt began — so a retried request carries the same parameters under the same
+    idempotency key, as Stripe requires.
+    """
+    priced = [(catalog_product(catalog, line.product_id), line.quantity) for line in order.lines]
+    subscription = any(product.is_subscription for product, _ in priced)
+    metadata = {CUSTOMER_KEY: customer_id, ORDER_ID_KEY: order.id}
+    params: SessionCreateParams = {
+        "mode": "subscription" if subscription else "payment",
+        "line_items": [
+            {"price": product.stripe_price, "quantity": quantity} for product, quantity in priced
+        ],
+        "client_reference_id": order.id,
+        "metadata": metadata,
+        "expires_at": int(order.attempt_at) + settings.expiry_minutes * 60,
+        "success_url": settings.success_url,
+        "cancel_url": settings.cancel_url,
+    }
+    if subscription:
+        params["subscription_data"] = {"metadata": metadata}
+    else:
+        params["payment_intent_data"] = {"metadata": metadata}
+    return params
+
+
+MIN_LINK_LIFETIME_SECONDS = 31 * 60  # Stripe wants expires_at at least 30 min ahead
+
+
+def usable_attempt(order: Order, now: float | None = None) -> Order:
+    """`order`, or its next attempt when this one's link could no longer live long enough."""
+    settings = action_settings().stripe
+    expiry = (settings.expiry_minutes if settings else DEFAULT_EXPIRY_MINUTES) * 60
+    now = time.time() if now is None else now
+    if order.attempt_at + expiry - now < MIN_LINK_LIFETIME_SECONDS:
+        return order.next_attempt(now)
+    return order
+
+
+def idempotency_key(order: Order) -> str:
+    """One key per order attempt: a retried request never creates a second session."""
+    return f"checkout-{order.id}-{order.attempt}"
+
+
+async def create_payment_link(order: Order, customer_id: str) -> CheckoutLink:
+    """Creates the Checkout Session for this order attempt; PaymentError on any failure."""
+    client = stripe_client()
+    settings = action_settings().stripe
+    assert settings is not None  # stripe_client() raised otherwise
+    params = checkout_params(order, customer_id, default_catalog(), settings)
+    try:
+        session = await client.v1.checkout.sessions.create_async(
+            params=params, options={"idempotency_key": idempotency_key(order)}
+        )
+    except stripe.IdempotencyError as error:
+        return await open_session_of(order, error)
+    except stripe.StripeError as error:
+        logger.warning(
+            "stripe checkout creation failed: order=%s error=%s code=%s status=%s",
+            order.id,
+            type(error).__name__,
+            error.code,
+            error.http_status,
+        )
+        raise PaymentError(LINK_FAILED, f"{type(error).__name__}: {error.code}") from error
+    if not session.url:
+        raise PaymentError(LINK_FAILED, f"session {session.id} has no url")
+    return CheckoutLink(session_id=session.id, url=session.url)
+
+
+SESSIONS_SEARCHED = 100  # one page, newest first: a retried turn is minutes old
+
+
+async def open_session_of(order: Order, conflict: stripe.IdempotencyError) -> CheckoutLink:
+    """The session an earlier run of this order attempt created with other parameters (its
+    link began earlier: a Flow completion run again after a failed turn, same order id,
+    same key), reused while open so the order keeps one live link. AlreadyPaid when it was
+    paid meanwhile; AttemptUsed when it is gone otherwise (expired, or not among the newest
+    sessions), and the caller starts the next attempt."""
+    client = stripe_client()
+    try:
+        found = await client.v1.checkout.sessions.list_async(params={"limit": SESSIONS_SEARCHED})
+    except stripe.StripeError as error:
+        raise PaymentError(LINK_FAILED, f"{type(error).__name__}: {error.code}") from error
+    session = next(
+        (
+            s
+            for s in found.data
+            if s.client_reference_id == order.id
+            and s.amount_total == order.total
+            and (s.currency or "").lower() == order.currency
+        ),
+        None,
+    )  # the same order id with other lines or prices is not this order's session
+    if session is not None and session.status == "open" and session.url:
+        logger.info("checkout session of an earlier run reused: order=%s", order.id)
+        return CheckoutLink(session_id=session.id, url=session.url)
+    if session is not None and session.status == "complete":
+        raise AlreadyPaid(
+            f"Your payment for order {order.id} has already gone through. "
+            "You'll get the confirmation in a moment."
+        )
+    raise AttemptUsed(LINK_FAILED, f"idempotency conflict: {conflict.code}")

@@ -1,0 +1,100 @@
+"""What Stripe itself says about a Checkout Session, and whether that confirms an order.
+
+A payment turn's entities only name the session: everything else is asked of Stripe here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import stripe
+
+from actions.orders.model import Order
+from actions.payments.client import stripe_client
+from actions.payments.errors import PaymentError, StripeUnavailable
+from actions.settings import action_settings
+from shop_contract.stripe_metadata import ORDER_ID_KEY
+
+logger = logging.getLogger(__name__)
+
+PAID_STATUSES = ("paid", "no_payment_required")
+
+
+@dataclass(frozen=True)
+class CheckoutPayment:
+    """What Stripe itself says about a Checkout Session: the only source a payment turn
+    trusts (its entities only name the session)."""
+
+    session_id: str
+    status: str | None
+    payment_status: str | None
+    amount_total: int | None
+    currency: str | None
+    livemode: bool
+    order_id: str | None
+    payment_intent: str | None
+    subscription: str | None
+
+    @property
+    def is_paid(self) -> bool:
+        return self.status == "complete" and self.payment_status in PAID_STATUSES
+
+
+def _id_of(value: object) -> str | None:
+    """An expandable field's id, whether Stripe sent the id or the object."""
+    if value is None or isinstance(value, str):
+        return value
+    found = getattr(value, "id", None)
+    return found if isinstance(found, str) else None
+
+
+async def retrieve_checkout(session_id: str) -> CheckoutPayment:
+    """Asks Stripe for the Checkout Session `session_id`.
+
+    PaymentError when Stripe says there is no such session (or no key is set: nothing to
+    check against); StripeUnavailable when Stripe cannot answer now (network, 5xx, 429,
+    authentication), so the caller's turn fails and is replayed.
+    """
+    client = stripe_client()
+    try:
+        session = await client.v1.checkout.sessions.retrieve_async(session_id)
+    except stripe.InvalidRequestError as error:
+        raise PaymentError(
+            "We received a payment and are checking it.", f"retrieve refused: {error.code}"
+        ) from error
+    except stripe.StripeError as error:
+        logger.warning("stripe retrieve failed: error=%s", type(error).__name__)
+        raise StripeUnavailable(f"retrieve {session_id}: {type(error).__name__}") from error
+    metadata = session.to_dict().get("metadata") or {}
+    order_id = metadata.get(ORDER_ID_KEY)
+    return CheckoutPayment(
+        session_id=session.id,
+        status=session.status,
+        payment_status=session.payment_status,
+        amount_total=session.amount_total,
+        currency=session.currency,
+        livemode=bool(session.livemode),
+        order_id=order_id if isinstance(order_id, str) else None,
+        payment_intent=_id_of(session.payment_intent),
+        subscription=_id_of(session.subscription),
+    )
+
+
+def payment_mismatch(checkout: CheckoutPayment, order: Order) -> str | None:
+    """Why Stripe's account of this Checkout Session cannot confirm `order`, or None."""
+    if not checkout.is_paid:
+        return f"session {checkout.status}/{checkout.payment_status}, not paid"
+    if checkout.order_id != order.id:
+        return f"session of order {checkout.order_id}"
+    if checkout.amount_total != order.total:
+        return f"amount {checkout.amount_total} != {order.total}"
+    if str(checkout.currency).lower() != order.currency:
+        return f"currency {checkout.currency} != {order.currency}"
+    settings = action_settings().stripe
+    if settings is None:
+        return "livemode cannot be checked without STRIPE_SECRET_KEY"
+    expected = settings.secret_key.startswith(("sk_live_", "rk_live_"))
+    if checkout.livemode is not expected:
+        return f"livemode {checkout.livemode} with a {'live' if expected else 'test'} key"
+    return None

@@ -1,0 +1,230 @@
+"""The emulated Stripe account's objects and Stripe's rules for changing them: Checkout
+Sessions (created, listed, expired, and moved by the hosted page), refunds of their payments
+and cancellations of their subscriptions.
+
+No HTTP here: each operation takes decoded parameters, raises StripeApiError as Stripe
+answers, and returns the object Stripe sends back with the events Stripe then delivers.
+Not thread-safe: the emulator calls it under its lock.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from sandbox import checkout
+from sandbox.stripe_api.checks import (
+    check_metadata,
+    check_session_create,
+    checked_expires_at,
+    whole_number,
+)
+from sandbox.stripe_api.errors import StripeApiError
+from shop_contract.catalog import Catalog
+
+REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+LIST_LIMIT_DEFAULT = 10
+LIST_LIMIT_MAX = 100
+
+Outcome = Callable[[checkout.Session, dict[str, str]], checkout.Events]
+
+
+class StripeAccount:
+    """The prices of a catalog, and the sessions, refunds and cancelled subscriptions made
+    since. `page_url` gives a session's hosted page (its `url`)."""
+
+    def __init__(self, catalog: Catalog, page_url: Callable[[str], str]) -> None:
+        self.prices: dict[str, int] = {p.stripe_price: p.unit_amount for p in catalog}
+        self.recurring_prices: set[str] = {p.stripe_price for p in catalog if p.is_subscription}
+        self.currency = catalog.currency
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}  # refund id -> the refund, oldest first
+        self.cancelled_subscriptions: set[str] = set()
+        self._child_metadata: dict[str, dict[str, str]] = {}  # session id -> its PI/sub's
+        self._page_url = page_url
+
+    def session(self, session_id: str) -> dict[str, Any]:
+        """The stored session (not a copy); 404 when there is none."""
+        session = self.sessions.get(session_id)
+        if session is None:
+            raise StripeApiError(
+                404,
+                f"No such checkout.session: '{session_id}'",
+                code="resource_missing",
+                param="session",
+            )
+        return session
+
+    def act(self, session_id: str, outcome: Outcome) -> checkout.Events:
+        """Moves the session as a button of its hosted page does (checkout.OUTCOMES)."""
+        return outcome(self.session(session_id), self._child_metadata.get(session_id, {}))
+
+    def refunds_of(self, payment_intent: str) -> list[dict[str, Any]]:
+        """The refunds made for this PaymentIntent, oldest first."""
+        return [r for r in self.refunds.values() if r["payment_intent"] == payment_intent]
+
+    def create_session(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A new open session, once the request passes Stripe's checks."""
+        mode, amount_total = check_session_create(params, self.prices, self.recurring_prices)
+        now = int(time.time())
+        expires_at = checked_expires_at(params.get("expires_at"), now)
+        session_id = "cs_test_" + secrets.token_hex(24)
+        session: dict[str, Any] = {
+            "id": session_id,
+            "object": "checkout.session",
+            "url": self._page_url(session_id),
+            "status": "open",
+            "payment_status": "unpaid",
+            "mode": mode,
+            "client_reference_id": params.get("client_reference_id"),
+            "metadata": params.get("metadata") or {},
+            "amount_subtotal": amount_total,
+            "amount_total": amount_total,
+            "currency": self.currency,
+            "created": now,
+            "expires_at": expires_at,
+            "livemode": False,
+            "success_url": params["success_url"],
+            "cancel_url": params.get("cancel_url"),
+            "payment_intent": None,
+            "subscription": None,
+        }
+        self.sessions[session_id] = session
+        self._child_metadata[session_id] = _child_metadata(params, mode)
+        return dict(session)
+
+    def list_sessions(self, params: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+        """Newest first, filtered by `status`, paged by `limit` and `starting_after`; the
+        page, and whether more follow."""
+        limit = whole_number(params.get("limit", str(LIST_LIMIT_DEFAULT)), "limit")
+        if not 1 <= limit <= LIST_LIMIT_MAX:
+            raise StripeApiError(
+                400,
+                f"Invalid limit: must be between 1 and {LIST_LIMIT_MAX}",
+                code="parameter_invalid_integer",
+                param="limit",
+            )
+        newest_first = list(reversed(self.sessions.values()))
+        if "starting_after" in params:
+            after = self.session(str(params["starting_after"]))
+            newest_first = newest_first[newest_first.index(after) + 1 :]
+        status = params.get("status")
+        if status is not None and status not in ("open", "complete", "expired"):
+            raise StripeApiError(400, f"Invalid status: {status}", param="status")
+        matching = [s for s in newest_first if status is None or s["status"] == status]
+        return [dict(s) for s in matching[:limit]], len(matching) > limit
+
+    def expire_session(self, session_id: str) -> tuple[dict[str, Any], checkout.Events]:
+        """Expires an open session; Stripe then sends checkout.session.expired, as it does
+        when a session times out."""
+        session = self.session(session_id)
+        try:
+            events = checkout.expire(session)
+        except checkout.CheckoutError:
+            raise StripeApiError(
+                400, "Only Checkout Sessions with a status of `open` can be expired."
+            ) from None
+        return dict(session), events
+
+    def cancel_subscription(self, subscription_id: str) -> tuple[dict[str, Any], checkout.Events]:
+        """Cancels a session's subscription at once; Stripe then sends
+        customer.subscription.deleted. A cancelled one cannot be cancelled again."""
+        session = next(
+            (s for s in self.sessions.values() if s.get("subscription") == subscription_id), None
+        )
+        if session is None:
+            raise StripeApiError(
+                404,
+                f"No such subscription: '{subscription_id}'",
+                code="resource_missing",
+                param="id",
+            )
+        if subscription_id in self.cancelled_subscriptions:
+            raise StripeApiError(
+                400,
+                "A canceled subscription can only update its cancellation_details and metadata.",
+            )
+        self.cancelled_subscriptions.add(subscription_id)
+        events = checkout.cancel_subscription(session, self._child_metadata.get(session["id"], {}))
+        return dict(events[0]["data"]["object"]), events
+
+    def refund(self, params: dict[str, Any]) -> tuple[dict[str, Any], checkout.Events]:
+        """Refunds a paid session's PaymentIntent, all that is left or `amount` of it; Stripe
+        then sends charge.refunded with the cumulative sum."""
+        payment_intent = params.get("payment_intent")
+        if not payment_intent:
+            raise StripeApiError(
+                400,
+                "One of the following params should be provided for this request: "
+                "payment_intent or charge.",
+                code="parameter_missing",
+                param="payment_intent",
+            )
+        session = self._paid_session_of(str(payment_intent))
+        reason = params.get("reason")
+        if reason is not None and reason not in REFUND_REASONS:
+            raise StripeApiError(400, f"Invalid reason: {reason}", param="reason")
+        check_metadata(params.get("metadata"), "metadata")
+        done = sum(
+            r["amount"] for r in self.refunds.values() if r["payment_intent"] == payment_intent
+        )
+        left = session["amount_total"] - done
+        if left <= 0:
+            raise StripeApiError(
+                400,
+                f"Charge {checkout.charge_id(str(payment_intent))} has already been refunded.",
+                code="charge_already_refunded",
+            )
+        amount = left if "amount" not in params else whole_number(params["amount"], "amount")
+        if not 1 <= amount <= left:
+            raise StripeApiError(
+                400,
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({left})",
+                code="amount_too_large" if amount > left else "parameter_invalid_integer",
+                param="amount",
+            )
+        refund = {
+            "id": "re_test_" + secrets.token_hex(12),
+            "object": "refund",
+            "amount": amount,
+            "charge": checkout.charge_id(str(payment_intent)),
+            "currency": session["currency"],
+            "payment_intent": payment_intent,
+            "reason": reason,
+            "metadata": params.get("metadata") or {},
+            "status": "succeeded",
+            "created": int(time.time()),
+        }
+        self.refunds[refund["id"]] = refund
+        events = checkout.refunded(
+            session, self._child_metadata.get(session["id"], {}), done + amount
+        )
+        return dict(refund), events
+
+    def _paid_session_of(self, payment_intent: str) -> dict[str, Any]:
+        for session in self.sessions.values():
+            if session.get("payment_intent") == payment_intent:
+                if session["payment_status"] != "paid":
+                    raise StripeApiError(
+                        400,
+                        f"This PaymentIntent ({payment_intent}) does not have a successful "
+                        "charge to refund.",
+                        code="charge_not_refundable",
+                        param="payment_intent",
+                    )
+                return session
+        raise StripeApiError(
+            404,
+            f"No such payment_intent: '{payment_intent}'",
+            code="resource_missing",
+            param="payment_intent",
+        )
+
+
+def _child_metadata(params: Mapping[str, Any], mode: str) -> dict[str, str]:
+    """The metadata the session passes on to its PaymentIntent or Subscription."""
+    parent = params.get("subscription_data" if mode == "subscription" else "payment_intent_data")
+    metadata = parent.get("metadata") if isinstance(parent, dict) else None
+    return dict(metadata) if isinstance(metadata, dict) else {}

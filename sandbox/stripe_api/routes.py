@@ -1,0 +1,45 @@
+"""Which account operation answers a request: the Stripe API paths this shop uses, each
+checked against the parameters stripe-python declares for it (sandbox/stripe_params.py)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sandbox import checkout, stripe_params
+from sandbox.stripe_api.account import StripeAccount
+from sandbox.stripe_api.checks import check_known
+from sandbox.stripe_api.errors import StripeApiError
+from sandbox.stripe_api.wire import StripeRequest
+
+SESSIONS_PATH = "/v1/checkout/sessions"
+_SESSION_PATH = re.compile(r"/v1/checkout/sessions/(?P<id>[^/]+)")
+_EXPIRE_PATH = re.compile(r"/v1/checkout/sessions/(?P<id>[^/]+)/expire")
+REFUNDS_PATH = "/v1/refunds"
+_SUBSCRIPTION_PATH = re.compile(r"/v1/subscriptions/(?P<id>[^/]+)")
+
+
+def route(account: StripeAccount, request: StripeRequest) -> tuple[dict[str, Any], checkout.Events]:
+    """Stripe's answer to an authenticated request, and the events it then delivers."""
+    if request.method == "POST" and request.path == SESSIONS_PATH:
+        return account.create_session(request.params), []
+    if request.method == "GET" and request.path == SESSIONS_PATH:
+        check_known(request.params, stripe_params.SESSION_LIST)
+        page, has_more = account.list_sessions(request.params)
+        return {"object": "list", "url": SESSIONS_PATH, "has_more": has_more, "data": page}, []
+    if request.method == "POST" and request.path == REFUNDS_PATH:
+        check_known(request.params, stripe_params.REFUND_CREATE)
+        return account.refund(request.params)
+    expire = _EXPIRE_PATH.fullmatch(request.path)
+    if request.method == "POST" and expire:
+        check_known(request.params, stripe_params.SESSION_EXPIRE)
+        return account.expire_session(expire["id"])
+    subscription = _SUBSCRIPTION_PATH.fullmatch(request.path)
+    if request.method == "DELETE" and subscription:
+        check_known(request.params, stripe_params.SUBSCRIPTION_CANCEL)
+        return account.cancel_subscription(subscription["id"])
+    retrieve = _SESSION_PATH.fullmatch(request.path)
+    if request.method == "GET" and retrieve:
+        check_known(request.params, stripe_params.SESSION_RETRIEVE)
+        return dict(account.session(retrieve["id"])), []
+    raise StripeApiError(404, f"Unrecognized request URL ({request.method}: {request.path}).")
