@@ -14,12 +14,12 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import payments
 from connectors.storage.keys import ENV_VAR, new_key_line
 from shop_contract.catalog import Catalog, default_catalog
-from tests.fakes.fixtures import (
+from tests.support.fixtures import (
     fake_graph,  # noqa: F401 - shared fixture
     graph_api,  # noqa: F401 - shared fixture
     stripe_api,  # noqa: F401 - shared fixture
 )
-from tests.sandbox_client import live_sandbox  # noqa: F401 - shared fixture
+from tests.support.sandbox_client import live_sandbox  # noqa: F401 - shared fixture
 
 CUSTOMER = "test-customer-0001"
 

@@ -25,12 +25,12 @@ from sanic.request import Request
 from connectors.edge.limits import api_is_open, cap_request_size
 from connectors.rest_channel import TokenRestInput
 from sandbox import stripe_events as se
+from sandbox.graph_api import GraphApiEmulator
+from sandbox.launcher import BIN, MODEL, ROOT, LiveBot, free_port, spawn, start_bot
+from sandbox.stripe_api import StripeEmulator
 from scripts.action_server import StartupError, access_settings
 from scripts.settings_report import SETTINGS, channels_for, endpoints_for
-from tests.chat import Chat, text_of
-from tests.fakes.graph_api import FakeGraphApi
-from tests.fakes.stripe_api import FakeStripeApi
-from tests.live_bot import BIN, MODEL, ROOT, LiveBot, free_port, spawn_logged, start_bot
+from tests.support.chat import Chat, text_of
 from tests.test_purchase import order_and_get_link
 
 APP_SECRET = secrets.token_hex(16)
@@ -43,7 +43,7 @@ ANY_INTERFACE = "0.0.0.0"  # noqa: S104 - what the action server must refuse wit
 _customers = iter(range(15550400000, 15550499999))
 
 
-def whatsapp_env(graph: FakeGraphApi, stripe: FakeStripeApi) -> dict[str, str]:
+def whatsapp_env(graph: GraphApiEmulator, stripe: StripeEmulator) -> dict[str, str]:
     return {
         "WHATSAPP_ACCESS_TOKEN": graph.access_token,
         "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
@@ -58,7 +58,9 @@ def whatsapp_env(graph: FakeGraphApi, stripe: FakeStripeApi) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def bot(
-    graph_api: FakeGraphApi, stripe_api: FakeStripeApi, tmp_path_factory: pytest.TempPathFactory
+    graph_api: GraphApiEmulator,
+    stripe_api: StripeEmulator,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveBot]:
     """WhatsApp with the REST channel behind RASA_REST_TOKEN and a token-checking action
     server, as a shop that needs REST next to WhatsApp would run it."""
@@ -73,7 +75,7 @@ def bot(
 
 
 @pytest.fixture(scope="module")
-def chat(bot: LiveBot, graph_api: FakeGraphApi) -> Chat:
+def chat(bot: LiveBot, graph_api: GraphApiEmulator) -> Chat:
     return Chat(bot, graph_api, APP_SECRET)
 
 
@@ -97,8 +99,8 @@ def refused_start(workdir: Path, env: dict[str, str], channels: dict[str, object
 @pytest.mark.parametrize("rest_channel", ["rest", GUARDED_REST])
 def test_a_rest_channel_without_token_next_to_whatsapp_stops_start_up(
     rest_channel: str,
-    graph_api: FakeGraphApi,
-    stripe_api: FakeStripeApi,
+    graph_api: GraphApiEmulator,
+    stripe_api: StripeEmulator,
     tmp_path: Path,
 ) -> None:
     """Before: the server started, and a POST with a customer's number as sender and
@@ -117,7 +119,7 @@ def test_the_rest_channel_needs_its_bearer_token(bot: LiveBot) -> None:
 
 
 def test_rest_cannot_forge_a_payment_for_a_whatsapp_customer(
-    bot: LiveBot, chat: Chat, stripe_api: FakeStripeApi
+    bot: LiveBot, chat: Chat, stripe_api: StripeEmulator
 ) -> None:
     customer = str(next(_customers))
     order_and_get_link(chat, stripe_api, customer, "espresso beans")
@@ -226,7 +228,7 @@ def action_server(env_extra: dict[str, str], log: Path) -> subprocess.Popen[byte
         if name not in env_extra:
             env.pop(name, None)
     command = [str(BIN / "python"), "-m", "scripts.action_server", "--port", str(free_port())]
-    return spawn_logged(command, env, log)
+    return spawn(command, env, log)
 
 
 def test_the_action_server_will_not_listen_wider_without_a_token(tmp_path: Path) -> None:
@@ -273,11 +275,11 @@ def rasa_run(workdir: Path, env_extra: dict[str, str], *args: str) -> subprocess
     }
     command = [str(BIN / "rasa"), "run", "--model", str(MODEL), "--port", str(free_port())]
     command += ["--credentials", "credentials.yml", "--endpoints", "endpoints.yml", *args]
-    return spawn_logged(command, env, workdir / "rasa.log", cwd=workdir)
+    return spawn(command, env, workdir / "rasa.log", cwd=workdir)
 
 
 def test_rasa_run_with_the_api_and_no_token_stops(
-    tmp_path: Path, graph_api: FakeGraphApi, stripe_api: FakeStripeApi
+    tmp_path: Path, graph_api: GraphApiEmulator, stripe_api: StripeEmulator
 ) -> None:
     """Before: `--enable-api` without `--auth-token` served every conversation to anyone."""
     process = rasa_run(tmp_path, whatsapp_env(graph_api, stripe_api), "--enable-api")
@@ -303,7 +305,7 @@ def test_make_run_refuses_the_api_without_a_token(tmp_path: Path) -> None:
         }
     )
     log = tmp_path / "run.log"
-    process = spawn_logged(["bash", "scripts/run.sh", "serve"], env, log)
+    process = spawn(["bash", "scripts/run.sh", "serve"], env, log)
     try:
         assert process.wait(timeout=60) == 1
     finally:  # before the fix it started both servers: stop them all

@@ -12,7 +12,7 @@ from typing import Any
 import requests
 
 from sandbox.stripe_api import StripeEmulator
-from tests.sandbox_client import (
+from tests.support.sandbox_client import (
     Customer,
     Sandbox,
     checkout,

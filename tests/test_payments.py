@@ -42,10 +42,10 @@ from actions.payments import (
     cancel_payment,
     create_payment_link,
 )
+from sandbox.stripe_api import StripeEmulator, StripeRequest, decode_form, lock_timeout
 from shop_contract.catalog import Catalog
 from tests.conftest import CUSTOMER, make_tracker, slot_updates
-from tests.fakes.fixtures import fake_stripe  # noqa: F401 - shared fixture
-from tests.fakes.stripe_api import FakeStripeApi, StripeRequest, decode_form, lock_timeout
+from tests.support.fixtures import fake_stripe  # noqa: F401 - shared fixture
 
 T = TypeVar("T")
 
@@ -104,8 +104,8 @@ def run_stripe_action(
 @pytest.fixture
 def stripe_env(
     monkeypatch: pytest.MonkeyPatch,
-    fake_stripe: FakeStripeApi,  # noqa: F811 - the fixture imported above
-) -> Iterator[FakeStripeApi]:
+    fake_stripe: StripeEmulator,  # noqa: F811 - the fixture imported above
+) -> Iterator[StripeEmulator]:
     """The action server configured for the fake: its key, its address, default checkout."""
     monkeypatch.setattr(stripe, "AIOHTTPClient", ClosingAIOHTTPClient)
     monkeypatch.setenv("STRIPE_SECRET_KEY", fake_stripe.api_key)
@@ -117,7 +117,7 @@ def stripe_env(
     clear_payment_caches()
 
 
-def creates(fake: FakeStripeApi) -> list[StripeRequest]:
+def creates(fake: StripeEmulator) -> list[StripeRequest]:
     """The session-creation requests the fake received."""
     return fake.requests_to("POST", SESSIONS)
 
@@ -126,7 +126,7 @@ def espresso_order(catalog: Catalog) -> Order:
     return Order.start(catalog, {"espresso-beans": 2})
 
 
-def awaiting_order(fake: FakeStripeApi, catalog: Catalog) -> Order:
+def awaiting_order(fake: StripeEmulator, catalog: Catalog) -> Order:
     """An order waiting for payment on a session that exists in the fake."""
     order = espresso_order(catalog)
     link = run(create_payment_link(order, CUSTOMER))
@@ -137,7 +137,7 @@ def awaiting_order(fake: FakeStripeApi, catalog: Catalog) -> Order:
 
 
 def test_payment_order_creates_the_session_stripe_expects(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = espresso_order(catalog)
     started = time.time()
@@ -169,7 +169,7 @@ def test_payment_order_creates_the_session_stripe_expects(
 
 
 def test_subscription_order_uses_subscription_mode(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = Order.start(catalog, {"coffee-club": 1})
     run(create_payment_link(order, CUSTOMER))
@@ -185,7 +185,7 @@ def test_subscription_order_uses_subscription_mode(
 
 
 def test_subscription_with_a_one_time_product_is_one_subscription_session(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = Order.start(catalog, {"coffee-club": 1, "espresso-beans": 1})
     run(create_payment_link(order, CUSTOMER))
@@ -197,7 +197,7 @@ def test_subscription_with_a_one_time_product_is_one_subscription_session(
 
 @pytest.mark.parametrize("minutes", [30, 90, 24 * 60])
 def test_checkout_expiry_minutes_is_honoured(
-    stripe_env: FakeStripeApi,
+    stripe_env: StripeEmulator,
     catalog: Catalog,
     monkeypatch: pytest.MonkeyPatch,
     minutes: int,
@@ -212,7 +212,7 @@ def test_checkout_expiry_minutes_is_honoured(
 
 
 def test_return_urls_come_from_the_environment(
-    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+    stripe_env: StripeEmulator, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CHECKOUT_SUCCESS_URL", "https://shop.example/thanks")
     monkeypatch.setenv("CHECKOUT_CANCEL_URL", "https://shop.example/cancelled")
@@ -232,7 +232,7 @@ def test_invalid_expiry_minutes_is_a_config_error(value: str) -> None:
 
 
 def test_invalid_expiry_minutes_fails_the_payment_link_loudly(
-    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+    stripe_env: StripeEmulator, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CHECKOUT_EXPIRY_MINUTES", "10")
     clear_payment_caches()
@@ -274,7 +274,7 @@ def test_checkout_params_are_session_create_params(catalog: Catalog) -> None:
 
 
 def test_a_price_stripe_does_not_know_fails_without_leaving_a_session(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     del stripe_env.prices[ESPRESSO_PRICE]
     with pytest.raises(PaymentError) as caught:
@@ -310,7 +310,7 @@ def valid_params(catalog: Catalog) -> dict[str, Any]:
     ],
 )
 def test_the_fake_refuses_what_stripe_refuses(
-    stripe_env: FakeStripeApi, catalog: Catalog, change: dict[str, Any], param: str
+    stripe_env: StripeEmulator, catalog: Catalog, change: dict[str, Any], param: str
 ) -> None:
     params = {**valid_params(catalog), **change}
 
@@ -327,7 +327,7 @@ def test_the_fake_refuses_what_stripe_refuses(
 
 
 def test_a_wrong_key_is_refused(
-    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+    stripe_env: StripeEmulator, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_" + secrets.token_hex(12))
     clear_payment_caches()
@@ -350,7 +350,7 @@ def test_without_a_secret_key_payments_are_not_configured(
 
 
 def test_a_server_error_is_retried_with_the_same_idempotency_key(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     stripe_env.queue_failures(500)
     order = espresso_order(catalog)
@@ -362,7 +362,7 @@ def test_a_server_error_is_retried_with_the_same_idempotency_key(
 
 
 def test_three_server_errors_fail_with_the_customer_message(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     stripe_env.queue_failures(500, 500, 500)
     with pytest.raises(PaymentError) as caught:
@@ -372,7 +372,7 @@ def test_three_server_errors_fail_with_the_customer_message(
     assert stripe_env.sessions == {}
 
 
-def test_a_card_error_is_not_retried(stripe_env: FakeStripeApi, catalog: Catalog) -> None:
+def test_a_card_error_is_not_retried(stripe_env: StripeEmulator, catalog: Catalog) -> None:
     stripe_env.queue_failures(402)
     with pytest.raises(PaymentError) as caught:
         run(create_payment_link(espresso_order(catalog), CUSTOMER))
@@ -381,7 +381,7 @@ def test_a_card_error_is_not_retried(stripe_env: FakeStripeApi, catalog: Catalog
     assert len(creates(stripe_env)) == 1
 
 
-def test_a_lock_timeout_429_is_retried(stripe_env: FakeStripeApi, catalog: Catalog) -> None:
+def test_a_lock_timeout_429_is_retried(stripe_env: StripeEmulator, catalog: Catalog) -> None:
     stripe_env.queue_failures(lock_timeout())  # 429 with Stripe-Should-Retry: true
     link = run(create_payment_link(espresso_order(catalog), CUSTOMER))
     assert list(stripe_env.sessions) == [link.session_id]
@@ -389,7 +389,7 @@ def test_a_lock_timeout_429_is_retried(stripe_env: FakeStripeApi, catalog: Catal
 
 
 def test_a_rate_limit_429_is_not_retried_by_stripe_python(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     # stripe-python 16 retries a 429 only when Stripe sends Stripe-Should-Retry: true (as on
     # lock_timeout); a plain rate-limit 429 surfaces at once as the customer's "try again".
@@ -401,7 +401,7 @@ def test_a_rate_limit_429_is_not_retried_by_stripe_python(
 
 
 def test_no_answer_within_the_timeout_is_a_payment_error(
-    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+    stripe_env: StripeEmulator, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(payments, "STRIPE_TIMEOUT_SECONDS", 0.3)
     stripe_env.queue_delays(2.0, 2.0, 2.0)
@@ -415,7 +415,7 @@ def test_no_answer_within_the_timeout_is_a_payment_error(
 
 
 def test_a_late_answer_is_retried_into_the_session_stripe_created(
-    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+    stripe_env: StripeEmulator, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(payments, "STRIPE_TIMEOUT_SECONDS", 0.3)
     stripe_env.queue_delays(2.0)  # Stripe created the session; the answer came too late
@@ -428,7 +428,7 @@ def test_a_late_answer_is_retried_into_the_session_stripe_created(
 
 
 def test_the_same_attempt_twice_is_the_same_session_and_the_next_attempt_a_new_one(
-    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+    stripe_env: StripeEmulator, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     frozen = time.time()
     monkeypatch.setattr(payments, "time", SimpleNamespace(time=lambda: frozen))
@@ -446,7 +446,7 @@ def test_the_same_attempt_twice_is_the_same_session_and_the_next_attempt_a_new_o
 
 
 def test_the_same_attempt_a_second_later_is_still_the_same_session(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     # Regression: expires_at used to be counted from the request's time, so a retry of the
     # same attempt carried other parameters under the same key and Stripe refused it.
@@ -459,13 +459,13 @@ def test_the_same_attempt_a_second_later_is_still_the_same_session(
 # --- cancelling --------------------------------------------------------------------------
 
 
-def test_cancel_expires_the_open_session(stripe_env: FakeStripeApi, catalog: Catalog) -> None:
+def test_cancel_expires_the_open_session(stripe_env: StripeEmulator, catalog: Catalog) -> None:
     order = awaiting_order(stripe_env, catalog)
     run(cancel_payment(order))
     assert stripe_env.sessions[str(order.checkout_session_id)]["status"] == "expired"
 
 
-def test_cancel_of_an_expired_session_is_fine(stripe_env: FakeStripeApi, catalog: Catalog) -> None:
+def test_cancel_of_an_expired_session_is_fine(stripe_env: StripeEmulator, catalog: Catalog) -> None:
     order = awaiting_order(stripe_env, catalog)
     stripe_env.expire(str(order.checkout_session_id))
     run(cancel_payment(order))
@@ -473,7 +473,7 @@ def test_cancel_of_an_expired_session_is_fine(stripe_env: FakeStripeApi, catalog
 
 
 def test_cancel_of_a_paid_session_says_the_payment_went_through(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     stripe_env.complete(str(order.checkout_session_id))
@@ -484,7 +484,7 @@ def test_cancel_of_a_paid_session_says_the_payment_went_through(
 
 
 def test_cancel_of_a_session_whose_bank_debit_is_clearing_says_it_is_processing(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     stripe_env.act(str(order.checkout_session_id), "pay_by_debit")  # complete, unpaid
@@ -498,7 +498,7 @@ def test_cancel_of_a_session_whose_bank_debit_is_clearing_says_it_is_processing(
 
 
 def test_after_a_bank_debit_failed_a_new_link_is_made(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     old = str(order.checkout_session_id)
@@ -514,14 +514,14 @@ def test_after_a_bank_debit_failed_a_new_link_is_made(
 
 
 def test_cancel_without_a_session_does_not_call_stripe(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     run(cancel_payment(espresso_order(catalog)))
     assert stripe_env.requests == []
 
 
 def test_cancel_when_stripe_fails_is_a_payment_error(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     stripe_env.queue_failures(500, 500, 500)
@@ -554,7 +554,7 @@ def test_form_bodies_decode_into_nested_params() -> None:
 
 
 def test_the_fake_refuses_an_idempotency_key_reused_with_other_params(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     params = valid_params(catalog)
     other = {**params, "line_items": [{"price": ESPRESSO_PRICE, "quantity": 3}]}
@@ -571,7 +571,7 @@ def test_the_fake_refuses_an_idempotency_key_reused_with_other_params(
 
 
 def test_the_fake_answers_unknown_and_closed_sessions_like_stripe(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     session_id = str(order.checkout_session_id)
@@ -593,7 +593,7 @@ def test_the_fake_answers_unknown_and_closed_sessions_like_stripe(
     assert "status of `open`" in str(closed.value.user_message)
 
 
-def test_the_fake_wants_the_bearer_key(stripe_env: FakeStripeApi) -> None:
+def test_the_fake_wants_the_bearer_key(stripe_env: StripeEmulator) -> None:
     async def post_without_key() -> tuple[int, Any]:
         async with (
             aiohttp.ClientSession() as session,
@@ -611,7 +611,7 @@ def test_the_fake_wants_the_bearer_key(stripe_env: FakeStripeApi) -> None:
 
 
 def test_payment_link_action_sends_the_link_and_awaits_payment(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     draft = espresso_order(catalog)
     messages, events = run_stripe_action(
@@ -628,7 +628,7 @@ def test_payment_link_action_sends_the_link_and_awaits_payment(
 
 
 def test_payment_link_action_on_whatsapp_sends_a_cta_button(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     draft = espresso_order(catalog)
     tracker = make_tracker("affirm", slots=draft.to_slots(), channel="whatsapp")
@@ -641,7 +641,7 @@ def test_payment_link_action_on_whatsapp_sends_a_cta_button(
 
 
 def test_payment_link_action_when_stripe_is_down_keeps_the_draft(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     stripe_env.queue_failures(500, 500, 500)
     draft = espresso_order(catalog)
@@ -656,7 +656,7 @@ def test_payment_link_action_when_stripe_is_down_keeps_the_draft(
 
 
 def test_try_again_after_a_timed_out_link_gets_the_session_stripe_created(
-    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+    stripe_env: StripeEmulator, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Regression: expires_at used to be counted from the request's time, so a retry of the
     # same attempt carried other parameters under the same key and Stripe refused it.
@@ -673,7 +673,7 @@ def test_try_again_after_a_timed_out_link_gets_the_session_stripe_created(
 
 
 def test_cancel_order_action_expires_the_session_and_archives_the_order(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     messages, events = run_stripe_action(
@@ -687,7 +687,7 @@ def test_cancel_order_action_expires_the_session_and_archives_the_order(
 
 
 def test_cancel_order_action_after_payment_keeps_the_order(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     stripe_env.complete(str(order.checkout_session_id))
@@ -699,7 +699,7 @@ def test_cancel_order_action_after_payment_keeps_the_order(
 
 
 def test_expired_link_gets_a_new_session_for_a_new_attempt(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     draft = espresso_order(catalog)
     _, events = run_stripe_action(
@@ -732,7 +732,7 @@ def test_expired_link_gets_a_new_session_for_a_new_attempt(
 
 
 def test_a_new_link_after_a_decline_expires_the_previous_session(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     failed = order.moved_to(OrderStatus.PAYMENT_FAILED)
@@ -748,7 +748,7 @@ def test_a_new_link_after_a_decline_expires_the_previous_session(
 
 
 def test_no_new_link_when_the_previous_one_was_paid_meanwhile(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     stripe_env.complete(str(order.checkout_session_id))
@@ -776,7 +776,7 @@ def paid_event(
     )
 
 
-def paid_twice(fake: FakeStripeApi, catalog: Catalog, **items: int) -> tuple[Order, str]:
+def paid_twice(fake: StripeEmulator, catalog: Catalog, **items: int) -> tuple[Order, str]:
     """An order paid through its first session whose second session was paid too: the order
     as the conversation holds it, and the second session's id."""
     first = Order.start(catalog, items or {"espresso-beans": 2})
@@ -793,7 +793,7 @@ def paid_twice(fake: FakeStripeApi, catalog: Catalog, **items: int) -> tuple[Ord
 
 
 def test_a_second_payment_for_a_paid_order_is_refunded_once_and_logged(
-    stripe_env: FakeStripeApi, catalog: Catalog, caplog: pytest.LogCaptureFixture
+    stripe_env: StripeEmulator, catalog: Catalog, caplog: pytest.LogCaptureFixture
 ) -> None:
     paid, second_id = paid_twice(stripe_env, catalog)
     pi = paid.payment_intent
@@ -821,7 +821,7 @@ def test_a_second_payment_for_a_paid_order_is_refunded_once_and_logged(
 
 
 def test_the_connectors_duplicate_flag_refunds_whatever_the_tracker_says(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     paid, second_id = paid_twice(stripe_env, catalog)
     unpaid = replace(paid, status=OrderStatus.AWAITING_PAYMENT, paid_session=None)
@@ -834,7 +834,7 @@ def test_the_connectors_duplicate_flag_refunds_whatever_the_tracker_says(
 
 
 def test_a_subscription_order_remembers_the_subscription_that_paid_it(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = Order.start(catalog, {"coffee-club": 1})
     link = run(create_payment_link(order, CUSTOMER))
@@ -846,7 +846,7 @@ def test_a_subscription_order_remembers_the_subscription_that_paid_it(
 
 
 def test_a_second_subscription_is_cancelled_and_its_refund_logged(
-    stripe_env: FakeStripeApi, catalog: Catalog, caplog: pytest.LogCaptureFixture
+    stripe_env: StripeEmulator, catalog: Catalog, caplog: pytest.LogCaptureFixture
 ) -> None:
     paid, second_id = paid_twice(stripe_env, catalog, **{"coffee-club": 1})
     second_subscription = stripe_env.sessions[second_id]["subscription"]
@@ -864,7 +864,7 @@ def test_a_second_subscription_is_cancelled_and_its_refund_logged(
 
 
 def test_a_payment_through_an_older_session_confirms_and_stops_the_current_link(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     first = awaiting_order(stripe_env, catalog)
     failed = first.moved_to(OrderStatus.PAYMENT_FAILED)
@@ -884,7 +884,7 @@ def test_a_payment_through_an_older_session_confirms_and_stops_the_current_link(
 
 
 def test_a_second_payment_that_cannot_be_refunded_now_is_told_and_logged(
-    stripe_env: FakeStripeApi, catalog: Catalog, caplog: pytest.LogCaptureFixture
+    stripe_env: StripeEmulator, catalog: Catalog, caplog: pytest.LogCaptureFixture
 ) -> None:
     paid, second_id = paid_twice(stripe_env, catalog)
     duplicate = stripe_env.sessions[second_id]["payment_intent"]
@@ -904,7 +904,7 @@ def test_a_second_payment_that_cannot_be_refunded_now_is_told_and_logged(
 
 
 def test_a_payment_is_confirmed_from_stripes_answer_not_the_entities(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     session_id = str(order.checkout_session_id)
@@ -925,7 +925,7 @@ def test_a_payment_is_confirmed_from_stripes_answer_not_the_entities(
     assert stripe_env.requests_to("GET", f"{SESSIONS}/{session_id}")
 
 
-def test_a_payment_is_confirmed_once(stripe_env: FakeStripeApi, catalog: Catalog) -> None:
+def test_a_payment_is_confirmed_once(stripe_env: StripeEmulator, catalog: Catalog) -> None:
     order = awaiting_order(stripe_env, catalog)
     session_id = str(order.checkout_session_id)
     stripe_env.complete(session_id)
@@ -937,7 +937,7 @@ def test_a_payment_is_confirmed_once(stripe_env: FakeStripeApi, catalog: Catalog
 
 
 def test_payment_for_a_replaced_order_confirms_that_order(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     first = awaiting_order(stripe_env, catalog).moved_to(OrderStatus.CANCELLED)
     stripe_env.complete_late(str(first.checkout_session_id))
@@ -955,7 +955,7 @@ def test_payment_for_a_replaced_order_confirms_that_order(
 
 
 def test_payment_for_a_cancelled_order_is_confirmed(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     cancelled = awaiting_order(stripe_env, catalog).moved_to(OrderStatus.CANCELLED)
     stripe_env.complete_late(str(cancelled.checkout_session_id))
@@ -966,7 +966,7 @@ def test_payment_for_a_cancelled_order_is_confirmed(
     assert slot_updates(events)["order_id"] == cancelled.id
 
 
-def other_orders_session(fake: FakeStripeApi, catalog: Catalog) -> str:
+def other_orders_session(fake: StripeEmulator, catalog: Catalog) -> str:
     other = run(create_payment_link(Order.start(catalog, {"espresso-beans": 2}), CUSTOMER))
     fake.complete(other.session_id)
     return other.session_id
@@ -974,7 +974,7 @@ def other_orders_session(fake: FakeStripeApi, catalog: Catalog) -> str:
 
 @pytest.mark.parametrize("case", ["unpaid", "another_order", "unknown", "amount", "debit"])
 def test_a_payment_stripe_does_not_vouch_for_is_not_confirmed(
-    stripe_env: FakeStripeApi, catalog: Catalog, case: str, caplog: pytest.LogCaptureFixture
+    stripe_env: StripeEmulator, catalog: Catalog, case: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     session_id = str(order.checkout_session_id)
@@ -996,7 +996,7 @@ def test_a_payment_stripe_does_not_vouch_for_is_not_confirmed(
 
 
 def test_a_payment_turn_fails_when_stripe_cannot_answer_so_the_event_is_replayed(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     session_id = str(order.checkout_session_id)
@@ -1009,7 +1009,7 @@ def test_a_payment_turn_fails_when_stripe_cannot_answer_so_the_event_is_replayed
 
 
 def test_a_payment_told_again_for_an_order_paid_before_sessions_were_recorded_is_logged(
-    stripe_env: FakeStripeApi, catalog: Catalog, caplog: pytest.LogCaptureFixture
+    stripe_env: StripeEmulator, catalog: Catalog, caplog: pytest.LogCaptureFixture
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     stripe_env.complete(str(order.checkout_session_id))
@@ -1027,7 +1027,7 @@ def flow_completion(token: str) -> dict[str, Any]:
 
 
 def test_a_second_flow_stops_the_first_orders_link_and_keeps_it(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     first = awaiting_order(stripe_env, catalog)
     tracker = make_tracker("flow_completed", flow_completion("tok-2"), slots=first.to_slots())
@@ -1041,7 +1041,7 @@ def test_a_second_flow_stops_the_first_orders_link_and_keeps_it(
 
 
 def test_a_second_flow_does_not_replace_an_order_paid_meanwhile(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     first = awaiting_order(stripe_env, catalog)
     stripe_env.complete(str(first.checkout_session_id))
@@ -1052,7 +1052,7 @@ def test_a_second_flow_does_not_replace_an_order_paid_meanwhile(
 
 
 def test_a_second_flow_when_stripe_cannot_stop_the_first_link_keeps_the_new_order(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     first = awaiting_order(stripe_env, catalog)
     stripe_env.queue_failures(500, 500, 500)  # the expire and its two retries
@@ -1082,7 +1082,7 @@ def test_a_second_flow_when_stripe_cannot_stop_the_first_link_keeps_the_new_orde
 
 
 def test_a_flow_completion_run_again_after_a_failed_turn_reuses_its_link(
-    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+    stripe_env: StripeEmulator, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tracker = make_tracker("flow_completed", flow_completion("tok-retry"))
     _, events = run_stripe_action(ActionFlowStep(), tracker)
@@ -1100,7 +1100,7 @@ def test_a_flow_completion_run_again_after_a_failed_turn_reuses_its_link(
 
 
 def test_an_open_session_of_the_same_order_id_for_another_amount_is_not_reused(
-    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+    stripe_env: StripeEmulator, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tracker = make_tracker("flow_completed", flow_completion("tok-other-amount"))
     _, events = run_stripe_action(ActionFlowStep(), tracker)
@@ -1116,7 +1116,7 @@ def test_an_open_session_of_the_same_order_id_for_another_amount_is_not_reused(
 
 
 def test_a_flow_completion_run_again_after_its_link_expired_gets_the_next_attempt(
-    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+    stripe_env: StripeEmulator, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tracker = make_tracker("flow_completed", flow_completion("tok-expired"))
     _, events = run_stripe_action(ActionFlowStep(), tracker)
@@ -1134,7 +1134,7 @@ def test_a_flow_completion_run_again_after_its_link_expired_gets_the_next_attemp
 
 
 def test_the_fake_refunds_in_part_then_the_rest_and_no_more(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     stripe_env.complete(str(order.checkout_session_id))

@@ -44,11 +44,11 @@ from connectors.storage.store import (
     row_identity,
     stripe_events,
 )
+from sandbox.launcher import BIN, ROOT
 from scripts.outbox_cli import main as outbox_cli
-from tests import redis_server
-from tests.at_rest import found_in_sqlite_files, found_in_tables
-from tests.live_bot import BIN, ROOT
-from tests.postgres import temporary_database
+from tests.support import redis_server
+from tests.support.at_rest import found_in_sqlite_files, found_in_tables
+from tests.support.postgres import temporary_database
 
 DOMAIN = Domain.load(str(ROOT / "domain.yml"))
 ANNA, BORIS = "15550901111", "15550902222"

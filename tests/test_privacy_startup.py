@@ -20,14 +20,14 @@ from connectors.storage.store import (
     digest,
     inbound_messages,
 )
-from tests.fakes.graph_api import FakeGraphApi
-from tests.live_bot import start_bot
+from sandbox.graph_api import GraphApiEmulator
+from sandbox.launcher import start_bot
 
 WHATSAPP: dict[str, object] = {"connectors.whatsapp.channel.WhatsAppInput": {}}
 
 
 @pytest.fixture
-def whatsapp_env(graph_api: FakeGraphApi) -> dict[str, str]:
+def whatsapp_env(graph_api: GraphApiEmulator) -> dict[str, str]:
     return {
         "WHATSAPP_ACCESS_TOKEN": graph_api.access_token,
         "WHATSAPP_PHONE_NUMBER_ID": graph_api.phone_number_id,

@@ -21,19 +21,19 @@ from connectors.storage.migrations import MIGRATIONS, migrate
 from connectors.storage.store import ConnectorStore, digest
 from sandbox import meta
 from sandbox import stripe_events as se
+from sandbox.graph_api import GraphApiEmulator
+from sandbox.launcher import ROOT, LiveBot, start_bot
+from sandbox.stripe_api import StripeEmulator
 from shop_contract.flow_tokens import issue_token
-from tests.chat import Chat, text_of
-from tests.fakes.graph_api import FakeGraphApi
-from tests.fakes.stripe_api import FakeStripeApi
-from tests.live_bot import ROOT, LiveBot, start_bot
+from tests.support.chat import Chat, text_of
 
 APP_SECRET = secrets.token_hex(16)
 WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
 
 
 @pytest.fixture
-def fakes() -> Iterator[tuple[FakeGraphApi, FakeStripeApi]]:
-    graph, stripe_api = FakeGraphApi(), FakeStripeApi("sk_test_" + secrets.token_hex(12))
+def fakes() -> Iterator[tuple[GraphApiEmulator, StripeEmulator]]:
+    graph, stripe_api = GraphApiEmulator(), StripeEmulator("sk_test_" + secrets.token_hex(12))
     graph.start()
     stripe_api.start()
     yield graph, stripe_api
@@ -41,7 +41,7 @@ def fakes() -> Iterator[tuple[FakeGraphApi, FakeStripeApi]]:
     stripe_api.stop()
 
 
-def environment(graph: FakeGraphApi, stripe_api: FakeStripeApi) -> dict[str, str]:
+def environment(graph: GraphApiEmulator, stripe_api: StripeEmulator) -> dict[str, str]:
     return {
         "WHATSAPP_ACCESS_TOKEN": graph.access_token,
         "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
@@ -65,7 +65,7 @@ def kill_hard(bot: LiveBot) -> None:
 
 
 def test_kill_9_between_acknowledging_and_confirming(
-    tmp_path: Path, fakes: tuple[FakeGraphApi, FakeStripeApi]
+    tmp_path: Path, fakes: tuple[GraphApiEmulator, StripeEmulator]
 ) -> None:
     graph, stripe_api = fakes
     env = environment(graph, stripe_api)
@@ -194,7 +194,7 @@ def test_a_database_from_before_order_and_flow_claimers_is_upgraded_in_place(
 
 
 def test_confirmation_waits_out_a_graph_api_outage(
-    tmp_path: Path, fakes: tuple[FakeGraphApi, FakeStripeApi]
+    tmp_path: Path, fakes: tuple[GraphApiEmulator, StripeEmulator]
 ) -> None:
     graph, stripe_api = fakes
     env = {
@@ -257,7 +257,7 @@ def restart_action_server(bot: LiveBot, env: dict[str, str]) -> subprocess.Popen
 
 
 def test_an_action_server_outage_delays_the_confirmation_but_does_not_lose_it(
-    tmp_path: Path, fakes: tuple[FakeGraphApi, FakeStripeApi]
+    tmp_path: Path, fakes: tuple[GraphApiEmulator, StripeEmulator]
 ) -> None:
     graph, stripe_api = fakes
     env = environment(graph, stripe_api)
@@ -296,7 +296,7 @@ def test_an_action_server_outage_delays_the_confirmation_but_does_not_lose_it(
 
 
 def test_a_flow_completion_during_an_action_server_outage_still_makes_one_order(
-    tmp_path: Path, fakes: tuple[FakeGraphApi, FakeStripeApi]
+    tmp_path: Path, fakes: tuple[GraphApiEmulator, StripeEmulator]
 ) -> None:
     graph, stripe_api = fakes
     env = environment(graph, stripe_api)

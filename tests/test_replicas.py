@@ -16,13 +16,13 @@ import requests
 
 from connectors.storage.store import ConnectorStore
 from sandbox import stripe_events as se
-from tests import redis_server
-from tests.at_rest import found_in_tables
-from tests.chat import Chat, text_of
-from tests.fakes.graph_api import FakeGraphApi
-from tests.fakes.stripe_api import FakeStripeApi
-from tests.live_bot import LiveBot, start_bot
-from tests.postgres import temporary_database
+from sandbox.graph_api import GraphApiEmulator
+from sandbox.launcher import LiveBot, start_bot
+from sandbox.stripe_api import StripeEmulator
+from tests.support import redis_server
+from tests.support.at_rest import found_in_tables
+from tests.support.chat import Chat, text_of
+from tests.support.postgres import temporary_database
 
 APP_SECRET = secrets.token_hex(16)
 WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
@@ -41,8 +41,8 @@ def database() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def replicas(
     database: str,
-    graph_api: FakeGraphApi,
-    stripe_api: FakeStripeApi,
+    graph_api: GraphApiEmulator,
+    stripe_api: StripeEmulator,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveBot]:
     env = {
@@ -74,7 +74,7 @@ def replicas(
     bot.stop()
 
 
-def pay_link(chat: Chat, stripe_api: FakeStripeApi, customer: str) -> dict[str, Any]:
+def pay_link(chat: Chat, stripe_api: StripeEmulator, customer: str) -> dict[str, Any]:
     chat.say(customer, "I'd like the gift card")
     chat.wait(customer, 1)
     chat.tap(customer, "/affirm", "Yes, pay now")
@@ -84,7 +84,7 @@ def pay_link(chat: Chat, stripe_api: FakeStripeApi, customer: str) -> dict[str, 
 
 
 def test_each_paid_order_is_confirmed_once_across_replicas(
-    replicas: LiveBot, graph_api: FakeGraphApi, stripe_api: FakeStripeApi, database: str
+    replicas: LiveBot, graph_api: GraphApiEmulator, stripe_api: StripeEmulator, database: str
 ) -> None:
     first, second = (
         Chat(replicas, graph_api, APP_SECRET),
@@ -143,8 +143,8 @@ def test_each_paid_order_is_confirmed_once_across_replicas(
 
 def test_a_replica_killed_while_holding_work_is_replaced_by_another(
     database: str,
-    graph_api: FakeGraphApi,
-    stripe_api: FakeStripeApi,
+    graph_api: GraphApiEmulator,
+    stripe_api: StripeEmulator,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     env = {

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import requests
 
-from tests.live_bot import ROOT, free_port, port_open, spawn_logged
-from tests.sandbox_client import Customer, kind
+from sandbox.launcher import ROOT, free_port, port_open, spawn
+from tests.support.sandbox_client import Customer, kind
 
 START_SECONDS = 240.0
 
@@ -36,7 +36,7 @@ def test_make_run_without_settings_starts_the_sandbox_and_ctrl_c_stops_it(tmp_pa
     env["ENV_FILE"] = os.devnull
     env["SANDBOX_DATABASE_URL"] = f"sqlite:///{tmp_path / 'sandbox.db'}"
     log = tmp_path / "run.log"
-    process = spawn_logged(["bash", "scripts/run.sh", "serve"], env, log)
+    process = spawn(["bash", "scripts/run.sh", "serve"], env, log)
     try:
         deadline = time.monotonic() + START_SECONDS
         while "Open the chat simulator" not in log.read_text(errors="replace"):

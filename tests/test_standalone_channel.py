@@ -25,9 +25,9 @@ import requests
 import yaml
 
 from sandbox import meta
-from tests.chat import Chat
-from tests.fakes.graph_api import FakeGraphApi
-from tests.live_bot import BIN, ROOT, LiveBot, free_port, spawn_logged, wait_for
+from sandbox.graph_api import GraphApiEmulator
+from sandbox.launcher import BIN, ROOT, LiveBot, free_port, spawn, wait_until_up
+from tests.support.chat import Chat
 
 APP_SECRET = secrets.token_hex(16)
 VERIFY_TOKEN = secrets.token_urlsafe(12)
@@ -140,7 +140,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bot(project: Path, graph_api: FakeGraphApi) -> Iterator[LiveBot]:
+def bot(project: Path, graph_api: GraphApiEmulator) -> Iterator[LiveBot]:
     """`rasa run` in the project's directory: WhatsApp only, no action endpoint, settings
     from the project's own `.env`, DATABASE_URL unset."""
     (project / ".env").write_text(
@@ -163,12 +163,12 @@ def bot(project: Path, graph_api: FakeGraphApi) -> Iterator[LiveBot]:
     )
     port = free_port()
     log = project / "rasa.log"
-    process = spawn_logged(
+    process = spawn(
         [str(BIN / "rasa"), "run", "--port", str(port)], project_env(), log, cwd=project
     )
     live = LiveBot([f"http://127.0.0.1:{port}"], "", [process], [log])
     try:
-        wait_for(f"{live.rasa_url}/webhooks/whatsapp/health", [process])
+        wait_until_up(f"{live.rasa_url}/webhooks/whatsapp/health", [process])
     except RuntimeError:
         live.stop()
         raise RuntimeError(f"the minimal bot did not start:\n{live.log_tail()}") from None
@@ -177,7 +177,7 @@ def bot(project: Path, graph_api: FakeGraphApi) -> Iterator[LiveBot]:
 
 
 @pytest.fixture(scope="module")
-def chat(bot: LiveBot, graph_api: FakeGraphApi) -> Chat:
+def chat(bot: LiveBot, graph_api: GraphApiEmulator) -> Chat:
     return Chat(bot, graph_api, APP_SECRET)
 
 

@@ -1,6 +1,6 @@
 """ConnectorStore on SQLite files and on PostgreSQL: dedup, 24-hour window, statuses, claims.
 
-The PostgreSQL runs use a throw-away database (tests/postgres.py) and skip only when the
+The PostgreSQL runs use a throw-away database (tests/support/postgres.py) and skip only when the
 server cannot be reached.
 """
 
@@ -24,7 +24,7 @@ from connectors.storage.store import (
     inbound_messages,
     outbound_messages,
 )
-from tests.postgres import temporary_database
+from tests.support.postgres import temporary_database
 
 CUSTOMER_A = "15550006001"
 CUSTOMER_B = "15550006002"

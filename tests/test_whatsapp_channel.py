@@ -23,11 +23,11 @@ from connectors.flows.crypto import decrypt_response, encrypt_request
 from connectors.storage.keys import ENV_VAR
 from connectors.storage.store import ConnectorStore
 from sandbox import meta
+from sandbox.graph_api import GraphApiEmulator
+from sandbox.launcher import ROOT, LiveBot, start_bot
 from shop_contract.flow_tokens import issue_token
-from tests.at_rest import found_in_sqlite_files, found_in_tables
-from tests.chat import WAIT_SECONDS, Chat, text_of
-from tests.fakes.graph_api import FakeGraphApi
-from tests.live_bot import ROOT, LiveBot, start_bot
+from tests.support.at_rest import found_in_sqlite_files, found_in_tables
+from tests.support.chat import WAIT_SECONDS, Chat, text_of
 
 OLD_SECRET = secrets.token_hex(16)
 NEW_SECRET = secrets.token_hex(16)
@@ -61,7 +61,9 @@ def flow_key() -> rsa.RSAPrivateKey:
 
 
 @pytest.fixture(scope="module")
-def bot(graph_api: FakeGraphApi, workdir: Path, flow_key: rsa.RSAPrivateKey) -> Iterator[LiveBot]:
+def bot(
+    graph_api: GraphApiEmulator, workdir: Path, flow_key: rsa.RSAPrivateKey
+) -> Iterator[LiveBot]:
     key_file = workdir / "flow_key.pem"
     key_file.write_bytes(
         flow_key.private_bytes(
@@ -92,7 +94,7 @@ def store(bot: LiveBot, workdir: Path) -> ConnectorStore:
 
 
 @pytest.fixture(scope="module")
-def chat(bot: LiveBot, graph_api: FakeGraphApi) -> Chat:
+def chat(bot: LiveBot, graph_api: GraphApiEmulator) -> Chat:
     """Signs with the new secret; `replace(chat, app_secret=…)` signs with another."""
     return Chat(bot, graph_api, NEW_SECRET)
 
@@ -318,7 +320,7 @@ def test_flow_completion_makes_one_order_per_token(chat: Chat) -> None:
 
 
 def test_statuses_are_recorded_against_our_message(
-    chat: Chat, store: ConnectorStore, graph_api: FakeGraphApi
+    chat: Chat, store: ConnectorStore, graph_api: GraphApiEmulator
 ) -> None:
     customer = new_customer()
     chat.say(customer, "hello")
@@ -335,7 +337,7 @@ def test_statuses_are_recorded_against_our_message(
     assert final is not None and final.status == "read"  # a late 'delivered' does not undo it
 
 
-def wait_for_outbound(store: ConnectorStore, graph: FakeGraphApi, customer: str) -> str:
+def wait_for_outbound(store: ConnectorStore, graph: GraphApiEmulator, customer: str) -> str:
     """The id Meta gave our first message to `customer`, once the bot has recorded it (as
     its digest: the id itself holds the customer's number)."""
     deadline = time.monotonic() + WAIT_SECONDS
@@ -485,7 +487,9 @@ def test_operator_flow_request_checks_the_live_endpoint(bot: LiveBot, workdir: P
     assert '"screen": "PRODUCT"' in init.stdout
 
 
-def test_the_logs_hold_no_personal_data_or_secrets(bot: LiveBot, graph_api: FakeGraphApi) -> None:
+def test_the_logs_hold_no_personal_data_or_secrets(
+    bot: LiveBot, graph_api: GraphApiEmulator
+) -> None:
     """Runs last in this module: everything above (orders, the Flow with a name and an
     address, business-scoped ids, bad requests) has been logged by now."""
     logs = "\n".join(path.read_text(errors="replace") for path in bot.logs)

@@ -10,8 +10,8 @@ from typing import Any
 import requests
 
 from sandbox import meta
-from tests.fakes.graph_api import FakeGraphApi
-from tests.live_bot import LiveBot
+from sandbox.graph_api import GraphApiEmulator
+from sandbox.launcher import LiveBot
 
 WAIT_SECONDS = 30.0
 
@@ -30,7 +30,7 @@ class Chat:
     """Sends signed notifications as Meta does and reads what reached the fake Graph API."""
 
     bot: LiveBot
-    graph: FakeGraphApi
+    graph: GraphApiEmulator
     app_secret: str
     replica: int = 0  # which of the bot's Rasa servers the notifications go to
 

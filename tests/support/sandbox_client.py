@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from sandbox.emulators import Emulators
+from sandbox.launcher import LiveBot, start_bot
 from sandbox.settings import Ports, SandboxSecrets
-from tests.live_bot import LiveBot, start_bot
 
 WAIT_SECONDS = 30.0
 
@@ -140,7 +140,7 @@ class Sandbox:
 @pytest.fixture(scope="session")
 def live_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """The sandbox as `make sandbox` runs it, but on free ports, with the bot started by
-    tests/live_bot.start_bot (whose environment every live test shares) plus the
+    sandbox/launcher.start_bot (whose environment every live test shares) plus the
     emulators' settings."""
     emulators = Emulators(SandboxSecrets.generate(), Ports(0, 0, 0))
     emulators.start()
