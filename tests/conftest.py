@@ -1,4 +1,5 @@
-"""Shared test helpers: trackers for action tests, and a clean payment configuration."""
+"""Shared test helpers: trackers for action tests, a clean payment configuration, the
+emulator fixtures, and the guard of the `live` marker (tests/support/live_marker.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import payments
 from connectors.storage.keys import ENV_VAR, new_key_line
 from shop_contract.catalog import Catalog, default_catalog
+from tests.support import live_marker
 from tests.support.fixtures import (
     fake_graph,  # noqa: F401 - shared fixture
     graph_api,  # noqa: F401 - shared fixture
@@ -26,6 +28,10 @@ CUSTOMER = "test-customer-0001"
 # Every store in the tests (and every bot they start) seals data at rest under a key made
 # for this run, never one from a developer's .env.
 os.environ[ENV_VAR] = new_key_line("test")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    live_marker.install(config)
 
 
 def make_tracker(

@@ -96,6 +96,7 @@ def refused_start(workdir: Path, env: dict[str, str], channels: dict[str, object
     return str(refused.value)
 
 
+@pytest.mark.live
 @pytest.mark.parametrize("rest_channel", ["rest", GUARDED_REST])
 def test_a_rest_channel_without_token_next_to_whatsapp_stops_start_up(
     rest_channel: str,
@@ -110,6 +111,7 @@ def test_a_rest_channel_without_token_next_to_whatsapp_stops_start_up(
     assert "REST channel 'rest' next to WhatsApp: anyone could post as a customer" in logs
 
 
+@pytest.mark.live
 def test_the_rest_channel_needs_its_bearer_token(bot: LiveBot) -> None:
     body = {"sender": "tool-1", "message": "hello"}
     assert rest(bot, body, token=None).status_code == 401
@@ -118,6 +120,7 @@ def test_the_rest_channel_needs_its_bearer_token(bot: LiveBot) -> None:
     assert answer.status_code == 200 and "Welcome" in answer.text
 
 
+@pytest.mark.live
 def test_rest_cannot_forge_a_payment_for_a_whatsapp_customer(
     bot: LiveBot, chat: Chat, stripe_api: StripeEmulator
 ) -> None:
@@ -133,6 +136,7 @@ def test_rest_cannot_forge_a_payment_for_a_whatsapp_customer(
     assert len(chat.messages(customer)) == 2  # the summary and the link, nothing since
 
 
+@pytest.mark.live
 @pytest.mark.parametrize("text", ["/restart", "/session_start", "/flow_completed", "/back"])
 def test_rest_text_never_reaches_a_reserved_or_default_intent(bot: LiveBot, text: str) -> None:
     """Through Rasa's plain `rest` channel, `/restart` or `/back` forgot the order: 'You
@@ -167,6 +171,7 @@ def declared_length_answer(url: str, length: int) -> tuple[bytes, float]:
     return status_line, time.monotonic() - started
 
 
+@pytest.mark.live
 @pytest.mark.parametrize(
     "path", ["whatsapp/webhook", "whatsapp/flow", "whatsapp/stripe", "rest/webhook"]
 )
@@ -179,12 +184,14 @@ def test_an_oversized_body_is_refused_before_it_is_read(bot: LiveBot, path: str)
     assert seconds < 3
 
 
+@pytest.mark.live
 def test_a_normal_body_still_goes_through(chat: Chat) -> None:
     customer = str(next(_customers))
     chat.say(customer, "hello")
     assert "Welcome" in text_of(chat.wait(customer, 1)[0])
 
 
+@pytest.mark.live
 @pytest.mark.parametrize(
     "header", ["t=\u00b2,v1=00", "t=,v1=", "t=1e3,v1=00", "t=\u00ff\u00fe,v1=\u00e9"]
 )
@@ -199,6 +206,7 @@ def test_a_malformed_stripe_signature_is_a_400(bot: LiveBot, header: str) -> Non
     assert (answer.status_code, answer.json()) == (400, {"error": "invalid signature"})
 
 
+@pytest.mark.live
 def test_health_answers_on_its_alias_too(bot: LiveBot) -> None:
     base = requests.get(f"{bot.rasa_url}/webhooks/whatsapp/", timeout=5)
     alias = requests.get(f"{bot.rasa_url}/webhooks/whatsapp/health", timeout=5)
@@ -209,6 +217,7 @@ def test_health_answers_on_its_alias_too(bot: LiveBot) -> None:
 # --- the action server ---------------------------------------------------------------------
 
 
+@pytest.mark.live
 def test_the_action_server_checks_its_token(bot: LiveBot) -> None:
     call = {"next_action": "action_show_catalog", "sender_id": "x", "tracker": {}}
     url = f"{bot.actions_url}/webhook"
@@ -231,6 +240,7 @@ def action_server(env_extra: dict[str, str], log: Path) -> subprocess.Popen[byte
     return spawn(command, env, log)
 
 
+@pytest.mark.live
 def test_the_action_server_will_not_listen_wider_without_a_token(tmp_path: Path) -> None:
     """Before: `rasa run actions` listened on 0.0.0.0 and ran any action for anyone."""
     log = tmp_path / "actions.log"
@@ -242,6 +252,7 @@ def test_the_action_server_will_not_listen_wider_without_a_token(tmp_path: Path)
     )
 
 
+@pytest.mark.live
 def test_the_action_server_listens_on_loopback_by_default(tmp_path: Path) -> None:
     log = tmp_path / "actions.log"
     process = action_server({}, log)
@@ -278,6 +289,7 @@ def rasa_run(workdir: Path, env_extra: dict[str, str], *args: str) -> subprocess
     return spawn(command, env, workdir / "rasa.log", cwd=workdir)
 
 
+@pytest.mark.live
 def test_rasa_run_with_the_api_and_no_token_stops(
     tmp_path: Path, graph_api: GraphApiEmulator, stripe_api: StripeEmulator
 ) -> None:
@@ -293,6 +305,7 @@ def test_rasa_run_with_the_api_and_no_token_stops(
     )
 
 
+@pytest.mark.live
 def test_make_run_refuses_the_api_without_a_token(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "WHATSAPP_"))}
     env.update(

@@ -22,6 +22,8 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from tests.support.sandbox_client import Sandbox
 
+pytestmark = pytest.mark.live  # every test here talks to the running bot
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"  # `make pytest` installs both when missing
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

@@ -9,6 +9,7 @@ import threading
 import time
 from typing import Any
 
+import pytest
 import requests
 
 from sandbox.stripe_api import StripeEmulator
@@ -20,6 +21,8 @@ from tests.support.sandbox_client import (
     link_of,
     shown,
 )
+
+pytestmark = pytest.mark.live  # every test here talks to the running bot
 
 GREETING = (
     "Hi! Welcome to Bean & Leaf. I can show you the catalog, take an order or check on one. "

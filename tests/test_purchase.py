@@ -24,6 +24,8 @@ from sandbox.stripe_api import StripeEmulator
 from tests.support.at_rest import found_in_tables
 from tests.support.chat import Chat, text_of
 
+pytestmark = pytest.mark.live  # every test here talks to the running bot
+
 APP_SECRET = secrets.token_hex(16)
 OLD_WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
 NEW_WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)

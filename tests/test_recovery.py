@@ -64,6 +64,7 @@ def kill_hard(bot: LiveBot) -> None:
         process.wait(timeout=10)
 
 
+@pytest.mark.live
 def test_kill_9_between_acknowledging_and_confirming(
     tmp_path: Path, fakes: tuple[GraphApiEmulator, StripeEmulator]
 ) -> None:
@@ -193,6 +194,7 @@ def test_a_database_from_before_order_and_flow_claimers_is_upgraded_in_place(
     assert upgraded.claim_order_payment("15550000001", "ORD-1", "cs_1") is True
 
 
+@pytest.mark.live
 def test_confirmation_waits_out_a_graph_api_outage(
     tmp_path: Path, fakes: tuple[GraphApiEmulator, StripeEmulator]
 ) -> None:
@@ -256,6 +258,7 @@ def restart_action_server(bot: LiveBot, env: dict[str, str]) -> subprocess.Popen
     )
 
 
+@pytest.mark.live
 def test_an_action_server_outage_delays_the_confirmation_but_does_not_lose_it(
     tmp_path: Path, fakes: tuple[GraphApiEmulator, StripeEmulator]
 ) -> None:
@@ -295,6 +298,7 @@ def test_an_action_server_outage_delays_the_confirmation_but_does_not_lose_it(
         bot.stop()
 
 
+@pytest.mark.live
 def test_a_flow_completion_during_an_action_server_outage_still_makes_one_order(
     tmp_path: Path, fakes: tuple[GraphApiEmulator, StripeEmulator]
 ) -> None:

@@ -24,6 +24,8 @@ from tests.support.at_rest import found_in_tables
 from tests.support.chat import Chat, text_of
 from tests.support.postgres import temporary_database
 
+pytestmark = pytest.mark.live  # every test here talks to the running bot
+
 APP_SECRET = secrets.token_hex(16)
 WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
 

@@ -19,6 +19,8 @@ from sandbox import meta
 from sandbox.graph_api import GraphApiEmulator
 from sandbox.launcher import port_open, spawn, wait_until_up
 
+pytestmark = pytest.mark.live  # every test here talks to the running bot
+
 ROOT = Path(__file__).resolve().parent.parent
 RASA_URL = "http://127.0.0.1:5005"
 ACTIONS_URL = "http://127.0.0.1:5055"

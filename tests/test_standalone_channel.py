@@ -26,8 +26,10 @@ import yaml
 
 from sandbox import meta
 from sandbox.graph_api import GraphApiEmulator
-from sandbox.launcher import BIN, ROOT, LiveBot, free_port, spawn, wait_until_up
+from sandbox.launcher import BIN, ROOT, LiveBot, StartError, serve
 from tests.support.chat import Chat
+
+pytestmark = pytest.mark.live  # every test here talks to the running bot
 
 APP_SECRET = secrets.token_hex(16)
 VERIFY_TOKEN = secrets.token_urlsafe(12)
@@ -161,17 +163,18 @@ def bot(project: Path, graph_api: GraphApiEmulator) -> Iterator[LiveBot]:
         project / "endpoints.yml",
         {"tracker_store": {"type": "connectors.storage.encrypted_tracker.EncryptedTrackerStore"}},
     )
-    port = free_port()
     log = project / "rasa.log"
-    process = spawn(
-        [str(BIN / "rasa"), "run", "--port", str(port)], project_env(), log, cwd=project
-    )
-    live = LiveBot([f"http://127.0.0.1:{port}"], "", [process], [log])
     try:
-        wait_until_up(f"{live.rasa_url}/webhooks/whatsapp/health", [process])
-    except RuntimeError:
-        live.stop()
-        raise RuntimeError(f"the minimal bot did not start:\n{live.log_tail()}") from None
+        process, url = serve(
+            lambda port: [str(BIN / "rasa"), "run", "--port", str(port)],
+            project_env(),
+            log,
+            project,
+            "/webhooks/whatsapp/health",
+        )
+    except StartError as error:
+        raise StartError(f"the minimal bot did not start: {error}") from None
+    live = LiveBot([url], "", [process], [log])
     yield live
     live.stop()
 

@@ -29,6 +29,8 @@ from shop_contract.flow_tokens import issue_token
 from tests.support.at_rest import found_in_sqlite_files, found_in_tables
 from tests.support.chat import WAIT_SECONDS, Chat, text_of
 
+pytestmark = pytest.mark.live  # every test here talks to the running bot
+
 OLD_SECRET = secrets.token_hex(16)
 NEW_SECRET = secrets.token_hex(16)
 VERIFY_TOKEN = secrets.token_urlsafe(12)
