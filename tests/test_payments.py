@@ -446,14 +446,18 @@ def test_the_same_attempt_twice_is_the_same_session_and_the_next_attempt_a_new_o
 
 
 def test_the_same_attempt_a_second_later_is_still_the_same_session(
-    stripe_env: StripeEmulator, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Regression: expires_at used to be counted from the request's time, so a retry of the
     # same attempt carried other parameters under the same key and Stripe refused it.
+    now = [time.time()]
+    monkeypatch.setattr(payments, "time", SimpleNamespace(time=lambda: now[0]))
     order = espresso_order(catalog)
     first = run(create_payment_link(order, CUSTOMER))
-    time.sleep(1.1)
+    now[0] += 1.1
     assert run(create_payment_link(order, CUSTOMER)) == first
+    sent, resent = creates(stripe_env)
+    assert resent.params == sent.params  # what Stripe compares under one idempotency key
 
 
 # --- cancelling --------------------------------------------------------------------------
