@@ -110,7 +110,7 @@ def wait_until_up(
         try:
             if requests.get(url, timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or too busy starting to answer
             pass
         time.sleep(POLL_SECONDS)
     raise StartError(f"{url} did not answer within {timeout:.0f} s")

@@ -100,6 +100,19 @@ def test_pseudonyms_are_keyed_and_stable() -> None:
         ("k1:%%%%", "not valid base64"),
         (f"{KEY_1},{KEY_1}", "appears twice"),
     ],
+    # Named, not shown: the values hold keys made at run time, and pytest-xdist's workers
+    # must collect the same test ids.
+    ids=[
+        "unset",
+        "blank",
+        "3-bytes",
+        "hex",
+        "no-colon",
+        "bad-id",
+        "upper-case-id",
+        "not-base64",
+        "twice",
+    ],
 )
 def test_a_missing_or_weak_key_is_refused_with_its_fix(value: str, message: str) -> None:
     with pytest.raises(KeyConfigError, match=message):
