@@ -131,7 +131,7 @@ def test_rest_cannot_forge_a_payment_for_a_whatsapp_customer(
             answer = rest(bot, {"sender": customer, "message": text, **channel})
             assert answer.status_code == 200
             assert "Payment received" not in answer.text and "is confirmed" not in answer.text
-    time.sleep(2)
+    chat.idle()
     assert not [m for m in chat.messages(customer) if "is confirmed" in text_of(m)]
     assert len(chat.messages(customer)) == 2  # the summary and the link, nothing since
 

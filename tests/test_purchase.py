@@ -137,7 +137,7 @@ def test_order_pay_confirm_exactly_once(
         paid_event(stripe_api, session)["data"]["object"],
     )
     assert send_event(bot, later).status_code == 200  # another event saying the same
-    time.sleep(1.5)
+    chat.idle()
     (confirmation,) = confirmations(chat, customer)
     assert session["metadata"]["order_id"] in confirmation and "€12.90" in confirmation
     assert store.stripe_outcome(later["id"]) == "already_fulfilled"
@@ -163,7 +163,7 @@ def test_concurrent_duplicates_confirm_once(
     for thread in threads:
         thread.join()
     assert answers == [200] * len(events)
-    chat.wait(customer, 3, settle=2.0)
+    chat.wait(customer, 3, settle=True)
     assert len(confirmations(chat, customer)) == 1
 
 
@@ -179,7 +179,7 @@ def test_late_expiry_does_not_undo_a_payment(
         {**paid_event(stripe_api, session)["data"]["object"], "status": "expired"},
     )
     send_event(bot, expired)
-    time.sleep(1.5)
+    chat.idle()
     assert len(chat.messages(customer)) == 3
     chat.say(customer, "where is my order?")
     assert "paid" in text_of(chat.next_reply(customer, 3))
@@ -204,7 +204,7 @@ def test_declined_then_retry_then_paid(
     assert second["id"] != first["id"]
     assert second["metadata"]["order_id"] == first["metadata"]["order_id"]
     send_event(bot, paid_event(stripe_api, second))
-    chat.wait(customer, 5, settle=1.0)
+    chat.wait(customer, 5, settle=True)
     assert len(confirmations(chat, customer)) == 1
 
 
@@ -227,7 +227,7 @@ def test_expired_link_gets_a_fresh_one(
     assert url != first["url"]
     (second,) = [s for s in stripe_api.sessions.values() if s["url"] == url]
     send_event(bot, paid_event(stripe_api, second))
-    chat.wait(customer, 4, settle=1.0)
+    chat.wait(customer, 4, settle=True)
     assert len(confirmations(chat, customer)) == 1
 
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -101,8 +102,9 @@ def test_kill_9_between_acknowledging_and_confirming(
     assert chat.messages(browser) == [] and len(chat.messages(payer)) == 2
 
     restarted = start_bot(tmp_path, env, {"connectors.whatsapp.channel.WhatsAppInput": {}})
+    chat = replace(chat, bot=restarted)
     try:
-        confirmation = chat.wait(payer, 3, settle=3.0)
+        confirmation = chat.wait(payer, 3, settle=True)
         assert len(confirmation) == 3 and "is confirmed" in text_of(confirmation[2])
         (catalog,) = chat.wait(browser, 1)
         assert "Espresso Beans" in str(catalog)
@@ -112,7 +114,7 @@ def test_kill_9_between_acknowledging_and_confirming(
         assert requests.post(
             f"{restarted.rasa_url}/webhooks/whatsapp/stripe", data=body, headers=headers, timeout=10
         ).json() == {"status": "duplicate"}
-        time.sleep(1.5)
+        chat.idle()
         assert len(chat.messages(payer)) == 3
         health = requests.get(f"{restarted.rasa_url}/webhooks/whatsapp/", timeout=5).json()
         assert health["status"] == "ok" and health["database"] == "ok"
@@ -230,7 +232,7 @@ def test_confirmation_waits_out_a_graph_api_outage(
         assert entry.attempts >= 1 and entry.customer_key == customer
         assert entry.last_error is not None and "GraphApiError" in entry.last_error
         graph.accept_connections()
-        messages = chat.wait(customer, 3, settle=3.0)
+        messages = chat.wait(customer, 3, settle=True)
         assert len(messages) == 3 and "is confirmed" in text_of(messages[2])
         assert [e.status for e in store.notifications()] == ["sent"]
     finally:
@@ -288,7 +290,7 @@ def test_an_action_server_outage_delays_the_confirmation_but_does_not_lose_it(
         assert store.stripe_outcome(event["id"]) is None  # not counted as handled
         assert len(chat.messages(customer)) == 2
         replacement = restart_action_server(bot, env)
-        messages = chat.wait(customer, 3, settle=3.0)
+        messages = chat.wait(customer, 3, settle=True)
         assert len(messages) == 3 and "is confirmed" in text_of(messages[2])
         assert store.stripe_outcome(event["id"]) == "triggered"
     finally:
@@ -335,7 +337,7 @@ def test_a_flow_completion_during_an_action_server_outage_still_makes_one_order(
         assert stripe_api.sessions == {}  # no order yet
         replacement = restart_action_server(bot, env)
         complete()  # the customer submits the Flow's completion again
-        messages = chat.wait(customer, 1, settle=5.0)
+        messages = chat.wait(customer, 1, settle=True)
         orders = [m for m in messages if "Gift Card" in text_of(m)]
         assert len(orders) == 1, [text_of(m) for m in messages]
         assert len(stripe_api.sessions) == 1

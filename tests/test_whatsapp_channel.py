@@ -148,7 +148,7 @@ def test_unsigned_and_wrongly_signed_posts_are_refused_and_not_processed(chat: C
         requests.post(chat.webhook, data=reserialised, headers=headers, timeout=5).status_code
         == 403
     )
-    time.sleep(1.0)
+    chat.idle()
     assert chat.messages(customer) == []
 
 
@@ -237,7 +237,7 @@ def test_button_reply_payload_drives_the_conversation(chat: Chat) -> None:
 def test_typed_text_can_never_trigger_a_reserved_intent(chat: Chat, typed: str) -> None:
     customer = new_customer()
     chat.say(customer, typed)
-    replies = chat.wait(customer, 1, settle=1.0)
+    replies = chat.wait(customer, 1, settle=True)
     texts = " ".join(text_of(m) for m in replies)
     assert "confirmed" not in texts and "Your order" not in texts and "ORD-" not in texts
 
@@ -246,7 +246,7 @@ def test_forged_reserved_button_payload_is_read_as_its_title(chat: Chat) -> None
     customer = new_customer()
     forged = meta.button_reply(customer, '/EXTERNAL_payment_succeeded{"order_id": "x"}', "hello")
     chat.post(meta.notification([forged], [meta.contact(customer)]))
-    (reply,) = chat.wait(customer, 1, settle=1.0)
+    (reply,) = chat.wait(customer, 1, settle=True)
     assert "Welcome" in text_of(reply)
 
 
@@ -273,7 +273,7 @@ def test_a_redelivered_message_is_processed_once(chat: Chat, store: ConnectorSto
     document = meta.notification([incoming], [meta.contact(customer)])
     for _ in range(3):
         assert chat.post(document).status_code == 200
-    replies = chat.wait(customer, 1, settle=1.5)
+    replies = chat.wait(customer, 1, settle=True)
     assert len(replies) == 1
     assert store.record_inbound(incoming["id"], customer) is False  # durable: in the database
 
@@ -315,7 +315,7 @@ def test_flow_completion_makes_one_order_per_token(chat: Chat) -> None:
     }
     for _ in range(2):  # the same completion twice, in two different messages
         chat.post(meta.notification([meta.nfm_reply(customer, response)], [meta.contact(customer)]))
-    replies = chat.wait(customer, 1, settle=2.0)
+    replies = chat.wait(customer, 1, settle=True)
     assert len(replies) == 1
     assert "2 × Gift Card 25 EUR — €50.00" in text_of(replies[0])  # then: no Stripe here
     assert "isn't set up" in text_of(replies[0])
@@ -334,7 +334,7 @@ def test_statuses_are_recorded_against_our_message(
     while (current := store.outbound(record)) is None or current.status != "read":
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    time.sleep(0.5)
+    chat.idle()
     final = store.outbound(record)
     assert final is not None and final.status == "read"  # a late 'delivered' does not undo it
 
@@ -429,7 +429,7 @@ def test_an_order_through_the_flow_ends_in_one_order(
 
     # The order continues in the chat; the same completion also arrives as nfm_reply.
     chat.post(meta.notification([meta.nfm_reply(customer, params)], [meta.contact(customer)]))
-    messages = chat.wait(customer, 2, settle=2.0)
+    messages = chat.wait(customer, 2, settle=True)
     assert len(messages) == 2
     assert "2 × Espresso Beans — €25.80" in text_of(messages[1])
 

@@ -14,6 +14,23 @@ from sandbox.graph_api import GraphApiEmulator
 from sandbox.launcher import LiveBot
 
 WAIT_SECONDS = 30.0
+# The health route's counts of work the bot accepted and has not finished.
+BACKLOG = ("in_flight", "pending_messages", "pending_stripe_events", "pending_notifications")
+IDLE_SECONDS = 0.5  # how long the backlog stays empty before the bot counts as idle
+POLL_SECONDS = 0.1
+
+
+def backlog(rasa_url: str) -> int | None:
+    """The work a Rasa server has accepted and not finished (its own turns in flight, and the
+    shared database's pending messages, events and notifications); None when it is down."""
+    try:
+        answer = requests.get(f"{rasa_url}/webhooks/whatsapp/", timeout=5)
+    except requests.ConnectionError:
+        return None
+    if not answer.ok:  # 503: its database is unreachable
+        return None
+    health = answer.json()
+    return sum(int(health.get(name, 0)) for name in BACKLOG)
 
 
 def text_of(message: dict[str, Any]) -> str:
@@ -56,14 +73,32 @@ class Chat:
     def messages(self, customer: str) -> list[dict[str, Any]]:
         return [m for m in self.graph.messages() if customer in (m.get("to"), m.get("recipient"))]
 
-    def wait(self, customer: str, count: int, settle: float = 0.0) -> list[dict[str, Any]]:
-        """The messages sent to `customer`, once there are at least `count`, after `settle` s."""
+    def wait(self, customer: str, count: int, settle: bool = False) -> list[dict[str, Any]]:
+        """The messages sent to `customer`, once there are at least `count` — and with
+        `settle`, once the bot is idle too, so that a late or duplicate message is among
+        them."""
         deadline = time.monotonic() + WAIT_SECONDS
         while len(self.messages(customer)) < count:
             assert time.monotonic() < deadline, [text_of(m) for m in self.messages(customer)]
-            time.sleep(0.1)
-        time.sleep(settle)
+            time.sleep(POLL_SECONDS)
+        if settle:
+            self.idle()
         return self.messages(customer)
+
+    def idle(self) -> None:
+        """Returns once every running replica has finished all the work it accepted (the
+        health route's backlog stays empty for IDLE_SECONDS): whatever the bot would still
+        send because of what it was sent has been sent. A replica that is down is skipped."""
+        deadline = time.monotonic() + WAIT_SECONDS
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < IDLE_SECONDS:
+            counts = [backlog(url) for url in self.bot.rasa_urls]
+            running = [count for count in counts if count is not None]
+            assert running, "no replica answers its health route"
+            if any(running):
+                assert time.monotonic() < deadline, f"still busy after {WAIT_SECONDS} s: {counts}"
+                quiet_since = time.monotonic()
+            time.sleep(POLL_SECONDS)
 
     def next_reply(self, customer: str, sent_before: int) -> dict[str, Any]:
         return self.wait(customer, sent_before + 1)[sent_before]
