@@ -63,15 +63,17 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
-# Two workers (this machine's cores); a file's tests stay on one worker, so a module's
-# servers start once. Tests that start servers are marked `live` (tests/support/live_marker.py).
+# Two workers (this machine's cores). Tests sharing a module's or the session's servers stay
+# on one worker, the long start-ups go first (tests/support/worker_groups.py). Tests that
+# start servers are marked `live` (tests/support/live_marker.py).
 PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 pytest: $(MODEL) browser
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest $(XDIST)
 
 # The edit-test loop: every test that needs no server (pytest -m "not live"), no lint.
 test-fast: $(MODEL)
-	$(BIN)/pytest -m "not live" -n $(PYTEST_WORKERS)
+	$(BIN)/pytest -m "not live" $(XDIST)
 
 # The browser test drives Debian's Chromium headless; installed here when missing (as root).
 CHROMIUM := /usr/bin/chromium

@@ -1,5 +1,6 @@
 """Shared test helpers: trackers for action tests, a clean payment configuration, the
-emulator fixtures, and the guard of the `live` marker (tests/support/live_marker.py)."""
+emulator fixtures, the guard of the `live` marker (tests/support/live_marker.py) and the
+grouping of tests for pytest-xdist's workers (tests/support/worker_groups.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions import payments
 from connectors.storage.keys import ENV_VAR, new_key_line
 from shop_contract.catalog import Catalog, default_catalog
-from tests.support import live_marker
+from tests.support import live_marker, worker_groups
 from tests.support.fixtures import (
     fake_graph,  # noqa: F401 - shared fixture
     graph_api,  # noqa: F401 - shared fixture
@@ -32,6 +33,11 @@ os.environ[ENV_VAR] = new_key_line("test")
 
 def pytest_configure(config: pytest.Config) -> None:
     live_marker.install(config)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    worker_groups.assign(items)
 
 
 def make_tracker(
