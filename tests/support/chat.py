@@ -12,25 +12,8 @@ import requests
 from sandbox import meta
 from sandbox.graph_api import GraphApiEmulator
 from sandbox.launcher import LiveBot
-
-WAIT_SECONDS = 30.0
-# The health route's counts of work the bot accepted and has not finished.
-BACKLOG = ("in_flight", "pending_messages", "pending_stripe_events", "pending_notifications")
-IDLE_SECONDS = 0.5  # how long the backlog stays empty before the bot counts as idle
-POLL_SECONDS = 0.1
-
-
-def backlog(rasa_url: str) -> int | None:
-    """The work a Rasa server has accepted and not finished (its own turns in flight, and the
-    shared database's pending messages, events and notifications); None when it is down."""
-    try:
-        answer = requests.get(f"{rasa_url}/webhooks/whatsapp/", timeout=5)
-    except requests.ConnectionError:
-        return None
-    if not answer.ok:  # 503: its database is unreachable
-        return None
-    health = answer.json()
-    return sum(int(health.get(name, 0)) for name in BACKLOG)
+from tests.support.idle import POLL_SECONDS, wait_until_idle
+from tests.support.idle import WAIT_SECONDS as WAIT_SECONDS  # the tests' patience, here too
 
 
 def text_of(message: dict[str, Any]) -> str:
@@ -86,19 +69,6 @@ class Chat:
         return self.messages(customer)
 
     def idle(self) -> None:
-        """Returns once every running replica has finished all the work it accepted (the
-        health route's backlog stays empty for IDLE_SECONDS): whatever the bot would still
-        send because of what it was sent has been sent. A replica that is down is skipped."""
-        deadline = time.monotonic() + WAIT_SECONDS
-        quiet_since = time.monotonic()
-        while time.monotonic() - quiet_since < IDLE_SECONDS:
-            counts = [backlog(url) for url in self.bot.rasa_urls]
-            running = [count for count in counts if count is not None]
-            assert running, "no replica answers its health route"
-            if any(running):
-                assert time.monotonic() < deadline, f"still busy after {WAIT_SECONDS} s: {counts}"
-                quiet_since = time.monotonic()
-            time.sleep(POLL_SECONDS)
-
-    def next_reply(self, customer: str, sent_before: int) -> dict[str, Any]:
-        return self.wait(customer, sent_before + 1)[sent_before]
+        """Returns once every running replica has finished all the work it accepted
+        (tests/support/idle.py): whatever the bot would still send has been sent."""
+        wait_until_idle(self.bot.rasa_urls)
