@@ -18,12 +18,13 @@ from typing import Any, cast
 import pytest
 import requests
 import yaml
+from rasa.core.channels.rest import RestInput
 from rasa.server import create_app
 from sanic import Sanic
 from sanic.request import Request
 
 from connectors.edge.limits import api_is_open, cap_request_size
-from connectors.rest_channel import TokenRestInput
+from connectors.rest_channel import TokenRestInput, refuse_open_rest_channels
 from sandbox import stripe_events as se
 from sandbox.graph_api import GraphApiEmulator
 from sandbox.launcher import BIN, MODEL, ROOT, LiveBot, free_port, spawn, start_bot
@@ -97,18 +98,28 @@ def refused_start(workdir: Path, env: dict[str, str], channels: dict[str, object
 
 
 @pytest.mark.live
-@pytest.mark.parametrize("rest_channel", ["rest", GUARDED_REST])
 def test_a_rest_channel_without_token_next_to_whatsapp_stops_start_up(
-    rest_channel: str,
-    graph_api: GraphApiEmulator,
-    stripe_api: StripeEmulator,
-    tmp_path: Path,
+    graph_api: GraphApiEmulator, stripe_api: StripeEmulator, tmp_path: Path
 ) -> None:
     """Before: the server started, and a POST with a customer's number as sender and
     /EXTERNAL_payment_succeeded as text confirmed that customer's order."""
     env = {**whatsapp_env(graph_api, stripe_api), "RASA_REST_TOKEN": ""}
-    logs = refused_start(tmp_path, env, {rest_channel: None, WHATSAPP: {}})
+    logs = refused_start(tmp_path, env, {"rest": None, WHATSAPP: {}})
     assert "REST channel 'rest' next to WhatsApp: anyone could post as a customer" in logs
+
+
+@pytest.mark.parametrize("channel", ["rest", "guarded rest without its token"])
+def test_the_start_up_check_refuses_either_rest_channel_without_token(
+    channel: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The check the WhatsApp channel runs at start-up (the live test above sees it stop the
+    real server), on Rasa's REST channel and on ours without RASA_REST_TOKEN."""
+    monkeypatch.setenv("RASA_REST_TOKEN", "")
+    rest = RestInput() if channel == "rest" else TokenRestInput.from_credentials(None)
+    with pytest.raises(SystemExit):
+        refuse_open_rest_channels([rest])
+    assert f"REST channel '{rest.name()}' next to WhatsApp" in capsys.readouterr().out
+    refuse_open_rest_channels([TokenRestInput(REST_TOKEN)])  # with its token: fine
 
 
 @pytest.mark.live
