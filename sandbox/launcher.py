@@ -227,8 +227,10 @@ def serve(
         url = f"http://{HOST}:{port}"
         try:
             wait_until_up(url + health_path, [process])
-        except StartError as error:
+        except BaseException as error:  # an interrupt too: no server outlives its start
             stop([process])
+            if not isinstance(error, StartError):
+                raise
             tail = log.read_text(errors="replace")[-LOG_TAIL_CHARACTERS:]
             raise StartError(f"{log.name}: {error}:\n{tail}") from None
         return process, url
@@ -255,8 +257,10 @@ def start_bot(
             wait_until_up(f"{bot.actions_url}/health", bot.processes)
             for url in bot.rasa_urls:
                 wait_until_up(f"{url}/", bot.processes)
-        except StartError as error:
+        except BaseException as error:  # an interrupt too: no server outlives its start
             bot.stop()
+            if not isinstance(error, StartError):
+                raise
             raise StartError(f"bot did not start ({error}):\n{bot.log_tail()}") from None
         return bot
 
