@@ -13,13 +13,14 @@ export PYTHONPATH := $(CURDIR)
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: help setup train run sandbox shell test lint typecheck pytest browser validate story-test bench clean lock flow-cli migrate outbox privacy
+.PHONY: help setup train run sandbox shell test test-fast lint typecheck pytest browser validate story-test bench clean lock flow-cli migrate outbox privacy
 
 help:
 	@echo "make run     start the bot (action server :5055 + Rasa server :5005); the sandbox"
 	@echo "             (emulated WhatsApp + Stripe, chat page on :5080) without their settings"
 	@echo "make sandbox the sandbox, whatever the settings: no real messages or payments"
 	@echo "make test    lint, type-check, unit/integration tests, data validation, story tests"
+	@echo "make test-fast  the tests that start no server, in under a minute"
 	@echo "make shell   talk to the bot in the terminal"
 	@echo "make train   train the model if data/config changed"
 	@echo "make bench   run the benchmarks and print their figures"
@@ -62,8 +63,17 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
+# Two workers (this machine's cores). Tests sharing a module's or the session's servers stay
+# on one worker, the long start-ups go first (tests/support/worker_groups.py). Tests that
+# start servers are marked `live` (tests/support/live_marker.py).
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 pytest: $(MODEL) browser
-	$(BIN)/pytest
+	$(BIN)/pytest $(XDIST)
+
+# The edit-test loop: every test that needs no server (pytest -m "not live"), no lint.
+test-fast: $(MODEL)
+	$(BIN)/pytest -m "not live" $(XDIST)
 
 # The browser test drives Debian's Chromium headless; installed here when missing (as root).
 CHROMIUM := /usr/bin/chromium

@@ -15,7 +15,7 @@ from pathlib import Path
 import requests
 
 from bench.figures import Figure, percentile
-from tests.live_bot import LiveBot, start_bot
+from sandbox.launcher import LiveBot, start_bot
 
 CONVERSATIONS = 40
 SCRIPT = (

@@ -25,9 +25,9 @@ from bench.http_load import post_request, run_load
 from bench.memory import rss_mib
 from connectors.edge.signatures import hub_signature
 from connectors.flows.crypto import OAEP, encrypt_request
+from sandbox.graph_api import GraphApiEmulator
+from sandbox.launcher import LiveBot, start_bot
 from shop_contract.flow_tokens import issue_token
-from tests.fakes.graph_api import FakeGraphApi
-from tests.live_bot import LiveBot, start_bot
 
 PING_CONNECTIONS = 16
 PING_SECONDS = 10.0
@@ -72,7 +72,7 @@ def flow_post(bot: LiveBot, key: rsa.RSAPrivateKey, payload: dict[str, object]) 
     )
 
 
-def start_flow_bot(workdir: Path, graph: FakeGraphApi, key: rsa.RSAPrivateKey) -> LiveBot:
+def start_flow_bot(workdir: Path, graph: GraphApiEmulator, key: rsa.RSAPrivateKey) -> LiveBot:
     key_file = workdir / "flow.pem"
     key_file.write_bytes(
         key.private_bytes(
@@ -172,7 +172,7 @@ def data_exchange_figures(bot: LiveBot, key: rsa.RSAPrivateKey) -> list[Figure]:
 def flow_endpoint() -> list[Figure]:
     rsa_rate = rsa_private_ops_per_second()
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    graph = FakeGraphApi()
+    graph = GraphApiEmulator()
     graph.start()
     with tempfile.TemporaryDirectory() as workdir:
         bot = start_flow_bot(Path(workdir), graph, key)

@@ -17,8 +17,8 @@ import aiohttp
 
 from bench.figures import Figure, percentile
 from sandbox import stripe_events as se
-from tests.fakes.graph_api import FakeGraphApi
-from tests.live_bot import start_bot
+from sandbox.graph_api import GraphApiEmulator
+from sandbox.launcher import start_bot
 
 RATE_PER_SECOND = 20
 SECONDS = 60
@@ -63,7 +63,7 @@ async def fire(url: str, count: int) -> tuple[dict[str, float], dict[str, float]
 
 
 def stripe_events() -> list[Figure]:
-    graph = FakeGraphApi()
+    graph = GraphApiEmulator()
     graph.start()
     env = {
         "WHATSAPP_ACCESS_TOKEN": graph.access_token,

@@ -10,22 +10,18 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 from types import FrameType
 
-import requests
-
 from connectors.storage.keys import ENV_VAR
 from sandbox.emulators import Emulators
+from sandbox.launcher import ROOT, StartError, port_open, spawn, stop, wait_until_up
 from sandbox.settings import Ports, SandboxSecrets
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE = ROOT / "var" / "sandbox.db"
 START_TIMEOUT_SECONDS = 300.0
+RUN_SH_STOP_SECONDS = 30.0
 BANNER_WIDTH = 64
 
 
@@ -72,35 +68,6 @@ def fresh_default_database() -> None:
             Path(f"{DEFAULT_DATABASE}{suffix}").unlink(missing_ok=True)
 
 
-def in_use(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def wait_until_up(url: str, bot: subprocess.Popen[bytes]) -> bool:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline and bot.poll() is None:
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return True
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.5)
-    return False
-
-
-def stop_bot(bot: subprocess.Popen[bytes]) -> None:
-    """run.sh stops its two servers on SIGTERM; its whole process group gets it."""
-    if bot.poll() is None:
-        os.killpg(bot.pid, signal.SIGTERM)
-    try:
-        bot.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(bot.pid, signal.SIGKILL)
-        bot.wait()
-
-
 def main() -> int:
     try:
         ports = Ports.from_env(os.environ)
@@ -110,7 +77,7 @@ def main() -> int:
         print(f"sandbox: {error}", file=sys.stderr)
         return 2
     for name, port in (("RASA_PORT", rasa_port), ("ACTION_SERVER_PORT", actions_port)):
-        if in_use(port):
+        if port_open(port):
             print(
                 f"sandbox: port {port} ({name}) is in use — is another `make run` running? "
                 f"Stop it, or set {name}.",
@@ -131,19 +98,18 @@ def main() -> int:
     rasa_url = f"http://127.0.0.1:{rasa_port}"
     emulators.connect(rasa_url)
     fresh_default_database()
-    bot = subprocess.Popen(
-        [str(ROOT / "scripts" / "run.sh"), "serve"],
-        cwd=ROOT,
-        env=launcher_env(emulators, rasa_port),
-        start_new_session=True,
-    )
+    bot = spawn([str(ROOT / "scripts" / "run.sh"), "serve"], launcher_env(emulators, rasa_port))
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        if wait_until_up(f"{rasa_url}/webhooks/whatsapp/", bot):
+        try:
+            wait_until_up(f"{rasa_url}/webhooks/whatsapp/", [bot], START_TIMEOUT_SECONDS)
+        except StartError as error:
+            print(f"sandbox: {error}", file=sys.stderr)
+        else:
             print(banner(emulators.page_url, rasa_url), flush=True)
         bot.wait()
         print("sandbox: the bot stopped", file=sys.stderr)
@@ -152,7 +118,7 @@ def main() -> int:
         print("\nsandbox: stopping…", flush=True)
         return 0
     finally:
-        stop_bot(bot)
+        stop([bot], timeout=RUN_SH_STOP_SECONDS)  # run.sh stops its two servers on SIGTERM
         emulators.stop()
 
 

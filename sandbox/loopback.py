@@ -87,6 +87,11 @@ class LoopbackServer(ABC):
     async def _handle(self, request: web.Request) -> web.Response:
         """The answer to one request, whatever its method and path."""
 
+    @property
+    def busy(self) -> bool:
+        """True while background work it started (status reports, event deliveries) runs."""
+        return bool(self._background)
+
     def _spawn(self, coroutine: Coroutine[Any, Any, Any]) -> None:
         """Runs `coroutine` in the background on the server loop (call it from the loop),
         keeping a reference so the task is not garbage-collected mid-flight."""

@@ -1,4 +1,6 @@
-"""Shared test helpers: trackers for action tests, and a clean payment configuration."""
+"""Shared test helpers: trackers for action tests, a clean payment configuration, the
+emulator fixtures, the guard of the `live` marker (tests/support/live_marker.py) and the
+grouping of tests for pytest-xdist's workers (tests/support/worker_groups.py)."""
 
 from __future__ import annotations
 
@@ -15,22 +17,32 @@ from actions.payments.client import stripe_client
 from actions.settings import action_settings
 from connectors.storage.keys import ENV_VAR, new_key_line
 from shop_contract.catalog import Catalog, default_catalog
-from tests.fakes.fixtures import (
+from tests.support import live_marker, worker_groups
+from tests.support.fixtures import (
     fake_graph,  # noqa: F401 - shared fixture
     graph_api,  # noqa: F401 - shared fixture
     stripe_api,  # noqa: F401 - shared fixture
 )
-from tests.sandbox_client import live_sandbox  # noqa: F401 - shared fixture
+from tests.support.sandbox_client import live_sandbox  # noqa: F401 - shared fixture
 
 # The payment tests' `stripe_env` fixture, beside its helpers (imported after this module,
 # whose helpers it uses).
-pytest_plugins = ["tests.stripe_checkout"]
+pytest_plugins = ["tests.support.stripe_checkout"]
 
 CUSTOMER = "test-customer-0001"
 
 # Every store in the tests (and every bot they start) seals data at rest under a key made
 # for this run, never one from a developer's .env.
 os.environ[ENV_VAR] = new_key_line("test")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    live_marker.install(config)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    worker_groups.assign(items)
 
 
 def make_tracker(

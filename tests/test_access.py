@@ -18,20 +18,21 @@ from typing import Any, cast
 import pytest
 import requests
 import yaml
+from rasa.core.channels.rest import RestInput
 from rasa.server import create_app
 from sanic import Sanic
 from sanic.request import Request
 
 from actions.settings import ActionServerSettings
 from connectors.edge.limits import api_is_open, cap_request_size
-from connectors.rest_channel import TokenRestInput
+from connectors.rest_channel import TokenRestInput, refuse_open_rest_channels
 from sandbox import stripe_events as se
+from sandbox.graph_api import GraphApiEmulator
+from sandbox.launcher import BIN, MODEL, ROOT, LiveBot, free_port, spawn, start_bot
+from sandbox.stripe_api import StripeEmulator
 from scripts.settings_report import SETTINGS, channels_for, endpoints_for
 from shop_contract.env_settings import ConfigError
-from tests.chat import Chat, text_of
-from tests.fakes.graph_api import FakeGraphApi
-from tests.fakes.stripe_api import FakeStripeApi
-from tests.live_bot import BIN, MODEL, ROOT, LiveBot, free_port, spawn_logged, start_bot
+from tests.support.chat import Chat, text_of
 from tests.test_purchase import order_and_get_link
 
 APP_SECRET = secrets.token_hex(16)
@@ -44,7 +45,7 @@ ANY_INTERFACE = "0.0.0.0"  # noqa: S104 - what the action server must refuse wit
 _customers = iter(range(15550400000, 15550499999))
 
 
-def whatsapp_env(graph: FakeGraphApi, stripe: FakeStripeApi) -> dict[str, str]:
+def whatsapp_env(graph: GraphApiEmulator, stripe: StripeEmulator) -> dict[str, str]:
     return {
         "WHATSAPP_ACCESS_TOKEN": graph.access_token,
         "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
@@ -59,7 +60,9 @@ def whatsapp_env(graph: FakeGraphApi, stripe: FakeStripeApi) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def bot(
-    graph_api: FakeGraphApi, stripe_api: FakeStripeApi, tmp_path_factory: pytest.TempPathFactory
+    graph_api: GraphApiEmulator,
+    stripe_api: StripeEmulator,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveBot]:
     """WhatsApp with the REST channel behind RASA_REST_TOKEN and a token-checking action
     server, as a shop that needs REST next to WhatsApp would run it."""
@@ -74,7 +77,7 @@ def bot(
 
 
 @pytest.fixture(scope="module")
-def chat(bot: LiveBot, graph_api: FakeGraphApi) -> Chat:
+def chat(bot: LiveBot, graph_api: GraphApiEmulator) -> Chat:
     return Chat(bot, graph_api, APP_SECRET)
 
 
@@ -95,20 +98,32 @@ def refused_start(workdir: Path, env: dict[str, str], channels: dict[str, object
     return str(refused.value)
 
 
-@pytest.mark.parametrize("rest_channel", ["rest", GUARDED_REST])
+@pytest.mark.live
 def test_a_rest_channel_without_token_next_to_whatsapp_stops_start_up(
-    rest_channel: str,
-    graph_api: FakeGraphApi,
-    stripe_api: FakeStripeApi,
-    tmp_path: Path,
+    graph_api: GraphApiEmulator, stripe_api: StripeEmulator, tmp_path: Path
 ) -> None:
     """Before: the server started, and a POST with a customer's number as sender and
     /EXTERNAL_payment_succeeded as text confirmed that customer's order."""
     env = {**whatsapp_env(graph_api, stripe_api), "RASA_REST_TOKEN": ""}
-    logs = refused_start(tmp_path, env, {rest_channel: None, WHATSAPP: {}})
+    logs = refused_start(tmp_path, env, {"rest": None, WHATSAPP: {}})
     assert "REST channel 'rest' next to WhatsApp: anyone could post as a customer" in logs
 
 
+@pytest.mark.parametrize("channel", ["rest", "guarded rest without its token"])
+def test_the_start_up_check_refuses_either_rest_channel_without_token(
+    channel: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The check the WhatsApp channel runs at start-up (the live test above sees it stop the
+    real server), on Rasa's REST channel and on ours without RASA_REST_TOKEN."""
+    monkeypatch.setenv("RASA_REST_TOKEN", "")
+    rest = RestInput() if channel == "rest" else TokenRestInput.from_credentials(None)
+    with pytest.raises(SystemExit):
+        refuse_open_rest_channels([rest])
+    assert f"REST channel '{rest.name()}' next to WhatsApp" in capsys.readouterr().out
+    refuse_open_rest_channels([TokenRestInput(REST_TOKEN)])  # with its token: fine
+
+
+@pytest.mark.live
 def test_the_rest_channel_needs_its_bearer_token(bot: LiveBot) -> None:
     body = {"sender": "tool-1", "message": "hello"}
     assert rest(bot, body, token=None).status_code == 401
@@ -117,8 +132,9 @@ def test_the_rest_channel_needs_its_bearer_token(bot: LiveBot) -> None:
     assert answer.status_code == 200 and "Welcome" in answer.text
 
 
+@pytest.mark.live
 def test_rest_cannot_forge_a_payment_for_a_whatsapp_customer(
-    bot: LiveBot, chat: Chat, stripe_api: FakeStripeApi
+    bot: LiveBot, chat: Chat, stripe_api: StripeEmulator
 ) -> None:
     customer = str(next(_customers))
     order_and_get_link(chat, stripe_api, customer, "espresso beans")
@@ -127,11 +143,12 @@ def test_rest_cannot_forge_a_payment_for_a_whatsapp_customer(
             answer = rest(bot, {"sender": customer, "message": text, **channel})
             assert answer.status_code == 200
             assert "Payment received" not in answer.text and "is confirmed" not in answer.text
-    time.sleep(2)
+    chat.idle()
     assert not [m for m in chat.messages(customer) if "is confirmed" in text_of(m)]
     assert len(chat.messages(customer)) == 2  # the summary and the link, nothing since
 
 
+@pytest.mark.live
 @pytest.mark.parametrize("text", ["/restart", "/session_start", "/flow_completed", "/back"])
 def test_rest_text_never_reaches_a_reserved_or_default_intent(bot: LiveBot, text: str) -> None:
     """Through Rasa's plain `rest` channel, `/restart` or `/back` forgot the order: 'You
@@ -166,6 +183,7 @@ def declared_length_answer(url: str, length: int) -> tuple[bytes, float]:
     return status_line, time.monotonic() - started
 
 
+@pytest.mark.live
 @pytest.mark.parametrize(
     "path", ["whatsapp/webhook", "whatsapp/flow", "whatsapp/stripe", "rest/webhook"]
 )
@@ -178,12 +196,14 @@ def test_an_oversized_body_is_refused_before_it_is_read(bot: LiveBot, path: str)
     assert seconds < 3
 
 
+@pytest.mark.live
 def test_a_normal_body_still_goes_through(chat: Chat) -> None:
     customer = str(next(_customers))
     chat.say(customer, "hello")
     assert "Welcome" in text_of(chat.wait(customer, 1)[0])
 
 
+@pytest.mark.live
 @pytest.mark.parametrize(
     "header", ["t=\u00b2,v1=00", "t=,v1=", "t=1e3,v1=00", "t=\u00ff\u00fe,v1=\u00e9"]
 )
@@ -198,6 +218,7 @@ def test_a_malformed_stripe_signature_is_a_400(bot: LiveBot, header: str) -> Non
     assert (answer.status_code, answer.json()) == (400, {"error": "invalid signature"})
 
 
+@pytest.mark.live
 def test_health_answers_on_its_alias_too(bot: LiveBot) -> None:
     base = requests.get(f"{bot.rasa_url}/webhooks/whatsapp/", timeout=5)
     alias = requests.get(f"{bot.rasa_url}/webhooks/whatsapp/health", timeout=5)
@@ -208,6 +229,7 @@ def test_health_answers_on_its_alias_too(bot: LiveBot) -> None:
 # --- the action server ---------------------------------------------------------------------
 
 
+@pytest.mark.live
 def test_the_action_server_checks_its_token(bot: LiveBot) -> None:
     call = {"next_action": "action_show_catalog", "sender_id": "x", "tracker": {}}
     url = f"{bot.actions_url}/webhook"
@@ -227,9 +249,10 @@ def action_server(env_extra: dict[str, str], log: Path) -> subprocess.Popen[byte
         if name not in env_extra:
             env.pop(name, None)
     command = [str(BIN / "python"), "-m", "scripts.action_server", "--port", str(free_port())]
-    return spawn_logged(command, env, log)
+    return spawn(command, env, log)
 
 
+@pytest.mark.live
 def test_the_action_server_will_not_listen_wider_without_a_token(tmp_path: Path) -> None:
     """Before: `rasa run actions` listened on 0.0.0.0 and ran any action for anyone."""
     log = tmp_path / "actions.log"
@@ -241,6 +264,7 @@ def test_the_action_server_will_not_listen_wider_without_a_token(tmp_path: Path)
     )
 
 
+@pytest.mark.live
 def test_the_action_server_listens_on_loopback_by_default(tmp_path: Path) -> None:
     log = tmp_path / "actions.log"
     process = action_server({}, log)
@@ -274,11 +298,12 @@ def rasa_run(workdir: Path, env_extra: dict[str, str], *args: str) -> subprocess
     }
     command = [str(BIN / "rasa"), "run", "--model", str(MODEL), "--port", str(free_port())]
     command += ["--credentials", "credentials.yml", "--endpoints", "endpoints.yml", *args]
-    return spawn_logged(command, env, workdir / "rasa.log", cwd=workdir)
+    return spawn(command, env, workdir / "rasa.log", cwd=workdir)
 
 
+@pytest.mark.live
 def test_rasa_run_with_the_api_and_no_token_stops(
-    tmp_path: Path, graph_api: FakeGraphApi, stripe_api: FakeStripeApi
+    tmp_path: Path, graph_api: GraphApiEmulator, stripe_api: StripeEmulator
 ) -> None:
     """Before: `--enable-api` without `--auth-token` served every conversation to anyone."""
     process = rasa_run(tmp_path, whatsapp_env(graph_api, stripe_api), "--enable-api")
@@ -292,6 +317,7 @@ def test_rasa_run_with_the_api_and_no_token_stops(
     )
 
 
+@pytest.mark.live
 def test_make_run_refuses_the_api_without_a_token(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "WHATSAPP_"))}
     env.update(
@@ -304,7 +330,7 @@ def test_make_run_refuses_the_api_without_a_token(tmp_path: Path) -> None:
         }
     )
     log = tmp_path / "run.log"
-    process = spawn_logged(["bash", "scripts/run.sh", "serve"], env, log)
+    process = spawn(["bash", "scripts/run.sh", "serve"], env, log)
     try:
         assert process.wait(timeout=60) == 1
     finally:  # before the fix it started both servers: stop them all

@@ -5,7 +5,6 @@ of each step under tests/artifacts/."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,13 +19,14 @@ from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
-from tests.sandbox_client import Sandbox
+from tests.support.sandbox_client import Sandbox
+
+pytestmark = pytest.mark.live  # every test here talks to the running bot
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"  # `make pytest` installs both when missing
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 WAIT_SECONDS = 30
-SETTLE_SECONDS = 2.0  # how long to wait to be sure nothing more arrives
 
 
 @pytest.fixture
@@ -113,7 +113,7 @@ def test_a_purchase_by_clicking(browser: WebDriver, live_sandbox: Sandbox) -> No
 
     confirmation = bubble_with(browser, "Payment received, thank you!")
     assert "is confirmed" in confirmation.text and "€25.80" in confirmation.text
-    time.sleep(SETTLE_SECONDS)  # a duplicate confirmation would arrive in this time
+    live_sandbox.idle()  # a duplicate confirmation would have arrived by now
     confirmations = browser.find_elements(
         By.XPATH, "//div[contains(@class, 'bubble') and contains(., 'is confirmed')]"
     )

@@ -16,16 +16,22 @@ from actions.orders.model import Order
 from actions.payments.checkout_links import checkout_params, create_payment_link, idempotency_key
 from actions.payments.client import STRIPE_API_VERSION
 from actions.settings import DEFAULT_RETURN_URL, StripeSettings
+from sandbox.stripe_api import StripeEmulator
 from shop_contract.catalog import Catalog
 from tests.conftest import CUSTOMER
-from tests.fakes.stripe_api import FakeStripeApi
-from tests.stripe_checkout import COFFEE_CLUB_PRICE, ESPRESSO_PRICE, creates, espresso_order, run
+from tests.support.stripe_checkout import (
+    COFFEE_CLUB_PRICE,
+    ESPRESSO_PRICE,
+    creates,
+    espresso_order,
+    run,
+)
 
 # --- the request Stripe receives ---------------------------------------------------------
 
 
 def test_payment_order_creates_the_session_stripe_expects(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = espresso_order(catalog)
     started = time.time()
@@ -57,7 +63,7 @@ def test_payment_order_creates_the_session_stripe_expects(
 
 
 def test_subscription_order_uses_subscription_mode(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = Order.start(catalog, {"coffee-club": 1})
     run(create_payment_link(order, CUSTOMER))
@@ -73,7 +79,7 @@ def test_subscription_order_uses_subscription_mode(
 
 
 def test_subscription_with_a_one_time_product_is_one_subscription_session(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = Order.start(catalog, {"coffee-club": 1, "espresso-beans": 1})
     run(create_payment_link(order, CUSTOMER))
@@ -102,7 +108,7 @@ def test_checkout_params_are_session_create_params(catalog: Catalog) -> None:
 
 
 def test_the_same_attempt_twice_is_the_same_session_and_the_next_attempt_a_new_one(
-    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+    stripe_env: StripeEmulator, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     frozen = time.time()
     monkeypatch.setattr(
@@ -122,11 +128,17 @@ def test_the_same_attempt_twice_is_the_same_session_and_the_next_attempt_a_new_o
 
 
 def test_the_same_attempt_a_second_later_is_still_the_same_session(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Regression: expires_at used to be counted from the request's time, so a retry of the
     # same attempt carried other parameters under the same key and Stripe refused it.
+    now = [time.time()]
+    monkeypatch.setattr(
+        "actions.payments.checkout_links.time", SimpleNamespace(time=lambda: now[0])
+    )
     order = espresso_order(catalog)
     first = run(create_payment_link(order, CUSTOMER))
-    time.sleep(1.1)
+    now[0] += 1.1
     assert run(create_payment_link(order, CUSTOMER)) == first
+    sent, resent = creates(stripe_env)
+    assert resent.params == sent.params  # what Stripe compares under one idempotency key

@@ -14,13 +14,13 @@ from actions.payment_confirmation_actions import ActionPaymentSucceeded
 from actions.payment_link_actions import ActionCreatePaymentLink
 from actions.payments.checkout_links import create_payment_link
 from actions.payments.client import stripe_client
+from sandbox.stripe_api import StripeEmulator
 from shop_contract.catalog import Catalog
 from tests.conftest import CUSTOMER, make_tracker, slot_updates
-from tests.fakes.stripe_api import FakeStripeApi
-from tests.stripe_checkout import awaiting_order, paid_event, run, run_stripe_action
+from tests.support.stripe_checkout import awaiting_order, paid_event, run, run_stripe_action
 
 
-def paid_twice(fake: FakeStripeApi, catalog: Catalog, **items: int) -> tuple[Order, str]:
+def paid_twice(fake: StripeEmulator, catalog: Catalog, **items: int) -> tuple[Order, str]:
     """An order paid through its first session whose second session was paid too: the order
     as the conversation holds it, and the second session's id."""
     first = Order.start(catalog, items or {"espresso-beans": 2})
@@ -37,7 +37,7 @@ def paid_twice(fake: FakeStripeApi, catalog: Catalog, **items: int) -> tuple[Ord
 
 
 def test_a_second_payment_for_a_paid_order_is_refunded_once_and_logged(
-    stripe_env: FakeStripeApi, catalog: Catalog, caplog: pytest.LogCaptureFixture
+    stripe_env: StripeEmulator, catalog: Catalog, caplog: pytest.LogCaptureFixture
 ) -> None:
     paid, second_id = paid_twice(stripe_env, catalog)
     pi = paid.payment_intent
@@ -65,7 +65,7 @@ def test_a_second_payment_for_a_paid_order_is_refunded_once_and_logged(
 
 
 def test_the_connectors_duplicate_flag_refunds_whatever_the_tracker_says(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     paid, second_id = paid_twice(stripe_env, catalog)
     unpaid = replace(paid, status=OrderStatus.AWAITING_PAYMENT, paid_session=None)
@@ -78,7 +78,7 @@ def test_the_connectors_duplicate_flag_refunds_whatever_the_tracker_says(
 
 
 def test_a_subscription_order_remembers_the_subscription_that_paid_it(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = Order.start(catalog, {"coffee-club": 1})
     link = run(create_payment_link(order, CUSTOMER))
@@ -90,7 +90,7 @@ def test_a_subscription_order_remembers_the_subscription_that_paid_it(
 
 
 def test_a_second_subscription_is_cancelled_and_its_refund_logged(
-    stripe_env: FakeStripeApi, catalog: Catalog, caplog: pytest.LogCaptureFixture
+    stripe_env: StripeEmulator, catalog: Catalog, caplog: pytest.LogCaptureFixture
 ) -> None:
     paid, second_id = paid_twice(stripe_env, catalog, **{"coffee-club": 1})
     second_subscription = stripe_env.sessions[second_id]["subscription"]
@@ -108,7 +108,7 @@ def test_a_second_subscription_is_cancelled_and_its_refund_logged(
 
 
 def test_a_payment_through_an_older_session_confirms_and_stops_the_current_link(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     first = awaiting_order(stripe_env, catalog)
     failed = first.moved_to(OrderStatus.PAYMENT_FAILED)
@@ -128,7 +128,7 @@ def test_a_payment_through_an_older_session_confirms_and_stops_the_current_link(
 
 
 def test_a_second_payment_that_cannot_be_refunded_now_is_told_and_logged(
-    stripe_env: FakeStripeApi, catalog: Catalog, caplog: pytest.LogCaptureFixture
+    stripe_env: StripeEmulator, catalog: Catalog, caplog: pytest.LogCaptureFixture
 ) -> None:
     paid, second_id = paid_twice(stripe_env, catalog)
     duplicate = stripe_env.sessions[second_id]["payment_intent"]

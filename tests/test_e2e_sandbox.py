@@ -9,10 +9,11 @@ import threading
 import time
 from typing import Any
 
+import pytest
 import requests
 
 from sandbox.stripe_api import StripeEmulator
-from tests.sandbox_client import (
+from tests.support.sandbox_client import (
     Customer,
     Sandbox,
     checkout,
@@ -21,6 +22,8 @@ from tests.sandbox_client import (
     shown,
 )
 
+pytestmark = pytest.mark.live  # every test here talks to the running bot
+
 GREETING = (
     "Hi! Welcome to Bean & Leaf. I can show you the catalog, take an order or check on one. "
     "What would you like?"
@@ -28,12 +31,11 @@ GREETING = (
 ADDRESS = {"name": "Ann Example", "street": "Main St 1", "postal_code": "1000", "city": "Town"}
 FLOW_PURCHASE = ["interactive:button", "interactive:flow", "interactive:cta_url", "text"]
 TEXT_PURCHASE = ["interactive:button", "interactive:cta_url", "text"]
-SETTLE_SECONDS = 2.0  # how long a scenario waits to be sure nothing more arrives
 
 
-def seen(customer: Customer, settle: float = SETTLE_SECONDS) -> list[tuple[str, str]]:
-    """(kind, first line) of every bot message, after waiting for stragglers."""
-    messages = customer.wait(0, settle=settle)
+def seen(customer: Customer) -> list[tuple[str, str]]:
+    """(kind, first line) of every bot message, once the sandbox is idle (no stragglers)."""
+    messages = customer.wait(0, settle=True)
     return [(kind(m), shown(m).splitlines()[0]) for m in messages]
 
 
@@ -167,7 +169,7 @@ def test_cancel_before_paying(live_sandbox: Sandbox) -> None:
     fay.tap(question, "Yes, cancel it")
     assert "is cancelled" in shown(fay.next(4))
     # The bot expired the session at Stripe, which sends checkout.session.expired: no message.
-    assert len(seen(fay, settle=3.0)) == 5
+    assert len(seen(fay)) == 5
     page = checkout(link_of(link), "pay")
     assert "This Checkout Session is expired." in page
     assert len(seen(fay)) == 5
@@ -316,7 +318,7 @@ def test_every_signed_webhook_the_emulators_sent_was_accepted(live_sandbox: Sand
     customer = live_sandbox.customer("Ivy")
     link = order_by_text(customer, "I'd like to order decaf")
     checkout(link_of(link), "pay")
-    customer.wait(3, settle=SETTLE_SECONDS)
+    customer.wait(3, settle=True)
     events = list(live_sandbox.emulators.stripe.deliveries)
     assert "checkout.session.completed" in {d.kind for d in events}
     assert {d.status for d in events} == {200}

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from sandbox.graph_api import GraphApiEmulator
 from scripts.flow_cli import run
-from tests.fakes.graph_api import FakeGraphApi
 
 PASSPHRASE = secrets.token_urlsafe(12)
 
@@ -25,8 +25,8 @@ def key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def whatsapp_env(
-    monkeypatch: pytest.MonkeyPatch, fake_graph: FakeGraphApi, key_file: Path
-) -> FakeGraphApi:
+    monkeypatch: pytest.MonkeyPatch, fake_graph: GraphApiEmulator, key_file: Path
+) -> GraphApiEmulator:
     for name, value in {
         "WHATSAPP_ACCESS_TOKEN": fake_graph.access_token,
         "WHATSAPP_PHONE_NUMBER_ID": fake_graph.phone_number_id,
@@ -72,7 +72,7 @@ def test_keygen_refuses_to_overwrite_or_a_short_passphrase(
 
 
 def test_upload_key_and_key_status(
-    whatsapp_env: FakeGraphApi, capsys: pytest.CaptureFixture[str]
+    whatsapp_env: GraphApiEmulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
     capsys.readouterr()
     assert run(["key-status"]) == 0
@@ -85,7 +85,7 @@ def test_upload_key_and_key_status(
 
 
 def test_send_flow_sends_the_order_flow(
-    whatsapp_env: FakeGraphApi, capsys: pytest.CaptureFixture[str]
+    whatsapp_env: GraphApiEmulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert run(["send-flow", "--to", "15550004444"]) == 0
     (message,) = whatsapp_env.messages()
@@ -96,7 +96,9 @@ def test_send_flow_sends_the_order_flow(
 
 
 def test_missing_settings_are_named(
-    whatsapp_env: FakeGraphApi, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    whatsapp_env: GraphApiEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setattr("scripts.flow_cli.load_env_file", lambda *a, **k: None)
     monkeypatch.delenv("WHATSAPP_APP_SECRET")

@@ -27,8 +27,8 @@ from connectors.whatsapp.channel import WhatsAppInput
 from connectors.whatsapp.intents import completion_token
 from connectors.whatsapp.payloads import InboundMessage, message_to_json, parse_notification
 from sandbox import meta
+from sandbox.graph_api import GraphApiEmulator
 from shop_contract.flow_tokens import DEFAULT_TTL_SECONDS, issue_token
-from tests.fakes.graph_api import FakeGraphApi
 
 SECRETS = ("old-app-secret", "new-app-secret")
 CUSTOMER = "15550810001"
@@ -50,7 +50,7 @@ class FakeRasa:
 
 
 @pytest.fixture
-def channel(tmp_path: Path, fake_graph: FakeGraphApi) -> WhatsAppInput:
+def channel(tmp_path: Path, fake_graph: GraphApiEmulator) -> WhatsAppInput:
     settings = WhatsAppSettings(
         fake_graph.access_token,
         fake_graph.phone_number_id,
@@ -86,12 +86,12 @@ def deliver(channel: WhatsAppInput, rasa: FakeRasa, *responses: dict[str, Any]) 
     return errors
 
 
-def texts_to(graph: FakeGraphApi, customer: str) -> list[str]:
+def texts_to(graph: GraphApiEmulator, customer: str) -> list[str]:
     return [m["text"]["body"] for m in graph.messages() if m.get("to") == customer]
 
 
 def test_a_valid_completion_becomes_one_flow_completed_turn(
-    channel: WhatsAppInput, fake_graph: FakeGraphApi
+    channel: WhatsAppInput, fake_graph: GraphApiEmulator
 ) -> None:
     rasa = FakeRasa()
     token = issue_token(CUSTOMER, SECRETS)
@@ -113,7 +113,7 @@ def test_a_valid_completion_becomes_one_flow_completed_turn(
 )
 def test_a_completion_with_a_foreign_or_expired_token_is_refused_politely(
     channel: WhatsAppInput,
-    fake_graph: FakeGraphApi,
+    fake_graph: GraphApiEmulator,
     caplog: pytest.LogCaptureFixture,
     token: Any,
     reason: str,
@@ -132,7 +132,7 @@ def test_a_completion_with_a_foreign_or_expired_token_is_refused_politely(
 
 
 def test_a_completion_without_any_token_is_refused(
-    channel: WhatsAppInput, fake_graph: FakeGraphApi
+    channel: WhatsAppInput, fake_graph: GraphApiEmulator
 ) -> None:
     rasa = FakeRasa()
     deliver(channel, rasa, {"product": "gift-card", "quantity": "1"})
@@ -206,7 +206,7 @@ def test_a_completion_whose_token_another_turn_holds_waits_for_a_replay(
 
 
 def test_a_completion_replayed_after_the_order_was_made_is_not_told_the_form_expired(
-    channel: WhatsAppInput, fake_graph: FakeGraphApi
+    channel: WhatsAppInput, fake_graph: GraphApiEmulator
 ) -> None:
     rasa = FakeRasa()
     token = issue_token(CUSTOMER, SECRETS, now=time.time() - DEFAULT_TTL_SECONDS - 60)

@@ -13,7 +13,7 @@ import pytest
 
 from connectors.whatsapp.graph import GraphApiError, GraphClient, GraphSettings
 from sandbox import meta
-from tests.fakes.graph_api import FakeGraphApi
+from sandbox.graph_api import GraphApiEmulator
 
 T = TypeVar("T")
 
@@ -59,7 +59,7 @@ class RecordingSleep:
             self._action()
 
 
-def settings_for(fake: FakeGraphApi) -> GraphSettings:
+def settings_for(fake: GraphApiEmulator) -> GraphSettings:
     """Settings pointing at the fake, with timeouts small enough for a quick test run."""
     return GraphSettings(
         api_base=fake.base_url,
@@ -106,7 +106,7 @@ def test_settings_strip_a_trailing_slash_and_need_one_attempt() -> None:
 
 
 def test_send_returns_the_message_id_and_sends_the_body_as_given(
-    fake_graph: FakeGraphApi,
+    fake_graph: GraphApiEmulator,
 ) -> None:
     assert call(settings_for(fake_graph), send_text) == emu_id(1)
 
@@ -117,14 +117,14 @@ def test_send_returns_the_message_id_and_sends_the_body_as_given(
     assert request.headers["Authorization"] == f"Bearer {fake_graph.access_token}"
 
 
-def test_one_session_serves_several_calls(fake_graph: FakeGraphApi) -> None:
+def test_one_session_serves_several_calls(fake_graph: GraphApiEmulator) -> None:
     async def two_sends(client: GraphClient) -> list[str]:
         return [await client.send_message(TEXT_MESSAGE), await client.send_message(TEXT_MESSAGE)]
 
     assert call(settings_for(fake_graph), two_sends) == [emu_id(1), emu_id(2)]
 
 
-def test_mark_read_sends_status_read_with_typing_indicator(fake_graph: FakeGraphApi) -> None:
+def test_mark_read_sends_status_read_with_typing_indicator(fake_graph: GraphApiEmulator) -> None:
     call(settings_for(fake_graph), lambda client: client.mark_read("wamid.IN1"))
     call(
         settings_for(fake_graph),
@@ -143,7 +143,7 @@ def test_mark_read_sends_status_read_with_typing_indicator(fake_graph: FakeGraph
     assert fake_graph.messages() == []
 
 
-def test_429_waits_at_least_retry_after_then_succeeds(fake_graph: FakeGraphApi) -> None:
+def test_429_waits_at_least_retry_after_then_succeeds(fake_graph: GraphApiEmulator) -> None:
     settings = settings_for(fake_graph)
     fake_graph.queue_responses((429, {"error": {"code": 80007}}, {"Retry-After": "2"}))
     sleep = RecordingSleep()
@@ -155,7 +155,7 @@ def test_429_waits_at_least_retry_after_then_succeeds(fake_graph: FakeGraphApi) 
     assert len(fake_graph.messages()) == 2
 
 
-def test_retry_after_is_capped_at_max_backoff(fake_graph: FakeGraphApi) -> None:
+def test_retry_after_is_capped_at_max_backoff(fake_graph: GraphApiEmulator) -> None:
     settings = settings_for(fake_graph)
     fake_graph.queue_responses((429, {"error": {"code": 80007}}, {"Retry-After": "120"}))
     sleep = RecordingSleep()
@@ -166,7 +166,7 @@ def test_retry_after_is_capped_at_max_backoff(fake_graph: FakeGraphApi) -> None:
 
 
 def test_5xx_is_retried_with_jittered_delays_within_the_doubling_bounds(
-    fake_graph: FakeGraphApi,
+    fake_graph: GraphApiEmulator,
 ) -> None:
     settings = settings_for(fake_graph)
     fake_graph.queue_responses((500, SERVER_ERROR, {}), (503, SERVER_ERROR, {}))
@@ -181,7 +181,7 @@ def test_5xx_is_retried_with_jittered_delays_within_the_doubling_bounds(
 
 
 def test_exhausted_retries_raise_a_retryable_error(
-    fake_graph: FakeGraphApi, monkeypatch: pytest.MonkeyPatch
+    fake_graph: GraphApiEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Jitter at its ceiling shows the ceiling: it doubles, then stops at max_backoff.
     monkeypatch.setattr(random, "uniform", lambda low, high: high)
@@ -198,7 +198,7 @@ def test_exhausted_retries_raise_a_retryable_error(
 
 
 def test_meta_error_is_permanent_and_logged_without_personal_data(
-    fake_graph: FakeGraphApi, caplog: pytest.LogCaptureFixture
+    fake_graph: GraphApiEmulator, caplog: pytest.LogCaptureFixture
 ) -> None:
     fake_graph.queue_responses((400, RE_ENGAGEMENT_ERROR, {}))
     sleep = RecordingSleep()
@@ -221,7 +221,7 @@ def test_meta_error_is_permanent_and_logged_without_personal_data(
         assert secret not in caplog.text
 
 
-def test_non_json_error_body_is_handled(fake_graph: FakeGraphApi) -> None:
+def test_non_json_error_body_is_handled(fake_graph: GraphApiEmulator) -> None:
     fake_graph.queue_responses((403, "<html><body>Forbidden</body></html>", {}))
 
     with pytest.raises(GraphApiError) as raised:
@@ -236,13 +236,13 @@ def test_non_json_error_body_is_handled(fake_graph: FakeGraphApi) -> None:
     )
 
 
-def test_non_json_gateway_error_is_retried(fake_graph: FakeGraphApi) -> None:
+def test_non_json_gateway_error_is_retried(fake_graph: GraphApiEmulator) -> None:
     fake_graph.queue_responses((502, "Bad Gateway", {"Content-Type": "text/html"}))
 
     assert call(settings_for(fake_graph), send_text) == emu_id(1)
 
 
-def test_success_without_message_id_is_an_error(fake_graph: FakeGraphApi) -> None:
+def test_success_without_message_id_is_an_error(fake_graph: GraphApiEmulator) -> None:
     fake_graph.queue_responses((200, "OK", {}))
     sleep = RecordingSleep()
 
@@ -253,7 +253,7 @@ def test_success_without_message_id_is_an_error(fake_graph: FakeGraphApi) -> Non
     assert sleep.delays == []
 
 
-def test_slow_answer_times_out_and_is_retried(fake_graph: FakeGraphApi) -> None:
+def test_slow_answer_times_out_and_is_retried(fake_graph: GraphApiEmulator) -> None:
     settings = settings_for(fake_graph)
     slow = settings.timeout_seconds + 1.0
     fake_graph.queue_responses((200, {"messages": [{"id": "wamid.TOO_LATE"}]}, {}, slow))
@@ -265,7 +265,7 @@ def test_slow_answer_times_out_and_is_retried(fake_graph: FakeGraphApi) -> None:
     assert len(fake_graph.requests) == 2
 
 
-def test_timeouts_until_the_last_attempt_raise_without_status(fake_graph: FakeGraphApi) -> None:
+def test_timeouts_until_the_last_attempt_raise_without_status(fake_graph: GraphApiEmulator) -> None:
     settings = replace(settings_for(fake_graph), max_attempts=2, timeout_seconds=0.1)
     fake_graph.queue_responses(*[(200, {}, {}, 1.0)] * settings.max_attempts)
 
@@ -282,7 +282,7 @@ def test_timeouts_until_the_last_attempt_raise_without_status(fake_graph: FakeGr
 
 
 def test_outage_is_ridden_out_until_connections_are_accepted_again(
-    fake_graph: FakeGraphApi,
+    fake_graph: GraphApiEmulator,
 ) -> None:
     fake_graph.refuse_connections()
     sleep = RecordingSleep(after=2, action=fake_graph.accept_connections)
@@ -294,7 +294,7 @@ def test_outage_is_ridden_out_until_connections_are_accepted_again(
 
 
 def test_outage_mid_session_drops_the_open_connection_and_is_ridden_out(
-    fake_graph: FakeGraphApi,
+    fake_graph: GraphApiEmulator,
 ) -> None:
     sleep = RecordingSleep(after=1, action=fake_graph.accept_connections)
 
@@ -311,7 +311,7 @@ def test_outage_mid_session_drops_the_open_connection_and_is_ridden_out(
 
 
 def test_outage_longer_than_the_retries_raises_a_retryable_error(
-    fake_graph: FakeGraphApi,
+    fake_graph: GraphApiEmulator,
 ) -> None:
     settings = settings_for(fake_graph)
     fake_graph.refuse_connections()
@@ -325,7 +325,7 @@ def test_outage_longer_than_the_retries_raises_a_retryable_error(
     assert fake_graph.requests == []
 
 
-def test_wrong_token_is_a_permanent_oauth_error(fake_graph: FakeGraphApi) -> None:
+def test_wrong_token_is_a_permanent_oauth_error(fake_graph: GraphApiEmulator) -> None:
     settings = replace(settings_for(fake_graph), access_token="not-the-token")
     sleep = RecordingSleep()
 
@@ -339,7 +339,7 @@ def test_wrong_token_is_a_permanent_oauth_error(fake_graph: FakeGraphApi) -> Non
     assert len(fake_graph.requests) == 1
 
 
-def test_public_key_upload_and_status_round_trip(fake_graph: FakeGraphApi) -> None:
+def test_public_key_upload_and_status_round_trip(fake_graph: GraphApiEmulator) -> None:
     settings = settings_for(fake_graph)
 
     before = call(settings, lambda client: client.public_key_status())

@@ -12,7 +12,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LINT_IMPORTS = ROOT / ".venv" / "bin" / "lint-imports"
-PACKAGES = ("actions", "connectors", "sandbox", "shop_contract")
+NOT_SOURCE = shutil.ignore_patterns("*.pyc", "__pycache__", "artifacts", "stories")
+PACKAGES = ("actions", "bench", "connectors", "sandbox", "shop_contract", "tests")
 LAYERS = "connectors sub-packages are layered"
 STORAGE = "storage imports none of the edges, the jobs or privacy"
 
@@ -33,7 +34,7 @@ def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
 def tree(tmp_path: Path) -> Path:
     """A copy of the packages the contracts name, with the project's contracts."""
     for package in PACKAGES:
-        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("*.pyc"))
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=NOT_SOURCE)
     shutil.copy(ROOT / ".importlinter", tmp_path / ".importlinter")
     return tmp_path
 
@@ -142,6 +143,8 @@ def test_contracts_hold_on_the_unmodified_copy(tree: Path) -> None:
             "import stripe",
             "the settings stay a low layer",
         ),
+        ("bench/flow.py", "import tests.support.chat", "nothing imports the tests"),
+        ("sandbox/launcher.py", "import tests.conftest", "nothing imports the tests"),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(

@@ -32,7 +32,7 @@ from connectors.whatsapp.payloads import message_to_json, parse_notification
 from connectors.whatsapp.webhook import OnNewMessage
 from sandbox import meta
 from sandbox import stripe_events as se
-from tests.fakes.graph_api import FakeGraphApi
+from sandbox.graph_api import GraphApiEmulator
 
 SECRET = "app-secret-for-lease-tests"
 STRIPE_SECRET = "whsec_for_lease_tests"
@@ -58,7 +58,9 @@ class SlowRasa:
         await asyncio.sleep(self.seconds)
 
 
-def replica(url: str, graph: FakeGraphApi, template: str | None = "order_update") -> WhatsAppInput:
+def replica(
+    url: str, graph: GraphApiEmulator, template: str | None = "order_update"
+) -> WhatsAppInput:
     settings = WhatsAppSettings(
         graph.access_token,
         graph.phone_number_id,
@@ -90,7 +92,9 @@ async def sweep_for(sweeper: WhatsAppInput, rasa: SlowRasa, seconds: float) -> N
         await asyncio.sleep(LEASE_SECONDS / 2)
 
 
-def test_a_turn_slower_than_the_lease_is_not_run_again(url: str, fake_graph: FakeGraphApi) -> None:
+def test_a_turn_slower_than_the_lease_is_not_run_again(
+    url: str, fake_graph: GraphApiEmulator
+) -> None:
     rasa = SlowRasa(seconds=5 * LEASE_SECONDS)
     receiving, sweeping = replica(url, fake_graph), replica(url, fake_graph)
     document = meta.notification([meta.text(CUSTOMER, "hello")], [meta.contact(CUSTOMER)])
@@ -112,7 +116,9 @@ def test_a_turn_slower_than_the_lease_is_not_run_again(url: str, fake_graph: Fak
     assert figures["pending_messages"] == 0
 
 
-def test_a_replay_skips_work_finished_while_it_waited(url: str, fake_graph: FakeGraphApi) -> None:
+def test_a_replay_skips_work_finished_while_it_waited(
+    url: str, fake_graph: GraphApiEmulator
+) -> None:
     rasa = SlowRasa(seconds=0)
     sweeping = replica(url, fake_graph)
     store = sweeping.store
@@ -152,7 +158,7 @@ class FailingOnceRasa:
 
 
 def test_a_replay_that_failed_is_replayed_by_a_later_sweep(
-    url: str, fake_graph: FakeGraphApi
+    url: str, fake_graph: GraphApiEmulator
 ) -> None:
     rasa = FailingOnceRasa()
     sweeping = replica(url, fake_graph)
@@ -175,7 +181,9 @@ def test_a_replay_that_failed_is_replayed_by_a_later_sweep(
     assert sweeping.store.health()["pending_messages"] == 0
 
 
-def test_two_replicas_send_the_fallback_template_once(url: str, fake_graph: FakeGraphApi) -> None:
+def test_two_replicas_send_the_fallback_template_once(
+    url: str, fake_graph: GraphApiEmulator
+) -> None:
     replicas = [replica(url, fake_graph), replica(url, fake_graph)]
     store = replicas[0].store
     failed = []
@@ -228,7 +236,7 @@ class SlowAgent:
 
 
 def test_a_stripe_event_slower_than_the_lease_is_not_run_again(
-    url: str, fake_graph: FakeGraphApi
+    url: str, fake_graph: GraphApiEmulator
 ) -> None:
     agent = SlowAgent(seconds=5 * LEASE_SECONDS)
     receiving, sweeping = replica(url, fake_graph), replica(url, fake_graph)
@@ -252,7 +260,7 @@ def test_a_stripe_event_slower_than_the_lease_is_not_run_again(
 
 
 def test_two_sessions_of_one_order_paid_on_two_replicas_confirm_it_once(
-    url: str, fake_graph: FakeGraphApi
+    url: str, fake_graph: GraphApiEmulator
 ) -> None:
     """Both payments reach the conversation; the later one as a duplicate, to be refunded,
     and a replay of either event keeps what was decided for it."""
@@ -299,7 +307,7 @@ def refused_for_the_window(channel: WhatsAppInput, message_id: str, text: str) -
 
 
 def test_a_fallback_that_fails_once_is_sent_by_the_outbox_retry(
-    url: str, fake_graph: FakeGraphApi
+    url: str, fake_graph: GraphApiEmulator
 ) -> None:
     channel = replica(url, fake_graph)
     channel.outputs.graph = GraphClient(  # the outbox worker sends through this one
@@ -331,7 +339,7 @@ def test_a_fallback_that_fails_once_is_sent_by_the_outbox_retry(
 
 
 def test_a_fallback_that_cannot_be_sent_is_undeliverable_in_the_outbox(
-    url: str, fake_graph: FakeGraphApi
+    url: str, fake_graph: GraphApiEmulator
 ) -> None:
     channel = replica(url, fake_graph, template=None)
     status = refused_for_the_window(channel, "wamid.NOTEMPLATE", "Order ORD-2 is paid.")

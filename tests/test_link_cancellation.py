@@ -11,10 +11,10 @@ from actions.orders.states import OrderStatus
 from actions.payment_link_actions import ActionCreatePaymentLink
 from actions.payments.errors import PaymentError, PaymentProcessing
 from actions.payments.link_cancellation import CANCEL_FAILED, cancel_payment
+from sandbox.stripe_api import StripeEmulator
 from shop_contract.catalog import Catalog
 from tests.conftest import make_tracker, slot_updates
-from tests.fakes.stripe_api import FakeStripeApi
-from tests.stripe_checkout import (
+from tests.support.stripe_checkout import (
     PAID_ALREADY,
     awaiting_order,
     espresso_order,
@@ -24,13 +24,13 @@ from tests.stripe_checkout import (
 )
 
 
-def test_cancel_expires_the_open_session(stripe_env: FakeStripeApi, catalog: Catalog) -> None:
+def test_cancel_expires_the_open_session(stripe_env: StripeEmulator, catalog: Catalog) -> None:
     order = awaiting_order(stripe_env, catalog)
     run(cancel_payment(order))
     assert stripe_env.sessions[str(order.checkout_session_id)]["status"] == "expired"
 
 
-def test_cancel_of_an_expired_session_is_fine(stripe_env: FakeStripeApi, catalog: Catalog) -> None:
+def test_cancel_of_an_expired_session_is_fine(stripe_env: StripeEmulator, catalog: Catalog) -> None:
     order = awaiting_order(stripe_env, catalog)
     stripe_env.expire(str(order.checkout_session_id))
     run(cancel_payment(order))
@@ -38,7 +38,7 @@ def test_cancel_of_an_expired_session_is_fine(stripe_env: FakeStripeApi, catalog
 
 
 def test_cancel_of_a_paid_session_says_the_payment_went_through(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     stripe_env.complete(str(order.checkout_session_id))
@@ -49,7 +49,7 @@ def test_cancel_of_a_paid_session_says_the_payment_went_through(
 
 
 def test_cancel_of_a_session_whose_bank_debit_is_clearing_says_it_is_processing(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     stripe_env.act(str(order.checkout_session_id), "pay_by_debit")  # complete, unpaid
@@ -63,7 +63,7 @@ def test_cancel_of_a_session_whose_bank_debit_is_clearing_says_it_is_processing(
 
 
 def test_after_a_bank_debit_failed_a_new_link_is_made(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     old = str(order.checkout_session_id)
@@ -79,14 +79,14 @@ def test_after_a_bank_debit_failed_a_new_link_is_made(
 
 
 def test_cancel_without_a_session_does_not_call_stripe(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     run(cancel_payment(espresso_order(catalog)))
     assert stripe_env.requests == []
 
 
 def test_cancel_when_stripe_fails_is_a_payment_error(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     stripe_env.queue_failures(500, 500, 500)
@@ -100,7 +100,7 @@ def test_cancel_when_stripe_fails_is_a_payment_error(
 
 
 def test_cancel_order_action_expires_the_session_and_archives_the_order(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     messages, events = run_stripe_action(
@@ -114,7 +114,7 @@ def test_cancel_order_action_expires_the_session_and_archives_the_order(
 
 
 def test_cancel_order_action_after_payment_keeps_the_order(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     stripe_env.complete(str(order.checkout_session_id))

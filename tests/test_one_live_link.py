@@ -11,14 +11,19 @@ from actions.flow_actions import ActionFlowStep
 from actions.orders.model import Order
 from actions.orders.states import OrderStatus
 from actions.payment_link_actions import ActionCreatePaymentLink
+from sandbox.stripe_api import StripeEmulator
 from shop_contract.catalog import Catalog
 from tests.conftest import make_tracker, slot_updates
-from tests.fakes.stripe_api import FakeStripeApi
-from tests.stripe_checkout import SESSIONS, awaiting_order, flow_completion, run_stripe_action
+from tests.support.stripe_checkout import (
+    SESSIONS,
+    awaiting_order,
+    flow_completion,
+    run_stripe_action,
+)
 
 
 def test_a_second_flow_stops_the_first_orders_link_and_keeps_it(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     first = awaiting_order(stripe_env, catalog)
     tracker = make_tracker("flow_completed", flow_completion("tok-2"), slots=first.to_slots())
@@ -32,7 +37,7 @@ def test_a_second_flow_stops_the_first_orders_link_and_keeps_it(
 
 
 def test_a_second_flow_does_not_replace_an_order_paid_meanwhile(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     first = awaiting_order(stripe_env, catalog)
     stripe_env.complete(str(first.checkout_session_id))
@@ -43,7 +48,7 @@ def test_a_second_flow_does_not_replace_an_order_paid_meanwhile(
 
 
 def test_a_second_flow_when_stripe_cannot_stop_the_first_link_keeps_the_new_order(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     first = awaiting_order(stripe_env, catalog)
     stripe_env.queue_failures(500, 500, 500)  # the expire and its two retries
@@ -73,7 +78,7 @@ def test_a_second_flow_when_stripe_cannot_stop_the_first_link_keeps_the_new_orde
 
 
 def test_a_flow_completion_run_again_after_a_failed_turn_reuses_its_link(
-    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+    stripe_env: StripeEmulator, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tracker = make_tracker("flow_completed", flow_completion("tok-retry"))
     _, events = run_stripe_action(ActionFlowStep(), tracker)
@@ -91,7 +96,7 @@ def test_a_flow_completion_run_again_after_a_failed_turn_reuses_its_link(
 
 
 def test_an_open_session_of_the_same_order_id_for_another_amount_is_not_reused(
-    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+    stripe_env: StripeEmulator, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tracker = make_tracker("flow_completed", flow_completion("tok-other-amount"))
     _, events = run_stripe_action(ActionFlowStep(), tracker)
@@ -107,7 +112,7 @@ def test_an_open_session_of_the_same_order_id_for_another_amount_is_not_reused(
 
 
 def test_a_flow_completion_run_again_after_its_link_expired_gets_the_next_attempt(
-    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+    stripe_env: StripeEmulator, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tracker = make_tracker("flow_completed", flow_completion("tok-expired"))
     _, events = run_stripe_action(ActionFlowStep(), tracker)

@@ -15,14 +15,20 @@ from actions.orders.states import OrderStatus
 from actions.payment_confirmation_actions import ActionPaymentSucceeded
 from actions.payments.checkout_links import create_payment_link
 from actions.payments.errors import StripeUnavailable
+from sandbox.stripe_api import StripeEmulator
 from shop_contract.catalog import Catalog
 from tests.conftest import CUSTOMER, slot_updates
-from tests.fakes.stripe_api import FakeStripeApi
-from tests.stripe_checkout import SESSIONS, awaiting_order, paid_event, run, run_stripe_action
+from tests.support.stripe_checkout import (
+    SESSIONS,
+    awaiting_order,
+    paid_event,
+    run,
+    run_stripe_action,
+)
 
 
 def test_a_payment_is_confirmed_from_stripes_answer_not_the_entities(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     session_id = str(order.checkout_session_id)
@@ -43,7 +49,7 @@ def test_a_payment_is_confirmed_from_stripes_answer_not_the_entities(
     assert stripe_env.requests_to("GET", f"{SESSIONS}/{session_id}")
 
 
-def test_a_payment_is_confirmed_once(stripe_env: FakeStripeApi, catalog: Catalog) -> None:
+def test_a_payment_is_confirmed_once(stripe_env: StripeEmulator, catalog: Catalog) -> None:
     order = awaiting_order(stripe_env, catalog)
     session_id = str(order.checkout_session_id)
     stripe_env.complete(session_id)
@@ -55,7 +61,7 @@ def test_a_payment_is_confirmed_once(stripe_env: FakeStripeApi, catalog: Catalog
 
 
 def test_payment_for_a_replaced_order_confirms_that_order(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     first = awaiting_order(stripe_env, catalog).moved_to(OrderStatus.CANCELLED)
     stripe_env.complete_late(str(first.checkout_session_id))
@@ -73,7 +79,7 @@ def test_payment_for_a_replaced_order_confirms_that_order(
 
 
 def test_payment_for_a_cancelled_order_is_confirmed(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     cancelled = awaiting_order(stripe_env, catalog).moved_to(OrderStatus.CANCELLED)
     stripe_env.complete_late(str(cancelled.checkout_session_id))
@@ -84,7 +90,7 @@ def test_payment_for_a_cancelled_order_is_confirmed(
     assert slot_updates(events)["order_id"] == cancelled.id
 
 
-def other_orders_session(fake: FakeStripeApi, catalog: Catalog) -> str:
+def other_orders_session(fake: StripeEmulator, catalog: Catalog) -> str:
     other = run(create_payment_link(Order.start(catalog, {"espresso-beans": 2}), CUSTOMER))
     fake.complete(other.session_id)
     return other.session_id
@@ -92,7 +98,7 @@ def other_orders_session(fake: FakeStripeApi, catalog: Catalog) -> str:
 
 @pytest.mark.parametrize("case", ["unpaid", "another_order", "unknown", "amount", "debit"])
 def test_a_payment_stripe_does_not_vouch_for_is_not_confirmed(
-    stripe_env: FakeStripeApi, catalog: Catalog, case: str, caplog: pytest.LogCaptureFixture
+    stripe_env: StripeEmulator, catalog: Catalog, case: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     session_id = str(order.checkout_session_id)
@@ -114,7 +120,7 @@ def test_a_payment_stripe_does_not_vouch_for_is_not_confirmed(
 
 
 def test_a_payment_turn_fails_when_stripe_cannot_answer_so_the_event_is_replayed(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     session_id = str(order.checkout_session_id)
@@ -127,7 +133,7 @@ def test_a_payment_turn_fails_when_stripe_cannot_answer_so_the_event_is_replayed
 
 
 def test_a_payment_told_again_for_an_order_paid_before_sessions_were_recorded_is_logged(
-    stripe_env: FakeStripeApi, catalog: Catalog, caplog: pytest.LogCaptureFixture
+    stripe_env: StripeEmulator, catalog: Catalog, caplog: pytest.LogCaptureFixture
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     stripe_env.complete(str(order.checkout_session_id))

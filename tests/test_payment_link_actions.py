@@ -9,10 +9,10 @@ from actions.orders.states import OrderStatus
 from actions.payment_event_actions import ActionCheckoutExpired
 from actions.payment_link_actions import ActionCreatePaymentLink
 from actions.payments.checkout_links import LINK_FAILED, idempotency_key
+from sandbox.stripe_api import StripeEmulator
 from shop_contract.catalog import Catalog
 from tests.conftest import make_tracker, slot_updates
-from tests.fakes.stripe_api import FakeStripeApi
-from tests.stripe_checkout import (
+from tests.support.stripe_checkout import (
     PAID_ALREADY,
     awaiting_order,
     creates,
@@ -24,7 +24,7 @@ from tests.stripe_checkout import (
 
 
 def test_payment_link_action_sends_the_link_and_awaits_payment(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     draft = espresso_order(catalog)
     messages, events = run_stripe_action(
@@ -41,7 +41,7 @@ def test_payment_link_action_sends_the_link_and_awaits_payment(
 
 
 def test_payment_link_action_on_whatsapp_sends_a_cta_button(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     draft = espresso_order(catalog)
     tracker = make_tracker("affirm", slots=draft.to_slots(), channel="whatsapp")
@@ -54,7 +54,7 @@ def test_payment_link_action_on_whatsapp_sends_a_cta_button(
 
 
 def test_payment_link_action_when_stripe_is_down_keeps_the_draft(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     stripe_env.queue_failures(500, 500, 500)
     draft = espresso_order(catalog)
@@ -69,7 +69,7 @@ def test_payment_link_action_when_stripe_is_down_keeps_the_draft(
 
 
 def test_try_again_after_a_timed_out_link_gets_the_session_stripe_created(
-    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+    stripe_env: StripeEmulator, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Regression: expires_at used to be counted from the request's time, so a retry of the
     # same attempt carried other parameters under the same key and Stripe refused it.
@@ -86,7 +86,7 @@ def test_try_again_after_a_timed_out_link_gets_the_session_stripe_created(
 
 
 def test_expired_link_gets_a_new_session_for_a_new_attempt(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     draft = espresso_order(catalog)
     _, events = run_stripe_action(
@@ -119,7 +119,7 @@ def test_expired_link_gets_a_new_session_for_a_new_attempt(
 
 
 def test_a_new_link_after_a_decline_expires_the_previous_session(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     failed = order.moved_to(OrderStatus.PAYMENT_FAILED)
@@ -135,7 +135,7 @@ def test_a_new_link_after_a_decline_expires_the_previous_session(
 
 
 def test_no_new_link_when_the_previous_one_was_paid_meanwhile(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     stripe_env.complete(str(order.checkout_session_id))

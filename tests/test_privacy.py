@@ -8,10 +8,10 @@ import contextlib
 import json
 import logging
 import os
-import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 from unittest import mock
 
 import pytest
@@ -43,11 +43,13 @@ from connectors.storage.schema import (
 )
 from connectors.storage.sealing import column_context, digest, row_identity
 from connectors.storage.store import ConnectorStore
+from sandbox.launcher import ROOT
+from scripts import operator_store
 from scripts.outbox_cli import main as outbox_cli
-from tests import redis_server
-from tests.at_rest import found_in_sqlite_files, found_in_tables
-from tests.live_bot import BIN, ROOT
-from tests.postgres import temporary_database
+from scripts.privacy_cli import main as privacy_main
+from tests.support import redis_server
+from tests.support.at_rest import found_in_sqlite_files, found_in_tables
+from tests.support.postgres import temporary_database
 
 DOMAIN = Domain.load(str(ROOT / "domain.yml"))
 ANNA, BORIS = "15550901111", "15550902222"
@@ -96,6 +98,19 @@ def test_pseudonyms_are_keyed_and_stable() -> None:
         ("K1:" + KEY_1.split(":")[1], "lower-case"),
         ("k1:%%%%", "not valid base64"),
         (f"{KEY_1},{KEY_1}", "appears twice"),
+    ],
+    # Named, not shown: the values hold keys made at run time, and pytest-xdist's workers
+    # must collect the same test ids.
+    ids=[
+        "unset",
+        "blank",
+        "3-bytes",
+        "hex",
+        "no-colon",
+        "bad-id",
+        "upper-case-id",
+        "not-base64",
+        "twice",
     ],
 )
 def test_a_missing_or_weak_key_is_refused_with_its_fix(value: str, message: str) -> None:
@@ -588,19 +603,36 @@ def test_reencrypt_refuses_an_old_form_id_moved_to_another_customers_row(
 # --- the command line ------------------------------------------------------------------------
 
 
-def privacy_cli(*args: str, url: str, keys: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATABASE_URL": url, ENV_VAR: keys}
-    return subprocess.run(
-        [str(BIN / "python"), "-m", "scripts.privacy_cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+class CliRun(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
 
 
-def test_cli_exports_erases_and_explains_a_missing_key(tmp_path: Path) -> None:
+@pytest.fixture
+def privacy_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> Callable[..., CliRun]:
+    """`make privacy ARGS=…` in-process (its `main(argv)`), with DATABASE_URL and the key
+    ring as given and no project `.env`; what it printed and its exit status."""
+    monkeypatch.setattr(operator_store, "PROJECT_ROOT", tmp_path)  # no .env there
+
+    def run(*args: str, url: str, keys: str) -> CliRun:
+        monkeypatch.setenv("DATABASE_URL", url)
+        monkeypatch.setenv(ENV_VAR, keys)
+        try:
+            status = privacy_main(list(args))
+        except SystemExit as exit:
+            status = int(exit.code or 0)
+        printed = capsys.readouterr()
+        return CliRun(status, printed.out, printed.err)
+
+    return run
+
+
+def test_cli_exports_erases_and_explains_a_missing_key(
+    tmp_path: Path, privacy_cli: Callable[..., CliRun]
+) -> None:
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     converse(tracker_store(url, KEY_1), ANNA, "hello shop", time.time())
     exported = privacy_cli("export", "--customer", ANNA, url=url, keys=KEY_1)

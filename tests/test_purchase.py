@@ -19,11 +19,13 @@ from connectors.storage.keys import ENV_VAR
 from connectors.storage.opening import open_store
 from connectors.storage.store import ConnectorStore
 from sandbox import stripe_events as se
-from tests.at_rest import found_in_tables
-from tests.chat import Chat, text_of
-from tests.fakes.graph_api import FakeGraphApi
-from tests.fakes.stripe_api import FakeStripeApi
-from tests.live_bot import LiveBot, start_bot
+from sandbox.graph_api import GraphApiEmulator
+from sandbox.launcher import LiveBot, start_bot
+from sandbox.stripe_api import StripeEmulator
+from tests.support.at_rest import found_in_tables
+from tests.support.chat import Chat, text_of
+
+pytestmark = pytest.mark.live  # every test here talks to the running bot
 
 APP_SECRET = secrets.token_hex(16)
 OLD_WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
@@ -42,7 +44,9 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bot(graph_api: FakeGraphApi, stripe_api: FakeStripeApi, workdir: Path) -> Iterator[LiveBot]:
+def bot(
+    graph_api: GraphApiEmulator, stripe_api: StripeEmulator, workdir: Path
+) -> Iterator[LiveBot]:
     env = {
         "WHATSAPP_ACCESS_TOKEN": graph_api.access_token,
         "WHATSAPP_PHONE_NUMBER_ID": graph_api.phone_number_id,
@@ -60,7 +64,7 @@ def bot(graph_api: FakeGraphApi, stripe_api: FakeStripeApi, workdir: Path) -> It
 
 
 @pytest.fixture(scope="module")
-def chat(bot: LiveBot, graph_api: FakeGraphApi) -> Chat:
+def chat(bot: LiveBot, graph_api: GraphApiEmulator) -> Chat:
     return Chat(bot, graph_api, APP_SECRET)
 
 
@@ -79,7 +83,7 @@ def send_event(
 
 
 def order_and_get_link(
-    chat: Chat, stripe_api: FakeStripeApi, customer: str, product: str
+    chat: Chat, stripe_api: StripeEmulator, customer: str, product: str
 ) -> dict[str, Any]:
     """The customer orders `product` and taps 'pay'; returns the Checkout Session created."""
     before = len(chat.messages(customer))
@@ -96,7 +100,7 @@ def order_and_get_link(
 
 
 def paid_event(
-    stripe_api: FakeStripeApi,
+    stripe_api: StripeEmulator,
     session: dict[str, Any],
     paid_at_stripe: bool = True,
     **changes: Any,
@@ -120,7 +124,7 @@ def confirmations(chat: Chat, customer: str) -> list[str]:
 
 
 def test_order_pay_confirm_exactly_once(
-    chat: Chat, bot: LiveBot, stripe_api: FakeStripeApi, store: ConnectorStore
+    chat: Chat, bot: LiveBot, stripe_api: StripeEmulator, store: ConnectorStore
 ) -> None:
     customer = new_customer()
     session = order_and_get_link(chat, stripe_api, customer, "espresso beans")
@@ -134,7 +138,7 @@ def test_order_pay_confirm_exactly_once(
         paid_event(stripe_api, session)["data"]["object"],
     )
     assert send_event(bot, later).status_code == 200  # another event saying the same
-    time.sleep(1.5)
+    chat.idle()
     (confirmation,) = confirmations(chat, customer)
     assert session["metadata"]["order_id"] in confirmation and "€12.90" in confirmation
     assert store.stripe.outcome(later["id"]) == "already_fulfilled"
@@ -144,7 +148,7 @@ def test_order_pay_confirm_exactly_once(
 
 
 def test_concurrent_duplicates_confirm_once(
-    chat: Chat, bot: LiveBot, stripe_api: FakeStripeApi
+    chat: Chat, bot: LiveBot, stripe_api: StripeEmulator
 ) -> None:
     customer = new_customer()
     session = order_and_get_link(chat, stripe_api, customer, "green tea")
@@ -160,12 +164,12 @@ def test_concurrent_duplicates_confirm_once(
     for thread in threads:
         thread.join()
     assert answers == [200] * len(events)
-    chat.wait(customer, 3, settle=2.0)
+    chat.wait(customer, 3, settle=True)
     assert len(confirmations(chat, customer)) == 1
 
 
 def test_late_expiry_does_not_undo_a_payment(
-    chat: Chat, bot: LiveBot, stripe_api: FakeStripeApi
+    chat: Chat, bot: LiveBot, stripe_api: StripeEmulator
 ) -> None:
     customer = new_customer()
     session = order_and_get_link(chat, stripe_api, customer, "decaf")
@@ -176,13 +180,15 @@ def test_late_expiry_does_not_undo_a_payment(
         {**paid_event(stripe_api, session)["data"]["object"], "status": "expired"},
     )
     send_event(bot, expired)
-    time.sleep(1.5)
+    chat.idle()
     assert len(chat.messages(customer)) == 3
     chat.say(customer, "where is my order?")
     assert "paid" in text_of(chat.next_reply(customer, 3))
 
 
-def test_declined_then_retry_then_paid(chat: Chat, bot: LiveBot, stripe_api: FakeStripeApi) -> None:
+def test_declined_then_retry_then_paid(
+    chat: Chat, bot: LiveBot, stripe_api: StripeEmulator
+) -> None:
     customer = new_customer()
     first = order_and_get_link(chat, stripe_api, customer, "filter coffee")
     failed = se.event(
@@ -199,11 +205,13 @@ def test_declined_then_retry_then_paid(chat: Chat, bot: LiveBot, stripe_api: Fak
     assert second["id"] != first["id"]
     assert second["metadata"]["order_id"] == first["metadata"]["order_id"]
     send_event(bot, paid_event(stripe_api, second))
-    chat.wait(customer, 5, settle=1.0)
+    chat.wait(customer, 5, settle=True)
     assert len(confirmations(chat, customer)) == 1
 
 
-def test_expired_link_gets_a_fresh_one(chat: Chat, bot: LiveBot, stripe_api: FakeStripeApi) -> None:
+def test_expired_link_gets_a_fresh_one(
+    chat: Chat, bot: LiveBot, stripe_api: StripeEmulator
+) -> None:
     customer = new_customer()
     first = order_and_get_link(chat, stripe_api, customer, "gift card")
     expired = se.event(
@@ -220,12 +228,12 @@ def test_expired_link_gets_a_fresh_one(chat: Chat, bot: LiveBot, stripe_api: Fak
     assert url != first["url"]
     (second,) = [s for s in stripe_api.sessions.values() if s["url"] == url]
     send_event(bot, paid_event(stripe_api, second))
-    chat.wait(customer, 4, settle=1.0)
+    chat.wait(customer, 4, settle=True)
     assert len(confirmations(chat, customer)) == 1
 
 
 def test_a_payment_stripe_has_not_taken_is_not_confirmed(
-    chat: Chat, bot: LiveBot, stripe_api: FakeStripeApi
+    chat: Chat, bot: LiveBot, stripe_api: StripeEmulator
 ) -> None:
     customer = new_customer()
     session = order_and_get_link(chat, stripe_api, customer, "espresso")
@@ -236,7 +244,7 @@ def test_a_payment_stripe_has_not_taken_is_not_confirmed(
 
 
 def test_refund_and_subscription_messages(
-    chat: Chat, bot: LiveBot, stripe_api: FakeStripeApi
+    chat: Chat, bot: LiveBot, stripe_api: StripeEmulator
 ) -> None:
     customer = new_customer()
     session = order_and_get_link(chat, stripe_api, customer, "coffee club")
@@ -287,7 +295,7 @@ def test_refund_and_subscription_messages(
     assert "refunded €34.00" in text_of(chat.next_reply(buyer, 3))
 
 
-def test_cancel_expires_the_checkout_session(chat: Chat, stripe_api: FakeStripeApi) -> None:
+def test_cancel_expires_the_checkout_session(chat: Chat, stripe_api: StripeEmulator) -> None:
     customer = new_customer()
     session = order_and_get_link(chat, stripe_api, customer, "sencha")
     chat.say(customer, "please cancel my order")
@@ -297,7 +305,7 @@ def test_cancel_expires_the_checkout_session(chat: Chat, stripe_api: FakeStripeA
     assert stripe_api.sessions[session["id"]]["status"] == "expired"
 
 
-def test_stripe_down_then_retry(chat: Chat, stripe_api: FakeStripeApi) -> None:
+def test_stripe_down_then_retry(chat: Chat, stripe_api: StripeEmulator) -> None:
     customer = new_customer()
     chat.say(customer, "I want the espresso beans")
     chat.wait(customer, 1)
@@ -313,7 +321,7 @@ def test_stripe_down_then_retry(chat: Chat, stripe_api: FakeStripeApi) -> None:
 
 
 def test_confirmation_outside_the_window_is_the_template(
-    chat: Chat, bot: LiveBot, stripe_api: FakeStripeApi, store: ConnectorStore
+    chat: Chat, bot: LiveBot, stripe_api: StripeEmulator, store: ConnectorStore
 ) -> None:
     customer = new_customer()
     session = order_and_get_link(chat, stripe_api, customer, "decaf beans")
@@ -376,7 +384,7 @@ def test_metrics_count_what_happened(bot: LiveBot) -> None:
 
 
 def test_delete_my_data_asks_then_erases_everything_and_the_bot_starts_fresh(
-    chat: Chat, stripe_api: FakeStripeApi, store: ConnectorStore, workdir: Path
+    chat: Chat, stripe_api: StripeEmulator, store: ConnectorStore, workdir: Path
 ) -> None:
     customer = new_customer()
     session = order_and_get_link(chat, stripe_api, customer, "decaf beans")
@@ -403,7 +411,7 @@ def test_delete_my_data_asks_then_erases_everything_and_the_bot_starts_fresh(
 
 
 def test_delete_my_data_can_be_declined(
-    chat: Chat, stripe_api: FakeStripeApi, store: ConnectorStore
+    chat: Chat, stripe_api: StripeEmulator, store: ConnectorStore
 ) -> None:
     customer = new_customer()
     order_and_get_link(chat, stripe_api, customer, "espresso beans")
@@ -415,7 +423,9 @@ def test_delete_my_data_can_be_declined(
     assert len(export_customer(store, customer)["wa_inbound_messages"]) == 4
 
 
-def test_the_logs_hold_no_personal_data_or_secrets(bot: LiveBot, stripe_api: FakeStripeApi) -> None:
+def test_the_logs_hold_no_personal_data_or_secrets(
+    bot: LiveBot, stripe_api: StripeEmulator
+) -> None:
     """Runs last in this module, after every purchase above."""
     logs = "\n".join(path.read_text(errors="replace") for path in bot.logs)
     encryption_key = os.environ[ENV_VAR].split(":", 1)[1]

@@ -65,8 +65,33 @@ PATCH_MODULES = [
 ]
 
 
-def run_script(body: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """Runs PATCHED_MODULES + `body` in a fresh interpreter with a valid channel setup."""
+# One fresh interpreter goes through start-up as a shop would meet it: the channel imported,
+# start-up on another Rasa version (refused), then on the right one. Each stage prints which
+# module each function comes from; importing Rasa costs seconds, so the stages share it.
+START_UP_STAGES = """
+import rasa
+from connectors.whatsapp.channel import WhatsAppInput
+print("imported", patched_modules())
+installed_version, rasa.__version__ = rasa.__version__, "3.7.0"
+try:
+    WhatsAppInput.from_credentials(None)
+except SystemExit as refused:
+    print("refused with status", refused.code)
+print("after the refusal", patched_modules())
+rasa.__version__ = installed_version
+WhatsAppInput.from_credentials(None)
+print("started", patched_modules())
+"""
+
+
+STAGES = ("imported", "refused with status", "after the refusal", "started")
+
+
+@pytest.fixture(scope="module")
+def start_up(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """What START_UP_STAGES printed in a fresh interpreter with a valid channel setup, by
+    stage; every other line (the refusal's) under 'refusal'."""
+    workdir = tmp_path_factory.mktemp("patches")
     env = {
         **os.environ,
         "PYTHONPATH": str(PROJECT_ROOT),
@@ -74,56 +99,43 @@ def run_script(body: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
         "WHATSAPP_PHONE_NUMBER_ID": "100000000000001",
         "WHATSAPP_APP_SECRET": "test-app-secret",
         "WHATSAPP_VERIFY_TOKEN": "test-verify-token",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'patches.db'}",
+        "DATABASE_URL": f"sqlite:///{workdir / 'patches.db'}",
     }
-    return subprocess.run(
-        [sys.executable, "-c", PATCHED_MODULES + body],
-        cwd=tmp_path,
+    result = subprocess.run(
+        [sys.executable, "-c", PATCHED_MODULES + START_UP_STAGES],
+        cwd=workdir,
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=False,
     )
-
-
-def last_line(result: subprocess.CompletedProcess[str]) -> Any:
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    stages = {"refusal": ""}
+    for line in result.stdout.strip().splitlines():
+        stage = next((s for s in STAGES if line.startswith(s)), None)
+        if stage is None:
+            stages["refusal"] += line + "\n"
+        else:
+            stages[stage] = line.removeprefix(stage).strip()
+    return stages
 
 
-def test_importing_the_channel_patches_nothing(tmp_path: Path) -> None:
-    result = run_script("import connectors.whatsapp.channel\nprint(patched_modules())", tmp_path)
-    assert last_line(result) == RASA_MODULES
+def test_importing_the_channel_patches_nothing(start_up: dict[str, str]) -> None:
+    assert json.loads(start_up["imported"]) == RASA_MODULES
 
 
-def test_from_credentials_installs_the_patches(tmp_path: Path) -> None:
-    script = (
-        "from connectors.whatsapp.channel import WhatsAppInput\n"
-        "WhatsAppInput.from_credentials(None)\n"
-        "print(patched_modules())"
-    )
-    assert last_line(run_script(script, tmp_path)) == PATCH_MODULES
+def test_from_credentials_installs_the_patches(start_up: dict[str, str]) -> None:
+    assert json.loads(start_up["started"]) == PATCH_MODULES
 
 
-def test_another_rasa_version_stops_start_up_with_one_clear_line(tmp_path: Path) -> None:
-    script = (
-        "import rasa\n"
-        "rasa.__version__ = '3.7.0'\n"
-        "from connectors.whatsapp.channel import WhatsAppInput\n"
-        "try:\n"
-        "    WhatsAppInput.from_credentials(None)\n"
-        "finally:\n"
-        "    print(patched_modules())\n"
-    )
-    result = run_script(script, tmp_path)
-    assert result.returncode == 1
-    refusal, modules = result.stdout.strip().splitlines()[-2:]
+def test_another_rasa_version_stops_start_up_with_one_clear_line(start_up: dict[str, str]) -> None:
+    assert start_up["refused with status"] == "1"
     assert (
         "WhatsApp channel: rasa 3.7.0 is installed, but connectors/rasa_patches was written "
         f"for rasa {EXPECTED_RASA_VERSION} — install rasa=={EXPECTED_RASA_VERSION}"
-    ) in refusal
-    assert json.loads(modules) == RASA_MODULES  # nothing was patched
+    ) in start_up["refusal"]
+    assert json.loads(start_up["after the refusal"]) == RASA_MODULES  # nothing was patched
 
 
 def rasa_validation_stand_in(self: RemoteAction, result: dict[str, Any]) -> bool:

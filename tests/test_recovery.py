@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,19 +18,19 @@ import requests
 from connectors.storage.opening import open_store
 from sandbox import meta
 from sandbox import stripe_events as se
+from sandbox.graph_api import GraphApiEmulator
+from sandbox.launcher import ROOT, LiveBot, start_bot
+from sandbox.stripe_api import StripeEmulator
 from shop_contract.flow_tokens import issue_token
-from tests.chat import Chat, text_of
-from tests.fakes.graph_api import FakeGraphApi
-from tests.fakes.stripe_api import FakeStripeApi
-from tests.live_bot import ROOT, LiveBot, start_bot
+from tests.support.chat import Chat, text_of
 
 APP_SECRET = secrets.token_hex(16)
 WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
 
 
 @pytest.fixture
-def fakes() -> Iterator[tuple[FakeGraphApi, FakeStripeApi]]:
-    graph, stripe_api = FakeGraphApi(), FakeStripeApi("sk_test_" + secrets.token_hex(12))
+def fakes() -> Iterator[tuple[GraphApiEmulator, StripeEmulator]]:
+    graph, stripe_api = GraphApiEmulator(), StripeEmulator("sk_test_" + secrets.token_hex(12))
     graph.start()
     stripe_api.start()
     yield graph, stripe_api
@@ -37,7 +38,7 @@ def fakes() -> Iterator[tuple[FakeGraphApi, FakeStripeApi]]:
     stripe_api.stop()
 
 
-def environment(graph: FakeGraphApi, stripe_api: FakeStripeApi) -> dict[str, str]:
+def environment(graph: GraphApiEmulator, stripe_api: StripeEmulator) -> dict[str, str]:
     return {
         "WHATSAPP_ACCESS_TOKEN": graph.access_token,
         "WHATSAPP_PHONE_NUMBER_ID": graph.phone_number_id,
@@ -60,8 +61,9 @@ def kill_hard(bot: LiveBot) -> None:
         process.wait(timeout=10)
 
 
+@pytest.mark.live
 def test_kill_9_between_acknowledging_and_confirming(
-    tmp_path: Path, fakes: tuple[FakeGraphApi, FakeStripeApi]
+    tmp_path: Path, fakes: tuple[GraphApiEmulator, StripeEmulator]
 ) -> None:
     graph, stripe_api = fakes
     env = environment(graph, stripe_api)
@@ -96,8 +98,9 @@ def test_kill_9_between_acknowledging_and_confirming(
     assert chat.messages(browser) == [] and len(chat.messages(payer)) == 2
 
     restarted = start_bot(tmp_path, env, {"connectors.whatsapp.channel.WhatsAppInput": {}})
+    chat = replace(chat, bot=restarted)
     try:
-        confirmation = chat.wait(payer, 3, settle=3.0)
+        confirmation = chat.wait(payer, 3, settle=True)
         assert len(confirmation) == 3 and "is confirmed" in text_of(confirmation[2])
         (catalog,) = chat.wait(browser, 1)
         assert "Espresso Beans" in str(catalog)
@@ -107,7 +110,7 @@ def test_kill_9_between_acknowledging_and_confirming(
         assert requests.post(
             f"{restarted.rasa_url}/webhooks/whatsapp/stripe", data=body, headers=headers, timeout=10
         ).json() == {"status": "duplicate"}
-        time.sleep(1.5)
+        chat.idle()
         assert len(chat.messages(payer)) == 3
         health = requests.get(f"{restarted.rasa_url}/webhooks/whatsapp/", timeout=5).json()
         assert health["status"] == "ok" and health["database"] == "ok"
@@ -116,8 +119,9 @@ def test_kill_9_between_acknowledging_and_confirming(
         restarted.stop()
 
 
+@pytest.mark.live
 def test_confirmation_waits_out_a_graph_api_outage(
-    tmp_path: Path, fakes: tuple[FakeGraphApi, FakeStripeApi]
+    tmp_path: Path, fakes: tuple[GraphApiEmulator, StripeEmulator]
 ) -> None:
     graph, stripe_api = fakes
     env = {
@@ -151,7 +155,7 @@ def test_confirmation_waits_out_a_graph_api_outage(
         assert entry.attempts >= 1 and entry.customer_id == customer
         assert entry.last_error is not None and "GraphApiError" in entry.last_error
         graph.accept_connections()
-        messages = chat.wait(customer, 3, settle=3.0)
+        messages = chat.wait(customer, 3, settle=True)
         assert len(messages) == 3 and "is confirmed" in text_of(messages[2])
         assert [e.status for e in store.outbox.entries()] == ["sent"]
     finally:
@@ -179,8 +183,9 @@ def restart_action_server(bot: LiveBot, env: dict[str, str]) -> subprocess.Popen
     )
 
 
+@pytest.mark.live
 def test_an_action_server_outage_delays_the_confirmation_but_does_not_lose_it(
-    tmp_path: Path, fakes: tuple[FakeGraphApi, FakeStripeApi]
+    tmp_path: Path, fakes: tuple[GraphApiEmulator, StripeEmulator]
 ) -> None:
     graph, stripe_api = fakes
     env = environment(graph, stripe_api)
@@ -208,7 +213,7 @@ def test_an_action_server_outage_delays_the_confirmation_but_does_not_lose_it(
         assert store.stripe.outcome(event["id"]) is None  # not counted as handled
         assert len(chat.messages(customer)) == 2
         replacement = restart_action_server(bot, env)
-        messages = chat.wait(customer, 3, settle=3.0)
+        messages = chat.wait(customer, 3, settle=True)
         assert len(messages) == 3 and "is confirmed" in text_of(messages[2])
         assert store.stripe.outcome(event["id"]) == "triggered"
     finally:
@@ -218,8 +223,9 @@ def test_an_action_server_outage_delays_the_confirmation_but_does_not_lose_it(
         bot.stop()
 
 
+@pytest.mark.live
 def test_a_flow_completion_during_an_action_server_outage_still_makes_one_order(
-    tmp_path: Path, fakes: tuple[FakeGraphApi, FakeStripeApi]
+    tmp_path: Path, fakes: tuple[GraphApiEmulator, StripeEmulator]
 ) -> None:
     graph, stripe_api = fakes
     env = environment(graph, stripe_api)
@@ -254,7 +260,7 @@ def test_a_flow_completion_during_an_action_server_outage_still_makes_one_order(
         assert stripe_api.sessions == {}  # no order yet
         replacement = restart_action_server(bot, env)
         complete()  # the customer submits the Flow's completion again
-        messages = chat.wait(customer, 1, settle=5.0)
+        messages = chat.wait(customer, 1, settle=True)
         orders = [m for m in messages if "Gift Card" in text_of(m)]
         assert len(orders) == 1, [text_of(m) for m in messages]
         assert len(stripe_api.sessions) == 1

@@ -16,8 +16,10 @@ import pytest
 import requests
 
 from sandbox import meta
-from tests.fakes.graph_api import FakeGraphApi
-from tests.live_bot import port_open, spawn_logged, wait_for
+from sandbox.graph_api import GraphApiEmulator
+from sandbox.launcher import port_open, spawn, wait_until_up
+
+pytestmark = pytest.mark.live  # every test here talks to the running bot
 
 ROOT = Path(__file__).resolve().parent.parent
 RASA_URL = "http://127.0.0.1:5005"
@@ -37,9 +39,9 @@ def start_run(workdir: Path, env_extra: dict[str, str]) -> subprocess.Popen[byte
     env["SANDBOX"] = "off"  # the bot alone, not the sandbox that `make run` starts without settings
     env["DATABASE_URL"] = f"sqlite:///{workdir / 'tracker.db'}"
     env.update(env_extra)
-    process = spawn_logged(["bash", "scripts/run.sh", "serve"], env, workdir / "run.log")
-    wait_for(f"{ACTIONS_URL}/health", [process])
-    wait_for(f"{RASA_URL}/", [process])
+    process = spawn(["bash", "scripts/run.sh", "serve"], env, workdir / "run.log")
+    wait_until_up(f"{ACTIONS_URL}/health", [process])
+    wait_until_up(f"{RASA_URL}/", [process])
     return process
 
 
@@ -138,7 +140,7 @@ def test_ctrl_c_stops_both_servers(running_bot: subprocess.Popen[bytes]) -> None
 
 
 def test_with_whatsapp_settings_the_channel_answers_through_the_graph_api(
-    tmp_path: Path, fake_graph: FakeGraphApi
+    tmp_path: Path, fake_graph: GraphApiEmulator
 ) -> None:
     secret = secrets.token_hex(16)
     process = start_run(

@@ -6,18 +6,20 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
-from tests.live_bot import ROOT, free_port, port_open, spawn_logged
-from tests.sandbox_client import Customer, kind
+from sandbox.__main__ import main as sandbox_main
+from sandbox.launcher import free_port, port_open, spawn
+from tests.support.sandbox_client import Customer, kind
 
 START_SECONDS = 240.0
 
 
+@pytest.mark.live
 def test_make_run_without_settings_starts_the_sandbox_and_ctrl_c_stops_it(tmp_path: Path) -> None:
     ports = {
         name: free_port()
@@ -36,7 +38,7 @@ def test_make_run_without_settings_starts_the_sandbox_and_ctrl_c_stops_it(tmp_pa
     env["ENV_FILE"] = os.devnull
     env["SANDBOX_DATABASE_URL"] = f"sqlite:///{tmp_path / 'sandbox.db'}"
     log = tmp_path / "run.log"
-    process = spawn_logged(["bash", "scripts/run.sh", "serve"], env, log)
+    process = spawn(["bash", "scripts/run.sh", "serve"], env, log)
     try:
         deadline = time.monotonic() + START_SECONDS
         while "Open the chat simulator" not in log.read_text(errors="replace"):
@@ -66,20 +68,16 @@ def test_make_run_without_settings_starts_the_sandbox_and_ctrl_c_stops_it(tmp_pa
     assert "sk_test_" not in logs and "whsec_" not in logs and "BEGIN PRIVATE KEY" not in logs
 
 
-def test_a_busy_bot_port_is_named_before_anything_starts() -> None:
+def test_a_busy_bot_port_is_named_before_anything_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        env = {**os.environ, "RASA_PORT": str(port), "ACTION_SERVER_PORT": str(free_port())}
-        result = subprocess.run(
-            [str(ROOT / ".venv" / "bin" / "python"), "-m", "sandbox"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    assert result.returncode == 1
-    assert f"port {port} (RASA_PORT) is in use" in result.stderr
-    assert "starting the WhatsApp and Stripe emulators" not in result.stdout
+        monkeypatch.setenv("RASA_PORT", str(port))
+        monkeypatch.setenv("ACTION_SERVER_PORT", str(free_port()))
+        assert sandbox_main() == 1
+    printed = capsys.readouterr()
+    assert f"port {port} (RASA_PORT) is in use" in printed.err
+    assert "starting the WhatsApp and Stripe emulators" not in printed.out

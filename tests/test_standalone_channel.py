@@ -25,9 +25,11 @@ import requests
 import yaml
 
 from sandbox import meta
-from tests.chat import Chat
-from tests.fakes.graph_api import FakeGraphApi
-from tests.live_bot import BIN, ROOT, LiveBot, free_port, spawn_logged, wait_for
+from sandbox.graph_api import GraphApiEmulator
+from sandbox.launcher import BIN, ROOT, LiveBot, StartError, serve
+from tests.support.chat import Chat
+
+pytestmark = pytest.mark.live  # every test here talks to the running bot
 
 APP_SECRET = secrets.token_hex(16)
 VERIFY_TOKEN = secrets.token_urlsafe(12)
@@ -140,7 +142,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bot(project: Path, graph_api: FakeGraphApi) -> Iterator[LiveBot]:
+def bot(project: Path, graph_api: GraphApiEmulator) -> Iterator[LiveBot]:
     """`rasa run` in the project's directory: WhatsApp only, no action endpoint, settings
     from the project's own `.env`, DATABASE_URL unset."""
     (project / ".env").write_text(
@@ -161,23 +163,24 @@ def bot(project: Path, graph_api: FakeGraphApi) -> Iterator[LiveBot]:
         project / "endpoints.yml",
         {"tracker_store": {"type": "connectors.storage.encrypted_tracker.EncryptedTrackerStore"}},
     )
-    port = free_port()
     log = project / "rasa.log"
-    process = spawn_logged(
-        [str(BIN / "rasa"), "run", "--port", str(port)], project_env(), log, cwd=project
-    )
-    live = LiveBot([f"http://127.0.0.1:{port}"], "", [process], [log])
     try:
-        wait_for(f"{live.rasa_url}/webhooks/whatsapp/health", [process])
-    except RuntimeError:
-        live.stop()
-        raise RuntimeError(f"the minimal bot did not start:\n{live.log_tail()}") from None
+        process, url = serve(
+            lambda port: [str(BIN / "rasa"), "run", "--port", str(port)],
+            project_env(),
+            log,
+            project,
+            "/webhooks/whatsapp/health",
+        )
+    except StartError as error:
+        raise StartError(f"the minimal bot did not start: {error}") from None
+    live = LiveBot([url], "", [process], [log])
     yield live
     live.stop()
 
 
 @pytest.fixture(scope="module")
-def chat(bot: LiveBot, graph_api: FakeGraphApi) -> Chat:
+def chat(bot: LiveBot, graph_api: GraphApiEmulator) -> Chat:
     return Chat(bot, graph_api, APP_SECRET)
 
 
@@ -238,7 +241,7 @@ def test_a_redelivered_message_is_answered_once(chat: Chat) -> None:
     assert chat.post(document).status_code == 200
     chat.wait(customer, 1)
     assert chat.post(document).status_code == 200  # Meta re-delivers the same message id
-    time.sleep(2.0)
+    chat.idle()
     assert len(chat.messages(customer)) == 1
 
 
@@ -253,7 +256,7 @@ def test_unsigned_and_wrongly_signed_posts_are_refused(chat: Chat) -> None:
     )
     assert unsigned.status_code == 401
     assert replace(chat, app_secret="not-the-secret").post(document).status_code == 403
-    time.sleep(1.0)
+    chat.idle()
     assert chat.messages(customer) == []
 
 
@@ -264,5 +267,5 @@ def test_a_message_it_cannot_read_gets_no_guessed_answer(chat: Chat) -> None:
     sticker = meta.message(customer, "sticker", {"id": "4321", "mime_type": "image/webp"})
     assert chat.post(meta.notification([sticker], [meta.contact(customer)])).status_code == 200
     chat.say(customer, "hello")
-    sent = chat.wait(customer, 1, settle=1.5)
+    sent = chat.wait(customer, 1, settle=True)
     assert [m["text"]["body"] for m in sent] == ["Hello from the tiny bot!"]

@@ -16,10 +16,10 @@ from stripe.params.checkout import SessionCreateParams
 from actions.payments.checkout_links import checkout_params
 from actions.payments.client import stripe_client
 from actions.settings import StripeSettings
+from sandbox.stripe_api import StripeEmulator, decode_form
 from shop_contract.catalog import Catalog
 from tests.conftest import CUSTOMER
-from tests.fakes.stripe_api import FakeStripeApi, decode_form
-from tests.stripe_checkout import (
+from tests.support.stripe_checkout import (
     COFFEE_CLUB_PRICE,
     ESPRESSO_PRICE,
     SESSIONS,
@@ -57,7 +57,7 @@ def valid_params(catalog: Catalog) -> dict[str, Any]:
     ],
 )
 def test_the_fake_refuses_what_stripe_refuses(
-    stripe_env: FakeStripeApi, catalog: Catalog, change: dict[str, Any], param: str
+    stripe_env: StripeEmulator, catalog: Catalog, change: dict[str, Any], param: str
 ) -> None:
     params = {**valid_params(catalog), **change}
 
@@ -96,7 +96,7 @@ def test_form_bodies_decode_into_nested_params() -> None:
 
 
 def test_the_fake_refuses_an_idempotency_key_reused_with_other_params(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     params = valid_params(catalog)
     other = {**params, "line_items": [{"price": ESPRESSO_PRICE, "quantity": 3}]}
@@ -113,7 +113,7 @@ def test_the_fake_refuses_an_idempotency_key_reused_with_other_params(
 
 
 def test_the_fake_answers_unknown_and_closed_sessions_like_stripe(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     session_id = str(order.checkout_session_id)
@@ -135,7 +135,7 @@ def test_the_fake_answers_unknown_and_closed_sessions_like_stripe(
     assert "status of `open`" in str(closed.value.user_message)
 
 
-def test_the_fake_wants_the_bearer_key(stripe_env: FakeStripeApi) -> None:
+def test_the_fake_wants_the_bearer_key(stripe_env: StripeEmulator) -> None:
     async def post_without_key() -> tuple[int, Any]:
         async with (
             aiohttp.ClientSession() as session,
@@ -153,7 +153,7 @@ def test_the_fake_wants_the_bearer_key(stripe_env: FakeStripeApi) -> None:
 
 
 def test_the_fake_refunds_in_part_then_the_rest_and_no_more(
-    stripe_env: FakeStripeApi, catalog: Catalog
+    stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(stripe_env, catalog)
     stripe_env.complete(str(order.checkout_session_id))

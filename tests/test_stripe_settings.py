@@ -11,16 +11,16 @@ import stripe
 from actions.payments.checkout_links import create_payment_link
 from actions.payments.errors import PaymentsNotConfigured
 from actions.settings import DEFAULT_EXPIRY_MINUTES, StripeSettings
+from sandbox.stripe_api import StripeEmulator
 from shop_contract.catalog import Catalog
 from shop_contract.env_settings import ConfigError
 from tests.conftest import CUSTOMER
-from tests.fakes.stripe_api import FakeStripeApi
-from tests.stripe_checkout import clear_payment_caches, creates, espresso_order, run
+from tests.support.stripe_checkout import clear_payment_caches, creates, espresso_order, run
 
 
 @pytest.mark.parametrize("minutes", [30, 90, 24 * 60])
 def test_checkout_expiry_minutes_is_honoured(
-    stripe_env: FakeStripeApi,
+    stripe_env: StripeEmulator,
     catalog: Catalog,
     monkeypatch: pytest.MonkeyPatch,
     minutes: int,
@@ -35,7 +35,7 @@ def test_checkout_expiry_minutes_is_honoured(
 
 
 def test_return_urls_come_from_the_environment(
-    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+    stripe_env: StripeEmulator, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CHECKOUT_SUCCESS_URL", "https://shop.example/thanks")
     monkeypatch.setenv("CHECKOUT_CANCEL_URL", "https://shop.example/cancelled")
@@ -55,7 +55,7 @@ def test_invalid_expiry_minutes_is_a_config_error(value: str) -> None:
 
 
 def test_invalid_expiry_minutes_fails_the_payment_link_loudly(
-    stripe_env: FakeStripeApi, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+    stripe_env: StripeEmulator, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CHECKOUT_EXPIRY_MINUTES", "10")
     clear_payment_caches()

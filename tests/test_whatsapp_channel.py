@@ -24,11 +24,13 @@ from connectors.storage.keys import ENV_VAR
 from connectors.storage.opening import open_store
 from connectors.storage.store import ConnectorStore
 from sandbox import meta
+from sandbox.graph_api import GraphApiEmulator
+from sandbox.launcher import ROOT, LiveBot, start_bot
 from shop_contract.flow_tokens import issue_token
-from tests.at_rest import found_in_sqlite_files, found_in_tables
-from tests.chat import WAIT_SECONDS, Chat, text_of
-from tests.fakes.graph_api import FakeGraphApi
-from tests.live_bot import ROOT, LiveBot, start_bot
+from tests.support.at_rest import found_in_sqlite_files, found_in_tables
+from tests.support.chat import WAIT_SECONDS, Chat, text_of
+
+pytestmark = pytest.mark.live  # every test here talks to the running bot
 
 OLD_SECRET = secrets.token_hex(16)
 NEW_SECRET = secrets.token_hex(16)
@@ -62,7 +64,9 @@ def flow_key() -> rsa.RSAPrivateKey:
 
 
 @pytest.fixture(scope="module")
-def bot(graph_api: FakeGraphApi, workdir: Path, flow_key: rsa.RSAPrivateKey) -> Iterator[LiveBot]:
+def bot(
+    graph_api: GraphApiEmulator, workdir: Path, flow_key: rsa.RSAPrivateKey
+) -> Iterator[LiveBot]:
     key_file = workdir / "flow_key.pem"
     key_file.write_bytes(
         flow_key.private_bytes(
@@ -93,7 +97,7 @@ def store(bot: LiveBot, workdir: Path) -> ConnectorStore:
 
 
 @pytest.fixture(scope="module")
-def chat(bot: LiveBot, graph_api: FakeGraphApi) -> Chat:
+def chat(bot: LiveBot, graph_api: GraphApiEmulator) -> Chat:
     """Signs with the new secret; `replace(chat, app_secret=…)` signs with another."""
     return Chat(bot, graph_api, NEW_SECRET)
 
@@ -145,7 +149,7 @@ def test_unsigned_and_wrongly_signed_posts_are_refused_and_not_processed(chat: C
         requests.post(chat.webhook, data=reserialised, headers=headers, timeout=5).status_code
         == 403
     )
-    time.sleep(1.0)
+    chat.idle()
     assert chat.messages(customer) == []
 
 
@@ -234,7 +238,7 @@ def test_button_reply_payload_drives_the_conversation(chat: Chat) -> None:
 def test_typed_text_can_never_trigger_a_reserved_intent(chat: Chat, typed: str) -> None:
     customer = new_customer()
     chat.say(customer, typed)
-    replies = chat.wait(customer, 1, settle=1.0)
+    replies = chat.wait(customer, 1, settle=True)
     texts = " ".join(text_of(m) for m in replies)
     assert "confirmed" not in texts and "Your order" not in texts and "ORD-" not in texts
 
@@ -243,7 +247,7 @@ def test_forged_reserved_button_payload_is_read_as_its_title(chat: Chat) -> None
     customer = new_customer()
     forged = meta.button_reply(customer, '/EXTERNAL_payment_succeeded{"order_id": "x"}', "hello")
     chat.post(meta.notification([forged], [meta.contact(customer)]))
-    (reply,) = chat.wait(customer, 1, settle=1.0)
+    (reply,) = chat.wait(customer, 1, settle=True)
     assert "Welcome" in text_of(reply)
 
 
@@ -270,7 +274,7 @@ def test_a_redelivered_message_is_processed_once(chat: Chat, store: ConnectorSto
     document = meta.notification([incoming], [meta.contact(customer)])
     for _ in range(3):
         assert chat.post(document).status_code == 200
-    replies = chat.wait(customer, 1, settle=1.5)
+    replies = chat.wait(customer, 1, settle=True)
     assert len(replies) == 1
     assert (
         store.messages.record_inbound(incoming["id"], customer) is False
@@ -314,14 +318,14 @@ def test_flow_completion_makes_one_order_per_token(chat: Chat) -> None:
     }
     for _ in range(2):  # the same completion twice, in two different messages
         chat.post(meta.notification([meta.nfm_reply(customer, response)], [meta.contact(customer)]))
-    replies = chat.wait(customer, 1, settle=2.0)
+    replies = chat.wait(customer, 1, settle=True)
     assert len(replies) == 1
     assert "2 × Gift Card 25 EUR — €50.00" in text_of(replies[0])  # then: no Stripe here
     assert "isn't set up" in text_of(replies[0])
 
 
 def test_statuses_are_recorded_against_our_message(
-    chat: Chat, store: ConnectorStore, graph_api: FakeGraphApi
+    chat: Chat, store: ConnectorStore, graph_api: GraphApiEmulator
 ) -> None:
     customer = new_customer()
     chat.say(customer, "hello")
@@ -333,12 +337,12 @@ def test_statuses_are_recorded_against_our_message(
     while (current := store.messages.outbound(record)) is None or current.status != "read":
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    time.sleep(0.5)
+    chat.idle()
     final = store.messages.outbound(record)
     assert final is not None and final.status == "read"  # a late 'delivered' does not undo it
 
 
-def wait_for_outbound(store: ConnectorStore, graph: FakeGraphApi, customer: str) -> str:
+def wait_for_outbound(store: ConnectorStore, graph: GraphApiEmulator, customer: str) -> str:
     """The id Meta gave our first message to `customer`, once the bot has recorded it (as
     its digest: the id itself holds the customer's number)."""
     deadline = time.monotonic() + WAIT_SECONDS
@@ -430,7 +434,7 @@ def test_an_order_through_the_flow_ends_in_one_order(
 
     # The order continues in the chat; the same completion also arrives as nfm_reply.
     chat.post(meta.notification([meta.nfm_reply(customer, params)], [meta.contact(customer)]))
-    messages = chat.wait(customer, 2, settle=2.0)
+    messages = chat.wait(customer, 2, settle=True)
     assert len(messages) == 2
     assert "2 × Espresso Beans — €25.80" in text_of(messages[1])
 
@@ -490,7 +494,9 @@ def test_operator_flow_request_checks_the_live_endpoint(bot: LiveBot, workdir: P
     assert '"screen": "PRODUCT"' in init.stdout
 
 
-def test_the_logs_hold_no_personal_data_or_secrets(bot: LiveBot, graph_api: FakeGraphApi) -> None:
+def test_the_logs_hold_no_personal_data_or_secrets(
+    bot: LiveBot, graph_api: GraphApiEmulator
+) -> None:
     """Runs last in this module: everything above (orders, the Flow with a name and an
     address, business-scoped ids, bad requests) has been logged by now."""
     logs = "\n".join(path.read_text(errors="replace") for path in bot.logs)

@@ -19,8 +19,8 @@ from connectors.storage.store import ConnectorStore
 from connectors.whatsapp.graph import GraphClient, GraphSettings
 from connectors.whatsapp.output import WhatsAppOutput
 from connectors.whatsapp.wasender import WaSenderClient
-from tests.fakes.graph_api import FakeGraphApi
-from tests.fakes.wasender import FakeWaSender
+from sandbox.graph_api import GraphApiEmulator
+from tests.support.wasender import FakeWaSender
 
 CUSTOMER = "15550002222"
 DAY = 24 * 60 * 60
@@ -39,7 +39,7 @@ def store(tmp_path: Path) -> ConnectorStore:
     return open_store(f"sqlite:///{tmp_path / 'store.db'}")
 
 
-def settings(graph: FakeGraphApi, **changes: Any) -> WhatsAppSettings:
+def settings(graph: GraphApiEmulator, **changes: Any) -> WhatsAppSettings:
     base = WhatsAppSettings(
         access_token=graph.access_token,
         phone_number_id=graph.phone_number_id,
@@ -53,7 +53,7 @@ def settings(graph: FakeGraphApi, **changes: Any) -> WhatsAppSettings:
 
 
 def send(
-    graph: FakeGraphApi,
+    graph: GraphApiEmulator,
     store: ConnectorStore,
     message: dict[str, Any],
     notifications: bool,
@@ -87,7 +87,7 @@ def kinds(store: ConnectorStore) -> list[str]:
 
 
 def test_inside_the_window_messages_go_out_as_they_are(
-    fake_graph: FakeGraphApi, store: ConnectorStore
+    fake_graph: GraphApiEmulator, store: ConnectorStore
 ) -> None:
     store.messages.touch_customer(CUSTOMER, time.time() - 60)
     send(fake_graph, store, {"text": "Your order ORD-1 is confirmed."}, notifications=True)
@@ -103,7 +103,7 @@ def test_inside_the_window_messages_go_out_as_they_are(
     assert kinds(store) == ["notification"]
 
 
-def test_long_text_is_split(fake_graph: FakeGraphApi, store: ConnectorStore) -> None:
+def test_long_text_is_split(fake_graph: GraphApiEmulator, store: ConnectorStore) -> None:
     store.messages.touch_customer(CUSTOMER, time.time())
     paragraph = "Coffee is lovely. " * 200
     send(fake_graph, store, {"text": "\n\n".join([paragraph] * 3)}, notifications=False)
@@ -112,7 +112,7 @@ def test_long_text_is_split(fake_graph: FakeGraphApi, store: ConnectorStore) -> 
 
 
 def test_outside_the_window_a_reply_is_not_attempted(
-    fake_graph: FakeGraphApi, store: ConnectorStore, caplog: pytest.LogCaptureFixture
+    fake_graph: GraphApiEmulator, store: ConnectorStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     store.messages.touch_customer(CUSTOMER, time.time() - DAY - 60)
     with caplog.at_level(logging.INFO):
@@ -122,7 +122,7 @@ def test_outside_the_window_a_reply_is_not_attempted(
 
 
 def test_outside_the_window_a_notification_becomes_the_template(
-    fake_graph: FakeGraphApi, store: ConnectorStore
+    fake_graph: GraphApiEmulator, store: ConnectorStore
 ) -> None:
     store.messages.touch_customer(CUSTOMER, time.time() - 2 * DAY)
     text = "Payment received, thank you! Order ORD-1 is confirmed:\n1 × Espresso Beans — €12.90"
@@ -149,7 +149,7 @@ def test_outside_the_window_a_notification_becomes_the_template(
 
 
 def test_template_parameters_follow_the_mapping(
-    fake_graph: FakeGraphApi, store: ConnectorStore
+    fake_graph: GraphApiEmulator, store: ConnectorStore
 ) -> None:
     link = {
         "type": "interactive",
@@ -178,7 +178,7 @@ def test_template_parameters_follow_the_mapping(
 
 
 def test_no_template_configured_means_nothing_is_sent(
-    fake_graph: FakeGraphApi, store: ConnectorStore, caplog: pytest.LogCaptureFixture
+    fake_graph: GraphApiEmulator, store: ConnectorStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     send(fake_graph, store, {"text": "Paid!"}, notifications=True, notification_template=None)
     assert fake_graph.messages() == []
@@ -186,7 +186,7 @@ def test_no_template_configured_means_nothing_is_sent(
 
 
 def test_wasender_carries_notifications_outside_the_window(
-    fake_graph: FakeGraphApi, store: ConnectorStore, wasender: FakeWaSender
+    fake_graph: GraphApiEmulator, store: ConnectorStore, wasender: FakeWaSender
 ) -> None:
     wasender.queued.append((429, {"Retry-After": "0"}))
     send(
@@ -201,7 +201,7 @@ def test_wasender_carries_notifications_outside_the_window(
     assert wasender.sent == [{"to": f"+{CUSTOMER}", "text": "Order ORD-1 is confirmed."}]
 
 
-def test_custom_messages(fake_graph: FakeGraphApi, store: ConnectorStore) -> None:
+def test_custom_messages(fake_graph: GraphApiEmulator, store: ConnectorStore) -> None:
     store.messages.touch_customer(CUSTOMER, time.time())
     send(fake_graph, store, {"custom": {"flow_response": {"screen": "X"}}}, notifications=False)
     send(fake_graph, store, {"custom": {"no": "type"}}, notifications=False)
@@ -213,7 +213,7 @@ def test_custom_messages(fake_graph: FakeGraphApi, store: ConnectorStore) -> Non
 
 
 def test_a_custom_message_cannot_choose_its_recipient(
-    fake_graph: FakeGraphApi, store: ConnectorStore
+    fake_graph: GraphApiEmulator, store: ConnectorStore
 ) -> None:
     store.messages.touch_customer(CUSTOMER, time.time())
     redirect = {
@@ -230,7 +230,7 @@ def test_a_custom_message_cannot_choose_its_recipient(
 
 
 def test_graph_errors_are_logged_with_code_not_raised(
-    fake_graph: FakeGraphApi, store: ConnectorStore, caplog: pytest.LogCaptureFixture
+    fake_graph: GraphApiEmulator, store: ConnectorStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     store.messages.touch_customer(CUSTOMER, time.time())
     error = {

@@ -16,7 +16,7 @@ import pytest
 
 from connectors.storage.opening import open_store
 from connectors.storage.store import ConnectorStore
-from tests.postgres import temporary_database
+from tests.support.postgres import temporary_database
 
 
 @dataclass

@@ -24,10 +24,10 @@ from actions.orders.model import Order
 from actions.payments.checkout_links import create_payment_link
 from actions.payments.client import stripe_client
 from actions.settings import action_settings
+from sandbox.stripe_api import StripeEmulator, StripeRequest
 from shop_contract.catalog import Catalog
 from tests.conftest import CUSTOMER, make_tracker
-from tests.fakes.fixtures import fake_stripe  # noqa: F401 - stripe_env uses it
-from tests.fakes.stripe_api import FakeStripeApi, StripeRequest
+from tests.support.fixtures import fake_stripe  # noqa: F401 - stripe_env uses it
 
 T = TypeVar("T")
 
@@ -86,8 +86,8 @@ def run_stripe_action(
 @pytest.fixture
 def stripe_env(
     monkeypatch: pytest.MonkeyPatch,
-    fake_stripe: FakeStripeApi,  # noqa: F811 - the fixture imported above
-) -> Iterator[FakeStripeApi]:
+    fake_stripe: StripeEmulator,  # noqa: F811 - the fixture imported above
+) -> Iterator[StripeEmulator]:
     """The action server configured for the fake: its key, its address, default checkout."""
     monkeypatch.setattr(stripe, "AIOHTTPClient", ClosingAIOHTTPClient)
     monkeypatch.setenv("STRIPE_SECRET_KEY", fake_stripe.api_key)
@@ -99,7 +99,7 @@ def stripe_env(
     clear_payment_caches()
 
 
-def creates(fake: FakeStripeApi) -> list[StripeRequest]:
+def creates(fake: StripeEmulator) -> list[StripeRequest]:
     """The session-creation requests the fake received."""
     return fake.requests_to("POST", SESSIONS)
 
@@ -108,7 +108,7 @@ def espresso_order(catalog: Catalog) -> Order:
     return Order.start(catalog, {"espresso-beans": 2})
 
 
-def awaiting_order(fake: FakeStripeApi, catalog: Catalog) -> Order:
+def awaiting_order(fake: StripeEmulator, catalog: Catalog) -> Order:
     """An order waiting for payment on a session that exists in the fake."""
     order = espresso_order(catalog)
     link = run(create_payment_link(order, CUSTOMER))

@@ -10,10 +10,10 @@ from typing import Any
 import requests
 
 from sandbox import meta
-from tests.fakes.graph_api import FakeGraphApi
-from tests.live_bot import LiveBot
-
-WAIT_SECONDS = 30.0
+from sandbox.graph_api import GraphApiEmulator
+from sandbox.launcher import LiveBot
+from tests.support.idle import POLL_SECONDS, wait_until_idle
+from tests.support.idle import WAIT_SECONDS as WAIT_SECONDS  # the tests' patience, here too
 
 
 def text_of(message: dict[str, Any]) -> str:
@@ -30,7 +30,7 @@ class Chat:
     """Sends signed notifications as Meta does and reads what reached the fake Graph API."""
 
     bot: LiveBot
-    graph: FakeGraphApi
+    graph: GraphApiEmulator
     app_secret: str
     replica: int = 0  # which of the bot's Rasa servers the notifications go to
 
@@ -56,14 +56,19 @@ class Chat:
     def messages(self, customer: str) -> list[dict[str, Any]]:
         return [m for m in self.graph.messages() if customer in (m.get("to"), m.get("recipient"))]
 
-    def wait(self, customer: str, count: int, settle: float = 0.0) -> list[dict[str, Any]]:
-        """The messages sent to `customer`, once there are at least `count`, after `settle` s."""
+    def wait(self, customer: str, count: int, settle: bool = False) -> list[dict[str, Any]]:
+        """The messages sent to `customer`, once there are at least `count` — and with
+        `settle`, once the bot is idle too, so that a late or duplicate message is among
+        them."""
         deadline = time.monotonic() + WAIT_SECONDS
         while len(self.messages(customer)) < count:
             assert time.monotonic() < deadline, [text_of(m) for m in self.messages(customer)]
-            time.sleep(0.1)
-        time.sleep(settle)
+            time.sleep(POLL_SECONDS)
+        if settle:
+            self.idle()
         return self.messages(customer)
 
-    def next_reply(self, customer: str, sent_before: int) -> dict[str, Any]:
-        return self.wait(customer, sent_before + 1)[sent_before]
+    def idle(self) -> None:
+        """Returns once every running replica has finished all the work it accepted
+        (tests/support/idle.py): whatever the bot would still send has been sent."""
+        wait_until_idle(self.bot.rasa_urls)

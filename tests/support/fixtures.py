@@ -1,4 +1,4 @@
-"""Pytest fixtures that run the fakes for one test each, or for one test module."""
+"""Pytest fixtures that run the emulators for one test each, or for one test module."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import TypeVar
 
 import pytest
 
+from sandbox.graph_api import GraphApiEmulator
 from sandbox.loopback import LoopbackServer
-from tests.fakes.graph_api import FakeGraphApi
-from tests.fakes.stripe_api import FakeStripeApi
+from sandbox.stripe_api import StripeEmulator
 
 Server = TypeVar("Server", bound=LoopbackServer)
 
@@ -25,24 +25,24 @@ def _running(fake: Server) -> Iterator[Server]:
 
 
 @pytest.fixture
-def fake_graph() -> Iterator[FakeGraphApi]:
+def fake_graph() -> Iterator[GraphApiEmulator]:
     """A fake Graph API listening on loopback for the duration of one test."""
-    yield from _running(FakeGraphApi())
+    yield from _running(GraphApiEmulator())
 
 
 @pytest.fixture(scope="module")
-def graph_api() -> Iterator[FakeGraphApi]:
+def graph_api() -> Iterator[GraphApiEmulator]:
     """A fake Graph API listening on loopback for the duration of one test module."""
-    yield from _running(FakeGraphApi())
+    yield from _running(GraphApiEmulator())
 
 
 @pytest.fixture
-def fake_stripe() -> Iterator[FakeStripeApi]:
+def fake_stripe() -> Iterator[StripeEmulator]:
     """A fake Stripe API on loopback for one test, with a fresh random test-mode key."""
-    yield from _running(FakeStripeApi("sk_test_" + secrets.token_hex(12)))
+    yield from _running(StripeEmulator("sk_test_" + secrets.token_hex(12)))
 
 
 @pytest.fixture(scope="module")
-def stripe_api() -> Iterator[FakeStripeApi]:
+def stripe_api() -> Iterator[StripeEmulator]:
     """A fake Stripe API on loopback for one test module, with a random test-mode key."""
-    yield from _running(FakeStripeApi("sk_test_" + secrets.token_hex(12)))
+    yield from _running(StripeEmulator("sk_test_" + secrets.token_hex(12)))

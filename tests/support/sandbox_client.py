@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,10 +14,9 @@ import pytest
 import requests
 
 from sandbox.emulators import Emulators
+from sandbox.launcher import LiveBot, start_bot
 from sandbox.settings import Ports, SandboxSecrets
-from tests.live_bot import LiveBot, start_bot
-
-WAIT_SECONDS = 30.0
+from tests.support.idle import POLL_SECONDS, WAIT_SECONDS, wait_until_idle
 
 
 def shown(message: dict[str, Any]) -> str:
@@ -43,16 +42,18 @@ def kind(message: dict[str, Any]) -> str:
 
 @dataclass
 class Customer:
-    """One simulated WhatsApp customer of the sandbox at `page` (the simulator's URL)."""
+    """One simulated WhatsApp customer of the sandbox at `page` (the simulator's URL);
+    `idle` waits until the sandbox has finished its work (for `wait(..., settle=True)`)."""
 
     page: str
     wa_id: str
+    idle: Callable[[], None] | None = None
 
     @classmethod
-    def add(cls, page: str, name: str) -> Customer:
+    def add(cls, page: str, name: str, idle: Callable[[], None] | None = None) -> Customer:
         answer = requests.post(f"{page}/api/customers", json={"name": name}, timeout=10)
         answer.raise_for_status()
-        return cls(page, str(answer.json()["wa_id"]))
+        return cls(page, str(answer.json()["wa_id"]), idle)
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         answer = requests.post(
@@ -73,13 +74,16 @@ class Customer:
     def say(self, text: str) -> None:
         self._post("text", {"text": text})
 
-    def wait(self, count: int, settle: float = 0.0) -> list[dict[str, Any]]:
-        """The bot's messages, once there are at least `count`, after `settle` more seconds."""
+    def wait(self, count: int, settle: bool = False) -> list[dict[str, Any]]:
+        """The bot's messages, once there are at least `count` — and with `settle`, once the
+        sandbox is idle too, so that a late or duplicate message is among them."""
         deadline = time.monotonic() + WAIT_SECONDS
         while len(self.bot_messages()) < count:
             assert time.monotonic() < deadline, [shown(m) for m in self.bot_messages()]
-            time.sleep(0.1)
-        time.sleep(settle)
+            time.sleep(POLL_SECONDS)
+        if settle:
+            assert self.idle is not None, "a customer of Sandbox.customer() can settle"
+            self.idle()
         return self.bot_messages()
 
     def next(self, before: int) -> dict[str, Any]:
@@ -134,13 +138,18 @@ class Sandbox:
         return self.emulators.page_url.rstrip("/")
 
     def customer(self, name: str) -> Customer:
-        return Customer.add(self.page, name)
+        return Customer.add(self.page, name, self.idle)
+
+    def idle(self) -> None:
+        """Returns once the bot and the emulators have finished their work (no turn, event
+        or notification pending, no event delivery or status report under way)."""
+        wait_until_idle(self.bot.rasa_urls, [self.emulators.stripe, self.emulators.graph])
 
 
 @pytest.fixture(scope="session")
 def live_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """The sandbox as `make sandbox` runs it, but on free ports, with the bot started by
-    tests/live_bot.start_bot (whose environment every live test shares) plus the
+    sandbox/launcher.start_bot (whose environment every live test shares) plus the
     emulators' settings."""
     emulators = Emulators(SandboxSecrets.generate(), Ports(0, 0, 0))
     emulators.start()

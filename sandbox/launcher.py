@@ -1,0 +1,291 @@
+"""Starts and stops the bot's processes: one home for the sandbox (`python -m sandbox`), the
+live tests and the benchmarks.
+
+`start_bot` runs the action server (scripts/action_server.py, as `make run` starts it) and
+one or more `rasa run` replicas with the trained model, in a working directory of their
+own (endpoints.yml, credentials.yml, a SQLite database, one log per process), on free
+loopback ports, and returns once every server answers its health route.
+
+Free ports are found by binding port 0 and releasing it, so another process (a parallel
+test worker, an outgoing connection) can take one before the server binds it. A server
+that stops because its address is in use is retried on new ports instead of failing.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import requests
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / ".venv" / "bin"
+MODEL = ROOT / "models" / "shop.tar.gz"
+HOST = "127.0.0.1"
+START_TIMEOUT_SECONDS = 180.0
+STOP_TIMEOUT_SECONDS = 20.0
+POLL_SECONDS = 0.2
+PORT_ATTEMPTS = 3
+PORT_CLASH = "address already in use"
+LOG_TAIL_CHARACTERS = 4000
+ENCRYPTED_TRACKER_STORE = "connectors.storage.encrypted_tracker.EncryptedTrackerStore"
+# Settings of the real platforms that a bot started here must never inherit from the shell.
+PLATFORM_PREFIXES = ("STRIPE_", "WHATSAPP_", "WASENDER_")
+
+T = TypeVar("T")
+
+
+class StartError(RuntimeError):
+    """A server exited, or did not answer in time, during start-up; the message has the
+    tail of its log."""
+
+
+def free_port() -> int:
+    """A TCP port on loopback that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_open(port: int) -> bool:
+    """True while something listens on 127.0.0.1:`port`."""
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def spawn(
+    command: Sequence[str], env: Mapping[str, str], log: Path | None = None, cwd: Path = ROOT
+) -> subprocess.Popen[bytes]:
+    """Starts `command` in its own session, so that `stop` reaches its whole process group;
+    its output goes to `log` (or to ours without one)."""
+    if log is None:
+        return subprocess.Popen(list(command), cwd=cwd, env=dict(env), start_new_session=True)
+    with log.open("wb") as output:
+        return subprocess.Popen(
+            list(command),
+            cwd=cwd,
+            env=dict(env),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def stop(
+    processes: Sequence[subprocess.Popen[bytes]], timeout: float = STOP_TIMEOUT_SECONDS
+) -> None:
+    """SIGTERM to each process group, then SIGKILL to those still running after `timeout`."""
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_until_up(
+    url: str,
+    processes: Sequence[subprocess.Popen[bytes]],
+    timeout: float = START_TIMEOUT_SECONDS,
+) -> None:
+    """Polls `url` until it answers 200; StartError when a process exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(process.poll() is not None for process in processes):
+            raise StartError("a server exited during start-up")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:  # not listening yet, or too busy starting to answer
+            pass
+        time.sleep(POLL_SECONDS)
+    raise StartError(f"{url} did not answer within {timeout:.0f} s")
+
+
+@dataclass
+class LiveBot:
+    """A running action server and one or more Rasa servers (replicas).
+
+    `processes[0]` is the action server, `processes[1:]` the replicas, in `rasa_urls` order.
+    """
+
+    rasa_urls: list[str]
+    actions_url: str
+    processes: list[subprocess.Popen[bytes]]
+    logs: list[Path]
+
+    @property
+    def rasa_url(self) -> str:
+        return self.rasa_urls[0]
+
+    def stop(self) -> None:
+        stop(self.processes)
+
+    def log_tail(self, characters: int = LOG_TAIL_CHARACTERS) -> str:
+        return "\n".join(log.read_text(errors="replace")[-characters:] for log in self.logs)
+
+
+def bot_environment(workdir: Path, env_extra: Mapping[str, str]) -> dict[str, str]:
+    """Ours without the real platforms' settings, a SQLite database in `workdir`, then
+    `env_extra`; an ACTION_SERVER_TOKEN made up for the run unless `env_extra` has one."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(PLATFORM_PREFIXES)}
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "RASA_TELEMETRY_ENABLED": "false",
+            "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            "SANIC_ACCESS_LOG": "false",
+            "DATABASE_URL": f"sqlite:///{workdir / 'bot.db'}",
+            **env_extra,
+        }
+    )
+    env["ACTION_SERVER_TOKEN"] = env_extra.get("ACTION_SERVER_TOKEN") or secrets.token_hex(16)
+    return env
+
+
+def write_config(
+    workdir: Path,
+    actions_url: str,
+    actions_token: str,
+    channels: Mapping[str, object],
+    lock_store: Mapping[str, object] | None,
+    tracker_store: Mapping[str, object] | None,
+) -> None:
+    """endpoints.yml (the action server with its bearer token) and credentials.yml."""
+    endpoints = {
+        "action_endpoint": {
+            "url": f"{actions_url}/webhook",
+            "headers": {"Authorization": f"Bearer {actions_token}"},
+        },
+        "tracker_store": dict(tracker_store or {"type": ENCRYPTED_TRACKER_STORE}),
+        "lock_store": dict(lock_store or {"type": "in_memory"}),
+    }
+    (workdir / "endpoints.yml").write_text(yaml.safe_dump(endpoints), encoding="utf-8")
+    (workdir / "credentials.yml").write_text(yaml.safe_dump(dict(channels)), encoding="utf-8")
+
+
+def action_server_command(port: int) -> list[str]:
+    return [
+        str(BIN / "python"),
+        "-m",
+        "scripts.action_server",
+        "--actions",
+        "actions",
+        "--port",
+        str(port),
+    ]
+
+
+def rasa_run_command(workdir: Path, port: int) -> list[str]:
+    return [
+        *(str(BIN / "rasa"), "run", "--model", str(MODEL)),
+        *("--endpoints", str(workdir / "endpoints.yml")),
+        *("--credentials", str(workdir / "credentials.yml")),
+        *("--port", str(port)),
+    ]
+
+
+def retrying_port_clashes(start: Callable[[], T]) -> T:
+    """`start()`, called again (up to PORT_ATTEMPTS times in all) while it fails because a
+    port it picked was taken before its server bound it."""
+    for _ in range(PORT_ATTEMPTS - 1):
+        try:
+            return start()
+        except StartError as error:
+            if PORT_CLASH not in str(error).lower():
+                raise
+    return start()
+
+
+def serve(
+    command: Callable[[int], list[str]],
+    env: Mapping[str, str],
+    log: Path,
+    cwd: Path,
+    health_path: str,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Starts `command(port)` on a free port; returns (the process, its base URL) once
+    `health_path` answers. StartError, with the log's tail, when it does not."""
+
+    def once() -> tuple[subprocess.Popen[bytes], str]:
+        port = free_port()
+        process = spawn(command(port), env, log, cwd)
+        url = f"http://{HOST}:{port}"
+        try:
+            wait_until_up(url + health_path, [process])
+        except BaseException as error:  # an interrupt too: no server outlives its start
+            stop([process])
+            if not isinstance(error, StartError):
+                raise
+            tail = log.read_text(errors="replace")[-LOG_TAIL_CHARACTERS:]
+            raise StartError(f"{log.name}: {error}:\n{tail}") from None
+        return process, url
+
+    return retrying_port_clashes(once)
+
+
+def start_bot(
+    workdir: Path,
+    env_extra: Mapping[str, str],
+    channels: Mapping[str, object],
+    replicas: int = 1,
+    lock_store: Mapping[str, object] | None = None,
+    tracker_store: Mapping[str, object] | None = None,
+) -> LiveBot:
+    """Starts the action server and `replicas` Rasa servers with `channels` as credentials;
+    returns once all answer. Every replica shares the database and `lock_store`.
+    StartError (with the logs' tails) when start-up stops."""
+    env = bot_environment(workdir, env_extra)
+
+    def once() -> LiveBot:
+        bot = _launch(workdir, env, channels, replicas, lock_store, tracker_store)
+        try:
+            wait_until_up(f"{bot.actions_url}/health", bot.processes)
+            for url in bot.rasa_urls:
+                wait_until_up(f"{url}/", bot.processes)
+        except BaseException as error:  # an interrupt too: no server outlives its start
+            bot.stop()
+            if not isinstance(error, StartError):
+                raise
+            raise StartError(f"bot did not start ({error}):\n{bot.log_tail()}") from None
+        return bot
+
+    return retrying_port_clashes(once)
+
+
+def _launch(
+    workdir: Path,
+    env: dict[str, str],
+    channels: Mapping[str, object],
+    replicas: int,
+    lock_store: Mapping[str, object] | None,
+    tracker_store: Mapping[str, object] | None,
+) -> LiveBot:
+    actions_port = free_port()
+    rasa_ports = [free_port() for _ in range(replicas)]
+    actions_url = f"http://{HOST}:{actions_port}"
+    token = env["ACTION_SERVER_TOKEN"]
+    write_config(workdir, actions_url, token, channels, lock_store, tracker_store)
+    commands = {"actions": action_server_command(actions_port)}
+    for number, port in enumerate(rasa_ports):
+        commands["rasa" if replicas == 1 else f"rasa{number + 1}"] = rasa_run_command(workdir, port)
+    processes, logs = [], []
+    for name, command in commands.items():
+        log = workdir / f"{name}.log"
+        processes.append(spawn(command, env, log, cwd=workdir))
+        logs.append(log)
+    return LiveBot([f"http://{HOST}:{port}" for port in rasa_ports], actions_url, processes, logs)

@@ -1,1 +1,0 @@
-"""Fakes of the platforms the bot talks to: real HTTP servers on loopback."""
