@@ -72,3 +72,6 @@ class Chat:
         """Returns once every running replica has finished all the work it accepted
         (tests/support/idle.py): whatever the bot would still send has been sent."""
         wait_until_idle(self.bot.rasa_urls)
+
+    def next_reply(self, customer: str, sent_before: int) -> dict[str, Any]:
+        return self.wait(customer, sent_before + 1)[sent_before]
