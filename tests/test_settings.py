@@ -246,6 +246,7 @@ def test_errors_never_repeat_the_value(
         "whsec_ok," + SECRET,
         "postgresql://shop:" + SECRET + "@db:port/shop",
     ],
+    ids=["stripe secret key", "webhook secret list", "database password"],
 )
 def test_server_errors_never_repeat_the_value(server_env: dict[str, str], value: str) -> None:
     variable = "DATABASE_URL" if value.startswith("postgresql") else "STRIPE_WEBHOOK_SECRET"
