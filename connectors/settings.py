@@ -195,9 +195,9 @@ class StripeWebhookSettings:
     @validator("secrets", pre=True)
     def _signing_secrets(cls, value: Any) -> Any:
         secrets = secret_list(value)
-        if not all(secret.startswith("whsec_") for secret in secrets):
+        if not all(secret.startswith("whsec_") and secret[6:] for secret in secrets):
             raise ValueError(
-                "each secret starts with whsec_ (Stripe dashboard > Developers > Webhooks > "
+                "each secret is whsec_ and more (Stripe dashboard > Developers > Webhooks > "
                 "your endpoint > Signing secret)"
             )
         return secrets

@@ -56,7 +56,9 @@ def in_sandbox(environ: Mapping[str, str]) -> bool:
 
 
 def load_env_file(environ: MutableMapping[str, str] = os.environ) -> Path | None:
-    """Adds the env file's settings to `environ` (those already set win); returns its path.
+    """Adds the env file's settings to `environ` (those already set win; a blank one counts
+    as unset, as everywhere in the settings, so `KEY=` from a compose file cannot hide the
+    file's key); returns its path.
 
     The file is ENV_FILE when set (a relative path counts from the working directory, as in
     scripts/run.sh), else `.env` in the working directory: the bot's own directory, where
@@ -74,8 +76,8 @@ def load_env_file(environ: MutableMapping[str, str] = os.environ) -> Path | None
             raise ConfigError(f"{ENV_FILE_VARIABLE}: no file at {path}")
         return None
     for name, value in dotenv_values(path).items():
-        if value is not None:
-            environ.setdefault(name, value)
+        if value is not None and not is_set(environ, name):
+            environ[name] = value
     return path
 
 

@@ -90,6 +90,18 @@ def test_the_bot_directorys_env_fills_in_what_the_environment_lacks(tmp_path: Pa
     assert environ == {"A": "from file", "B": "from environment"}
 
 
+def test_a_blank_variable_in_the_environment_does_not_hide_the_files_value(
+    tmp_path: Path,
+) -> None:
+    # e.g. `TRACKER_ENCRYPTION_KEY=` from a compose file whose ${VAR} is unset: the file's
+    # key must win, or `make run` would mint a second key and the bot stop on its database.
+    (tmp_path / ".env").write_text(env_line(KEY="from file", EMPTY=""), encoding="utf-8")
+    environ = {"KEY": "  ", "EMPTY": "from environment"}
+    os.chdir(tmp_path)
+    load_env_file(environ)
+    assert environ == {"KEY": "from file", "EMPTY": "from environment"}
+
+
 def test_env_file_replaces_the_env_in_the_directory(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text(env_line(A="dotenv"), encoding="utf-8")
     named = tmp_path / "deploy.env"
