@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 MODEL := models/shop.tar.gz
 # The model depends on everything `rasa train` reads; make retrains only when one changed.
-TRAINING_INPUTS := config.yml domain.yml $(shell find data -type f -name '*.yml' -not -name catalog.yml)
+TRAINING_INPUTS := config.yml domain.yml $(shell find data -type f -name '*.yml' -not -name catalog.yml -not -name shop.yml)
 export PYTHONPATH := $(CURDIR)
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false

@@ -21,6 +21,7 @@ from bench.encryption import encryption_overhead
 from bench.figures import Figure
 from bench.flow import flow_endpoint
 from bench.nlu import nlu_parse_latency
+from bench.nlu_accuracy import nlu_accuracy
 from bench.stripe_load import stripe_events
 from bench.training import training_time
 
@@ -29,6 +30,7 @@ OUT = ROOT / "var" / "bench.json"
 CHART = ROOT / "var" / "bench.png"
 BENCHMARKS: list[Callable[[], list[Figure]]] = [
     nlu_parse_latency,
+    nlu_accuracy,
     flow_endpoint,
     stripe_events,
     training_time,

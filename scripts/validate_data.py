@@ -21,6 +21,11 @@ ACCEPTED_WARNINGS: dict[str, str] = {
     # traffic). Giving them NLU examples would let a customer's text trigger them.
     r"The intent '(EXTERNAL_\w+|flow_\w+)' is listed in the domain file, "
     r"but is not found in the NLU training data\.": "reserved intents have no NLU examples",
+    # Rasa's own action_default_fallback sends it when no policy is confident about the next
+    # action (config.yml, core_fallback_action_name); no rule names it.
+    r"The utterance 'utter_default' is not used in any story or rule\.": (
+        "sent by Rasa's core fallback"
+    ),
     # Rasa 3.6 raises this on every domain load, whatever the slots; its own CLI filters it
     # (rasa/utils/common.py, EXPECTED_WARNINGS).
     r"Slot auto-fill has been removed in 3\.0 .*": "always raised by Rasa 3.6",

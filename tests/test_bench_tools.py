@@ -11,6 +11,7 @@ import pytest
 from bench.__main__ import render, selected
 from bench.chart import latency_series, save_chart
 from bench.figures import Figure
+from bench.intent_scores import Prediction, score
 from bench.memory import rss_mib
 
 FIGURES = [
@@ -46,3 +47,21 @@ def test_memory_of_a_process_tree_and_benchmark_selection() -> None:
     assert [b.__name__ for b in selected(["training_time"])] == ["training_time"]
     with pytest.raises(SystemExit, match="unknown benchmark nope"):
         selected(["nope"])
+
+
+def test_held_out_scores_count_a_fallback_as_wrong_and_find_the_weakest_intent() -> None:
+    predictions = [
+        Prediction("greet", "greet", ("greet", "thanks", "help")),
+        Prediction("greet", "greet", ("greet", "help", "thanks")),
+        Prediction("ask_delivery", "nlu_fallback", ("ask_product", "ask_delivery", "help")),
+        Prediction("ask_delivery", "ask_delivery", ("ask_delivery", "help", "greet")),
+        Prediction("order", "nlu_fallback", ("help", "greet", "thanks")),
+        Prediction("order", "cancel_order", ("cancel_order", "order", "help")),
+    ]
+    scores = score(predictions)
+    assert scores.accuracy == pytest.approx(3 / 6)
+    assert scores.fallback_share == pytest.approx(2 / 6)
+    assert scores.fallback_offers_it == pytest.approx(1 / 2)
+    assert (scores.worst_intent, scores.worst_accuracy, scores.examples) == ("order", 0.0, 6)
+    with pytest.raises(ValueError, match="no held-out examples"):
+        score([])

@@ -8,13 +8,28 @@ from pathlib import Path
 
 import pytest
 import yaml
-from rasa.shared.nlu.training_data.loading import load_data
+from rasa.shared.importers.importer import TrainingDataImporter
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from shop_contract.catalog import Catalog
+from shop_contract.shop import load_shop
 
 ROOT = Path(__file__).resolve().parent.parent
-USER_INTENTS = {
+# Questions about the shop, a person, complaints, subscriptions: at least 25 examples each.
+FAQ_INTENTS = {
+    "ask_delivery",
+    "ask_payment_methods",
+    "ask_returns",
+    "ask_opening_hours",
+    "ask_contact",
+    "ask_product",
+    "talk_to_person",
+    "complain",
+    "subscription_status",
+    "subscription_cancel",
+    "subscription_change_card",
+}
+USER_INTENTS = FAQ_INTENTS | {
     "greet",
     "goodbye",
     "order",
@@ -34,7 +49,11 @@ RESERVED = re.compile(r"^(EXTERNAL_|flow_)")
 
 @pytest.fixture(scope="module")
 def nlu() -> TrainingData:
-    return load_data(str(ROOT / "data" / "nlu.yml"))
+    """Every NLU file under data/, as `rasa train` reads them."""
+    importer = TrainingDataImporter.load_nlu_importer_from_config(
+        str(ROOT / "config.yml"), training_data_paths=[str(ROOT / "data")]
+    )
+    return importer.get_nlu_data()
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +66,7 @@ def test_every_user_intent_has_at_least_20_distinct_examples(nlu: TrainingData) 
     counts = Counter(e.get("intent") for e in nlu.intent_examples)
     assert set(counts) == USER_INTENTS
     assert all(counts[intent] >= 20 for intent in USER_INTENTS), counts
+    assert all(counts[intent] >= 25 for intent in FAQ_INTENTS), counts
     texts = [e.get("text").lower() for e in nlu.intent_examples]
     assert len(texts) == len(set(texts)), "an example appears twice"
 
@@ -74,7 +94,9 @@ def test_product_synonyms_and_lookup_cover_the_catalog(nlu: TrainingData, catalo
         for product in catalog
         for name in (product.name, *product.synonyms)
     }
-    synonyms = {k.lower(): v for k, v in nlu.entity_synonyms.items()}
+    country_lookup = next(t for t in nlu.lookup_tables if t["name"] == "country")
+    countries = {str(e) for e in country_lookup["elements"]}
+    synonyms = {k.lower(): v for k, v in nlu.entity_synonyms.items() if v not in countries}
     for name, product_id in expected.items():
         assert synonyms.get(name, product_id if name == product_id else None) == product_id, name
     assert set(synonyms.values()) <= {p.id for p in catalog}
@@ -91,3 +113,37 @@ def test_annotated_products_are_catalog_products(nlu: TrainingData, catalog: Cat
     ]
     assert len(annotated) >= 20
     assert all(catalog.find(text) for text in annotated), annotated
+
+
+def test_every_delivery_destination_is_a_country_the_nlu_finds(nlu: TrainingData) -> None:
+    lookup = next(t for t in nlu.lookup_tables if t["name"] == "country")
+    countries = {str(e).casefold() for e in lookup["elements"]}
+    for destination in load_shop().destinations:
+        for name in destination.names:
+            assert name.casefold() in countries, name
+    for alias, country in nlu.entity_synonyms.items():
+        if country.casefold() in countries:
+            assert alias.casefold() in countries, alias  # found first, then mapped
+
+
+def test_a_country_another_starts_with_comes_after_it_in_the_lookup(nlu: TrainingData) -> None:
+    """The lookup's regex takes the first alternative that matches at a position:
+    'Guinea' before 'Guinea-Bissau' would cut the longer name short."""
+    lookup = next(t for t in nlu.lookup_tables if t["name"] == "country")
+    names = [str(e).casefold() for e in lookup["elements"]]
+    for index, name in enumerate(names):
+        later = [other for other in names[index + 1 :] if re.match(rf"{re.escape(name)}\b", other)]
+        assert not later, (name, later)
+
+
+def test_annotated_countries_are_in_the_lookup(nlu: TrainingData) -> None:
+    lookup = next(t for t in nlu.lookup_tables if t["name"] == "country")
+    countries = {str(e).casefold() for e in lookup["elements"]}
+    annotated = [
+        e.get("text")[ent["start"] : ent["end"]]
+        for e in nlu.training_examples
+        for ent in e.get("entities") or []
+        if ent["entity"] == "country"
+    ]
+    assert len(annotated) >= 20
+    assert all(text.casefold() in countries for text in annotated), annotated

@@ -1,0 +1,193 @@
+"""What shoppers ask, through the real servers: WhatsApp in (signed, as Meta sends it), the
+trained model, the action server, the Graph API emulator out. Each question starts a fresh
+conversation. First the questions issue #16 quotes, then other phrasings of the same needs
+(not in the training data), then the paths that span several turns."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from sandbox import stripe_events as se
+from sandbox.graph_api import GraphApiEmulator
+from sandbox.launcher import LiveBot, start_bot
+from sandbox.stripe_api import StripeEmulator
+from shop_contract.shop import default_shop
+from tests.support.chat import Chat, text_of
+
+pytestmark = pytest.mark.live
+
+APP_SECRET = secrets.token_hex(16)
+WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
+_customers = iter(range(15550600000, 15550699999))
+PHONE = default_shop().contact.phone
+
+# (question, what the answer must say, what it must not say)
+QUOTED_IN_THE_ISSUE = [
+    ("how much is the pour-over kit?", "Pour-Over Kit: €34.00.", "Espresso Beans"),
+    ("do you deliver to Austria?", "Yes, we deliver to Austria: €7.90, 2–4 working days", "Sorry"),
+    ("can I pay with PayPal?", "Sorry, we don't take PayPal. You can pay with", "Order"),
+    ("what are your opening hours?", "Monday–Friday: 09:00–18:00", "Espresso"),
+    ("what is your return policy?", "Returns within 30 days of delivery", "Espresso"),
+    ("I want to cancel my subscription", "I can't find a subscription of yours", "order"),
+    ("can I talk to a real person?", "To talk to a person, please contact", "bot"),
+    ("the beans were stale, I want my money back", "I'm sorry about that.", "ORD-"),
+]
+OTHER_PHRASINGS = [
+    ("hey do u guys ship to switzerland", "Yes, we deliver to Switzerland: €14.90", "Sorry"),
+    ("could you send a parcel to Japan?", "Sorry, we don't deliver to Japan.", "€"),
+    ("what are the shipping costs", "We deliver to:\n• Germany: €4.90", "Sorry"),
+    ("is apple pay an option", "You can pay with", "don't take"),
+    ("till what time are you open on friday", "Saturday: 10:00–14:00", "Espresso"),
+    ("I'd like to send an unopened bag back, how does that work", "Returns within 30", "Sorry"),
+    ("what number can I ring you on", PHONE, "Espresso"),
+    ("how much does the decaf cost", "Decaf Beans: €13.90.", "Espresso"),
+    ("I need to speak to a human being", "To talk to a person", "Espresso"),
+    ("when does my coffee club renew?", "I can't find a subscription of yours", "ORD-"),
+    ("how can i change the card for my membership", "I can't find a subscription", "ORD-"),
+]
+
+
+def new_customer() -> str:
+    return str(next(_customers))
+
+
+def buttons_of(message: dict[str, Any]) -> list[tuple[str, str]]:
+    """(id, title) of a message's reply buttons, or of its list rows."""
+    interactive = message.get("interactive") or {}
+    action = interactive.get("action") or {}
+    if interactive.get("type") == "button":
+        return [(b["reply"]["id"], b["reply"]["title"]) for b in action["buttons"]]
+    rows = [row for section in action.get("sections", []) for row in section["rows"]]
+    return [(row["id"], row["title"]) for row in rows]
+
+
+@pytest.fixture(scope="module")
+def bot(
+    graph_api: GraphApiEmulator,
+    stripe_api: StripeEmulator,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[LiveBot]:
+    env = {
+        "WHATSAPP_ACCESS_TOKEN": graph_api.access_token,
+        "WHATSAPP_PHONE_NUMBER_ID": graph_api.phone_number_id,
+        "WHATSAPP_APP_SECRET": APP_SECRET,
+        "WHATSAPP_VERIFY_TOKEN": "verify",
+        "WHATSAPP_API_BASE": graph_api.base_url,
+        "STRIPE_SECRET_KEY": stripe_api.api_key,
+        "STRIPE_API_BASE": stripe_api.base_url,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+    workdir: Path = tmp_path_factory.mktemp("faq")
+    live = start_bot(workdir, env, {"connectors.whatsapp.channel.WhatsAppInput": {}})
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def chat(bot: LiveBot, graph_api: GraphApiEmulator) -> Chat:
+    return Chat(bot, graph_api, APP_SECRET)
+
+
+def ask(chat: Chat, customer: str, text: str) -> dict[str, Any]:
+    """The bot's one reply to `text`."""
+    before = len(chat.messages(customer))
+    chat.say(customer, text)
+    return chat.next_reply(customer, before)
+
+
+def tap(chat: Chat, customer: str, payload: str, title: str) -> dict[str, Any]:
+    before = len(chat.messages(customer))
+    chat.tap(customer, payload, title)
+    return chat.next_reply(customer, before)
+
+
+@pytest.mark.parametrize(("question", "said", "not_said"), QUOTED_IN_THE_ISSUE + OTHER_PHRASINGS)
+def test_a_shopper_question_gets_its_answer(
+    chat: Chat, question: str, said: str, not_said: str
+) -> None:
+    answer = text_of(ask(chat, new_customer(), question))
+    assert said in answer and not_said not in answer, answer
+
+
+def test_a_product_answer_orders_that_product_with_one_tap(
+    chat: Chat, stripe_api: StripeEmulator
+) -> None:
+    customer = new_customer()
+    answer = ask(chat, customer, "is the sencha in stock?")
+    assert text_of(answer).startswith("Sencha Green Tea: €8.90.")
+    ((payload, title),) = buttons_of(answer)
+    summary = tap(chat, customer, payload, title)
+    assert "1 × Sencha Green Tea — €8.90" in text_of(summary)
+    link = tap(chat, customer, "/affirm", "Yes, pay now")
+    assert link["interactive"]["type"] == "cta_url"
+
+
+def test_a_question_before_the_yes_keeps_the_purchase_going(chat: Chat) -> None:
+    customer = new_customer()
+    summary = ask(chat, customer, "I'd like to order espresso beans")
+    assert "Shall I send you the payment link?" in text_of(summary)
+    answer = ask(chat, customer, "how long does delivery to belgium take")
+    assert text_of(answer).startswith("Yes, we deliver to Belgium")
+    assert "shall I send you the payment link?" in text_of(answer)
+    link = tap(chat, customer, "/affirm", "Yes, pay now")
+    assert link["interactive"]["type"] == "cta_url"
+
+
+def test_a_subscriber_cancelling_gets_subscription_help_not_an_order_cancelled(
+    bot: LiveBot, chat: Chat, stripe_api: StripeEmulator
+) -> None:
+    customer = new_customer()
+    ask(chat, customer, "sign me up for the coffee club")
+    link = tap(chat, customer, "/affirm", "Yes, pay now")
+    url = link["interactive"]["action"]["parameters"]["url"]
+    (session,) = [s for s in stripe_api.sessions.values() if s["url"] == url]
+    stripe_api.complete(session["id"])
+    order_id = session["metadata"]["order_id"]
+    paid = se.event(
+        "checkout.session.completed", se.session(session["id"], customer, order_id, 1490)
+    )
+    body, headers = se.signed(paid, WEBHOOK_SECRET)
+    url = f"{bot.rasa_url}/webhooks/whatsapp/stripe"
+    assert requests.post(url, data=body, headers=headers, timeout=10).status_code == 200
+    assert "is confirmed" in text_of(chat.next_reply(customer, 2))
+    status = text_of(ask(chat, customer, "is my subscription still active?"))
+    assert f"Your Coffee Club Monthly subscription started with order {order_id}" in status
+    cancel = ask(chat, customer, "I want to cancel my subscription")
+    assert text_of(cancel).startswith(f"Your Coffee Club Monthly subscription (order {order_id})")
+    assert "a person from our team can" in text_of(cancel)
+    assert buttons_of(cancel) == [("/talk_to_person", "Talk to a person")]
+    assert stripe_api.sessions[session["id"]]["status"] == "complete"  # nothing was cancelled
+
+
+def test_two_fallbacks_in_a_row_offer_a_person(chat: Chat) -> None:
+    customer = new_customer()
+    first = ask(chat, customer, "zxqv blorp")
+    assert text_of(first) == "Sorry, I'm not sure what you mean. Is it one of these?"
+    assert len(buttons_of(first)) == 3
+    second = ask(chat, customer, "qwpfk vvv")
+    assert "Would you like to talk to a person?" in text_of(second)
+    assert buttons_of(second)[0] == ("/talk_to_person", "Talk to a person")
+    handover = tap(chat, customer, "/talk_to_person", "Talk to a person")
+    assert PHONE in text_of(handover)
+
+
+def test_an_unsure_guess_is_offered_as_a_button(chat: Chat) -> None:
+    customer = new_customer()
+    options = ask(chat, customer, "my dripper came cracked")
+    assert text_of(options) == "Sorry, I'm not sure what you mean. Is it one of these?"
+    assert ("/complain", "Report a problem") in buttons_of(options)
+    assert text_of(tap(chat, customer, "/complain", "Report a problem")).startswith("I'm sorry")
+
+
+def test_a_complaint_then_yes_gives_the_way_to_a_person(chat: Chat) -> None:
+    customer = new_customer()
+    complaint = ask(chat, customer, "you sent me the wrong coffee, not happy")
+    assert text_of(complaint).startswith("I'm sorry about that.")
+    assert buttons_of(complaint)[0] == ("/talk_to_person", "Talk to a person")
+    assert PHONE in text_of(ask(chat, customer, "yes"))
