@@ -44,7 +44,6 @@ from connectors.storage.schema import (
 from connectors.storage.sealing import column_context, digest, row_identity
 from connectors.storage.store import ConnectorStore
 from sandbox.launcher import ROOT
-from scripts import operator_store
 from scripts.outbox_cli import main as outbox_cli
 from scripts.privacy_cli import main as privacy_main
 from tests.support import redis_server
@@ -615,7 +614,8 @@ def privacy_cli(
 ) -> Callable[..., CliRun]:
     """`make privacy ARGS=…` in-process (its `main(argv)`), with DATABASE_URL and the key
     ring as given and no project `.env`; what it printed and its exit status."""
-    monkeypatch.setattr(operator_store, "PROJECT_ROOT", tmp_path)  # no .env there
+    monkeypatch.chdir(tmp_path)  # the env file is the working directory's .env: none here
+    monkeypatch.delenv("ENV_FILE", raising=False)
 
     def run(*args: str, url: str, keys: str) -> CliRun:
         monkeypatch.setenv("DATABASE_URL", url)
