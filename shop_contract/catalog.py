@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
-import yaml
+from shop_contract.data_files import read_yaml
 
 DEFAULT_CATALOG_PATH = Path(__file__).resolve().parent.parent / "data" / "catalog.yml"
 MODES = ("payment", "subscription")
@@ -162,13 +162,7 @@ def parse_catalog(document: Any) -> Catalog:
 
 def load_catalog(path: Path = DEFAULT_CATALOG_PATH) -> Catalog:
     """Reads and validates the catalog file."""
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise CatalogError(f"catalog: cannot read {path}: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        raise CatalogError(f"catalog: {path} is not valid YAML: {error}") from error
-    return parse_catalog(document)
+    return parse_catalog(read_yaml(path, CatalogError, "catalog"))
 
 
 @lru_cache(maxsize=1)

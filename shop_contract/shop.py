@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
+from shop_contract.data_files import read_yaml
 
 DEFAULT_SHOP_PATH = Path(__file__).resolve().parent.parent / "data" / "shop.yml"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -311,13 +311,7 @@ def parse_shop(document: Any) -> Shop:
 
 def load_shop(path: Path = DEFAULT_SHOP_PATH) -> Shop:
     """Reads and validates the shop file."""
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ShopError(f"shop: cannot read {path}: {error.strerror}") from error
-    except yaml.YAMLError as error:
-        raise ShopError(f"shop: {path} is not valid YAML: {error}") from error
-    return parse_shop(document)
+    return parse_shop(read_yaml(path, ShopError, "shop"))
 
 
 @lru_cache(maxsize=1)
