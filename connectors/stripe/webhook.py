@@ -19,9 +19,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, AsyncContextManager
+from typing import Any
 
-import sqlalchemy as sa
 from rasa.core.channels.channel import OutputChannel
 from sanic import response
 from sanic.request import Request
@@ -30,6 +29,7 @@ from sanic.response import HTTPResponse
 from connectors.edge.json_body import parse_json
 from connectors.edge.signatures import verify_stripe_signature
 from connectors.jobs.customer_queue import CustomerQueues
+from connectors.jobs.leases import Hold
 from connectors.log_refs import customer_ref
 from connectors.metrics import STRIPE_EVENT_LAG_SECONDS
 from connectors.rasa_patches.action_failures import watch_actions
@@ -40,9 +40,6 @@ from connectors.stripe.events import EventIntent, Skipped, customer_of, map_even
 from shop_contract.entities import DUPLICATE_PAYMENT, ORDER_ID
 
 logger = logging.getLogger(__name__)
-
-# (table, event id, claim) -> a heartbeat that holds the recorded event while it is handled
-Hold = Callable[[sa.Table, str, str], AsyncContextManager[None]]
 
 MAX_BODY_BYTES = 512 * 1024
 
