@@ -4,7 +4,9 @@ live tests and the benchmarks.
 `start_bot` runs the action server (scripts/action_server.py, as `make run` starts it) and
 one or more `rasa run` replicas with the trained model, in a working directory of their
 own (endpoints.yml, credentials.yml, a SQLite database, one log per process), on free
-loopback ports, and returns once every server answers its health route.
+loopback ports, and returns once every server answers its health route. The replicas are
+forked from a process that has imported Rasa once (sandbox/warm_start.py), which saves
+most of each start-up; `make run` and the sandbox start `rasa run` itself.
 
 Free ports are found by binding port 0 and releasing it, so another process (a parallel
 test worker, an outgoing connection) can take one before the server binds it. A server
@@ -22,10 +24,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import requests
 import yaml
+
+from sandbox.warm_start import fork_rasa, forkable
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = ROOT / ".venv" / "bin"
@@ -42,6 +46,21 @@ ENCRYPTED_TRACKER_STORE = "connectors.storage.encrypted_tracker.EncryptedTracker
 PLATFORM_PREFIXES = ("STRIPE_", "WHATSAPP_", "WASENDER_")
 
 T = TypeVar("T")
+
+
+class ServerProcess(Protocol):
+    """What the launcher needs of a started server: a `subprocess.Popen`, or a Rasa command
+    forked by sandbox/warm_start.py."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+Starter = Callable[[Sequence[str], Mapping[str, str], Path, Path], ServerProcess]
 
 
 class StartError(RuntimeError):
@@ -82,9 +101,7 @@ def spawn(
         )
 
 
-def stop(
-    processes: Sequence[subprocess.Popen[bytes]], timeout: float = STOP_TIMEOUT_SECONDS
-) -> None:
+def stop(processes: Sequence[ServerProcess], timeout: float = STOP_TIMEOUT_SECONDS) -> None:
     """SIGTERM to each process group, then SIGKILL to those still running after `timeout`."""
     for process in processes:
         if process.poll() is None:
@@ -99,7 +116,7 @@ def stop(
 
 def wait_until_up(
     url: str,
-    processes: Sequence[subprocess.Popen[bytes]],
+    processes: Sequence[ServerProcess],
     timeout: float = START_TIMEOUT_SECONDS,
 ) -> None:
     """Polls `url` until it answers 200; StartError when a process exits or time runs out."""
@@ -125,7 +142,7 @@ class LiveBot:
 
     rasa_urls: list[str]
     actions_url: str
-    processes: list[subprocess.Popen[bytes]]
+    processes: list[ServerProcess]
     logs: list[Path]
 
     @property
@@ -217,13 +234,14 @@ def serve(
     log: Path,
     cwd: Path,
     health_path: str,
-) -> tuple[subprocess.Popen[bytes], str]:
-    """Starts `command(port)` on a free port; returns (the process, its base URL) once
-    `health_path` answers. StartError, with the log's tail, when it does not."""
+    starter: Starter = spawn,
+) -> tuple[ServerProcess, str]:
+    """Starts `command(port)` with `starter` on a free port; returns (the process, its base
+    URL) once `health_path` answers. StartError, with the log's tail, when it does not."""
 
-    def once() -> tuple[subprocess.Popen[bytes], str]:
+    def once() -> tuple[ServerProcess, str]:
         port = free_port()
-        process = spawn(command(port), env, log, cwd)
+        process = starter(command(port), env, log, cwd)
         url = f"http://{HOST}:{port}"
         try:
             wait_until_up(url + health_path, [process])
@@ -280,12 +298,17 @@ def _launch(
     actions_url = f"http://{HOST}:{actions_port}"
     token = env["ACTION_SERVER_TOKEN"]
     write_config(workdir, actions_url, token, channels, lock_store, tracker_store)
-    commands = {"actions": action_server_command(actions_port)}
+    rasa_starter: Starter = fork_rasa if forkable(env) else spawn
+    commands: dict[str, tuple[Starter, list[str]]] = {
+        "actions": (spawn, action_server_command(actions_port))
+    }
     for number, port in enumerate(rasa_ports):
-        commands["rasa" if replicas == 1 else f"rasa{number + 1}"] = rasa_run_command(workdir, port)
-    processes, logs = [], []
-    for name, command in commands.items():
+        name = "rasa" if replicas == 1 else f"rasa{number + 1}"
+        commands[name] = (rasa_starter, rasa_run_command(workdir, port))
+    processes: list[ServerProcess] = []
+    logs = []
+    for name, (starter, command) in commands.items():
         log = workdir / f"{name}.log"
-        processes.append(spawn(command, env, log, cwd=workdir))
+        processes.append(starter(command, env, log, workdir))
         logs.append(log)
     return LiveBot([f"http://{HOST}:{port}" for port in rasa_ports], actions_url, processes, logs)

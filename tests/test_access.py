@@ -28,8 +28,18 @@ from connectors.edge.limits import api_is_open, cap_request_size
 from connectors.rest_channel import TokenRestInput, refuse_open_rest_channels
 from sandbox import stripe_events as se
 from sandbox.graph_api import GraphApiEmulator
-from sandbox.launcher import BIN, MODEL, ROOT, LiveBot, free_port, spawn, start_bot
+from sandbox.launcher import (
+    BIN,
+    MODEL,
+    ROOT,
+    LiveBot,
+    ServerProcess,
+    free_port,
+    spawn,
+    start_bot,
+)
 from sandbox.stripe_api import StripeEmulator
+from sandbox.warm_start import fork_rasa
 from scripts.settings_report import SETTINGS, channels_for, endpoints_for
 from shop_contract.env_settings import ConfigError
 from tests.support.chat import Chat, text_of
@@ -282,8 +292,9 @@ def test_the_action_server_listens_on_loopback_by_default(tmp_path: Path) -> Non
 # --- Rasa's HTTP API ---------------------------------------------------------------------
 
 
-def rasa_run(workdir: Path, env_extra: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
-    """`rasa run` with the WhatsApp channel and `args`, on a free port."""
+def rasa_run(workdir: Path, env_extra: dict[str, str], *args: str) -> ServerProcess:
+    """`rasa run` with the WhatsApp channel and `args`, on a free port (forked with Rasa
+    imported: sandbox/warm_start.py)."""
     (workdir / "credentials.yml").write_text(f"{WHATSAPP}: {{}}\n", encoding="utf-8")
     (workdir / "endpoints.yml").write_text(
         "tracker_store:\n  type: connectors.storage.encrypted_tracker.EncryptedTrackerStore\n",
@@ -298,7 +309,7 @@ def rasa_run(workdir: Path, env_extra: dict[str, str], *args: str) -> subprocess
     }
     command = [str(BIN / "rasa"), "run", "--model", str(MODEL), "--port", str(free_port())]
     command += ["--credentials", "credentials.yml", "--endpoints", "endpoints.yml", *args]
-    return spawn(command, env, workdir / "rasa.log", cwd=workdir)
+    return fork_rasa(command, env, workdir / "rasa.log", cwd=workdir)
 
 
 @pytest.mark.live

@@ -14,8 +14,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # `true` stands in for each server: the guard judges the command, not what it does.
 INNER_TESTS = """
 import subprocess
+import sys
 
 import pytest
+
+from sandbox.warm_start import AUDIT_EVENT
 
 ACTION_SERVER = ["true", "-m", "scripts.action_server", "--port", "5055"]
 
@@ -45,6 +48,10 @@ def test_unmarked_fixture_user(server):
 
 def test_other_processes():
     subprocess.run(["true", "-m", "scripts.privacy_cli", "keygen"], check=True)
+
+
+def test_unmarked_forked_rasa():
+    sys.audit(AUDIT_EVENT, ["rasa", "run", "--port", "5005"])  # what fork_rasa announces
 """
 
 
@@ -79,7 +86,7 @@ def test_unmarked_tests_that_start_servers_fail(
     )
     pytester.makepyfile(test_inner=INNER_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:xdist", "-v")
-    result.assert_outcomes(passed=3, failed=1, errors=1)  # the fixture user fails in setup
+    result.assert_outcomes(passed=3, failed=2, errors=1)  # the fixture user fails in setup
     result.stdout.fnmatch_lines(
         [
             "*test_unmarked_start FAILED*",
@@ -87,11 +94,13 @@ def test_unmarked_tests_that_start_servers_fail(
             "*test_marked_fixture_user PASSED*",
             "*test_unmarked_fixture_user ERROR*",
             "*test_other_processes PASSED*",
+            "*test_unmarked_forked_rasa FAILED*",
         ]
     )
     result.stdout.fnmatch_lines(
         [
             "*test_unmarked_fixture_user set up and uses fixtures ?'server'? that did: mark it*",
             "*test_unmarked_start ran and started ?'true -m sandbox'?: mark it @pytest.mark.live*",
+            "*test_unmarked_forked_rasa ran and started ?'rasa run --port'?: mark it*",
         ]
     )

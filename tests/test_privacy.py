@@ -46,6 +46,7 @@ from connectors.storage.store import ConnectorStore
 from sandbox.launcher import ROOT
 from scripts.outbox_cli import main as outbox_cli
 from scripts.privacy_cli import main as privacy_main
+from shop_contract.env_settings import ConfigError
 from tests.support import redis_server
 from tests.support.at_rest import found_in_sqlite_files, found_in_tables
 from tests.support.postgres import temporary_database
@@ -709,3 +710,38 @@ def test_redis_locks_name_the_pseudonym_not_the_number() -> None:
     assert store.keys.pseudonym(ANNA).encode() in key
     assert ANNA.encode() not in key + value
     assert client.keys(f"{prefix}:*") == []  # released
+
+
+def test_a_lock_lifetime_in_endpoints_yml_is_how_long_a_ticket_lasts() -> None:
+    import redis
+    from rasa.utils.endpoints import EndpointConfig
+
+    from connectors.storage.lock_store import PseudonymousRedisLockStore
+
+    reason = redis_server.unreachable_reason()
+    if reason:
+        pytest.skip(reason)
+    client = redis.Redis(host=redis_server.HOST, port=redis_server.PORT, socket_timeout=2)
+    prefix = f"lifetime{os.getpid()}"
+    config = EndpointConfig(url="127.0.0.1", port=6379, db=0, key_prefix=prefix, lock_lifetime=5)
+    store = PseudonymousRedisLockStore(config)
+
+    async def expiry_while_held() -> float:
+        async with store.lock(ANNA):
+            held = store.get_lock(store.keys.pseudonym(ANNA))
+            assert held is not None and len(held.tickets) == 1
+            return float(held.tickets[0].expires)
+
+    taken = time.time()
+    assert taken + 5 <= asyncio.run(expiry_while_held()) <= time.time() + 5
+    assert client.keys(f"{prefix}:*") == []  # released
+
+
+@pytest.mark.parametrize("lifetime", [0, -1, "5", True])
+def test_a_lock_lifetime_that_is_not_a_positive_number_stops_start_up(lifetime: object) -> None:
+    from rasa.utils.endpoints import EndpointConfig
+
+    from connectors.storage.lock_store import PseudonymousRedisLockStore
+
+    with pytest.raises(ConfigError, match="lock_lifetime must be a number of seconds above 0"):
+        PseudonymousRedisLockStore(EndpointConfig(url="127.0.0.1", lock_lifetime=lifetime))

@@ -161,8 +161,6 @@ def test_a_replica_killed_while_holding_work_is_replaced_by_another(
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "REPLAY_LEASE_SECONDS": "2",
         "REPLAY_INTERVAL_SECONDS": "0.5",
-        # The dead replica held the conversation's Redis lock; it lapses after this.
-        "TICKET_LOCK_LIFETIME": "5",
     }
     lock_store = {
         "type": "connectors.storage.lock_store.PseudonymousRedisLockStore",
@@ -170,6 +168,7 @@ def test_a_replica_killed_while_holding_work_is_replaced_by_another(
         "port": 6379,
         "db": 0,
         "key_prefix": f"takeover{secrets.token_hex(4)}",
+        "lock_lifetime": 5,  # the dead replica held the conversation's lock; it lapses then
     }
     bot = start_bot(
         tmp_path_factory.mktemp("takeover"),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -26,7 +25,8 @@ import yaml
 
 from sandbox import meta
 from sandbox.graph_api import GraphApiEmulator
-from sandbox.launcher import BIN, ROOT, LiveBot, StartError, serve
+from sandbox.launcher import BIN, LOG_TAIL_CHARACTERS, ROOT, LiveBot, StartError, serve
+from sandbox.warm_start import fork_rasa
 from tests.support.chat import Chat
 
 pytestmark = pytest.mark.live  # every test here talks to the running bot
@@ -129,14 +129,14 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = tmp_path_factory.mktemp("standalone")
     write_project(project)
     started = time.monotonic()
-    subprocess.run(
+    log = project / "train.log"
+    training = fork_rasa(
         [str(BIN / "rasa"), "train", "--fixed-model-name", "tiny", "--out", "models"],
-        cwd=project,
-        env=project_env(),
-        check=True,
-        capture_output=True,
-        timeout=TRAIN_TIMEOUT,
+        project_env(),
+        log,
+        project,
     )
+    assert training.wait(timeout=TRAIN_TIMEOUT) == 0, log.read_text()[-LOG_TAIL_CHARACTERS:]
     print(f"trained the minimal bot in {time.monotonic() - started:.1f} s")
     return project
 
@@ -171,6 +171,7 @@ def bot(project: Path, graph_api: GraphApiEmulator) -> Iterator[LiveBot]:
             log,
             project,
             "/webhooks/whatsapp/health",
+            fork_rasa,
         )
     except StartError as error:
         raise StartError(f"the minimal bot did not start: {error}") from None

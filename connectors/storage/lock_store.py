@@ -5,9 +5,16 @@ id into the lock's value; with this store both hold the keyed hash the tracker s
 the conversation under, so Redis never sees a phone number. endpoints.yml:
 
     lock_store:
-      type: connectors.privacy.PseudonymousRedisLockStore
+      type: connectors.storage.lock_store.PseudonymousRedisLockStore
       url: REDIS-HOST
       port: 6379
+      lock_lifetime: 60   # optional, seconds
+
+How long a lock outlives a replica that died holding it is `lock_lifetime`, else Rasa's
+TICKET_LOCK_LIFETIME, else 60 s. Rasa reads TICKET_LOCK_LIFETIME once, when its lock store
+module is imported, and binds it as a default argument; this store reads its setting when
+it is created, so a process that imported Rasa earlier (sandbox/warm_start.py) can still
+be given its own.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, RedisLockStore
 
 from connectors.storage.keys import KeyRing
+from shop_contract.env_settings import ConfigError
 
 
 class PseudonymousRedisLockStore(RedisLockStore):
@@ -27,15 +35,29 @@ class PseudonymousRedisLockStore(RedisLockStore):
 
     def __init__(self, endpoint_config: Any) -> None:
         self.keys = KeyRing.from_env()
-        super().__init__(host=endpoint_config.url or "localhost", **endpoint_config.kwargs)
+        options = dict(endpoint_config.kwargs)
+        self.lock_lifetime = lock_lifetime(options.pop("lock_lifetime", None))
+        super().__init__(host=endpoint_config.url or "localhost", **options)
 
     @asynccontextmanager
     async def lock(
         self,
         conversation_id: str,
-        lock_lifetime: float = LOCK_LIFETIME,
+        lock_lifetime: float | None = None,
         wait_time_in_seconds: float = 1,
     ) -> AsyncIterator[TicketLock]:
         pseudonym = self.keys.pseudonym(conversation_id)
-        async with super().lock(pseudonym, lock_lifetime, wait_time_in_seconds) as ticket_lock:
+        lifetime = self.lock_lifetime if lock_lifetime is None else lock_lifetime
+        async with super().lock(pseudonym, lifetime, wait_time_in_seconds) as ticket_lock:
             yield ticket_lock
+
+
+def lock_lifetime(configured: object) -> float:
+    """Seconds from endpoints.yml's `lock_lifetime` (a positive number), else Rasa's."""
+    if configured is None:
+        return float(LOCK_LIFETIME)
+    if isinstance(configured, bool) or not isinstance(configured, (int, float)) or configured <= 0:
+        raise ConfigError(
+            f"lock_store: lock_lifetime must be a number of seconds above 0, not {configured!r}"
+        )
+    return float(configured)

@@ -4,7 +4,8 @@ fixture that started them, must be marked `live`, or it fails.
 `make test-fast` runs `pytest -m "not live"`: the in-process tests only, in under a minute.
 A server start-up costs 10–30 s; one that slips into the fast run unmarked would make it
 slow without anyone noticing, so the guard watches every process the tests start (through
-Python's audit hook for `subprocess.Popen`) and names the test and the command.
+Python's audit hooks for `subprocess.Popen` and for the Rasa commands sandbox/warm_start.py
+forks) and names the test and the command.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import PurePath
 from typing import Any
 
 import pytest
+
+from sandbox.warm_start import AUDIT_EVENT
 
 MARKER = "live"
 # `python -m MODULE` entry points that serve HTTP (the action server, the sandbox).
@@ -43,9 +46,12 @@ class LiveGuard:
         self.live_fixtures: set[str] = set()
 
     def audit(self, event: str, args: tuple[Any, ...]) -> None:
-        if event != "subprocess.Popen":
+        if event == "subprocess.Popen":
+            argv = args[1]
+        elif event == AUDIT_EVENT:
+            argv = args[0]
+        else:
             return
-        argv = args[1]
         if isinstance(argv, (str, bytes)):
             argv = [argv]
         argv = [str(arg) for arg in argv or ()]
