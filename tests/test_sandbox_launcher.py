@@ -55,6 +55,8 @@ def test_make_run_without_settings_starts_the_sandbox_and_ctrl_c_stops_it(tmp_pa
         assert kind(customer.next(0)) == "interactive:button"
         customer.say("I want to place an order")  # a custom action, on ACTION_SERVER_PORT
         assert kind(customer.next(1)) == "interactive:flow"
+        webhook = f"http://127.0.0.1:{ports['RASA_PORT']}/webhooks/whatsapp/webhook"
+        assert requests.post(webhook, data=b"{}", timeout=10).status_code == 401  # unsigned
         os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
         assert process.wait(timeout=60) == 0
         deadline = time.monotonic() + 30
