@@ -53,7 +53,11 @@ sandbox: $(MODEL)
 shell: $(MODEL)
 	@scripts/run.sh shell
 
-test: lint typecheck pytest validate story-test
+# Lint and type-check run while the model trains (training keeps one core busy); pytest then
+# runs every test, the data validation and the conversation tests among them.
+test: $(INSTALLED)
+	@$(MAKE) --no-print-directory --jobs=3 --output-sync=target lint typecheck train
+	@$(MAKE) --no-print-directory pytest
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
@@ -93,9 +97,9 @@ browser:
 validate: $(INSTALLED)
 	$(BIN)/python -m scripts.validate_data
 
+# The conversation tests in tests/stories (`rasa test core --e2e`), also part of `make pytest`.
 story-test: $(MODEL)
-	$(BIN)/rasa test core --e2e --model $(MODEL) --stories tests/stories --out var/results \
-		--fail-on-prediction-errors --no-plot
+	$(BIN)/pytest -p no:cacheprovider -s tests/test_conversation_stories.py
 
 bench: $(MODEL)
 	$(BIN)/python -m bench

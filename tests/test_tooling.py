@@ -10,6 +10,7 @@ from pathlib import Path
 from connectors.storage.keys import ENV_VAR, KeyRing
 from scripts.ensure_key import ensure_key
 from scripts.settings_report import SETTINGS, missing_settings, render_report
+from scripts import validate_data
 from scripts.validate_data import unaccepted
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +86,14 @@ def test_only_accepted_validation_warnings_pass() -> None:
         "The utterance 'utter_x' is not used in any story or rule.",
     ]
     assert unaccepted(accepted + new) == new
+
+
+def test_the_training_data_passes_rasas_validation(capsys: pytest.CaptureFixture[str]) -> None:
+    """What `make validate` runs: Rasa's checks with no warning but the accepted ones."""
+    code = validate_data.main()
+    output = capsys.readouterr()
+    assert code == 0, output.err
+    assert "data validation: 0 unaccepted warning(s)" in output.out
 
 
 def test_make_run_makes_and_keeps_an_encryption_key_only_for_the_local_database(
