@@ -7,10 +7,12 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from connectors.storage.keys import ENV_VAR, KeyRing
+from scripts import validate_data
 from scripts.ensure_key import ensure_key
 from scripts.settings_report import SETTINGS, missing_settings, render_report
-from scripts import validate_data
 from scripts.validate_data import unaccepted
 
 ROOT = Path(__file__).resolve().parent.parent
