@@ -1,7 +1,8 @@
 """What shoppers ask, through the real servers: WhatsApp in (signed, as Meta sends it), the
-trained model, the action server, the Graph API emulator out. Each question starts a fresh
-conversation. First the questions issue #16 quotes, then other phrasings of the same needs
-(not in the training data), then the paths that span several turns."""
+trained model, the action server, the Graph API emulator out, each on a fresh conversation:
+the questions issue #16 quotes, other phrasings (not in the training data), paths over
+several turns, and the hand-over to a person (tests/support/handover.py: the shop's inbox
+gets the signed webhook, the staff use the operator API over HTTP)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,24 @@ from typing import Any
 import pytest
 import requests
 
+from sandbox import meta
 from sandbox import stripe_events as se
 from sandbox.graph_api import GraphApiEmulator
 from sandbox.launcher import LiveBot, start_bot
+from sandbox.shop_inbox import ShopInbox
 from sandbox.stripe_api import StripeEmulator
 from shop_contract.shop import default_shop
 from tests.support.chat import Chat, text_of
+from tests.support.handover import Staff
 
 pytestmark = pytest.mark.live
 
 APP_SECRET = secrets.token_hex(16)
 WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
+HANDOVER_SECRET = secrets.token_urlsafe(24)
+OPERATOR_TOKEN = secrets.token_urlsafe(24)
+STAFF = "15550688888"
+TIMEOUT_MINUTES = 60
 _customers = iter(range(15550600000, 15550699999))
 PHONE = default_shop().contact.phone
 
@@ -35,7 +43,7 @@ QUOTED_IN_THE_ISSUE = [
     ("what are your opening hours?", "Monday–Friday: 09:00–18:00", "Espresso"),
     ("what is your return policy?", "Returns within 30 days of delivery", "Espresso"),
     ("I want to cancel my subscription", "I can't find a subscription of yours", "order"),
-    ("can I talk to a real person?", "To talk to a person, please contact", "bot"),
+    ("can I talk to a real person?", "a person will answer you here in this chat", "bot"),
     ("the beans were stale, I want my money back", "I'm sorry about that.", "ORD-"),
 ]
 OTHER_PHRASINGS = [
@@ -47,7 +55,7 @@ OTHER_PHRASINGS = [
     ("I'd like to send an unopened bag back, how does that work", "Returns within 30", "Sorry"),
     ("what number can I ring you on", PHONE, "Espresso"),
     ("how much does the decaf cost", "Decaf Beans: €13.90.", "Espresso"),
-    ("I need to speak to a human being", "To talk to a person", "Espresso"),
+    ("I need to speak to a human being", "a person will answer you here", "Espresso"),
     ("when does my coffee club renew?", "I can't find a subscription of yours", "ORD-"),
     ("how can i change the card for my membership", "I can't find a subscription", "ORD-"),
 ]
@@ -68,9 +76,19 @@ def buttons_of(message: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
+def inbox() -> Iterator[ShopInbox]:
+    """The shop's hand-over webhook receiver (it checks each event's signature)."""
+    server = ShopInbox(HANDOVER_SECRET, OPERATOR_TOKEN)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
 def bot(
     graph_api: GraphApiEmulator,
     stripe_api: StripeEmulator,
+    inbox: ShopInbox,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveBot]:
     env = {
@@ -82,6 +100,12 @@ def bot(
         "STRIPE_SECRET_KEY": stripe_api.api_key,
         "STRIPE_API_BASE": stripe_api.base_url,
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "WHATSAPP_NOTIFICATION_TEMPLATE": "order_update",  # the staff alert: no window
+        "HANDOVER_WEBHOOK_URL": inbox.url,
+        "HANDOVER_WEBHOOK_SECRET": HANDOVER_SECRET,
+        "HANDOVER_STAFF_WA_ID": STAFF,
+        "HANDOVER_TIMEOUT_MINUTES": str(TIMEOUT_MINUTES),
+        "OPERATOR_API_TOKEN": OPERATOR_TOKEN,
     }
     workdir: Path = tmp_path_factory.mktemp("faq")
     live = start_bot(workdir, env, {"connectors.whatsapp.channel.WhatsAppInput": {}})
@@ -92,6 +116,11 @@ def bot(
 @pytest.fixture(scope="module")
 def chat(bot: LiveBot, graph_api: GraphApiEmulator) -> Chat:
     return Chat(bot, graph_api, APP_SECRET)
+
+
+@pytest.fixture(scope="module")
+def staff(bot: LiveBot, inbox: ShopInbox) -> Staff:
+    return Staff(bot, inbox, OPERATOR_TOKEN, bot.logs[0].parent / "bot.db")
 
 
 def ask(chat: Chat, customer: str, text: str) -> dict[str, Any]:
@@ -139,22 +168,28 @@ def test_a_question_before_the_yes_keeps_the_purchase_going(chat: Chat) -> None:
     assert link["interactive"]["type"] == "cta_url"
 
 
+def pay(
+    bot: LiveBot, stripe_api: StripeEmulator, customer: str, link: dict[str, Any]
+) -> dict[str, Any]:
+    """Pays the payment `link` on the Stripe emulator and sends Stripe's signed event."""
+    url = link["interactive"]["action"]["parameters"]["url"]
+    (session,) = [s for s in stripe_api.sessions.values() if s["url"] == url]
+    stripe_api.complete(session["id"])
+    order_id = session["metadata"]["order_id"]
+    paid = se.session(session["id"], customer, order_id, session["amount_total"])
+    body, headers = se.signed(se.event("checkout.session.completed", paid), WEBHOOK_SECRET)
+    url = f"{bot.rasa_url}/webhooks/whatsapp/stripe"
+    assert requests.post(url, data=body, headers=headers, timeout=10).status_code == 200
+    return session
+
+
 def test_a_subscriber_cancelling_gets_subscription_help_not_an_order_cancelled(
     bot: LiveBot, chat: Chat, stripe_api: StripeEmulator
 ) -> None:
     customer = new_customer()
     ask(chat, customer, "sign me up for the coffee club")
-    link = tap(chat, customer, "/affirm", "Yes, pay now")
-    url = link["interactive"]["action"]["parameters"]["url"]
-    (session,) = [s for s in stripe_api.sessions.values() if s["url"] == url]
-    stripe_api.complete(session["id"])
+    session = pay(bot, stripe_api, customer, tap(chat, customer, "/affirm", "Yes, pay now"))
     order_id = session["metadata"]["order_id"]
-    paid = se.event(
-        "checkout.session.completed", se.session(session["id"], customer, order_id, 1490)
-    )
-    body, headers = se.signed(paid, WEBHOOK_SECRET)
-    url = f"{bot.rasa_url}/webhooks/whatsapp/stripe"
-    assert requests.post(url, data=body, headers=headers, timeout=10).status_code == 200
     assert "is confirmed" in text_of(chat.next_reply(customer, 2))
     status = text_of(ask(chat, customer, "is my subscription still active?"))
     assert f"Your Coffee Club Monthly subscription started with order {order_id}" in status
@@ -174,7 +209,7 @@ def test_two_fallbacks_in_a_row_offer_a_person(chat: Chat) -> None:
     assert "Would you like to talk to a person?" in text_of(second)
     assert buttons_of(second)[0] == ("/talk_to_person", "Talk to a person")
     handover = tap(chat, customer, "/talk_to_person", "Talk to a person")
-    assert PHONE in text_of(handover)
+    assert "a person will answer you here" in text_of(handover)
 
 
 def test_an_unsure_guess_is_offered_as_a_button(chat: Chat) -> None:
@@ -190,4 +225,75 @@ def test_a_complaint_then_yes_gives_the_way_to_a_person(chat: Chat) -> None:
     complaint = ask(chat, customer, "you sent me the wrong coffee, not happy")
     assert text_of(complaint).startswith("I'm sorry about that.")
     assert buttons_of(complaint)[0] == ("/talk_to_person", "Talk to a person")
-    assert PHONE in text_of(ask(chat, customer, "yes"))
+    assert "a person will answer you here" in text_of(ask(chat, customer, "yes"))
+
+
+def hand_over(chat: Chat, staff: Staff, customer: str) -> str:
+    """The customer asks for a person; returns the hand-over's reference once the shop knows."""
+    assert "a person will answer you here" in text_of(ask(chat, customer, "can I talk to a person"))
+    ref = staff.handover_of(customer).ref
+    staff.events(ref, "handover.started")
+    return ref
+
+
+def test_a_person_takes_over_the_bot_is_quiet_and_the_shop_is_told_once(
+    chat: Chat, staff: Staff, graph_api: GraphApiEmulator
+) -> None:
+    customer = new_customer()
+    ref = hand_over(chat, staff, customer)
+    before = len(chat.messages(customer))
+    asked = meta.text(customer, "hello? my order never came")
+    for _ in range(2):  # Meta delivers it twice
+        assert chat.post(meta.notification([asked], [meta.contact(customer)])).ok
+    chat.say(customer, "I want to talk to a person")  # again: no second hand-over
+    staff.events(ref, "handover.message", count=2)
+    chat.idle()
+    assert len(chat.messages(customer)) == before  # the bot said nothing
+    assert staff.recorded(asked["id"], customer)
+    forwarded = [e["message"]["text"] for e in staff.inbox.received("handover.message", ref)]
+    assert forwarded == ["hello? my order never came", "I want to talk to a person"]
+    assert all(staff.inbox.deliveries[e["id"]] == 1 for e in staff.inbox.received(ref=ref))
+    (started,) = staff.inbox.received("handover.started", ref)
+    assert started["transcript"] == ["can I talk to a person"] and staff.inbox.refused == 0
+    (alert,) = [m for m in graph_api.messages() if m.get("to") == STAFF and ref in str(m)]
+    assert alert["type"] == "template" and customer not in str(alert)
+
+    assert staff.call("/" + ref + "/reply", {"text": "Hi, Ben from the shop."}).status_code == 202
+    assert text_of(chat.next_reply(customer, before)) == "Hi, Ben from the shop."
+    assert staff.call("", token="wrong-token-0123456789").status_code == 401
+    assert staff.call(f"/{ref}/reply", b"{oops").json()["error"].startswith("the body must be")
+    assert staff.call("/H-2345ABCD/resume").status_code == 404
+    assert ref in [h["ref"] for h in staff.call("").json()["handovers"]]
+    assert staff.call(f"/{ref}/resume").json() == {"ref": ref, "status": "resumed"}
+    back = chat.next_reply(customer, before + 1)
+    assert "team has handed you back to me" in text_of(back)
+    assert staff.events(ref, "handover.ended")[0]["ended_by"] == "staff"
+    assert staff.call(f"/{ref}/reply", {"text": "one more thing"}).status_code == 409
+    assert "Monday–Friday" in text_of(ask(chat, customer, "what are your opening hours?"))
+
+
+def test_a_payment_during_a_hand_over_is_still_confirmed(
+    bot: LiveBot, chat: Chat, staff: Staff, stripe_api: StripeEmulator
+) -> None:
+    customer = new_customer()
+    ask(chat, customer, "I'd like to order espresso beans")
+    link = tap(chat, customer, "/affirm", "Yes, pay now")
+    ref = hand_over(chat, staff, customer)
+    before = len(chat.messages(customer))
+    pay(bot, stripe_api, customer, link)
+    assert "is confirmed" in text_of(chat.next_reply(customer, before))
+    chat.say(customer, "thanks! and the person?")
+    staff.events(ref, "handover.message")
+    chat.idle()
+    assert len(chat.messages(customer)) == before + 1  # still handed over: no bot answer
+
+
+def test_a_hand_over_nobody_answers_comes_back_to_the_bot(chat: Chat, staff: Staff) -> None:
+    customer = new_customer()
+    ref = hand_over(chat, staff, customer)
+    staff.pass_time(ref, TIMEOUT_MINUTES + 1)
+    before = len(chat.messages(customer))
+    chat.say(customer, "what are your opening hours?")
+    replies = [text_of(m) for m in chat.wait(customer, before + 2)[before:]]
+    assert "Nobody from the" in replies[0] and "Monday–Friday" in replies[1], replies
+    assert staff.events(ref, "handover.ended")[0]["ended_by"] == "timeout"
