@@ -163,7 +163,7 @@ def test_hand_over_says_how_to_reach_a_person_and_records_why(shop: Shop) -> Non
 
 
 def test_on_whatsapp_the_connector_is_asked_to_hand_over_with_both_texts(shop: Shop) -> None:
-    earlier = [
+    earlier: list[dict[str, Any]] = [
         {"event": "user", "text": "/greet", "parse_data": {}},  # a tap, not words
         {"event": "action", "name": "utter_greet"},
         {"event": "user", "text": "the grinder came broken", "parse_data": {}},

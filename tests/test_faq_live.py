@@ -12,10 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from sandbox import meta
-from sandbox import stripe_events as se
 from sandbox.graph_api import GraphApiEmulator
 from sandbox.launcher import LiveBot, start_bot
 from sandbox.shop_inbox import ShopInbox
@@ -106,6 +104,7 @@ def bot(
         "HANDOVER_STAFF_WA_ID": STAFF,
         "HANDOVER_TIMEOUT_MINUTES": str(TIMEOUT_MINUTES),
         "OPERATOR_API_TOKEN": OPERATOR_TOKEN,
+        "REPLAY_INTERVAL_SECONDS": "1",  # the hand-over sweep: `make chat ARGS=resume` acts soon
     }
     workdir: Path = tmp_path_factory.mktemp("faq")
     live = start_bot(workdir, env, {"connectors.whatsapp.channel.WhatsAppInput": {}})
@@ -120,7 +119,8 @@ def chat(bot: LiveBot, graph_api: GraphApiEmulator) -> Chat:
 
 @pytest.fixture(scope="module")
 def staff(bot: LiveBot, inbox: ShopInbox) -> Staff:
-    return Staff(bot, inbox, OPERATOR_TOKEN, bot.logs[0].parent / "bot.db")
+    settings = {"HANDOVER_WEBHOOK_URL": inbox.url, "HANDOVER_WEBHOOK_SECRET": HANDOVER_SECRET}
+    return Staff(bot, inbox, OPERATOR_TOKEN, bot.logs[0].parent / "bot.db", settings)
 
 
 def ask(chat: Chat, customer: str, text: str) -> dict[str, Any]:
@@ -168,27 +168,13 @@ def test_a_question_before_the_yes_keeps_the_purchase_going(chat: Chat) -> None:
     assert link["interactive"]["type"] == "cta_url"
 
 
-def pay(
-    bot: LiveBot, stripe_api: StripeEmulator, customer: str, link: dict[str, Any]
-) -> dict[str, Any]:
-    """Pays the payment `link` on the Stripe emulator and sends Stripe's signed event."""
-    url = link["interactive"]["action"]["parameters"]["url"]
-    (session,) = [s for s in stripe_api.sessions.values() if s["url"] == url]
-    stripe_api.complete(session["id"])
-    order_id = session["metadata"]["order_id"]
-    paid = se.session(session["id"], customer, order_id, session["amount_total"])
-    body, headers = se.signed(se.event("checkout.session.completed", paid), WEBHOOK_SECRET)
-    url = f"{bot.rasa_url}/webhooks/whatsapp/stripe"
-    assert requests.post(url, data=body, headers=headers, timeout=10).status_code == 200
-    return session
-
-
 def test_a_subscriber_cancelling_gets_subscription_help_not_an_order_cancelled(
     bot: LiveBot, chat: Chat, stripe_api: StripeEmulator
 ) -> None:
     customer = new_customer()
     ask(chat, customer, "sign me up for the coffee club")
-    session = pay(bot, stripe_api, customer, tap(chat, customer, "/affirm", "Yes, pay now"))
+    link = tap(chat, customer, "/affirm", "Yes, pay now")
+    session = chat.pay(customer, link, stripe_api, WEBHOOK_SECRET)
     order_id = session["metadata"]["order_id"]
     assert "is confirmed" in text_of(chat.next_reply(customer, 2))
     status = text_of(ask(chat, customer, "is my subscription still active?"))
@@ -265,8 +251,7 @@ def test_a_person_takes_over_the_bot_is_quiet_and_the_shop_is_told_once(
     assert staff.call("/H-2345ABCD/resume").status_code == 404
     assert ref in [h["ref"] for h in staff.call("").json()["handovers"]]
     assert staff.call(f"/{ref}/resume").json() == {"ref": ref, "status": "resumed"}
-    back = chat.next_reply(customer, before + 1)
-    assert "team has handed you back to me" in text_of(back)
+    assert "team has handed you back to me" in text_of(chat.next_reply(customer, before + 1))
     assert staff.events(ref, "handover.ended")[0]["ended_by"] == "staff"
     assert staff.call(f"/{ref}/reply", {"text": "one more thing"}).status_code == 409
     assert "Monday–Friday" in text_of(ask(chat, customer, "what are your opening hours?"))
@@ -280,7 +265,7 @@ def test_a_payment_during_a_hand_over_is_still_confirmed(
     link = tap(chat, customer, "/affirm", "Yes, pay now")
     ref = hand_over(chat, staff, customer)
     before = len(chat.messages(customer))
-    pay(bot, stripe_api, customer, link)
+    chat.pay(customer, link, stripe_api, WEBHOOK_SECRET)
     assert "is confirmed" in text_of(chat.next_reply(customer, before))
     chat.say(customer, "thanks! and the person?")
     staff.events(ref, "handover.message")
@@ -294,6 +279,21 @@ def test_a_hand_over_nobody_answers_comes_back_to_the_bot(chat: Chat, staff: Sta
     staff.pass_time(ref, TIMEOUT_MINUTES + 1)
     before = len(chat.messages(customer))
     chat.say(customer, "what are your opening hours?")
-    replies = [text_of(m) for m in chat.wait(customer, before + 2)[before:]]
-    assert "Nobody from the" in replies[0] and "Monday–Friday" in replies[1], replies
+    replies = " | ".join(text_of(m) for m in chat.wait(customer, before + 2)[before:])
+    assert "Nobody from the" in replies and "Monday–Friday" in replies, replies  # back, then hours
     assert staff.events(ref, "handover.ended")[0]["ended_by"] == "timeout"
+
+
+def test_staff_answer_and_hand_back_with_make_chat(chat: Chat, staff: Staff) -> None:
+    """`make chat` works on the database: the running bot's outbox sends the reply, its
+    sweep hands the customer back (no message from them needed)."""
+    customer = new_customer()
+    ref = hand_over(chat, staff, customer)
+    listed = staff.chat_cli("list").stdout
+    assert ref in listed and customer not in listed
+    before = len(chat.messages(customer))
+    assert staff.chat_cli("reply", ref, "Hi,", "Ben", "here.").returncode == 0
+    assert text_of(chat.next_reply(customer, before)) == "Hi, Ben here."
+    assert staff.chat_cli("resume", ref).returncode == 0
+    assert "team has handed you back to me" in text_of(chat.next_reply(customer, before + 1))
+    assert staff.chat_cli("resume", ref).returncode == 1

@@ -5,8 +5,10 @@ database. The live bot's routes are exercised over HTTP in tests/test_faq_live.p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from connectors.storage.schema import handovers
 from connectors.storage.store import ConnectorStore
 from connectors.whatsapp.channel import WhatsAppInput
 from scripts import chat_cli
+from shop_contract.intents import HANDOVER_ENDED
 
 TOKEN = secrets.token_urlsafe(24)
 CUSTOMER = "15550821234"
@@ -157,6 +160,57 @@ def test_a_message_is_held_back_while_the_hand_over_is_open_and_not_after_its_ti
         ("handover.message", content),
         ("handover.ended", None),
     ]
+
+
+@dataclass
+class Agent:
+    """What the external-event path uses of Rasa's agent: records the intents triggered."""
+
+    triggered: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.lock_store = self.processor = self
+
+    @contextlib.asynccontextmanager
+    async def lock(self, _: str) -> AsyncIterator[None]:
+        yield
+
+    async def fetch_tracker_and_update_session(self, customer: str, *_: Any) -> str:
+        return customer
+
+    async def trigger_intent(self, intent_name: str, entities: Any, tracker: str, **_: Any) -> None:
+        self.triggered.append((tracker, intent_name, entities))
+
+
+def test_the_sweep_ends_quiet_hand_overs_and_hands_each_back_once(url: str) -> None:
+    """Two replicas sweep at once: one ended by the timeout and one ended by `make chat`
+    are each handed back to the bot once; the next sweeps find nothing left to do."""
+    store = open_store(url)
+    quiet, resumed = opened(store, "15550820001"), opened(store, "15550820002")
+    with store.engine.begin() as connection:
+        connection.execute(
+            handovers.update()
+            .where(handovers.c.ref == quiet.ref)
+            .values(opened_at=handovers.c.opened_at - 31 * 60)
+        )
+    assert chat_cli.main(["resume", resumed.ref]) == 0
+    agent = Agent()
+    replicas = [channel(open_store(url), timeout_minutes=30) for _ in range(2)]
+    for replica in replicas:
+        replica.handover.agent = agent
+
+    async def sweeps() -> None:
+        for _ in range(2):
+            await asyncio.gather(*(replica.handover.sweep() for replica in replicas))
+            await asyncio.gather(*(replica.queues.drain() for replica in replicas))
+
+    asyncio.run(sweeps())
+    assert sorted(agent.triggered) == [
+        ("15550820001", HANDOVER_ENDED, {"handover_ended_by": "timeout"}),
+        ("15550820002", HANDOVER_ENDED, {"handover_ended_by": "staff"}),
+    ]
+    assert store.handovers.current("15550820001") is None  # handed back: the bot answers
+    assert store.handovers.current("15550820002") is None
 
 
 def test_chat_cli_lists_replies_and_resumes(url: str, capsys: pytest.CaptureFixture[str]) -> None:

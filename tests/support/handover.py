@@ -3,6 +3,9 @@ receiver, sandbox/shop_inbox.py), the operator API over HTTP, and the bot's data
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +17,7 @@ import sqlalchemy as sa
 from connectors.storage.handovers import Handover
 from connectors.storage.opening import open_store
 from connectors.storage.schema import handovers
-from sandbox.launcher import LiveBot
+from sandbox.launcher import ROOT, LiveBot
 from sandbox.shop_inbox import ShopInbox
 from tests.support.idle import POLL_SECONDS, WAIT_SECONDS
 
@@ -29,6 +32,7 @@ class Staff:
     inbox: ShopInbox
     token: str
     database: Path  # the bot's SQLite file
+    settings: dict[str, str]  # the bot's HANDOVER_* settings, for `make chat`
 
     def call(self, path: str, body: Any = None, token: str | None = None) -> requests.Response:
         """POST (GET without a body) to the operator API, with the staff's token by default."""
@@ -39,6 +43,21 @@ class Staff:
         data = body if isinstance(body, bytes) else None
         json_body = None if isinstance(body, bytes) else body
         return requests.post(url, data=data, json=json_body, headers=headers, timeout=10)
+
+    def chat_cli(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        """`make chat ARGS=…` on the bot's database (from a folder without a `.env`)."""
+        env = {**os.environ, **self.settings, "DATABASE_URL": f"sqlite:///{self.database}"}
+        env["PYTHONPATH"] = str(ROOT)
+        env.pop("ENV_FILE", None)
+        return subprocess.run(
+            [sys.executable, "-m", "scripts.chat_cli", *argv],
+            cwd=self.database.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
 
     def handover_of(self, customer: str) -> Handover:
         """The customer's current hand-over, as the bot stored it."""
