@@ -103,10 +103,19 @@ class OutboxWorker:
             self.wake.clear()
 
     async def run_once(self) -> int:
-        """Sends what is due now; returns how many were sent."""
+        """Sends what is due now; returns how many were sent. Each customer's entries go in
+        order, different customers' side by side: a slow receiver (a shop's hand-over
+        webhook, say) holds up the entries of one customer, not everyone's."""
         due = await asyncio.to_thread(self.store.outbox.claim_due, self.lease_seconds)
-        sent = 0
+        by_customer: dict[str, list[OutboxEntry]] = {}
         for entry in due:
+            by_customer.setdefault(entry.customer_id, []).append(entry)
+        counts = await asyncio.gather(*(self.send_in_order(e) for e in by_customer.values()))
+        return sum(counts)
+
+    async def send_in_order(self, entries: list[OutboxEntry]) -> int:
+        sent = 0
+        for entry in entries:
             sent += await self.send(entry)
         return sent
 
