@@ -2,7 +2,8 @@
 
 A turn that Stripe started (payment confirmed, failed, expired, refunded, subscription)
 queues its messages here, each under a key made of the event id and its position in the
-turn, so a turn replayed after a crash queues nothing twice. A worker in every Rasa
+turn, so a turn replayed after a crash queues nothing twice; so does a hand-over to a
+person (the shop's webhook events, the staff alert and replies, keyed by what they are). A worker in every Rasa
 process sends what is due, marks it sent only once Meta has accepted it, and retries with
 exponential backoff for up to 24 hours; after that the entry is a dead letter, which an
 operator lists and retries with `python -m scripts.outbox_cli` (or `make outbox`). A
