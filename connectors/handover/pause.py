@@ -78,15 +78,19 @@ class HandoverPause:
             self.outbox_wake.set()
             logger.info("hand-over %s: customer message forwarded", handover.ref)
             return True
+        ref = handover.ref  # logs name the reference, never the Handover (it holds the id)
         try:
             if handover.is_open:
-                handover = await asyncio.to_thread(self.desk.end, handover.ref, ENDED_BY_TIMEOUT)
-            if await self.hand_back(handover):
+                try:
+                    handover = await asyncio.to_thread(
+                        self.desk.end, handover.ref, ENDED_BY_TIMEOUT
+                    )
+                except HandoverError:  # ended by staff meanwhile
+                    handover = await asyncio.to_thread(self.store.handovers.find, handover.ref)
+            if handover is not None and await self.hand_back(handover):
                 await self.flush_outbox()
-        except HandoverError:
-            pass  # ended meanwhile by staff: handed back by whoever ended it
         except Exception:
-            logger.exception("hand-over %s: hand-back failed; the sweep retries", handover.ref)
+            logger.exception("hand-over %s: hand-back failed; the sweep retries", ref)
         return False
 
     async def start(

@@ -3,12 +3,13 @@
 A turn that Stripe started (payment confirmed, failed, expired, refunded, subscription)
 queues its messages here, each under a key made of the event id and its position in the
 turn, so a turn replayed after a crash queues nothing twice; so does a hand-over to a
-person (the shop's webhook events, the staff alert and replies, keyed by what they are). A worker in every Rasa
-process sends what is due, marks it sent only once Meta has accepted it, and retries with
-exponential backoff for up to 24 hours; after that the entry is a dead letter, which an
-operator lists and retries with `python -m scripts.outbox_cli` (or `make outbox`). A
-notification WhatsApp's rules forbid sending at all (outside the 24-hour window without a
-template, WASender for a customer with no phone number) is `undeliverable`, not `sent`.
+person (the shop's webhook events, the staff alert and replies, keyed by what they are).
+A worker in every Rasa process sends what is due, marks it sent only once Meta has
+accepted it, and retries with exponential backoff for up to 24 hours; after that the entry
+is a dead letter, which an operator lists and retries with `python -m scripts.outbox_cli`
+(or `make outbox`). A notification WhatsApp's rules forbid sending at all (outside the
+24-hour window without a template, WASender for a customer with no phone number) is
+`undeliverable`, not `sent`.
 
 Each entry is sent under a claim with a lease. The claim is checked right before the send
 and renewed while it runs, and the outcome is written only while the claim holds: a
