@@ -74,7 +74,11 @@ def test_without_a_token_the_api_is_off(url: str) -> None:
     assert refusal is not None and answer(refusal) == (404, {"error": "not found"})
 
 
-@pytest.mark.parametrize("authorization", [None, "Bearer wrong-token-of-some-length", TOKEN])
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer wrong-token-of-some-length", TOKEN],
+    ids=["missing", "wrong", "without Bearer"],  # stable: xdist collects on each worker
+)
 def test_a_missing_or_wrong_token_is_a_401(url: str, authorization: str | None) -> None:
     headers = {} if authorization is None else {"Authorization": authorization}
     refusal = channel(open_store(url)).operator.refusal(FakeRequest(b"", headers))  # type: ignore[arg-type]
