@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: help setup train run sandbox shell test test-fast lint typecheck pytest browser validate story-test bench clean lock flow-cli migrate outbox privacy
+.PHONY: help setup train run sandbox shell test test-fast lint typecheck pytest browser validate story-test bench clean lock flow-cli migrate outbox privacy chat
 
 help:
 	@echo "make run     start the bot (action server :5055 + Rasa server :5005); the sandbox"
@@ -126,3 +126,8 @@ outbox: $(INSTALLED)
 # e.g. make privacy ARGS="export --customer 4915112345678"
 privacy: $(INSTALLED)
 	$(BIN)/python -m scripts.privacy_cli $(ARGS)
+
+# Hand-overs to a person: list, reply <customer-ref> <text…>, resume <customer-ref>,
+# e.g. make chat ARGS="reply H-7KQ2M9XA Hello, this is Anna from the shop"
+chat: $(INSTALLED)
+	$(BIN)/python -m scripts.chat_cli $(ARGS)

@@ -151,14 +151,43 @@ def contact_answer(shop: Shop, now: datetime) -> str:
 
 
 def handover_answer(shop: Shop, now: datetime) -> str:
-    """What a customer who asked for a person is told. Nothing in this chat reaches the team
-    yet, so it says how to reach them rather than promising that someone will write back."""
+    """What a customer who asked for a person is told where nobody can be told in this chat
+    (another channel, or a shop that set up no hand-over): how to reach the team directly,
+    rather than a promise that someone will write back."""
     contact = shop.contact
     return (
         f"To talk to a person, please contact the {shop.name} team directly: call "
         f"{contact.phone} or email {contact.email}. {when_open(shop.hours, now, 'They are')}\n"
         "I'm still here for orders, payments and questions about the shop."
     )
+
+
+def handover_paused_answer(shop: Shop, now: datetime) -> str:
+    """What a customer handed over to a person is told: who answers, where and when, and
+    that the bot is quiet meanwhile (payment updates still come)."""
+    until = shop.hours.open_until(now)
+    if until is not None:
+        when = f"The team is in now (until {until:%H:%M}), so it shouldn't be long."
+    else:
+        when = when_open(shop.hours, now, "The team is") + " They'll answer then."
+    return (
+        f"I've asked the {shop.name} team to take over: a person will answer you here in this "
+        f"chat. {when}\n"
+        "Until then I'll stay quiet, and everything you write goes straight to them. Updates "
+        "about your payments and orders still arrive here."
+    )
+
+
+def handback_answer(shop: Shop, timed_out: bool) -> str:
+    """What a customer is told when the conversation comes back to the bot."""
+    if timed_out:
+        first = (
+            f"Nobody from the {shop.name} team has written for a while, so I'm answering here "
+            "again. If you still need a person, just ask for one."
+        )
+    else:
+        first = f"The {shop.name} team has handed you back to me, the shop's assistant."
+    return f"{first}\nI can help with orders, payments and questions about the shop."
 
 
 def complaint_answer(shop: Shop) -> str:

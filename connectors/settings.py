@@ -30,7 +30,9 @@ from shop_contract.env_settings import (
     EnvConfig,
     http_url,
     is_set,
+    long_secrets,
     read_env,
+    seconds,
     secret_list,
 )
 
@@ -43,13 +45,6 @@ DEFAULT_FLOW_TURN_BUDGET_SECONDS = 3.0
 MAX_FLOW_TURN_BUDGET_SECONDS = 8.0  # Meta gives up at 10 s; keep room for the network
 FLOW_KEY_VARIABLE = "WHATSAPP_FLOW_PRIVATE_KEY"
 FLOW_PASSPHRASE_VARIABLE = "WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE"  # noqa: S105 - the name
-
-
-def seconds(default: float, variable: str) -> Any:
-    """A duration in seconds, more than 0."""
-    return Field(
-        default=default, env=variable, gt=0, expected=f"a number of seconds, e.g. {default:g}"
-    )
 
 
 @dataclass(frozen=True, config=EnvConfig)
@@ -207,6 +202,51 @@ class StripeWebhookSettings:
         return read_env(cls, environ)
 
 
+@dataclass(frozen=True, config=EnvConfig)
+class HandoverSettings:
+    """The hand-over to a person: how the shop is told (a signed webhook, a WhatsApp message
+    to staff; neither: no hand-over), when the bot answers again, and the operator API's
+    token (none: the API is off)."""
+
+    webhook_url: str | None = Field(default=None, env="HANDOVER_WEBHOOK_URL", expected="a URL")
+    webhook_secrets: tuple[str, ...] = Field(default=(), env="HANDOVER_WEBHOOK_SECRET")
+    staff_wa_id: str | None = Field(default=None, env="HANDOVER_STAFF_WA_ID")
+    timeout_minutes: float = Field(
+        default=1440.0, env="HANDOVER_TIMEOUT_MINUTES", gt=0, expected="minutes, e.g. 240"
+    )
+    operator_token: str | None = Field(default=None, env="OPERATOR_API_TOKEN")
+
+    _url = validator("webhook_url", allow_reuse=True)(http_url)
+
+    @validator("webhook_secrets", pre=True)
+    def _signing_secrets(cls, value: Any) -> Any:
+        return long_secrets(secret_list(value))
+
+    @validator("operator_token")
+    def _token(cls, value: str | None) -> str | None:
+        return value and long_secrets((value,))[0]
+
+    @validator("staff_wa_id")
+    def _number(cls, value: str | None) -> str | None:
+        if value is not None and not (value.isdigit() and 6 <= len(value) <= 15):
+            raise ValueError("the number's digits with country code, no + or spaces")
+        return value
+
+    @property
+    def notifies(self) -> bool:  # nobody told: no hand-over
+        return bool(self.webhook_url or self.staff_wa_id)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> HandoverSettings:
+        settings: HandoverSettings = read_env(cls, environ)
+        if settings.webhook_url and not settings.webhook_secrets:
+            raise ConfigError(
+                "HANDOVER_WEBHOOK_SECRET: not set — the hand-over webhook to "
+                "HANDOVER_WEBHOOK_URL is signed with it (see .env.example)"
+            )
+        return settings
+
+
 @plain_dataclass(frozen=True)
 class DatabaseSettings:
     """Where the tracker store and the connector's tables live (DATABASE_URL; the rules
@@ -244,6 +284,7 @@ class ServerSettings:
     stripe: StripeWebhookSettings
     database: DatabaseSettings
     keys: KeyRing
+    handover: HandoverSettings
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ServerSettings:
@@ -254,4 +295,5 @@ class ServerSettings:
             stripe=StripeWebhookSettings.from_env(environ),
             database=DatabaseSettings.from_env(environ),
             keys=key_ring(environ),
+            handover=HandoverSettings.from_env(environ),
         )

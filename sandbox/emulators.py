@@ -1,5 +1,6 @@
-"""The sandbox's servers together: Graph API emulator, Stripe emulator and chat simulator,
-sharing one set of throw-away secrets. `connect` points them at a running bot."""
+"""The sandbox's servers together: Graph API emulator, Stripe emulator, the shop's inbox for
+hand-overs and the chat simulator, sharing one set of throw-away secrets. `connect` points
+them at a running bot."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import requests
 
 from sandbox.graph_api import GraphApiEmulator, order_flow
 from sandbox.settings import FLOW_ID, NOTIFICATION_TEMPLATE, Ports, SandboxSecrets, bot_env
+from sandbox.shop_inbox import ShopInbox
 from sandbox.simulator import ChatSimulator
 from sandbox.stripe_api import StripeEmulator
 
 
 class Emulators:
-    """Starts and stops the three servers; `bot_env()` is what the bot needs to use them."""
+    """Starts and stops the four servers; `bot_env()` is what the bot needs to use them."""
 
     def __init__(self, keys: SandboxSecrets, ports: Ports) -> None:
         self.keys = keys
@@ -26,7 +28,9 @@ class Emulators:
             message_id_prefix=f"SANDBOX{secrets.token_hex(4)}.",
         )
         self.stripe = StripeEmulator(keys.stripe_secret_key, port=ports.stripe)
+        self.inbox = ShopInbox(keys.handover_secret, keys.operator_token)  # any free port
         self.simulator = ChatSimulator(self.graph, keys.app_secret, ports.page)
+        self.simulator.staff = self.inbox
 
     @property
     def page_url(self) -> str:
@@ -37,7 +41,7 @@ class Emulators:
         with `make flow-cli ARGS=upload-key`. Stops what started if one cannot start."""
         started = []
         try:
-            for server in (self.graph, self.stripe, self.simulator):
+            for server in (self.graph, self.stripe, self.inbox, self.simulator):
                 server.start()
                 started.append(server)
             answer = requests.post(
@@ -53,18 +57,21 @@ class Emulators:
             raise
 
     def bot_env(self) -> dict[str, str]:
-        return bot_env(self.keys, self.graph.base_url, self.stripe.base_url, self.page_url)
+        return bot_env(
+            self.keys, self.graph.base_url, self.stripe.base_url, self.page_url, self.inbox.url
+        )
 
     def connect(self, rasa_url: str) -> None:
-        """Sends statuses, Stripe events and the customers' messages to the bot at `rasa_url`."""
+        """Sends statuses, Stripe events, the customers' messages and the staff panel's
+        calls to the bot at `rasa_url`."""
         self.graph.deliver_statuses_to(
             f"{rasa_url}/webhooks/whatsapp/webhook", self.keys.app_secret
         )
         self.stripe.send_events_to(
             f"{rasa_url}/webhooks/whatsapp/stripe", self.keys.stripe_webhook_secret
         )
-        self.simulator.bot_url = rasa_url
+        self.simulator.bot_url = self.inbox.bot_url = rasa_url
 
     def stop(self) -> None:
-        for server in (self.simulator, self.stripe, self.graph):
+        for server in (self.simulator, self.inbox, self.stripe, self.graph):
             server.stop()

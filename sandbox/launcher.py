@@ -42,8 +42,9 @@ PORT_ATTEMPTS = 3
 PORT_CLASH = "address already in use"
 LOG_TAIL_CHARACTERS = 4000
 ENCRYPTED_TRACKER_STORE = "connectors.storage.encrypted_tracker.EncryptedTrackerStore"
-# Settings of the real platforms that a bot started here must never inherit from the shell.
-PLATFORM_PREFIXES = ("STRIPE_", "WHATSAPP_", "WASENDER_")
+# Settings of the real platforms (and the shop's real hand-over receiver and operator token)
+# that a bot started here must never inherit from the shell.
+PLATFORM_PREFIXES = ("STRIPE_", "WHATSAPP_", "WASENDER_", "HANDOVER_", "OPERATOR_")
 
 T = TypeVar("T")
 

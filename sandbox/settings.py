@@ -32,6 +32,8 @@ class SandboxSecrets:
     stripe_webhook_secret: str
     flow_private_key: rsa.RSAPrivateKey
     tracker_key: str  # TRACKER_ENCRYPTION_KEY for the sandbox's own, fresh database
+    handover_secret: str  # signs the hand-over webhook to the sandbox's shop inbox
+    operator_token: str  # the staff panel's token for the bot's operator API
 
     @classmethod
     def generate(cls) -> SandboxSecrets:
@@ -43,6 +45,8 @@ class SandboxSecrets:
             stripe_webhook_secret="whsec_" + secrets.token_urlsafe(32),
             flow_private_key=rsa.generate_private_key(public_exponent=65537, key_size=2048),
             tracker_key=new_key_line("sandbox"),
+            handover_secret=secrets.token_urlsafe(32),
+            operator_token=secrets.token_urlsafe(32),
         )
 
     def flow_private_pem(self) -> str:
@@ -83,9 +87,10 @@ class Ports:
 
 
 def bot_env(
-    keys: SandboxSecrets, graph_base: str, stripe_base: str, page_url: str
+    keys: SandboxSecrets, graph_base: str, stripe_base: str, page_url: str, inbox_url: str
 ) -> dict[str, str]:
-    """The WhatsApp and Stripe settings of a bot that talks to the emulators.
+    """The WhatsApp and Stripe settings of a bot that talks to the emulators, and its
+    hand-over settings: events to the sandbox's shop inbox, the staff panel's token.
 
     Every setting a `.env` could add is given here (empty where unused), so a real key in a
     developer's `.env` can never make the sandbox send a real message or charge a card.
@@ -111,4 +116,9 @@ def bot_env(
         "STRIPE_API_BASE": stripe_base,
         "CHECKOUT_SUCCESS_URL": page_url,
         "CHECKOUT_CANCEL_URL": page_url,
+        "HANDOVER_WEBHOOK_URL": inbox_url,
+        "HANDOVER_WEBHOOK_SECRET": keys.handover_secret,
+        "HANDOVER_STAFF_WA_ID": "",
+        "HANDOVER_TIMEOUT_MINUTES": "",
+        "OPERATOR_API_TOKEN": keys.operator_token,
     }

@@ -13,6 +13,7 @@ JSON API (what the page and the end-to-end tests use):
   POST /api/customers/{wa_id}/reply   {message_id, reply_id}   a button or list row
   POST /api/customers/{wa_id}/flows/{message_id}          open a Flow → its first screen
   POST /api/customers/{wa_id}/flows/{message_id}/submit   {form} → next screen or closed
+  GET/POST /api/staff…                     the staff panel of hand-overs (sandbox/shop_inbox.py)
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from sandbox import meta
 from sandbox.flow_client import FlowClientError, FlowRun
 from sandbox.graph_api import GraphApiEmulator, SentMessage
 from sandbox.loopback import LoopbackServer
+from sandbox.shop_inbox import ShopInbox
 from sandbox.webhooks import deliver
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -71,6 +73,7 @@ class ChatSimulator(LoopbackServer):
         self.bot_url: str | None = None  # the Rasa server, once connected
         self.customers: dict[str, Customer] = {}
         self._names = itertools.count(1)
+        self.staff: ShopInbox | None = None  # the staff panel's server, when there is one
 
     @property
     def webhook(self) -> str:
@@ -97,6 +100,8 @@ class ChatSimulator(LoopbackServer):
                 return _static(STATIC_FILES[request.path])
             if request.method == "GET" and request.path == "/api/chats":
                 return web.json_response(self.chats())
+            if request.path.startswith("/api/staff") and self.staff is not None:
+                return await self.staff.page_api(request)
             if request.method == "POST" and request.path.startswith("/api/"):
                 return web.json_response(await self._post(request))
             raise ApiError(404, f"no such page: {request.method} {request.path}")

@@ -1,4 +1,4 @@
-"""The connector's store for operator commands (`make outbox`, `make privacy`).
+"""The connector's store for operator commands (`make outbox`, `make privacy`, `make chat`).
 
 Reads its settings as the bot does (ENV_FILE or `.env`, then DATABASE_URL and
 TRACKER_ENCRYPTION_KEY through connectors/settings.py), and turns a configuration problem

@@ -118,6 +118,36 @@ SETTINGS: tuple[Setting, ...] = (
         "any long random string; required when the action server listens beyond 127.0.0.1",
     ),
     Setting(
+        "HANDOVER_WEBHOOK_URL",
+        "Hand-over",
+        False,
+        "your inbox or chat tool's webhook URL that takes signed JSON (README, 'Hand-over')",
+    ),
+    Setting(
+        "HANDOVER_WEBHOOK_SECRET",
+        "Hand-over",
+        False,
+        "any long random string (`openssl rand -hex 32`); your receiver checks it",
+    ),
+    Setting(
+        "HANDOVER_STAFF_WA_ID",
+        "Hand-over",
+        False,
+        "a staff member's WhatsApp number, digits with country code, no +",
+    ),
+    Setting(
+        "HANDOVER_TIMEOUT_MINUTES",
+        "Hand-over",
+        False,
+        "minutes without a word from the shop before the bot answers again; defaults to 1440",
+    ),
+    Setting(
+        "OPERATOR_API_TOKEN",
+        "Access",
+        False,
+        "any long random string; the operator API (hand-over replies) is off without it",
+    ),
+    Setting(
         "DATABASE_URL",
         "Storage",
         False,

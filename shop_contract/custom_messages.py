@@ -1,5 +1,13 @@
 """Keys of the custom messages (`json_message`) an action sends for the connector to act on,
-never sent to WhatsApp as they are."""
+never sent to WhatsApp as they are.
+
+Why custom messages: the action server and the Rasa server are two processes that share only
+this package, and the action runs inside the customer's turn. The turn's output channel is
+the connector's own object and sees every message the action sends, in that turn, before
+the tracker is saved; so a message under a reserved key reaches the connector at the right
+moment, with everything it needs (the texts to send, whatever happens next), and no
+other channel (`rasa shell`, REST) ever gets one: the actions send them on WhatsApp only.
+"""
 
 from __future__ import annotations
 
@@ -8,3 +16,10 @@ FLOW_RESPONSE_KEY = "flow_response"
 # An erase request: the connector erases the customer once the turn is saved; the value
 # holds the `done` and `failed` texts.
 ERASE_REQUEST_KEY = "erase_customer_data"
+# A hand-over to a person: once the turn is saved, the connector pauses the bot for the
+# customer and tells the shop. The value is a dict with these keys:
+HANDOVER_REQUEST_KEY = "hand_over_to_person"
+HANDOVER_REASON = "reason"  # why (asked, complaint, not_understood), for the shop
+HANDOVER_PAUSED_TEXT = "paused"  # sent when the shop is told: a person will answer here
+HANDOVER_UNAVAILABLE_TEXT = "unavailable"  # sent when nobody can be told: how to reach them
+HANDOVER_TRANSCRIPT = "transcript"  # the customer's last messages, for the shop's context

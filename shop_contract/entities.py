@@ -21,3 +21,8 @@ AMOUNT_TOTAL = "amount_total"
 AMOUNT_REFUNDED = "amount_refunded"
 CURRENCY = "currency"
 LIVEMODE = "livemode"
+
+# Hand-over to a person: `staff` (resumed by the shop) or `timeout` (nobody wrote in time).
+HANDOVER_ENDED_BY = "handover_ended_by"
+ENDED_BY_STAFF = "staff"
+ENDED_BY_TIMEOUT = "timeout"

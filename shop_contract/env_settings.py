@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from dotenv import dotenv_values
-from pydantic import AnyHttpUrl, BaseConfig, ValidationError, parse_obj_as
+from pydantic import AnyHttpUrl, BaseConfig, Field, ValidationError, parse_obj_as
 from pydantic.error_wrappers import ErrorWrapper
 from pydantic.errors import (
     MissingError,
@@ -138,6 +138,27 @@ def secret_list(value: Any) -> Any:
     secrets = split_secrets(value) if isinstance(value, str) else value
     if not secrets:
         raise ValueError("no secret in the comma-separated list")
+    return secrets
+
+
+def seconds(default: float, variable: str) -> Any:
+    """A settings field: a duration in seconds, more than 0."""
+    return Field(
+        default=default, env=variable, gt=0, expected=f"a number of seconds, e.g. {default:g}"
+    )
+
+
+MIN_SECRET_LENGTH = 16
+
+
+def long_secrets(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """A validator's body for secrets we make ourselves (tokens, signing secrets): guessable
+    ones are refused."""
+    if any(len(secret) < MIN_SECRET_LENGTH for secret in secrets):
+        raise ValueError(
+            f"too short: use at least {MIN_SECRET_LENGTH} random characters "
+            "(e.g. `openssl rand -hex 32`)"
+        )
     return secrets
 
 

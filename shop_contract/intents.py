@@ -1,7 +1,7 @@
 """Reserved intents: set by the connector, never typed or tapped by a customer.
 
-`EXTERNAL_*` intents carry verified Stripe events (and messages the bot cannot read);
-`flow_*` intents carry WhatsApp Flow requests and completions.
+`EXTERNAL_*` intents carry verified Stripe events, messages the bot cannot read and the end
+of a hand-over to a person; `flow_*` intents carry WhatsApp Flow requests and completions.
 """
 
 from __future__ import annotations
@@ -24,3 +24,6 @@ FLOW_BACK = "flow_back"
 FLOW_DATA_EXCHANGE = "flow_data_exchange"
 FLOW_COMPLETED = "flow_completed"
 FLOW_ERROR = "flow_error"
+
+# The shop handed the conversation back to the bot (HANDOVER_ENDED_BY says who).
+HANDOVER_ENDED = "EXTERNAL_handover_ended"

@@ -236,6 +236,32 @@ def test_health_answers_on_its_alias_too(bot: LiveBot) -> None:
     assert alias.json()["status"] == "ok" and set(alias.json()) == set(base.json())
 
 
+@pytest.mark.live
+@pytest.mark.parametrize(
+    "method_path", ["GET ", "POST /H-2345ABCD/reply", "POST /H-2345ABCD/resume"]
+)
+def test_the_operator_api_is_off_without_its_token(bot: LiveBot, method_path: str) -> None:
+    method, path = method_path.split(" ")
+    answer = requests.request(
+        method,
+        f"{bot.rasa_url}/webhooks/whatsapp/operator/handovers{path}",
+        json={"text": "hello"},
+        headers={"Authorization": f"Bearer {REST_TOKEN}"},  # no token is right: it is off
+        timeout=10,
+    )
+    assert answer.status_code == 404
+
+
+@pytest.mark.live
+def test_with_nobody_to_tell_asking_for_a_person_says_how_to_reach_the_shop(chat: Chat) -> None:
+    """No HANDOVER_WEBHOOK_URL, no HANDOVER_STAFF_WA_ID: no hand-over, the bot keeps going."""
+    customer = str(next(_customers))
+    chat.say(customer, "can I talk to a real person?")
+    assert "To talk to a person, please contact" in text_of(chat.wait(customer, 1)[0])
+    chat.say(customer, "what are your opening hours?")
+    assert "Monday–Friday" in text_of(chat.wait(customer, 2)[1])
+
+
 # --- the action server ---------------------------------------------------------------------
 
 

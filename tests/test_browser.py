@@ -119,3 +119,25 @@ def test_a_purchase_by_clicking(browser: WebDriver, live_sandbox: Sandbox) -> No
     )
     assert len(confirmations) == 1
     assert snap(browser, "4-confirmation").stat().st_size > 10_000
+
+
+def test_a_hand_over_answered_from_the_staff_panel(
+    browser: WebDriver, live_sandbox: Sandbox
+) -> None:
+    browser.get(live_sandbox.page + "/")
+    find(browser, "#customer-name").send_keys("Panel customer")
+    find(browser, "#add").click()
+    find(browser, "#text").send_keys("I want to talk to a person")
+    find(browser, "#send").click()
+    bubble_with(browser, "a person will answer you here")
+    box = "//div[contains(@class, 'handover') and contains(., 'I want to talk to a person')]"
+    WebDriverWait(browser, WAIT_SECONDS).until(ec.visibility_of_element_located((By.XPATH, box)))
+    browser.find_element(By.XPATH, f"{box}//input").send_keys("Hello, this is the shop.")
+    browser.find_element(By.XPATH, f"{box}//button[contains(@class, 'reply')]").click()
+    bubble_with(browser, "Hello, this is the shop.")
+    snap(browser, "5-staff-reply")
+    browser.find_element(By.XPATH, f"{box}//button[contains(@class, 'resume')]").click()
+    bubble_with(browser, "handed you back to me")
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        ec.text_to_be_present_in_element((By.XPATH, box), "back with the bot")
+    )

@@ -312,6 +312,38 @@ def test_a_partial_refund_then_the_rest(live_sandbox: Sandbox) -> None:
     assert len(seen(lee)) == 7
 
 
+def staff_panel(live_sandbox: Sandbox, path: str = "", body: Any = None) -> Any:
+    """The chat page's staff panel: what the shop's inbox received, or a reply or resume."""
+    url = f"{live_sandbox.page}/api/staff{path}"
+    answer = requests.post(url, json=body, timeout=10) if path else requests.get(url, timeout=10)
+    assert answer.ok, answer.text
+    return answer.json()
+
+
+def test_a_hand_over_shows_on_the_staff_panel_and_staff_answer(live_sandbox: Sandbox) -> None:
+    kim = live_sandbox.customer("Kim")
+    kim.say("can I speak to a person please")
+    assert "a person will answer you here" in shown(kim.next(0))
+    kim.say("my grinder makes a noise")  # to the shop, not the bot
+    deadline = time.monotonic() + 30
+    while not (said := [e for e in staff_panel(live_sandbox)["events"] if "message" in e]):
+        assert time.monotonic() < deadline, "nothing forwarded to the shop"
+        time.sleep(0.2)
+    ref = said[-1]["handover"]["ref"]
+    assert said[-1]["message"]["text"] == "my grinder makes a noise" and len(seen(kim)) == 1
+    started = [e for e in staff_panel(live_sandbox)["events"] if e["type"] == "handover.started"]
+    assert [e["transcript"] for e in started if e["handover"]["ref"] == ref] == [
+        ["can I speak to a person please"]
+    ]
+    assert staff_panel(live_sandbox, f"/{ref}/reply", {"text": "Hi Kim, Ben here."})["status"] == (
+        "queued"
+    )
+    assert shown(kim.next(1)) == "Hi Kim, Ben here."
+    staff_panel(live_sandbox, f"/{ref}/resume", {})
+    assert "handed you back to me" in shown(kim.next(2))
+    assert live_sandbox.emulators.inbox.refused == 0  # every event's signature held
+
+
 def test_every_signed_webhook_the_emulators_sent_was_accepted(live_sandbox: Sandbox) -> None:
     """Runs after the scenarios (whichever ran): the bot verified every Stripe-Signature and
     X-Hub-Signature-256 the emulators made and answered 2xx at once (no retry was needed)."""

@@ -21,7 +21,7 @@ from actions.faq_actions import (
     ActionAnswerProduct,
     ActionAnswerReturns,
 )
-from actions.handover_actions import ActionHandleComplaint, ActionHandOver
+from actions.handover_actions import ActionHandBack, ActionHandleComplaint, ActionHandOver
 from actions.orders.model import Order
 from actions.subscription_help import ActionSubscriptionHelp
 from shop_contract.catalog import Catalog
@@ -160,6 +160,43 @@ def test_hand_over_says_how_to_reach_a_person_and_records_why(shop: Shop) -> Non
     assert slot_updates(events) == {"handover": "not_understood"}
     _, events = run_action(action, tracker_with("talk_to_person", earlier=bot_did("utter_greet")))
     assert slot_updates(events) == {"handover": "asked"}
+
+
+def test_on_whatsapp_the_connector_is_asked_to_hand_over_with_both_texts(shop: Shop) -> None:
+    earlier: list[dict[str, Any]] = [
+        {"event": "user", "text": "/greet", "parse_data": {}},  # a tap, not words
+        {"event": "action", "name": "utter_greet"},
+        {"event": "user", "text": "the grinder came broken", "parse_data": {}},
+        {"event": "action", "name": "action_handle_complaint"},
+    ]
+    tracker = tracker_with("affirm", text="yes please", earlier=earlier, channel="whatsapp")
+    (message,), events = run_action(ActionHandOver(clock=lambda: SATURDAY_NOON), tracker)
+    request = message["custom"]["hand_over_to_person"]
+    assert request["reason"] == "complaint" == slot_updates(events)["handover"]
+    assert request["transcript"] == ["the grinder came broken", "yes please"]
+    assert request["paused"].startswith(f"I've asked the {shop.name} team to take over")
+    assert "a person will answer you here in this chat" in request["paused"]
+    assert "The team is in now (until 14:00)" in request["paused"]
+    assert shop.contact.phone in request["unavailable"]  # when nobody can be told
+    assert message["text"] is None
+
+    (sunday,), _ = run_action(
+        ActionHandOver(clock=lambda: SUNDAY_NOON),
+        tracker_with("talk_to_person", channel="whatsapp"),
+    )
+    paused = sunday["custom"]["hand_over_to_person"]["paused"]
+    assert "open again tomorrow at 09:00" in paused and "They'll answer then." in paused
+
+
+def test_the_hand_back_clears_the_slot_and_says_why(shop: Shop) -> None:
+    by_staff = tracker_with("EXTERNAL_handover_ended", [("handover_ended_by", "staff")])
+    (message,), events = run_action(ActionHandBack(), by_staff)
+    assert message["text"].startswith(f"The {shop.name} team has handed you back to me")
+    assert slot_updates(events) == {"handover": None}
+    timed_out = tracker_with("EXTERNAL_handover_ended", [("handover_ended_by", "timeout")])
+    (message,), _ = run_action(ActionHandBack(), timed_out)
+    assert message["text"].startswith(f"Nobody from the {shop.name} team has written for a while")
+    assert "just ask for one" in message["text"]
 
 
 def test_a_complaint_gets_an_apology_the_policy_and_the_offer_of_a_person(shop: Shop) -> None:

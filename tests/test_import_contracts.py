@@ -16,6 +16,7 @@ NOT_SOURCE = shutil.ignore_patterns("*.pyc", "__pycache__", "artifacts", "storie
 PACKAGES = ("actions", "bench", "connectors", "sandbox", "shop_contract", "tests")
 LAYERS = "connectors sub-packages are layered"
 STORAGE = "storage imports none of the edges, the jobs or privacy"
+NO_RASA = "the connector's tables, keys, privacy tools and hand-over desk load no Rasa"
 
 
 def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
@@ -131,7 +132,22 @@ def test_contracts_hold_on_the_unmodified_copy(tree: Path) -> None:
         (
             "connectors/storage/keys.py",
             "import rasa.core.lock_store",
-            "the connector's tables, keys and privacy tools load no Rasa",
+            NO_RASA,
+        ),
+        (  # `make chat` works on the database, without loading Rasa
+            "connectors/handover/desk.py",
+            "import rasa.core.lock_store",
+            NO_RASA,
+        ),
+        (  # the hand-over sits under the channel, which hands it what it needs
+            "connectors/handover/pause.py",
+            "import connectors.whatsapp.output",
+            LAYERS,
+        ),
+        (  # and above the Stripe edge, whose external-event path it takes
+            "connectors/stripe/events.py",
+            "import connectors.handover.notices",
+            LAYERS,
         ),
         (
             "connectors/settings.py",

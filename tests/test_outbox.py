@@ -121,6 +121,23 @@ def test_two_workers_never_send_the_same_entry(store: ConnectorStore) -> None:
     assert {e.status for e in store.outbox.entries()} == {"sent"}
 
 
+def test_a_slow_send_holds_up_its_customer_only(store: ConnectorStore) -> None:
+    slow_customer = "15550609999"
+    store.outbox.enqueue("evt_7:0", slow_customer, json.dumps(BODY))
+    store.outbox.enqueue("evt_7:1", slow_customer, json.dumps(BODY))
+    store.outbox.enqueue("evt_8:0", CUSTOMER, json.dumps(BODY))
+    order: list[str] = []
+
+    async def deliver(customer: str, body: dict[str, Any]) -> str | None:
+        if customer == slow_customer:
+            await asyncio.sleep(0.2)  # a receiver that takes its time
+        order.append(customer)
+        return "wamid.X"
+
+    assert run_worker(store, deliver) == 3
+    assert order == [CUSTOMER, slow_customer, slow_customer]  # its own two still in order
+
+
 SHORT_LEASE = 0.3
 
 

@@ -162,6 +162,8 @@ def connector_rows(store: ConnectorStore, customer: str) -> None:
     store.stripe.record_event(f"evt_{tag}", "checkout.session.completed", event, customer)
     store.stripe.claim_fulfilment(f"cs_{tag}", f"evt_{tag}")
     store.outbox.enqueue(f"evt_{tag}:0", customer, '{"type": "text"}')
+    handover, _ = store.handovers.open(customer, "complaint")
+    store.handovers.end(handover.ref, "staff")  # (one open hand-over per customer at most)
 
 
 def test_nothing_personal_is_stored_in_clear(database_url: str) -> None:
@@ -275,6 +277,8 @@ def test_export_holds_everything_of_one_customer_and_nothing_of_others(database_
     assert exported["wa_inbound_messages"][0]["payload"] == {"text": "hi there"}
     assert exported["stripe_events"][0]["payload"]["metadata"]["whatsapp_user_id"] == ANNA
     assert exported["notification_outbox"][0]["body"] == {"type": "text"}
+    (handover,) = exported["handovers"]
+    assert handover["reason"] == "complaint" and handover["ref"].startswith("H-")
 
 
 def test_erase_removes_everything_of_one_customer_only(database_url: str) -> None:
@@ -346,13 +350,20 @@ KEY_COLUMNS = {
     "wa_customers": "customer_pseudonym",
     "stripe_events": "event_id",
     "notification_outbox": "dedup_key",
+    "handovers": "ref",
 }
 SEALED = [(table, column) for table, columns in SEALED_COLUMNS.items() for column in columns]
 
 
-def row_ids(table: str) -> tuple[str, str]:
-    """The natural keys of Anna's and Boris's rows of `table`, as connector_rows made them."""
+def row_ids(table: str, store: ConnectorStore | None = None) -> tuple[str, str]:
+    """The natural keys of Anna's and Boris's rows of `table`, as connector_rows made them
+    (the hand-overs' random references read back from `store`)."""
     keys = KeyRing.parse(KEY_1)
+    if table == "handovers":
+        assert store is not None
+        anna, boris = (store.handovers.current(customer) for customer in (ANNA, BORIS))
+        assert anna is not None and boris is not None
+        return anna.ref, boris.ref
     return {
         "wa_inbound_messages": (digest("wamid.anna"), digest("wamid.boris")),
         "wa_outbound_messages": (digest("wamid.out.anna"), digest("wamid.out.boris")),
@@ -382,7 +393,7 @@ def test_a_sealed_value_moved_to_another_row_does_not_open(
     database_url: str, table: str, column: str
 ) -> None:
     _, store = two_customers(database_url)
-    swap(database_url, table, column, *row_ids(table))
+    swap(database_url, table, column, *row_ids(table, store))
 
     if column == "customer_sealed":  # read at start-up (export leaves the sealed id out)
         with pytest.raises(StoredDataError, match=f"open the table {table} .*moved between rows"):
@@ -398,7 +409,7 @@ def test_a_row_refiled_under_another_customer_does_not_open(database_url: str, t
     """Changing a row's customer_pseudonym (wa_customers: its natural key, covered above) would
     put it in another customer's export: its sealed values name the pseudonym too."""
     _, store = two_customers(database_url)
-    anna_row, _ = row_ids(table)
+    anna_row, _ = row_ids(table, store)
     engine = sa.create_engine(database_url, future=True)
     try:
         with engine.begin() as connection:
@@ -561,7 +572,7 @@ def test_rows_of_the_old_form_stop_start_up_until_reencrypt_binds_them(database_
     _, store = two_customers(database_url)
     before = {customer: export_customer(store, customer) for customer in (ANNA, BORIS)}
     to_old_form(database_url)
-    assert old_form_values(database_url) == 18  # every sealed value: 9 per customer
+    assert old_form_values(database_url) == 20  # every sealed value: 10 per customer
 
     with pytest.raises(StoredDataError, match=r"old form.*make privacy ARGS=reencrypt"):
         open_store(database_url, KeyRing.parse(KEY_1))

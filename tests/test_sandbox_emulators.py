@@ -349,7 +349,13 @@ def test_the_checkout_page_pays_declines_and_sends_duplicates(
 
 def test_launcher_settings_cover_every_platform_setting() -> None:
     keys = SandboxSecrets.generate()
-    env = bot_env(keys, "http://127.0.0.1:1/v23.0", "http://127.0.0.1:2", "http://localhost:3/")
+    env = bot_env(
+        keys,
+        "http://127.0.0.1:1/v23.0",
+        "http://127.0.0.1:2",
+        "http://localhost:3/",
+        "http://127.0.0.1:4/handover",
+    )
     platform = {s.name for s in SETTINGS if s.feature.startswith(("WhatsApp", "Stripe"))}
     assert platform <= set(env)  # a developer's .env cannot add a real key to the sandbox
     assert env["STRIPE_SECRET_KEY"].startswith("sk_test_") and env[
@@ -357,7 +363,7 @@ def test_launcher_settings_cover_every_platform_setting() -> None:
     ].startswith("whsec_")
     assert "BEGIN PRIVATE KEY" in env["WHATSAPP_FLOW_PRIVATE_KEY"]
     assert (
-        bot_env(SandboxSecrets.generate(), "a", "b", "c")["WHATSAPP_APP_SECRET"]
+        bot_env(SandboxSecrets.generate(), "a", "b", "c", "d")["WHATSAPP_APP_SECRET"]
         != env["WHATSAPP_APP_SECRET"]
     )
     assert configured_platforms({}) == "none"

@@ -77,6 +77,12 @@ SERVER_CASES = [
     ("DATABASE_URL", "localhost:5432", "not a database URL; expected e.g. sqlite:///"),
     ("TRACKER_ENCRYPTION_KEY", "", "is not set"),
     ("TRACKER_ENCRYPTION_KEY", "k1:c2hvcnQ=", "key 'k1' is 5 bytes; it must be 32"),
+    ("HANDOVER_WEBHOOK_URL", "inbox.example.com/handover", "expected a URL"),
+    ("HANDOVER_WEBHOOK_SECRET", "s3cret", "too short: use at least 16 random characters"),
+    ("HANDOVER_STAFF_WA_ID", "+49 151 2345678", "the number's digits with country code"),
+    ("HANDOVER_TIMEOUT_MINUTES", "0", "must be more than 0"),
+    ("HANDOVER_TIMEOUT_MINUTES", "an hour", "expected minutes, e.g. 240"),
+    ("OPERATOR_API_TOKEN", "admin", "too short: use at least 16 random characters"),
 ]
 
 
@@ -143,6 +149,18 @@ def test_optional_parts_are_off_when_unset(server_env: dict[str, str]) -> None:
     server = ServerSettings.from_env(server_env)
     assert server.flow.private_key is None
     assert server.stripe.secrets == ()
+    assert not server.handover.notifies and server.handover.operator_token is None
+
+
+def test_the_hand_over_webhook_needs_its_secret(server_env: dict[str, str]) -> None:
+    url = {"HANDOVER_WEBHOOK_URL": "https://inbox.example.com/handover"}
+    assert server_error({**server_env, **url}).startswith("HANDOVER_WEBHOOK_SECRET: not set")
+    secret = secrets.token_hex(16)
+    server = ServerSettings.from_env(
+        {**server_env, **url, "HANDOVER_WEBHOOK_SECRET": f"{secret},{secret[::-1]}"}
+    )
+    assert server.handover.notifies and server.handover.webhook_secrets == (secret, secret[::-1])
+    assert server.handover.timeout_minutes == 1440
 
 
 # --- the action server --------------------------------------------------------------------

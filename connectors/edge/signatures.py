@@ -1,4 +1,5 @@
-"""Signatures: Meta's X-Hub-Signature-256 and flow_token_signature, Stripe's header.
+"""Signatures: Meta's X-Hub-Signature-256 and flow_token_signature, Stripe's header, and
+the same scheme as Stripe's on the hand-over webhook we send to the shop.
 
 Headers are verified over the raw request bytes, before anything is parsed; the Flow's JWT
 (inside the decrypted request) with PyJWT. Several secrets are accepted so an app secret can
@@ -79,6 +80,14 @@ def stripe_signature(body: bytes, secret: str, timestamp: int) -> str:
     signed = str(timestamp).encode() + b"." + body
     digest = hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={digest}"
+
+
+def timestamped_signature(body: bytes, secrets: Sequence[str], timestamp: int) -> str:
+    """Stripe's scheme, for a webhook we send: `t=<unix time>,v1=<hex>`, one v1 per secret
+    (two while a secret is rotated), each the HMAC-SHA256 of "<t>.<raw body>";
+    `verify_stripe_signature` checks it."""
+    digests = [stripe_signature(body, secret, timestamp).rsplit("=", 1)[1] for secret in secrets]
+    return ",".join([f"t={timestamp}", *(f"v1={digest}" for digest in digests)])
 
 
 def verify_stripe_signature(

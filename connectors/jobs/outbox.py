@@ -2,12 +2,14 @@
 
 A turn that Stripe started (payment confirmed, failed, expired, refunded, subscription)
 queues its messages here, each under a key made of the event id and its position in the
-turn, so a turn replayed after a crash queues nothing twice. A worker in every Rasa
-process sends what is due, marks it sent only once Meta has accepted it, and retries with
-exponential backoff for up to 24 hours; after that the entry is a dead letter, which an
-operator lists and retries with `python -m scripts.outbox_cli` (or `make outbox`). A
-notification WhatsApp's rules forbid sending at all (outside the 24-hour window without a
-template, WASender for a customer with no phone number) is `undeliverable`, not `sent`.
+turn, so a turn replayed after a crash queues nothing twice; so does a hand-over to a
+person (the shop's webhook events, the staff alert and replies, keyed by what they are).
+A worker in every Rasa process sends what is due, marks it sent only once Meta has
+accepted it, and retries with exponential backoff for up to 24 hours; after that the entry
+is a dead letter, which an operator lists and retries with `python -m scripts.outbox_cli`
+(or `make outbox`). A notification WhatsApp's rules forbid sending at all (outside the
+24-hour window without a template, WASender for a customer with no phone number) is
+`undeliverable`, not `sent`.
 
 Each entry is sent under a claim with a lease. The claim is checked right before the send
 and renewed while it runs, and the outcome is written only while the claim holds: a
@@ -103,10 +105,19 @@ class OutboxWorker:
             self.wake.clear()
 
     async def run_once(self) -> int:
-        """Sends what is due now; returns how many were sent."""
+        """Sends what is due now; returns how many were sent. Each customer's entries go in
+        order, different customers' side by side: a slow receiver (a shop's hand-over
+        webhook, say) holds up the entries of one customer, not everyone's."""
         due = await asyncio.to_thread(self.store.outbox.claim_due, self.lease_seconds)
-        sent = 0
+        by_customer: dict[str, list[OutboxEntry]] = {}
         for entry in due:
+            by_customer.setdefault(entry.customer_id, []).append(entry)
+        counts = await asyncio.gather(*(self.send_in_order(e) for e in by_customer.values()))
+        return sum(counts)
+
+    async def send_in_order(self, entries: list[OutboxEntry]) -> int:
+        sent = 0
+        for entry in entries:
             sent += await self.send(entry)
         return sent
 

@@ -21,6 +21,7 @@ from connectors.storage.schema import (
     SEALED_COLUMNS,
     customers,
     flow_token_claims,
+    handovers,
     inbound_messages,
     outbound_messages,
     outbox,
@@ -41,6 +42,7 @@ AGE_COLUMNS = {
     stripe_events: "received_at",
     stripe_fulfilments: "claimed_at",
     outbox: "created_at",
+    handovers: "opened_at",
 }
 # Sealed columns that hold JSON documents (the others hold plain text).
 JSON_COLUMNS = {
@@ -80,7 +82,8 @@ def export_customer(store: ConnectorStore, customer_id: str) -> dict[str, Any]:
 def _opened(store: ConnectorStore, table: sa.Table, row: dict[str, Any]) -> dict[str, Any]:
     bound_to = row_identity(table, row)
     row.pop("customer_pseudonym", None)
-    row.pop("customer_sealed", None)
+    # Opened though not shown: a row re-filed under this customer's pseudonym does not open.
+    store.sealer.open(table, "customer_sealed", bound_to, row.pop("customer_sealed", None))
     for column in SEALED_COLUMNS[table.name]:
         if column in row and row[column] is not None:
             text = store.sealer.open(table, column, bound_to, row[column])
@@ -115,7 +118,7 @@ def erase_customer(store: ConnectorStore, customer_id: str) -> dict[str, int]:
 
 def purge_older_than(store: ConnectorStore, seconds: float) -> dict[str, int]:
     """Deletes conversations idle for `seconds` and connector rows that old (queued
-    notifications excepted); returns counts."""
+    notifications and open hand-overs excepted); returns counts."""
     cutoff = time.time() - seconds
     counts: dict[str, int] = {}
     with store.engine.begin() as connection:
@@ -144,6 +147,8 @@ def purge_older_than(store: ConnectorStore, seconds: float) -> dict[str, int]:
             query = table.delete().where(table.c[age] < cutoff)
             if table is outbox:
                 query = query.where(outbox.c.status != "pending")
+            if table is handovers:
+                query = query.where(handovers.c.status != "open")
             counts[table.name] = connection.execute(query).rowcount
     scrub(store.engine)
     return counts
@@ -153,7 +158,8 @@ def expire_raw_bodies(store: ConnectorStore, retention_seconds: float) -> dict[s
     """Drops webhook payloads and message bodies older than the retention period.
 
     Dedup needs only the ids and replay only the last day, so the bodies go while the rows
-    stay (until a purge). Sent or dead notifications go as a whole.
+    stay (until a purge). Sent or dead notifications go as a whole, and so do hand-overs
+    handed back that long ago (the messages forwarded in them were notifications).
     """
     cutoff = time.time() - retention_seconds
     counts: dict[str, int] = {}
@@ -172,5 +178,8 @@ def expire_raw_bodies(store: ConnectorStore, retention_seconds: float) -> dict[s
             ).rowcount
         counts[outbox.name] = connection.execute(
             outbox.delete().where(outbox.c.created_at < cutoff).where(outbox.c.status != "pending")
+        ).rowcount
+        counts[handovers.name] = connection.execute(
+            handovers.delete().where(handovers.c.handed_back_at < cutoff)
         ).rowcount
     return counts

@@ -161,6 +161,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (8, "flow token claims name their claimer and when its turn finished", _add_flow_claimers),
     (9, "an outcome on recorded messages (unreadable rows set aside)", _add_message_outcome),
     (10, "customer_key columns renamed customer_pseudonym", _rename_customer_key),
+    (11, "hand-overs to a person", _create_tables),
 ]
 
 

@@ -8,7 +8,8 @@
 - Stripe events: each event id once (Stripe delivers at least once, for up to 3 days);
 - fulfilments: one confirmation per Checkout Session, however many events say it was paid;
 - order payments: the first Checkout Session paid for an order, the one that confirms it;
-- the notification outbox: order notifications, kept until Meta has accepted them.
+- the notification outbox: order notifications, kept until Meta has accepted them;
+- hand-overs: customers handed over to a person, each under an opaque reference for staff.
 
 Nothing here names a customer in clear: `customer_pseudonym` columns hold a keyed hash of
 the customer's id (connectors/storage/keys.py), `customer_sealed` the id itself sealed with
@@ -123,6 +124,34 @@ outbox = sa.Table(
     sa.Column("claim_token", sa.String(32), nullable=True),  # the worker sending it now
 )
 
+handovers = sa.Table(
+    "handovers",
+    metadata,
+    # The reference staff reply with (`make chat ARGS="reply H-…"`): random, not derived from
+    # the customer, so it tells nobody who they are.
+    sa.Column("ref", sa.String(16), primary_key=True),
+    sa.Column("customer_pseudonym", sa.String(255), nullable=False, index=True),
+    sa.Column("customer_sealed", sa.Text, nullable=True),
+    sa.Column("reason", sa.String(32), nullable=False),  # asked | complaint | not_understood
+    sa.Column("status", sa.String(16), nullable=False),  # open | ended
+    sa.Column("opened_at", sa.Float, nullable=False),
+    sa.Column("staff_replied_at", sa.Float, nullable=True),  # the latest reply
+    sa.Column("ended_at", sa.Float, nullable=True),
+    sa.Column("ended_by", sa.String(16), nullable=True),  # staff | timeout
+    # Handing the conversation back (the bot's turn that tells the customer): who claimed it
+    # when, and when it was done.
+    sa.Column("hand_back_claimed_at", sa.Float, nullable=True),
+    sa.Column("handed_back_at", sa.Float, nullable=True),
+    # One open hand-over per customer, whichever replica opens it.
+    sa.Index(
+        "ux_handovers_open_customer",
+        "customer_pseudonym",
+        unique=True,
+        sqlite_where=sa.text("status = 'open'"),
+        postgresql_where=sa.text("status = 'open'"),
+    ),
+)
+
 
 # Every table that holds a customer's data: its pseudonym column is `customer_pseudonym`,
 # and these columns are sealed (AES-GCM, with the table, column and row as associated data).
@@ -132,6 +161,7 @@ SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
     "wa_customers": ("customer_sealed",),
     "stripe_events": ("customer_sealed", "payload"),
     "notification_outbox": ("customer_sealed", "body"),
+    "handovers": ("customer_sealed",),
 }
 # The column that names a row of each of those tables: a natural key, known before the row is
 # inserted and never updated (a customer's pseudonym changes only when re-encryption
@@ -142,6 +172,7 @@ ROW_IDS: dict[str, str] = {
     "wa_customers": "customer_pseudonym",
     "stripe_events": "event_id",
     "notification_outbox": "dedup_key",
+    "handovers": "ref",
 }
 CUSTOMER_TABLES = {
     table.name: table for table in metadata.sorted_tables if table.name in SEALED_COLUMNS

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from connectors.storage.flow_claims import FlowClaims
+from connectors.storage.handovers import Handovers
 from connectors.storage.keys import KeyRing
 from connectors.storage.leases import WorkLeases
 from connectors.storage.messages import MessageRecords
@@ -34,6 +35,7 @@ class ConnectorStore:
         self.stripe = StripeRecords(engine, self.sealer)
         self.leases = WorkLeases(engine, self.sealer)
         self.outbox = Outbox(engine, self.sealer)
+        self.handovers = Handovers(engine, self.sealer)
 
     def health(self) -> dict[str, float | int]:
         """Backlog figures for the health route; raises when the database is unreachable."""

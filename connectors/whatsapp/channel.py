@@ -7,9 +7,11 @@ served by them (paths relative to connectors/):
 - POST /webhook              messages and statuses, signed with X-Hub-Signature-256 (ditto)
 - POST /flow                 the WhatsApp Flows data endpoint (flows/endpoint.py)
 - POST /stripe               Stripe's events (stripe/webhook.py)
-Once the server runs, three loops run in the background: the recovery sweep
-(jobs/recovery.py), the outbox worker (jobs/outbox.py) and the retention sweep
-(jobs/retention.py).
+- GET  /operator/handovers, POST /operator/handovers/<ref>/reply and …/resume
+                             staff answering hand-overs (handover/operator_api.py)
+Once the server runs, four loops run in the background: the recovery sweep
+(jobs/recovery.py), the outbox worker (jobs/outbox.py), the retention sweep
+(jobs/retention.py) and the hand-over sweep (handover/pause.py).
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ from connectors import log_refs
 from connectors.edge.limits import read_body_within
 from connectors.flows.endpoint import MAX_BODY_BYTES as FLOW_MAX_BODY_BYTES
 from connectors.flows.endpoint import FlowEndpoint
+from connectors.handover.delivery import OutboxDelivery
+from connectors.handover.desk import HandoverDesk
+from connectors.handover.operator_api import MAX_BODY_BYTES as OPERATOR_MAX_BODY_BYTES
+from connectors.handover.operator_api import OperatorApi
+from connectors.handover.pause import HandoverPause
+from connectors.handover.shop_webhook import ShopWebhook
 from connectors.jobs import leases
 from connectors.jobs.customer_queue import CustomerQueues
 from connectors.jobs.outbox import OutboxWorker
@@ -40,7 +48,7 @@ from connectors.jobs.recovery import Recovery, Replayable
 from connectors.jobs.retention import expire_bodies_forever
 from connectors.metrics import FLOW_RESPONSE_SECONDS, WEBHOOK_REQUESTS
 from connectors.rasa_patches.install import install as install_rasa_patches
-from connectors.settings import FlowSettings, ServerSettings, WhatsAppSettings
+from connectors.settings import FlowSettings, HandoverSettings, ServerSettings, WhatsAppSettings
 from connectors.storage.opening import open_store
 from connectors.storage.schema import stripe_events
 from connectors.storage.store import ConnectorStore
@@ -109,7 +117,12 @@ class WhatsAppInput(InputChannel):
             logger.warning("Flow endpoint off: WHATSAPP_FLOW_PRIVATE_KEY is not set")
         if not server.stripe.secrets:
             logger.warning("Stripe webhook off: STRIPE_WEBHOOK_SECRET is not set")
-        return cls(server.whatsapp, store, server.flow, server.stripe.secrets)
+        if not server.handover.notifies:
+            logger.warning(
+                "hand-over to a person off: neither HANDOVER_WEBHOOK_URL nor "
+                "HANDOVER_STAFF_WA_ID is set (customers are told how to reach the shop)"
+            )
+        return cls(server.whatsapp, store, server.flow, server.stripe.secrets, server.handover)
 
     def __init__(
         self,
@@ -117,6 +130,7 @@ class WhatsAppInput(InputChannel):
         store: ConnectorStore,
         flow_settings: FlowSettings,
         stripe_secrets: tuple[str, ...] = (),
+        handover: HandoverSettings | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -130,13 +144,36 @@ class WhatsAppInput(InputChannel):
             else None
         )
         self.queues = CustomerQueues()
+        handover = handover or HandoverSettings()
+        shop_webhook = (
+            ShopWebhook(handover.webhook_url, handover.webhook_secrets)
+            if handover.webhook_url
+            else None
+        )
         self.outbox_worker = OutboxWorker(
             store,
-            lambda customer, body: self.outputs.output(notifications=True).deliver(customer, body),
+            OutboxDelivery(
+                lambda customer, body: self.outputs.output(notifications=True).deliver(
+                    customer, body
+                ),
+                shop_webhook,
+                handover.staff_wa_id,
+            ),
             settings.outbox_base_delay_seconds,
             settings.outbox_poll_seconds,
         )
         self.outputs = Outputs(settings, self.graph, store, wasender, self.outbox_worker.wake)
+        desk = HandoverDesk(store, handover)
+        self.handover = HandoverPause(
+            desk,
+            self.queues,
+            self.outputs.notification_output,
+            self.outbox_worker.wake,
+            self.outbox_worker.run_once,
+            settings.replay_lease_seconds,
+            settings.replay_interval_seconds,
+        )
+        self.operator = OperatorApi(handover.operator_token, desk, self.handover)
         hold = functools.partial(leases.hold, store, settings.replay_lease_seconds)
         self.messages = MessagesWebhook(
             settings,
@@ -147,6 +184,7 @@ class WhatsAppInput(InputChannel):
             hold,
             DeliveryStatuses(store, self.outbox_worker.wake),
             Erasure(store, self.graph, self.outputs),
+            self.handover,
         )
         self.flow = FlowEndpoint(
             flow_settings,
@@ -159,7 +197,7 @@ class WhatsAppInput(InputChannel):
         self.stripe = StripeWebhook(
             stripe_secrets, store, self.queues, self.outputs.notification_output, hold
         )
-        self.ops = OpsRoutes(store, self.queues, self.stripe.outcomes)
+        self.ops = OpsRoutes(store, self.queues, self.stripe.outcomes, settings.verify_token)
         self.recovery = Recovery(
             store, settings.replay_lease_seconds, settings.replay_interval_seconds
         )
@@ -178,7 +216,7 @@ class WhatsAppInput(InputChannel):
             return await self.ops.metrics()
 
         async def verify(request: Request) -> HTTPResponse:
-            return self.messages.verify_subscription(request)
+            return self.ops.verify_subscription(request)
 
         # The POST routes stream: each reads its body itself, within its own limit.
         async def receive(request: Request) -> HTTPResponse:
@@ -209,18 +247,32 @@ class WhatsAppInput(InputChannel):
             WEBHOOK_REQUESTS.labels("stripe", answer.status).inc()
             return answer
 
+        async def handovers(request: Request) -> HTTPResponse:
+            return self.operator.refusal(request) or await self.operator.handovers()
+
+        async def reply(request: Request, ref: str) -> HTTPResponse:
+            if refusal := self.operator.refusal(request):
+                return refusal
+            if not await read_body_within(request, OPERATOR_MAX_BODY_BYTES):
+                return response.json({"error": "body too large"}, status=413)
+            return await self.operator.reply(request, ref)
+
+        async def resume(request: Request, ref: str) -> HTTPResponse:
+            return self.operator.refusal(request) or await self.operator.resume(ref)
+
         async def refuse_unsafe_server(app: Any, _: Any) -> None:
             check_server(app, MAX_BODY_BYTES)  # the messages webhook's is the largest body
 
         async def start_background_work(app: Any, _: Any) -> None:
             refuse_unencrypted_tracker_store(app.ctx.agent)
-            self.messages.agent = app.ctx.agent
+            self.messages.agent = self.handover.agent = app.ctx.agent
             work = replayable_work(self.messages, self.stripe, app.ctx.agent, on_new_message)
             retention = self.settings.raw_body_retention_seconds
             self.background = [
                 asyncio.create_task(self.recovery.recover_forever(work)),
                 asyncio.create_task(self.outbox_worker.run_forever()),
                 asyncio.create_task(expire_bodies_forever(self.store, retention)),
+                asyncio.create_task(self.handover.sweep_forever()),
             ]
 
         webhook.listener(refuse_unsafe_server, "before_server_start")
@@ -232,4 +284,7 @@ class WhatsAppInput(InputChannel):
         webhook.add_route(flow, "/flow", methods=["POST"], stream=True)
         webhook.add_route(verify, "/webhook", methods=["GET"])
         webhook.add_route(receive, "/webhook", methods=["POST"], stream=True)
+        webhook.add_route(handovers, "/operator/handovers", methods=["GET"])
+        webhook.add_route(reply, "/operator/handovers/<ref>/reply", methods=["POST"], stream=True)
+        webhook.add_route(resume, "/operator/handovers/<ref>/resume", methods=["POST"])
         return webhook

@@ -1,13 +1,16 @@
-"""What operators and monitors read: GET /webhooks/whatsapp/ (health) and /metrics."""
+"""What operators and monitors read: GET /webhooks/whatsapp/ (health) and /metrics; and
+Meta's subscription handshake, GET /webhooks/whatsapp/webhook."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Mapping
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sanic import response
+from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.jobs.customer_queue import CustomerQueues
@@ -21,11 +24,26 @@ class OpsRoutes:
     """Health and metrics, from the database and this process's queues and counters."""
 
     def __init__(
-        self, store: ConnectorStore, queues: CustomerQueues, stripe_outcomes: Mapping[str, int]
+        self,
+        store: ConnectorStore,
+        queues: CustomerQueues,
+        stripe_outcomes: Mapping[str, int],
+        verify_token: str,
     ) -> None:
         self.store = store
         self.queues = queues
         self.stripe_outcomes = stripe_outcomes  # counted by the Stripe webhook as it goes
+        self.verify_token = verify_token
+
+    def verify_subscription(self, request: Request) -> HTTPResponse:
+        """Meta's handshake: echo hub.challenge when mode and token match, else 403."""
+        mode = request.args.get("hub.mode")
+        token = request.args.get("hub.verify_token") or ""
+        challenge = request.args.get("hub.challenge") or ""
+        if mode == "subscribe" and hmac.compare_digest(token.encode(), self.verify_token.encode()):
+            return response.text(challenge)
+        logger.warning("webhook verification refused")
+        return response.text("forbidden", status=403)
 
     async def health(self) -> HTTPResponse:
         """Database reachability and the backlog of unfinished work; 503 when degraded."""

@@ -28,7 +28,11 @@ from connectors.whatsapp.messages import (
     text_bodies,
 )
 from connectors.whatsapp.wasender import WaSenderClient, WaSenderError
-from shop_contract.custom_messages import ERASE_REQUEST_KEY, FLOW_RESPONSE_KEY
+from shop_contract.custom_messages import (
+    ERASE_REQUEST_KEY,
+    FLOW_RESPONSE_KEY,
+    HANDOVER_REQUEST_KEY,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +89,9 @@ class WhatsAppOutput(OutputChannel):
         # Set by the erase action's request (actions/privacy_actions.py): the texts to send
         # after the connector has erased the customer, once the turn is saved.
         self.erase_request: dict[str, str] | None = None
+        # Set by the hand-over action's request (actions/handover_actions.py): the reason and
+        # texts for the connector to act on once the turn is saved (connectors/handover/).
+        self.handover_request: dict[str, Any] | None = None
 
     @classmethod
     def name(cls) -> str:
@@ -125,6 +132,10 @@ class WhatsAppOutput(OutputChannel):
             self.erase_request = (
                 {k: str(v) for k, v in texts.items()} if isinstance(texts, dict) else {}
             )
+            return
+        if HANDOVER_REQUEST_KEY in json_message:
+            request = json_message[HANDOVER_REQUEST_KEY]
+            self.handover_request = request if isinstance(request, dict) else {}
             return
         if not isinstance(json_message.get("type"), str):
             logger.warning("custom message without a Graph 'type'; dropped")

@@ -245,3 +245,22 @@ def message_from_json(text: str) -> InboundMessage:
     data = json.loads(text)
     data["customer"] = Customer(**data["customer"])
     return InboundMessage(**data)
+
+
+def readable(message: InboundMessage) -> dict[str, Any]:
+    """What a person can read of a message (forwarded to the shop during a hand-over): its
+    kind, its text (a caption, a button's title), a location's coordinates; a photo or
+    voice note is named, not fetched (its media id is of no use outside the Graph API)."""
+    content: dict[str, Any] = {
+        "kind": message.media_type or message.kind,
+        "sent_at": message.timestamp,
+    }
+    if message.text:
+        content["text"] = message.text
+    if message.location:
+        content["location"] = {
+            key: message.location[key]
+            for key in ("latitude", "longitude", "name", "address")
+            if key in message.location
+        }
+    return content

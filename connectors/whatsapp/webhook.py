@@ -1,5 +1,5 @@
-"""Meta's messages webhook: GET /webhooks/whatsapp/webhook (the subscription handshake) and
-POST /webhooks/whatsapp/webhook (customers' messages and delivery statuses).
+"""Meta's messages webhook: POST /webhooks/whatsapp/webhook (customers' messages and
+delivery statuses; the GET handshake is in ops_routes.py).
 
 A POST is verified over its raw bytes, its message ids are recorded (Meta re-delivers), and
 it is answered at once; the messages are handled in the background, in order per customer,
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from connectors.edge.json_body import parse_json
 from connectors.edge.signatures import verify_hub_signature
 from connectors.flows.completion import complete_once
 from connectors.flows.endpoint import EXPIRED_MESSAGE
+from connectors.handover.pause import HandoverPause
 from connectors.jobs.customer_queue import CustomerQueues
 from connectors.jobs.leases import Hold
 from connectors.jobs.recovery import Replayable
@@ -51,6 +51,7 @@ from connectors.whatsapp.payloads import (
     message_from_json,
     message_to_json,
     parse_notification,
+    readable,
 )
 from connectors.whatsapp.statuses import DeliveryStatuses
 from shop_contract.flow_tokens import FlowTokenError, read_token_for
@@ -76,6 +77,7 @@ class MessagesWebhook:
         hold: Hold,
         statuses: DeliveryStatuses,
         erasure: Erasure,
+        handover: HandoverPause,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -85,19 +87,8 @@ class MessagesWebhook:
         self.hold = hold
         self.statuses = statuses
         self.erasure = erasure
+        self.handover = handover
         self.agent: Any = None  # Rasa's agent, once the server has started
-
-    def verify_subscription(self, request: Request) -> HTTPResponse:
-        """Meta's handshake: echo hub.challenge when mode and token match, else 403."""
-        mode = request.args.get("hub.mode")
-        token = request.args.get("hub.verify_token") or ""
-        challenge = request.args.get("hub.challenge") or ""
-        if mode == "subscribe" and hmac.compare_digest(
-            token.encode(), self.settings.verify_token.encode()
-        ):
-            return response.text(challenge)
-        logger.warning("webhook verification refused")
-        return response.text("forbidden", status=403)
 
     async def receive_notification(
         self, request: Request, on_new_message: OnNewMessage
@@ -188,13 +179,20 @@ class MessagesWebhook:
             done()
 
     async def handle_message(self, message: InboundMessage, on_new_message: OnNewMessage) -> None:
-        """One customer message through Rasa, with read receipt and typing indicator."""
+        """One customer message through Rasa, with read receipt and typing indicator; to the
+        shop instead while the customer is handed over to a person (no typing then)."""
         customer_id = message.customer.key
         await asyncio.to_thread(
             self.store.messages.touch_customer, customer_id, message.timestamp or time.time()
         )
+        paused = message.kind != "nfm_reply" and await self.handover.intercept(
+            customer_id, message.id, readable(message)
+        )
         with contextlib.suppress(GraphApiError):  # a courtesy; the client logged the failure
-            await self.graph.mark_read(message.id)
+            await self.graph.mark_read(message.id, typing_indicator=not paused)
+        if paused:
+            await asyncio.to_thread(self.store.messages.mark_processed, message.id)
+            return
         output = self.outputs.output(notifications=False)
         text, flow_token = await self.text_for(message, output)
         if text is not None:
@@ -210,6 +208,12 @@ class MessagesWebhook:
                 await on_new_message(turn)
             elif not await self.complete(message, flow_token, lambda: on_new_message(turn)):
                 return  # left unprocessed: the recovery sweep replays it later
+        if output.handover_request is not None:
+            await self.handover.start(
+                customer_id,
+                output.handover_request,
+                lambda text: output.send_text_message(customer_id, text),
+            )
         if output.erase_request is not None:
             if not await self.erasure.erase(self.agent, customer_id, output.erase_request):
                 await asyncio.to_thread(self.store.messages.mark_processed, message.id)  # no replay

@@ -4,7 +4,9 @@
 "use strict";
 
 // The chat shown is remembered, so coming back from the Checkout page shows it again.
-const state = { active: localStorage.getItem("sandbox.active"), chats: [], drawn: "", flow: null };
+const state = {
+  active: localStorage.getItem("sandbox.active"), chats: [], drawn: "", flow: null, staffDrawn: "",
+};
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs, ...children) {
@@ -42,9 +44,57 @@ async function poll() {
     state.chats = data.customers;
     $("connection").textContent = data.connected ? "Connected to the bot." : "Waiting for the bot…";
     draw();
+    const staff = await api("/api/staff").catch(() => null);  // none without the shop inbox
+    if (staff) drawHandovers(staff.events);
   } catch (error) {
     $("connection").textContent = "Simulator unreachable: " + error.message;
   }
+}
+
+// The shop staff's panel: the hand-over webhook's events, one box per hand-over reference.
+function eventLine(event) {
+  if (event.type === "handover.started") {
+    const said = event.transcript.length ? `\n“${event.transcript.join("”\n“")}”` : "";
+    return `Asked for a person (${event.handover.reason.replace("_", " ")}).${said}`;
+  }
+  if (event.type === "handover.message") return `Customer: ${event.message.text || `(${event.message.kind})`}`;
+  return `Ended by ${event.ended_by}: the bot answers again.`;
+}
+
+function drawHandovers(events) {
+  const signature = JSON.stringify(events.map((e) => e.id));
+  if (signature === state.staffDrawn) return;
+  state.staffDrawn = signature;
+  const typed = {};
+  document.querySelectorAll(".handover input").forEach((i) => { typed[i.dataset.ref] = i.value; });
+  const refs = [...new Set(events.map((e) => e.handover.ref))];
+  $("handovers").replaceChildren(...refs.map((ref) => {
+    const mine = events.filter((e) => e.handover.ref === ref);
+    const open = !mine.some((e) => e.type === "handover.ended");
+    const box = el("div", { class: "handover", "data-ref": ref },
+      el("h3", {}, `${ref} · ${open ? "waiting for you" : "back with the bot"}`),
+      ...mine.map((e) => el("div", { class: "event" }, eventLine(e))));
+    if (open) {
+      const input = el("input", { placeholder: "Reply as the shop", "data-ref": ref, maxlength: "4096" });
+      input.value = typed[ref] || "";
+      box.append(input,
+        el("button", { type: "button", class: "reply", onclick: () => staffReply(ref, input) }, "Reply"),
+        el("button", { type: "button", class: "resume", onclick: () => staffSend(`/api/staff/${ref}/resume`, {}) }, "Give back to the bot"));
+    }
+    return box;
+  }));
+}
+
+function staffReply(ref, input) {
+  const text = input.value.trim();
+  if (!text) return;
+  input.value = "";
+  staffSend(`/api/staff/${ref}/reply`, { text });
+}
+
+async function staffSend(path, body) {
+  try { await api(path, body); } catch (error) { alert(error.message); }
+  poll();
 }
 
 function draw() {

@@ -117,7 +117,7 @@ def test_customer_key_columns_become_customer_pseudonym_with_their_data(
         owned = sa.select(sa.func.count()).where(upgraded.sealer.owned_by(stripe_events, CUSTOMER))
         assert connection.execute(owned).scalar_one() == 1
 
-    (_, _, rename) = MIGRATIONS[-1]
+    (rename,) = [step for version, _, step in MIGRATIONS if version == 10]
     with upgraded.engine.begin() as connection:  # the step again, as another replica might
         rename(connection)
     assert pseudonym_shape(upgraded) == renamed
@@ -184,3 +184,19 @@ def test_a_database_from_before_order_and_flow_claimers_is_upgraded_in_place(
     assert upgraded.flow_claims.claim("ft-claimed-before", "reply") == "done"  # as before
     assert upgraded.flow_claims.claim("ft-new", "reply") == "ours"
     assert upgraded.stripe.claim_order_payment("15550000001", "ORD-1", "cs_1") is True
+
+
+def test_a_database_from_before_hand_overs_is_upgraded_in_place(backend: Backend) -> None:
+    store = backend.store()
+    store.outbox.enqueue("evt_v10:0", CUSTOMER, '{"type": "text"}')
+    with store.engine.begin() as connection:  # back to the schema of version 10
+        connection.exec_driver_sql("DROP TABLE handovers")
+        connection.exec_driver_sql("DELETE FROM connector_schema_versions WHERE version = 11")
+    store.engine.dispose()
+
+    upgraded = backend.store()
+    assert "ux_handovers_open_customer" in indexes_of(upgraded, "handovers")
+    handover, fresh = upgraded.handovers.open(CUSTOMER, "asked")
+    assert fresh and upgraded.handovers.open(CUSTOMER, "asked") == (handover, False)
+    (entry,) = upgraded.outbox.entries()  # the rows from before are still there and open
+    assert (entry.customer_id, entry.unreadable) == (CUSTOMER, False)

@@ -10,8 +10,10 @@ from typing import Any
 import requests
 
 from sandbox import meta
+from sandbox import stripe_events as se
 from sandbox.graph_api import GraphApiEmulator
 from sandbox.launcher import LiveBot
+from sandbox.stripe_api import StripeEmulator
 from tests.support.idle import POLL_SECONDS, wait_until_idle
 from tests.support.idle import WAIT_SECONDS as WAIT_SECONDS  # the tests' patience, here too
 
@@ -75,3 +77,18 @@ class Chat:
 
     def next_reply(self, customer: str, sent_before: int) -> dict[str, Any]:
         return self.wait(customer, sent_before + 1)[sent_before]
+
+    def pay(
+        self, customer: str, link: dict[str, Any], stripe: StripeEmulator, webhook_secret: str
+    ) -> dict[str, Any]:
+        """The customer pays the payment `link` on the Stripe emulator, and Stripe's signed
+        checkout.session.completed reaches the bot; returns the Checkout Session."""
+        url = link["interactive"]["action"]["parameters"]["url"]
+        (session,) = [s for s in stripe.sessions.values() if s["url"] == url]
+        stripe.complete(session["id"])
+        order_id = session["metadata"]["order_id"]
+        paid = se.session(session["id"], customer, order_id, session["amount_total"])
+        body, headers = se.signed(se.event("checkout.session.completed", paid), webhook_secret)
+        stripe_url = f"{self.bot.rasa_url}/webhooks/whatsapp/stripe"
+        assert requests.post(stripe_url, data=body, headers=headers, timeout=10).ok
+        return session

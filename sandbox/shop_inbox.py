@@ -1,0 +1,106 @@
+"""The shop's side of a hand-over to a person, in the sandbox: a loopback receiver of the bot's
+signed hand-over webhook (HANDOVER_WEBHOOK_URL), and the staff panel's way to the bot's
+operator API.
+
+The receiver checks each event as a shop's receiver should: the `X-Handover-Signature`
+(HMAC-SHA256 of "<t>.<raw body>" with the shared secret, constant-time), a timestamp within
+five minutes, and the event id, so a re-delivery is acknowledged but kept once. The chat
+page (sandbox/static/) reads what arrived and answers through this server, which calls the
+operator API with the sandbox's throw-away token: the page never holds it.
+
+Page API (served by the chat simulator under /api/staff):
+  GET  /api/staff                    the hand-over events received, oldest first
+  POST /api/staff/{ref}/reply {text} a staff reply to the customer (the operator API's)
+  POST /api/staff/{ref}/resume       the bot answers the customer again
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from connectors.edge.signatures import verify_stripe_signature
+from sandbox.loopback import LoopbackServer
+
+PATH = "/handover"
+SIGNATURE_HEADER = "X-Handover-Signature"
+OPERATOR_PATH = "/webhooks/whatsapp/operator/handovers"
+TIMEOUT_SECONDS = 10.0
+
+
+class ShopInbox(LoopbackServer):
+    """Receives and keeps the hand-over events; relays the staff panel to the operator API."""
+
+    thread_name = "shop-inbox"
+
+    def __init__(self, secret: str, operator_token: str, port: int = 0) -> None:
+        super().__init__(port)
+        self.secret = secret
+        self.operator_token = operator_token
+        self.bot_url: str | None = None  # the Rasa server, once connected
+        self.events: list[dict[str, Any]] = []
+        self.deliveries: Counter[str] = Counter()  # accepted POSTs per event id
+        self.refused = 0  # POSTs whose signature or timestamp did not hold
+
+    @property
+    def url(self) -> str:
+        """Where the bot posts its events (HANDOVER_WEBHOOK_URL)."""
+        return f"{self.origin}{PATH}"
+
+    def received(self, kind: str | None = None, ref: str | None = None) -> list[dict[str, Any]]:
+        """The events kept (each id once), of one type and hand-over if given."""
+        with self._lock:
+            events = list(self.events)
+        return [
+            event
+            for event in events
+            if kind in (None, event["type"]) and ref in (None, event["handover"]["ref"])
+        ]
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        if request.method != "POST" or request.path != PATH:
+            return web.json_response({"error": "not found"}, status=404)
+        body = await request.read()
+        header = request.headers.get(SIGNATURE_HEADER)
+        if not verify_stripe_signature(body, header, (self.secret,), time.time()):
+            with self._lock:
+                self.refused += 1
+            return web.json_response({"error": "bad or stale signature"}, status=400)
+        event = json.loads(body)
+        with self._lock:
+            self.deliveries[event["id"]] += 1
+            if self.deliveries[event["id"]] == 1:
+                self.events.append(event)
+        return web.json_response({"received": event["id"]})
+
+    async def page_api(self, request: web.Request) -> web.Response:
+        """The staff panel's calls (see the module's docstring)."""
+        parts = request.path.strip("/").split("/")[2:]
+        if request.method == "GET" and not parts:
+            return web.json_response({"events": self.received(), "connected": bool(self.bot_url)})
+        if request.method == "POST" and len(parts) == 2 and parts[1] in ("reply", "resume"):
+            try:
+                body: Any = await request.json() if parts[1] == "reply" else None
+            except ValueError:
+                return web.json_response({"error": "the body must be JSON"}, status=400)
+            status, answer = await self.operator(parts[0], parts[1], body)
+            return web.json_response(answer, status=status)
+        return web.json_response({"error": f"no such endpoint: {request.path}"}, status=404)
+
+    async def operator(self, ref: str, action: str, body: Any) -> tuple[int, dict[str, Any]]:
+        """One call to the bot's operator API: (its status, its JSON answer)."""
+        if self.bot_url is None:
+            return 503, {"error": "the bot is not connected yet"}
+        url = f"{self.bot_url}{OPERATOR_PATH}/{ref}/{action}"
+        headers = {"Authorization": f"Bearer {self.operator_token}"}
+        timeout = aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.post(url, json=body, headers=headers) as answer,
+        ):
+            return answer.status, dict(await answer.json())
