@@ -90,7 +90,8 @@ def start_flow_bot(workdir: Path, graph: GraphApiEmulator, key: rsa.RSAPrivateKe
         "WHATSAPP_FLOW_PRIVATE_KEY": str(key_file),
         "LOG_LEVEL": "WARNING",
     }
-    return start_bot(workdir, env, {"connectors.whatsapp.channel.WhatsAppInput": {}})
+    # Started as a program of its own, not forked with Rasa imported: its memory is measured.
+    return start_bot(workdir, env, {"connectors.whatsapp.channel.WhatsAppInput": {}}, forked=False)
 
 
 def address(bot: LiveBot) -> tuple[str, int]:

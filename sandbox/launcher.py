@@ -15,6 +15,7 @@ that stops because its address is in use is retried on new ports instead of fail
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -106,12 +107,14 @@ def stop(processes: Sequence[ServerProcess], timeout: float = STOP_TIMEOUT_SECON
     """SIGTERM to each process group, then SIGKILL to those still running after `timeout`."""
     for process in processes:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):  # it ended a moment ago
+                os.killpg(process.pid, signal.SIGTERM)
     for process in processes:
         try:
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
 
 
@@ -264,14 +267,18 @@ def start_bot(
     replicas: int = 1,
     lock_store: Mapping[str, object] | None = None,
     tracker_store: Mapping[str, object] | None = None,
+    forked: bool = True,
 ) -> LiveBot:
     """Starts the action server and `replicas` Rasa servers with `channels` as credentials;
-    returns once all answer. Every replica shares the database and `lock_store`.
+    returns once all answer. Every replica shares the database and `lock_store`. The
+    replicas are forked with Rasa imported (sandbox/warm_start.py) unless `forked` is False
+    or the environment forbids it; then `rasa run` starts as a program of its own.
     StartError (with the logs' tails) when start-up stops."""
     env = bot_environment(workdir, env_extra)
+    rasa_starter: Starter = fork_rasa if forked and forkable(env) else spawn
 
     def once() -> LiveBot:
-        bot = _launch(workdir, env, channels, replicas, lock_store, tracker_store)
+        bot = _launch(workdir, env, channels, replicas, lock_store, tracker_store, rasa_starter)
         try:
             wait_until_up(f"{bot.actions_url}/health", bot.processes)
             for url in bot.rasa_urls:
@@ -293,13 +300,13 @@ def _launch(
     replicas: int,
     lock_store: Mapping[str, object] | None,
     tracker_store: Mapping[str, object] | None,
+    rasa_starter: Starter,
 ) -> LiveBot:
     actions_port = free_port()
     rasa_ports = [free_port() for _ in range(replicas)]
     actions_url = f"http://{HOST}:{actions_port}"
     token = env["ACTION_SERVER_TOKEN"]
     write_config(workdir, actions_url, token, channels, lock_store, tracker_store)
-    rasa_starter: Starter = fork_rasa if forkable(env) else spawn
     commands: dict[str, tuple[Starter, list[str]]] = {
         "actions": (spawn, action_server_command(actions_port))
     }

@@ -9,12 +9,16 @@ environment and log, so what answers is the server `rasa run` starts, minus the 
 
 Why forking is safe here: the fork server has only imported modules. No model is loaded and
 no TensorFlow session or thread pool exists until the child loads its model after the fork;
-OpenBLAS's idle worker thread is re-created by its own fork handler.
+the idle worker threads of the two OpenBLAS copies (numpy's, scipy's) are re-created by
+their own fork handlers.
 
 Our own packages (`connectors`, `actions`, `shop_contract`) are not preloaded: they read
 their settings from the environment, which is the child's and not the fork server's. A few
 of Rasa's settings are read at import, though (IMPORT_TIME_SETTINGS); a command whose
 environment sets them otherwise than the fork server's cannot be forked (`forkable`).
+Python's own start-up settings (PYTHONHASHSEED, PYTHONWARNINGS, …) and the log-level
+variables of TensorFlow and structlog are also the fork server's; nothing here depends on
+them.
 """
 
 from __future__ import annotations
@@ -28,9 +32,11 @@ from functools import cache
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 AUDIT_EVENT = "sandbox.warm_start"  # raised for every command started, like subprocess.Popen
+SESSION_POLL_SECONDS = 0.05
 PRELOAD = [
     "rasa.__main__",
     "rasa.core.run",
@@ -50,7 +56,8 @@ IMPORT_TIME_SETTINGS = ("TICKET_LOCK_LIFETIME", "MAX_NUMBER_OF_PREDICTIONS", "FO
 
 @cache
 def _server_settings() -> dict[str, str | None]:
-    """IMPORT_TIME_SETTINGS in the fork server, which starts with our environment."""
+    """IMPORT_TIME_SETTINGS in the fork server, which starts with our environment as it is
+    at the first fork (`_context` takes them then)."""
     return {name: os.environ.get(name) for name in IMPORT_TIME_SETTINGS}
 
 
@@ -63,7 +70,8 @@ def forkable(env: Mapping[str, str]) -> bool:
 class ForkedCommand:
     """A Rasa command running in a child of the fork server, with the part of
     `subprocess.Popen`'s interface the launcher and the tests use: `pid`, `args`, `poll`,
-    `wait` (exit code, negative for a signal)."""
+    `wait` (exit code, negative for a signal that killed it; 1 when a SIGINT it did not
+    handle itself stopped it, which multiprocessing reports so)."""
 
     def __init__(self, process: BaseProcess, args: Sequence[str]) -> None:
         self._process = process
@@ -95,17 +103,20 @@ def _context() -> ForkServerContext:
     return context
 
 
-def run_rasa(argv: list[str], env: dict[str, str], cwd: str, log: str | None) -> None:
+def run_rasa(
+    argv: list[str], env: dict[str, str], cwd: str, log: str | None, session_ready: Any
+) -> None:
     """In the forked child: becomes a command-line `rasa` process and runs `argv`."""
-    os.setsid()  # a process group of its own, as the launcher's spawn gives its commands
-    os.chdir(cwd)
-    os.environ.clear()
-    os.environ.update(env)
-    if log is not None:
-        output = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    if log is not None:  # first, so that every error below is in the log
+        output = os.open(log, os.O_WRONLY | os.O_APPEND)
         os.dup2(output, 1)
         os.dup2(output, 2)
         os.close(output)
+    os.setsid()  # a process group of its own, as the launcher's spawn gives its commands
+    session_ready.set()
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
     sys.argv = ["rasa", *argv]
     import rasa.__main__
 
@@ -116,16 +127,25 @@ def fork_rasa(
     command: Sequence[str], env: Mapping[str, str], log: Path | None = None, cwd: Path = ROOT
 ) -> ForkedCommand:
     """Starts `command` (`[path to rasa, subcommand, ...]`, as for the launcher's `spawn`)
-    from the fork server; its output goes to `log` (or to ours without one). `env` must be
-    `forkable`."""
+    from the fork server; its output goes to `log` (created here, as `spawn` does), or
+    without one to the fork server's. `env` must be `forkable`. Returns once the command
+    has a session of its own, so that `os.killpg(pid)` reaches it."""
     if not forkable(env):
         raise ValueError(f"{IMPORT_TIME_SETTINGS} differ from the fork server's: start it")
     argv = [str(arg) for arg in command[1:]]
     sys.audit(AUDIT_EVENT, ["rasa", *argv])
-    process = _context().Process(
+    if log is not None:
+        log.write_bytes(b"")
+    context = _context()
+    session_ready = context.Event()
+    process = context.Process(
         target=run_rasa,
-        args=(argv, dict(env), str(cwd), None if log is None else str(log)),
-        daemon=True,  # stopped with us, should a test leave one running
+        args=(argv, dict(env), str(cwd), None if log is None else str(log), session_ready),
+        # multiprocessing stops daemonic children when this process exits normally (not
+        # when it is killed: then they outlive it, as Popen's children would)
+        daemon=True,
     )
     process.start()
+    while not session_ready.wait(SESSION_POLL_SECONDS) and process.exitcode is None:
+        pass
     return ForkedCommand(process, ["rasa", *argv])

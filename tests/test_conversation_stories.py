@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.launcher import BIN, LOG_TAIL_CHARACTERS, MODEL, ROOT
+from sandbox.launcher import BIN, LOG_TAIL_CHARACTERS, MODEL, ROOT, stop
 from sandbox.warm_start import fork_rasa
 
 pytestmark = pytest.mark.live  # a Rasa process that loads the model
@@ -27,7 +27,11 @@ def test_every_test_story_is_predicted_end_to_end(tmp_path: Path) -> None:
     command += ["--fail-on-prediction-errors", "--no-plot"]
     env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
     log = tmp_path / "rasa-test.log"
-    code = fork_rasa(command, env, log, ROOT).wait(timeout=TIMEOUT_SECONDS)
+    testing = fork_rasa(command, env, log, ROOT)
+    try:
+        code = testing.wait(timeout=TIMEOUT_SECONDS)
+    finally:
+        stop([testing])  # one that overran its time is not left running
     failed = tmp_path / "failed_test_stories.yml"
     assert code == 0, (failed.read_text() if failed.exists() else "") + log.read_text()[
         -LOG_TAIL_CHARACTERS:

@@ -748,7 +748,7 @@ def test_a_lock_lifetime_in_endpoints_yml_is_how_long_a_ticket_lasts() -> None:
     assert client.keys(f"{prefix}:*") == []  # released
 
 
-@pytest.mark.parametrize("lifetime", [0, -1, "5", True])
+@pytest.mark.parametrize("lifetime", [0, -1, "soon", True, float("nan"), float("inf"), [5]])
 def test_a_lock_lifetime_that_is_not_a_positive_number_stops_start_up(lifetime: object) -> None:
     from rasa.utils.endpoints import EndpointConfig
 
@@ -756,3 +756,12 @@ def test_a_lock_lifetime_that_is_not_a_positive_number_stops_start_up(lifetime: 
 
     with pytest.raises(ConfigError, match="lock_lifetime must be a number of seconds above 0"):
         PseudonymousRedisLockStore(EndpointConfig(url="127.0.0.1", lock_lifetime=lifetime))
+
+
+def test_a_lock_lifetime_given_as_text_is_read_as_seconds() -> None:
+    from rasa.utils.endpoints import EndpointConfig
+
+    from connectors.storage.lock_store import PseudonymousRedisLockStore
+
+    store = PseudonymousRedisLockStore(EndpointConfig(url="127.0.0.1", lock_lifetime="7.5"))
+    assert store.lock_lifetime == 7.5  # what endpoints.yml's ${TICKET_LOCK_SECONDS} gives

@@ -1,12 +1,9 @@
-"""`make run`'s script: both servers come up, hold a shop conversation, and stop on Ctrl-C.
-
-With WhatsApp settings the same script serves the WhatsApp channel: the sandbox runs it so,
-pointed at its emulators (tests/test_sandbox_launcher.py).
-"""
+"""`make run`'s script: both servers come up, hold a shop conversation, and stop on Ctrl-C."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import time
@@ -18,6 +15,8 @@ from typing import Any
 import pytest
 import requests
 
+from sandbox import meta
+from sandbox.graph_api import GraphApiEmulator
 from sandbox.launcher import port_open, spawn, wait_until_up
 
 pytestmark = pytest.mark.live  # every test here talks to the running bot
@@ -138,3 +137,35 @@ def test_a_shop_conversation_over_rest(running_bot: subprocess.Popen[bytes]) -> 
 
 def test_ctrl_c_stops_both_servers(running_bot: subprocess.Popen[bytes]) -> None:
     stop_run(running_bot)
+
+
+def test_with_whatsapp_settings_the_channel_answers_through_the_graph_api(
+    tmp_path: Path, fake_graph: GraphApiEmulator
+) -> None:
+    secret = secrets.token_hex(16)
+    process = start_run(
+        tmp_path,
+        {
+            "WHATSAPP_ACCESS_TOKEN": fake_graph.access_token,
+            "WHATSAPP_PHONE_NUMBER_ID": fake_graph.phone_number_id,
+            "WHATSAPP_APP_SECRET": secret,
+            "WHATSAPP_VERIFY_TOKEN": secrets.token_hex(8),
+            "WHATSAPP_API_BASE": fake_graph.base_url,
+        },
+    )
+    try:
+        customer = "15550003333"
+        body, headers = meta.signed(
+            meta.notification([meta.text(customer, "hello")], [meta.contact(customer)]), secret
+        )
+        url = f"{RASA_URL}/webhooks/whatsapp/webhook"
+        assert requests.post(url, data=body, headers=headers, timeout=10).status_code == 200
+        deadline = time.monotonic() + 30
+        while not fake_graph.messages() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        (reply,) = fake_graph.messages()
+        assert reply["to"] == customer and "Welcome" in reply["interactive"]["body"]["text"]
+        assert requests.post(url, data=b"{}", timeout=10).status_code == 401
+    finally:
+        if process.poll() is None:
+            stop_run(process)

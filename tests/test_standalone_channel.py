@@ -25,7 +25,7 @@ import yaml
 
 from sandbox import meta
 from sandbox.graph_api import GraphApiEmulator
-from sandbox.launcher import BIN, LOG_TAIL_CHARACTERS, ROOT, LiveBot, StartError, serve
+from sandbox.launcher import BIN, LOG_TAIL_CHARACTERS, ROOT, LiveBot, StartError, serve, stop
 from sandbox.warm_start import fork_rasa
 from tests.support.chat import Chat
 
@@ -136,7 +136,11 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         log,
         project,
     )
-    assert training.wait(timeout=TRAIN_TIMEOUT) == 0, log.read_text()[-LOG_TAIL_CHARACTERS:]
+    try:
+        code = training.wait(timeout=TRAIN_TIMEOUT)
+    finally:
+        stop([training])  # a training that overran its time is not left running
+    assert code == 0, log.read_text()[-LOG_TAIL_CHARACTERS:]
     print(f"trained the minimal bot in {time.monotonic() - started:.1f} s")
     return project
 

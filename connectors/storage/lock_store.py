@@ -10,15 +10,18 @@ the conversation under, so Redis never sees a phone number. endpoints.yml:
       port: 6379
       lock_lifetime: 60   # optional, seconds
 
-How long a lock outlives a replica that died holding it is `lock_lifetime`, else Rasa's
-TICKET_LOCK_LIFETIME, else 60 s. Rasa reads TICKET_LOCK_LIFETIME once, when its lock store
-module is imported, and binds it as a default argument; this store reads its setting when
-it is created, so a process that imported Rasa earlier (sandbox/warm_start.py) can still
-be given its own.
+`lock_lifetime` (else Rasa's TICKET_LOCK_LIFETIME, else 60 s) is the longest a turn holds a
+conversation's lock: it is how long a replica that died holding one blocks the customer, and
+a turn slower than it (a slow action server, say) lets the next message of that customer run
+beside it, so keep it above the action server's timeout. Rasa reads TICKET_LOCK_LIFETIME
+once, when its lock store module is imported, and binds it as a default argument; this store
+reads its setting when it is created, so a process that imported Rasa earlier
+(sandbox/warm_start.py) can still be given its own.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -53,11 +56,18 @@ class PseudonymousRedisLockStore(RedisLockStore):
 
 
 def lock_lifetime(configured: object) -> float:
-    """Seconds from endpoints.yml's `lock_lifetime` (a positive number), else Rasa's."""
+    """Seconds from endpoints.yml's `lock_lifetime` (a finite number above 0, or such a
+    number as text, as `${VAR}` gives), else Rasa's."""
     if configured is None:
         return float(LOCK_LIFETIME)
-    if isinstance(configured, bool) or not isinstance(configured, (int, float)) or configured <= 0:
+    try:
+        if isinstance(configured, bool):
+            raise ValueError
+        seconds = float(configured)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
         raise ConfigError(
             f"lock_store: lock_lifetime must be a number of seconds above 0, not {configured!r}"
         )
-    return float(configured)
+    return seconds
