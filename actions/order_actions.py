@@ -9,10 +9,13 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.conversation import archive_order, current_order, known_orders, save_order
+from actions.draft_order import destination_for, requested, show_draft
 from actions.flow_message import order_flow_message
-from actions.orders.model import Order
+from actions.orders import basket
+from actions.orders.basket import BasketError
 from actions.orders.money import format_amount
 from actions.orders.states import OrderStatus
+from actions.orders.text_order import Wanted
 from actions.payments.errors import PaymentError
 from actions.payments.link_cancellation import cancel_payment
 from actions.replies import on_whatsapp, yes_no_buttons
@@ -76,7 +79,8 @@ class ActionShowCatalog(Action):
 
 
 class ActionStartOrder(Action):
-    """Starts a draft order for the named product and asks to confirm it.
+    """Starts a draft order for the products the message names, each with its quantity
+    ("one espresso and two filter coffee"), and asks to confirm it.
 
     Without a product it opens the order Flow on WhatsApp (when WHATSAPP_FLOW_ID is set)
     or asks which product. An order already waiting for payment is not replaced silently:
@@ -102,25 +106,27 @@ class ActionStartOrder(Action):
                 ],
             )
             return [SlotSet("product", None)]
+        wanted = requested(tracker, catalog).wanted
         product = mentioned_product(tracker, catalog)
+        if not wanted and product is not None:
+            wanted = (Wanted(product.id, None),)
         settings = action_settings().flow_message
-        if product is None and settings is not None and on_whatsapp(tracker):
+        if not wanted and settings is not None and on_whatsapp(tracker):
             dispatcher.utter_message(
                 json_message=order_flow_message(catalog, tracker.sender_id, settings)
             )
             return [SlotSet("product", None)]
-        if product is None:
+        if not wanted:
             dispatcher.utter_message(
                 text="Which product would you like?", buttons=product_buttons(catalog)
             )
             return [SlotSet("product", None)]
-        order = Order.start(catalog, {product.id: 1})
-        period = f" (billed every {product.interval})" if product.interval else ""
-        dispatcher.utter_message(
-            text=f"Your order {order.id}:\n{order.summary(catalog)}{period}\n"
-            "Shall I send you the payment link?",
-            buttons=yes_no_buttons("Yes, pay now", "No"),
-        )
+        try:
+            order = basket.started(catalog, wanted, destination_for(tracker, None))
+        except BasketError as refused:
+            dispatcher.utter_message(text=str(refused))
+            return [SlotSet("product", None)]
+        show_draft(dispatcher, order)
         return [*save_order(tracker, order), SlotSet("product", None)]
 
 

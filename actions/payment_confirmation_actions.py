@@ -19,9 +19,10 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.conversation import entity, event_order, save_event_order
 from actions.duplicate_payments import refund_second_payment
 from actions.orders.model import Order
+from actions.orders.money import format_amount
 from actions.payments.errors import PaymentError
 from actions.payments.link_cancellation import cancel_payment
-from actions.payments.verification import payment_mismatch, retrieve_checkout
+from actions.payments.verification import CheckoutPayment, payment_mismatch, retrieve_checkout
 from shop_contract.catalog import default_catalog
 from shop_contract.entities import CHECKOUT_SESSION_ID, DUPLICATE_PAYMENT, ORDER_ID, STRIPE_EVENT_ID
 
@@ -75,9 +76,28 @@ class ActionPaymentSucceeded(Action):
         await stop_other_link(order, checkout.session_id)
         dispatcher.utter_message(
             text=f"Payment received, thank you! Order {paid.id} is confirmed:\n"
-            f"{paid.summary(default_catalog())}"
+            f"{charged_summary(paid, checkout)}"
         )
         return save_event_order(tracker, paid)
+
+
+def charged_summary(order: Order, checkout: CheckoutPayment) -> str:
+    """Every line of the order, then what Stripe says it charged: delivery, discount and tax
+    when there were any, and the amount paid."""
+    catalog = default_catalog()
+    rows = order.summary(catalog).splitlines()[: len(order.lines)]
+    money = order.currency
+    if order.destination or checkout.amount_shipping:
+        cost = (
+            format_amount(checkout.amount_shipping, money) if checkout.amount_shipping else "free"
+        )
+        rows.append(f"Delivery{f' to {order.destination}' if order.destination else ''} — {cost}")
+    if checkout.amount_discount:
+        rows.append(f"Discount — −{format_amount(checkout.amount_discount, money)}")
+    if checkout.amount_tax:
+        rows.append(f"Tax — {format_amount(checkout.amount_tax, money)}")
+    rows.append(f"Paid: {format_amount(checkout.amount_total or 0, money)}")
+    return "\n".join(rows)
 
 
 def payment_for_unknown_order(

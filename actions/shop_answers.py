@@ -13,7 +13,8 @@ from datetime import datetime
 
 from actions.orders.money import format_amount
 from shop_contract.catalog import Catalog, Product
-from shop_contract.shop import WEEKDAYS, Destination, Hours, OpeningHours, Shop
+from shop_contract.delivery import Destination
+from shop_contract.shop import WEEKDAYS, Hours, OpeningHours, Shop
 
 SECURE_PAYMENT = (
     "You pay on Stripe's secure payment page, from the link I send: we never see your card details."

@@ -15,6 +15,12 @@ from stripe.params import RefundCreateParams, SubscriptionCancelParams
 from stripe.params.checkout import (
     SessionCreateParams,
     SessionCreateParamsLineItem,
+    SessionCreateParamsShippingAddressCollection,
+    SessionCreateParamsShippingOption,
+    SessionCreateParamsShippingOptionShippingRateData,
+    SessionCreateParamsShippingOptionShippingRateDataDeliveryEstimate,
+    SessionCreateParamsShippingOptionShippingRateDataDeliveryEstimateMinimum,
+    SessionCreateParamsShippingOptionShippingRateDataFixedAmount,
     SessionExpireParams,
     SessionListParams,
     SessionRetrieveParams,
@@ -31,6 +37,14 @@ def parameters(typed_dict: Any) -> frozenset[str]:
 
 SESSION_CREATE = parameters(SessionCreateParams)
 LINE_ITEM = parameters(SessionCreateParamsLineItem)
+SHIPPING_ADDRESS_COLLECTION = parameters(SessionCreateParamsShippingAddressCollection)
+SHIPPING_OPTION = parameters(SessionCreateParamsShippingOption)
+SHIPPING_RATE_DATA = parameters(SessionCreateParamsShippingOptionShippingRateData)
+FIXED_AMOUNT = parameters(SessionCreateParamsShippingOptionShippingRateDataFixedAmount)
+DELIVERY_ESTIMATE = parameters(SessionCreateParamsShippingOptionShippingRateDataDeliveryEstimate)
+ESTIMATE_BOUND = parameters(
+    SessionCreateParamsShippingOptionShippingRateDataDeliveryEstimateMinimum
+)
 SESSION_LIST = parameters(SessionListParams)
 SESSION_EXPIRE = parameters(SessionExpireParams)
 SESSION_RETRIEVE = parameters(SessionRetrieveParams)

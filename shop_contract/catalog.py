@@ -20,6 +20,10 @@ MODES = ("payment", "subscription")
 INTERVALS = ("day", "week", "month", "year")
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _CURRENCY_PATTERN = re.compile(r"^[a-z]{3}$")
+DEFAULT_MAX_LINES = 10
+# Stripe Checkout takes at most 20 recurring and 20 one-time line items in subscription mode
+# (100 in payment mode): a limit within both keeps every order payable in one session.
+MOST_LINES = 20
 
 
 class CatalogError(ValueError):
@@ -52,6 +56,7 @@ class Catalog:
     """The validated product list, looked up by id or by any name a customer may use."""
 
     products: tuple[Product, ...]
+    max_lines: int = DEFAULT_MAX_LINES  # most different products one order may hold
 
     def __iter__(self) -> Iterator[Product]:
         return iter(self.products)
@@ -157,7 +162,17 @@ def parse_catalog(document: Any) -> Catalog:
             "catalog: all products must share one currency (Stripe Checkout cannot mix "
             f"currencies in one session), found {', '.join(sorted(currencies))}"
         )
-    return Catalog(products)
+    max_lines = document.get("max_lines_per_order", DEFAULT_MAX_LINES)
+    if (
+        not isinstance(max_lines, int)
+        or isinstance(max_lines, bool)
+        or not 1 <= max_lines <= MOST_LINES
+    ):
+        raise CatalogError(
+            f"catalog: max_lines_per_order must be a whole number from 1 to {MOST_LINES} "
+            f"(Stripe Checkout's limit), got {max_lines!r}"
+        )
+    return Catalog(products, max_lines)
 
 
 def load_catalog(path: Path = DEFAULT_CATALOG_PATH) -> Catalog:

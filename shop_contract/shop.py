@@ -17,6 +17,9 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shop_contract.data_files import read_yaml
+from shop_contract.delivery import Destination, parse_destinations
+from shop_contract.shop_fields import ShopError as ShopError  # callers catch it from here
+from shop_contract.shop_fields import count, fields, name_key, text, texts
 
 DEFAULT_SHOP_PATH = Path(__file__).resolve().parent.parent / "data" / "shop.yml"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -24,10 +27,6 @@ CLOSED = "closed"
 _HOURS = re.compile(r"^(?P<opens>\d\d:\d\d)-(?P<closes>\d\d:\d\d)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()-]{5,}$")
-
-
-class ShopError(ValueError):
-    """data/shop.yml is missing, unreadable or holds an invalid fact."""
 
 
 @dataclass(frozen=True)
@@ -73,22 +72,6 @@ class OpeningHours:
 
 
 @dataclass(frozen=True)
-class Destination:
-    """A country the shop delivers to, what it costs (minor units) and how long it takes."""
-
-    name: str
-    aliases: tuple[str, ...]
-    cost: int
-    min_days: int
-    max_days: int
-    free_from: int | None = None
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return (self.name, *self.aliases)
-
-
-@dataclass(frozen=True)
 class Payment:
     accepted: tuple[str, ...]
     not_accepted: tuple[str, ...]
@@ -130,54 +113,10 @@ class Shop:
 
     def destination(self, mention: str) -> Destination | None:
         """The destination a customer means by `mention` (name or alias, any case)."""
-        wanted = _key(mention)
-        return next((d for d in self.destinations if wanted in {_key(n) for n in d.names}), None)
-
-
-def _key(name: str) -> str:
-    return " ".join(name.casefold().split())
-
-
-def _mapping(
-    raw: Any, where: str, required: tuple[str, ...], optional: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """`raw` as a dict holding every required field and no unknown one."""
-    if not isinstance(raw, dict):
-        raise ShopError(f"{where}: expected a mapping of fields, got {raw!r}")
-    for field in required:
-        if field not in raw:
-            raise ShopError(f"{where}: missing field '{field}'")
-    unknown = sorted(str(k) for k in raw if k not in required + optional)
-    if unknown:
-        known = ", ".join(required + optional)
-        raise ShopError(f"{where}: unknown field '{unknown[0]}' (known: {known})")
-    return raw
-
-
-def _text(raw: dict[str, Any], field: str, where: str) -> str:
-    value = raw[field]
-    if not isinstance(value, str) or not value.strip():
-        raise ShopError(f"{where}.{field}: must be non-empty text, got {value!r}")
-    return value.strip()
-
-
-def _count(raw: dict[str, Any], field: str, where: str, minimum: int = 0) -> int:
-    value = raw[field]
-    # bool is an int subclass: reject True where a number is expected.
-    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ShopError(f"{where}.{field}: must be a whole number ≥ {minimum}, got {value!r}")
-    return value
-
-
-def _texts(
-    raw: dict[str, Any], field: str, where: str, allow_empty: bool = True
-) -> tuple[str, ...]:
-    value = raw[field]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise ShopError(f"{where}.{field}: must be a list of non-empty texts, got {value!r}")
-    if not value and not allow_empty:
-        raise ShopError(f"{where}.{field}: must name at least one")
-    return tuple(v.strip() for v in value)
+        wanted = name_key(mention)
+        return next(
+            (d for d in self.destinations if wanted in {name_key(n) for n in d.names}), None
+        )
 
 
 def _hours(value: Any, where: str) -> Hours | None:
@@ -196,8 +135,8 @@ def _hours(value: Any, where: str) -> Hours | None:
 
 
 def _opening_hours(raw: Any) -> OpeningHours:
-    raw = _mapping(raw, "opening_hours", ("time_zone", *WEEKDAYS))
-    time_zone = _text(raw, "time_zone", "opening_hours")
+    raw = fields(raw, "opening_hours", ("time_zone", *WEEKDAYS))
+    time_zone = text(raw, "time_zone", "opening_hours")
     try:
         ZoneInfo(time_zone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -211,48 +150,9 @@ def _opening_hours(raw: Any) -> OpeningHours:
     return OpeningHours(time_zone, days)
 
 
-def _destination(raw: Any, index: int) -> Destination:
-    where = f"delivery[{index}]"
-    raw = _mapping(raw, where, ("name", "aliases", "cost", "days"), ("free_from",))
-    name = _text(raw, "name", where)
-    where = f"delivery '{name}'"
-    days = raw["days"]
-    if (
-        not isinstance(days, list)
-        or len(days) != 2
-        or not all(isinstance(d, int) and not isinstance(d, bool) for d in days)
-        or not 1 <= days[0] <= days[1]
-    ):
-        raise ShopError(f"{where}.days: must be [fewest, most] working days, got {days!r}")
-    free_from = None
-    if "free_from" in raw:
-        free_from = _count(raw, "free_from", where, minimum=1)
-    return Destination(
-        name=name,
-        aliases=_texts(raw, "aliases", where),
-        cost=_count(raw, "cost", where),
-        min_days=days[0],
-        max_days=days[1],
-        free_from=free_from,
-    )
-
-
-def _destinations(raw: Any) -> tuple[Destination, ...]:
-    if not isinstance(raw, list) or not raw:
-        raise ShopError("delivery: expected a list of destinations")
-    destinations = tuple(_destination(item, i) for i, item in enumerate(raw))
-    owners: dict[str, str] = {}
-    for destination in destinations:
-        for name in destination.names:
-            owner = owners.setdefault(_key(name), destination.name)
-            if owner != destination.name:
-                raise ShopError(f"delivery: '{name}' names both '{owner}' and '{destination.name}'")
-    return destinations
-
-
 def _contact(raw: Any) -> Contact:
-    raw = _mapping(raw, "contact", ("email", "phone", "address"))
-    email = _text(raw, "email", "contact")
+    raw = fields(raw, "contact", ("email", "phone", "address"))
+    email = text(raw, "email", "contact")
     if not _EMAIL.match(email):
         raise ShopError(f"contact.email: {email!r} is not an e-mail address")
     phone = raw["phone"]
@@ -260,19 +160,19 @@ def _contact(raw: Any) -> Contact:
         raise ShopError(
             f'contact.phone: must be a quoted phone number like "+49 30 1234567", got {phone!r}'
         )
-    return Contact(email, phone.strip(), _text(raw, "address", "contact"))
+    return Contact(email, phone.strip(), text(raw, "address", "contact"))
 
 
 def _subscriptions(raw: Any) -> Subscriptions:
-    raw = _mapping(raw, "subscriptions", ("cancellation",), ("manage_url",))
+    raw = fields(raw, "subscriptions", ("cancellation",), ("manage_url",))
     manage_url = None
     if "manage_url" in raw:
-        manage_url = _text(raw, "manage_url", "subscriptions")
+        manage_url = text(raw, "manage_url", "subscriptions")
         if not manage_url.startswith("https://"):
             raise ShopError(
                 f"subscriptions.manage_url: must be an https:// link, got {manage_url!r}"
             )
-    return Subscriptions(_text(raw, "cancellation", "subscriptions"), manage_url)
+    return Subscriptions(text(raw, "cancellation", "subscriptions"), manage_url)
 
 
 def parse_shop(document: Any) -> Shop:
@@ -286,23 +186,23 @@ def parse_shop(document: Any) -> Shop:
         "contact",
         "subscriptions",
     )
-    raw = _mapping(document, "shop", sections)
-    payment = _mapping(raw["payment"], "payment", ("accepted", "not_accepted"))
-    returns = _mapping(raw["returns"], "returns", ("days", "conditions", "how", "refund", "faulty"))
+    raw = fields(document, "shop", sections)
+    payment = fields(raw["payment"], "payment", ("accepted", "not_accepted"))
+    returns = fields(raw["returns"], "returns", ("days", "conditions", "how", "refund", "faulty"))
     return Shop(
-        name=_text(raw, "name", "shop"),
+        name=text(raw, "name", "shop"),
         hours=_opening_hours(raw["opening_hours"]),
-        destinations=_destinations(raw["delivery"]),
+        destinations=parse_destinations(raw["delivery"]),
         payment=Payment(
-            accepted=_texts(payment, "accepted", "payment", allow_empty=False),
-            not_accepted=_texts(payment, "not_accepted", "payment"),
+            accepted=texts(payment, "accepted", "payment", allow_empty=False),
+            not_accepted=texts(payment, "not_accepted", "payment"),
         ),
         returns=Returns(
-            days=_count(returns, "days", "returns", minimum=1),
-            conditions=_text(returns, "conditions", "returns"),
-            how=_text(returns, "how", "returns"),
-            refund=_text(returns, "refund", "returns"),
-            faulty=_text(returns, "faulty", "returns"),
+            days=count(returns, "days", "returns", minimum=1),
+            conditions=text(returns, "conditions", "returns"),
+            how=text(returns, "how", "returns"),
+            refund=text(returns, "refund", "returns"),
+            faulty=text(returns, "faulty", "returns"),
         ),
         contact=_contact(raw["contact"]),
         subscriptions=_subscriptions(raw["subscriptions"]),

@@ -88,6 +88,21 @@ def test_mixed_currencies_are_refused() -> None:
         parse_catalog(document)
 
 
+@pytest.mark.parametrize("value", [0, 21, "5", True])
+def test_max_lines_per_order_must_be_1_to_20(value: Any) -> None:
+    document = raw_catalog()
+    document["max_lines_per_order"] = value
+    with pytest.raises(CatalogError, match="max_lines_per_order must be a whole number from 1"):
+        parse_catalog(document)
+
+
+def test_max_lines_per_order_is_read_and_defaults_to_10() -> None:
+    assert load_catalog().max_lines == raw_catalog()["max_lines_per_order"]
+    document = raw_catalog()
+    del document["max_lines_per_order"]
+    assert parse_catalog(document).max_lines == 10
+
+
 @pytest.mark.parametrize("document", [None, [], {"products": []}, {"items": []}])
 def test_malformed_documents_are_refused(document: Any) -> None:
     with pytest.raises(CatalogError):

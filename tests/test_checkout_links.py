@@ -12,12 +12,16 @@ import pytest
 import stripe
 from stripe.params.checkout import SessionCreateParams
 
+from actions.orders import basket
 from actions.orders.model import Order
+from actions.orders.text_order import Wanted
 from actions.payments.checkout_links import checkout_params, create_payment_link, idempotency_key
 from actions.payments.client import STRIPE_API_VERSION
+from actions.payments.errors import PaymentError
 from actions.settings import DEFAULT_RETURN_URL, StripeSettings
 from sandbox.stripe_api import StripeEmulator
 from shop_contract.catalog import Catalog
+from shop_contract.shop import default_shop
 from tests.conftest import CUSTOMER
 from tests.support.stripe_checkout import (
     COFFEE_CLUB_PRICE,
@@ -78,15 +82,82 @@ def test_subscription_order_uses_subscription_mode(
     assert session["mode"] == "subscription" and session["amount_total"] == 1490
 
 
-def test_subscription_with_a_one_time_product_is_one_subscription_session(
+def test_a_subscription_mixed_with_one_off_products_is_refused_with_no_session(
     stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
+    # Stripe offers shipping options in payment mode only: the beans' delivery could not be
+    # charged on the subscription's first invoice, so the mix is refused (basket.check_lines
+    # tells the customer before an order gets here).
     order = Order.start(catalog, {"coffee-club": 1, "espresso-beans": 1})
+    with pytest.raises(PaymentError) as refused:
+        run(create_payment_link(order, CUSTOMER))
+    assert "subscription is paid on its own" in refused.value.customer_message
+    assert stripe_env.sessions == {}
+
+
+def text_order(catalog: Catalog, items: dict[str, int], country: str = "Germany") -> Order:
+    wanted = [Wanted(product, quantity) for product, quantity in items.items()]
+    return basket.started(catalog, wanted, default_shop().destination(country))
+
+
+def test_every_line_is_a_line_item_and_delivery_the_shipping_option(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    order = text_order(catalog, {"espresso-beans": 1, "filter-coffee": 2}, "Austria")
     run(create_payment_link(order, CUSTOMER))
 
+    [request] = creates(stripe_env)
+    assert request.params["line_items"] == [
+        {"price": ESPRESSO_PRICE, "quantity": "1"},
+        {"price": "price_1QShopFilter250", "quantity": "2"},
+    ]
+    assert request.params["shipping_address_collection"] == {"allowed_countries": ["AT"]}
+    assert request.params["shipping_options"] == [
+        {
+            "shipping_rate_data": {
+                "type": "fixed_amount",
+                "display_name": "Delivery to Austria",
+                "fixed_amount": {"amount": "790", "currency": "eur"},
+                "delivery_estimate": {
+                    "minimum": {"unit": "business_day", "value": "2"},
+                    "maximum": {"unit": "business_day", "value": "4"},
+                },
+            }
+        }
+    ]
     [session] = stripe_env.sessions.values()
-    assert session["mode"] == "subscription"
-    assert session["amount_total"] == order.total == 1490 + 1290
+    assert session["amount_subtotal"] == order.subtotal == 1290 + 2 * 1150
+    assert session["total_details"]["amount_shipping"] == order.shipping == 790
+    assert session["shipping_cost"]["amount_total"] == 790
+    assert session["amount_total"] == order.total == 1290 + 2300 + 790
+
+
+def test_delivery_is_free_from_the_destinations_threshold(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    germany = default_shop().destination("Germany")
+    assert germany is not None and germany.free_from == 4000
+    order = text_order(catalog, {"espresso-beans": 2, "decaf-beans": 1})  # €39.70: not yet
+    assert order.shipping == germany.cost
+    order = text_order(catalog, {"espresso-beans": 2, "decaf-beans": 1, "green-tea": 1})
+    assert (order.subtotal, order.shipping, order.total) == (4860, 0, 4860)
+    run(create_payment_link(order, CUSTOMER))
+    [request] = creates(stripe_env)
+    rate = request.params["shipping_options"][0]["shipping_rate_data"]
+    assert rate["fixed_amount"]["amount"] == "0"
+    assert request.params["shipping_address_collection"] == {"allowed_countries": [germany.code]}
+
+
+def test_what_does_not_ship_has_no_shipping_option(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    for items in ({"gift-card": 2}, {"coffee-club": 1}):
+        order = text_order(catalog, items)
+        assert (order.destination, order.shipping) == (None, 0)
+        run(create_payment_link(order, CUSTOMER))
+    for request in creates(stripe_env):
+        assert "shipping_options" not in request.params
+        assert "shipping_address_collection" not in request.params
 
 
 def test_the_pinned_api_version_is_the_sdks_own() -> None:

@@ -104,6 +104,36 @@ def test_greet_order_with_the_flow_pay_one_confirmation(live_sandbox: Sandbox) -
         time.sleep(0.2)
 
 
+def test_two_products_typed_with_quantities_one_session_with_shipping_one_confirmation(
+    live_sandbox: Sandbox,
+) -> None:
+    fay = live_sandbox.customer("Fay")
+    link = order_by_text(fay, "hi can i get one espreso and 2 bags of filter cofee")
+    order = order_id(link)
+    lines = "1 × Espresso Beans — €12.90\n2 × Filter Coffee — €23.00\nDelivery to Germany — €4.90"
+    assert f"{lines}\nTotal: €40.80" in shown(fay.bot_messages()[0])  # what was understood
+    stripe = live_sandbox.emulators.stripe
+    (created,) = [
+        r
+        for r in stripe.requests_to("POST", "/v1/checkout/sessions")
+        if r.params["client_reference_id"] == order
+    ]
+    assert created.params["line_items"] == [
+        {"price": "price_1QShopEspresso250", "quantity": "1"},
+        {"price": "price_1QShopFilter250", "quantity": "2"},
+    ]
+    (option,) = created.params["shipping_options"]
+    assert option["shipping_rate_data"]["fixed_amount"] == {"amount": "490", "currency": "eur"}
+    assert created.params["shipping_address_collection"] == {"allowed_countries": ["DE"]}
+    session = stripe.sessions[session_of(link)]
+    assert (session["amount_subtotal"], session["amount_total"]) == (3590, 4080)
+    assert session["total_details"]["amount_shipping"] == 490
+    pay_and_see(fay, link_of(link), order, TEXT_PURCHASE)
+    assert shown(fay.bot_messages()[-1]) == (
+        f"Payment received, thank you! Order {order} is confirmed:\n{lines}\nPaid: €40.80"
+    )
+
+
 def test_declined_card_then_retry_then_paid(live_sandbox: Sandbox) -> None:
     bob = live_sandbox.customer("Bob")
     link = order_by_text(bob, "I'd like to order green tea")
@@ -283,7 +313,7 @@ def test_a_decline_a_new_link_and_both_links_paid_is_one_confirmation_and_one_re
     (told,) = [line for _, line in messages if "charged twice" in line]
     assert told == (
         f"You were charged twice for order {order}, so we refunded the second payment of "
-        "€8.90. It can take 5-10 days to show on your statement."
+        "€13.80. It can take 5-10 days to show on your statement."  # €8.90 + €4.90 delivery
     )
     (refunded,) = stripe.refunded_of(stripe.sessions[old]["payment_intent"])
     assert refunded["amount"] == stripe.sessions[old]["amount_total"]

@@ -34,12 +34,16 @@ def test_start_order_with_a_product_makes_a_draft_and_asks_to_confirm() -> None:
     assert slots["order_items"] == [
         {"product": "espresso-beans", "quantity": 1, "unit_amount": 1290}
     ]
-    assert slots["order_total"] == 1290
+    assert (slots["order_total"], slots["order_shipping"]) == (1290 + 490, 490)
+    assert slots["order_destination"] == "Germany"  # the first destination in data/shop.yml
     assert slots["product"] is None
     (message,) = messages
     assert slots["order_id"] in message["text"]
-    assert "Total: €12.90" in message["text"]
-    assert [b["payload"] for b in message["buttons"]] == ["/affirm", "/deny"]
+    assert (
+        "1 × Espresso Beans — €12.90\nDelivery to Germany — €4.90\nTotal: €17.80"
+        in (message["text"])
+    )
+    assert [b["payload"] for b in message["buttons"]] == ["/affirm", "/change_order", "/deny"]
 
 
 def test_start_order_understands_a_product_name_in_the_slot() -> None:

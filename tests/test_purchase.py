@@ -128,7 +128,7 @@ def test_order_pay_confirm_exactly_once(
 ) -> None:
     customer = new_customer()
     session = order_and_get_link(chat, stripe_api, customer, "espresso beans")
-    assert session["mode"] == "payment" and session["amount_total"] == 1290
+    assert session["mode"] == "payment" and session["amount_total"] == 1290 + 490  # delivery
     event = paid_event(stripe_api, session)
     assert send_event(bot, event).status_code == 200
     chat.wait(customer, 3)

@@ -64,6 +64,8 @@ def test_open_now_and_the_next_opening_follow_the_shop_time_zone() -> None:
         (("delivery", 0, "days"), 2, r"delivery 'Germany'\.days"),
         (("delivery", 0, "aliases"), "Deutschland", r"delivery 'Germany'\.aliases: must be a list"),
         (("delivery", 0, "free_from"), 0, r"delivery 'Germany'\.free_from"),
+        (("delivery", 0, "code"), "de", r"delivery 'Germany'\.code: must be the country's two"),
+        (("delivery", 0, "code"), "AT", r"delivery: code AT is both 'Germany' and 'Austria'"),
         (("payment", "accepted"), [], r"payment\.accepted: must name at least one"),
         (("payment", "not_accepted"), "PayPal", r"payment\.not_accepted: must be a list"),
         (("returns", "days"), 0, r"returns\.days: must be a whole number ≥ 1"),

@@ -38,10 +38,58 @@ def valid_params(catalog: Catalog) -> dict[str, Any]:
     return dict(params)
 
 
+def rate(**changes: Any) -> dict[str, Any]:
+    """A shipping option as the bot sends it, with `changes` to its shipping_rate_data."""
+    data = {
+        "type": "fixed_amount",
+        "display_name": "Delivery to Germany",
+        "fixed_amount": {"amount": 490, "currency": "eur"},
+        "delivery_estimate": {"minimum": {"unit": "business_day", "value": 1}},
+        **changes,
+    }
+    return {"shipping_rate_data": {k: v for k, v in data.items() if v is not None}}
+
+
+RATE = "shipping_options[0][shipping_rate_data]"
+
+
 @pytest.mark.parametrize(
     ("change", "param"),
     [
         ({"line_items": [{"price": COFFEE_CLUB_PRICE, "quantity": 1}]}, "line_items[0][price]"),
+        (
+            {
+                "mode": "subscription",
+                "line_items": [{"price": COFFEE_CLUB_PRICE, "quantity": 1}],
+                "payment_intent_data": None,
+                "shipping_options": [rate()],
+            },
+            "shipping_options",
+        ),
+        ({"shipping_options": [rate()] * 6}, "shipping_options"),
+        ({"shipping_options": [rate(display_name=None)]}, f"{RATE}[display_name]"),
+        ({"shipping_options": [rate(fixed_amount=None)]}, f"{RATE}[fixed_amount]"),
+        (
+            {"shipping_options": [rate(fixed_amount={"amount": -1, "currency": "eur"})]},
+            f"{RATE}[fixed_amount][amount]",
+        ),
+        (
+            {"shipping_options": [rate(fixed_amount={"amount": 490, "currency": "usd"})]},
+            f"{RATE}[fixed_amount][currency]",
+        ),
+        (
+            {
+                "shipping_options": [
+                    rate(delivery_estimate={"minimum": {"unit": "fortnight", "value": 1}})
+                ]
+            },
+            f"{RATE}[delivery_estimate][minimum][unit]",
+        ),
+        ({"shipping_options": [rate(cost=1)]}, f"{RATE}[cost]"),
+        (
+            {"shipping_address_collection": {"allowed_countries": ["germany"]}},
+            "shipping_address_collection[allowed_countries][0]",
+        ),
         (
             {"mode": "subscription", "payment_intent_data": None, "subscription_data": {}},
             "line_items",

@@ -66,6 +66,8 @@ class Order:
     paid_session: str | None = None  # the Checkout Session that paid it
     subscription: str | None = None  # the Subscription it started (subscription mode)
     refunded: int = 0  # minor units refunded so far
+    destination: str | None = None  # the delivery country (data/shop.yml) a typed order ships to
+    shipping: int = 0  # what delivery to `destination` costs, fixed with the lines
 
     @classmethod
     def start(
@@ -78,6 +80,8 @@ class Order:
         """A new draft order for {product id: quantity}; raises ValueError on a bad item."""
         if not items:
             raise ValueError("an order needs at least one product")
+        if len(items) > catalog.max_lines:
+            raise ValueError(f"an order holds at most {catalog.max_lines} different products")
         lines = []
         for product_id, quantity in items.items():
             product = catalog.get(product_id)
@@ -96,8 +100,17 @@ class Order:
         )
 
     @property
-    def total(self) -> int:
+    def subtotal(self) -> int:
+        """The lines' amounts added up, before delivery."""
         return sum(line.amount for line in self.lines)
+
+    @property
+    def total(self) -> int:
+        """What the customer pays: the lines and delivery."""
+        return self.subtotal + self.shipping
+
+    def line_of(self, product_id: str) -> OrderLine | None:
+        return next((line for line in self.lines if line.product_id == product_id), None)
 
     @property
     def is_open(self) -> bool:
@@ -169,12 +182,15 @@ class Order:
         return replace(self, status=status, **changes)
 
     def summary(self, catalog: Catalog) -> str:
-        """Multi-line text: one line per item, then the total."""
+        """Multi-line text: one line per item, delivery when it ships somewhere, the total."""
         rows = []
         for line in self.lines:
             product = catalog.get(line.product_id)
             name = product.name if product else line.product_id
             rows.append(f"{line.quantity} × {name} — {format_amount(line.amount, self.currency)}")
+        if self.destination:
+            cost = format_amount(self.shipping, self.currency) if self.shipping else "free"
+            rows.append(f"Delivery to {self.destination} — {cost}")
         rows.append(f"Total: {format_amount(self.total, self.currency)}")
         return "\n".join(rows)
 
@@ -197,6 +213,8 @@ class Order:
             "order_paid_session": self.paid_session,
             "order_subscription": self.subscription,
             "order_refunded": self.refunded,
+            "order_destination": self.destination,
+            "order_shipping": self.shipping,
         }
 
     @classmethod
@@ -221,6 +239,8 @@ class Order:
             paid_session=slots.get("order_paid_session"),
             subscription=slots.get("order_subscription"),
             refunded=int(slots.get("order_refunded") or 0),
+            destination=slots.get("order_destination"),
+            shipping=int(slots.get("order_shipping") or 0),
         )
 
     @classmethod

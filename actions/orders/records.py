@@ -33,6 +33,8 @@ ORDER_SLOTS = (
     "order_paid_session",
     "order_subscription",
     "order_refunded",
+    "order_destination",
+    "order_shipping",
 )
 ORDERS_SLOT = "orders"
 LEGACY_PAST_ORDERS_SLOT = "past_orders"  # read only: finished orders before `orders` existed

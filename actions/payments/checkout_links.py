@@ -12,13 +12,15 @@ import time
 from dataclasses import dataclass
 
 import stripe
-from stripe.params.checkout import SessionCreateParams
+from stripe.params.checkout import SessionCreateParams, SessionCreateParamsShippingOption
 
 from actions.orders.model import Order
 from actions.payments.client import stripe_client
 from actions.payments.errors import AlreadyPaid, AttemptUsed, PaymentError
 from actions.settings import DEFAULT_EXPIRY_MINUTES, StripeSettings, action_settings
 from shop_contract.catalog import Catalog, Product, default_catalog
+from shop_contract.delivery import Destination
+from shop_contract.shop import default_shop
 from shop_contract.stripe_metadata import CUSTOMER_KEY, ORDER_ID_KEY
 
 logger = logging.getLogger(__name__)
@@ -56,6 +58,11 @@ def checkout_params(
     """
     priced = [(catalog_product(catalog, line.product_id), line.quantity) for line in order.lines]
     subscription = any(product.is_subscription for product, _ in priced)
+    if subscription and len(priced) > 1:
+        raise PaymentError(
+            "Sorry, a subscription is paid on its own. Please order it separately.",
+            "subscription mixed with other lines",
+        )  # basket.check_lines refuses such an order before it gets here
     metadata = {CUSTOMER_KEY: customer_id, ORDER_ID_KEY: order.id}
     params: SessionCreateParams = {
         "mode": "subscription" if subscription else "payment",
@@ -72,7 +79,28 @@ def checkout_params(
         params["subscription_data"] = {"metadata": metadata}
     else:
         params["payment_intent_data"] = {"metadata": metadata}
+    destination = default_shop().destination(order.destination) if order.destination else None
+    if destination is not None and not subscription:
+        params["shipping_address_collection"] = {"allowed_countries": [destination.code]}
+        params["shipping_options"] = [shipping_option(order, destination)]
     return params
+
+
+def shipping_option(order: Order, destination: Destination) -> SessionCreateParamsShippingOption:
+    """The order's delivery as Checkout's one shipping option: the amount fixed with the
+    order's lines (free from the destination's threshold), and the days data/shop.yml gives.
+    Stripe takes shipping options in payment mode only."""
+    return {
+        "shipping_rate_data": {
+            "type": "fixed_amount",
+            "display_name": f"Delivery to {destination.name}",
+            "fixed_amount": {"amount": order.shipping, "currency": order.currency},
+            "delivery_estimate": {
+                "minimum": {"unit": "business_day", "value": destination.min_days},
+                "maximum": {"unit": "business_day", "value": destination.max_days},
+            },
+        }
+    }
 
 
 MIN_LINK_LIFETIME_SECONDS = 31 * 60  # Stripe wants expires_at at least 30 min ahead

@@ -35,6 +35,10 @@ class CheckoutPayment:
     order_id: str | None
     payment_intent: str | None
     subscription: str | None
+    amount_subtotal: int | None = None  # the line items, before delivery, discount and tax
+    amount_shipping: int = 0  # total_details: what Stripe charged for each
+    amount_discount: int = 0
+    amount_tax: int = 0
 
     @property
     def is_paid(self) -> bool:
@@ -66,8 +70,10 @@ async def retrieve_checkout(session_id: str) -> CheckoutPayment:
     except stripe.StripeError as error:
         logger.warning("stripe retrieve failed: error=%s", type(error).__name__)
         raise StripeUnavailable(f"retrieve {session_id}: {type(error).__name__}") from error
-    metadata = session.to_dict().get("metadata") or {}
+    raw = session.to_dict()
+    metadata = raw.get("metadata") or {}
     order_id = metadata.get(ORDER_ID_KEY)
+    details = raw.get("total_details") or {}
     return CheckoutPayment(
         session_id=session.id,
         status=session.status,
@@ -78,6 +84,10 @@ async def retrieve_checkout(session_id: str) -> CheckoutPayment:
         order_id=order_id if isinstance(order_id, str) else None,
         payment_intent=_id_of(session.payment_intent),
         subscription=_id_of(session.subscription),
+        amount_subtotal=raw.get("amount_subtotal"),
+        amount_shipping=int(details.get("amount_shipping") or 0),
+        amount_discount=int(details.get("amount_discount") or 0),
+        amount_tax=int(details.get("amount_tax") or 0),
     )
 
 
@@ -87,7 +97,13 @@ def payment_mismatch(checkout: CheckoutPayment, order: Order) -> str | None:
         return f"session {checkout.status}/{checkout.payment_status}, not paid"
     if checkout.order_id != order.id:
         return f"session of order {checkout.order_id}"
-    if checkout.amount_total != order.total:
+    if checkout.amount_subtotal is not None and checkout.amount_subtotal != order.subtotal:
+        return f"subtotal {checkout.amount_subtotal} != {order.subtotal}"
+    if checkout.amount_shipping != order.shipping:
+        return f"shipping {checkout.amount_shipping} != {order.shipping}"
+    # A promotion code or Stripe Tax changes the total by what total_details reports.
+    expected = order.total - checkout.amount_discount + checkout.amount_tax
+    if checkout.amount_total not in (expected, order.total - checkout.amount_discount):
         return f"amount {checkout.amount_total} != {order.total}"
     if str(checkout.currency).lower() != order.currency:
         return f"currency {checkout.currency} != {order.currency}"

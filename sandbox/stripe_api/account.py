@@ -22,6 +22,7 @@ from sandbox.stripe_api.checks import (
     whole_number,
 )
 from sandbox.stripe_api.errors import StripeApiError
+from sandbox.stripe_api.shipping import check_shipping
 from shop_contract.catalog import Catalog
 
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
@@ -67,7 +68,9 @@ class StripeAccount:
 
     def create_session(self, params: dict[str, Any]) -> dict[str, Any]:
         """A new open session, once the request passes Stripe's checks."""
-        mode, amount_total = check_session_create(params, self.prices, self.recurring_prices)
+        mode, amount_subtotal = check_session_create(params, self.prices, self.recurring_prices)
+        shipping_cost = check_shipping(params, mode, self.currency)
+        shipping = shipping_cost["amount_total"] if shipping_cost else 0
         now = int(time.time())
         expires_at = checked_expires_at(params.get("expires_at"), now)
         session_id = "cs_test_" + secrets.token_hex(24)
@@ -80,8 +83,11 @@ class StripeAccount:
             "mode": mode,
             "client_reference_id": params.get("client_reference_id"),
             "metadata": params.get("metadata") or {},
-            "amount_subtotal": amount_total,
-            "amount_total": amount_total,
+            "amount_subtotal": amount_subtotal,
+            "amount_total": amount_subtotal + shipping,
+            "total_details": {"amount_discount": 0, "amount_shipping": shipping, "amount_tax": 0},
+            "shipping_cost": shipping_cost,
+            "shipping_address_collection": params.get("shipping_address_collection"),
             "currency": self.currency,
             "created": now,
             "expires_at": expires_at,
