@@ -88,20 +88,21 @@ def queued(store: ConnectorStore) -> dict[str, dict[str, Any]]:
 
 def test_without_a_webhook_or_staff_number_there_is_no_hand_over(store: ConnectorStore) -> None:
     desk = HandoverDesk(store, HandoverSettings())
-    assert desk.start(CUSTOMER, "asked", ["a person please"]) is None
+    assert desk.start(CUSTOMER, "asked", ["a person please"], "") is None
     assert store.handovers.current(CUSTOMER) is None and store.outbox.entries() == []
 
 
 def test_the_shop_is_told_once_and_each_message_forwarded_once(store: ConnectorStore) -> None:
     desk = desk_for(store, "http://127.0.0.1:9/handover")
-    handover = desk.start(CUSTOMER, "complaint", ["the beans were stale"])
+    handover = desk.start(CUSTOMER, "complaint", ["the beans were stale"], "A person answers.")
     assert handover is not None
-    assert desk.start(CUSTOMER, "complaint", ["again"]) == handover  # a replayed turn
+    assert desk.start(CUSTOMER, "complaint", ["again"], "again") == handover  # replayed turn
     for _ in range(2):  # Meta re-delivered it, or the message was replayed
         desk.forward(handover, "wamid.ONE", {"kind": "text", "text": "hello?"})
     desk.forward(handover, "wamid.TWO", {"kind": "media", "text": "photo of the bag"})
     things = queued(store)
-    assert list(things)[:2] == ["started", "staff"] and len(things) == 4
+    assert list(things)[:3] == ["started", "staff", "paused"] and len(things) == 5
+    assert things["paused"] == {"type": "text", "text": {"body": "A person answers."}}
     started = things["started"]["event"]
     assert started["id"] == f"handover:{handover.ref}:started"
     assert (started["type"], started["transcript"]) == (
@@ -123,7 +124,7 @@ def test_the_shop_is_told_once_and_each_message_forwarded_once(store: ConnectorS
 
 def test_staff_reply_and_end_only_an_open_hand_over(store: ConnectorStore) -> None:
     desk = desk_for(store, "http://127.0.0.1:9/handover", staff=None)
-    handover = desk.start(CUSTOMER, "asked", [])
+    handover = desk.start(CUSTOMER, "asked", [], "")
     assert handover is not None
     with pytest.raises(UnknownHandover, match="no hand-over H-NOPE"):
         desk.reply("H-NOPE", "hi")
@@ -203,7 +204,7 @@ def test_the_outbox_delivers_to_the_shop_the_staff_and_the_customer(
     number never wrote, so its alert goes as the Utility template. A receiver that fails
     once gets the event again, never twice after it accepted it."""
     desk = desk_for(store, receiver.url)
-    handover = desk.start(CUSTOMER, "asked", ["can I talk to someone"])
+    handover = desk.start(CUSTOMER, "asked", ["can I talk to someone"], "")
     assert handover is not None
     store.messages.touch_customer(CUSTOMER, time.time())
     desk.reply(handover.ref, "Hi, this is Ben from the shop.")

@@ -16,6 +16,8 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from connectors.handover import notices
 from connectors.settings import HandoverSettings
 from connectors.storage.handovers import ENDED, Handover
@@ -46,19 +48,31 @@ class HandoverDesk:
         self.store = store
         self.settings = settings
 
-    def start(self, customer_id: str, reason: str, transcript: list[str]) -> Handover | None:
-        """The customer's open hand-over (opened now unless there is one) with the shop told
-        once; None when nobody can be told (no webhook, no staff number): no hand-over then.
+    def start(
+        self, customer_id: str, reason: str, transcript: list[str], paused_text: str
+    ) -> Handover | None:
+        """The customer's open hand-over (opened now unless there is one); None when nobody
+        can be told (no webhook): no hand-over then.
 
-        The notices are queued whether the hand-over is new or not: after a crash between
-        opening it and queuing them, the replayed turn queues them then, and only then."""
+        A new hand-over is written in one transaction with everything that tells of it (the
+        `handover.started` event, the staff alert, `paused_text` to the customer): a crash or
+        a database error leaves either all of them queued or no hand-over, and the replayed
+        turn then opens it. An open one found instead was told of when it was opened."""
         if not self.settings.notifies:
             return None
-        handover, fresh = self.store.handovers.open(customer_id, reason)
-        if self.settings.webhook_url:
-            self._queue(handover, *notices.started(handover, transcript))
-        if self.settings.staff_wa_id:
-            self._queue(handover, *notices.staff_alert(handover))
+
+        def tell(connection: Connection, handover: Handover) -> None:
+            opening = []
+            if self.settings.webhook_url:
+                opening.append(notices.started(handover, transcript))
+            if self.settings.staff_wa_id:
+                opening.append(notices.staff_alert(handover))
+            if paused_text:
+                opening.append(notices.paused(handover, paused_text))
+            for key, body in opening:
+                self.store.outbox.enqueue(key, customer_id, json.dumps(body), connection)
+
+        handover, fresh = self.store.handovers.open(customer_id, reason, tell)
         if fresh:
             logger.info("hand-over %s opened (%s)", handover.ref, reason)
         return handover

@@ -82,6 +82,11 @@ def staff_alert(handover: Handover) -> tuple[str, dict[str, Any]]:
     return key(handover, "staff"), {"type": STAFF_ALERT, "text": {"body": text}}
 
 
+def paused(handover: Handover, text: str) -> tuple[str, dict[str, Any]]:
+    """The customer is told that a person will answer (queued with the hand-over's opening)."""
+    return key(handover, "paused"), {"type": "text", "text": {"body": text}}
+
+
 def staff_reply(handover: Handover, reply_key: str, text: str) -> tuple[str, dict[str, Any]]:
     """A reply from the shop to the customer, a plain WhatsApp text (the outbox sends the
     template instead when the customer's 24-hour window has closed)."""

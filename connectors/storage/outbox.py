@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from connectors.metrics import UNREADABLE_ROWS
@@ -47,24 +47,30 @@ class Outbox:
         self.engine = engine
         self.sealer = sealer
 
-    def enqueue(self, dedup_key: str, customer_id: str, body: str) -> bool:
-        """Queues a notification; False when one with this key was queued before."""
+    def enqueue(
+        self, dedup_key: str, customer_id: str, body: str, connection: Connection | None = None
+    ) -> bool:
+        """Queues a notification; False when one with this key was queued before. With
+        `connection`, inside its caller's transaction, which a queued key fails as a whole
+        (IntegrityError): the entry is written together with what it tells of."""
         now = time.time()
         customer = self.sealer.customer_columns(outbox, dedup_key, customer_id)
         bound_to = binding(dedup_key, customer["customer_pseudonym"])
+        insert = outbox.insert().values(
+            dedup_key=dedup_key,
+            **customer,
+            body=self.sealer.seal(outbox, "body", bound_to, body),
+            status="pending",
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
+        )
+        if connection is not None:
+            connection.execute(insert)
+            return True
         try:
-            with self.engine.begin() as connection:
-                connection.execute(
-                    outbox.insert().values(
-                        dedup_key=dedup_key,
-                        **customer,
-                        body=self.sealer.seal(outbox, "body", bound_to, body),
-                        status="pending",
-                        attempts=0,
-                        created_at=now,
-                        next_attempt_at=now,
-                    )
-                )
+            with self.engine.begin() as own:
+                own.execute(insert)
         except IntegrityError:
             return False
         return True
