@@ -204,9 +204,9 @@ class StripeWebhookSettings:
 
 @dataclass(frozen=True, config=EnvConfig)
 class HandoverSettings:
-    """The hand-over to a person: how the shop is told (a signed webhook, a WhatsApp message
-    to staff; neither: no hand-over), when the bot answers again, and the operator API's
-    token (none: the API is off)."""
+    """The hand-over to a person: how the shop is told (a signed webhook, without which there
+    is no hand-over: it carries the customer's messages; a WhatsApp alert to staff besides),
+    when the bot answers again, and the operator API's token (none: the API is off)."""
 
     webhook_url: str | None = Field(default=None, env="HANDOVER_WEBHOOK_URL", expected="a URL")
     webhook_secrets: tuple[str, ...] = Field(default=(), env="HANDOVER_WEBHOOK_SECRET")
@@ -233,8 +233,8 @@ class HandoverSettings:
         return value
 
     @property
-    def notifies(self) -> bool:  # nobody told: no hand-over
-        return bool(self.webhook_url or self.staff_wa_id)
+    def notifies(self) -> bool:  # the customer's messages reach the shop: a hand-over
+        return bool(self.webhook_url)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> HandoverSettings:

@@ -86,8 +86,13 @@ def queued(store: ConnectorStore) -> dict[str, dict[str, Any]]:
     return {key.split(":", 2)[2]: body for key, body in zip(keys, bodies, strict=True)}
 
 
-def test_without_a_webhook_or_staff_number_there_is_no_hand_over(store: ConnectorStore) -> None:
-    desk = HandoverDesk(store, HandoverSettings())
+@pytest.mark.parametrize("staff", [None, STAFF], ids=["nobody", "staff number only"])
+def test_without_the_shop_webhook_there_is_no_hand_over(
+    store: ConnectorStore, staff: str | None
+) -> None:
+    """The staff alert only says that someone waits; the customer's messages would reach
+    nobody, so without HANDOVER_WEBHOOK_URL the bot keeps answering."""
+    desk = HandoverDesk(store, HandoverSettings(staff_wa_id=staff))
     assert desk.start(CUSTOMER, "asked", ["a person please"], "") is None
     assert store.handovers.current(CUSTOMER) is None and store.outbox.entries() == []
 

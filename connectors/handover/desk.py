@@ -51,8 +51,8 @@ class HandoverDesk:
     def start(
         self, customer_id: str, reason: str, transcript: list[str], paused_text: str
     ) -> Handover | None:
-        """The customer's open hand-over (opened now unless there is one); None when nobody
-        can be told (no webhook): no hand-over then.
+        """The customer's open hand-over (opened now unless there is one); None without the
+        shop's webhook (nobody would read the customer's messages): no hand-over then.
 
         A new hand-over is written in one transaction with everything that tells of it (the
         `handover.started` event, the staff alert, `paused_text` to the customer): a crash or
@@ -62,9 +62,7 @@ class HandoverDesk:
             return None
 
         def tell(connection: Connection, handover: Handover) -> None:
-            opening = []
-            if self.settings.webhook_url:
-                opening.append(notices.started(handover, transcript))
+            opening = [notices.started(handover, transcript)]
             if self.settings.staff_wa_id:
                 opening.append(notices.staff_alert(handover))
             if paused_text:
@@ -79,9 +77,8 @@ class HandoverDesk:
 
     def forward(self, handover: Handover, message_id: str, content: dict[str, Any]) -> None:
         """Queues a message the customer wrote during the hand-over for the shop's webhook
-        (once per message id); without a webhook the staff read none of it here."""
-        if self.settings.webhook_url:
-            self._queue(handover, *notices.forwarded(handover, message_id, content))
+        (once per message id)."""
+        self._queue(handover, *notices.forwarded(handover, message_id, content))
 
     def open_handover(self, ref: str) -> Handover:
         """The open hand-over `ref`; UnknownHandover or HandoverEnded otherwise."""
