@@ -6,9 +6,8 @@ malformed one stops start-up with one line that names the variable and says what
 are also read alone: the operator tools read the database and key settings, the Flow CLI
 the WhatsApp and Flow ones, the REST channel its token.
 
-A low layer: it imports the key parsers (connectors/storage/keys.py,
-connectors/flows/keys.py) and SQLAlchemy's URL parser, nothing that serves a request
-(`.importlinter` checks).
+A low layer: it imports the key parsers (connectors/storage/keys.py, connectors/flows/keys.py)
+and SQLAlchemy's URL parser, nothing that serves a request (`.importlinter` checks).
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from shop_contract.env_settings import (
     ConfigError,
     EnvConfig,
     http_url,
+    https_url,
     is_set,
     long_secrets,
     read_env,
@@ -216,7 +216,7 @@ class HandoverSettings:
     )
     operator_token: str | None = Field(default=None, env="OPERATOR_API_TOKEN")
 
-    _url = validator("webhook_url", allow_reuse=True)(http_url)
+    _url = validator("webhook_url", allow_reuse=True)(https_url)
 
     @validator("webhook_secrets", pre=True)
     def _signing_secrets(cls, value: Any) -> Any:

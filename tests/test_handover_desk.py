@@ -45,7 +45,9 @@ class Receiver(LoopbackServer):
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.requests.append((await request.read(), dict(request.headers)))
-        return web.json_response({}, status=self.status)
+        if 300 <= self.status < 400 and request.path == "/hooks/handover":
+            return web.Response(status=self.status, headers={"Location": "/elsewhere"})
+        return web.json_response({}, status=200 if 300 <= self.status < 400 else self.status)
 
     @property
     def url(self) -> str:
@@ -197,6 +199,13 @@ def test_a_refusing_or_absent_receiver_is_an_error_to_retry(receiver: Receiver) 
 
     with pytest.raises(ShopWebhookError, match="answered 503"):
         asyncio.run(post(receiver.url))
+    for redirect in (301, 302, 307):  # a GET without the event, or the event elsewhere
+        receiver.status, receiver.requests = redirect, []
+        with pytest.raises(ShopWebhookError, match=f"answered {redirect}, a redirect"):
+            asyncio.run(post(receiver.url))
+        assert [headers["X-Handover-Event"] for _, headers in receiver.requests] == [
+            "handover.ended"
+        ]
     receiver.stop()
     with pytest.raises(ShopWebhookError, match="no answer"):
         asyncio.run(post(receiver.url))
