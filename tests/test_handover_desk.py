@@ -24,6 +24,7 @@ from connectors.handover.shop_webhook import SIGNATURE_HEADER, ShopWebhook, Shop
 from connectors.jobs.outbox import OutboxWorker
 from connectors.settings import HandoverSettings, WhatsAppSettings
 from connectors.storage.opening import open_store
+from connectors.storage.outbox import SIDE_QUEUE
 from connectors.storage.store import ConnectorStore
 from connectors.whatsapp.graph import GraphClient, GraphSettings
 from connectors.whatsapp.output import WhatsAppOutput
@@ -85,7 +86,10 @@ def queued(store: ConnectorStore) -> dict[str, dict[str, Any]]:
             )
         ]
     bodies = [json.loads(entry.body) for entry in store.outbox.entries()]
-    return {key.split(":", 2)[2]: body for key, body in zip(keys, bodies, strict=True)}
+    return {
+        key.removeprefix(SIDE_QUEUE).split(":", 2)[2]: body
+        for key, body in zip(keys, bodies, strict=True)
+    }
 
 
 @pytest.mark.parametrize("staff", [None, STAFF], ids=["nobody", "staff number only"])

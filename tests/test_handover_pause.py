@@ -17,6 +17,7 @@ from connectors.handover.pause import HandoverPause
 from connectors.jobs.customer_queue import CustomerQueues
 from connectors.settings import HandoverSettings
 from connectors.storage.opening import open_store
+from connectors.storage.outbox import SIDE_QUEUE
 from connectors.storage.store import ConnectorStore
 from shop_contract.custom_messages import (
     HANDOVER_PAUSED_TEXT,
@@ -67,7 +68,10 @@ def queued(store: ConnectorStore) -> dict[str, dict[str, Any]]:
             )
         ]
     bodies = [json.loads(entry.body) for entry in store.outbox.entries()]
-    return {key.split(":", 2)[2]: body for key, body in zip(keys, bodies, strict=True)}
+    return {
+        key.removeprefix(SIDE_QUEUE).split(":", 2)[2]: body
+        for key, body in zip(keys, bodies, strict=True)
+    }
 
 
 def test_a_failure_while_telling_the_shop_opens_no_silent_hand_over(

@@ -50,7 +50,7 @@ class HandoverPause:
         queues: CustomerQueues,
         notification_output: Callable[[str], OutputChannel],
         outbox_wake: asyncio.Event,
-        flush_outbox: Callable[[], Awaitable[Any]],
+        flush_outbox: Callable[[], Awaitable[None]],
         lease_seconds: float,
         sweep_seconds: float,
     ) -> None:
@@ -69,7 +69,8 @@ class HandoverPause:
     async def intercept(self, customer_id: str, message_id: str, content: dict[str, Any]) -> bool:
         """True when the customer's hand-over is open: the message went to the shop and the
         bot stays quiet. A hand-over that timed out, or ended without the bot being told,
-        is handed back first (its message before the answer to this one)."""
+        is handed back first (its message before the answer to this one: `flush_outbox`
+        wakes the outbox worker and waits, a few seconds at most, for its round)."""
         handover = await asyncio.to_thread(self.store.handovers.current, customer_id)
         if handover is None:
             return False

@@ -170,7 +170,7 @@ class WhatsAppInput(InputChannel):
             self.queues,
             self.outputs.notification_output,
             self.outbox_worker.wake,
-            self.outbox_worker.run_once,
+            self.outbox_worker.flush,
             settings.replay_lease_seconds,
             settings.replay_interval_seconds,
         )
