@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from connectors.edge.signatures import timestamped_signature
 from connectors.handover.desk import HandoverDesk
 from connectors.handover.pause import HandoverPause
 from connectors.jobs.customer_queue import CustomerQueues
@@ -108,3 +110,23 @@ def test_a_failure_while_telling_the_shop_opens_no_silent_hand_over(
     assert told == []  # the paused text goes through the outbox, once
     handover = store.handovers.current(CUSTOMER)
     assert handover is not None and handover.is_open
+
+
+def readme_receiver() -> Any:
+    """The README's sample receiver check (`valid`), run as a shop would copy it."""
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("import hashlib, hmac, time")
+    namespace: dict[str, Any] = {}
+    exec(readme[start : readme.index("```", start)], namespace)  # noqa: S102 - our README
+    return namespace["valid"]
+
+
+def test_the_readmes_receiver_refuses_malformed_headers_instead_of_raising() -> None:
+    valid = readme_receiver()
+    body, secret = b'{"id":"handover:H-TEST2345:started"}', "s" * 32
+    header = timestamped_signature(body, (secret,), int(time.time()))
+    assert valid(body, header, secret)
+    assert not valid(body + b" ", header, secret)
+    v1 = header.split(",", 1)[1]
+    for malformed in (v1, f"t=abc,{v1}", f"{header},junk", "t=1,v1=é", "", f"t=٣,{v1}"):
+        assert valid(body, malformed, secret) is False, malformed
