@@ -41,6 +41,10 @@ class HandoverEnded(HandoverError):
     pass
 
 
+class ReplyKeyReused(HandoverError):
+    """A reply key (Idempotency-Key) already queued another text: not a retry."""
+
+
 class HandoverDesk:
     """Opens, forwards to, answers and ends hand-overs."""
 
@@ -91,10 +95,17 @@ class HandoverDesk:
 
     def reply(self, ref: str, text: str, reply_key: str | None = None) -> Handover:
         """Queues a staff reply to the customer of the open hand-over `ref`. `reply_key`
-        (e.g. the API caller's Idempotency-Key) makes a retried request queue it once."""
+        (e.g. the API caller's Idempotency-Key) makes a retried request queue it once;
+        ReplyKeyReused when the key queued a different text (a mistake, not a retry)."""
         handover = self.open_handover(ref)
-        message_key = reply_key or secrets.token_hex(8)
-        self._queue(handover, *notices.staff_reply(handover, message_key, text))
+        key, body = notices.staff_reply(handover, reply_key or secrets.token_hex(8), text)
+        if not self.store.outbox.enqueue(key, handover.customer_id, json.dumps(body)):
+            if json.loads(self.store.outbox.queued_body(key) or "null") != body:
+                raise ReplyKeyReused(
+                    f"Idempotency-Key {reply_key} was used for another text in hand-over {ref}: "
+                    "a new reply needs a new key"
+                )
+            logger.info("%s was queued before; not again", key)
         self.store.handovers.staff_replied(ref)
         logger.info("hand-over %s: staff reply queued", ref)
         return handover

@@ -91,6 +91,14 @@ class Outbox:
             return False
         return True
 
+    def queued_body(self, dedup_key: str) -> str | None:
+        """The body queued under `dedup_key`; None when nothing is."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(outbox).where(outbox.c.dedup_key == dedup_key)
+            ).first()
+        return None if row is None else self._entry(row).body
+
     def claim_due(self, lease_seconds: float, limit: int = 20) -> list[OutboxEntry]:
         """Pending notifications whose time has come and whose queue holds no earlier one
         that is not, oldest first, each taken under a new claim token and pushed
