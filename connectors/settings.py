@@ -6,9 +6,8 @@ malformed one stops start-up with one line that names the variable and says what
 are also read alone: the operator tools read the database and key settings, the Flow CLI
 the WhatsApp and Flow ones, the REST channel its token.
 
-A low layer: it imports the key parsers (connectors/storage/keys.py,
-connectors/flows/keys.py) and SQLAlchemy's URL parser, nothing that serves a request
-(`.importlinter` checks).
+A low layer: it imports the key parsers (connectors/storage/keys.py, connectors/flows/keys.py)
+and SQLAlchemy's URL parser, nothing that serves a request (`.importlinter` checks).
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from shop_contract.env_settings import (
     ConfigError,
     EnvConfig,
     http_url,
+    https_url,
     is_set,
     long_secrets,
     read_env,
@@ -204,9 +204,9 @@ class StripeWebhookSettings:
 
 @dataclass(frozen=True, config=EnvConfig)
 class HandoverSettings:
-    """The hand-over to a person: how the shop is told (a signed webhook, a WhatsApp message
-    to staff; neither: no hand-over), when the bot answers again, and the operator API's
-    token (none: the API is off)."""
+    """The hand-over to a person: how the shop is told (a signed webhook, without which there
+    is no hand-over: it carries the customer's messages; a WhatsApp alert to staff besides),
+    when the bot answers again, and the operator API's token (none: the API is off)."""
 
     webhook_url: str | None = Field(default=None, env="HANDOVER_WEBHOOK_URL", expected="a URL")
     webhook_secrets: tuple[str, ...] = Field(default=(), env="HANDOVER_WEBHOOK_SECRET")
@@ -216,7 +216,7 @@ class HandoverSettings:
     )
     operator_token: str | None = Field(default=None, env="OPERATOR_API_TOKEN")
 
-    _url = validator("webhook_url", allow_reuse=True)(http_url)
+    _url = validator("webhook_url", allow_reuse=True)(https_url)
 
     @validator("webhook_secrets", pre=True)
     def _signing_secrets(cls, value: Any) -> Any:
@@ -233,8 +233,8 @@ class HandoverSettings:
         return value
 
     @property
-    def notifies(self) -> bool:  # nobody told: no hand-over
-        return bool(self.webhook_url or self.staff_wa_id)
+    def notifies(self) -> bool:  # the customer's messages reach the shop: a hand-over
+        return bool(self.webhook_url)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> HandoverSettings:

@@ -133,7 +133,7 @@ SETTINGS: tuple[Setting, ...] = (
         "HANDOVER_STAFF_WA_ID",
         "Hand-over",
         False,
-        "a staff member's WhatsApp number, digits with country code, no +",
+        "a staff member's WhatsApp number, digits with country code, no + (with the URL)",
     ),
     Setting(
         "HANDOVER_TIMEOUT_MINUTES",

@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from pydantic import AnyHttpUrl, BaseConfig, Field, ValidationError, parse_obj_as
@@ -168,4 +169,16 @@ def http_url(value: str) -> str:
         parse_obj_as(AnyHttpUrl, value)
     except ValidationError:
         raise TypeError("not an http(s) URL") from None
+    return value
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+def https_url(value: str) -> str:
+    """A validator's body for a URL that signed events with personal data go to: https, or
+    plain http to this machine's loopback (the sandbox and tests) only."""
+    http_url(value)
+    if urlsplit(value).scheme != "https" and urlsplit(value).hostname not in LOOPBACK_HOSTS:
+        raise ValueError("must be https:// (plain http:// only to 127.0.0.1, ::1 or localhost)")
     return value

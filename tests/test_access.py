@@ -254,7 +254,7 @@ def test_the_operator_api_is_off_without_its_token(bot: LiveBot, method_path: st
 
 @pytest.mark.live
 def test_with_nobody_to_tell_asking_for_a_person_says_how_to_reach_the_shop(chat: Chat) -> None:
-    """No HANDOVER_WEBHOOK_URL, no HANDOVER_STAFF_WA_ID: no hand-over, the bot keeps going."""
+    """No HANDOVER_WEBHOOK_URL: no hand-over, the bot keeps going."""
     customer = str(next(_customers))
     chat.say(customer, "can I talk to a real person?")
     assert "To talk to a person, please contact" in text_of(chat.wait(customer, 1)[0])

@@ -24,6 +24,7 @@ from connectors.handover.shop_webhook import SIGNATURE_HEADER, ShopWebhook, Shop
 from connectors.jobs.outbox import OutboxWorker
 from connectors.settings import HandoverSettings, WhatsAppSettings
 from connectors.storage.opening import open_store
+from connectors.storage.outbox import SIDE_QUEUE
 from connectors.storage.store import ConnectorStore
 from connectors.whatsapp.graph import GraphClient, GraphSettings
 from connectors.whatsapp.output import WhatsAppOutput
@@ -45,7 +46,9 @@ class Receiver(LoopbackServer):
 
     async def _handle(self, request: web.Request) -> web.Response:
         self.requests.append((await request.read(), dict(request.headers)))
-        return web.json_response({}, status=self.status)
+        if 300 <= self.status < 400 and request.path == "/hooks/handover":
+            return web.Response(status=self.status, headers={"Location": "/elsewhere"})
+        return web.json_response({}, status=200 if 300 <= self.status < 400 else self.status)
 
     @property
     def url(self) -> str:
@@ -83,25 +86,34 @@ def queued(store: ConnectorStore) -> dict[str, dict[str, Any]]:
             )
         ]
     bodies = [json.loads(entry.body) for entry in store.outbox.entries()]
-    return {key.split(":", 2)[2]: body for key, body in zip(keys, bodies, strict=True)}
+    return {
+        key.removeprefix(SIDE_QUEUE).split(":", 2)[2]: body
+        for key, body in zip(keys, bodies, strict=True)
+    }
 
 
-def test_without_a_webhook_or_staff_number_there_is_no_hand_over(store: ConnectorStore) -> None:
-    desk = HandoverDesk(store, HandoverSettings())
-    assert desk.start(CUSTOMER, "asked", ["a person please"]) is None
+@pytest.mark.parametrize("staff", [None, STAFF], ids=["nobody", "staff number only"])
+def test_without_the_shop_webhook_there_is_no_hand_over(
+    store: ConnectorStore, staff: str | None
+) -> None:
+    """The staff alert only says that someone waits; the customer's messages would reach
+    nobody, so without HANDOVER_WEBHOOK_URL the bot keeps answering."""
+    desk = HandoverDesk(store, HandoverSettings(staff_wa_id=staff))
+    assert desk.start(CUSTOMER, "asked", ["a person please"], "") is None
     assert store.handovers.current(CUSTOMER) is None and store.outbox.entries() == []
 
 
 def test_the_shop_is_told_once_and_each_message_forwarded_once(store: ConnectorStore) -> None:
     desk = desk_for(store, "http://127.0.0.1:9/handover")
-    handover = desk.start(CUSTOMER, "complaint", ["the beans were stale"])
+    handover = desk.start(CUSTOMER, "complaint", ["the beans were stale"], "A person answers.")
     assert handover is not None
-    assert desk.start(CUSTOMER, "complaint", ["again"]) == handover  # a replayed turn
+    assert desk.start(CUSTOMER, "complaint", ["again"], "again") == handover  # replayed turn
     for _ in range(2):  # Meta re-delivered it, or the message was replayed
         desk.forward(handover, "wamid.ONE", {"kind": "text", "text": "hello?"})
     desk.forward(handover, "wamid.TWO", {"kind": "media", "text": "photo of the bag"})
     things = queued(store)
-    assert list(things)[:2] == ["started", "staff"] and len(things) == 4
+    assert list(things)[:3] == ["started", "staff", "paused"] and len(things) == 5
+    assert things["paused"] == {"type": "text", "text": {"body": "A person answers."}}
     started = things["started"]["event"]
     assert started["id"] == f"handover:{handover.ref}:started"
     assert (started["type"], started["transcript"]) == (
@@ -123,7 +135,7 @@ def test_the_shop_is_told_once_and_each_message_forwarded_once(store: ConnectorS
 
 def test_staff_reply_and_end_only_an_open_hand_over(store: ConnectorStore) -> None:
     desk = desk_for(store, "http://127.0.0.1:9/handover", staff=None)
-    handover = desk.start(CUSTOMER, "asked", [])
+    handover = desk.start(CUSTOMER, "asked", [], "")
     assert handover is not None
     with pytest.raises(UnknownHandover, match="no hand-over H-NOPE"):
         desk.reply("H-NOPE", "hi")
@@ -191,6 +203,13 @@ def test_a_refusing_or_absent_receiver_is_an_error_to_retry(receiver: Receiver) 
 
     with pytest.raises(ShopWebhookError, match="answered 503"):
         asyncio.run(post(receiver.url))
+    for redirect in (301, 302, 307):  # a GET without the event, or the event elsewhere
+        receiver.status, receiver.requests = redirect, []
+        with pytest.raises(ShopWebhookError, match=f"answered {redirect}, a redirect"):
+            asyncio.run(post(receiver.url))
+        assert [headers["X-Handover-Event"] for _, headers in receiver.requests] == [
+            "handover.ended"
+        ]
     receiver.stop()
     with pytest.raises(ShopWebhookError, match="no answer"):
         asyncio.run(post(receiver.url))
@@ -203,7 +222,7 @@ def test_the_outbox_delivers_to_the_shop_the_staff_and_the_customer(
     number never wrote, so its alert goes as the Utility template. A receiver that fails
     once gets the event again, never twice after it accepted it."""
     desk = desk_for(store, receiver.url)
-    handover = desk.start(CUSTOMER, "asked", ["can I talk to someone"])
+    handover = desk.start(CUSTOMER, "asked", ["can I talk to someone"], "")
     assert handover is not None
     store.messages.touch_customer(CUSTOMER, time.time())
     desk.reply(handover.ref, "Hi, this is Ben from the shop.")

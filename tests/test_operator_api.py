@@ -115,12 +115,14 @@ def test_replies_and_resume_on_open_unknown_and_ended_hand_overs(url: str) -> No
 
     async def calls() -> list[tuple[int, dict[str, Any]]]:
         reply = authorized({"text": "Hi, Anna here."}, **{"Idempotency-Key": "k-1"})
+        other_text = authorized({"text": "Hi, Ben here."}, **{"Idempotency-Key": "k-1"})
         results = [
             answer(await api.handovers()),
             answer(await api.reply(reply, "H-2345ABCD")),  # type: ignore[arg-type]
             answer(await api.reply(reply, "not a ref")),  # type: ignore[arg-type]
             answer(await api.reply(reply, handover.ref)),  # type: ignore[arg-type]
             answer(await api.reply(reply, handover.ref)),  # type: ignore[arg-type]  # retried
+            answer(await api.reply(other_text, handover.ref)),  # type: ignore[arg-type]
             answer(await api.resume(handover.ref)),
             answer(await api.resume(handover.ref)),
             answer(await api.reply(reply, handover.ref)),  # type: ignore[arg-type]
@@ -130,13 +132,16 @@ def test_replies_and_resume_on_open_unknown_and_ended_hand_overs(url: str) -> No
         return results
 
     results = asyncio.run(calls())
-    listing, unknown, malformed, sent, retried, resumed, again, late, after = results
+    listing, unknown, malformed, sent, retried, reused, resumed, again, late, after = results
     assert listing == (200, {"handovers": [{
         "ref": handover.ref, "reason": "complaint", "status": "open",
         "opened_at": handover.opened_at, "staff_replied_at": None,
     }]})  # fmt: skip
     assert unknown == (404, {"error": "no hand-over H-2345ABCD"}) and malformed[0] == 404
     assert sent == retried == (202, {"ref": handover.ref, "status": "queued"})
+    assert (
+        reused[0] == 409 and "Idempotency-Key k-1 was used for another text" in reused[1]["error"]
+    )
     assert resumed == (200, {"ref": handover.ref, "status": "resumed"})
     assert again[0] == late[0] == 409 and "has ended" in late[1]["error"]
     assert after == (200, {"handovers": []})

@@ -78,6 +78,8 @@ SERVER_CASES = [
     ("TRACKER_ENCRYPTION_KEY", "", "is not set"),
     ("TRACKER_ENCRYPTION_KEY", "k1:c2hvcnQ=", "key 'k1' is 5 bytes; it must be 32"),
     ("HANDOVER_WEBHOOK_URL", "inbox.example.com/handover", "expected a URL"),
+    ("HANDOVER_WEBHOOK_URL", "http://inbox.example.com/handover", "must be https://"),
+    ("HANDOVER_WEBHOOK_URL", "http://127.0.0.1.example.com/h", "must be https://"),
     ("HANDOVER_WEBHOOK_SECRET", "s3cret", "too short: use at least 16 random characters"),
     ("HANDOVER_STAFF_WA_ID", "+49 151 2345678", "the number's digits with country code"),
     ("HANDOVER_TIMEOUT_MINUTES", "0", "must be more than 0"),
@@ -161,6 +163,9 @@ def test_the_hand_over_webhook_needs_its_secret(server_env: dict[str, str]) -> N
     )
     assert server.handover.notifies and server.handover.webhook_secrets == (secret, secret[::-1])
     assert server.handover.timeout_minutes == 1440
+    for loopback in ("http://127.0.0.1:8099/h", "http://[::1]:8099/h", "http://localhost/h"):
+        local = {"HANDOVER_WEBHOOK_URL": loopback, "HANDOVER_WEBHOOK_SECRET": secret}
+        assert ServerSettings.from_env({**server_env, **local}).handover.notifies
 
 
 # --- the action server --------------------------------------------------------------------

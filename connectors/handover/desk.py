@@ -16,6 +16,8 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from sqlalchemy.engine import Connection
+
 from connectors.handover import notices
 from connectors.settings import HandoverSettings
 from connectors.storage.handovers import ENDED, Handover
@@ -39,6 +41,10 @@ class HandoverEnded(HandoverError):
     pass
 
 
+class ReplyKeyReused(HandoverError):
+    """A reply key (Idempotency-Key) already queued another text: not a retry."""
+
+
 class HandoverDesk:
     """Opens, forwards to, answers and ends hand-overs."""
 
@@ -46,28 +52,37 @@ class HandoverDesk:
         self.store = store
         self.settings = settings
 
-    def start(self, customer_id: str, reason: str, transcript: list[str]) -> Handover | None:
-        """The customer's open hand-over (opened now unless there is one) with the shop told
-        once; None when nobody can be told (no webhook, no staff number): no hand-over then.
+    def start(
+        self, customer_id: str, reason: str, transcript: list[str], paused_text: str
+    ) -> Handover | None:
+        """The customer's open hand-over (opened now unless there is one); None without the
+        shop's webhook (nobody would read the customer's messages): no hand-over then.
 
-        The notices are queued whether the hand-over is new or not: after a crash between
-        opening it and queuing them, the replayed turn queues them then, and only then."""
+        A new hand-over is written in one transaction with everything that tells of it (the
+        `handover.started` event, the staff alert, `paused_text` to the customer): a crash or
+        a database error leaves either all of them queued or no hand-over, and the replayed
+        turn then opens it. An open one found instead was told of when it was opened."""
         if not self.settings.notifies:
             return None
-        handover, fresh = self.store.handovers.open(customer_id, reason)
-        if self.settings.webhook_url:
-            self._queue(handover, *notices.started(handover, transcript))
-        if self.settings.staff_wa_id:
-            self._queue(handover, *notices.staff_alert(handover))
+
+        def tell(connection: Connection, handover: Handover) -> None:
+            opening = [notices.started(handover, transcript)]
+            if self.settings.staff_wa_id:
+                opening.append(notices.staff_alert(handover))
+            if paused_text:
+                opening.append(notices.paused(handover, paused_text))
+            for key, body in opening:
+                self.store.outbox.enqueue(key, customer_id, json.dumps(body), connection)
+
+        handover, fresh = self.store.handovers.open(customer_id, reason, tell)
         if fresh:
             logger.info("hand-over %s opened (%s)", handover.ref, reason)
         return handover
 
     def forward(self, handover: Handover, message_id: str, content: dict[str, Any]) -> None:
         """Queues a message the customer wrote during the hand-over for the shop's webhook
-        (once per message id); without a webhook the staff read none of it here."""
-        if self.settings.webhook_url:
-            self._queue(handover, *notices.forwarded(handover, message_id, content))
+        (once per message id)."""
+        self._queue(handover, *notices.forwarded(handover, message_id, content))
 
     def open_handover(self, ref: str) -> Handover:
         """The open hand-over `ref`; UnknownHandover or HandoverEnded otherwise."""
@@ -80,10 +95,17 @@ class HandoverDesk:
 
     def reply(self, ref: str, text: str, reply_key: str | None = None) -> Handover:
         """Queues a staff reply to the customer of the open hand-over `ref`. `reply_key`
-        (e.g. the API caller's Idempotency-Key) makes a retried request queue it once."""
+        (e.g. the API caller's Idempotency-Key) makes a retried request queue it once;
+        ReplyKeyReused when the key queued a different text (a mistake, not a retry)."""
         handover = self.open_handover(ref)
-        message_key = reply_key or secrets.token_hex(8)
-        self._queue(handover, *notices.staff_reply(handover, message_key, text))
+        key, body = notices.staff_reply(handover, reply_key or secrets.token_hex(8), text)
+        if not self.store.outbox.enqueue(key, handover.customer_id, json.dumps(body)):
+            if json.loads(self.store.outbox.queued_body(key) or "null") != body:
+                raise ReplyKeyReused(
+                    f"Idempotency-Key {reply_key} was used for another text in hand-over {ref}: "
+                    "a new reply needs a new key"
+                )
+            logger.info("%s was queued before; not again", key)
         self.store.handovers.staff_replied(ref)
         logger.info("hand-over %s: staff reply queued", ref)
         return handover

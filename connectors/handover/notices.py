@@ -3,7 +3,8 @@ staff's replies to the customer. Pure functions; connectors/handover/desk.py que
 
 Each entry's outbox key names the hand-over and what the entry is, so queuing it again
 (a replayed message, a second replica, a retried command) queues nothing twice; the
-webhook event carries that key as its `id`, for receivers to drop a re-delivery.
+webhook event carries that key as its `id`, for receivers to drop a re-delivery (its outbox
+key has the SIDE_QUEUE prefix: the shop's events queue apart from the customer's messages).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from typing import Any
 
 from connectors.storage.handovers import Handover
+from connectors.storage.outbox import SIDE_QUEUE
 from connectors.storage.sealing import digest
 
 # Outbox bodies that are not Graph API messages (connectors/handover/delivery.py sends them).
@@ -29,8 +31,10 @@ def key(handover: Handover, what: str) -> str:
     return f"handover:{handover.ref}:{what}"
 
 
-def _event(handover: Handover, what: str, kind: str, **fields: Any) -> dict[str, Any]:
-    return {
+def _event(handover: Handover, what: str, kind: str, **fields: Any) -> tuple[str, dict[str, Any]]:
+    """A webhook event and its outbox key: in the customer's second queue (a failing
+    receiver must not hold up the customer's messages), its `id` the key without that."""
+    return SIDE_QUEUE + key(handover, what), {
         "type": SHOP_WEBHOOK,
         "event": {
             "id": key(handover, what),
@@ -53,9 +57,7 @@ def started(handover: Handover, transcript: list[str]) -> tuple[str, dict[str, A
         "reply": f"{OPERATOR_PATH}/{handover.ref}/reply",
         "resume": f"{OPERATOR_PATH}/{handover.ref}/resume",
     }
-    return key(handover, "started"), _event(
-        handover, "started", STARTED, transcript=transcript, links=links
-    )
+    return _event(handover, "started", STARTED, transcript=transcript, links=links)
 
 
 def forwarded(
@@ -64,11 +66,11 @@ def forwarded(
     """A message the customer wrote during the hand-over (`content`: its kind and what can
     be read of it), once per WhatsApp message id."""
     what = f"message:{digest(message_id)[:16]}"
-    return key(handover, what), _event(handover, what, MESSAGE, message=content)
+    return _event(handover, what, MESSAGE, message=content)
 
 
 def ended(handover: Handover, ended_by: str) -> tuple[str, dict[str, Any]]:
-    return key(handover, "ended"), _event(handover, "ended", ENDED, ended_by=ended_by)
+    return _event(handover, "ended", ENDED, ended_by=ended_by)
 
 
 def staff_alert(handover: Handover) -> tuple[str, dict[str, Any]]:
@@ -80,6 +82,11 @@ def staff_alert(handover: Handover) -> tuple[str, dict[str, Any]]:
         f"the operator API; hand the customer back to the bot with resume."
     )
     return key(handover, "staff"), {"type": STAFF_ALERT, "text": {"body": text}}
+
+
+def paused(handover: Handover, text: str) -> tuple[str, dict[str, Any]]:
+    """The customer is told that a person will answer (queued with the hand-over's opening)."""
+    return key(handover, "paused"), {"type": "text", "text": {"body": text}}
 
 
 def staff_reply(handover: Handover, reply_key: str, text: str) -> tuple[str, dict[str, Any]]:

@@ -26,6 +26,8 @@ from connectors.handover.desk import (
     MAX_REPLY_CHARACTERS,
     HandoverDesk,
     HandoverEnded,
+    HandoverError,
+    ReplyKeyReused,
     UnknownHandover,
 )
 from connectors.handover.pause import HandoverPause
@@ -98,7 +100,7 @@ class OperatorApi:
             await asyncio.to_thread(self.desk.reply, ref, text, idempotency_key)
         except BadRequest as error:
             return response.json({"error": str(error)}, status=400)
-        except (UnknownHandover, HandoverEnded) as error:
+        except (UnknownHandover, HandoverEnded, ReplyKeyReused) as error:
             return refused(error)
         self.pause.outbox_wake.set()
         return response.json({"ref": ref, "status": "queued"}, status=202)
@@ -111,7 +113,7 @@ class OperatorApi:
         return response.json({"ref": ref, "status": "resumed"})
 
 
-def refused(error: UnknownHandover | HandoverEnded) -> HTTPResponse:
+def refused(error: HandoverError) -> HTTPResponse:
     return response.json(
         {"error": str(error)}, status=404 if isinstance(error, UnknownHandover) else 409
     )

@@ -50,7 +50,7 @@ class HandoverPause:
         queues: CustomerQueues,
         notification_output: Callable[[str], OutputChannel],
         outbox_wake: asyncio.Event,
-        flush_outbox: Callable[[], Awaitable[Any]],
+        flush_outbox: Callable[[], Awaitable[None]],
         lease_seconds: float,
         sweep_seconds: float,
     ) -> None:
@@ -69,7 +69,8 @@ class HandoverPause:
     async def intercept(self, customer_id: str, message_id: str, content: dict[str, Any]) -> bool:
         """True when the customer's hand-over is open: the message went to the shop and the
         bot stays quiet. A hand-over that timed out, or ended without the bot being told,
-        is handed back first (its message before the answer to this one)."""
+        is handed back first (its message before the answer to this one: `flush_outbox`
+        wakes the outbox worker and waits, a few seconds at most, for its round)."""
         handover = await asyncio.to_thread(self.store.handovers.current, customer_id)
         if handover is None:
             return False
@@ -96,19 +97,21 @@ class HandoverPause:
     async def start(
         self, customer_id: str, request: dict[str, Any], send_text: Callable[[str], Awaitable[Any]]
     ) -> None:
-        """The bot's hand-over turn is saved: opens the hand-over, tells the shop and the
-        customer (or, when nobody can be told, tells the customer how to reach the shop)."""
+        """The bot's hand-over turn is saved: opens the hand-over, the shop's notices and the
+        customer's "a person will answer" queued with it (connectors/handover/desk.py); when
+        nobody can be told, tells the customer how to reach the shop instead."""
         transcript = request.get(HANDOVER_TRANSCRIPT)
         handover = await asyncio.to_thread(
             self.desk.start,
             customer_id,
             str(request.get(HANDOVER_REASON) or "asked")[:32],
             [str(text) for text in transcript] if isinstance(transcript, list) else [],
+            str(request.get(HANDOVER_PAUSED_TEXT) or ""),
         )
-        if handover is not None:
+        if handover is None:
+            await send_text(str(request.get(HANDOVER_UNAVAILABLE_TEXT) or ""))
+        else:
             self.outbox_wake.set()
-        text = request.get(HANDOVER_UNAVAILABLE_TEXT if handover is None else HANDOVER_PAUSED_TEXT)
-        await send_text(str(text or ""))
 
     async def end(self, ref: str) -> Handover:
         """Staff end the hand-over `ref` (HandoverError when it is not open); the bot gets

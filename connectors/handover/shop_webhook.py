@@ -7,7 +7,9 @@ compares in constant time, refuses a `t` more than five minutes from its clock (
 and drops an event whose `id` it has seen (the outbox delivers at least once).
 
 One POST is one attempt: the outbox worker retries a failure with backoff, so a slow or
-down receiver delays events but loses none.
+down receiver delays events but loses none. Redirects are not followed: aiohttp would turn
+a 301/302 into a bodiless GET (whose 200 would count as delivered) and send a 307's body and
+signature elsewhere; a 3xx is a failed attempt, the receiver's URL is to be fixed.
 """
 
 from __future__ import annotations
@@ -54,11 +56,15 @@ class ShopWebhook:
                 timeout=aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
             )
         try:
-            async with self._session.post(self.url, data=body, headers=headers) as answer:
+            async with self._session.post(
+                self.url, data=body, headers=headers, allow_redirects=False
+            ) as answer:
                 await answer.read()
                 status = answer.status
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             raise ShopWebhookError(f"no answer ({type(error).__name__})") from None
+        if 300 <= status < 400:
+            raise ShopWebhookError(f"the receiver answered {status}, a redirect: not followed")
         if not 200 <= status < 300:
             raise ShopWebhookError(f"the receiver answered {status}")
 

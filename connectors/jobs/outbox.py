@@ -42,6 +42,8 @@ CLAIM_LEASE_SECONDS = 120.0
 
 Deliver = Callable[[str, dict[str, Any]], Awaitable[str | None]]
 STATUSES = ("pending", "sent", "dead", "undeliverable")
+SENT, PENDING, DONE = "sent", "pending", "done"  # what one attempt left the entry as
+FLUSH_WAIT_SECONDS = 5.0
 
 
 class Undeliverable(Exception):
@@ -93,36 +95,61 @@ class OutboxWorker:
         self.poll_seconds = poll_seconds
         self.lease_seconds = lease_seconds
         self.wake = asyncio.Event()
+        self.waiting: list[asyncio.Future[None]] = []  # flush() callers, told after a round
 
     async def run_forever(self) -> None:
         while True:
+            waiting, self.waiting = self.waiting, []
             try:
                 await self.run_once()
             except Exception:
                 logger.exception("outbox round failed; trying again")
+            for done in waiting:
+                if not done.done():
+                    done.set_result(None)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.poll_seconds)
             self.wake.clear()
 
+    async def flush(self, timeout: float = FLUSH_WAIT_SECONDS) -> None:
+        """Wakes the worker and waits (at most `timeout`) for a round that began after this
+        call: what was queued before is sent first, by the worker's own round, not by a
+        second one beside it."""
+        done = asyncio.get_running_loop().create_future()
+        self.waiting.append(done)
+        self.wake.set()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(done, timeout)
+
     async def run_once(self) -> int:
-        """Sends what is due now; returns how many were sent. Each customer's entries go in
-        order, different customers' side by side: a slow receiver (a shop's hand-over
-        webhook, say) holds up the entries of one customer, not everyone's."""
+        """Sends what is due now; returns how many were sent. Each queue (a customer's
+        messages; their events for the shop, see connectors/storage/outbox.py) goes in
+        order, the queues side by side: a slow or failing receiver holds up its own queue,
+        and a round lasts as long as its slowest queue (a failure ends a queue's turn)."""
         due = await asyncio.to_thread(self.store.outbox.claim_due, self.lease_seconds)
-        by_customer: dict[str, list[OutboxEntry]] = {}
+        queues: dict[tuple[str, bool], list[OutboxEntry]] = {}
         for entry in due:
-            by_customer.setdefault(entry.customer_id, []).append(entry)
-        counts = await asyncio.gather(*(self.send_in_order(e) for e in by_customer.values()))
+            queues.setdefault((entry.customer_id, entry.side_queue), []).append(entry)
+        counts = await asyncio.gather(*(self.send_in_order(e) for e in queues.values()))
         return sum(counts)
 
     async def send_in_order(self, entries: list[OutboxEntry]) -> int:
+        """One queue's claimed entries; after one that stays pending (to be retried), the
+        later ones are given back unsent, to wait for it."""
         sent = 0
-        for entry in entries:
-            sent += await self.send(entry)
+        for position, entry in enumerate(entries):
+            outcome = await self.send(entry)
+            sent += outcome == SENT
+            if outcome == PENDING:
+                for later in entries[position + 1 :]:
+                    assert later.claim is not None
+                    await asyncio.to_thread(self.store.outbox.release, later.id, later.claim)
+                break
         return sent
 
-    async def send(self, entry: OutboxEntry) -> bool:
-        """One claimed entry: sent (True), or retried later, dead or undeliverable."""
+    async def send(self, entry: OutboxEntry) -> str:
+        """One claimed entry: SENT, PENDING (retried later, or its claim was lost) or DONE
+        (dead or undeliverable: it holds up nothing)."""
         claim = entry.claim
         assert claim is not None, "entries are sent only under a claim"
 
@@ -131,7 +158,7 @@ class OutboxWorker:
 
         if not await asyncio.to_thread(renew):  # e.g. the batch's earlier sends were slow
             logger.info("notification=%s not sent: its claim ran out before its turn", entry.id)
-            return False
+            return PENDING
         try:
             interval = renewal_interval(self.lease_seconds)
             async with heartbeat(renew, interval, f"notification {entry.id}"):
@@ -147,17 +174,16 @@ class OutboxWorker:
                 self.store.outbox.mark_undeliverable, entry.id, claim, str(refusal)
             ):
                 OUTBOX_DELIVERIES.labels("undeliverable").inc()
-            return False
+            return DONE
         except Exception as error:
-            await self.failed(entry, claim, error)
-            return False
+            return await self.failed(entry, claim, error)
         if not await asyncio.to_thread(self.store.outbox.mark_sent, entry.id, claim, message_id):
             logger.warning("notification=%s sent after its claim was lost", entry.id)
-            return False
+            return PENDING
         OUTBOX_DELIVERIES.labels("sent").inc()
-        return True
+        return SENT
 
-    async def failed(self, entry: OutboxEntry, claim: str, error: Exception) -> None:
+    async def failed(self, entry: OutboxEntry, claim: str, error: Exception) -> str:
         age = time.time() - entry.created_at
         retry_at = (
             None
@@ -177,3 +203,4 @@ class OutboxWorker:
             self.store.outbox.mark_failed, entry.id, claim, reason, retry_at
         ):
             OUTBOX_DELIVERIES.labels("retry" if retry_at is not None else "dead").inc()
+        return PENDING if retry_at is not None else DONE

@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from connectors.metrics import UNREADABLE_ROWS
@@ -73,8 +73,15 @@ class Handovers:
         self.engine = engine
         self.sealer = sealer
 
-    def open(self, customer_id: str, reason: str) -> tuple[Handover, bool]:
-        """The customer's open hand-over, opened now unless there is one; True when new."""
+    def open(
+        self,
+        customer_id: str,
+        reason: str,
+        then: Callable[[Connection, Handover], None] | None = None,
+    ) -> tuple[Handover, bool]:
+        """The customer's open hand-over, opened now unless there is one; True when new.
+        `then` writes what a new one entails (the shop's notices) in the same transaction:
+        if it fails, no hand-over is open, so a replayed turn opens it again and tells."""
         for _ in range(NEW_REF_ATTEMPTS):
             existing = self.current(customer_id)
             if existing is not None and existing.is_open:
@@ -98,9 +105,12 @@ class Handovers:
                         .where(handovers.c.handed_back_at.is_(None))
                         .values(handed_back_at=now)
                     )
+                    opened = Handover(ref, customer_id, reason, OPEN, now)
+                    if then is not None:
+                        then(connection, opened)
             except IntegrityError:
                 continue  # another replica opened one for the customer (or the ref was taken)
-            return Handover(ref, customer_id, reason, OPEN, now), True
+            return opened, True
         raise RuntimeError("could not open a hand-over: references kept clashing")
 
     def current(self, customer_id: str) -> Handover | None:

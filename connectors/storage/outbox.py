@@ -3,6 +3,14 @@
 Entries are taken by a worker under a claim token with a lease (a conditional update, so
 one worker of several replicas takes each); only the holder of a live claim may send an
 entry or record how its attempt went.
+
+Each customer's entries form a queue, sent in the order they were queued: an entry is not
+taken while an earlier one of its queue is pending and not due (retrying, or being sent by
+a worker), so a retried message is not overtaken. A dead letter no longer holds its queue:
+after its 24 hours of retries the later entries go, and the dead one, if an operator
+retries it, arrives out of order. Entries whose key starts with SIDE_QUEUE form a second
+queue per customer: events for another receiver (the shop's hand-over webhook), whose
+failures must not hold up the customer's WhatsApp messages, nor theirs the events.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from connectors.metrics import UNREADABLE_ROWS
@@ -23,6 +31,13 @@ from connectors.storage.schema import outbox
 from connectors.storage.sealing import Sealer, binding, digest, row_identity
 
 logger = logging.getLogger(__name__)
+
+SIDE_QUEUE = "side:"
+
+
+def _queue(table: Any) -> Any:
+    """The queue (of its customer) an entry is in, as SQL."""
+    return sa.case((table.c.dedup_key.startswith(SIDE_QUEUE), "side"), else_="main")
 
 
 @dataclass(frozen=True)
@@ -38,6 +53,7 @@ class OutboxEntry:
     last_error: str | None
     claim: str | None = None  # set on entries a worker has claimed
     unreadable: bool = False  # listed only: its sealed values do not open (customer, body "")
+    side_queue: bool = False  # in its customer's second queue (see the module's docstring)
 
 
 class Outbox:
@@ -47,39 +63,63 @@ class Outbox:
         self.engine = engine
         self.sealer = sealer
 
-    def enqueue(self, dedup_key: str, customer_id: str, body: str) -> bool:
-        """Queues a notification; False when one with this key was queued before."""
+    def enqueue(
+        self, dedup_key: str, customer_id: str, body: str, connection: Connection | None = None
+    ) -> bool:
+        """Queues a notification; False when one with this key was queued before. With
+        `connection`, inside its caller's transaction, which a queued key fails as a whole
+        (IntegrityError): the entry is written together with what it tells of."""
         now = time.time()
         customer = self.sealer.customer_columns(outbox, dedup_key, customer_id)
         bound_to = binding(dedup_key, customer["customer_pseudonym"])
+        insert = outbox.insert().values(
+            dedup_key=dedup_key,
+            **customer,
+            body=self.sealer.seal(outbox, "body", bound_to, body),
+            status="pending",
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
+        )
+        if connection is not None:
+            connection.execute(insert)
+            return True
         try:
-            with self.engine.begin() as connection:
-                connection.execute(
-                    outbox.insert().values(
-                        dedup_key=dedup_key,
-                        **customer,
-                        body=self.sealer.seal(outbox, "body", bound_to, body),
-                        status="pending",
-                        attempts=0,
-                        created_at=now,
-                        next_attempt_at=now,
-                    )
-                )
+            with self.engine.begin() as own:
+                own.execute(insert)
         except IntegrityError:
             return False
         return True
 
+    def queued_body(self, dedup_key: str) -> str | None:
+        """The body queued under `dedup_key`; None when nothing is."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                sa.select(outbox).where(outbox.c.dedup_key == dedup_key)
+            ).first()
+        return None if row is None else self._entry(row).body
+
     def claim_due(self, lease_seconds: float, limit: int = 20) -> list[OutboxEntry]:
-        """Pending notifications whose time has come, each taken under a new claim token and
-        pushed `lease_seconds` ahead by a conditional update, so that one worker (of several
+        """Pending notifications whose time has come and whose queue holds no earlier one
+        that is not, oldest first, each taken under a new claim token and pushed
+        `lease_seconds` ahead by a conditional update, so that one worker (of several
         replicas) takes it."""
         now = time.time()
+        earlier = outbox.alias("earlier")
+        held_back = sa.exists().where(
+            earlier.c.customer_pseudonym == outbox.c.customer_pseudonym,
+            _queue(earlier) == _queue(outbox),
+            earlier.c.status == "pending",
+            earlier.c.id < outbox.c.id,
+            earlier.c.next_attempt_at > now,
+        )
         with self.engine.connect() as connection:
             rows = connection.execute(
                 sa.select(outbox)
                 .where(outbox.c.status == "pending")
                 .where(outbox.c.next_attempt_at <= now)
-                .order_by(outbox.c.next_attempt_at)
+                .where(~held_back)
+                .order_by(outbox.c.id)
                 .limit(limit)
             ).all()
         taken = []
@@ -149,6 +189,11 @@ class Outbox:
             next_attempt_at=retry_at if retry_at is not None else time.time(),
         )
 
+    def release(self, entry_id: int, claim: str) -> bool:
+        """Gives back a claimed entry unsent (an earlier one of its queue failed): due again,
+        it waits for that one."""
+        return self._settle(entry_id, claim, next_attempt_at=time.time())
+
     def mark_undeliverable(self, entry_id: int, claim: str, reason: str) -> bool:
         """WhatsApp's rules forbid sending the entry at all: it leaves the queue as
         'undeliverable' (not 'sent'). False (nothing changed) when the claim was lost."""
@@ -212,6 +257,7 @@ class Outbox:
             row.created_at,
             row.last_error,
             claim,
+            side_queue=row.dedup_key.startswith(SIDE_QUEUE),
         )
 
 

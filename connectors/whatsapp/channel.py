@@ -119,8 +119,9 @@ class WhatsAppInput(InputChannel):
             logger.warning("Stripe webhook off: STRIPE_WEBHOOK_SECRET is not set")
         if not server.handover.notifies:
             logger.warning(
-                "hand-over to a person off: neither HANDOVER_WEBHOOK_URL nor "
-                "HANDOVER_STAFF_WA_ID is set (customers are told how to reach the shop)"
+                "hand-over to a person off: HANDOVER_WEBHOOK_URL is not set, and only it carries "
+                "the customer's messages to the shop (HANDOVER_STAFF_WA_ID alone is not enough); "
+                "customers are told how to reach the shop"
             )
         return cls(server.whatsapp, store, server.flow, server.stripe.secrets, server.handover)
 
@@ -169,7 +170,7 @@ class WhatsAppInput(InputChannel):
             self.queues,
             self.outputs.notification_output,
             self.outbox_worker.wake,
-            self.outbox_worker.run_once,
+            self.outbox_worker.flush,
             settings.replay_lease_seconds,
             settings.replay_interval_seconds,
         )
