@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +18,22 @@ from connectors.storage.opening import open_store
 from connectors.storage.outbox import SIDE_QUEUE
 from connectors.storage.schema import outbox
 from connectors.storage.store import ConnectorStore
+from tests.support.postgres import temporary_database
 
 CUSTOMER = "15550601234"
 OTHER = "15550605678"
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> ConnectorStore:
-    return open_store(f"sqlite:///{tmp_path / 'order.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ConnectorStore]:
+    """The queries that pick what may go next differ by dialect: both are run."""
+    if request.param == "sqlite":
+        yield open_store(f"sqlite:///{tmp_path / 'order.db'}")
+        return
+    with temporary_database("outbox_order") as url:
+        opened = open_store(url)
+        yield opened
+        opened.engine.dispose()
 
 
 def queue(store: ConnectorStore, customer: str, *texts: str, prefix: str = "") -> None:
