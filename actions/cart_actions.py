@@ -21,7 +21,7 @@ from actions.orders import basket
 from actions.orders.basket import BasketError
 from actions.orders.model import Order
 from actions.orders.states import OrderStatus
-from actions.orders.text_order import Request
+from actions.orders.text_order import Request, Wanted
 from shop_contract.catalog import Catalog, default_catalog
 from shop_contract.delivery import Destination
 
@@ -66,12 +66,50 @@ def _no_product() -> EventType:
     return SlotSet("product", None)
 
 
-class ActionAddToOrder(Action):
+class _BasketEdit(Action):
+    """Applies `edit` to the draft with the products the customer named, then shows it."""
+
+    ask = ""  # what to say when no product was named
+    done = ""  # the intro of the changed draft
+
+    def edit(
+        self, order: Order, catalog: Catalog, wanted: tuple[Wanted, ...], destination: Destination
+    ) -> Order:
+        raise NotImplementedError
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        order = editable(dispatcher, tracker)
+        if order is None:
+            return [_no_product()]
+        catalog = default_catalog()
+        wanted = requested(tracker, catalog).wanted
+        if not wanted:
+            dispatcher.utter_message(text=self.ask)
+            return [_no_product()]
+        try:
+            edited = self.edit(order, catalog, wanted, destination_for(tracker, order))
+        except BasketError as refused:
+            dispatcher.utter_message(text=str(refused))
+            return [_no_product()]
+        return changed(dispatcher, tracker, edited, self.done)
+
+
+class ActionAddToOrder(_BasketEdit):
     """Adds the products named (1 of each unless a quantity is said) to the draft; without
     a draft, starts one."""
 
+    ask = 'What shall I add? For example "add 2 decaf".'
+    done = "Added."
+
     def name(self) -> str:
         return "action_add_to_order"
+
+    def edit(
+        self, order: Order, catalog: Catalog, wanted: tuple[Wanted, ...], destination: Destination
+    ) -> Order:
+        return basket.added(order, catalog, wanted, destination)
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
@@ -79,45 +117,22 @@ class ActionAddToOrder(Action):
         held = current_order(tracker)
         if held is None or not held.is_open:
             return await ActionStartOrder().run(dispatcher, tracker, domain)
-        order = editable(dispatcher, tracker)
-        if order is None:
-            return [_no_product()]
-        catalog = default_catalog()
-        wanted = requested(tracker, catalog).wanted
-        if not wanted:
-            dispatcher.utter_message(text='What shall I add? For example "add 2 decaf".')
-            return [_no_product()]
-        try:
-            more = basket.added(order, catalog, wanted, destination_for(tracker, order))
-        except BasketError as refused:
-            dispatcher.utter_message(text=str(refused))
-            return [_no_product()]
-        return changed(dispatcher, tracker, more, "Added.")
+        return await super().run(dispatcher, tracker, domain)
 
 
-class ActionRemoveFromOrder(Action):
+class ActionRemoveFromOrder(_BasketEdit):
     """Removes the products named from the draft (or that many of them)."""
+
+    ask = 'What shall I remove? For example "remove the tea".'
+    done = "Removed."
 
     def name(self) -> str:
         return "action_remove_from_order"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        order = editable(dispatcher, tracker)
-        if order is None:
-            return [_no_product()]
-        catalog = default_catalog()
-        wanted = requested(tracker, catalog).wanted
-        if not wanted:
-            dispatcher.utter_message(text='What shall I remove? For example "remove the tea".')
-            return [_no_product()]
-        try:
-            fewer = basket.removed(order, catalog, wanted, destination_for(tracker, order))
-        except BasketError as refused:
-            dispatcher.utter_message(text=str(refused))
-            return [_no_product()]
-        return changed(dispatcher, tracker, fewer, "Removed.")
+    def edit(
+        self, order: Order, catalog: Catalog, wanted: tuple[Wanted, ...], destination: Destination
+    ) -> Order:
+        return basket.removed(order, catalog, wanted, destination)
 
 
 class ActionChangeOrder(Action):

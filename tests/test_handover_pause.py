@@ -5,7 +5,6 @@ would then only be forwarded)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from connectors.handover.pause import HandoverPause
 from connectors.jobs.customer_queue import CustomerQueues
 from connectors.settings import HandoverSettings
 from connectors.storage.opening import open_store
-from connectors.storage.outbox import SIDE_QUEUE
 from connectors.storage.store import ConnectorStore
 from shop_contract.custom_messages import (
     HANDOVER_PAUSED_TEXT,
@@ -27,6 +25,7 @@ from shop_contract.custom_messages import (
     HANDOVER_TRANSCRIPT,
     HANDOVER_UNAVAILABLE_TEXT,
 )
+from tests.test_handover_desk import queued
 
 CUSTOMER = "15550811234"
 STAFF = "15550819999"
@@ -58,22 +57,6 @@ def pause_for(store: ConnectorStore) -> HandoverPause:
         60,
         60,
     )
-
-
-def queued(store: ConnectorStore) -> dict[str, dict[str, Any]]:
-    """The outbox's bodies by the hand-over thing they are (their key's last part)."""
-    with store.engine.connect() as connection:
-        keys = [
-            row[0]
-            for row in connection.exec_driver_sql(
-                "select dedup_key from notification_outbox order by id"
-            )
-        ]
-    bodies = [json.loads(entry.body) for entry in store.outbox.entries()]
-    return {
-        key.removeprefix(SIDE_QUEUE).split(":", 2)[2]: body
-        for key, body in zip(keys, bodies, strict=True)
-    }
 
 
 def test_a_failure_while_telling_the_shop_opens_no_silent_hand_over(
