@@ -8,6 +8,7 @@ first (a link's amount is fixed at Stripe).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -66,16 +67,17 @@ def _no_product() -> EventType:
     return SlotSet("product", None)
 
 
-class _BasketEdit(Action):
-    """Applies `edit` to the draft with the products the customer named, then shows it."""
+class _BasketEdit(Action, ABC):
+    """Applies `edit` to the draft with the products the customer named, then shows it.
+    Abstract, so that the action server does not register it as an action of its own."""
 
     ask = ""  # what to say when no product was named
     done = ""  # the intro of the changed draft
 
+    @abstractmethod
     def edit(
         self, order: Order, catalog: Catalog, wanted: tuple[Wanted, ...], destination: Destination
-    ) -> Order:
-        raise NotImplementedError
+    ) -> Order: ...
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]

@@ -152,3 +152,15 @@ def test_annotated_countries_are_in_the_lookup(nlu: TrainingData) -> None:
     ]
     assert len(annotated) >= 20
     assert all(text.casefold() in countries for text in annotated), annotated
+
+
+def test_the_action_server_registers_exactly_the_domains_custom_actions() -> None:
+    """What scripts/action_server.py does at start: an Action subclass that cannot be
+    registered (say, a base class without a name) would stop the action server."""
+    from rasa_sdk.executor import ActionExecutor
+
+    executor = ActionExecutor()
+    executor.register_package("actions")
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+    custom = {name for name in domain["actions"] if name.startswith("action_")}
+    assert set(executor.actions) == custom
