@@ -1,4 +1,9 @@
-"""A throw-away PostgreSQL database per test (or module): created empty, dropped after.
+"""A throw-away PostgreSQL namespace per test (or module): created empty, dropped after.
+
+It is a schema of the test database, which the returned URL puts first on the search path, so
+the code under test creates and reads its tables there as it would in a database of its own.
+A schema costs a few milliseconds; a CREATE DATABASE copies a template (~0.3 s per test).
+PostgreSQL's advisory locks are per database: migrations of parallel tests wait for each other.
 
 The server is TEST_POSTGRES_URL's (default: the local one, trust auth). Tests skip with the
 reason only when it cannot be reached; CI here has it, so they run there.
@@ -36,18 +41,30 @@ def unreachable_reason() -> str | None:
 
 @contextmanager
 def temporary_database(prefix: str) -> Iterator[str]:
-    """The URL of a new empty database, dropped (with its connections) on exit."""
+    """The URL of a new empty schema of the test database, dropped with its tables on exit."""
     reason = unreachable_reason()
     if reason:
         pytest.skip(reason)
     name = f"{prefix}_{secrets.token_hex(4)}"
     server = sa.engine.make_url(POSTGRES_URL)
-    admin = sa.create_engine(server.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.exec_driver_sql(f"CREATE DATABASE {name}")
+        connection.exec_driver_sql(f"CREATE SCHEMA {name}")
     try:
-        yield server.set(database=name).render_as_string(hide_password=False)
+        # The application name marks this schema's connections, for ending them on exit.
+        scoped = server.update_query_dict(
+            {"options": f"-csearch_path={name}", "application_name": name}
+        )
+        yield scoped.render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
-            connection.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+            # A connection left in a transaction would hold its locks: end them first.
+            connection.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE application_name = :name"
+                ),
+                {"name": name},
+            )
+            connection.exec_driver_sql(f"DROP SCHEMA {name} CASCADE")
         admin.dispose()
