@@ -1,5 +1,6 @@
 """Two Rasa replicas and one action server on PostgreSQL and Redis: the same Stripe event
-delivered to both replicas at once, and many distinct ones, confirm each paid order once."""
+delivered to both replicas at once, and many distinct ones, confirm each paid order once; a
+message to one replica while the other opens a hand-over goes to the shop, not to the bot."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from connectors.storage.opening import open_store
 from sandbox import stripe_events as se
 from sandbox.graph_api import GraphApiEmulator
 from sandbox.launcher import LiveBot, start_bot
+from sandbox.shop_inbox import ShopInbox
 from sandbox.stripe_api import StripeEmulator
 from tests.support import redis_server
 from tests.support.at_rest import found_in_tables
@@ -28,6 +30,7 @@ pytestmark = pytest.mark.live  # every test here talks to the running bot
 
 APP_SECRET = secrets.token_hex(16)
 WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
+HANDOVER_SECRET = secrets.token_urlsafe(24)
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +44,25 @@ def database() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
+def inbox() -> Iterator[ShopInbox]:
+    """The shop's hand-over webhook receiver."""
+    server = ShopInbox(HANDOVER_SECRET, secrets.token_urlsafe(24))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
 def replicas(
     database: str,
     graph_api: GraphApiEmulator,
     stripe_api: StripeEmulator,
+    inbox: ShopInbox,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[LiveBot]:
     env = {
+        "HANDOVER_WEBHOOK_URL": inbox.url,
+        "HANDOVER_WEBHOOK_SECRET": HANDOVER_SECRET,
         "DATABASE_URL": database,
         "WHATSAPP_ACCESS_TOKEN": graph_api.access_token,
         "WHATSAPP_PHONE_NUMBER_ID": graph_api.phone_number_id,
@@ -141,6 +156,49 @@ def test_each_paid_order_is_confirmed_once_across_replicas(
         "message ids": "wamid.",
     }
     assert found_in_tables(database, forbidden) == []
+
+
+def test_a_message_to_one_replica_while_the_other_hands_over_goes_to_the_shop(
+    replicas: LiveBot, graph_api: GraphApiEmulator, inbox: ShopInbox
+) -> None:
+    """The second message must see the hand-over its conversation's previous turn opened,
+    whichever replica each message reached (Meta's deliveries are spread across them)."""
+    first, second = (
+        Chat(replicas, graph_api, APP_SECRET),
+        Chat(LiveBot(replicas.rasa_urls[1:], replicas.actions_url, [], []), graph_api, APP_SECRET),
+    )
+    customer = "15550408888"
+    actions = replicas.processes[0]
+    asked = first.say(customer, "can I talk to a person")
+    read_receipt_of(graph_api, asked)  # the first replica has taken the message to Rasa
+    os.killpg(actions.pid, signal.SIGSTOP)  # and its turn waits for action_hand_over
+    try:
+        second.say(customer, "hello are you there")
+        time.sleep(0.5)  # the second replica has taken its message as far as it can
+    finally:
+        os.killpg(actions.pid, signal.SIGCONT)
+    first.idle()
+    texts = [text_of(m) for m in first.messages(customer)]
+    assert len(texts) == 1 and "a person will answer you here" in texts[0], texts
+    deadline = time.monotonic() + 10
+    while not inbox.received("handover.message"):  # the shop's events go out by the outbox
+        assert time.monotonic() < deadline, inbox.received()
+        time.sleep(0.05)
+    first.idle()
+    (started,) = inbox.received("handover.started")
+    forwarded = inbox.received("handover.message", started["handover"]["ref"])
+    assert [e["message"]["text"] for e in forwarded] == ["hello are you there"]
+
+
+def read_receipt_of(graph_api: GraphApiEmulator, message_id: str) -> None:
+    """Waits for the bot's read receipt of `message_id`: its replica is past the pause check."""
+    deadline = time.monotonic() + 10
+    while not any(
+        isinstance(r.json, dict) and r.json.get("message_id") == message_id
+        for r in list(graph_api.requests)
+    ):
+        assert time.monotonic() < deadline, "no read receipt"
+        time.sleep(0.02)
 
 
 def test_a_replica_killed_while_holding_work_is_replaced_by_another(

@@ -5,11 +5,11 @@ queues its messages here, each under a key made of the event id and its position
 turn, so a turn replayed after a crash queues nothing twice; so does a hand-over to a
 person (the shop's webhook events, the staff alert and replies, keyed by what they are).
 A worker in every Rasa process sends what is due, marks it sent only once Meta has
-accepted it, and retries with exponential backoff for up to 24 hours; after that the entry
-is a dead letter, which an operator lists and retries with `python -m scripts.outbox_cli`
-(or `make outbox`). A notification WhatsApp's rules forbid sending at all (outside the
-24-hour window without a template, WASender for a customer with no phone number) is
-`undeliverable`, not `sent`.
+accepted it, and retries with exponential backoff for up to 24 hours; after that, or at
+once when Meta refuses the message for good, the entry is a dead letter, which an operator
+lists and retries with `python -m scripts.outbox_cli` (or `make outbox`). A notification
+WhatsApp's rules forbid sending at all (outside the 24-hour window without a template,
+WASender for a customer with no phone number) is `undeliverable`, not `sent`.
 
 Each entry is sent under a claim with a lease. The claim is checked right before the send
 and renewed while it runs, and the outcome is written only while the claim holds: a
@@ -70,6 +70,13 @@ class OutboxWriter:
             logger.info("notification %s was queued before; not again", key)
         if self.wake is not None:
             self.wake.set()
+
+
+def is_final(error: Exception) -> bool:
+    """A refusal retrying cannot change: the transport's error says `retryable` is False (the
+    Graph API client's GraphApiError does, for a 4xx other than rate limits: a malformed
+    message, a number not on WhatsApp). Anything else is worth another attempt."""
+    return getattr(error, "retryable", True) is False
 
 
 def retry_delay(attempts: int, base: float) -> float:
@@ -184,10 +191,12 @@ class OutboxWorker:
         return SENT
 
     async def failed(self, entry: OutboxEntry, claim: str, error: Exception) -> str:
+        """Retried later with backoff, or a dead letter at once when the refusal is final:
+        retrying for a day would hold up every later message of the customer."""
         age = time.time() - entry.created_at
         retry_at = (
             None
-            if age >= GIVE_UP_AFTER_SECONDS
+            if age >= GIVE_UP_AFTER_SECONDS or is_final(error)
             else time.time() + retry_delay(entry.attempts, self.base_delay)
         )
         reason = f"{type(error).__name__}: {error}"

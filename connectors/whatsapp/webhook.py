@@ -13,6 +13,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from rasa.core.channels.channel import UserMessage
@@ -62,6 +63,9 @@ logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
+
+INTAKE_LOCK_SUFFIX = ":intake"  # the customer's intake lock, beside the conversation's own
+INTAKE_POLL_SECONDS = 0.05  # how often a message waiting for the lock looks again (Rasa: 1 s)
 
 
 class MessagesWebhook:
@@ -180,7 +184,24 @@ class MessagesWebhook:
 
     async def handle_message(self, message: InboundMessage, on_new_message: OnNewMessage) -> None:
         """One customer message through Rasa, with read receipt and typing indicator; to the
-        shop instead while the customer is handed over to a person (no typing then)."""
+        shop instead while the customer is handed over to a person (no typing then). Taken
+        in under the customer's intake lock, from the pause check until the hand-over its
+        turn asked for is open: a message that reached another replica meanwhile sees it."""
+        async with self.intake_lock(message.customer.key):
+            await self.take_in(message, on_new_message)
+
+    def intake_lock(self, customer_id: str) -> AbstractAsyncContextManager[Any]:
+        """The customer's intake lock in Rasa's lock store, which the replicas share (none
+        without an agent, as in unit tests). Not the conversation's lock: the turn inside
+        takes that one, and Stripe's and hand-back turns must not wait for the intake."""
+        lock_store = getattr(self.agent, "lock_store", None)
+        if lock_store is None:
+            return contextlib.nullcontext()
+        return lock_store.lock(  # type: ignore[no-any-return]
+            f"{customer_id}{INTAKE_LOCK_SUFFIX}", wait_time_in_seconds=INTAKE_POLL_SECONDS
+        )
+
+    async def take_in(self, message: InboundMessage, on_new_message: OnNewMessage) -> None:
         customer_id = message.customer.key
         await asyncio.to_thread(
             self.store.messages.touch_customer, customer_id, message.timestamp or time.time()
