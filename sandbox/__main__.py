@@ -16,7 +16,7 @@ from types import FrameType
 
 from connectors.storage.keys import ENV_VAR
 from sandbox.emulators import Emulators
-from sandbox.launcher import ROOT, StartError, port_open, spawn, stop, wait_until_up
+from sandbox.processes import ROOT, StartError, port_open, spawn, stop, wait_until_up
 from sandbox.settings import Ports, SandboxSecrets
 
 DEFAULT_DATABASE = ROOT / "var" / "sandbox.db"

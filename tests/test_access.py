@@ -28,16 +28,8 @@ from connectors.edge.limits import api_is_open, cap_request_size
 from connectors.rest_channel import TokenRestInput, refuse_open_rest_channels
 from sandbox import stripe_events as se
 from sandbox.graph_api import GraphApiEmulator
-from sandbox.launcher import (
-    BIN,
-    MODEL,
-    ROOT,
-    LiveBot,
-    ServerProcess,
-    free_port,
-    spawn,
-    start_bot,
-)
+from sandbox.launcher import BIN, MODEL, LiveBot, start_bot
+from sandbox.processes import ROOT, ServerProcess, free_port, spawn
 from sandbox.stripe_api import StripeEmulator
 from sandbox.warm_start import fork_rasa
 from scripts.settings_report import SETTINGS, channels_for, endpoints_for

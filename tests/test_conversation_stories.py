@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.launcher import BIN, LOG_TAIL_CHARACTERS, MODEL, ROOT, stop
+from sandbox.launcher import BIN, LOG_TAIL_CHARACTERS, MODEL
+from sandbox.processes import ROOT, stop
 from sandbox.warm_start import fork_rasa
 
 pytestmark = pytest.mark.live  # a Rasa process that loads the model

@@ -43,7 +43,7 @@ from connectors.storage.schema import (
 )
 from connectors.storage.sealing import column_context, digest, row_identity
 from connectors.storage.store import ConnectorStore
-from sandbox.launcher import ROOT
+from sandbox.processes import ROOT
 from scripts.outbox_cli import main as outbox_cli
 from scripts.privacy_cli import main as privacy_main
 from shop_contract.env_settings import ConfigError

@@ -19,7 +19,8 @@ from connectors.storage.opening import open_store
 from sandbox import meta
 from sandbox import stripe_events as se
 from sandbox.graph_api import GraphApiEmulator
-from sandbox.launcher import ROOT, LiveBot, start_bot
+from sandbox.launcher import LiveBot, start_bot
+from sandbox.processes import ROOT
 from sandbox.stripe_api import StripeEmulator
 from shop_contract.flow_tokens import issue_token
 from tests.support.chat import Chat, text_of

@@ -17,7 +17,7 @@ import requests
 
 from sandbox import meta
 from sandbox.graph_api import GraphApiEmulator
-from sandbox.launcher import port_open, spawn, wait_until_up
+from sandbox.processes import port_open, spawn, wait_until_up
 
 pytestmark = pytest.mark.live  # every test here talks to the running bot
 

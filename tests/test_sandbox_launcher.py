@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from sandbox.__main__ import main as sandbox_main
-from sandbox.launcher import free_port, port_open, spawn
+from sandbox.processes import free_port, port_open, spawn
 from tests.support.sandbox_client import Customer, kind
 
 START_SECONDS = 240.0

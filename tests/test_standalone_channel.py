@@ -25,7 +25,8 @@ import yaml
 
 from sandbox import meta
 from sandbox.graph_api import GraphApiEmulator
-from sandbox.launcher import BIN, LOG_TAIL_CHARACTERS, ROOT, LiveBot, StartError, serve, stop
+from sandbox.launcher import BIN, LOG_TAIL_CHARACTERS, LiveBot, serve
+from sandbox.processes import ROOT, StartError, stop
 from sandbox.warm_start import fork_rasa
 from tests.support.chat import Chat
 

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.launcher import BIN, MODEL, free_port, stop
+from sandbox.launcher import BIN, MODEL
+from sandbox.processes import free_port, stop
 from sandbox.warm_start import IMPORT_TIME_SETTINGS, fork_rasa
 
 pytestmark = pytest.mark.live  # forks `rasa run`

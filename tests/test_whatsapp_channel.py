@@ -25,7 +25,8 @@ from connectors.storage.opening import open_store
 from connectors.storage.store import ConnectorStore
 from sandbox import meta
 from sandbox.graph_api import GraphApiEmulator
-from sandbox.launcher import ROOT, LiveBot, start_bot
+from sandbox.launcher import LiveBot, start_bot
+from sandbox.processes import ROOT
 from shop_contract.flow_tokens import issue_token
 from tests.support.at_rest import found_in_sqlite_files, found_in_tables
 from tests.support.chat import WAIT_SECONDS, Chat, text_of

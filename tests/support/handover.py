@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from connectors.storage.handovers import Handover
 from connectors.storage.opening import open_store
 from connectors.storage.schema import handovers
-from sandbox.launcher import ROOT, LiveBot
+from sandbox.launcher import LiveBot
+from sandbox.processes import ROOT
 from sandbox.shop_inbox import ShopInbox
 from tests.support.idle import POLL_SECONDS, WAIT_SECONDS
 
