@@ -1,5 +1,5 @@
-"""Follow-ups to Stripe's other events: a payment processing or failed, a link expired, a
-refund, and the subscription's own events.
+"""Follow-ups to Stripe's other events: a payment processing or failed, a refund, and the
+subscription's own events (an expired link: actions/followup_actions.py).
 
 Each arrives as an external intent (`EXTERNAL_…`) with entities set by the connector
 (`order_id`, `checkout_session_id`, `stripe_event_id`, for refunds `amount`,
@@ -17,15 +17,13 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.conversation import after, entity, event_order, latest_intent, save_event_order
+from actions.conversation import entity, event_order, latest_intent, save_event_order
 from actions.orders.money import format_amount
 from actions.orders.states import OrderStatus
-from actions.payment_link_actions import send_new_payment_link
 from actions.replies import STATEMENT_DELAY, yes_no_buttons
 from shop_contract.entities import (
     AMOUNT,
     AMOUNT_REFUNDED,
-    CHECKOUT_SESSION_ID,
     PAYMENT_INTENT,
     STRIPE_EVENT_ID,
     SUBSCRIPTION_ID,
@@ -78,33 +76,6 @@ class ActionPaymentFailed(Action):
             buttons=yes_no_buttons("New payment link", "Not now"),
         )
         return save_event_order(tracker, failed)
-
-
-class ActionCheckoutExpired(Action):
-    """The payment link expired unused: a friendly nudge with a fresh link."""
-
-    def name(self) -> str:
-        return "action_checkout_expired"
-
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[EventType]:
-        order = event_order(tracker)
-        session_id = entity(tracker, CHECKOUT_SESSION_ID)
-        if (
-            order is None
-            or not order.can_move_to(OrderStatus.EXPIRED)
-            or (session_id is not None and session_id != order.checkout_session_id)
-        ):
-            return []  # an old link, or the order moved on (paid, cancelled)
-        expired = order.moved_to(OrderStatus.EXPIRED)
-        recorded = save_event_order(tracker, expired)
-        return recorded + await send_new_payment_link(
-            dispatcher,
-            after(tracker, recorded),
-            expired,
-            f"Your payment link for order {order.id} expired, so here's a fresh one:",
-        )
 
 
 class ActionRefunded(Action):

@@ -29,7 +29,11 @@ logger = logging.getLogger(__name__)
 
 
 async def send_new_payment_link(
-    dispatcher: CollectingDispatcher, tracker: Tracker, order: Order, intro: str
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    order: Order,
+    intro: str,
+    footer: str = "",
 ) -> list[EventType]:
     """Stops the order's previous link, creates a Checkout Session for a new attempt and
     sends its link: an order has at most one live link.
@@ -67,6 +71,8 @@ async def send_new_payment_link(
         return save_order(tracker, order)
     pending = attempt.with_link(link.session_id, link.url)
     body = f"{intro}\n{pending.summary(default_catalog())}"
+    if footer:
+        body += f"\n\n{footer}"
     send_link(dispatcher, tracker, body, "Pay now", link.url)
     return save_order(tracker, pending)
 

@@ -33,6 +33,7 @@ DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"  # stripe.DEFAULT_API_BASE (a
 DEFAULT_EXPIRY_MINUTES = 60
 EXPIRY_RANGE_MINUTES = (30, 24 * 60)  # what Stripe accepts for expires_at
 DEFAULT_RETURN_URL = "https://wa.me/"
+REMINDER_MARGIN_MINUTES = 5  # a reminder this close to the link's creation or expiry is noise
 STRIPE_KEY_VARIABLE = "STRIPE_SECRET_KEY"
 FLOW_ID_VARIABLE = "WHATSAPP_FLOW_ID"
 APP_SECRET_VARIABLE = "WHATSAPP_APP_SECRET"  # noqa: S105 - the variable's name
@@ -66,6 +67,31 @@ class StripeSettings:
         le=EXPIRY_RANGE_MINUTES[1],
         expected="whole minutes, e.g. 60",
     )
+    # Stripe's abandoned-checkout recovery: an expired session carries a recovery URL that
+    # opens a copy of it (after_expiration.recovery), which the customer is sent once.
+    recovery: bool = Field(default=True, env="CHECKOUT_RECOVERY", expected="true or false")
+    recovery_promotion_codes: bool = Field(
+        default=False, env="CHECKOUT_RECOVERY_PROMOTION_CODES", expected="true or false"
+    )
+    # Minutes before a link expires that the customer is reminded of it; 0 is off.
+    reminder_minutes: int = Field(
+        default=0,
+        env="CHECKOUT_REMINDER_MINUTES",
+        ge=0,
+        expected="whole minutes, e.g. 15, or 0 for no reminder",
+    )
+
+    @validator("reminder_minutes")
+    def _reminder_within_the_link(cls, value: int, values: dict[str, Any]) -> int:
+        if 0 < value < REMINDER_MARGIN_MINUTES:
+            raise ValueError(f"must be 0 (off) or at least {REMINDER_MARGIN_MINUTES}")
+        expiry = values.get("expiry_minutes")
+        if value and isinstance(expiry, int) and value > expiry - REMINDER_MARGIN_MINUTES:
+            raise ValueError(
+                f"must be at most {expiry - REMINDER_MARGIN_MINUTES} (CHECKOUT_EXPIRY_MINUTES "
+                f"less {REMINDER_MARGIN_MINUTES}): a reminder goes out while the link still works"
+            )
+        return value
 
     @validator("secret_key")
     def _secret_key(cls, value: str) -> str:

@@ -9,9 +9,11 @@ PaymentIntent (payment mode), `subscription_data.metadata` to the Subscription.
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any
 
+from sandbox.checkout_recovery import on_expiry
 from sandbox.stripe_events import event
 
 Session = dict[str, Any]
@@ -139,9 +141,11 @@ def decline(session: Session, metadata: dict[str, str]) -> Events:
 
 
 def expire(session: Session) -> Events:
-    """The session expired (its time ran out, or it was expired through the API)."""
+    """The session expired (its time ran out, or it was expired through the API); with
+    recovery enabled, it now carries its recovery URL."""
     _require_open(session)
     session["status"] = "expired"
+    on_expiry(session, int(time.time()))
     return [event("checkout.session.expired", dict(session))]
 
 

@@ -14,6 +14,8 @@ from stripe._request_options import RequestOptions
 from stripe.params import RefundCreateParams, SubscriptionCancelParams
 from stripe.params.checkout import (
     SessionCreateParams,
+    SessionCreateParamsAfterExpiration,
+    SessionCreateParamsAfterExpirationRecovery,
     SessionCreateParamsLineItem,
     SessionCreateParamsShippingAddressCollection,
     SessionCreateParamsShippingOption,
@@ -37,6 +39,8 @@ def parameters(typed_dict: Any) -> frozenset[str]:
 
 SESSION_CREATE = parameters(SessionCreateParams)
 LINE_ITEM = parameters(SessionCreateParamsLineItem)
+AFTER_EXPIRATION = parameters(SessionCreateParamsAfterExpiration)
+RECOVERY = parameters(SessionCreateParamsAfterExpirationRecovery)
 SHIPPING_ADDRESS_COLLECTION = parameters(SessionCreateParamsShippingAddressCollection)
 SHIPPING_OPTION = parameters(SessionCreateParamsShippingOption)
 SHIPPING_RATE_DATA = parameters(SessionCreateParamsShippingOptionShippingRateData)

@@ -21,6 +21,8 @@ AMOUNT_TOTAL = "amount_total"
 AMOUNT_REFUNDED = "amount_refunded"
 CURRENCY = "currency"
 LIVEMODE = "livemode"
+# An expired Checkout Session's `after_expiration.recovery.url`: opens a copy of it at Stripe.
+RECOVERY_URL = "recovery_url"
 
 # Hand-over to a person: `staff` (resumed by the shop) or `timeout` (nobody wrote in time).
 HANDOVER_ENDED_BY = "handover_ended_by"

@@ -59,6 +59,7 @@ def test_payment_order_creates_the_session_stripe_expects(
         "payment_intent_data": {"metadata": metadata},
         "success_url": DEFAULT_RETURN_URL,
         "cancel_url": DEFAULT_RETURN_URL,
+        "after_expiration": {"recovery": {"enabled": "true", "allow_promotion_codes": "false"}},
     }
     assert started + 3600 - 2 <= expires_at <= time.time() + 3600
     assert request.headers["Idempotency-Key"] == idempotency_key(order)

@@ -17,9 +17,12 @@ from connectors.metrics import REGISTRY
 from connectors.settings import WhatsAppSettings
 from connectors.storage.opening import open_store
 from connectors.storage.store import ConnectorStore
+from connectors.stripe.events import EventIntent, map_event
+from connectors.stripe.webhook import outbox_origin
 from connectors.whatsapp.graph import GraphClient, GraphSettings
 from connectors.whatsapp.output import WhatsAppOutput
 from connectors.whatsapp.wasender import WaSenderClient
+from sandbox import stripe_events as se
 from sandbox.graph_api import GraphApiEmulator
 from scripts import outbox_cli
 
@@ -281,3 +284,23 @@ def test_a_notification_that_cannot_be_sent_is_undeliverable_not_sent(
         and customer not in listing
     )
     assert store.health()["undeliverable_notifications"] == 1
+
+
+def test_two_events_of_one_orders_expiry_queue_one_follow_up(store: ConnectorStore) -> None:
+    # Two turns for one expired link racing (two event ids, two replicas, trackers that
+    # neither saw the other's): the outbox key is the order's, so one follow-up is queued.
+    session = {"id": "cs_1", "metadata": {"whatsapp_user_id": CUSTOMER, "order_id": "ORD-1"}}
+    follow_up = {"type": "text", "text": {"body": "Your payment link for order ORD-1 expired"}}
+
+    async def turn(event_id: str) -> None:
+        mapped = map_event({**se.event("checkout.session.expired", session), "id": event_id})
+        assert isinstance(mapped, EventIntent)
+        await OutboxWriter(store, outbox_origin(event_id, mapped), None).enqueue(
+            CUSTOMER, follow_up
+        )
+
+    async def race() -> None:
+        await asyncio.gather(turn("evt_1"), turn("evt_2"))
+
+    asyncio.run(race())
+    assert [json.loads(e.body) for e in store.outbox.entries()] == [follow_up]

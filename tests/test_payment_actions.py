@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
+from actions.followup_actions import ActionCheckoutExpired
 from actions.orders.model import Order
 from actions.orders.states import OrderStatus
 from actions.payment_confirmation_actions import ActionPaymentSucceeded
 from actions.payment_event_actions import (
-    ActionCheckoutExpired,
     ActionPaymentFailed,
     ActionPaymentProcessing,
     ActionRefunded,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from actions.followup_actions import ActionCheckoutExpired
 from actions.orders.states import OrderStatus
-from actions.payment_event_actions import ActionCheckoutExpired
 from actions.payment_link_actions import ActionCreatePaymentLink
 from actions.payments.checkout_links import LINK_FAILED, idempotency_key
 from sandbox.stripe_api import StripeEmulator

@@ -9,6 +9,7 @@ import pytest
 
 from connectors.edge.signatures import stripe_signature, verify_stripe_signature
 from connectors.stripe.events import EventIntent, Skipped, customer_of, map_event
+from connectors.stripe.webhook import outbox_origin
 from sandbox import stripe_events as se
 
 CUSTOMER = "15550005555"
@@ -214,3 +215,34 @@ def test_every_event_with_our_metadata_names_its_customer_even_when_it_triggers_
     assert customer_of(first_invoice) == "15550600001"
     assert customer_of(se.event("charge.dispute.created", {"metadata": metadata})) == "15550600001"
     assert customer_of(se.event("payout.paid", {"id": "po_1"})) is None
+
+
+def expired_session(after_expiration: Any) -> dict[str, Any]:
+    obj = se.session("cs_1", CUSTOMER, "ORD-ABCDEFGH", 2580, payment_status="unpaid")
+    return {**obj, "status": "expired", "after_expiration": after_expiration}
+
+
+def test_an_expiry_carries_the_recovery_url_when_stripe_made_one() -> None:
+    url = "https://checkout.stripe.com/c/pay/recover_1"
+    recovery = {"recovery": {"enabled": True, "url": url, "expires_at": 1}}
+    found = mapped("checkout.session.expired", expired_session(recovery))
+    assert isinstance(found, EventIntent) and found.intent == "EXTERNAL_checkout_expired"
+    assert found.entities["recovery_url"] == url and found.entities["checkout_session_id"] == "cs_1"
+
+
+@pytest.mark.parametrize(
+    "after_expiration",
+    [None, {"recovery": None}, {"recovery": {"enabled": True, "url": "javascript:alert(1)"}}],
+)
+def test_an_expiry_without_a_usable_recovery_url_carries_none(after_expiration: Any) -> None:
+    found = mapped("checkout.session.expired", expired_session(after_expiration))
+    assert isinstance(found, EventIntent) and "recovery_url" not in found.entities
+
+
+def test_an_expirys_notifications_are_keyed_by_its_order_other_events_by_themselves() -> None:
+    expired = mapped("checkout.session.expired", expired_session(None))
+    paid = mapped("checkout.session.completed", se.session("cs_1", CUSTOMER, "ORD-ABCDEFGH", 1))
+    assert isinstance(expired, EventIntent) and isinstance(paid, EventIntent)
+    first, second = outbox_origin("evt_1", expired), outbox_origin("evt_2", expired)
+    assert first == second and first.endswith(":ORD-ABCDEFGH") and CUSTOMER not in first
+    assert outbox_origin("evt_3", paid) == "evt_3"

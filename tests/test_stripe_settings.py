@@ -84,3 +84,15 @@ def test_without_a_secret_key_payments_are_not_configured(
     with pytest.raises(PaymentsNotConfigured) as caught:
         run(create_payment_link(espresso_order(catalog), CUSTOMER))
     assert "isn't set up" in caught.value.customer_message
+
+
+def test_recovery_is_on_and_the_reminder_off_by_default() -> None:
+    settings = StripeSettings.from_env({"STRIPE_SECRET_KEY": "sk_test_" + secrets.token_hex(12)})
+    assert (settings.recovery, settings.recovery_promotion_codes) == (True, False)
+    assert settings.reminder_minutes == 0
+
+
+@pytest.mark.parametrize(("value", "on"), [("false", False), ("off", False), ("1", True)])
+def test_recovery_can_be_turned_off(value: str, on: bool) -> None:
+    environ = {"STRIPE_SECRET_KEY": "sk_test_" + secrets.token_hex(12), "CHECKOUT_RECOVERY": value}
+    assert StripeSettings.from_env(environ).recovery is on

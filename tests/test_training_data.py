@@ -30,9 +30,11 @@ FAQ_INTENTS = {
     "subscription_change_card",
 }
 CART_INTENTS = {"add_to_order", "remove_from_order", "change_order"}
+REMINDER_INTENTS = {"stop_reminders", "resume_reminders"}
 USER_INTENTS = (
     FAQ_INTENTS
     | CART_INTENTS
+    | REMINDER_INTENTS
     | {
         "greet",
         "goodbye",

@@ -68,6 +68,7 @@ class Order:
     refunded: int = 0  # minor units refunded so far
     destination: str | None = None  # the delivery country (data/shop.yml) a typed order ships to
     shipping: int = 0  # what delivery to `destination` costs, fixed with the lines
+    followed_up: bool = False  # its expired link got the one follow-up (actions/followup_actions)
 
     @classmethod
     def start(
@@ -215,6 +216,7 @@ class Order:
             "order_refunded": self.refunded,
             "order_destination": self.destination,
             "order_shipping": self.shipping,
+            "order_followed_up": self.followed_up,
         }
 
     @classmethod
@@ -241,6 +243,7 @@ class Order:
             refunded=int(slots.get("order_refunded") or 0),
             destination=slots.get("order_destination"),
             shipping=int(slots.get("order_shipping") or 0),
+            followed_up=bool(slots.get("order_followed_up")),
         )
 
     @classmethod

@@ -35,6 +35,7 @@ ORDER_SLOTS = (
     "order_refunded",
     "order_destination",
     "order_shipping",
+    "order_followed_up",
 )
 ORDERS_SLOT = "orders"
 LEGACY_PAST_ORDERS_SLOT = "past_orders"  # read only: finished orders before `orders` existed

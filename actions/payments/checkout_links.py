@@ -75,6 +75,15 @@ def checkout_params(
         "success_url": settings.success_url,
         "cancel_url": settings.cancel_url,
     }
+    if settings.recovery:
+        # An expired session then carries a recovery URL (valid 30 days) that opens a copy
+        # of it, metadata included: the follow-up message sends it (actions/followups.py).
+        params["after_expiration"] = {
+            "recovery": {
+                "enabled": True,
+                "allow_promotion_codes": settings.recovery_promotion_codes,
+            }
+        }
     if subscription:
         params["subscription_data"] = {"metadata": metadata}
     else:

@@ -6,7 +6,8 @@ PaymentIntent (payment mode) or Subscription (subscription mode). Payments that 
 order name the Checkout Session, so fulfilment can be claimed once per session, and carry
 what the order is checked against (amount, currency, livemode, session) and the
 PaymentIntent a duplicate payment is refunded through. Refunds carry the charge's `amount`
-and its cumulative `amount_refunded`. Every intent carries `stripe_event_id`, for the logs.
+and its cumulative `amount_refunded`; an expiry, the session's recovery URL when it has
+one. Every intent carries `stripe_event_id`, for the logs.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from shop_contract.entities import (
     LIVEMODE,
     ORDER_ID,
     PAYMENT_INTENT,
+    RECOVERY_URL,
     STRIPE_EVENT_ID,
     SUBSCRIPTION_ID,
 )
@@ -134,6 +136,25 @@ def _intent(
     return EventIntent(customer, intent, entities, fulfilment_key)
 
 
+def recovery_url_of(session: dict[str, Any]) -> str | None:
+    """An expired session's recovery URL (`after_expiration.recovery.url`), when Stripe made
+    one (the session asked for recovery) and it is a web address."""
+    recovery = _dict(_dict(session.get("after_expiration")).get("recovery"))
+    url = recovery.get("url")
+    if isinstance(url, str) and url.startswith(("https://", "http://")):
+        return url
+    return None
+
+
+def _with_recovery_url(
+    mapped: EventIntent | Skipped, session: dict[str, Any]
+) -> EventIntent | Skipped:
+    url = recovery_url_of(session)
+    if isinstance(mapped, EventIntent) and url:
+        return replace(mapped, entities={**mapped.entities, RECOVERY_URL: url})
+    return mapped
+
+
 def _session_intent(
     obj: dict[str, Any], metadata: dict[str, Any], intent: str, fulfil: bool = False
 ) -> EventIntent | Skipped:
@@ -164,7 +185,7 @@ def _map(event: dict[str, Any]) -> EventIntent | Skipped:
     if kind == "checkout.session.async_payment_failed":
         return _session_intent(obj, metadata, PAYMENT_FAILED)
     if kind == "checkout.session.expired":
-        return _session_intent(obj, metadata, CHECKOUT_EXPIRED)
+        return _with_recovery_url(_session_intent(obj, metadata, CHECKOUT_EXPIRED), obj)
     if kind == "payment_intent.payment_failed":
         return _intent({}, metadata, PAYMENT_FAILED)
     if kind == "charge.refunded":

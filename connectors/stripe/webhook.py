@@ -38,6 +38,7 @@ from connectors.storage.schema import stripe_events
 from connectors.storage.store import ConnectorStore
 from connectors.stripe.events import EventIntent, Skipped, customer_of, map_event
 from shop_contract.entities import DUPLICATE_PAYMENT, ORDER_ID
+from shop_contract.intents import CHECKOUT_EXPIRED
 
 logger = logging.getLogger(__name__)
 
@@ -165,7 +166,7 @@ class StripeWebhook:
                 mapped = replace(mapped, entities={**mapped.entities, DUPLICATE_PAYMENT: True})
                 outcome = "duplicate_payment"
         async with watch_actions():  # a failed action leaves the event for a replay
-            await trigger_external(agent, mapped, self.make_output(event_id))
+            await trigger_external(agent, mapped, self.make_output(outbox_origin(event_id, mapped)))
         return outcome
 
     async def first_payment_of_order(self, mapped: EventIntent) -> bool:
@@ -180,6 +181,17 @@ class StripeWebhook:
             order_id,
             mapped.fulfilment_key,
         )
+
+
+def outbox_origin(event_id: str, mapped: EventIntent) -> str:
+    """What the turn's notifications are keyed by in the outbox: the event, so a replayed
+    turn queues nothing twice; for an expired link, the order itself, so whatever events
+    report its links expiring (each of its sessions, re-sent, replayed, on two replicas)
+    the customer is followed up at most once for it, by the outbox's unique key."""
+    order_id = mapped.entities.get(ORDER_ID)
+    if mapped.intent == CHECKOUT_EXPIRED and isinstance(order_id, str):
+        return f"expired-link:{customer_ref(mapped.customer_id)}:{order_id}"
+    return event_id
 
 
 async def trigger_external(agent: Any, mapped: EventIntent, output: OutputChannel) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sandbox import checkout
+from sandbox.checkout_recovery import new_session_id, recoverable, recovered_copy
 from sandbox.stripe_api.checks import (
     check_metadata,
     check_session_create,
@@ -22,6 +23,7 @@ from sandbox.stripe_api.checks import (
     whole_number,
 )
 from sandbox.stripe_api.errors import StripeApiError
+from sandbox.stripe_api.recovery import after_expiration
 from sandbox.stripe_api.shipping import check_shipping
 from shop_contract.catalog import Catalog
 
@@ -73,7 +75,8 @@ class StripeAccount:
         shipping = shipping_cost["amount_total"] if shipping_cost else 0
         now = int(time.time())
         expires_at = checked_expires_at(params.get("expires_at"), now)
-        session_id = "cs_test_" + secrets.token_hex(24)
+        recovery = after_expiration(params)
+        session_id = new_session_id()
         session: dict[str, Any] = {
             "id": session_id,
             "object": "checkout.session",
@@ -96,10 +99,29 @@ class StripeAccount:
             "cancel_url": params.get("cancel_url"),
             "payment_intent": None,
             "subscription": None,
+            "after_expiration": recovery,
+            "recovered_from": None,
         }
         self.sessions[session_id] = session
         self._child_metadata[session_id] = _child_metadata(params, mode)
         return dict(session)
+
+    def recover(self, session_id: str) -> dict[str, Any] | None:
+        """What the expired session's recovery URL opens: its open copy, made now unless
+        one is open already; None when the URL does not work (not expired with recovery,
+        or its 30 days are over)."""
+        original = self.sessions.get(session_id)
+        now = int(time.time())
+        if original is None or not recoverable(original, now):
+            return None
+        for held in reversed(self.sessions.values()):
+            if held.get("recovered_from") == session_id and held["status"] == "open":
+                return held
+        copy_id = new_session_id()
+        copy = recovered_copy(original, self._page_url(copy_id), copy_id, now)
+        self.sessions[copy_id] = copy
+        self._child_metadata[copy_id] = dict(self._child_metadata.get(session_id, {}))
+        return copy
 
     def list_sessions(self, params: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
         """Newest first, filtered by `status`, paged by `limit` and `starting_after`; the

@@ -26,6 +26,7 @@ from sandbox.webhooks import Delivery, deliver
 from shop_contract.catalog import Catalog, default_catalog
 
 _PAGE_PATH = re.compile(r"/pay/(?P<id>cs_test_[0-9a-f]+)")
+_RECOVERY_PATH = re.compile(r"/recover/(?P<id>cs_test_[0-9a-f]+)")
 
 PAGE_NOTES = {
     "pay": "Payment succeeded. The shop has been told.",
@@ -156,6 +157,9 @@ class StripeEmulator(LoopbackServer):
         page = _PAGE_PATH.fullmatch(request.path)
         if page is not None:
             return await self._page(request, page["id"])
+        recovery = _RECOVERY_PATH.fullmatch(request.path)
+        if recovery is not None and request.method == "GET":
+            return self._recover(recovery["id"])
         recorded = await read_request(request)
         with self._lock:
             self.requests.append(recorded)
@@ -197,6 +201,14 @@ class StripeEmulator(LoopbackServer):
         with self._lock:
             html = checkout_page.render(dict(session), note, error)
         return web.Response(text=html, content_type="text/html")
+
+    def _recover(self, session_id: str) -> web.Response:
+        """An expired session's recovery URL: on to the hosted page of its copy."""
+        with self._lock:
+            copy = self.account.recover(session_id)
+        if copy is None:
+            return web.Response(status=404, text="This recovery link no longer works.")
+        raise web.HTTPSeeOther(copy["url"])
 
     def _authenticate(self, authorization: str) -> None:
         if not authorization:

@@ -118,9 +118,12 @@ def link_of(message: dict[str, Any]) -> str:
 
 
 def checkout(url: str, outcome: str, duplicate: bool = False) -> str:
-    """Presses a button of the emulated Stripe Checkout page; returns the page's note."""
+    """Opens a payment link (a recovery link leads on to its new session's page) and presses
+    a button of the emulated Stripe Checkout page; returns the page's note."""
+    page = requests.get(url, timeout=10)
+    assert page.status_code == 200, page.text
     form = {"outcome": outcome, **({"duplicate": "1"} if duplicate else {})}
-    answer = requests.post(url, data=form, timeout=10)
+    answer = requests.post(page.url, data=form, timeout=10)
     assert answer.status_code == 200, answer.text
     return answer.text
 

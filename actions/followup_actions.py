@@ -1,0 +1,136 @@
+"""Following up an unpaid payment link: the one message after it expires, and the
+customer's opt-out from such messages.
+
+When an order's current link expires unpaid (`EXTERNAL_checkout_expired` for the session
+the order holds), the customer gets one follow-up for that order, ever: Stripe's recovery
+link (`after_expiration.recovery.url`, a copy of the expired session) when the session had
+recovery, else a fresh link as before. The order records it (`followed_up`), so a later
+expiry of the same order (its fresh link, a re-sent event) is silent; the connector keys
+the turn's notifications by the order too (connectors/stripe/webhook.py `outbox_origin`),
+which holds even when two turns race. Nothing goes to a customer who said "stop"
+(`reminders_opt_out`, kept across sessions until they say "remind me again"): each
+follow-up says how to opt out. Ordering again does not opt back in: stopping reminders is
+consent withdrawn, and only the customer's own words give it back.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.conversation import after, entity, event_order, save_event_order
+from actions.orders.model import Order
+from actions.orders.states import OrderStatus
+from actions.payment_link_actions import send_new_payment_link
+from actions.replies import send_link
+from actions.settings import action_settings
+from shop_contract.catalog import default_catalog
+from shop_contract.entities import CHECKOUT_SESSION_ID, RECOVERY_URL
+
+logger = logging.getLogger(__name__)
+
+OPT_OUT_SLOT = "reminders_opt_out"
+OPT_OUT_HINT = "Reply STOP and I won't send you payment reminders."
+RECOVERY_BUTTON = "Complete payment"
+
+
+def opted_out(tracker: Tracker) -> bool:
+    """Whether the customer said stop to payment reminders (and not 'remind me' since)."""
+    return tracker.get_slot(OPT_OUT_SLOT) is True
+
+
+def recovery_url(tracker: Tracker) -> str | None:
+    """The expired session's recovery URL the connector passed on, when recovery is on."""
+    settings = action_settings().stripe
+    url = entity(tracker, RECOVERY_URL)
+    if settings is None or not settings.recovery or not isinstance(url, str):
+        return None
+    return url if url.startswith(("https://", "http://")) else None
+
+
+def is_current_link(order: Order | None, session_id: Any) -> bool:
+    """An expiry that concerns the order's live link: not an older session of it (stopped
+    when a new link went out), not an order paid, cancelled or expired already."""
+    return (
+        order is not None
+        and order.can_move_to(OrderStatus.EXPIRED)
+        and (session_id is None or session_id == order.checkout_session_id)
+    )
+
+
+class ActionCheckoutExpired(Action):
+    """The order's payment link expired unpaid: one follow-up per order, unless opted out."""
+
+    def name(self) -> str:
+        return "action_checkout_expired"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        order = event_order(tracker)
+        if order is None or not is_current_link(order, entity(tracker, CHECKOUT_SESSION_ID)):
+            return []
+        if order.followed_up or opted_out(tracker):
+            logger.info(
+                "expired link not followed up: order=%s reason=%s",
+                order.id,
+                "followed_up" if order.followed_up else "opted_out",
+            )
+            return save_event_order(tracker, order.moved_to(OrderStatus.EXPIRED))
+        expired = order.moved_to(OrderStatus.EXPIRED, followed_up=True)
+        recorded = save_event_order(tracker, expired)
+        url = recovery_url(tracker)
+        if url is None:
+            return recorded + await send_new_payment_link(
+                dispatcher,
+                after(tracker, recorded),
+                expired,
+                f"Your payment link for order {order.id} expired, so here's a fresh one:",
+                OPT_OUT_HINT,
+            )
+        send_link(
+            dispatcher,
+            tracker,
+            f"Your payment link for order {order.id} expired, but your order is saved:\n"
+            f"{order.summary(default_catalog())}\n"
+            f"Tap below to pay whenever you're ready.\n\n{OPT_OUT_HINT}",
+            RECOVERY_BUTTON,
+            url,
+        )
+        return recorded
+
+
+class ActionStopReminders(Action):
+    """'stop', 'don't remind me': no more payment reminders or recovery links, remembered."""
+
+    def name(self) -> str:
+        return "action_stop_reminders"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        dispatcher.utter_message(
+            text="Okay, I won't send you any more payment reminders. Your orders stay as they "
+            'are. If you change your mind, just say "remind me again".'
+        )
+        return [SlotSet(OPT_OUT_SLOT, True)]
+
+
+class ActionResumeReminders(Action):
+    """'remind me again': payment reminders and recovery links are back on."""
+
+    def name(self) -> str:
+        return "action_resume_reminders"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        dispatcher.utter_message(
+            text="Okay, I'll let you know again when a payment link of yours runs out. "
+            "Reply STOP any time to turn that off."
+        )
+        return [SlotSet(OPT_OUT_SLOT, False)]

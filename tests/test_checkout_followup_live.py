@@ -1,0 +1,136 @@
+"""An unpaid link that expires, through the real servers: the customer gets exactly one
+recovery message whose link works (even when Stripe delivers the expiry twice, or two
+events report it), none after saying stop, and the Utility template outside the 24-hour
+window. The Stripe emulator delivers its own signed events to the bot, as Stripe does."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from connectors.storage.opening import open_store
+from connectors.storage.store import ConnectorStore
+from sandbox import stripe_events as se
+from sandbox.graph_api import GraphApiEmulator
+from sandbox.launcher import LiveBot, start_bot
+from sandbox.stripe_api import StripeEmulator
+from tests.support.chat import Chat, text_of
+
+pytestmark = pytest.mark.live  # every test here talks to the running bot
+
+APP_SECRET = secrets.token_hex(16)
+WEBHOOK_SECRET = "whsec_" + secrets.token_hex(16)
+OPT_OUT_HINT = "Reply STOP and I won't send you payment reminders."
+_customers = iter(range(15550300000, 15550399999))
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("followup")
+
+
+@pytest.fixture(scope="module")
+def bot(
+    graph_api: GraphApiEmulator, stripe_api: StripeEmulator, workdir: Path
+) -> Iterator[LiveBot]:
+    env = {
+        "WHATSAPP_ACCESS_TOKEN": graph_api.access_token,
+        "WHATSAPP_PHONE_NUMBER_ID": graph_api.phone_number_id,
+        "WHATSAPP_APP_SECRET": APP_SECRET,
+        "WHATSAPP_VERIFY_TOKEN": "verify",
+        "WHATSAPP_API_BASE": graph_api.base_url,
+        "WHATSAPP_NOTIFICATION_TEMPLATE": "order_update",
+        "STRIPE_SECRET_KEY": stripe_api.api_key,
+        "STRIPE_API_BASE": stripe_api.base_url,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+    }
+    live = start_bot(workdir, env, {"connectors.whatsapp.channel.WhatsAppInput": {}})
+    stripe_api.send_events_to(f"{live.rasa_url}/webhooks/whatsapp/stripe", WEBHOOK_SECRET)
+    yield live
+    live.stop()
+
+
+@pytest.fixture(scope="module")
+def chat(bot: LiveBot, graph_api: GraphApiEmulator) -> Chat:
+    return Chat(bot, graph_api, APP_SECRET)
+
+
+@pytest.fixture(scope="module")
+def store(bot: LiveBot, workdir: Path) -> ConnectorStore:
+    return open_store(f"sqlite:///{workdir / 'bot.db'}")
+
+
+def order_and_get_link(chat: Chat, stripe_api: StripeEmulator, customer: str) -> dict[str, Any]:
+    """The customer orders by text and taps 'pay'; returns the Checkout Session created."""
+    chat.say(customer, "I'd like to order decaf")
+    assert "Shall I send you the payment link?" in text_of(chat.next_reply(customer, 0))
+    chat.tap(customer, "/affirm", "Yes, pay now")
+    url = chat.next_reply(customer, 1)["interactive"]["action"]["parameters"]["url"]
+    (session,) = [s for s in stripe_api.sessions.values() if s["url"] == url]
+    return session
+
+
+def test_an_expired_link_yields_one_recovery_message_whose_link_pays(
+    chat: Chat, bot: LiveBot, stripe_api: StripeEmulator
+) -> None:
+    customer = str(next(_customers))
+    session = order_and_get_link(chat, stripe_api, customer)
+    stripe_api.expire(session["id"], duplicate=True)  # the event delivered twice
+    recovery = chat.next_reply(customer, 2)
+    # A second event reporting the same expiry (another id, as two replicas might each see
+    # one): the order was followed up, and the outbox holds its one follow-up.
+    again = se.event("checkout.session.expired", dict(stripe_api.sessions[session["id"]]))
+    body, headers = se.signed(again, WEBHOOK_SECRET)
+    webhook = f"{bot.rasa_url}/webhooks/whatsapp/stripe"
+    assert requests.post(webhook, data=body, headers=headers, timeout=10).ok
+    assert len(chat.wait(customer, 3, settle=True)) == 3
+
+    assert recovery["interactive"]["type"] == "cta_url"
+    url = recovery["interactive"]["action"]["parameters"]["url"]
+    assert url == session["after_expiration"]["recovery"]["url"]
+    assert "expired" in text_of(recovery) and text_of(recovery).endswith(OPT_OUT_HINT)
+    opened = requests.get(url, timeout=5)  # the customer taps it: a copy of the session
+    assert opened.ok and 'id="status">open</strong>' in opened.text
+    (copy,) = [s for s in stripe_api.sessions.values() if s["recovered_from"] == session["id"]]
+    stripe_api.complete(copy["id"])
+    confirmation = chat.next_reply(customer, 3)
+    order_id = session["metadata"]["order_id"]
+    assert f"Order {order_id} is confirmed" in text_of(confirmation)
+    assert len(chat.wait(customer, 4, settle=True)) == 4
+
+
+def test_a_customer_who_said_stop_gets_no_recovery_message(
+    chat: Chat, stripe_api: StripeEmulator
+) -> None:
+    customer = str(next(_customers))
+    session = order_and_get_link(chat, stripe_api, customer)
+    chat.say(customer, "stop reminding me")
+    assert "won't send you any more payment reminders" in text_of(chat.next_reply(customer, 2))
+    stripe_api.expire(session["id"])
+    assert len(chat.wait(customer, 3, settle=True)) == 3  # nothing after the confirmation
+    chat.say(customer, "where is my order?")
+    assert "expired" in text_of(chat.next_reply(customer, 3))
+
+
+def test_outside_the_window_the_recovery_goes_as_the_template(
+    chat: Chat, stripe_api: StripeEmulator, store: ConnectorStore
+) -> None:
+    customer = str(next(_customers))
+    session = order_and_get_link(chat, stripe_api, customer)
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "update wa_customers set last_inbound_at = ? where customer_pseudonym = ?",
+            (time.time() - 2 * 24 * 3600, store.keys.pseudonym(customer)),
+        )
+    stripe_api.expire(session["id"])
+    template = chat.next_reply(customer, 2)
+    assert template["type"] == "template" and template["template"]["name"] == "order_update"
+    text = template["template"]["components"][0]["parameters"][0]["text"]
+    assert session["after_expiration"]["recovery"]["url"] in text and OPT_OUT_HINT in text
+    assert len(chat.wait(customer, 3, settle=True)) == 3  # the template only, once
