@@ -64,6 +64,26 @@ def mentioned_product(tracker: Tracker, catalog: Catalog) -> Product | None:
     return None
 
 
+def open_order_in_the_way(
+    dispatcher: CollectingDispatcher, tracker: Tracker, catalog: Catalog
+) -> bool:
+    """True (and the customer told to pay or cancel it first) when an order already has its
+    payment link: a new order does not replace it silently. A draft may be replaced."""
+    existing = current_order(tracker)
+    if existing is None or not existing.is_open or existing.status == OrderStatus.DRAFT:
+        return False
+    dispatcher.utter_message(
+        text=f"You still have order {existing.id} open "
+        f"({STATUS_TEXT[existing.status]}):\n{existing.summary(catalog)}\n"
+        "Pay it first, or cancel it to start a new one.",
+        buttons=[
+            {"title": "Pay now", "payload": "/affirm"},
+            {"title": "Cancel order", "payload": "/cancel_order"},
+        ],
+    )
+    return True
+
+
 class ActionShowCatalog(Action):
     """Lists the products with prices; each can be ordered with one tap."""
 
@@ -94,17 +114,7 @@ class ActionStartOrder(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         catalog = default_catalog()
-        existing = current_order(tracker)
-        if existing and existing.is_open and existing.status != OrderStatus.DRAFT:
-            dispatcher.utter_message(
-                text=f"You still have order {existing.id} open "
-                f"({STATUS_TEXT[existing.status]}):\n{existing.summary(catalog)}\n"
-                "Pay it first, or cancel it to start a new one.",
-                buttons=[
-                    {"title": "Pay now", "payload": "/affirm"},
-                    {"title": "Cancel order", "payload": "/cancel_order"},
-                ],
-            )
+        if open_order_in_the_way(dispatcher, tracker, catalog):
             return [SlotSet("product", None)]
         wanted = requested(tracker, catalog).wanted
         product = mentioned_product(tracker, catalog)
