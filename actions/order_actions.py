@@ -8,6 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.catalog_messages import catalog_products_message, shows_catalog
 from actions.conversation import archive_order, current_order, known_orders, save_order
 from actions.draft_order import destination_for, requested, show_draft
 from actions.flow_message import order_flow_message
@@ -85,7 +86,8 @@ def open_order_in_the_way(
 
 
 class ActionShowCatalog(Action):
-    """Lists the products with prices; each can be ordered with one tap."""
+    """Lists the products with prices; each can be ordered with one tap. On WhatsApp with a
+    Meta catalog, the products are shown from it and the customer sends a cart."""
 
     def name(self) -> str:
         return "action_show_catalog"
@@ -94,6 +96,17 @@ class ActionShowCatalog(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         catalog = default_catalog()
+        if shows_catalog(tracker) and catalog.in_meta_catalog:
+            elsewhere = [p for p in catalog if p.retailer_id is None]
+            extras = "\n".join(
+                ["Also available, just ask:"]
+                + [f"• {p.name} — {price_label(p)}" for p in elsewhere]
+            )
+            message = catalog_products_message(
+                catalog, catalog_text(catalog), extras if elsewhere else ""
+            )
+            dispatcher.utter_message(json_message=message)
+            return []
         dispatcher.utter_message(text=catalog_text(catalog), buttons=product_buttons(catalog))
         return []
 

@@ -10,6 +10,8 @@ import pytest
 from rasa_sdk import Tracker
 
 from actions.catalog_order_actions import NO_CARTS, ActionCatalogOrder
+from actions.faq_actions import ActionAnswerProduct
+from actions.order_actions import ActionShowCatalog
 from actions.orders.cart import WRONG_CATALOG
 from actions.orders.model import Order
 from actions.orders.money import minor_units
@@ -189,3 +191,58 @@ def test_without_a_catalog_id_carts_are_not_taken(monkeypatch: pytest.MonkeyPatc
 )
 def test_minor_units_of_a_cart_price(text: str, currency: str, minor: int | None) -> None:
     assert minor_units(text, currency) == minor
+
+
+def asked(intent: str, channel: str, entities: list[dict[str, Any]] | None = None) -> Tracker:
+    latest = {"intent": {"name": intent, "confidence": 1.0}, "entities": entities or [], "text": ""}
+    events = [{"event": "user", "text": "", "parse_data": latest, "input_channel": channel}]
+    return Tracker(CUSTOMER, {}, latest, events, False, None, {}, "action_listen")
+
+
+def test_the_catalog_on_whatsapp_is_the_product_list_naming_what_it_lacks() -> None:
+    (message,), _ = run_action(ActionShowCatalog(), asked("browse_catalog", "whatsapp"))
+
+    request = message["custom"]["catalog_products"]
+    assert request["kind"] == "product_list"
+    assert [s["title"] for s in request["sections"]] == [
+        "Coffee",
+        "Tea",
+        "Brewing gear",
+        "Gift cards",
+    ]
+    assert "Coffee Club Monthly — €14.90 / month" in request["body"]  # not in the Meta catalog
+    assert request["fallback"].startswith("Here's what we have:")
+
+
+def test_the_catalog_elsewhere_or_without_a_catalog_id_stays_the_text_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (on_rest,), _ = run_action(ActionShowCatalog(), asked("browse_catalog", "rest"))
+    monkeypatch.delenv("WHATSAPP_CATALOG_ID")
+    action_settings.cache_clear()
+    (without,), _ = run_action(ActionShowCatalog(), asked("browse_catalog", "whatsapp"))
+
+    for message in (on_rest, without):
+        assert message["text"].startswith("Here's what we have:") and message["buttons"]
+
+
+def test_a_product_question_on_whatsapp_is_its_product_message_and_yes_still_orders() -> None:
+    product = [{"entity": "product", "value": "decaf"}]
+
+    (message,), events = run_action(
+        ActionAnswerProduct(), asked("ask_product", "whatsapp", product)
+    )
+
+    request = message["custom"]["catalog_products"]
+    assert (request["kind"], request["retailer_id"]) == ("product", "BL-DEC-250")
+    assert request["body"].startswith("Decaf Beans: €13.90.")
+    assert "say yes and I'll start an order" in request["body"]
+    assert slot_updates(events) == {"product": "decaf-beans"}
+
+
+def test_a_question_about_a_product_outside_the_meta_catalog_is_answered_in_text() -> None:
+    product = [{"entity": "product", "value": "coffee club"}]
+
+    (message,), _ = run_action(ActionAnswerProduct(), asked("ask_product", "whatsapp", product))
+
+    assert message["text"].startswith("Coffee Club Monthly") and message["buttons"]
