@@ -17,6 +17,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.catalog_messages import product_message, shows_catalog
 from actions.conversation import current_order
 from actions.order_actions import mentioned_product
 from actions.orders.states import OrderStatus
@@ -172,9 +173,14 @@ class ActionAnswerContact(Action):
         return []
 
 
+CART_OR_YES = "Add it to your cart and send it to me, or say yes and I'll start an order."
+
+
 class ActionAnswerProduct(Action):
     """Price, description and availability of the product asked about, for that product only,
-    with a button to order it. The product stays the one discussed, so a "yes" orders it."""
+    with a button to order it. The product stays the one discussed, so a "yes" orders it.
+    On WhatsApp with a Meta catalog, the answer is that product's message from the catalog
+    (its photo, and a cart button), and "yes" still orders it."""
 
     def name(self) -> str:
         return "action_answer_product"
@@ -196,6 +202,10 @@ class ActionAnswerProduct(Action):
         shop = default_shop()
         if len(products) == 1:
             (product,) = products
+            if product.retailer_id and shows_catalog(tracker):
+                text = f"{product_answer(product, shop)}\n{CART_OR_YES}"
+                dispatcher.utter_message(json_message=product_message(product, text))
+                return [SlotSet("product", product.id)]
             dispatcher.utter_message(
                 text=product_answer(product, shop), buttons=[order_button(product)]
             )

@@ -8,6 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.catalog_messages import catalog_products_message, shows_catalog
 from actions.conversation import archive_order, current_order, known_orders, save_order
 from actions.draft_order import destination_for, requested, show_draft
 from actions.flow_message import order_flow_message
@@ -64,8 +65,29 @@ def mentioned_product(tracker: Tracker, catalog: Catalog) -> Product | None:
     return None
 
 
+def open_order_in_the_way(
+    dispatcher: CollectingDispatcher, tracker: Tracker, catalog: Catalog
+) -> bool:
+    """True (and the customer told to pay or cancel it first) when an order already has its
+    payment link: a new order does not replace it silently. A draft may be replaced."""
+    existing = current_order(tracker)
+    if existing is None or not existing.is_open or existing.status == OrderStatus.DRAFT:
+        return False
+    dispatcher.utter_message(
+        text=f"You still have order {existing.id} open "
+        f"({STATUS_TEXT[existing.status]}):\n{existing.summary(catalog)}\n"
+        "Pay it first, or cancel it to start a new one.",
+        buttons=[
+            {"title": "Pay now", "payload": "/affirm"},
+            {"title": "Cancel order", "payload": "/cancel_order"},
+        ],
+    )
+    return True
+
+
 class ActionShowCatalog(Action):
-    """Lists the products with prices; each can be ordered with one tap."""
+    """Lists the products with prices; each can be ordered with one tap. On WhatsApp with a
+    Meta catalog, the products are shown from it and the customer sends a cart."""
 
     def name(self) -> str:
         return "action_show_catalog"
@@ -74,6 +96,17 @@ class ActionShowCatalog(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         catalog = default_catalog()
+        if shows_catalog(tracker) and catalog.in_meta_catalog:
+            elsewhere = [p for p in catalog if p.retailer_id is None]
+            extras = "\n".join(
+                ["Also available, just ask:"]
+                + [f"• {p.name} — {price_label(p)}" for p in elsewhere]
+            )
+            message = catalog_products_message(
+                catalog, catalog_text(catalog), extras if elsewhere else ""
+            )
+            dispatcher.utter_message(json_message=message)
+            return []
         dispatcher.utter_message(text=catalog_text(catalog), buttons=product_buttons(catalog))
         return []
 
@@ -94,17 +127,7 @@ class ActionStartOrder(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         catalog = default_catalog()
-        existing = current_order(tracker)
-        if existing and existing.is_open and existing.status != OrderStatus.DRAFT:
-            dispatcher.utter_message(
-                text=f"You still have order {existing.id} open "
-                f"({STATUS_TEXT[existing.status]}):\n{existing.summary(catalog)}\n"
-                "Pay it first, or cancel it to start a new one.",
-                buttons=[
-                    {"title": "Pay now", "payload": "/affirm"},
-                    {"title": "Cancel order", "payload": "/cancel_order"},
-                ],
-            )
+        if open_order_in_the_way(dispatcher, tracker, catalog):
             return [SlotSet("product", None)]
         wanted = requested(tracker, catalog).wanted
         product = mentioned_product(tracker, catalog)

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import Field, validator
 from pydantic.dataclasses import dataclass
 
+from shop_contract.catalog import Catalog, default_catalog
 from shop_contract.env_settings import (
     ConfigError,
     EnvConfig,
@@ -28,6 +29,7 @@ from shop_contract.env_settings import (
     secret_list,
 )
 from shop_contract.flow_tokens import DEFAULT_TTL_SECONDS
+from shop_contract.meta_catalog import CATALOG_ID_VARIABLE, read_catalog_id
 
 DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"  # stripe.DEFAULT_API_BASE (a test checks)
 DEFAULT_EXPIRY_MINUTES = 60
@@ -134,11 +136,13 @@ class FlowMessageSettings:
 
 @plain_dataclass(frozen=True)
 class ActionSettings:
-    """What the actions read: Stripe (None without STRIPE_SECRET_KEY) and the Flow message
-    (None unless WHATSAPP_FLOW_ID and WHATSAPP_APP_SECRET are both set)."""
+    """What the actions read: Stripe (None without STRIPE_SECRET_KEY), the Flow message
+    (None unless WHATSAPP_FLOW_ID and WHATSAPP_APP_SECRET are both set) and the Meta
+    catalog's id (None without WHATSAPP_CATALOG_ID: no product messages, no carts)."""
 
     stripe: StripeSettings | None
     flow_message: FlowMessageSettings | None
+    catalog_id: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ActionSettings:
@@ -152,7 +156,20 @@ class ActionSettings:
                 if is_set(environ, FLOW_ID_VARIABLE, APP_SECRET_VARIABLE)
                 else None
             ),
+            catalog_id=meta_catalog_id(environ),
         )
+
+
+def meta_catalog_id(environ: Mapping[str, str], catalog: Catalog | None = None) -> str | None:
+    """WHATSAPP_CATALOG_ID, when the catalog (data/catalog.yml) maps products to it (a
+    catalog with no product to offer or to take in a cart is a mistake, not a setting)."""
+    catalog_id = read_catalog_id(environ)
+    if catalog_id is not None and not (catalog or default_catalog()).in_meta_catalog:
+        raise ConfigError(
+            f"{CATALOG_ID_VARIABLE}: set, but no product in data/catalog.yml has a retailer_id "
+            "(the item's Content ID in that catalog); add them, or unset the variable"
+        )
+    return catalog_id
 
 
 @lru_cache(maxsize=1)

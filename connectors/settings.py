@@ -35,6 +35,7 @@ from shop_contract.env_settings import (
     seconds,
     secret_list,
 )
+from shop_contract.meta_catalog import read_catalog_id
 
 DEFAULT_GRAPH_API_BASE = "https://graph.facebook.com/v23.0"
 DEFAULT_WASENDER_API_BASE = "https://www.wasenderapi.com/api"
@@ -99,6 +100,7 @@ class WhatsAppSettings:
     replay_interval_seconds: float = seconds(30.0, "REPLAY_INTERVAL_SECONDS")
     outbox_base_delay_seconds: float = seconds(5.0, "OUTBOX_BASE_DELAY_SECONDS")
     outbox_poll_seconds: float = seconds(5.0, "OUTBOX_POLL_SECONDS")
+    catalog_id: str | None = None  # WHATSAPP_CATALOG_ID (read_catalog_id), for product messages
     raw_body_retention_seconds: float = DEFAULT_RAW_BODY_RETENTION_DAYS * 86400
 
     _secrets = validator("app_secrets", pre=True, allow_reuse=True)(secret_list)
@@ -131,7 +133,10 @@ class WhatsAppSettings:
     def from_env(cls, environ: Mapping[str, str]) -> WhatsAppSettings:
         retention = RetentionSettings.from_env(environ)
         settings: WhatsAppSettings = read_env(
-            cls, environ, raw_body_retention_seconds=retention.seconds
+            cls,
+            environ,
+            raw_body_retention_seconds=retention.seconds,
+            catalog_id=read_catalog_id(environ),
         )
         if settings.notification_transport == "wasender" and not settings.wasender_api_key:
             raise ConfigError(

@@ -2,7 +2,8 @@
 
 Built on `LoopbackServer`, so synchronous tests and async code alike reach it over TCP,
 through the same client code as production. It checks each message send's shape as Meta
-does (sandbox/message_rules.py), records every request, serves the Flow encryption-key
+does (sandbox/message_rules.py, sandbox/commerce_rules.py for product messages against the
+connected catalog), records every request, serves the Flow encryption-key
 endpoints, and answers like Meta by default; it can be told to answer otherwise (errors,
 slow answers) or to refuse connections for a while. Once `deliver_statuses_to` names our
 webhook, each accepted message is followed by signed `sent`, `delivered` and `read` status
@@ -31,6 +32,7 @@ from sandbox import meta
 from sandbox.loopback import LoopbackServer
 from sandbox.message_rules import ANY_VARIABLES, Account, InvalidMessage, check_message
 from sandbox.webhooks import Delivery, deliver
+from shop_contract.catalog import default_catalog
 
 API_VERSION = "v23.0"
 ORDER_FLOW_PATH = Path(__file__).resolve().parent.parent / "data" / "flows" / "order_flow.json"
@@ -41,6 +43,13 @@ def order_flow() -> dict[str, Any]:
     """The project's order Flow JSON (what the sandbox publishes)."""
     flow: dict[str, Any] = json.loads(ORDER_FLOW_PATH.read_text(encoding="utf-8"))
     return flow
+
+
+def shop_catalog_items() -> dict[str, frozenset[str]]:
+    """The sandbox's Meta catalog: the retailer ids data/catalog.yml maps products to,
+    under the sandbox's catalog id."""
+    items = frozenset(p.retailer_id for p in default_catalog() if p.retailer_id)
+    return {meta.CATALOG_ID: items}
 
 
 _VERSION = re.compile(r"v\d+\.\d+")
@@ -98,6 +107,7 @@ class GraphApiEmulator(LoopbackServer):
         flows: dict[str, dict[str, Any]] | None = None,
         templates: dict[str, int] | None = None,
         message_id_prefix: str = "EMU",
+        catalogs: dict[str, frozenset[str]] | None = None,
     ) -> None:
         super().__init__(port)
         # The bot keeps the ids of what it sent in its database: a sandbox that starts again
@@ -110,6 +120,9 @@ class GraphApiEmulator(LoopbackServer):
         # Approved template name -> its number of body variables; without any, every
         # template is approved with any number of them.
         self.templates: dict[str, int] = dict(templates or {})
+        # Catalog id -> the retailer ids of its items: the commerce catalogs connected to the
+        # account (the project's own catalog by default).
+        self.catalogs = shop_catalog_items() if catalogs is None else dict(catalogs)
         self.requests: list[RecordedRequest] = []
         self.public_key: str | None = None
         self.deliveries: list[Delivery] = []
@@ -195,7 +208,8 @@ class GraphApiEmulator(LoopbackServer):
         if not recipient:
             return _error(400, "(#100) The parameter to is required.", 100)
         try:
-            check_message(body, Account(self._published_flow, self._template_variables))
+            account = Account(self._published_flow, self._template_variables, self.catalogs.get)
+            check_message(body, account)
         except InvalidMessage as invalid:
             return _error(400, f"(#{invalid.code}) {invalid.details}", invalid.code)
         with self._lock:

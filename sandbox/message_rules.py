@@ -12,6 +12,18 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
+from sandbox.commerce_rules import COMMERCE_CHECKS, CatalogItems, no_catalogs
+from sandbox.rule_basics import (
+    INVALID_PARAMETER,
+    REQUIRED_PARAMETER,
+    InvalidMessage,
+    _dict,
+    _require,
+    _text,
+)
+
+__all__ = ["INVALID_PARAMETER", "REQUIRED_PARAMETER", "InvalidMessage"]
+
 TEXT_MAX = 4096
 INTERACTIVE_BODY_MAX = 1024
 HEADER_FOOTER_MAX = 60
@@ -28,9 +40,6 @@ ROW_ID_MAX = 200
 CTA_DISPLAY_TEXT_MAX = 20
 FLOW_CTA_MAX = 20
 TEMPLATE_PARAMETER_MAX = 1024
-INVALID_PARAMETER = 131009  # "(#131009) Parameter value is not valid"
-REQUIRED_PARAMETER = 131008  # "(#131008) Required parameter is missing"
-
 TEMPLATE_MISSING = 132001  # "(#132001) Template name does not exist in the translation"
 TEMPLATE_PARAMETERS = 132000  # "(#132000) Number of parameters does not match"
 ANY_VARIABLES = -1  # a template whose variables are not known: any number is accepted
@@ -45,35 +54,8 @@ class Account:
     #: How many body variables an approved template has (or ANY_VARIABLES), None when it
     #: is not approved.
     template_variables: Callable[[str], int | None]
-
-
-class InvalidMessage(ValueError):
-    """A message Meta would refuse; `code` is Meta's error code."""
-
-    def __init__(self, code: int, details: str) -> None:
-        super().__init__(details)
-        self.code = code
-        self.details = details
-
-
-def _require(condition: bool, details: str, code: int = INVALID_PARAMETER) -> None:
-    if not condition:
-        raise InvalidMessage(code, details)
-
-
-def _text(value: Any, where: str, limit: int, required: bool = True) -> str:
-    if value is None and not required:
-        return ""
-    _require(isinstance(value, str) and value != "", f"{where} is required", REQUIRED_PARAMETER)
-    assert isinstance(value, str)
-    _require(len(value) <= limit, f"{where} is longer than {limit} characters")
-    return value
-
-
-def _dict(value: Any, where: str) -> Mapping[str, Any]:
-    _require(isinstance(value, dict), f"{where} is required", REQUIRED_PARAMETER)
-    assert isinstance(value, dict)
-    return value
+    #: The retailer ids of a catalog connected to the account, None when it is not.
+    catalog_items: CatalogItems = no_catalogs
 
 
 def check_text(body: Mapping[str, Any], account: Account) -> None:
@@ -179,6 +161,9 @@ def check_interactive(body: Mapping[str, Any], account: Account) -> None:
         "cta_url": _check_cta_url,
         "flow": lambda action: _check_flow(action, account),
     }
+    if kind in COMMERCE_CHECKS:
+        COMMERCE_CHECKS[str(kind)](interactive, account.catalog_items)
+        return
     _require(kind in checks, f"interactive.type {kind!r} is not supported")
     _text(
         _dict(interactive.get("body"), "interactive.body").get("text"),

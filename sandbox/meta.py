@@ -15,6 +15,8 @@ __all__ = ["hub_signature"]
 
 #: The business phone number id of the sandbox and the tests (any digits do).
 PHONE_NUMBER_ID = "1234567890"
+#: The Meta commerce catalog connected to the sandbox's account (WHATSAPP_CATALOG_ID).
+CATALOG_ID = "2000000000000002"
 
 # Ids are unique across runs too: the bot keeps the ids it saw in its database.
 _RUN = secrets.token_hex(4)
@@ -87,6 +89,29 @@ def nfm_reply(sender: str, response: dict[str, Any]) -> dict[str, Any]:
             "nfm_reply": {"name": "flow", "body": "Sent", "response_json": json.dumps(response)},
         },
     )
+
+
+def cart_item(
+    retailer_id: str, quantity: int, item_price: float, currency: str = "EUR"
+) -> dict[str, Any]:
+    """One `product_items` entry of a cart: what the customer's WhatsApp shows and sends."""
+    return {
+        "product_retailer_id": retailer_id,
+        "quantity": quantity,
+        "item_price": item_price,
+        "currency": currency,
+    }
+
+
+def order(
+    sender: str, items: list[dict[str, Any]], catalog_id: str = CATALOG_ID, text: str = ""
+) -> dict[str, Any]:
+    """The customer sends their cart (`type: order`), as WhatsApp does from a catalog,
+    product or multi-product message; `text` is the note they may add."""
+    content: dict[str, Any] = {"catalog_id": catalog_id, "product_items": items}
+    if text:
+        content["text"] = text
+    return message(sender, "order", content)
 
 
 def notification(

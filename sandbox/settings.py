@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors.storage.keys import new_key_line
-from sandbox.meta import PHONE_NUMBER_ID
+from sandbox.meta import CATALOG_ID, PHONE_NUMBER_ID
 
 FLOW_ID = "1000000000000001"  # the order Flow, as the Graph emulator publishes it
 NOTIFICATION_TEMPLATE = "order_update"
@@ -105,6 +105,7 @@ def bot_env(
         "WHATSAPP_FLOW_ID": FLOW_ID,
         "WHATSAPP_FLOW_PRIVATE_KEY": keys.flow_private_pem(),
         "WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE": "",
+        "WHATSAPP_CATALOG_ID": CATALOG_ID,  # the Graph emulator's catalog: data/catalog.yml
         "WHATSAPP_NOTIFICATION_TEMPLATE": NOTIFICATION_TEMPLATE,
         "WHATSAPP_TEMPLATE_LANGUAGE": "en",
         "WHATSAPP_TEMPLATE_PARAMS": "text",  # one variable, as the emulator approved it

@@ -13,6 +13,8 @@ JSON API (what the page and the end-to-end tests use):
   POST /api/customers/{wa_id}/reply   {message_id, reply_id}   a button or list row
   POST /api/customers/{wa_id}/flows/{message_id}          open a Flow → its first screen
   POST /api/customers/{wa_id}/flows/{message_id}/submit   {form} → next screen or closed
+  POST /api/customers/{wa_id}/order   {items: [{retailer_id, quantity, item_price?}],
+                                       catalog_id?, text?}   the cart, sent as WhatsApp does
   GET/POST /api/staff…                     the staff panel of hand-overs (sandbox/shop_inbox.py)
 """
 
@@ -36,6 +38,7 @@ from sandbox.graph_api import GraphApiEmulator, SentMessage
 from sandbox.loopback import LoopbackServer
 from sandbox.shop_inbox import ShopInbox
 from sandbox.webhooks import deliver
+from shop_contract.catalog import default_catalog
 
 STATIC = Path(__file__).resolve().parent / "static"
 STATIC_FILES = {"/": "index.html", "/app.js": "app.js", "/app.css": "app.css"}
@@ -128,6 +131,8 @@ class ChatSimulator(LoopbackServer):
             return await self.reply(
                 customer, _string(body, "message_id", 100), _string(body, "reply_id", 256)
             )
+        if parts[2:] == ["order"]:
+            return await self.send_cart(customer, body)
         if len(parts) == 4 and parts[2] == "flows":
             return await self.open_flow(customer, parts[3])
         if len(parts) == 5 and parts[2] == "flows" and parts[4] == "submit":
@@ -206,6 +211,19 @@ class ChatSimulator(LoopbackServer):
         message["context"] = {"from": meta.PHONE_NUMBER_ID, "id": message_id}
         return await self._notify(customer, message, titles[reply_id])
 
+    async def send_cart(self, customer: Customer, body: dict[str, Any]) -> dict[str, Any]:
+        """The customer sends their cart from the catalog: an `order` message whose prices
+        are what the catalog shows (data/catalog.yml), unless the body gives others (a
+        tampered client, for the tests)."""
+        items = body.get("items")
+        if not isinstance(items, list) or not items:
+            raise ApiError(400, "items must be a list of {retailer_id, quantity}")
+        cart = [cart_item(item) for item in items]
+        catalog_id = str(body.get("catalog_id") or meta.CATALOG_ID)
+        message = meta.order(customer.wa_id, cart, catalog_id, str(body.get("text") or ""))
+        count = sum(int(i["quantity"]) for i in cart)
+        return await self._notify(customer, message, f"🛒 Cart sent: {count} item(s)")
+
     async def open_flow(self, customer: Customer, message_id: str) -> dict[str, Any]:
         """The customer taps the Flow's button: its first screen (INIT for data_exchange)."""
         interactive = self._bot_message(customer, message_id).get("interactive", {})
@@ -265,6 +283,21 @@ class ChatSimulator(LoopbackServer):
         if not isinstance(key, rsa.RSAPublicKey):
             raise ApiError(503, "the registered Flow key is not an RSA key")
         return key
+
+
+def cart_item(raw: Any) -> dict[str, Any]:
+    """One item of a cart the page or a test sends, priced as the catalog shows it."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("retailer_id"), str):
+        raise ApiError(400, "each item needs a retailer_id")
+    quantity = raw.get("quantity", 1)
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 1:
+        raise ApiError(400, "quantity must be a whole number from 1")
+    product = default_catalog().by_retailer_id(raw["retailer_id"])
+    price = raw.get("item_price")
+    if price is None:
+        price = product.unit_amount / 100 if product else 0
+    currency = str(raw.get("currency") or (product.currency if product else "eur")).upper()
+    return meta.cart_item(raw["retailer_id"], quantity, price, currency)
 
 
 def _string(body: dict[str, Any], name: str, limit: int) -> str:

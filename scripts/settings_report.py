@@ -81,6 +81,12 @@ SETTINGS: tuple[Setting, ...] = (
         "the passphrase you chose when generating the key pair, if any",
     ),
     Setting(
+        "WHATSAPP_CATALOG_ID",
+        "WhatsApp",
+        False,
+        "Commerce Manager > your catalog > Settings > Catalog ID (the one connected to the WABA)",
+    ),
+    Setting(
         "WHATSAPP_API_BASE",
         "WhatsApp",
         False,

@@ -20,6 +20,10 @@ MODES = ("payment", "subscription")
 INTERVALS = ("day", "week", "month", "year")
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _CURRENCY_PATTERN = re.compile(r"^[a-z]{3}$")
+# Meta's content id of an item (its `retailer_id`): up to 100 characters, no outer spaces.
+_RETAILER_ID_PATTERN = re.compile(r"^\S(?:.{0,98}\S)?$")
+SECTION_TITLE_LIMIT = 24  # a multi-product message's section title (Meta's limit)
+DEFAULT_SECTION = "Products"
 DEFAULT_MAX_LINES = 10
 # Stripe Checkout takes at most 20 recurring and 20 one-time line items in subscription mode
 # (100 in payment mode): a limit within both keeps every order payable in one session.
@@ -45,6 +49,8 @@ class Product:
     max_quantity: int
     synonyms: tuple[str, ...] = ()
     interval: str | None = None
+    retailer_id: str | None = None  # its item in the shop's Meta catalog, if it is there
+    section: str = DEFAULT_SECTION  # its group in a multi-product message
 
     @property
     def is_subscription(self) -> bool:
@@ -71,6 +77,15 @@ class Catalog:
     def get(self, product_id: str) -> Product | None:
         """The product with this id, or None."""
         return next((p for p in self.products if p.id == product_id), None)
+
+    def by_retailer_id(self, retailer_id: str) -> Product | None:
+        """The product sold as this item of the Meta catalog, or None."""
+        return next((p for p in self.products if p.retailer_id == retailer_id), None)
+
+    @property
+    def in_meta_catalog(self) -> tuple[Product, ...]:
+        """The products that are items of the Meta catalog, in the file's order."""
+        return tuple(p for p in self.products if p.retailer_id is not None)
 
     def find(self, mention: str) -> Product | None:
         """The product a customer means by `mention` (id, name or synonym; any case)."""
@@ -123,6 +138,19 @@ def _parse_product(raw: Any, index: int) -> Product:
     synonyms = raw.get("synonyms", [])
     if not isinstance(synonyms, list) or not all(isinstance(s, str) for s in synonyms):
         raise CatalogError(f"{where}: synonyms must be a list of strings")
+    retailer_id = raw.get("retailer_id")
+    if retailer_id is not None and not (
+        isinstance(retailer_id, str) and _RETAILER_ID_PATTERN.match(retailer_id)
+    ):
+        raise CatalogError(
+            f"{where}: retailer_id must be the item's content id in the Meta catalog "
+            "(1-100 characters, no spaces at either end)"
+        )
+    section = raw.get("section", DEFAULT_SECTION)
+    if not isinstance(section, str) or not 1 <= len(section.strip()) <= SECTION_TITLE_LIMIT:
+        raise CatalogError(
+            f"{where}: section must be a title of 1-{SECTION_TITLE_LIMIT} characters"
+        )
     return Product(
         id=product_id,
         name=_require(raw, "name", str, where),
@@ -135,6 +163,8 @@ def _parse_product(raw: Any, index: int) -> Product:
         max_quantity=max_quantity,
         synonyms=tuple(synonyms),
         interval=interval,
+        retailer_id=retailer_id,
+        section=section.strip(),
     )
 
 
@@ -156,6 +186,10 @@ def parse_catalog(document: Any) -> Catalog:
             owner = seen_names.setdefault(key, product.id)
             if owner != product.id:
                 raise CatalogError(f"catalog: '{name}' names both '{owner}' and '{product.id}'")
+    retailer_ids = [p.retailer_id for p in products if p.retailer_id is not None]
+    for retailer_id in retailer_ids:
+        if retailer_ids.count(retailer_id) > 1:
+            raise CatalogError(f"catalog: retailer_id '{retailer_id}' is given to two products")
     currencies = {p.currency for p in products}
     if len(currencies) > 1:
         raise CatalogError(

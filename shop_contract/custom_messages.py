@@ -23,3 +23,17 @@ HANDOVER_REASON = "reason"  # why (asked, complaint, not_understood), for the sh
 HANDOVER_PAUSED_TEXT = "paused"  # sent when the shop is told: a person will answer here
 HANDOVER_UNAVAILABLE_TEXT = "unavailable"  # sent when nobody can be told: how to reach them
 HANDOVER_TRANSCRIPT = "transcript"  # the customer's last messages, for the shop's context
+
+# Products from the shop's Meta catalog (WHATSAPP_CATALOG_ID): the connector sends them as
+# WhatsApp's catalog, multi-product or single-product message, with the catalog's id, within
+# Meta's limits (connectors/whatsapp/commerce.py). The value is a dict with these keys:
+CATALOG_PRODUCTS_KEY = "catalog_products"
+PRODUCTS_KIND = "kind"  # one of the three kinds below
+KIND_CATALOG = "catalog"  # the whole catalog behind a "View catalog" button
+KIND_PRODUCT_LIST = "product_list"  # chosen products in titled sections
+KIND_PRODUCT = "product"  # one product
+PRODUCTS_HEADER = "header"  # the product list's header text
+PRODUCTS_BODY = "body"  # the message's text
+PRODUCTS_SECTIONS = "sections"  # product list: [{"title": str, "retailer_ids": [str, …]}]
+PRODUCTS_RETAILER_ID = "retailer_id"  # the product; a catalog message's thumbnail
+PRODUCTS_FALLBACK = "fallback"  # the text to send instead when the connector has no catalog

@@ -7,6 +7,12 @@ FLOW_TOKEN = "flow_token"  # noqa: S105 - an entity name, not a secret
 FLOW_SCREEN = "flow_screen"
 FLOW_DATA = "flow_data"
 
+# A cart from the Meta catalog (`EXTERNAL_catalog_order`): the catalog it came from, and
+# one entity per line, {retailer_id, quantity, item_price, currency} as the cart showed them
+# (item_price a decimal text in major units: information, never a price to charge).
+CATALOG_ID = "catalog_id"
+CATALOG_ITEM = "catalog_item"
+
 # Stripe events (`EXTERNAL_*`).
 STRIPE_EVENT_ID = "stripe_event_id"
 ORDER_ID = "order_id"

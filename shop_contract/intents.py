@@ -1,7 +1,8 @@
 """Reserved intents: set by the connector, never typed or tapped by a customer.
 
-`EXTERNAL_*` intents carry verified Stripe events, messages the bot cannot read and the end
-of a hand-over to a person; `flow_*` intents carry WhatsApp Flow requests and completions.
+`EXTERNAL_*` intents carry verified Stripe events, messages the bot cannot read, carts sent
+from the shop's Meta catalog and the end of a hand-over to a person; `flow_*` intents carry
+WhatsApp Flow requests and completions.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ SUBSCRIPTION_RENEWAL_FAILED = "EXTERNAL_subscription_renewal_failed"
 SUBSCRIPTION_UPDATED = "EXTERNAL_subscription_updated"
 SUBSCRIPTION_CANCELLED = "EXTERNAL_subscription_cancelled"
 UNREADABLE_MESSAGE = "EXTERNAL_unreadable_message"
+# The customer sent a cart from the Meta catalog (a WhatsApp `order` message); entities
+# CATALOG_ID and one CATALOG_ITEM per product line (shop_contract/entities.py).
+CATALOG_ORDER = "EXTERNAL_catalog_order"
 
 FLOW_INIT = "flow_init"
 FLOW_BACK = "flow_back"

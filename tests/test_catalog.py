@@ -116,3 +116,39 @@ def test_unreadable_and_invalid_files_say_which(tmp_path: Path) -> None:
     broken.write_text("products: [\n", encoding="utf-8")
     with pytest.raises(CatalogError, match="not valid YAML"):
         load_catalog(broken)
+
+
+def test_retailer_ids_map_products_to_the_meta_catalog() -> None:
+    catalog = load_catalog()
+    assert catalog.by_retailer_id("BL-ESP-250") == catalog.get("espresso-beans")
+    assert catalog.by_retailer_id("espresso-beans") is None
+    assert catalog.get("coffee-club") not in catalog.in_meta_catalog  # optional field
+    assert [p.section for p in catalog.in_meta_catalog][:2] == ["Coffee", "Coffee"]
+    document = raw_catalog()
+    del document["products"][0]["section"]
+    assert parse_catalog(document).products[0].section == "Products"
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("retailer_id", "", "retailer_id must be the item's content id"),
+        ("retailer_id", " BL-1", "retailer_id must be the item's content id"),
+        ("retailer_id", "x" * 101, "retailer_id must be the item's content id"),
+        ("retailer_id", 12, "retailer_id must be the item's content id"),
+        ("section", "", "section must be a title of 1-24 characters"),
+        ("section", "A section title too long!", "section must be a title of 1-24"),
+    ],
+)
+def test_invalid_meta_catalog_fields_are_named(field: str, value: Any, message: str) -> None:
+    document = raw_catalog()
+    document["products"][0][field] = value
+    with pytest.raises(CatalogError, match=f"product 'espresso-beans': {message}"):
+        parse_catalog(document)
+
+
+def test_a_retailer_id_given_to_two_products_is_refused() -> None:
+    document = raw_catalog()
+    document["products"][1]["retailer_id"] = document["products"][0]["retailer_id"]
+    with pytest.raises(CatalogError, match="retailer_id 'BL-ESP-250' is given to two products"):
+        parse_catalog(document)

@@ -187,9 +187,9 @@ def test_status_question_before_and_after_paying(live_sandbox: Sandbox) -> None:
 def test_cancel_before_paying(live_sandbox: Sandbox) -> None:
     fay = live_sandbox.customer("Fay")
     fay.say("what do you sell?")
-    catalog = fay.next(0)
-    assert kind(catalog) == "interactive:list" and "Here's what we have" in shown(catalog)
-    fay.tap(catalog, "Sencha Green Tea")  # a list row
+    catalog = fay.next(0)  # the sandbox has a Meta catalog: its multi-product message
+    assert kind(catalog) == "interactive:product_list" and "your cart" in shown(catalog)
+    fay.send_cart([{"retailer_id": "BL-SEN-100", "quantity": 1}])
     summary = fay.next(1)
     assert "Sencha Green Tea" in shown(summary)
     fay.tap(summary, "Yes, pay now")

@@ -19,7 +19,7 @@ from connectors.flows.crypto import decrypt_request, encrypt_response
 from sandbox.flow_client import FlowClientError, FlowRun
 from sandbox.graph_api import GraphApiEmulator, order_flow
 from sandbox.loopback import LoopbackServer
-from sandbox.simulator import ChatSimulator
+from sandbox.simulator import ChatSimulator, cart_item
 
 APP_SECRET = secrets.token_hex(16)
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -149,6 +149,10 @@ def test_the_page_and_its_api_answer_bad_input_with_4xx(simulator: ChatSimulator
         ("/flows/wamid.NONE", {}, 404),
         ("/flows/wamid.NONE/submit", {"form": {}}, 404),
         ("/nowhere", {}, 404),
+        ("/order", {"items": []}, 400),
+        ("/order", {"items": [{"quantity": 1}]}, 400),
+        ("/order", {"items": [{"retailer_id": "BL-ESP-250", "quantity": 0}]}, 400),
+        ("/order", {"items": [{"retailer_id": "BL-ESP-250", "quantity": 1}]}, 503),  # no bot
     ]:
         answer = requests.post(base + path, json=body, timeout=5)
         assert answer.status_code == status, (path, answer.text)
@@ -159,6 +163,17 @@ def test_the_page_and_its_api_answer_bad_input_with_4xx(simulator: ChatSimulator
         == 404
     )
     assert requests.get(f"{page}/secrets", timeout=5).status_code == 404
+
+
+def test_a_cart_item_is_priced_as_the_catalog_shows_unless_given() -> None:
+    assert cart_item({"retailer_id": "BL-ESP-250", "quantity": 2}) == {
+        "product_retailer_id": "BL-ESP-250",
+        "quantity": 2,
+        "item_price": 12.9,
+        "currency": "EUR",
+    }
+    tampered = cart_item({"retailer_id": "BL-ESP-250", "quantity": 1, "item_price": 0.01})
+    assert tampered["item_price"] == 0.01
 
 
 def test_a_data_exchange_flow_opens_with_init(endpoint: FlowEndpoint) -> None:

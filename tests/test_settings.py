@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from actions.settings import ActionServerSettings, ActionSettings
+from actions.settings import ActionServerSettings, ActionSettings, meta_catalog_id
 from connectors.settings import ServerSettings
 from connectors.storage.keys import KeyRing, new_key_line
+from shop_contract.catalog import Catalog, default_catalog
 from shop_contract.env_settings import ConfigError, secret_list
 
 REQUIRED_WHATSAPP = {
@@ -293,3 +295,31 @@ def test_server_errors_never_repeat_the_value(server_env: dict[str, str], value:
 def test_secret_lists_drop_blanks_and_keep_the_order() -> None:
     assert secret_list(" old , new ,") == ("old", "new")
     assert secret_list(("a",)) == ("a",)
+
+
+@pytest.mark.parametrize("value", ["cat-123", "12 34", "1" * 33, "-5"])
+def test_a_catalog_id_that_is_not_digits_is_named_by_both_processes(
+    value: str, server_env: dict[str, str]
+) -> None:
+    environ = {**server_env, "WHATSAPP_CATALOG_ID": value}
+    assert server_error(environ).startswith("WHATSAPP_CATALOG_ID: expected the catalog's id")
+    with pytest.raises(ConfigError, match=r"^WHATSAPP_CATALOG_ID: expected the catalog's id"):
+        ActionSettings.from_env(environ)
+
+
+def test_the_catalog_id_is_read_by_both_processes_and_off_when_blank(
+    server_env: dict[str, str],
+) -> None:
+    environ = {**server_env, "WHATSAPP_CATALOG_ID": " 2000000000000002 "}
+    assert ServerSettings.from_env(environ).whatsapp.catalog_id == "2000000000000002"
+    assert ActionSettings.from_env(environ).catalog_id == "2000000000000002"
+    blank = {**server_env, "WHATSAPP_CATALOG_ID": " "}
+    assert ServerSettings.from_env(blank).whatsapp.catalog_id is None
+    assert ActionSettings.from_env(blank).catalog_id is None
+
+
+def test_a_catalog_id_without_any_retailer_id_in_the_catalog_stops_start_up() -> None:
+    unmapped = Catalog(tuple(replace(p, retailer_id=None) for p in default_catalog()))
+    with pytest.raises(ConfigError, match=r"^WHATSAPP_CATALOG_ID: set, but no product"):
+        meta_catalog_id({"WHATSAPP_CATALOG_ID": "2000000000000002"}, unmapped)
+    assert meta_catalog_id({"WHATSAPP_CATALOG_ID": "2000000000000002"}) == "2000000000000002"

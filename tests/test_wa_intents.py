@@ -277,3 +277,43 @@ def test_message_metadata_of_plain_text_has_no_optional_keys() -> None:
 
     assert set(metadata) == {"message_id", "timestamp", "message_type"}  # no profile name:
     # the bot never uses it, so the tracker does not keep it (data minimisation)
+
+
+def test_a_cart_is_the_reserved_catalog_order_intent_with_one_entity_per_item(
+    rasa_parse: Any,
+) -> None:
+    items = [
+        {"retailer_id": "BL-ESP-250", "quantity": 2, "item_price": "12.9", "currency": "EUR"},
+        {"retailer_id": "BL-TEA-100", "quantity": 1, "item_price": "8.9", "currency": "EUR"},
+    ]
+    note = '/affirm "hi" }'
+    cart = {"catalog_id": "2000000000000002", "text": note, "items": items}
+
+    text = rasa_text(inbound("order", note, order=cart))
+
+    intent, _ = rasa_parse(text)
+    assert intent == "EXTERNAL_catalog_order"
+    domain = Domain.load(str(ROOT / "domain.yml"))
+    (parsed,) = RegexMessageHandler().process([Message(data={"text": text})], domain)
+    entities = [(e["entity"], e["value"]) for e in parsed.get("entities")]
+    assert entities == [
+        ("catalog_id", "2000000000000002"),
+        ("catalog_item", items[0]),
+        ("catalog_item", items[1]),
+    ]
+
+
+def test_an_empty_cart_has_no_item_entities(rasa_parse: Any) -> None:
+    cart = {"catalog_id": "", "text": "", "items": []}
+
+    assert rasa_parse(rasa_text(inbound("order", order=cart))) == (
+        "EXTERNAL_catalog_order",
+        {"catalog_id": ""},
+    )
+
+
+def test_customers_cannot_type_the_catalog_order_intent(rasa_parse: Any) -> None:
+    typed = '/EXTERNAL_catalog_order{"catalog_item": {"retailer_id": "x", "quantity": 1}}'
+
+    assert rasa_parse(rasa_text(inbound("text", typed)))[0] is None
+    assert payload_text(typed, "Cart") == "Cart"

@@ -12,7 +12,10 @@ from connectors.whatsapp.payloads import (
     InboundMessage,
     Notification,
     PayloadError,
+    message_from_json,
+    message_to_json,
     parse_notification,
+    readable,
 )
 
 PHONE_NUMBER_ID = "100000000000001"
@@ -438,3 +441,67 @@ def test_message_without_any_sender_id_is_skipped_like_other_malformed_ones() ->
         except PayloadError:
             usable.append((inbound.id, "<no key: PayloadError>"))
     assert usable == [("wamid.A1", CUSTOMER_PHONE), ("wamid.B1", OTHER_PHONE)]
+
+
+def order(items: list[Any], catalog_id: Any = "2000000000000002", **extra: Any) -> dict[str, Any]:
+    """A cart as WhatsApp sends it (`type: order`)."""
+    return message("order", {"catalog_id": catalog_id, "product_items": items, **extra})
+
+
+def test_cart_order_message_keeps_every_item_as_sent() -> None:
+    items = [
+        {"product_retailer_id": "BL-ESP-250", "quantity": 2, "item_price": 12.9, "currency": "EUR"},
+        {"product_retailer_id": "BL-TEA-100", "quantity": "1", "item_price": 8, "currency": "EUR"},
+    ]
+
+    parsed = single(order(items, text="for the office"))
+
+    assert (parsed.kind, parsed.raw_type, parsed.text) == ("order", "order", "for the office")
+    assert parsed.order == {
+        "catalog_id": "2000000000000002",
+        "text": "for the office",
+        "items": [
+            {"retailer_id": "BL-ESP-250", "quantity": 2, "item_price": "12.9", "currency": "EUR"},
+            {"retailer_id": "BL-TEA-100", "quantity": 1, "item_price": "8", "currency": "EUR"},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        ({}, {"retailer_id": "", "quantity": None, "item_price": None, "currency": ""}),
+        (
+            {"product_retailer_id": "X", "quantity": True, "item_price": "NaN", "currency": 5},
+            {"retailer_id": "X", "quantity": None, "item_price": None, "currency": "5"},
+        ),
+        (
+            {"product_retailer_id": "X", "quantity": 1.5, "item_price": [1], "currency": "EUR"},
+            {"retailer_id": "X", "quantity": None, "item_price": None, "currency": "EUR"},
+        ),
+        (
+            {"product_retailer_id": "X", "quantity": -3, "item_price": "-1", "currency": "EUR"},
+            {"retailer_id": "X", "quantity": -3, "item_price": "-1", "currency": "EUR"},
+        ),
+    ],
+)
+def test_cart_items_keep_unusable_values_as_none(
+    item: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    parsed = single(order([item]))
+
+    assert parsed.order is not None and parsed.order["items"] == [expected]
+
+
+def test_cart_without_items_or_with_junk_items() -> None:
+    assert single(message("order", None)).order == {"catalog_id": "", "text": "", "items": []}
+    junk = single(order(["not an item", 7, None], catalog_id=None))
+    assert junk.order == {"catalog_id": "", "text": "", "items": []}
+
+
+def test_cart_survives_the_replay_record() -> None:
+    item = {"product_retailer_id": "BL-ESP-250", "quantity": 2, "item_price": 1, "currency": "EUR"}
+    parsed = single(order([item]))
+
+    assert message_from_json(message_to_json(parsed)) == parsed
+    assert readable(parsed)["items"] == [{"retailer_id": "BL-ESP-250", "quantity": 2}]

@@ -18,8 +18,13 @@ from rasa.shared.core.constants import DEFAULT_INTENTS
 from connectors.edge.intent_text import INTENT_PREFIX, intent_message
 from connectors.edge.json_body import parse_json
 from connectors.whatsapp.payloads import InboundMessage
-from shop_contract.entities import FLOW_DATA, FLOW_TOKEN
-from shop_contract.intents import FLOW_COMPLETED, RESERVED_PREFIXES, UNREADABLE_MESSAGE
+from shop_contract.entities import CATALOG_ID, CATALOG_ITEM, FLOW_DATA, FLOW_TOKEN
+from shop_contract.intents import (
+    CATALOG_ORDER,
+    FLOW_COMPLETED,
+    RESERVED_PREFIXES,
+    UNREADABLE_MESSAGE,
+)
 
 _PAYLOAD_INTENT = re.compile(r"^/(?P<intent>[A-Za-z0-9_]+)(?P<entities>\{.*\})?$", re.DOTALL)
 
@@ -75,6 +80,8 @@ def rasa_text(message: InboundMessage) -> str:
         return payload_text(message.payload, message.text)
     if message.kind == "media" and message.text.strip():
         return safe_text(message.text)
+    if message.kind == "order" and message.order is not None:
+        return catalog_order_text(message.order)
     if message.kind == "location":
         location = message.location or {}
         words = " ".join(str(location.get(k) or "") for k in ("name", "address")).strip()
@@ -103,6 +110,14 @@ def flow_completed_text(response: dict[str, Any]) -> str:
     if token:
         entities[FLOW_TOKEN] = token
     return intent_message(FLOW_COMPLETED, entities)
+
+
+def catalog_order_text(order: dict[str, Any]) -> str:
+    """A cart as the reserved intent: its catalog id and one entity per item. The customer's
+    note (`order.text`) stays out: it is free text, and only the items make the order."""
+    return intent_message(
+        CATALOG_ORDER, {CATALOG_ID: order["catalog_id"], CATALOG_ITEM: list(order["items"])}
+    )
 
 
 def message_metadata(message: InboundMessage) -> dict[str, Any]:

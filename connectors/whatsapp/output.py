@@ -18,6 +18,7 @@ from rasa.core.channels.channel import OutputChannel
 from connectors.jobs.outbox import OutboxWriter, Undeliverable
 from connectors.settings import WhatsAppSettings
 from connectors.storage.store import ConnectorStore
+from connectors.whatsapp.commerce import catalog_bodies
 from connectors.whatsapp.graph import GraphApiError, GraphClient
 from connectors.whatsapp.messages import (
     buttons_bodies,
@@ -29,9 +30,11 @@ from connectors.whatsapp.messages import (
 )
 from connectors.whatsapp.wasender import WaSenderClient, WaSenderError
 from shop_contract.custom_messages import (
+    CATALOG_PRODUCTS_KEY,
     ERASE_REQUEST_KEY,
     FLOW_RESPONSE_KEY,
     HANDOVER_REQUEST_KEY,
+    PRODUCTS_FALLBACK,
 )
 
 logger = logging.getLogger(__name__)
@@ -137,10 +140,26 @@ class WhatsAppOutput(OutputChannel):
             request = json_message[HANDOVER_REQUEST_KEY]
             self.handover_request = request if isinstance(request, dict) else {}
             return
+        if CATALOG_PRODUCTS_KEY in json_message:
+            await self.send_products(recipient_id, json_message[CATALOG_PRODUCTS_KEY])
+            return
         if not isinstance(json_message.get("type"), str):
             logger.warning("custom message without a Graph 'type'; dropped")
             return
         await self.send_body(recipient_id, json_message)
+
+    async def send_products(self, recipient_id: str, request: Any) -> None:
+        """Products from the Meta catalog, as product messages with the catalog's id; the
+        request's fallback text when this server has no WHATSAPP_CATALOG_ID (the action
+        server's settings differ) or the request cannot be built."""
+        request = request if isinstance(request, dict) else {}
+        catalog_id = self.settings.catalog_id
+        bodies = catalog_bodies(request, catalog_id) if catalog_id else []
+        if not bodies:
+            logger.warning("catalog products sent as text: no catalog id or unusable request")
+            bodies = text_bodies(str(request.get(PRODUCTS_FALLBACK) or ""))
+        for body in bodies:
+            await self.send_body(recipient_id, body)
 
     def within_window(self, customer_id: str, now: float | None = None) -> bool:
         last = self.store.messages.last_inbound_at(customer_id)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from connectors.edge.json_body import parse_json
+from connectors.whatsapp.cart import catalog_order
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,8 @@ class InboundMessage:
     id: str
     customer: Customer
     timestamp: int
-    kind: str  # text, button_reply, list_reply, nfm_reply, button, location, media, unsupported
+    # text, button_reply, list_reply, nfm_reply, button, location, media, order, unsupported
+    kind: str
     text: str = ""
     payload: str | None = None  # button/list reply id, template button payload
     flow_response: dict[str, Any] | None = None  # nfm_reply's response_json
@@ -58,6 +60,7 @@ class InboundMessage:
     location: dict[str, Any] | None = None
     context_id: str | None = None  # the message this one replies to
     raw_type: str = ""
+    order: dict[str, Any] | None = None  # a catalog cart, as `catalog_order` reads it
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,9 @@ def parse_message(message: dict[str, Any], contacts: dict[str, Customer]) -> Inb
     if kind == "location":
         location = _dict(message.get("location"))
         return InboundMessage(kind="location", location=location, **base)
+    if kind == "order":
+        order = catalog_order(message.get("order"))
+        return InboundMessage(kind="order", text=order["text"], order=order, **base)
     if kind in MEDIA_TYPES:
         media = _dict(message.get(kind))
         return InboundMessage(
@@ -257,6 +263,11 @@ def readable(message: InboundMessage) -> dict[str, Any]:
     }
     if message.text:
         content["text"] = message.text
+    if message.order:
+        content["items"] = [
+            {"retailer_id": item["retailer_id"], "quantity": item["quantity"]}
+            for item in message.order["items"]
+        ]
     if message.location:
         content["location"] = {
             key: message.location[key]

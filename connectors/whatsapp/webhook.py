@@ -56,7 +56,7 @@ from connectors.whatsapp.payloads import (
 )
 from connectors.whatsapp.statuses import DeliveryStatuses
 from shop_contract.flow_tokens import FlowTokenError, read_token_for
-from shop_contract.intents import UNREADABLE_MESSAGE
+from shop_contract.intents import CATALOG_ORDER, UNREADABLE_MESSAGE
 
 logger = logging.getLogger(__name__)
 
@@ -267,6 +267,8 @@ class MessagesWebhook:
         the 'continue in the chat' hand-over, nor for a completion whose token is refused."""
         if message.kind != "nfm_reply":
             text = rasa_text(message)
+            if message.kind == "order" and not self.knows(CATALOG_ORDER):
+                text = intent_message(UNREADABLE_MESSAGE)  # a bot that takes no carts
             if text == intent_message(UNREADABLE_MESSAGE) and not self.knows(UNREADABLE_MESSAGE):
                 logger.info(
                     "%s message not handed to the bot: its domain has no intent %s",

@@ -145,9 +145,17 @@ function botContent(node, message) {
     return;
   }
   const interactive = body.interactive;
-  node.append(interactive.body.text);
+  if (interactive.header && interactive.header.text) node.append(interactive.header.text, "\n");
+  node.append(interactive.body ? interactive.body.text : "");
   const options = el("div", { class: "options" });
   const action = interactive.action;
+  // Product messages from the Meta catalog: the items they show (no cart on this page yet;
+  // the simulator's API sends carts: POST /api/customers/{wa_id}/order).
+  const products = interactive.type === "product_list"
+    ? action.sections.map((s) => `${s.title}: ${s.product_items.map((i) => i.product_retailer_id).join(", ")}`)
+    : interactive.type === "product" ? [`🛍 ${action.product_retailer_id}`]
+      : interactive.type === "catalog_message" ? ["🛍 View catalog"] : [];
+  products.forEach((line) => options.append(el("div", { class: "kind" }, line)));
   if (interactive.type === "button") {
     action.buttons.forEach((b) => options.append(
       optionButton(b.reply.title, () => reply(message.id, b.reply.id), "reply")));

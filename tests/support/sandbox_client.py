@@ -25,7 +25,7 @@ def shown(message: dict[str, Any]) -> str:
     if body["type"] == "text":
         return str(body["text"]["body"])
     if body["type"] == "interactive":
-        return str(body["interactive"]["body"]["text"])
+        return str(body["interactive"].get("body", {}).get("text", ""))
     if body["type"] == "template":
         parameters = [p for c in body["template"].get("components", []) for p in c["parameters"]]
         return " ".join(str(p["text"]) for p in parameters)
@@ -33,7 +33,7 @@ def shown(message: dict[str, Any]) -> str:
 
 
 def kind(message: dict[str, Any]) -> str:
-    """text, template, or interactive:button|list|cta_url|flow."""
+    """text, template, or interactive:button|list|cta_url|flow|product_list|product."""
     body = message["body"]
     if body["type"] == "interactive":
         return f"interactive:{body['interactive']['type']}"
@@ -73,6 +73,11 @@ class Customer:
 
     def say(self, text: str) -> None:
         self._post("text", {"text": text})
+
+    def send_cart(self, items: list[dict[str, Any]], **extra: Any) -> None:
+        """Sends a cart from the catalog ({retailer_id, quantity[, item_price]} each) as
+        WhatsApp's `order` message; `extra` may name another catalog_id."""
+        self._post("order", {"items": items, **extra})
 
     def wait(self, count: int, settle: bool = False) -> list[dict[str, Any]]:
         """The bot's messages, once there are at least `count` — and with `settle`, once the
