@@ -74,7 +74,7 @@ class HandoverPause:
         handover = await asyncio.to_thread(self.store.handovers.current, customer_id)
         if handover is None:
             return False
-        if handover.is_open and time.time() - handover.quiet_since < self.timeout_seconds:
+        if self.pauses(handover):
             await asyncio.to_thread(self.desk.forward, handover, message_id, content)
             self.outbox_wake.set()
             logger.info("hand-over %s: customer message forwarded", handover.ref)
@@ -93,6 +93,15 @@ class HandoverPause:
         except Exception:
             logger.exception("hand-over %s: hand-back failed; the sweep retries", ref)
         return False
+
+    def pauses(self, handover: Handover) -> bool:
+        """The hand-over is open and someone from the shop wrote within the timeout."""
+        return handover.is_open and time.time() - handover.quiet_since < self.timeout_seconds
+
+    async def is_paused(self, customer_id: str) -> bool:
+        """True while the bot is paused for the customer (see `pauses`)."""
+        handover = await asyncio.to_thread(self.store.handovers.current, customer_id)
+        return handover is not None and self.pauses(handover)
 
     async def start(
         self, customer_id: str, request: dict[str, Any], send_text: Callable[[str], Awaitable[Any]]

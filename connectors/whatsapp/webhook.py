@@ -13,7 +13,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from rasa.core.channels.channel import UserMessage
@@ -63,9 +62,6 @@ logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
-
-INTAKE_LOCK_SUFFIX = ":intake"  # the customer's intake lock, beside the conversation's own
-INTAKE_POLL_SECONDS = 0.05  # how often a message waiting for the lock looks again (Rasa: 1 s)
 
 
 class MessagesWebhook:
@@ -184,24 +180,7 @@ class MessagesWebhook:
 
     async def handle_message(self, message: InboundMessage, on_new_message: OnNewMessage) -> None:
         """One customer message through Rasa, with read receipt and typing indicator; to the
-        shop instead while the customer is handed over to a person (no typing then). Taken
-        in under the customer's intake lock, from the pause check until the hand-over its
-        turn asked for is open: a message that reached another replica meanwhile sees it."""
-        async with self.intake_lock(message.customer.key):
-            await self.take_in(message, on_new_message)
-
-    def intake_lock(self, customer_id: str) -> AbstractAsyncContextManager[Any]:
-        """The customer's intake lock in Rasa's lock store, which the replicas share (none
-        without an agent, as in unit tests). Not the conversation's lock: the turn inside
-        takes that one, and Stripe's and hand-back turns must not wait for the intake."""
-        lock_store = getattr(self.agent, "lock_store", None)
-        if lock_store is None:
-            return contextlib.nullcontext()
-        return lock_store.lock(  # type: ignore[no-any-return]
-            f"{customer_id}{INTAKE_LOCK_SUFFIX}", wait_time_in_seconds=INTAKE_POLL_SECONDS
-        )
-
-    async def take_in(self, message: InboundMessage, on_new_message: OnNewMessage) -> None:
+        shop instead while the customer is handed over to a person (no typing then)."""
         customer_id = message.customer.key
         await asyncio.to_thread(
             self.store.messages.touch_customer, customer_id, message.timestamp or time.time()
@@ -225,21 +204,51 @@ class MessagesWebhook:
                 message_id=message.id,
                 metadata=message_metadata(message),
             )
-            if flow_token is None:
-                await on_new_message(turn)
-            elif not await self.complete(message, flow_token, lambda: on_new_message(turn)):
-                return  # left unprocessed: the recovery sweep replays it later
+            if flow_token is not None:
+                if not await self.complete(message, flow_token, lambda: on_new_message(turn)):
+                    return  # left unprocessed: the recovery sweep replays it later
+                await self.open_handover(customer_id, output)
+            else:
+                while not await self.run_turn(turn, on_new_message, output):
+                    # Handed over to a person while it waited for its turn: to the shop.
+                    if await self.handover.intercept(customer_id, message.id, readable(message)):
+                        await asyncio.to_thread(self.store.messages.mark_processed, message.id)
+                        return
+        if output.erase_request is not None:
+            if not await self.erasure.erase(self.agent, customer_id, output.erase_request):
+                await asyncio.to_thread(self.store.messages.mark_processed, message.id)  # no replay
+            return
+        await asyncio.to_thread(self.store.messages.mark_processed, message.id)
+
+    async def run_turn(
+        self, turn: UserMessage, on_new_message: OnNewMessage, output: WhatsAppOutput
+    ) -> bool:
+        """Runs a customer's turn, and opens the hand-over it asked for; False, running
+        nothing, when the customer was handed over while the message waited for its turn.
+
+        Rasa runs one turn of a conversation at a time, under its lock store's lock (shared
+        by the replicas). The pause is checked, the turn run and its hand-over opened under
+        that same lock, taken as Rasa's `Agent.handle_message` takes it: a message that
+        reached another replica during a hand-over turn sees the hand-over once it runs."""
+        agent = self.agent
+        if agent is None or not agent.is_ready():  # before start-up ends; unit tests
+            await on_new_message(turn)
+            await self.open_handover(turn.sender_id, output)
+            return True
+        async with agent.lock_store.lock(turn.sender_id):
+            if await self.handover.is_paused(turn.sender_id):
+                return False
+            await agent.processor.handle_message(turn)
+            await self.open_handover(turn.sender_id, output)
+        return True
+
+    async def open_handover(self, customer_id: str, output: WhatsAppOutput) -> None:
         if output.handover_request is not None:
             await self.handover.start(
                 customer_id,
                 output.handover_request,
                 lambda text: output.send_text_message(customer_id, text),
             )
-        if output.erase_request is not None:
-            if not await self.erasure.erase(self.agent, customer_id, output.erase_request):
-                await asyncio.to_thread(self.store.messages.mark_processed, message.id)  # no replay
-            return
-        await asyncio.to_thread(self.store.messages.mark_processed, message.id)
 
     async def complete(
         self, message: InboundMessage, flow_token: str, turn: Callable[[], Awaitable[Any]]
