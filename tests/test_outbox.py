@@ -23,7 +23,6 @@ from connectors.whatsapp.graph import GraphClient, GraphSettings
 from connectors.whatsapp.output import WhatsAppOutput
 from connectors.whatsapp.wasender import WaSenderClient
 from sandbox import stripe_events as se
-from sandbox.graph_api import GraphApiEmulator
 from scripts import outbox_cli
 
 CUSTOMER = "15550601234"
@@ -104,27 +103,6 @@ def test_after_24_hours_it_is_a_dead_letter_an_operator_can_retry(
 
     assert run_worker(store, accept) == 1
     assert [e.status for e in store.outbox.entries()] == ["sent"]
-
-
-def test_a_message_meta_refuses_for_good_is_dead_at_once_and_holds_up_nothing(
-    store: ConnectorStore, graph_api: GraphApiEmulator
-) -> None:
-    settings = GraphSettings(graph_api.base_url, graph_api.phone_number_id, graph_api.access_token)
-    whatsapp = WhatsAppSettings(
-        graph_api.access_token, graph_api.phone_number_id, ("s",), "v", graph_api.base_url
-    )
-    output = WhatsAppOutput(whatsapp, GraphClient(settings), store, notifications=True)
-    store.messages.touch_customer(CUSTOMER, time.time())  # within the 24-hour window
-    malformed = {"type": "text", "text": {}}  # Meta answers 400 (#100): no body
-    store.outbox.enqueue("evt_8:0", CUSTOMER, json.dumps(malformed))
-    store.outbox.enqueue("evt_8:1", CUSTOMER, json.dumps(BODY))
-
-    assert run_worker(store, output.deliver) == 1  # the next message went out in the same round
-    first, second = store.outbox.entries()
-    assert (first.status, first.attempts) == ("dead", 1)
-    assert first.last_error is not None and "status=400" in first.last_error
-    assert second.status == "sent"
-    assert [m["text"] for m in graph_api.messages() if m.get("to") == CUSTOMER][-1] == BODY["text"]
 
 
 def test_two_workers_never_send_the_same_entry(store: ConnectorStore) -> None:

@@ -73,10 +73,10 @@ class OutboxWriter:
 
 
 def is_final(error: Exception) -> bool:
-    """A refusal retrying cannot change: the transport's error says `retryable` is False (the
-    Graph API client's GraphApiError does, for a 4xx other than rate limits: a malformed
-    message, a number not on WhatsApp). Anything else is worth another attempt."""
-    return getattr(error, "retryable", True) is False
+    """A refusal retrying cannot change: the transport's error says it is `final` (the Graph
+    API client's GraphApiError does for a malformed message or a number not on WhatsApp;
+    never for a rate limit or an expired token). Anything else is worth another attempt."""
+    return getattr(error, "final", False) is True
 
 
 def retry_delay(attempts: int, base: float) -> float:

@@ -42,6 +42,15 @@ class GraphSettings:
         object.__setattr__(self, "api_base", self.api_base.rstrip("/"))
 
 
+# Meta's error codes for a message that can never be sent as it is: invalid parameter (also
+# a number not on WhatsApp), a required parameter missing, a parameter value invalid, sender
+# and recipient the same, undeliverable, an unsupported type, and a template that does not
+# exist or does not fit its parameters (132000, 132001, 132005, 132007, 132012).
+FINAL_CODES = frozenset(
+    {100, 131008, 131009, 131021, 131026, 131051, 132000, 132001, 132005, 132007, 132012}
+)
+
+
 class GraphApiError(Exception):
     """A Graph API call that failed for good.
 
@@ -56,6 +65,14 @@ class GraphApiError(Exception):
         self.code = code
         self.title = title
         self.retryable = retryable
+
+    @property
+    def final(self) -> bool:
+        """Meta will never accept this message, however often it is sent again: it is
+        malformed, or WhatsApp cannot reach its recipient. Rate limits (which Meta answers
+        with HTTP 400 too), an expired token or a blocked account are not final: the same
+        message goes out once they pass, so the outbox keeps retrying those."""
+        return self.code in FINAL_CODES
 
 
 @dataclass(frozen=True)
