@@ -23,8 +23,6 @@ from sanic.response import HTTPResponse
 from connectors.edge.intent_text import intent_message
 from connectors.edge.json_body import parse_json
 from connectors.edge.signatures import verify_hub_signature
-from connectors.flows.completion import complete_once
-from connectors.flows.endpoint import EXPIRED_MESSAGE
 from connectors.handover.pause import HandoverPause
 from connectors.jobs.customer_queue import CustomerQueues
 from connectors.jobs.leases import Hold
@@ -33,14 +31,11 @@ from connectors.log_refs import customer_ref, message_ref
 from connectors.settings import WhatsAppSettings
 from connectors.storage.leases import new_claim
 from connectors.storage.schema import inbound_messages
-from connectors.storage.sealing import digest
 from connectors.storage.store import ConnectorStore
 from connectors.whatsapp.erasure import Erasure
+from connectors.whatsapp.flow_replies import complete, completion_input
 from connectors.whatsapp.graph import GraphApiError, GraphClient
 from connectors.whatsapp.intents import (
-    completion_token,
-    flow_completed_text,
-    is_order_completion,
     message_metadata,
     rasa_text,
 )
@@ -54,7 +49,6 @@ from connectors.whatsapp.payloads import (
     readable,
 )
 from connectors.whatsapp.statuses import DeliveryStatuses
-from shop_contract.flow_tokens import FlowTokenError, read_token_for
 from shop_contract.intents import CATALOG_ORDER, UNREADABLE_MESSAGE
 
 logger = logging.getLogger(__name__)
@@ -205,7 +199,10 @@ class MessagesWebhook:
                 metadata=message_metadata(message),
             )
             if flow_token is not None:
-                if not await self.complete(message, flow_token, lambda: on_new_message(turn)):
+                lease = self.settings.replay_lease_seconds
+                if not await complete(
+                    self.store, lease, message, flow_token, lambda: on_new_message(turn)
+                ):
                     return  # left unprocessed: the recovery sweep replays it later
                 await self.open_handover(customer_id, output)
             else:
@@ -250,25 +247,6 @@ class MessagesWebhook:
                 lambda text: output.send_text_message(customer_id, text),
             )
 
-    async def complete(
-        self, message: InboundMessage, flow_token: str, turn: Callable[[], Awaitable[Any]]
-    ) -> bool:
-        """The completion turn of an nfm_reply, claimed under its message id digest so that
-        its replay after a crash takes its own claim again; False when another completion's
-        turn holds the token: the message waits for a replay instead of being dropped."""
-        claim = await complete_once(
-            self.store, flow_token, digest(message.id), turn, self.settings.replay_lease_seconds
-        )
-        if claim == "held":
-            logger.info(
-                "flow completion waits: another turn holds its token; message=%s",
-                message_ref(message.id),
-            )
-            return False
-        if claim == "done":
-            logger.info("flow completion already handled: message=%s", message_ref(message.id))
-        return True
-
     async def text_for(
         self, message: InboundMessage, output: WhatsAppOutput
     ) -> tuple[str | None, str | None]:
@@ -286,28 +264,7 @@ class MessagesWebhook:
                 )
                 return None, None
             return text, None
-        response_json = message.flow_response or {}
-        if not is_order_completion(response_json):
-            return None, None  # the 'continue in the chat' hand-over: the turn already runs
-        token = completion_token(response_json)
-        if isinstance(token, str) and await asyncio.to_thread(
-            self.store.flow_claims.is_done, token
-        ):
-            # a re-delivery or replay once the order exists: nothing to do, nothing to say
-            logger.info("flow completion already handled: message=%s", message_ref(message.id))
-            return None, None
-        try:
-            read_token_for(token, message.customer.key, self.settings.app_secrets)
-        except FlowTokenError as error:
-            logger.warning(
-                "flow completion refused: %s; message=%s customer=%s",
-                error,
-                message_ref(message.id),
-                customer_ref(message.customer.key),
-            )
-            await output.send_text_message(message.customer.key, EXPIRED_MESSAGE)
-            return None, None
-        return flow_completed_text(response_json), str(token)  # a verified token
+        return await completion_input(message, self.store, self.settings.app_secrets, output)
 
     def knows(self, intent: str) -> bool:
         """Whether the bot's domain has `intent` (True until the agent is loaded).
