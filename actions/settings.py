@@ -75,6 +75,13 @@ class StripeSettings:
     recovery_promotion_codes: bool = Field(
         default=False, env="CHECKOUT_RECOVERY_PROMOTION_CODES", expected="true or false"
     )
+    # Stripe Tax computes the tax from the customer's address on the Checkout page (the
+    # account needs Stripe Tax set up); customers may enter the shop's promotion codes there.
+    # The confirmation shows what Stripe charged for each.
+    automatic_tax: bool = Field(default=False, env="STRIPE_AUTOMATIC_TAX", expected="true or false")
+    promotion_codes: bool = Field(
+        default=False, env="STRIPE_PROMOTION_CODES", expected="true or false"
+    )
     # Minutes before a link expires that the customer is reminded of it; 0 is off.
     reminder_minutes: int = Field(
         default=0,

@@ -52,8 +52,15 @@ def render(session: dict[str, Any], note: str = "", error: bool = False) -> str:
     period = " per period" if session["mode"] == "subscription" else ""
     actions = ""
     if status == "open":
+        code = (
+            '<label>Promotion code <input name="promotion_code" id="promotion_code" '
+            'autocomplete="off"></label>'
+            if session.get("allow_promotion_codes")
+            else ""
+        )
         actions = (
-            _button("pay", f"Pay with {SUCCESS_CARD} (succeeds)")
+            code
+            + _button("pay", f"Pay with {SUCCESS_CARD} (succeeds)")
             + _button("decline", f"Pay with {DECLINING_CARD} (declined)", "secondary")
             + _button("expire", "Let the link expire", "secondary")
         )

@@ -185,6 +185,8 @@ ACTION_CASES = [
         "CHECKOUT_RECOVERY_PROMOTION_CODES",
         "true or false",
     ),
+    ({**STRIPE, "STRIPE_AUTOMATIC_TAX": "sure"}, "STRIPE_AUTOMATIC_TAX", "true or false"),
+    ({**STRIPE, "STRIPE_PROMOTION_CODES": "1x"}, "STRIPE_PROMOTION_CODES", "true or false"),
     ({**STRIPE, "CHECKOUT_REMINDER_MINUTES": "-5"}, "CHECKOUT_REMINDER_MINUTES", "at least 0"),
     ({**STRIPE, "CHECKOUT_REMINDER_MINUTES": "2"}, "CHECKOUT_REMINDER_MINUTES", "at least 5"),
     (

@@ -84,6 +84,10 @@ def checkout_params(
                 "allow_promotion_codes": settings.recovery_promotion_codes,
             }
         }
+    if settings.automatic_tax:
+        params["automatic_tax"] = {"enabled": True}
+    if settings.promotion_codes:
+        params["allow_promotion_codes"] = True
     if subscription:
         params["subscription_data"] = {"metadata": metadata}
     else:

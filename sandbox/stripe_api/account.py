@@ -25,6 +25,7 @@ from sandbox.stripe_api.checks import (
 from sandbox.stripe_api.errors import StripeApiError
 from sandbox.stripe_api.recovery import after_expiration
 from sandbox.stripe_api.shipping import check_shipping
+from sandbox.stripe_api.tax_and_codes import apply_code, charge_tax, checked_options
 from shop_contract.catalog import Catalog
 
 REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
@@ -62,7 +63,16 @@ class StripeAccount:
 
     def act(self, session_id: str, outcome: Outcome) -> checkout.Events:
         """Moves the session as a button of its hosted page does (checkout.OUTCOMES)."""
-        return outcome(self.session(session_id), self._child_metadata.get(session_id, {}))
+        session = self.session(session_id)
+        if outcome in (checkout.pay, checkout.pay_by_debit) and session["status"] == "open":
+            charge_tax(session)  # the page has the customer's address by now
+        return outcome(session, self._child_metadata.get(session_id, {}))
+
+    def enter_promotion_code(self, session_id: str, code: str) -> dict[str, Any]:
+        """The customer typed `code` into the page's promotion code field."""
+        session = self.session(session_id)
+        apply_code(session, code)
+        return dict(session)
 
     def refunds_of(self, payment_intent: str) -> list[dict[str, Any]]:
         """The refunds made for this PaymentIntent, oldest first."""
@@ -76,6 +86,7 @@ class StripeAccount:
         now = int(time.time())
         expires_at = checked_expires_at(params.get("expires_at"), now)
         recovery = after_expiration(params)
+        options = checked_options(params)
         session_id = new_session_id()
         session: dict[str, Any] = {
             "id": session_id,
@@ -101,6 +112,7 @@ class StripeAccount:
             "subscription": None,
             "after_expiration": recovery,
             "recovered_from": None,
+            **options,
         }
         self.sessions[session_id] = session
         self._child_metadata[session_id] = _child_metadata(params, mode)

@@ -19,6 +19,18 @@ EXPIRY_SLACK_SECONDS = 5
 MODES = ("payment", "subscription")
 
 
+BOOLEANS = {"true": True, "false": False}
+
+
+def boolean(value: Any, param: str) -> bool:
+    """A form-encoded boolean (absent is False), as Stripe reads one."""
+    if value is None:
+        return False
+    if isinstance(value, str) and value in BOOLEANS:
+        return BOOLEANS[value]
+    raise StripeApiError(400, f"Invalid boolean: {value}", param=param)
+
+
 def check_known(params: Mapping[str, Any], known: frozenset[str], parent: str = "") -> None:
     """Stripe's answer to a parameter its API does not have."""
     unknown = stripe_params.unknown(dict(params), known)

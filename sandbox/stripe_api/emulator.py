@@ -117,6 +117,12 @@ class StripeEmulator(LoopbackServer):
         """The customer paid with the success card."""
         self.act(session_id, "pay", duplicate)
 
+    def enter_promotion_code(self, session_id: str, code: str) -> dict[str, Any]:
+        """The customer entered `code` on the hosted page (tax_and_codes.PROMOTION_CODES);
+        StripeApiError when the session takes no codes or the code is unknown."""
+        with self._lock:
+            return self.account.enter_promotion_code(session_id, code)
+
     def complete_late(self, session_id: str) -> None:
         """The customer paid a session that has been expired meanwhile (they submitted the
         page just before): how one order gets paid twice, through two of its sessions."""
@@ -192,9 +198,12 @@ class StripeEmulator(LoopbackServer):
             if outcome not in checkout.OUTCOMES:
                 return web.Response(status=400, text=f"Unknown action: {outcome[:40]!r}")
             try:
+                code = str(form.get("promotion_code") or "").strip()
+                if code and outcome == "pay":
+                    self.enter_promotion_code(session_id, code)
                 await self._act(session_id, outcome, form.get("duplicate") == "1")
                 note = PAGE_NOTES[outcome]
-            except checkout.CheckoutError as refused:
+            except (checkout.CheckoutError, StripeApiError) as refused:
                 note, error = str(refused), True
         elif request.method != "GET":
             return web.Response(status=405, text="GET or POST only.")

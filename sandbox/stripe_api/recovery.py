@@ -6,18 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from sandbox import stripe_params
-from sandbox.stripe_api.checks import check_known
+from sandbox.stripe_api.checks import boolean, check_known
 from sandbox.stripe_api.errors import StripeApiError
-
-BOOLEANS = {"true": True, "false": False}
-
-
-def _flag(value: Any, param: str) -> bool:
-    if value is None:
-        return False
-    if isinstance(value, str) and value in BOOLEANS:
-        return BOOLEANS[value]
-    raise StripeApiError(400, f"Invalid boolean: {value}", param=param)
 
 
 def after_expiration(params: dict[str, Any]) -> dict[str, Any] | None:
@@ -44,8 +34,8 @@ def after_expiration(params: dict[str, Any]) -> dict[str, Any] | None:
         )
     return {
         "recovery": {
-            "enabled": _flag(recovery["enabled"], "after_expiration[recovery][enabled]"),
-            "allow_promotion_codes": _flag(
+            "enabled": boolean(recovery["enabled"], "after_expiration[recovery][enabled]"),
+            "allow_promotion_codes": boolean(
                 recovery.get("allow_promotion_codes"),
                 "after_expiration[recovery][allow_promotion_codes]",
             ),
