@@ -23,6 +23,7 @@ button.secondary{background:#e3e8ee;color:#30313d}
 .note{padding:10px;border-radius:6px;background:#eef;margin:12px 0}
 .error{background:#fde2e1}
 label{display:block;margin:10px 0;font-size:14px}
+table{width:100%;border-collapse:collapse;font-size:14px}td{padding:4px 0}.num{text-align:right}
 """
 
 
@@ -45,7 +46,35 @@ def _button(outcome: str, label: str, css: str = "") -> str:
     )
 
 
-def render(session: dict[str, Any], note: str = "", error: bool = False) -> str:
+def _items(session: dict[str, Any], line_items: list[dict[str, Any]]) -> str:
+    """What is being paid for, row by row, as Stripe's page lists it: the line items, then
+    delivery, discount and tax as the session's totals say."""
+    currency = str(session["currency"])
+    rows = [
+        (f"{item['quantity']} × {item['description']}", int(item["amount_total"]))
+        for item in line_items
+    ]
+    details = session.get("total_details") or {}
+    if details.get("amount_shipping"):
+        rows.append(("Delivery", int(details["amount_shipping"])))
+    if details.get("amount_discount"):
+        rows.append(("Discount", -int(details["amount_discount"])))
+    if details.get("amount_tax"):
+        rows.append(("Tax", int(details["amount_tax"])))
+    cells = "".join(
+        f'<tr><td>{escape(label)}</td><td class="num">'
+        f"{'−' if amount < 0 else ''}{escape(format_amount(abs(amount), currency))}</td></tr>"
+        for label, amount in rows
+    )
+    return f'<table id="items">{cells}</table>'
+
+
+def render(
+    session: dict[str, Any],
+    line_items: list[dict[str, Any]],
+    note: str = "",
+    error: bool = False,
+) -> str:
     """The page for `session`, with `note` (the result of the last action) on top."""
     status = str(session["status"])
     amount = format_amount(int(session["amount_total"]), str(session["currency"]))
@@ -91,6 +120,7 @@ def render(session: dict[str, Any], note: str = "", error: bool = False) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1"><style>{_STYLE}</style></head>
 <body><div class="banner">SANDBOX — Stripe emulator, no real payment</div><main>
 <p>Order {escape(str(session.get("client_reference_id") or ""))}</p>
+{_items(session, line_items)}
 <div class="amount" id="amount">{escape(amount)}{period}</div>
 <p>Status: <strong id="status">{escape(status)}</strong>
 (payment {escape(str(session["payment_status"]))})</p>

@@ -32,7 +32,7 @@ def taxed(stripe_env: StripeEmulator, monkeypatch: pytest.MonkeyPatch) -> Stripe
 
 
 def linked(catalog: Catalog) -> Order:
-    order = espresso_order(catalog)  # 2 × €12.90 and delivery
+    order = espresso_order(catalog)  # 2 × €12.90, nothing delivered
     link = run(create_payment_link(order, CUSTOMER))
     return order.with_link(link.session_id, link.url)
 
@@ -98,6 +98,9 @@ def test_the_hosted_page_takes_a_code_and_charges_tax(
     session = taxed.sessions[str(order.checkout_session_id)]
     assert session["status"] == "complete" and session["total_details"]["amount_discount"] == 258
     assert f"€{session['amount_total'] / 100:.2f}" in paid.text
+    # The page lists what is paid for, then what Stripe added and took off.
+    for row in ("2 × Espresso Beans", "€25.80", "Discount", "−€2.58", "Tax"):
+        assert row in paid.text, row
 
 
 def test_a_page_without_codes_has_no_code_field(

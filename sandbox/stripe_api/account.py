@@ -41,12 +41,15 @@ class StripeAccount:
 
     def __init__(self, catalog: Catalog, page_url: Callable[[str], str]) -> None:
         self.prices: dict[str, int] = {p.stripe_price: p.unit_amount for p in catalog}
+        self.names: dict[str, str] = {p.stripe_price: p.name for p in catalog}
         self.recurring_prices: set[str] = {p.stripe_price for p in catalog if p.is_subscription}
         self.currency = catalog.currency
         self.sessions: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}  # refund id -> the refund, oldest first
         self.cancelled_subscriptions: set[str] = set()
         self._child_metadata: dict[str, dict[str, str]] = {}  # session id -> its PI/sub's
+        # What the hosted page lists (Stripe keeps line items apart from the session object).
+        self._line_items: dict[str, list[dict[str, Any]]] = {}
         self._page_url = page_url
 
     def session(self, session_id: str) -> dict[str, Any]:
@@ -67,6 +70,14 @@ class StripeAccount:
         if outcome in (checkout.pay, checkout.pay_by_debit) and session["status"] == "open":
             charge_tax(session)  # the page has the customer's address by now
         return outcome(session, self._child_metadata.get(session_id, {}))
+
+    def line_items(self, session_id: str) -> list[dict[str, Any]]:
+        """The session's line items (a recovered copy has its original's)."""
+        session = self.session(session_id)
+        return list(
+            self._line_items.get(session_id)
+            or self._line_items.get(str(session.get("recovered_from")), [])
+        )
 
     def enter_promotion_code(self, session_id: str, code: str) -> dict[str, Any]:
         """The customer typed `code` into the page's promotion code field."""
@@ -116,6 +127,14 @@ class StripeAccount:
         }
         self.sessions[session_id] = session
         self._child_metadata[session_id] = _child_metadata(params, mode)
+        self._line_items[session_id] = [
+            {
+                "description": self.names[item["price"]],
+                "quantity": int(item["quantity"]),
+                "amount_total": self.prices[item["price"]] * int(item["quantity"]),
+            }
+            for item in params["line_items"]
+        ]
         return dict(session)
 
     def recover(self, session_id: str) -> dict[str, Any] | None:

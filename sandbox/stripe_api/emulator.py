@@ -208,7 +208,9 @@ class StripeEmulator(LoopbackServer):
         elif request.method != "GET":
             return web.Response(status=405, text="GET or POST only.")
         with self._lock:
-            html = checkout_page.render(dict(session), note, error)
+            html = checkout_page.render(
+                dict(session), self.account.line_items(session_id), note, error
+            )
         return web.Response(text=html, content_type="text/html")
 
     def _recover(self, session_id: str) -> web.Response:
