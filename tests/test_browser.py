@@ -141,3 +141,25 @@ def test_a_hand_over_answered_from_the_staff_panel(
     WebDriverWait(browser, WAIT_SECONDS).until(
         ec.text_to_be_present_in_element((By.XPATH, box), "back with the bot")
     )
+
+
+def test_a_cart_from_the_catalog_by_clicking(browser: WebDriver, live_sandbox: Sandbox) -> None:
+    browser.get(live_sandbox.page + "/")
+    find(browser, "#customer-name").send_keys("Cart customer")
+    find(browser, "#add").click()
+    find(browser, "#text").send_keys("what do you sell")
+    find(browser, "#send").click()
+    products = bubble_with(browser, "BL-ESP-250")
+    espresso = products.find_element(By.XPATH, ".//button[.='＋ BL-ESP-250']")
+    espresso.click()
+    espresso.click()
+    products.find_element(By.XPATH, ".//button[.='＋ BL-SEN-100']").click()
+    WebDriverWait(browser, WAIT_SECONDS).until(
+        ec.text_to_be_present_in_element((By.ID, "cart-items"), "2 × BL-ESP-250, 1 × BL-SEN-100")
+    )
+    snap(browser, "6-cart")
+    find(browser, "#send-cart").click()
+    bubble_with(browser, "Cart sent: 3 item(s)")
+    summary = bubble_with(browser, "Sencha")
+    assert "2 × Espresso Beans" in summary.text and "1 × Sencha Green Tea" in summary.text
+    assert not browser.find_element(By.ID, "cart").is_displayed()  # sent, so emptied

@@ -6,6 +6,7 @@
 // The chat shown is remembered, so coming back from the Checkout page shows it again.
 const state = {
   active: localStorage.getItem("sandbox.active"), chats: [], drawn: "", flow: null, staffDrawn: "",
+  cart: {}, // the active customer's cart from product messages: retailer id -> quantity
 };
 const $ = (id) => document.getElementById(id);
 
@@ -29,6 +30,7 @@ async function api(path, body) {
 }
 
 function select(waId) {
+  if (waId !== state.active) { state.cart = {}; drawCart(); } // a cart is one customer's
   state.active = waId;
   state.drawn = "";
   localStorage.setItem("sandbox.active", waId);
@@ -149,13 +151,16 @@ function botContent(node, message) {
   node.append(interactive.body ? interactive.body.text : "");
   const options = el("div", { class: "options" });
   const action = interactive.action;
-  // Product messages from the Meta catalog: the items they show (no cart on this page yet;
-  // the simulator's API sends carts: POST /api/customers/{wa_id}/order).
-  const products = interactive.type === "product_list"
-    ? action.sections.map((s) => `${s.title}: ${s.product_items.map((i) => i.product_retailer_id).join(", ")}`)
-    : interactive.type === "product" ? [`🛍 ${action.product_retailer_id}`]
-      : interactive.type === "catalog_message" ? ["🛍 View catalog"] : [];
-  products.forEach((line) => options.append(el("div", { class: "kind" }, line)));
+  // Product messages from the Meta catalog: each item can go into the cart, which WhatsApp
+  // sends to the bot as an `order` message (POST /api/customers/{wa_id}/order).
+  const sections = interactive.type === "product_list" ? action.sections
+    : interactive.type === "product" ? [{ title: "", product_items: [action] }] : [];
+  sections.forEach((s) => {
+    if (s.title) options.append(el("div", { class: "kind" }, s.title));
+    s.product_items.forEach((item) => options.append(optionButton(
+      `＋ ${item.product_retailer_id}`, () => addToCart(item.product_retailer_id), "add-to-cart")));
+  });
+  if (interactive.type === "catalog_message") options.append(el("div", { class: "kind" }, "🛍 View catalog"));
   if (interactive.type === "button") {
     action.buttons.forEach((b) => options.append(
       optionButton(b.reply.title, () => reply(message.id, b.reply.id), "reply")));
@@ -169,6 +174,24 @@ function botContent(node, message) {
     options.append(optionButton(action.parameters.flow_cta, () => openFlow(message.id), "flow-cta"));
   }
   node.append(options);
+}
+
+function addToCart(retailerId) {
+  state.cart[retailerId] = (state.cart[retailerId] || 0) + 1;
+  drawCart();
+}
+
+function drawCart() {
+  const items = Object.entries(state.cart);
+  $("cart").classList.toggle("hidden", items.length === 0);
+  $("cart-items").textContent = "🛒 " + items.map(([id, quantity]) => `${quantity} × ${id}`).join(", ");
+}
+
+function sendCart() {
+  const items = Object.entries(state.cart).map(([id, quantity]) => ({ retailer_id: id, quantity }));
+  state.cart = {};
+  drawCart();
+  send(`/api/customers/${state.active}/order`, { items });
 }
 
 async function send(path, body) {
@@ -252,6 +275,8 @@ $("composer").addEventListener("submit", (event) => {
   $("text").value = "";
   send(`/api/customers/${state.active}/text`, { text });
 });
+$("send-cart").addEventListener("click", sendCart);
+$("clear-cart").addEventListener("click", () => { state.cart = {}; drawCart(); });
 $("flow-form").addEventListener("submit", submitFlow);
 $("flow-close").addEventListener("click", closeFlow);
 poll();
