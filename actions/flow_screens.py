@@ -181,6 +181,13 @@ def success_screen(flow_token: str, order: FlowOrder) -> dict[str, Any]:
     return screen(SUCCESS_SCREEN, {"extension_message_response": {"params": params}})
 
 
+def summary_error(data: Mapping[str, Any], error: str) -> dict[str, Any]:
+    """SUMMARY again, telling what is wrong (it leads nowhere but onwards)."""
+    fields = {key: str(data.get(key) or "") for key in ("cart", *DELIVERY_FIELDS)}
+    text = f"{error} Please go back to your cart."
+    return screen("SUMMARY", {**fields, "summary": text, "total_text": "", "error_message": error})
+
+
 def cart_step(catalog: Catalog, data: Mapping[str, Any]) -> dict[str, Any]:
     """The reply to PRODUCT: the cart changed (and shown again), or the next step."""
     try:
@@ -213,12 +220,14 @@ def next_screen(
     if current == FIRST_SCREEN:
         return cart_step(catalog, data)
     if current == "DELIVERY":
+        # The routing model leads DELIVERY only onwards: a bad cart is told here, and the
+        # customer goes back to the cart screen (WhatsApp's own Back) to change it.
         try:
             cart = read_cart(catalog, data.get("cart"))
         except FlowDataError as error:
-            return product_screen(catalog, (), str(error))
+            return delivery_screen(catalog, (), f"{error} Please go back to your cart.")
         if not cart:
-            return product_screen(catalog, (), "Your cart is empty. Please choose a product.")
+            return delivery_screen(catalog, (), "Your cart is empty. Please go back to it.")
         try:
             return summary_screen(catalog, parse_delivery(catalog, cart, data))
         except FlowDataError as error:
@@ -227,7 +236,7 @@ def next_screen(
         try:
             return success_screen(flow_token, parse_order(catalog, data))
         except FlowDataError as error:
-            return product_screen(catalog, (), str(error))
+            return summary_error(data, str(error))
     return product_screen(catalog, (), "Let's start again: please choose a product.")
 
 

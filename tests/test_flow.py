@@ -255,8 +255,10 @@ def test_checkout_with_nothing_that_ships_skips_the_address(catalog: Catalog) ->
             "DELIVERY",
             "country",
         ),
-        ("DELIVERY", {"cart": ""}, "PRODUCT", "cart is empty"),
-        ("SUMMARY", {"cart": "espresso-beans:99", **DELIVERY}, "PRODUCT", "between 1 and 10"),
+        ("DELIVERY", {"cart": ""}, "DELIVERY", "cart is empty"),
+        ("DELIVERY", {"cart": "a-pony:1"}, "DELIVERY", "no longer sold"),
+        ("SUMMARY", {"cart": "espresso-beans:99", **DELIVERY}, "SUMMARY", "between 1 and 10"),
+        ("SUMMARY", {"cart": "espresso-beans:1", **ADDRESS}, "SUMMARY", "country"),
         ("NOWHERE", {}, "PRODUCT", "start again"),
     ],
 )
@@ -272,6 +274,8 @@ def test_invalid_data_returns_a_screen_with_an_error(
     assert reply["screen"] == screen
     assert error in reply["data"]["error_message"]
     check_reply_matches_screen(flow, reply)
+    if current in flow["routing_model"]:  # the same screen, or one it routes to
+        assert screen == current or screen in flow["routing_model"][current]
 
 
 def test_an_invalid_cart_is_never_kept(catalog: Catalog) -> None:
