@@ -106,4 +106,5 @@ def cart_text(catalog: Catalog, cart: Cart) -> str:
 
 def ships(catalog: Catalog, cart: Cart) -> bool:
     """True when a product in the cart is delivered, so the Flow asks for an address."""
-    return any(getattr(catalog.get(line.product_id), "shipping", False) for line in cart)
+    products = (catalog.get(line.product_id) for line in cart)
+    return any(product is not None and product.shipping for product in products)

@@ -41,8 +41,6 @@ DELIVERY_FIELD_MAX_LENGTH = 120
 REMOVE = "0"  # the quantity option that takes a product out of the cart
 CHECKOUT = "checkout"  # the PRODUCT screen's `then` choice that moves on from the cart
 
-__all__ = ["FlowDataError", "FlowOrder", "back_screen", "next_screen", "product_screen"]
-
 
 @dataclass(frozen=True)
 class FlowOrder:
