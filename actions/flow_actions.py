@@ -18,13 +18,11 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.conversation import after, known_orders, latest_intent
 from actions.flow_screens import (
-    FlowDataError,
     back_screen,
     next_screen,
-    parse_selection,
+    parse_order,
     product_screen,
 )
-from actions.orders.model import Order
 from actions.payment_link_actions import (
     link_waits_for_old_order,
     send_new_payment_link,
@@ -92,20 +90,15 @@ class ActionFlowStep(Action):
         if token and token_already_ordered(tracker, token):
             logger.info("flow completion repeated, no second order")
             return []
+        catalog = default_catalog()
         try:
-            selection = parse_selection(default_catalog(), data)
-        except FlowDataError as error:
+            order = parse_order(catalog, data).draft(catalog, flow_token=token or None)
+        except ValueError as error:  # FlowDataError, or a limit Order.start enforces
             dispatcher.utter_message(text=f"Sorry, I couldn't take that order: {error}")
             return []
         others = await stop_other_links(dispatcher, tracker, None)
         if others.blocked in ("paid", "processing"):
             return others.events
-        order = Order.start(
-            default_catalog(),
-            {selection.product.id: selection.quantity},
-            flow_token=token or None,
-            delivery=selection.delivery,
-        )
         later = after(tracker, others.events)
         if others.blocked_by is not None:
             return others.events + link_waits_for_old_order(

@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -24,7 +25,7 @@ from bench.figures import Figure, percentile
 from bench.http_load import post_request, run_load
 from bench.memory import rss_mib
 from connectors.edge.signatures import hub_signature
-from connectors.flows.crypto import OAEP, encrypt_request
+from connectors.flows.crypto import OAEP, decrypt_response, encrypt_request
 from sandbox.graph_api import GraphApiEmulator
 from sandbox.launcher import LiveBot, start_bot
 from shop_contract.flow_tokens import issue_token
@@ -114,40 +115,80 @@ def ping_figures(bot: LiveBot, key: rsa.RSAPrivateKey, rsa_rate: float) -> list[
     ]
 
 
-ADDRESS = {"name": "Bench Customer", "street": "Main St 1", "postal_code": "1000", "city": "Town"}
+ADDRESS = {
+    "name": "Bench Customer",
+    "street": "Main St 1",
+    "postal_code": "1000",
+    "city": "Town",
+    "country": "DE",
+}
 FLOWS_PER_CUSTOMER = 40
+# A three-line cart, as the order Flow carries it from screen to screen.
+CART_STEPS = (
+    ("", "espresso-beans", "2", "add"),
+    ("espresso-beans:2", "filter-coffee", "1", "add"),
+    ("espresso-beans:2,filter-coffee:1", "green-tea", "1", "checkout"),
+)
+CART = "espresso-beans:2,filter-coffee:1,green-tea:1"
+EXPECTED_SCREENS = ["PRODUCT", "PRODUCT", "DELIVERY", "SUMMARY", "SUCCESS"]
+
+
+def flow_steps() -> list[tuple[str, dict[str, str]]]:
+    """(screen, data) of each data_exchange of one order of three products: each product
+    added on the cart screen (the last one checks out), then the address, then the summary."""
+    steps: list[tuple[str, dict[str, str]]] = [
+        ("PRODUCT", {"cart": cart, "product": product, "quantity": quantity, "then": then})
+        for cart, product, quantity, then in CART_STEPS
+    ]
+    return [*steps, ("DELIVERY", {"cart": CART, **ADDRESS}), ("SUMMARY", {"cart": CART, **ADDRESS})]
+
+
+def exchange_payload(token: str, screen: str, data: dict[str, str]) -> dict[str, object]:
+    return {
+        "version": "3.0",
+        "action": "data_exchange",
+        "screen": screen,
+        "flow_token": token,
+        "data": data,
+    }
 
 
 def one_order_flow(bot: LiveBot, key: rsa.RSAPrivateKey, conversation: str) -> list[bytes]:
-    """The four data_exchange requests of one order, as one customer's Flow sends them."""
+    """The requests of one order Flow, as one customer's WhatsApp sends them."""
     token = issue_token(conversation, (APP_SECRET,))
-    chosen = {"product": "espresso-beans", "quantity": "2"}
-    steps = [
-        ("PRODUCT", {"product": "espresso-beans"}),
-        ("QUANTITY", chosen),
-        ("DELIVERY", {**chosen, **ADDRESS}),
-        ("SUMMARY", {**chosen, **ADDRESS}),
-    ]
     return [
-        flow_post(
-            bot,
-            key,
-            {
-                "version": "3.0",
-                "action": "data_exchange",
-                "screen": screen,
-                "flow_token": token,
-                "data": data,
-            },
-        )
-        for screen, data in steps
+        flow_post(bot, key, exchange_payload(token, screen, data)) for screen, data in flow_steps()
     ]
+
+
+def check_one_flow(bot: LiveBot, key: rsa.RSAPrivateKey) -> None:
+    """One order Flow sent in order and every answer read: the load below then measures the
+    screens a customer goes through, not error screens (it only sees status codes)."""
+    token = issue_token(f"bench-check-{secrets.token_hex(3)}", (APP_SECRET,))
+    screens = []
+    for screen, data in flow_steps():
+        body, aes_key, iv = encrypt_request(exchange_payload(token, screen, data), key.public_key())
+        raw = json.dumps(body).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Hub-Signature-256": hub_signature(raw, APP_SECRET),
+        }
+        response = requests.post(
+            f"{bot.rasa_url}/webhooks/whatsapp/flow", data=raw, headers=headers, timeout=10
+        )
+        assert response.status_code == 200, response.status_code
+        answer = decrypt_response(response.text, aes_key, iv)
+        assert "error_message" not in answer.get("data", {}), answer
+        screens.append(answer["screen"])
+    assert screens == EXPECTED_SCREENS, screens
 
 
 def data_exchange_figures(bot: LiveBot, key: rsa.RSAPrivateKey) -> list[Figure]:
-    """Each connection is a line of customers, each going through a whole order Flow
-    (every fourth request closes the Flow, which also places the order in the chat)."""
+    """Each connection is a line of customers, each going through a whole order Flow of a
+    three-line cart (every fifth request closes the Flow, which also places the order in the
+    chat)."""
     host, port = address(bot)
+    check_one_flow(bot, key)
     figures = []
     for customers in CONCURRENCY_LEVELS:
         requests = []

@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from actions.flow_screens import next_screen
 from bench.__main__ import render, selected
 from bench.chart import latency_series, save_chart
 from bench.figures import Figure
+from bench.flow import CART, EXPECTED_SCREENS, flow_steps
 from bench.intent_scores import Prediction, score
 from bench.memory import rss_mib
+from shop_contract.catalog import default_catalog
 
 FIGURES = [
     Figure("flow_data_exchange_8_customers", "p50", 115.0, "ms"),
@@ -65,3 +68,13 @@ def test_held_out_scores_count_a_fallback_as_wrong_and_find_the_weakest_intent()
     assert (scores.worst_intent, scores.worst_accuracy, scores.examples) == ("order", 0.0, 6)
     with pytest.raises(ValueError, match="no held-out examples"):
         score([])
+
+
+def test_the_flow_bench_walks_a_three_line_cart_to_the_end() -> None:
+    """The requests `make bench` sends (without reading the answers, for speed) are an order
+    Flow the screens accept: each leads to the next screen, none to an error."""
+    replies = [next_screen(default_catalog(), s, data, "t") for s, data in flow_steps()]
+    assert [r["screen"] for r in replies] == EXPECTED_SCREENS
+    assert not any("error_message" in r["data"] for r in replies)
+    params = replies[-1]["data"]["extension_message_response"]["params"]
+    assert params["cart"] == CART and len(CART.split(",")) == 3

@@ -80,11 +80,24 @@ def test_a_purchase_by_clicking(browser: WebDriver, live_sandbox: Sandbox) -> No
     bubble_with(browser, "Tap below to choose")
     find(browser, "button.flow-cta").click()
 
-    find(browser, "input[name='product'][value='espresso-beans']").click()
-    snap(browser, "1-flow-product")
-    find(browser, "#flow-submit").click()
-    Select(find(browser, "#f-quantity")).select_by_value("2")
-    find(browser, "#flow-submit").click()
+    # The cart: three products, each added on the cart screen, the last one checked out.
+    cart = [
+        ("espresso-beans", "2", "add", "2 × Espresso Beans — €25.80"),
+        ("filter-coffee", "1", "add", "1 × Filter Coffee — €11.50"),
+        ("green-tea", "1", "checkout", ""),
+    ]
+    for product, quantity, then, added in cart:
+        Select(find(browser, "#f-product")).select_by_value(product)
+        Select(find(browser, "#f-quantity")).select_by_value(quantity)
+        find(browser, f"input[name='then'][value='{then}']").click()
+        if product == "green-tea":
+            snap(browser, "1-flow-cart")
+        find(browser, "#flow-submit").click()
+        if added:  # the cart screen comes back with the line and the running total
+            WebDriverWait(browser, WAIT_SECONDS).until(
+                ec.text_to_be_present_in_element((By.ID, "flow-form"), added)
+            )
+    WebDriverWait(browser, WAIT_SECONDS).until(ec.presence_of_element_located((By.ID, "f-street")))
     for field, value in {
         "name": "Ann Example",
         "street": "Main St 1",
@@ -92,18 +105,25 @@ def test_a_purchase_by_clicking(browser: WebDriver, live_sandbox: Sandbox) -> No
         "city": "Town",
     }.items():
         find(browser, f"#f-{field}").send_keys(value)
+    Select(find(browser, "#f-country")).select_by_value("DE")
     find(browser, "#flow-submit").click()
-    WebDriverWait(browser, WAIT_SECONDS).until(
-        ec.text_to_be_present_in_element((By.ID, "flow-form"), "2 × Espresso Beans — €25.80")
-    )
+    for line in (
+        "2 × Espresso Beans — €25.80",
+        "1 × Filter Coffee — €11.50",
+        "1 × Sencha Green Tea — €8.90",
+        "Total: €46.20",
+    ):
+        WebDriverWait(browser, WAIT_SECONDS).until(
+            ec.text_to_be_present_in_element((By.ID, "flow-form"), line)
+        )
     snap(browser, "2-flow-summary")
     find(browser, "#flow-submit").click()
     WebDriverWait(browser, WAIT_SECONDS).until(ec.invisibility_of_element_located((By.ID, "flow")))
 
-    pay_link = bubble_with(browser, "Total: €25.80").find_element(By.CSS_SELECTOR, "a.cta")
+    pay_link = bubble_with(browser, "Total: €46.20").find_element(By.CSS_SELECTOR, "a.cta")
     assert pay_link.text == "↗ Pay now"
     browser.get(str(pay_link.get_attribute("href")))  # the link's page, in this tab
-    assert find(browser, "#amount").text == "€25.80"
+    assert find(browser, "#amount").text == "€46.20"
     snap(browser, "3-checkout")
     find(browser, "#pay").click()
     WebDriverWait(browser, WAIT_SECONDS).until(

@@ -28,7 +28,13 @@ GREETING = (
     "Hi! Welcome to Bean & Leaf. I can show you the catalog, take an order or check on one. "
     "What would you like?"
 )
-ADDRESS = {"name": "Ann Example", "street": "Main St 1", "postal_code": "1000", "city": "Town"}
+ADDRESS = {
+    "name": "Ann Example",
+    "street": "Main St 1",
+    "postal_code": "1000",
+    "city": "Town",
+    "country": "DE",
+}
 FLOW_PURCHASE = ["interactive:button", "interactive:flow", "interactive:cta_url", "text"]
 TEXT_PURCHASE = ["interactive:button", "interactive:cta_url", "text"]
 
@@ -37,6 +43,28 @@ def seen(customer: Customer) -> list[tuple[str, str]]:
     """(kind, first line) of every bot message, once the sandbox is idle (no stragglers)."""
     messages = customer.wait(0, settle=True)
     return [(kind(m), shown(m).splitlines()[0]) for m in messages]
+
+
+def fill_cart(
+    customer: Customer,
+    flow: dict[str, Any],
+    lines: list[tuple[str, str]],
+    address: dict[str, str] = ADDRESS,
+) -> dict[str, Any]:
+    """Opens the order Flow, puts `lines` (product, quantity; a known product changes its
+    quantity, "0" removes it) in the cart, checks out with the last one, gives `address`
+    when asked; returns the summary screen."""
+    screen = customer.open_flow(flow)
+    assert screen["screen"] == "PRODUCT"
+    *first, (product, quantity) = lines
+    for chosen, how_many in first:
+        screen = customer.submit(flow, {"product": chosen, "quantity": how_many, "then": "add"})
+        assert screen["screen"] == "PRODUCT" and not screen["error_message"], screen
+    screen = customer.submit(flow, {"product": product, "quantity": quantity, "then": "checkout"})
+    if screen["screen"] == "DELIVERY":
+        screen = customer.submit(flow, address)
+    assert screen["screen"] == "SUMMARY", screen
+    return screen
 
 
 def order_with_flow(
@@ -48,12 +76,7 @@ def order_with_flow(
     customer.tap(greeting, "Place an order")
     flow = customer.next(1)
     assert kind(flow) == "interactive:flow"
-    assert customer.open_flow(flow)["screen"] == "PRODUCT"
-    assert customer.submit(flow, {"product": product})["screen"] == "QUANTITY"
-    after_quantity = customer.submit(flow, {"quantity": quantity})
-    if after_quantity["screen"] == "DELIVERY":
-        after_quantity = customer.submit(flow, ADDRESS)
-    assert after_quantity["screen"] == "SUMMARY"
+    fill_cart(customer, flow, [(product, quantity)])
     assert customer.submit(flow, {})["closed"]
     return customer.next(2)
 
@@ -102,6 +125,58 @@ def test_greet_order_with_the_flow_pay_one_confirmation(live_sandbox: Sandbox) -
     while {m["status"] for m in ann.bot_messages()} != {"read"}:
         assert time.monotonic() < deadline, [m["status"] for m in ann.bot_messages()]
         time.sleep(0.2)
+
+
+def test_a_three_product_cart_from_the_flow_is_one_session_and_one_confirmation(
+    live_sandbox: Sandbox,
+) -> None:
+    lea = live_sandbox.customer("Lea")
+    lea.say("hi")
+    lea.tap(lea.next(0), "Place an order")
+    flow = lea.next(1)
+    cart = [
+        ("espresso-beans", "2"),
+        ("decaf-beans", "1"),
+        ("filter-coffee", "1"),
+        ("espresso-beans", "3"),  # changed
+        ("decaf-beans", "0"),  # removed
+        ("green-tea", "2"),  # and checked out
+    ]
+    lines = [
+        "3 × Espresso Beans — €38.70",
+        "1 × Filter Coffee — €11.50",
+        "2 × Sencha Green Tea — €17.80",
+        "Delivery to Austria — €7.90",
+    ]
+    summary = fill_cart(lea, flow, cart, {**ADDRESS, "country": "AT"})
+    texts = [c["text"] for c in summary["components"] if c["type"] == "text"]
+    assert texts[1].splitlines()[:4] == lines
+    assert texts[2] == "Total: €75.90"
+    assert lea.submit(flow, {})["closed"]
+    link = lea.next(2)
+    order = order_id(link)
+    assert "\n".join([*lines, "Total: €75.90"]) in shown(link)
+
+    stripe = live_sandbox.emulators.stripe
+    (created,) = [
+        r
+        for r in stripe.requests_to("POST", "/v1/checkout/sessions")
+        if r.params["client_reference_id"] == order
+    ]
+    assert created.params["line_items"] == [
+        {"price": "price_1QShopEspresso250", "quantity": "3"},
+        {"price": "price_1QShopFilter250", "quantity": "1"},
+        {"price": "price_1QShopSencha100", "quantity": "2"},
+    ]
+    (option,) = created.params["shipping_options"]
+    assert option["shipping_rate_data"]["fixed_amount"] == {"amount": "790", "currency": "eur"}
+    assert created.params["shipping_address_collection"] == {"allowed_countries": ["AT"]}
+    session = stripe.sessions[session_of(link)]
+    assert (session["amount_subtotal"], session["amount_total"]) == (6800, 7590)
+
+    pay_and_see(lea, link_of(link), order, FLOW_PURCHASE)
+    confirmation = shown(lea.bot_messages()[3])
+    assert all(line in confirmation for line in lines[:3]), confirmation
 
 
 def test_two_products_typed_with_quantities_one_session_with_shipping_one_confirmation(
@@ -238,12 +313,7 @@ def session_of(message: dict[str, Any]) -> str:
 
 def fill_flow(customer: Customer, flow: dict[str, Any], product: str, quantity: str) -> None:
     """Goes through the order Flow screen by screen and submits it."""
-    assert customer.open_flow(flow)["screen"] == "PRODUCT"
-    assert customer.submit(flow, {"product": product})["screen"] == "QUANTITY"
-    screen = customer.submit(flow, {"quantity": quantity})
-    if screen["screen"] == "DELIVERY":
-        screen = customer.submit(flow, ADDRESS)
-    assert screen["screen"] == "SUMMARY"
+    fill_cart(customer, flow, [(product, quantity)])
     assert customer.submit(flow, {})["closed"]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from actions.flow_actions import ActionFlowStep
+from actions.flow_cart import cart_text, read_cart
 from actions.flow_screens import (
     FIRST_SCREEN,
     back_screen,
@@ -26,6 +27,12 @@ from tests.conftest import make_tracker, run_action, slot_updates
 FLOW_PATH = Path(__file__).resolve().parent.parent / "data" / "flows" / "order_flow.json"
 TOKEN = "flow-token-1"
 ADDRESS = {"name": "A Customer", "street": "Main St 1", "postal_code": "1000", "city": "Town"}
+# Meta's Flow JSON reference: at most 50 components a screen; a Dropdown takes up to 200
+# options (a RadioButtonsGroup 20), each title up to 30 characters; a TextBody up to 4096.
+MAX_COMPONENTS_PER_SCREEN = 50
+DROPDOWN_MAX_OPTIONS = 200
+OPTION_TITLE_MAX = 30
+TEXT_BODY_MAX = 4096
 
 
 @pytest.fixture(scope="module")
@@ -89,24 +96,37 @@ def test_every_payload_field_comes_from_a_form_field_or_declared_data(
             assert "__example__" in spec, (screen["id"], field)
 
 
+ROUTE = "espresso-beans:2,filter-coffee:1,green-tea:1"
+DELIVERY = {**ADDRESS, "country": "DE"}
+
+
+def exchange(catalog: Catalog, screen: str, data: dict[str, str]) -> dict[str, Any]:
+    return next_screen(catalog, screen, data, TOKEN)
+
+
+def add(catalog: Catalog, cart: str, product: str, quantity: str, then: str = "add") -> Any:
+    data = {"cart": cart, "product": product, "quantity": quantity, "then": then}
+    return exchange(catalog, "PRODUCT", data)
+
+
 def test_each_screen_reply_matches_the_flow_json(flow: dict[str, Any], catalog: Catalog) -> None:
     replies = [
         product_screen(catalog),
-        next_screen(catalog, "PRODUCT", {"product": "espresso-beans"}, TOKEN),
-        next_screen(catalog, "QUANTITY", {"product": "espresso-beans", "quantity": "2"}, TOKEN),
-        next_screen(catalog, "QUANTITY", {"product": "gift-card", "quantity": "2"}, TOKEN),
-        next_screen(
-            catalog, "DELIVERY", {"product": "espresso-beans", "quantity": "2", **ADDRESS}, TOKEN
-        ),
-        back_screen(catalog, "QUANTITY", {"product": "espresso-beans"}),
+        add(catalog, "", "espresso-beans", "2"),
+        add(catalog, "espresso-beans:2", "green-tea", "1", "checkout"),
+        add(catalog, "", "gift-card", "2", "checkout"),
+        exchange(catalog, "DELIVERY", {"cart": "espresso-beans:2", **DELIVERY}),
+        exchange(catalog, "DELIVERY", {"cart": "espresso-beans:2", **ADDRESS}),
+        back_screen(catalog, "PRODUCT", {}),
     ]
     assert [r["screen"] for r in replies] == [
         "PRODUCT",
-        "QUANTITY",
+        "PRODUCT",
         "DELIVERY",
         "SUMMARY",
         "SUMMARY",
-        "QUANTITY",
+        "DELIVERY",
+        "PRODUCT",
     ]
     for reply in replies:
         check_reply_matches_screen(flow, reply)
@@ -116,36 +136,129 @@ def test_each_screen_reply_matches_the_flow_json(flow: dict[str, Any], catalog: 
         assert target_ok
 
 
-def test_product_without_shipping_skips_the_address(catalog: Catalog) -> None:
-    reply = next_screen(catalog, "QUANTITY", {"product": "gift-card", "quantity": "3"}, TOKEN)
+def test_the_routing_model_has_no_cycles_and_the_cart_screen_answers_itself(
+    flow: dict[str, Any],
+) -> None:
+    routes = flow["routing_model"]
+    seen: list[str] = []
+
+    def visit(screen: str, path: tuple[str, ...]) -> None:
+        assert screen not in path, f"cycle: {' → '.join((*path, screen))}"
+        seen.append(screen)
+        for target in routes[screen]:
+            visit(target, (*path, screen))
+
+    visit(FIRST_SCREEN, ())
+    assert set(seen) == set(routes)  # every screen is reachable from the first
+    assert FIRST_SCREEN not in routes[FIRST_SCREEN]
+
+
+def test_screens_keep_within_flow_json_component_limits(
+    flow: dict[str, Any], catalog: Catalog
+) -> None:
+    for screen in flow["screens"]:
+        assert len(screen["layout"]["children"]) <= MAX_COMPONENTS_PER_SCREEN
+    first = product_screen(catalog)["data"]
+    assert len(first["products"]) <= DROPDOWN_MAX_OPTIONS
+    assert all(len(option["title"]) <= OPTION_TITLE_MAX for option in first["products"])
+    full = ",".join(f"{p.id}:1" for p in list(catalog)[: catalog.max_lines] if not p.interval)
+    assert len(cart_text(catalog, read_cart(catalog, full))) <= TEXT_BODY_MAX
+
+
+def test_a_three_product_cart_with_a_change_and_a_removal(catalog: Catalog) -> None:
+    first = add(catalog, "", "espresso-beans", "2")
+    assert first["data"]["cart"] == "espresso-beans:2"
+    assert first["data"]["cart_text"] == "2 × Espresso Beans — €25.80\nTotal so far: €25.80"
+    assert {"id": "0", "title": "Remove from cart"} in first["data"]["quantities"]
+    cart = add(catalog, first["data"]["cart"], "decaf-beans", "1")["data"]["cart"]
+    cart = add(catalog, cart, "filter-coffee", "1")["data"]["cart"]
+    changed = add(catalog, cart, "decaf-beans", "3")["data"]
+    assert changed["cart"] == "espresso-beans:2,decaf-beans:3,filter-coffee:1"
+    removed = add(catalog, changed["cart"], "decaf-beans", "0")["data"]
+    assert removed["cart"] == "espresso-beans:2,filter-coffee:1"
+    delivery = add(catalog, removed["cart"], "green-tea", "1", "checkout")
+    assert delivery["screen"] == "DELIVERY" and delivery["data"]["cart"] == ROUTE
+    assert delivery["data"]["countries"][0]["id"] == "DE"
+    summary = exchange(catalog, "DELIVERY", {"cart": ROUTE, **DELIVERY})["data"]
+    assert summary["summary"].splitlines() == [
+        "2 × Espresso Beans — €25.80",
+        "1 × Filter Coffee — €11.50",
+        "1 × Sencha Green Tea — €8.90",
+        "Delivery to Germany — free",
+        "Deliver to: A Customer, Main St 1, 1000 Town, Germany",
+    ]
+    assert summary["total_text"] == "Total: €46.20"
+
+
+def test_delivery_is_charged_below_the_threshold_and_the_country_is_shown(
+    catalog: Catalog,
+) -> None:
+    summary = exchange(catalog, "DELIVERY", {"cart": "green-tea:1", **ADDRESS, "country": "AT"})
+    assert "Delivery to Austria — €7.90" in summary["data"]["summary"]
+    assert summary["data"]["total_text"] == "Total: €16.80"
+
+
+def test_checkout_with_nothing_that_ships_skips_the_address(catalog: Catalog) -> None:
+    reply = add(catalog, "gift-card:1", "gift-card", "3", "checkout")
     assert reply["screen"] == "SUMMARY"
     assert reply["data"]["total_text"] == "Total: €75.00"
-    assert reply["data"]["name"] == ""
+    assert reply["data"]["name"] == "" and reply["data"]["country"] == ""
 
 
 @pytest.mark.parametrize(
     ("current", "data", "screen", "error"),
     [
-        ("PRODUCT", {"product": "a-pony"}, "PRODUCT", "choose one of the products"),
+        ("PRODUCT", {"cart": "", "product": "a-pony", "quantity": "1"}, "PRODUCT", "choose one"),
         (
-            "QUANTITY",
-            {"product": "espresso-beans", "quantity": "11"},
-            "QUANTITY",
+            "PRODUCT",
+            {"cart": "", "product": "espresso-beans", "then": "add"},
+            "PRODUCT",
+            "how many",
+        ),
+        ("PRODUCT", {"cart": "", "then": "add"}, "PRODUCT", "how many"),
+        ("PRODUCT", {"cart": "", "then": "checkout"}, "PRODUCT", "cart is empty"),
+        (
+            "PRODUCT",
+            {"cart": "", "product": "espresso-beans", "quantity": "11", "then": "add"},
+            "PRODUCT",
             "between 1 and 10",
         ),
         (
-            "QUANTITY",
-            {"product": "espresso-beans", "quantity": "two"},
-            "QUANTITY",
-            "between 1 and 10",
+            "PRODUCT",
+            {"cart": "", "product": "espresso-beans", "quantity": "0", "then": "add"},
+            "PRODUCT",
+            "no Espresso Beans in your cart",
         ),
         (
-            "DELIVERY",
-            {"product": "espresso-beans", "quantity": "1", "name": "X"},
-            "DELIVERY",
-            "address",
+            "PRODUCT",
+            {"cart": "espresso-beans:2", "product": "coffee-club", "quantity": "1"},
+            "PRODUCT",
+            "paid on its own",
         ),
-        ("SUMMARY", {"product": "espresso-beans", "quantity": "99"}, "PRODUCT", "between 1 and 10"),
+        (
+            "PRODUCT",
+            {
+                "cart": "espresso-beans:1,filter-coffee:1,decaf-beans:1,green-tea:1,gift-card:1",
+                "product": "pour-over-kit",
+                "quantity": "1",
+            },
+            "PRODUCT",
+            "up to 5 different products",
+        ),
+        ("PRODUCT", {"cart": "espresso-beans:99", "then": "add"}, "PRODUCT", "between 1 and 10"),
+        ("PRODUCT", {"cart": "a-pony:1", "then": "checkout"}, "PRODUCT", "no longer sold"),
+        ("PRODUCT", {"cart": "espresso-beans:1,espresso-beans:1"}, "PRODUCT", "could not be read"),
+        ("DELIVERY", {"cart": "espresso-beans:1", "name": "X"}, "DELIVERY", "address"),
+        (
+            "DELIVERY",
+            {"cart": "espresso-beans:1", **ADDRESS, "country": "JP"},
+            "DELIVERY",
+            "country",
+        ),
+        ("DELIVERY", {"cart": ""}, "DELIVERY", "cart is empty"),
+        ("DELIVERY", {"cart": "a-pony:1"}, "DELIVERY", "no longer sold"),
+        ("SUMMARY", {"cart": "espresso-beans:99", **DELIVERY}, "SUMMARY", "between 1 and 10"),
+        ("SUMMARY", {"cart": "espresso-beans:1", **ADDRESS}, "SUMMARY", "country"),
         ("NOWHERE", {}, "PRODUCT", "start again"),
     ],
 )
@@ -161,10 +274,19 @@ def test_invalid_data_returns_a_screen_with_an_error(
     assert reply["screen"] == screen
     assert error in reply["data"]["error_message"]
     check_reply_matches_screen(flow, reply)
+    if current in flow["routing_model"]:  # the same screen, or one it routes to
+        assert screen == current or screen in flow["routing_model"][current]
 
 
-def test_summary_closes_the_flow_with_the_params(catalog: Catalog) -> None:
-    data = {"product": "espresso-beans", "quantity": "2", **ADDRESS}
+def test_an_invalid_cart_is_never_kept(catalog: Catalog) -> None:
+    """A cart line that breaks a limit comes back without the change."""
+    reply = add(catalog, "pour-over-kit:3", "pour-over-kit", "4")
+    assert reply["data"]["cart"] == "pour-over-kit:3"
+    assert "between 1 and 3 × Pour-Over Kit" in reply["data"]["error_message"]
+
+
+def test_summary_closes_the_flow_with_the_cart(catalog: Catalog) -> None:
+    data = {"cart": ROUTE, **DELIVERY}
     reply = next_screen(catalog, "SUMMARY", data, TOKEN)
     assert reply == {
         "screen": SUCCESS_SCREEN,
@@ -179,18 +301,39 @@ def test_summary_closes_the_flow_with_the_params(catalog: Catalog) -> None:
 def test_flow_step_action_sends_the_screen_as_custom_json(catalog: Catalog) -> None:
     tracker = make_tracker(
         "flow_data_exchange",
-        {"flow_screen": "PRODUCT", "flow_data": {"product": "green-tea"}, "flow_token": TOKEN},
+        {
+            "flow_screen": "PRODUCT",
+            "flow_data": {"cart": "", "product": "green-tea", "quantity": "2", "then": "add"},
+            "flow_token": TOKEN,
+        },
         channel="whatsapp",
     )
     messages, events = run_action(ActionFlowStep(), tracker)
-    assert messages[0]["custom"][FLOW_RESPONSE_KEY]["screen"] == "QUANTITY"
+    assert messages[0]["custom"][FLOW_RESPONSE_KEY]["data"]["cart"] == "green-tea:2"
     assert events == []
     messages, _ = run_action(ActionFlowStep(), make_tracker("flow_init", {"flow_token": TOKEN}))
     assert messages[0]["custom"][FLOW_RESPONSE_KEY] == product_screen(catalog)
 
 
 @pytest.mark.usefixtures("no_stripe")
+def test_a_cart_completion_makes_one_order_with_every_line_and_its_delivery() -> None:
+    completion = {"flow_token": TOKEN, "flow_data": {"cart": ROUTE, **ADDRESS, "country": "AT"}}
+    messages, events = run_action(ActionFlowStep(), make_tracker("flow_completed", completion))
+    slots = slot_updates(events)
+    assert [(i["product"], i["quantity"]) for i in slots["order_items"]] == [
+        ("espresso-beans", 2),
+        ("filter-coffee", 1),
+        ("green-tea", 1),
+    ]
+    assert (slots["order_destination"], slots["order_shipping"]) == ("Austria", 790)
+    assert slots["order_total"] == 4620 + 790
+    assert slots["order_delivery"] == ADDRESS
+    assert "isn't set up" in messages[0]["text"]
+
+
+@pytest.mark.usefixtures("no_stripe")
 def test_completion_makes_one_order_per_token() -> None:
+    """Also a completion from a Flow sent before the cart (one product, no country)."""
     params = {"product": "espresso-beans", "quantity": "2", **ADDRESS}
     completion = {"flow_token": TOKEN, "flow_data": params}
     messages, events = run_action(ActionFlowStep(), make_tracker("flow_completed", completion))
@@ -211,8 +354,17 @@ def test_completion_makes_one_order_per_token() -> None:
     assert run_action(ActionFlowStep(), before) == ([], [])
 
 
-def test_invalid_completion_is_explained() -> None:
-    completion = {"flow_token": TOKEN, "flow_data": {"product": "a-pony", "quantity": "1"}}
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"product": "a-pony", "quantity": "1"},
+        {"cart": "espresso-beans:2,coffee-club:1", **ADDRESS, "country": "DE"},
+        {"cart": "espresso-beans:2", **ADDRESS},  # a cart Flow always says the country
+        {"cart": ""},
+    ],
+)
+def test_invalid_completion_is_explained(data: dict[str, str]) -> None:
+    completion = {"flow_token": TOKEN, "flow_data": data}
     messages, events = run_action(ActionFlowStep(), make_tracker("flow_completed", completion))
     assert "couldn't take that order" in messages[0]["text"] and events == []
 

@@ -142,7 +142,12 @@ def template(name: str, *texts: str) -> dict[str, Any]:
     }
 
 
-PRODUCTS = {"products": [{"id": "espresso-beans", "title": "Espresso Beans"}]}
+PRODUCTS = {
+    "cart": "",
+    "cart_text": "Your cart is empty.",
+    "products": [{"id": "espresso-beans", "title": "Espresso Beans"}],
+    "quantities": [{"id": "1", "title": "1"}],
+}
 
 
 @pytest.mark.parametrize(

@@ -53,17 +53,21 @@ def endpoint() -> Iterator[FlowEndpoint]:
     server.stop()
 
 
+CART = "espresso-beans:2"
+CART_DATA = {
+    "cart": CART,
+    "cart_text": "2 × Espresso Beans — €25.80\nTotal so far: €25.80",
+    "products": [{"id": "espresso-beans", "title": "Espresso Beans"}],
+    "quantities": [{"id": "1", "title": "1"}, {"id": "2", "title": "2"}],
+}
+
+
 def flow_run(endpoint: FlowEndpoint) -> FlowRun:
     return FlowRun(
         flow=order_flow(),
         token="tok-1",
-        screen="QUANTITY",
-        data={
-            "product": "espresso-beans",
-            "product_title": "Espresso Beans",
-            "price_text": "€12.90 each",
-            "quantities": [{"id": "1", "title": "1"}, {"id": "2", "title": "2"}],
-        },
+        screen="PRODUCT",
+        data=dict(CART_DATA),
         endpoint=endpoint.origin,
         public_key=KEY.public_key(),
         app_secret=APP_SECRET,
@@ -72,35 +76,37 @@ def flow_run(endpoint: FlowEndpoint) -> FlowRun:
 
 def test_a_screen_is_rendered_from_the_flow_json(endpoint: FlowEndpoint) -> None:
     screen = flow_run(endpoint).render()
-    assert screen["title"] == "Quantity"
-    assert [c["type"] for c in screen["components"]] == ["text", "text", "choice", "footer"]
-    assert screen["components"][0]["text"] == "Espresso Beans"  # ${data.product_title}
-    assert screen["components"][2]["options"][1] == {"id": "2", "title": "2"}
+    assert screen["title"] == "Your cart"
+    kinds = [c["type"] for c in screen["components"]]
+    assert kinds == ["text", "text", "text", "choice", "choice", "choice", "footer"]
+    assert screen["components"][1]["text"].startswith("2 × Espresso Beans")  # ${data.cart_text}
+    assert screen["components"][4]["options"][1] == {"id": "2", "title": "2"}
+    assert [o["id"] for o in screen["components"][5]["options"]] == ["add", "checkout"]
 
 
 def test_data_exchange_round_trip_and_close(endpoint: FlowEndpoint) -> None:
     run = flow_run(endpoint)
-    with pytest.raises(FlowClientError, match="How many"):
+    with pytest.raises(FlowClientError, match="Then"):
         asyncio.run(run.submit({}))
     assert endpoint.requests == []  # like WhatsApp, nothing is sent with a required field empty
-    endpoint.replies.append(
-        (200, {"screen": "DELIVERY", "data": {"product": "espresso-beans", "quantity": "2"}})
-    )
-    assert asyncio.run(run.submit({"quantity": "2"})) is None
+    delivery = {"cart": CART, "countries": [{"id": "DE", "title": "Germany"}]}
+    endpoint.replies.append((200, {"screen": "DELIVERY", "data": delivery}))
+    assert asyncio.run(run.submit({"then": "checkout"})) is None
     (request,) = endpoint.requests
     assert request == {
         "version": "3.0",
         "action": "data_exchange",
         "flow_token": "tok-1",
-        "screen": "QUANTITY",
-        "data": {"product": "espresso-beans", "quantity": "2"},  # ${data.product}, ${form.quantity}
+        "screen": "PRODUCT",
+        # ${data.cart}; the optional fields left empty are sent empty
+        "data": {"cart": CART, "product": "", "quantity": "", "then": "checkout"},
     }
     assert run.screen == "DELIVERY"
-    params = {"flow_token": "tok-1", "product": "espresso-beans"}
+    params = {"flow_token": "tok-1", "cart": CART}
     endpoint.replies.append(
         (200, {"screen": "SUCCESS", "data": {"extension_message_response": {"params": params}}})
     )
-    address = {"name": "A", "street": "B 1", "postal_code": "1000", "city": "C"}
+    address = {"name": "A", "street": "B 1", "postal_code": "1000", "city": "C", "country": "DE"}
     assert asyncio.run(run.submit(address)) == params
     assert run.closed
 
@@ -109,12 +115,12 @@ def test_a_refused_token_closes_the_flow(endpoint: FlowEndpoint) -> None:
     run = flow_run(endpoint)
     endpoint.replies.append((427, {"error_msg": "expired"}))
     with pytest.raises(FlowClientError, match="427"):
-        asyncio.run(run.submit({"quantity": "1"}))
+        asyncio.run(run.submit({"then": "add"}))
     assert run.closed
     endpoint.replies.append((200, {"screen": "NOT_IN_THE_FLOW", "data": {}}))
     other = flow_run(endpoint)
     with pytest.raises(FlowClientError, match="NOT_IN_THE_FLOW"):
-        asyncio.run(other.submit({"quantity": "1"}))
+        asyncio.run(other.submit({"then": "add"}))
 
 
 @pytest.fixture
@@ -188,26 +194,28 @@ def test_an_answer_off_the_routing_model_or_with_other_data_is_refused(
     endpoint: FlowEndpoint,
 ) -> None:
     summary_data = dict.fromkeys(
-        ("product", "quantity", "name", "street", "postal_code", "city", "summary", "total_text"),
+        ("cart", "name", "street", "postal_code", "city", "country", "summary", "total_text"),
         "x",
     )
     endpoint.replies.append((200, {"screen": "SUMMARY", "data": summary_data}))
-    assert asyncio.run(flow_run(endpoint).submit({"quantity": "1"})) is None  # QUANTITY→SUMMARY
+    assert asyncio.run(flow_run(endpoint).submit({"then": "checkout"})) is None  # PRODUCT→SUMMARY
 
-    endpoint.replies.append((200, {"screen": "PRODUCT", "data": {"products": []}}))
-    with pytest.raises(FlowClientError, match="routes QUANTITY only to DELIVERY, SUMMARY"):
-        asyncio.run(flow_run(endpoint).submit({"quantity": "1"}))
+    run = flow_run(endpoint)
+    run.screen, run.data = "SUMMARY", dict(summary_data)
+    endpoint.replies.append((200, {"screen": "PRODUCT", "data": CART_DATA}))
+    with pytest.raises(FlowClientError, match="routes SUMMARY only to CONTINUE_IN_CHAT"):
+        asyncio.run(run.submit({}))
 
-    endpoint.replies.append((200, {"screen": "DELIVERY", "data": {"product": "espresso-beans"}}))
-    with pytest.raises(FlowClientError, match=r"missing: \['quantity'\]"):
-        asyncio.run(flow_run(endpoint).submit({"quantity": "1"}))
+    endpoint.replies.append((200, {"screen": "DELIVERY", "data": {"cart": CART}}))
+    with pytest.raises(FlowClientError, match=r"missing: \['countries'\]"):
+        asyncio.run(flow_run(endpoint).submit({"then": "checkout"}))
 
     endpoint.replies.append(
-        (200, {"screen": "DELIVERY", "data": {"product": "p", "quantity": "1", "extra": 1}})
+        (200, {"screen": "DELIVERY", "data": {"cart": CART, "countries": [], "extra": 1}})
     )
     with pytest.raises(FlowClientError, match=r"unknown: \['extra'\]"):
-        asyncio.run(flow_run(endpoint).submit({"quantity": "1"}))
+        asyncio.run(flow_run(endpoint).submit({"then": "checkout"}))
 
     stay = {**flow_run(endpoint).data, "error_message": "between 1 and 10"}
-    endpoint.replies.append((200, {"screen": "QUANTITY", "data": stay}))  # same screen, snackbar
-    assert asyncio.run(flow_run(endpoint).submit({"quantity": "1"})) is None
+    endpoint.replies.append((200, {"screen": "PRODUCT", "data": stay}))  # same screen, snackbar
+    assert asyncio.run(flow_run(endpoint).submit({"then": "add"})) is None

@@ -418,26 +418,31 @@ def test_an_order_through_the_flow_ends_in_one_order(
 
     assert exchange(None, {}, "ping") == {"data": {"status": "active"}}
     assert exchange(None, {}, "INIT")["screen"] == "PRODUCT"
-    quantity = exchange("PRODUCT", {"product": "espresso-beans"})
-    assert quantity["screen"] == "QUANTITY" and quantity["data"]["product"] == "espresso-beans"
-    assert exchange("QUANTITY", {"product": "espresso-beans"}, "BACK")["screen"] == "QUANTITY"
-    wrong = exchange("QUANTITY", {"product": "espresso-beans", "quantity": "40"})
-    assert wrong["screen"] == "QUANTITY" and "between 1 and 10" in wrong["data"]["error_message"]
-    delivery = exchange("QUANTITY", {"product": "espresso-beans", "quantity": "2"})
+    cart = exchange("PRODUCT", {"cart": "", "product": "espresso-beans", "quantity": "2"})
+    assert cart["screen"] == "PRODUCT" and cart["data"]["cart"] == "espresso-beans:2"
+    assert exchange("PRODUCT", cart["data"], "BACK")["data"]["cart"] == "espresso-beans:2"
+    chosen = {"cart": "espresso-beans:2", "product": "green-tea", "quantity": "40", "then": "add"}
+    wrong = exchange("PRODUCT", chosen)
+    assert wrong["data"]["cart"] == "espresso-beans:2"
+    assert "between 1 and 10" in wrong["data"]["error_message"]
+    delivery = exchange("PRODUCT", {**chosen, "quantity": "1", "then": "checkout"})
     assert delivery["screen"] == "DELIVERY"
+    cart_value = delivery["data"]["cart"]
+    assert cart_value == "espresso-beans:2,green-tea:1"
     address = {"name": "A Customer", "street": "Main St 1", "postal_code": "1000", "city": "Town"}
-    summary = exchange("DELIVERY", {"product": "espresso-beans", "quantity": "2", **address})
-    assert summary["screen"] == "SUMMARY" and summary["data"]["total_text"] == "Total: €25.80"
-    done = exchange("SUMMARY", {"product": "espresso-beans", "quantity": "2", **address})
+    filled = {"cart": cart_value, **address, "country": "DE"}
+    summary = exchange("DELIVERY", filled)
+    assert summary["screen"] == "SUMMARY" and summary["data"]["total_text"] == "Total: €39.60"
+    done = exchange("SUMMARY", filled)
     assert done["screen"] == "SUCCESS"
     params = done["data"]["extension_message_response"]["params"]
-    assert params["flow_token"] == token and params["quantity"] == "2"
+    assert params["flow_token"] == token and params["cart"] == cart_value
 
     # The order continues in the chat; the same completion also arrives as nfm_reply.
     chat.post(meta.notification([meta.nfm_reply(customer, params)], [meta.contact(customer)]))
     messages = chat.wait(customer, 2, settle=True)
     assert len(messages) == 2
-    assert "2 × Espresso Beans — €25.80" in text_of(messages[1])
+    assert "2 × Espresso Beans — €25.80\n1 × Sencha Green Tea — €8.90" in text_of(messages[1])
 
 
 def test_flow_requests_with_bad_signature_key_or_token_are_refused(
