@@ -81,9 +81,11 @@ class ActionCheckoutExpired(Action):
                 "followed_up" if order.followed_up else "opted_out",
             )
             return save_event_order(tracker, order.moved_to(OrderStatus.EXPIRED))
-        expired = order.moved_to(OrderStatus.EXPIRED, followed_up=True)
-        recorded = save_event_order(tracker, expired)
         url = recovery_url(tracker)
+        expired = order.moved_to(
+            OrderStatus.EXPIRED, followed_up=True, recovery_sent=url is not None
+        )
+        recorded = save_event_order(tracker, expired)
         if url is None:
             return recorded + await send_new_payment_link(
                 dispatcher,
