@@ -11,8 +11,8 @@ which holds even when two turns race. Nothing goes to a customer who said "stop"
 (`reminders_opt_out`, kept across sessions until they say "remind me again"): each
 follow-up says how to opt out, and a "no thanks" right after it means stop too, but only
 after a follow-up that went out (`expiry_followup_sent`, a featurized slot every expiry turn
-sets): a silent expiry turn leaves "no" a plain no. Ordering again does not opt back in: stopping reminders is
-consent withdrawn, and only the customer's own words give it back.
+sets): a silent expiry turn leaves "no" a plain no. Ordering again does not opt back in:
+stopping reminders is consent withdrawn, and only the customer's own words give it back.
 """
 
 from __future__ import annotations
@@ -151,7 +151,8 @@ class ActionResumeReminders(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         dispatcher.utter_message(
-            text="Okay, I'll let you know again when a payment link of yours runs out. "
-            "Reply STOP any time to turn that off."
+            text="Okay, payment reminders are on. I don't set reminders for a time you pick: "
+            "if a payment link of yours runs out unpaid, I'll send you one message with a "
+            "way to finish paying. Reply STOP any time to turn that off."
         )
         return [SlotSet(OPT_OUT_SLOT, False)]

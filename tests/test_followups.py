@@ -145,4 +145,9 @@ def test_remind_me_again_undoes_it() -> None:
     tracker = make_tracker("resume_reminders", slots={OPT_OUT_SLOT: True})
     messages, events = run_action(ActionResumeReminders(), tracker)
     assert slot_updates(events) == {OPT_OUT_SLOT: False}
-    assert "STOP" in messages[0]["text"]
+    text = messages[0]["text"]
+    assert "STOP" in text
+    # "remind me later" lands here too: no reminder at a time of the customer's choosing
+    # exists, and the reply says what does.
+    assert "I don't set reminders for a time you pick" in text
+    assert "one message with a way to finish paying" in text
