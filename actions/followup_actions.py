@@ -32,6 +32,7 @@ from actions.replies import send_link
 from actions.settings import action_settings
 from shop_contract.catalog import default_catalog
 from shop_contract.entities import CHECKOUT_SESSION_ID, RECOVERY_URL
+from shop_contract.links import is_customer_link
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def recovery_url(tracker: Tracker) -> str | None:
     url = entity(tracker, RECOVERY_URL)
     if settings is None or not settings.recovery or not isinstance(url, str):
         return None
-    return url if url.startswith(("https://", "http://")) else None
+    return url if is_customer_link(url) else None
 
 
 def is_current_link(order: Order | None, session_id: Any) -> bool:

@@ -151,3 +151,16 @@ def test_remind_me_again_undoes_it() -> None:
     # exists, and the reply says what does.
     assert "I don't set reminders for a time you pick" in text
     assert "one message with a way to finish paying" in text
+
+
+def test_a_recovery_url_over_plain_http_is_not_sent(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    order = awaiting_order(stripe_env, catalog)
+    stripe_env.expire(str(order.checkout_session_id))
+    plain = expiry(order, recovery_url="http://pay.example/recover/cs_test_1")
+    messages, events = run_stripe_action(ActionCheckoutExpired(), plain)
+    (message,) = messages
+    url = message["custom"]["interactive"]["action"]["parameters"]["url"]
+    assert url.startswith(stripe_env.base_url + "/pay/")  # a fresh link of our own instead
+    assert slot_updates(events)["order_recovery_sent"] is False

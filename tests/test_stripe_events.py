@@ -281,3 +281,21 @@ def test_a_recovered_copy_without_metadata_maps_through_what_was_recorded() -> N
     unpaid = se.event("checkout.session.expired", {**copy, "payment_status": "unpaid"})
     assert not is_paid_session_event(unpaid)
     assert recovered_from_of(se.event("charge.refunded", copy)) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("https://checkout.stripe.com/c/pay/recover_1", True),
+        ("http://127.0.0.1:5082/recover/cs_test_1", True),  # the sandbox's emulator
+        ("http://localhost:5082/recover/cs_test_1", True),
+        ("http://checkout.stripe.com/c/pay/recover_1", False),  # not encrypted
+        ("http://127.0.0.1.evil.example/recover", False),
+        ("https://", False),
+        ("https://checkout.stripe.com/c/pay/ recover", False),
+    ],
+)
+def test_a_recovery_url_must_be_https_except_on_the_loopback_host(url: str, kept: bool) -> None:
+    recovery = {"recovery": {"enabled": True, "url": url}}
+    found = mapped("checkout.session.expired", expired_session(recovery))
+    assert isinstance(found, EventIntent) and ("recovery_url" in found.entities) is kept

@@ -41,6 +41,7 @@ from shop_contract.intents import (
     SUBSCRIPTION_RENEWED,
     SUBSCRIPTION_UPDATED,
 )
+from shop_contract.links import is_customer_link
 from shop_contract.stripe_metadata import CUSTOMER_KEY, ORDER_ID_KEY
 
 PAID_STATUSES = ("paid", "no_payment_required")
@@ -140,12 +141,11 @@ def _intent(
 
 def recovery_url_of(session: dict[str, Any]) -> str | None:
     """An expired session's recovery URL (`after_expiration.recovery.url`), when Stripe made
-    one (the session asked for recovery) and it is a web address."""
+    one (the session asked for recovery) and it is https (plain http only on the sandbox's
+    loopback host: shop_contract.links)."""
     recovery = _dict(_dict(session.get("after_expiration")).get("recovery"))
     url = recovery.get("url")
-    if isinstance(url, str) and url.startswith(("https://", "http://")):
-        return url
-    return None
+    return url if is_customer_link(url) else None
 
 
 def _with_recovery_url(
