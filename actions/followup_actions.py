@@ -9,8 +9,10 @@ expiry of the same order (its fresh link, a re-sent event) is silent; the connec
 the turn's notifications by the order too (connectors/stripe/webhook.py `outbox_origin`),
 which holds even when two turns race. Nothing goes to a customer who said "stop"
 (`reminders_opt_out`, kept across sessions until they say "remind me again"): each
-follow-up says how to opt out. Ordering again does not opt back in: stopping reminders is
-consent withdrawn, and only the customer's own words give it back.
+follow-up says how to opt out, and a "no thanks" right after it means stop too, but only
+after a follow-up that went out (`expiry_followup_sent`, a featurized slot every expiry turn
+sets): a silent expiry turn leaves "no" a plain no. Ordering again does not opt back in:
+stopping reminders is consent withdrawn, and only the customer's own words give it back.
 """
 
 from __future__ import annotations
@@ -30,10 +32,14 @@ from actions.replies import send_link
 from actions.settings import action_settings
 from shop_contract.catalog import default_catalog
 from shop_contract.entities import CHECKOUT_SESSION_ID, RECOVERY_URL
+from shop_contract.links import is_customer_link
 
 logger = logging.getLogger(__name__)
 
 OPT_OUT_SLOT = "reminders_opt_out"
+# Featurized: true only right after an expiry turn that sent a follow-up, so a "no thanks"
+# then means stop (data/rules_reminders.yml); every expiry turn and every opt-out sets it.
+FOLLOWUP_SENT_SLOT = "expiry_followup_sent"
 OPT_OUT_HINT = "Reply STOP and I won't send you payment reminders."
 RECOVERY_BUTTON = "Complete payment"
 
@@ -49,7 +55,7 @@ def recovery_url(tracker: Tracker) -> str | None:
     url = entity(tracker, RECOVERY_URL)
     if settings is None or not settings.recovery or not isinstance(url, str):
         return None
-    return url if url.startswith(("https://", "http://")) else None
+    return url if is_customer_link(url) else None
 
 
 def is_current_link(order: Order | None, session_id: Any) -> bool:
@@ -73,25 +79,30 @@ class ActionCheckoutExpired(Action):
     ) -> list[EventType]:
         order = event_order(tracker)
         if order is None or not is_current_link(order, entity(tracker, CHECKOUT_SESSION_ID)):
-            return []
+            return [SlotSet(FOLLOWUP_SENT_SLOT, False)]
         if order.followed_up or opted_out(tracker):
             logger.info(
                 "expired link not followed up: order=%s reason=%s",
                 order.id,
                 "followed_up" if order.followed_up else "opted_out",
             )
-            return save_event_order(tracker, order.moved_to(OrderStatus.EXPIRED))
-        expired = order.moved_to(OrderStatus.EXPIRED, followed_up=True)
-        recorded = save_event_order(tracker, expired)
+            silent = save_event_order(tracker, order.moved_to(OrderStatus.EXPIRED))
+            return [*silent, SlotSet(FOLLOWUP_SENT_SLOT, False)]
         url = recovery_url(tracker)
+        expired = order.moved_to(
+            OrderStatus.EXPIRED, followed_up=True, recovery_sent=url is not None
+        )
+        recorded = save_event_order(tracker, expired)
         if url is None:
-            return recorded + await send_new_payment_link(
+            renewed = await send_new_payment_link(
                 dispatcher,
                 after(tracker, recorded),
                 expired,
                 f"Your payment link for order {order.id} expired, so here's a fresh one:",
                 OPT_OUT_HINT,
             )
+            sent = new_link_in(renewed, order)
+            return [*recorded, *renewed, SlotSet(FOLLOWUP_SENT_SLOT, sent)]
         send_link(
             dispatcher,
             tracker,
@@ -101,7 +112,18 @@ class ActionCheckoutExpired(Action):
             RECOVERY_BUTTON,
             url,
         )
-        return recorded
+        return [*recorded, SlotSet(FOLLOWUP_SENT_SLOT, True)]
+
+
+def new_link_in(events: list[EventType], order: Order) -> bool:
+    """Whether these events give the order a new Checkout Session: its fresh link went out
+    (not a failure to make one, nor a payment found meanwhile)."""
+    return any(
+        event.get("event") == "slot"
+        and event.get("name") == "checkout_session_id"
+        and event.get("value") not in (None, order.checkout_session_id)
+        for event in events
+    )
 
 
 class ActionStopReminders(Action):
@@ -117,7 +139,7 @@ class ActionStopReminders(Action):
             text="Okay, I won't send you any more payment reminders. Your orders stay as they "
             'are. If you change your mind, just say "remind me again".'
         )
-        return [SlotSet(OPT_OUT_SLOT, True)]
+        return [SlotSet(OPT_OUT_SLOT, True), SlotSet(FOLLOWUP_SENT_SLOT, False)]
 
 
 class ActionResumeReminders(Action):
@@ -130,7 +152,8 @@ class ActionResumeReminders(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         dispatcher.utter_message(
-            text="Okay, I'll let you know again when a payment link of yours runs out. "
-            "Reply STOP any time to turn that off."
+            text="Okay, payment reminders are on. I don't set reminders for a time you pick: "
+            "if a payment link of yours runs out unpaid, I'll send you one message with a "
+            "way to finish paying. Reply STOP any time to turn that off."
         )
         return [SlotSet(OPT_OUT_SLOT, False)]

@@ -8,6 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.cancelled_payments import RECOVERY_LINK_AFTER_CANCEL
 from actions.catalog_messages import catalog_products_message, shows_catalog
 from actions.conversation import archive_order, current_order, known_orders, save_order
 from actions.draft_order import destination_for, requested, show_draft
@@ -210,7 +211,9 @@ class ActionAskCancelOrder(Action):
 
 class ActionCancelOrder(Action):
     """Cancels the open order: its payment link stops working; it stays among the
-    customer's orders, so a payment that still went through is confirmed."""
+    customer's orders, so a payment through that link that still went through is confirmed.
+    Stripe's recovery link of an expired one cannot be stopped: when one was sent, the
+    customer is told a payment through it is refunded (actions/cancelled_payments.py)."""
 
     def name(self) -> str:
         return "action_cancel_order"
@@ -229,5 +232,8 @@ class ActionCancelOrder(Action):
                 dispatcher.utter_message(text=error.customer_message)
                 return []
         cancelled = order.moved_to(OrderStatus.CANCELLED)
-        dispatcher.utter_message(text=f"Order {order.id} is cancelled. Nothing was charged.")
+        text = f"Order {order.id} is cancelled. Nothing was charged."
+        if order.recovery_sent:
+            text += f" {RECOVERY_LINK_AFTER_CANCEL}"
+        dispatcher.utter_message(text=text)
         return archive_order(tracker, cancelled)

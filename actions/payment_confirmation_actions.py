@@ -4,7 +4,8 @@ The connector feeds `checkout.session.completed` into the conversation as an ext
 with entities (`order_id`, `checkout_session_id`, `stripe_event_id`, the amounts, and
 `duplicate_payment` when its claim found the order paid already). A payment is confirmed only
 from what Stripe answers about the session named, never from the entities. A second payment
-of an order already paid is undone (`actions.duplicate_payments`).
+of an order already paid is undone (`actions.duplicate_payments`), and so is a payment of a
+cancelled order through a recovered copy of its expired link (`actions.cancelled_payments`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.cancelled_payments import paid_after_cancel, refund_cancelled_payment
 from actions.conversation import entity, event_order, save_event_order
 from actions.duplicate_payments import refund_second_payment
 from actions.orders.model import Order
@@ -57,6 +59,9 @@ class ActionPaymentSucceeded(Action):
         mismatch = payment_mismatch(checkout, order)
         if mismatch:
             return not_confirmed(dispatcher, tracker, order, mismatch)
+        if paid_after_cancel(order, checkout):
+            await refund_cancelled_payment(dispatcher, tracker, order, checkout)
+            return []
         if is_duplicate(tracker, order, checkout.session_id):
             await refund_second_payment(dispatcher, tracker, order, checkout)
             return []

@@ -16,6 +16,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.cancelled_payments import RECOVERY_LINK_AFTER_CANCEL
 from actions.conversation import after, archive_order, current_order, known_orders, save_order
 from actions.orders.model import Order
 from actions.orders.states import OrderStatus
@@ -119,10 +120,15 @@ async def stop_other_links(
         except PaymentError as error:
             logger.info("previous order's link not stopped: order=%s reason=%s", old.id, error)
             return OtherLinks(events, "unreachable", old)
-        dispatcher.utter_message(
-            text=f"Your earlier order {old.id} wasn't paid, so I've cancelled it and its "
-            "payment link no longer works."
-        )
+        if old.recovery_sent:
+            text = f"Your earlier order {old.id} wasn't paid, so I've cancelled it. "
+            text += RECOVERY_LINK_AFTER_CANCEL
+        else:
+            text = (
+                f"Your earlier order {old.id} wasn't paid, so I've cancelled it and its "
+                "payment link no longer works."
+            )
+        dispatcher.utter_message(text=text)
         now = after(tracker, events)
         cancelled = old.moved_to(OrderStatus.CANCELLED)
         if (current_order(now) or old).id == old.id:

@@ -24,6 +24,12 @@ STRIPE_EVENT_LAG_SECONDS = Histogram(
     buckets=(0.1, 0.5, 1, 5, 30, 60, 300, 3600, 86400),
     registry=REGISTRY,
 )
+STRIPE_UNMAPPED_PAYMENTS = Counter(
+    "shop_stripe_unmapped_payments",
+    "Paid Checkout Sessions whose event names no customer we could find (no metadata, not "
+    "a recovered copy of a session we recorded): someone paid and was not told.",
+    registry=REGISTRY,
+)
 OUTBOX_DELIVERIES = Counter(
     "shop_outbox_delivery_attempts",
     "Order notification delivery attempts, by result (sent, retry, dead, undeliverable).",

@@ -34,3 +34,28 @@ RECOVERY_URL = "recovery_url"
 HANDOVER_ENDED_BY = "handover_ended_by"
 ENDED_BY_STAFF = "staff"
 ENDED_BY_TIMEOUT = "timeout"
+
+# Set only by the connector (on reserved intents): never taken from a customer's message,
+# not even from a button payload that names an intent the customer may send.
+CONNECTOR_ONLY_ENTITIES = frozenset(
+    {
+        FLOW_TOKEN,
+        FLOW_SCREEN,
+        FLOW_DATA,
+        CATALOG_ID,
+        CATALOG_ITEM,
+        STRIPE_EVENT_ID,
+        ORDER_ID,
+        CHECKOUT_SESSION_ID,
+        PAYMENT_INTENT,
+        SUBSCRIPTION_ID,
+        DUPLICATE_PAYMENT,
+        AMOUNT,
+        AMOUNT_TOTAL,
+        AMOUNT_REFUNDED,
+        CURRENCY,
+        LIVEMODE,
+        RECOVERY_URL,
+        HANDOVER_ENDED_BY,
+    }
+)

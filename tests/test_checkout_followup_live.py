@@ -134,3 +134,100 @@ def test_outside_the_window_the_recovery_goes_as_the_template(
     text = template["template"]["components"][0]["parameters"][0]["text"]
     assert session["after_expiration"]["recovery"]["url"] in text and OPT_OUT_HINT in text
     assert len(chat.wait(customer, 3, settle=True)) == 3  # the template only, once
+
+
+def expire_and_get_recovery_url(chat: Chat, stripe_api: StripeEmulator, customer: str) -> str:
+    """The customer's link expires unpaid; returns the recovery URL of the follow-up."""
+    session = order_and_get_link(chat, stripe_api, customer)
+    stripe_api.expire(session["id"])
+    recovery = chat.next_reply(customer, 2)
+    return str(recovery["interactive"]["action"]["parameters"]["url"])
+
+
+def pay_recovered_copy(stripe_api: StripeEmulator, url: str) -> dict[str, Any]:
+    """The customer taps the old recovery button and pays the copy it opens."""
+    assert requests.get(url, timeout=5).ok
+    (copy,) = [
+        s
+        for s in stripe_api.sessions.values()
+        if s["recovered_from"] and url.endswith(s["recovered_from"])
+    ]
+    stripe_api.complete(copy["id"])
+    return copy
+
+
+def test_a_cancelled_order_paid_through_its_recovery_link_is_refunded_not_confirmed(
+    chat: Chat, stripe_api: StripeEmulator
+) -> None:
+    customer = str(next(_customers))
+    url = expire_and_get_recovery_url(chat, stripe_api, customer)
+    chat.say(customer, "cancel my order")
+    assert "Cancel order" in text_of(chat.next_reply(customer, 3))
+    chat.tap(customer, "/affirm", "Yes, cancel it")
+    cancelled = text_of(chat.next_reply(customer, 4))
+    assert "is cancelled. Nothing was charged." in cancelled
+    assert "no longer works" not in cancelled and "we'll refund that payment" in cancelled
+
+    copy = pay_recovered_copy(stripe_api, url)
+    told = text_of(chat.next_reply(customer, 5))
+    assert "was cancelled" in told and "refunded it in full" in told
+    assert "confirmed" not in told
+    paid = stripe_api.sessions[copy["id"]]
+    (refund,) = stripe_api.refunded_of(paid["payment_intent"])
+    assert refund["amount"] == paid["amount_total"]
+    # Stripe's charge.refunded for that refund says nothing more: the customer is told once.
+    assert len(chat.wait(customer, 6, settle=True)) == 6
+    chat.say(customer, "where is my order?")
+    assert "cancelled" in text_of(chat.next_reply(customer, 6))
+
+
+def test_a_recovered_copy_without_our_metadata_still_confirms_its_order(
+    chat: Chat, stripe_api: StripeEmulator, store: ConnectorStore
+) -> None:
+    customer = str(next(_customers))
+    session = order_and_get_link(chat, stripe_api, customer)
+    stripe_api.expire(session["id"])
+    url = chat.next_reply(customer, 2)["interactive"]["action"]["parameters"]["url"]
+    stripe_api.recover_without_metadata()
+    try:
+        copy = pay_recovered_copy(stripe_api, url)
+    finally:
+        stripe_api.recover_without_metadata(False)
+    assert copy["metadata"] == {}
+    order_id = session["metadata"]["order_id"]
+    assert f"Order {order_id} is confirmed" in text_of(chat.next_reply(customer, 3))
+    assert len(chat.wait(customer, 4, settle=True)) == 4
+    # What was recorded to find it is sealed: neither the customer nor the order in clear.
+    with store.engine.connect() as connection:
+        (row,) = connection.exec_driver_sql(
+            "select customer_sealed, order_sealed from stripe_events where checkout_session_id = ?",
+            (session["id"],),
+        ).fetchall()
+    assert customer not in str(row) and order_id not in str(row)
+
+
+def test_a_paid_session_that_names_no_customer_is_an_error_and_counted(
+    bot: LiveBot, store: ConnectorStore
+) -> None:
+    def unmapped() -> float:
+        text = requests.get(f"{bot.rasa_url}/webhooks/whatsapp/metrics", timeout=5).text
+        (line,) = [
+            x for x in text.splitlines() if x.startswith("shop_stripe_unmapped_payments_total")
+        ]
+        return float(line.split()[-1])
+
+    before = unmapped()
+    paid = se.session("cs_test_" + secrets.token_hex(8), "x", "ORD-NONE", 1390)
+    paid["metadata"] = {}
+    event = se.event("checkout.session.completed", paid)
+    body, headers = se.signed(event, WEBHOOK_SECRET)
+    assert requests.post(
+        f"{bot.rasa_url}/webhooks/whatsapp/stripe", data=body, headers=headers, timeout=10
+    ).ok
+    deadline = time.time() + 10
+    while store.stripe.outcome(event["id"]) is None and time.time() < deadline:
+        time.sleep(0.1)
+    assert store.stripe.outcome(event["id"]) == "unmapped_payment"
+    assert unmapped() == before + 1
+    logged = [line for line in bot.log_tail().splitlines() if event["id"] in line]
+    assert any("ERROR" in line and "outcome=unmapped_payment" in line for line in logged)

@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
 
 from actions.followup_actions import (
+    FOLLOWUP_SENT_SLOT,
     OPT_OUT_HINT,
     OPT_OUT_SLOT,
     ActionCheckoutExpired,
@@ -65,6 +67,7 @@ def test_the_recovery_link_goes_as_a_button_with_how_to_opt_out(
     assert "Total: €25.80" in body
     updated = slot_updates(events)
     assert (updated["order_status"], updated["order_followed_up"]) == ("expired", True)
+    assert (updated["order_recovery_sent"], updated[FOLLOWUP_SENT_SLOT]) == (True, True)
     assert len(creates(stripe_env)) == 1  # Stripe's copy is the link: no session made here
 
 
@@ -82,6 +85,7 @@ def test_without_recovery_a_fresh_link_goes_once_with_how_to_opt_out(
     assert parameters["url"] == slots["payment_link"] != RECOVERY
     assert message["custom"]["interactive"]["body"]["text"].endswith(OPT_OUT_HINT)
     assert (slots["order_status"], slots["order_followed_up"]) == ("awaiting_payment", True)
+    assert (slots["order_recovery_sent"], slots[FOLLOWUP_SENT_SLOT]) == (False, True)
 
     # The fresh link expires unpaid too: the order is followed up once, so nothing now.
     fresh = Order.from_slots(slots)
@@ -89,6 +93,7 @@ def test_without_recovery_a_fresh_link_goes_once_with_how_to_opt_out(
     stripe_env.expire(str(fresh.checkout_session_id))
     again, events = run_stripe_action(ActionCheckoutExpired(), expiry(fresh))
     assert again == [] and slot_updates(events)["order_status"] == "expired"
+    assert slot_updates(events)[FOLLOWUP_SENT_SLOT] is False  # silent: "no" is just no
     assert len(creates(stripe_env)) == 2  # no third session either
 
 
@@ -97,6 +102,7 @@ def test_an_order_followed_up_already_is_only_marked_expired(catalog: Catalog) -
     followed = order.moved_to(OrderStatus.AWAITING_PAYMENT, followed_up=True)
     messages, events = run_action(ActionCheckoutExpired(), expiry(followed))
     assert messages == [] and slot_updates(events)["order_status"] == "expired"
+    assert slot_updates(events)[FOLLOWUP_SENT_SLOT] is False
 
 
 def test_a_customer_who_opted_out_gets_nothing(catalog: Catalog) -> None:
@@ -105,18 +111,20 @@ def test_a_customer_who_opted_out_gets_nothing(catalog: Catalog) -> None:
     assert messages == []
     updated = slot_updates(events)
     assert (updated["order_status"], updated["order_followed_up"]) == ("expired", False)
+    assert updated[FOLLOWUP_SENT_SLOT] is False
 
 
 def test_an_older_link_or_a_paid_or_expired_order_gets_nothing(catalog: Catalog) -> None:
     order = Order.start(catalog, {"gift-card": 1}).with_link("cs_test_2", "https://pay/2")
     old_session = expiry(order, checkout_session_id="cs_test_1")
-    assert run_action(ActionCheckoutExpired(), old_session) == ([], [])
+    silent: tuple[list[Any], list[Any]] = ([], [SlotSet(FOLLOWUP_SENT_SLOT, False)])  # "no" is no
+    assert run_action(ActionCheckoutExpired(), old_session) == silent
     paid = order.paid_by("cs_test_2", "pi_test_1")
-    assert run_action(ActionCheckoutExpired(), expiry(paid)) == ([], [])
+    assert run_action(ActionCheckoutExpired(), expiry(paid)) == silent
     expired = order.moved_to(OrderStatus.EXPIRED)
-    assert run_action(ActionCheckoutExpired(), expiry(expired)) == ([], [])  # told twice
+    assert run_action(ActionCheckoutExpired(), expiry(expired)) == silent  # told twice
     cancelled = order.moved_to(OrderStatus.CANCELLED)
-    assert run_action(ActionCheckoutExpired(), expiry(cancelled)) == ([], [])
+    assert run_action(ActionCheckoutExpired(), expiry(cancelled)) == silent
 
 
 def test_followed_up_survives_the_orders_records(catalog: Catalog) -> None:
@@ -128,7 +136,7 @@ def test_followed_up_survives_the_orders_records(catalog: Catalog) -> None:
 
 def test_stop_remembers_the_opt_out_and_says_how_to_undo_it() -> None:
     messages, events = run_action(ActionStopReminders(), make_tracker("stop_reminders"))
-    assert slot_updates(events) == {OPT_OUT_SLOT: True}
+    assert slot_updates(events) == {OPT_OUT_SLOT: True, FOLLOWUP_SENT_SLOT: False}
     assert "won't send you any more payment reminders" in messages[0]["text"]
     assert "remind me again" in messages[0]["text"]
 
@@ -137,4 +145,22 @@ def test_remind_me_again_undoes_it() -> None:
     tracker = make_tracker("resume_reminders", slots={OPT_OUT_SLOT: True})
     messages, events = run_action(ActionResumeReminders(), tracker)
     assert slot_updates(events) == {OPT_OUT_SLOT: False}
-    assert "STOP" in messages[0]["text"]
+    text = messages[0]["text"]
+    assert "STOP" in text
+    # "remind me later" lands here too: no reminder at a time of the customer's choosing
+    # exists, and the reply says what does.
+    assert "I don't set reminders for a time you pick" in text
+    assert "one message with a way to finish paying" in text
+
+
+def test_a_recovery_url_over_plain_http_is_not_sent(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    order = awaiting_order(stripe_env, catalog)
+    stripe_env.expire(str(order.checkout_session_id))
+    plain = expiry(order, recovery_url="http://pay.example/recover/cs_test_1")
+    messages, events = run_stripe_action(ActionCheckoutExpired(), plain)
+    (message,) = messages
+    url = message["custom"]["interactive"]["action"]["parameters"]["url"]
+    assert url.startswith(stripe_env.base_url + "/pay/")  # a fresh link of our own instead
+    assert slot_updates(events)["order_recovery_sent"] is False

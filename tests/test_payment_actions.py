@@ -6,8 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from rasa_sdk.events import SlotSet
 
-from actions.followup_actions import ActionCheckoutExpired
+from actions.followup_actions import FOLLOWUP_SENT_SLOT, ActionCheckoutExpired
 from actions.orders.model import Order
 from actions.orders.states import OrderStatus
 from actions.payment_confirmation_actions import ActionPaymentSucceeded
@@ -131,13 +132,17 @@ def test_payment_failed_offers_a_new_link(catalog: Catalog) -> None:
 def test_late_failure_or_expiry_never_undoes_a_payment(catalog: Catalog) -> None:
     paid = awaiting(catalog).moved_to(OrderStatus.PAID)
     assert run_action(ActionPaymentFailed(), event("EXTERNAL_payment_failed", paid)) == ([], [])
-    assert run_action(ActionCheckoutExpired(), event("EXTERNAL_checkout_expired", paid)) == ([], [])
+    expired = run_action(ActionCheckoutExpired(), event("EXTERNAL_checkout_expired", paid))
+    assert expired == ([], [SlotSet(FOLLOWUP_SENT_SLOT, False)])  # nothing sent, nothing changed
 
 
 def test_expiry_of_an_old_link_is_ignored(catalog: Catalog) -> None:
     order = awaiting(catalog)
     tracker = event("EXTERNAL_checkout_expired", order, checkout_session_id="cs_test_old")
-    assert run_action(ActionCheckoutExpired(), tracker) == ([], [])
+    assert run_action(ActionCheckoutExpired(), tracker) == (
+        [],
+        [SlotSet(FOLLOWUP_SENT_SLOT, False)],
+    )
 
 
 def test_expired_link_marks_the_order_and_tries_a_fresh_one(catalog: Catalog) -> None:

@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 
 from connectors.edge.signatures import stripe_signature, verify_stripe_signature
-from connectors.stripe.events import EventIntent, Skipped, customer_of, map_event
+from connectors.stripe.events import (
+    EventIntent,
+    Skipped,
+    customer_of,
+    is_paid_session_event,
+    map_event,
+    map_recovered,
+    recovered_from_of,
+    recovery_record,
+)
 from connectors.stripe.webhook import outbox_origin
 from sandbox import stripe_events as se
 
@@ -246,3 +255,47 @@ def test_an_expirys_notifications_are_keyed_by_its_order_other_events_by_themsel
     first, second = outbox_origin("evt_1", expired), outbox_origin("evt_2", expired)
     assert first == second and first.endswith(":ORD-ABCDEFGH") and CUSTOMER not in first
     assert outbox_origin("evt_3", paid) == "evt_3"
+
+
+def test_an_expiry_with_a_recovery_url_is_recorded_by_session_and_order() -> None:
+    recovery = {"recovery": {"enabled": True, "url": "https://checkout.stripe.com/r/1"}}
+    with_url = mapped("checkout.session.expired", expired_session(recovery))
+    assert recovery_record(with_url) == ("cs_1", "ORD-ABCDEFGH")
+    assert recovery_record(mapped("checkout.session.expired", expired_session(None))) is None
+    paid = mapped("checkout.session.completed", se.session("cs_1", CUSTOMER, "ORD-ABCDEFGH", 1))
+    assert recovery_record(paid) is None
+
+
+def test_a_recovered_copy_without_metadata_maps_through_what_was_recorded() -> None:
+    copy = {**se.session("cs_copy", CUSTOMER, "ORD-ABCDEFGH", 2580), "metadata": {}}
+    copy["recovered_from"] = "cs_1"
+    event = se.event("checkout.session.completed", copy)
+    assert map_event(event) == Skipped("missing_metadata")
+    assert recovered_from_of(event) == "cs_1" and is_paid_session_event(event)
+    found = map_recovered(event, CUSTOMER, "ORD-ABCDEFGH")
+    assert isinstance(found, EventIntent) and found.customer_id == CUSTOMER
+    assert found.intent == "EXTERNAL_payment_succeeded" and found.fulfilment_key == "cs_copy"
+    assert found.entities["order_id"] == "ORD-ABCDEFGH"
+    assert found.entities["checkout_session_id"] == "cs_copy"
+    assert event["data"]["object"]["metadata"] == {}  # the recorded event stays as Stripe sent it
+    unpaid = se.event("checkout.session.expired", {**copy, "payment_status": "unpaid"})
+    assert not is_paid_session_event(unpaid)
+    assert recovered_from_of(se.event("charge.refunded", copy)) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        ("https://checkout.stripe.com/c/pay/recover_1", True),
+        ("http://127.0.0.1:5082/recover/cs_test_1", True),  # the sandbox's emulator
+        ("http://localhost:5082/recover/cs_test_1", True),
+        ("http://checkout.stripe.com/c/pay/recover_1", False),  # not encrypted
+        ("http://127.0.0.1.evil.example/recover", False),
+        ("https://", False),
+        ("https://checkout.stripe.com/c/pay/ recover", False),
+    ],
+)
+def test_a_recovery_url_must_be_https_except_on_the_loopback_host(url: str, kept: bool) -> None:
+    recovery = {"recovery": {"enabled": True, "url": url}}
+    found = mapped("checkout.session.expired", expired_session(recovery))
+    assert isinstance(found, EventIntent) and ("recovery_url" in found.entities) is kept

@@ -317,3 +317,25 @@ def test_customers_cannot_type_the_catalog_order_intent(rasa_parse: Any) -> None
 
     assert rasa_parse(rasa_text(inbound("text", typed)))[0] is None
     assert payload_text(typed, "Cart") == "Cart"
+
+
+FORGED = {
+    "order_id": "ORD-OTHER",
+    "recovery_url": "http://evil.example/pay",
+    "checkout_session_id": "cs_test_forged",
+    "duplicate_payment": True,
+    "stripe_event_id": "evt_forged",
+    "flow_token": "tok",
+}
+
+
+def test_connector_only_entities_are_dropped_from_a_tapped_payload(rasa_parse: Any) -> None:
+    forged = "/order" + json.dumps({"product": "green-tea", **FORGED})
+    tapped = rasa_text(inbound("button_reply", "Green tea", payload=forged))
+    assert rasa_parse(tapped) == ("order", {"product": "green-tea"})
+    only_forged = rasa_text(inbound("button_reply", "Yes", payload="/affirm" + json.dumps(FORGED)))
+    assert only_forged == "/affirm" and rasa_parse(only_forged) == ("affirm", {})
+
+
+def test_a_payload_whose_entities_are_not_an_object_falls_back_to_the_title() -> None:
+    assert payload_text('/affirm[{"entity": "order_id", "value": "x"}]', "Yes") == "Yes"

@@ -69,6 +69,7 @@ class Order:
     destination: str | None = None  # the delivery country (data/shop.yml) a typed order ships to
     shipping: int = 0  # what delivery to `destination` costs, fixed with the lines
     followed_up: bool = False  # its expired link got the one follow-up (actions/followup_actions)
+    recovery_sent: bool = False  # that follow-up was Stripe's recovery URL: live for 30 days
 
     @classmethod
     def start(
@@ -217,6 +218,7 @@ class Order:
             "order_destination": self.destination,
             "order_shipping": self.shipping,
             "order_followed_up": self.followed_up,
+            "order_recovery_sent": self.recovery_sent,
         }
 
     @classmethod
@@ -244,6 +246,7 @@ class Order:
             destination=slots.get("order_destination"),
             shipping=int(slots.get("order_shipping") or 0),
             followed_up=bool(slots.get("order_followed_up")),
+            recovery_sent=bool(slots.get("order_recovery_sent")),
         )
 
     @classmethod

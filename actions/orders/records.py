@@ -36,6 +36,7 @@ ORDER_SLOTS = (
     "order_destination",
     "order_shipping",
     "order_followed_up",
+    "order_recovery_sent",
 )
 ORDERS_SLOT = "orders"
 LEGACY_PAST_ORDERS_SLOT = "past_orders"  # read only: finished orders before `orders` existed

@@ -39,6 +39,7 @@ class CheckoutPayment:
     amount_shipping: int = 0  # total_details: what Stripe charged for each
     amount_discount: int = 0
     amount_tax: int = 0
+    recovered_from: str | None = None  # the expired session this one is Stripe's copy of
 
     @property
     def is_paid(self) -> bool:
@@ -88,6 +89,17 @@ async def retrieve_checkout(session_id: str) -> CheckoutPayment:
         amount_shipping=int(details.get("amount_shipping") or 0),
         amount_discount=int(details.get("amount_discount") or 0),
         amount_tax=int(details.get("amount_tax") or 0),
+        recovered_from=_id_of(raw.get("recovered_from")),
+    )
+
+
+def recovered_copy_of(checkout: CheckoutPayment, order: Order) -> bool:
+    """A session without our order id that Stripe says it recovered from one of the order's
+    own sessions: its copy (the copy may lose the metadata), so it is that order's."""
+    return (
+        checkout.order_id is None
+        and checkout.recovered_from is not None
+        and order.had_session(checkout.recovered_from)
     )
 
 
@@ -95,7 +107,7 @@ def payment_mismatch(checkout: CheckoutPayment, order: Order) -> str | None:
     """Why Stripe's account of this Checkout Session cannot confirm `order`, or None."""
     if not checkout.is_paid:
         return f"session {checkout.status}/{checkout.payment_status}, not paid"
-    if checkout.order_id != order.id:
+    if checkout.order_id != order.id and not recovered_copy_of(checkout, order):
         return f"session of order {checkout.order_id}"
     if checkout.amount_subtotal is not None and checkout.amount_subtotal != order.subtotal:
         return f"subtotal {checkout.amount_subtotal} != {order.subtotal}"

@@ -117,6 +117,22 @@ def _add_message_outcome(connection: Connection) -> None:
         connection.exec_driver_sql("ALTER TABLE wa_inbound_messages ADD COLUMN outcome VARCHAR(32)")
 
 
+def _add_recovery_columns(connection: Connection) -> None:
+    """An expired session with a recovery URL is recorded with its session id and sealed
+    order id: Stripe's recovered copy names that session in `recovered_from`."""
+    present = {c["name"] for c in sa.inspect(connection).get_columns("stripe_events")}
+    if "checkout_session_id" not in present:
+        connection.exec_driver_sql(
+            "ALTER TABLE stripe_events ADD COLUMN checkout_session_id VARCHAR(255)"
+        )
+    if "order_sealed" not in present:
+        connection.exec_driver_sql("ALTER TABLE stripe_events ADD COLUMN order_sealed TEXT")
+    connection.exec_driver_sql(
+        "CREATE INDEX IF NOT EXISTS ix_stripe_events_checkout_session_id "
+        "ON stripe_events (checkout_session_id)"
+    )
+
+
 # The tables whose pseudonym column was called `customer_key`, and whether it is indexed.
 PSEUDONYM_COLUMNS = {
     "wa_inbound_messages": True,
@@ -162,6 +178,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (9, "an outcome on recorded messages (unreadable rows set aside)", _add_message_outcome),
     (10, "customer_key columns renamed customer_pseudonym", _rename_customer_key),
     (11, "hand-overs to a person", _create_tables),
+    (12, "expired sessions with recovery name their session and order", _add_recovery_columns),
 ]
 
 

@@ -84,6 +84,10 @@ stripe_events = sa.Table(
     sa.Column("customer_pseudonym", sa.String(255), nullable=True, index=True),
     sa.Column("customer_sealed", sa.Text, nullable=True),
     sa.Column("claim_token", sa.String(32), nullable=True),
+    # An expiry whose session has a recovery URL: that session (Stripe's id) and its order,
+    # so a paid recovered copy that lost our metadata still finds its customer and order.
+    sa.Column("checkout_session_id", sa.String(255), nullable=True, index=True),
+    sa.Column("order_sealed", sa.Text, nullable=True),
 )
 
 stripe_fulfilments = sa.Table(
@@ -159,7 +163,7 @@ SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
     "wa_inbound_messages": ("customer_sealed", "payload"),
     "wa_outbound_messages": ("customer_sealed", "body"),
     "wa_customers": ("customer_sealed",),
-    "stripe_events": ("customer_sealed", "payload"),
+    "stripe_events": ("customer_sealed", "payload", "order_sealed"),
     "notification_outbox": ("customer_sealed", "body"),
     "handovers": ("customer_sealed",),
 }

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from connectors.storage.keys import UnreadableError
 from connectors.storage.schema import order_payments, stripe_events, stripe_fulfilments
 from connectors.storage.sealing import Sealer, binding
 
@@ -28,9 +29,12 @@ class StripeRecords:
         payload: str | None = None,
         customer_id: str | None = None,
         claim: str | None = None,
+        recovery: tuple[str, str] | None = None,
     ) -> bool:
         """Records a verified event before it is acknowledged, held under `claim` by this
-        process; False for a re-delivery."""
+        process; False for a re-delivery. An expiry of a session with a recovery URL is
+        recorded with `recovery` (its session id and order id; the order sealed like the
+        customer), for `recovery_origin`."""
         now = time.time()
         customer = (
             self.sealer.customer_columns(stripe_events, event_id, customer_id)
@@ -49,11 +53,61 @@ class StripeRecords:
                         claimed_at=now,
                         claim_token=claim,
                         **customer,
+                        **self._recovery_columns(recovery, bound_to),
                     )
                 )
         except IntegrityError:
             return False
         return True
+
+    def _recovery_columns(
+        self, recovery: tuple[str, str] | None, bound_to: str
+    ) -> dict[str, str | None]:
+        """The columns of (session id, order id) of an expiry with a recovery URL."""
+        if recovery is None:
+            return {}
+        session_id, order_id = recovery
+        return {
+            "checkout_session_id": session_id,
+            "order_sealed": self.sealer.seal(stripe_events, "order_sealed", bound_to, order_id),
+        }
+
+    def recovery_origin(self, session_id: str) -> tuple[str, str] | None:
+        """The customer and order of the expired session `session_id`, as recorded with its
+        expiry (see `record_event`), or None when no expiry of it with recovery was recorded
+        (or the row does not open: UnreadableError)."""
+        with self.engine.connect() as connection:
+            row = (
+                connection.execute(
+                    sa.select(
+                        stripe_events.c.event_id,
+                        stripe_events.c.customer_pseudonym,
+                        stripe_events.c.customer_sealed,
+                        stripe_events.c.order_sealed,
+                    )
+                    .where(stripe_events.c.checkout_session_id == session_id)
+                    .where(stripe_events.c.order_sealed.is_not(None))
+                    .order_by(stripe_events.c.received_at)
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+        if row is None:
+            return None
+        bound_to = binding(row["event_id"], row["customer_pseudonym"])
+        try:
+            customer = self.sealer.open(
+                stripe_events, "customer_sealed", bound_to, row["customer_sealed"]
+            )
+            order_id = self.sealer.open(
+                stripe_events, "order_sealed", bound_to, row["order_sealed"]
+            )
+        except UnreadableError:
+            return None  # altered or moved: the payment is then reported as unmapped
+        if not customer or not order_id:
+            return None
+        return customer, order_id
 
     def mark_processed(self, event_id: str, outcome: str) -> None:
         with self.engine.begin() as connection:

@@ -7,7 +7,9 @@ order name the Checkout Session, so fulfilment can be claimed once per session, 
 what the order is checked against (amount, currency, livemode, session) and the
 PaymentIntent a duplicate payment is refunded through. Refunds carry the charge's `amount`
 and its cumulative `amount_refunded`; an expiry, the session's recovery URL when it has
-one. Every intent carries `stripe_event_id`, for the logs.
+one. Every intent carries `stripe_event_id`, for the logs. A recovered copy of an expired
+session that lost our metadata is mapped through what was recorded with that session's
+expiry (`recovery_record`, `map_recovered`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from shop_contract.intents import (
     SUBSCRIPTION_RENEWED,
     SUBSCRIPTION_UPDATED,
 )
+from shop_contract.links import is_customer_link
 from shop_contract.stripe_metadata import CUSTOMER_KEY, ORDER_ID_KEY
 
 PAID_STATUSES = ("paid", "no_payment_required")
@@ -138,12 +141,11 @@ def _intent(
 
 def recovery_url_of(session: dict[str, Any]) -> str | None:
     """An expired session's recovery URL (`after_expiration.recovery.url`), when Stripe made
-    one (the session asked for recovery) and it is a web address."""
+    one (the session asked for recovery) and it is https (plain http only on the sandbox's
+    loopback host: shop_contract.links)."""
     recovery = _dict(_dict(session.get("after_expiration")).get("recovery"))
     url = recovery.get("url")
-    if isinstance(url, str) and url.startswith(("https://", "http://")):
-        return url
-    return None
+    return url if is_customer_link(url) else None
 
 
 def _with_recovery_url(
@@ -159,6 +161,45 @@ def _session_intent(
     obj: dict[str, Any], metadata: dict[str, Any], intent: str, fulfil: bool = False
 ) -> EventIntent | Skipped:
     return _intent(obj, metadata, intent, session=True, fulfil=fulfil, fields=_SESSION_FIELDS)
+
+
+def is_paid_session_event(event: dict[str, Any]) -> bool:
+    """An event saying a Checkout Session was paid: one the customer must hear about."""
+    kind = event.get("type")
+    obj = _dict(_dict(event.get("data")).get("object"))
+    return kind == "checkout.session.async_payment_succeeded" or (
+        kind == "checkout.session.completed" and obj.get("payment_status") in PAID_STATUSES
+    )
+
+
+def recovered_from_of(event: dict[str, Any]) -> str | None:
+    """The expired session a Checkout Session event's session was recovered from (Stripe's
+    `recovered_from`, set on the copy its recovery URL opened), else None."""
+    if not str(event.get("type") or "").startswith("checkout.session."):
+        return None
+    return _id_of(_dict(_dict(event.get("data")).get("object")).get("recovered_from"))
+
+
+def recovery_record(mapped: EventIntent | Skipped) -> tuple[str, str] | None:
+    """(session id, order id) to record with an expiry whose session has a recovery URL:
+    what a paid copy that lost our metadata is traced back through (`map_recovered`)."""
+    if not isinstance(mapped, EventIntent) or mapped.intent != CHECKOUT_EXPIRED:
+        return None
+    session_id, order_id = mapped.entities.get(CHECKOUT_SESSION_ID), mapped.entities.get(ORDER_ID)
+    if RECOVERY_URL not in mapped.entities or not isinstance(order_id, str):
+        return None
+    return (session_id, order_id) if isinstance(session_id, str) else None
+
+
+def map_recovered(event: dict[str, Any], customer_id: str, order_id: str) -> EventIntent | Skipped:
+    """`map_event` for an event of a recovered copy without our metadata, with the customer
+    and order recorded for the session it was recovered from. The order id is only where to
+    look: the action confirms nothing unless Stripe says the copy was recovered from a
+    session that order had (actions/payments/verification.py)."""
+    data = _dict(event.get("data"))
+    obj = _dict(data.get("object"))
+    metadata = {**_dict(obj.get("metadata")), CUSTOMER_KEY: customer_id, ORDER_ID_KEY: order_id}
+    return map_event({**event, "data": {**data, "object": {**obj, "metadata": metadata}}})
 
 
 def map_event(event: dict[str, Any]) -> EventIntent | Skipped:

@@ -31,12 +31,21 @@ from connectors.edge.signatures import verify_stripe_signature
 from connectors.jobs.customer_queue import CustomerQueues
 from connectors.jobs.leases import Hold
 from connectors.log_refs import customer_ref
-from connectors.metrics import STRIPE_EVENT_LAG_SECONDS
+from connectors.metrics import STRIPE_EVENT_LAG_SECONDS, STRIPE_UNMAPPED_PAYMENTS
 from connectors.rasa_patches.action_failures import watch_actions
 from connectors.storage.leases import new_claim
 from connectors.storage.schema import stripe_events
 from connectors.storage.store import ConnectorStore
-from connectors.stripe.events import EventIntent, Skipped, customer_of, map_event
+from connectors.stripe.events import (
+    EventIntent,
+    Skipped,
+    customer_of,
+    is_paid_session_event,
+    map_event,
+    map_recovered,
+    recovered_from_of,
+    recovery_record,
+)
 from shop_contract.entities import DUPLICATE_PAYMENT, ORDER_ID
 from shop_contract.intents import CHECKOUT_EXPIRED
 
@@ -84,10 +93,12 @@ class StripeWebhook:
         event_id, event_type = event["id"], str(event.get("type") or "")
         if isinstance(event.get("created"), int | float):
             STRIPE_EVENT_LAG_SECONDS.observe(max(0.0, time.time() - event["created"]))
-        mapped = map_event(event)
-        customer_id = mapped.customer_id if isinstance(mapped, EventIntent) else customer_of(event)
-        claim = new_claim()
         try:
+            mapped = await self.resolve(event)
+            customer_id = (
+                mapped.customer_id if isinstance(mapped, EventIntent) else customer_of(event)
+            )
+            claim = new_claim()
             fresh = await asyncio.to_thread(
                 self.store.stripe.record_event,
                 event_id,
@@ -95,6 +106,7 @@ class StripeWebhook:
                 json.dumps(event),
                 customer_id,
                 claim,
+                recovery_record(mapped),
             )
         except Exception:
             logger.exception("could not record stripe event %s; Stripe will retry", event_id)
@@ -102,8 +114,24 @@ class StripeWebhook:
         if not fresh:
             logger.info("stripe event re-delivered: %s", event_id)
             return response.json({"status": "duplicate"})
-        self.schedule(request.app.ctx.agent, event, claim)
+        self.schedule(request.app.ctx.agent, event, claim, mapped=mapped)
         return response.json({"status": "received"})
+
+    async def resolve(self, event: dict[str, Any]) -> EventIntent | Skipped:
+        """The event's intent; for a recovered copy that lost our metadata, through the
+        customer and order recorded with the expiry of the session it was recovered from.
+        A paid session that maps to no customer is `unmapped_payment`: someone paid and
+        nobody would tell them."""
+        mapped = map_event(event)
+        if not isinstance(mapped, Skipped) or mapped.reason != "missing_metadata":
+            return mapped
+        origin = recovered_from_of(event)
+        found = (
+            await asyncio.to_thread(self.store.stripe.recovery_origin, origin) if origin else None
+        )
+        if found is not None:
+            return map_recovered(event, *found)
+        return Skipped("unmapped_payment") if is_paid_session_event(event) else mapped
 
     def schedule(
         self,
@@ -111,18 +139,22 @@ class StripeWebhook:
         event: dict[str, Any],
         claim: str,
         done: Callable[[str], None] | None = None,
+        mapped: EventIntent | Skipped | None = None,
     ) -> None:
         """Handles a recorded event held under `claim` in the background, in its customer's
         order, unless by its turn it was finished or taken over; `done` is called with the
-        event id when the handling ends, however it ends."""
+        event id when the handling ends, however it ends. `mapped` is the event's intent
+        when known (`resolve`); a replay resolves it in its job, queued under the event
+        when its metadata does not name the customer."""
         event_id, event_type = str(event["id"]), str(event.get("type") or "")
-        mapped = map_event(event)
-        key = mapped.customer_id if isinstance(mapped, EventIntent) else f"stripe:{event_id}"
+        known = map_event(event) if mapped is None else mapped
+        key = known.customer_id if isinstance(known, EventIntent) else f"stripe:{event_id}"
 
         async def job() -> None:
             try:
                 if await asyncio.to_thread(self.store.leases.holds, stripe_events, event_id, claim):
-                    await self.process(agent, event_id, event_type, mapped)
+                    resolved = await self.resolve(event) if mapped is None else mapped
+                    await self.process(agent, event_id, event_type, resolved)
                 else:
                     logger.info("stripe event %s skipped: no longer ours", event_id)
             finally:
@@ -139,7 +171,16 @@ class StripeWebhook:
         """Triggers the event's intent (once per fulfilment) and records the outcome."""
         outcome = await self.outcome_of(agent, event_id, mapped)
         self.outcomes[outcome] += 1
-        if isinstance(mapped, Skipped):
+        if outcome == "unmapped_payment":
+            STRIPE_UNMAPPED_PAYMENTS.inc()
+            logger.error(
+                "stripe event=%s type=%s outcome=%s: a paid Checkout Session names no "
+                "customer; find the payment at Stripe and tell or refund the customer by hand",
+                event_id,
+                event_type,
+                outcome,
+            )
+        elif isinstance(mapped, Skipped):
             level = logging.WARNING if outcome == "missing_metadata" else logging.INFO
             logger.log(level, "stripe event=%s type=%s outcome=%s", event_id, event_type, outcome)
         else:

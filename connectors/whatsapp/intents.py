@@ -18,7 +18,13 @@ from rasa.shared.core.constants import DEFAULT_INTENTS
 from connectors.edge.intent_text import INTENT_PREFIX, intent_message
 from connectors.edge.json_body import parse_json
 from connectors.whatsapp.payloads import InboundMessage
-from shop_contract.entities import CATALOG_ID, CATALOG_ITEM, FLOW_DATA, FLOW_TOKEN
+from shop_contract.entities import (
+    CATALOG_ID,
+    CATALOG_ITEM,
+    CONNECTOR_ONLY_ENTITIES,
+    FLOW_DATA,
+    FLOW_TOKEN,
+)
 from shop_contract.intents import (
     CATALOG_ORDER,
     FLOW_COMPLETED,
@@ -56,16 +62,23 @@ def safe_text(text: str) -> str:
 
 def payload_text(payload: str | None, title: str) -> str:
     """A reply button's id as Rasa input: the intent we put there, unless a customer may
-    not send it (customer_may_send); then the button's title, as text."""
+    not send it (customer_may_send); then the button's title, as text. Entities only the
+    connector sets (an order id, a recovery URL, a Stripe event…) are dropped from it: the
+    actions trust those as the connector's."""
     if payload:
         match = _PAYLOAD_INTENT.match(payload.strip())
         if match and customer_may_send(match.group("intent")):
             if match.group("entities") is None:
                 return payload.strip()
             try:
-                parse_json(match.group("entities"))
+                entities = parse_json(match.group("entities"))
             except ValueError:
                 return safe_text(title)
+            if not isinstance(entities, dict):
+                return safe_text(title)
+            kept = {k: v for k, v in entities.items() if k not in CONNECTOR_ONLY_ENTITIES}
+            if len(kept) < len(entities):
+                return intent_message(match.group("intent"), kept)
             return payload.strip()
         if not payload.startswith(INTENT_PREFIX):
             return safe_text(payload)

@@ -51,6 +51,9 @@ class StripeAccount:
         # What the hosted page lists (Stripe keeps line items apart from the session object).
         self._line_items: dict[str, list[dict[str, Any]]] = {}
         self._page_url = page_url
+        # Whether a recovered copy keeps the expired session's metadata. Stripe's docs do not
+        # promise it; turned off to see the bot cope with a copy that carries none.
+        self.copies_keep_metadata = True
 
     def session(self, session_id: str) -> dict[str, Any]:
         """The stored session (not a copy); 404 when there is none."""
@@ -150,8 +153,11 @@ class StripeAccount:
                 return held
         copy_id = new_session_id()
         copy = recovered_copy(original, self._page_url(copy_id), copy_id, now)
+        child = dict(self._child_metadata.get(session_id, {}))
+        if not self.copies_keep_metadata:
+            copy["metadata"], child = {}, {}
         self.sessions[copy_id] = copy
-        self._child_metadata[copy_id] = dict(self._child_metadata.get(session_id, {}))
+        self._child_metadata[copy_id] = child
         return copy
 
     def list_sessions(self, params: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:

@@ -113,6 +113,12 @@ class StripeEmulator(LoopbackServer):
         with self._lock:
             self._delays.extend(seconds)
 
+    def recover_without_metadata(self, drop: bool = True) -> None:
+        """From now on, a recovery URL opens a copy that carries none of the expired
+        session's metadata (nor passes any to its PaymentIntent)."""
+        with self._lock:
+            self.account.copies_keep_metadata = not drop
+
     def complete(self, session_id: str, duplicate: bool = False) -> None:
         """The customer paid with the success card."""
         self.act(session_id, "pay", duplicate)
