@@ -121,8 +121,8 @@ def parse_delivery(
     catalog: Catalog, cart: Cart, data: Mapping[str, Any], legacy: bool = False
 ) -> FlowOrder:
     """The cart with its address and country when it ships, else without (nothing more is
-    asked). A `legacy` completion (from a Flow sent before the cart) has no country and is
-    charged no delivery, as then."""
+    asked). A `legacy` completion (from a Flow sent before the cart) has no country: it is
+    taken only for what does not ship."""
     if not ships(catalog, cart):
         return FlowOrder(cart, None, None)
     delivery = {key: " ".join(str(data.get(key) or "").split()) for key in ADDRESS_FIELDS}
@@ -131,8 +131,10 @@ def parse_delivery(
     if any(len(value) > DELIVERY_FIELD_MAX_LENGTH for value in delivery.values()):
         raise FlowDataError(f"Please keep each field under {DELIVERY_FIELD_MAX_LENGTH} characters.")
     code = str(data.get("country") or "")
-    if legacy and not code:
-        return FlowOrder(cart, delivery, None)
+    if legacy and not code:  # it would ship without the delivery charge its country has
+        raise FlowDataError(
+            "Our order form has changed. Please open it again to choose where we deliver."
+        )
     destination = next((d for d in default_shop().destinations if d.code == code), None)
     if destination is None:
         raise FlowDataError("Please choose the country we deliver to.")
@@ -142,7 +144,7 @@ def parse_delivery(
 def parse_order(catalog: Catalog, data: Mapping[str, Any]) -> FlowOrder:
     """A complete submission (the summary screen's or the completion's); FlowDataError if
     not. A completion from a Flow sent before the cart (`product` and `quantity`, no
-    `cart`) is read as a cart of that one line."""
+    `cart`) is read as a cart of that one line, refused when it ships (no country)."""
     raw = data.get("cart")
     legacy = raw is None and bool(data.get("product"))
     if legacy:
@@ -199,7 +201,9 @@ def cart_step(catalog: Catalog, data: Mapping[str, Any]) -> dict[str, Any]:
         if not product_id or not quantity:
             return product_screen(catalog, cart, "Please choose a product and how many.")
         try:
-            cart = with_line(catalog, cart, product_id, int(quantity) if quantity.isdigit() else -1)
+            cart = with_line(
+                catalog, cart, product_id, int(quantity) if quantity.isdecimal() else -1
+            )
         except FlowDataError as error:
             return product_screen(catalog, cart, str(error))
     if not checkout:

@@ -245,6 +245,12 @@ def test_checkout_with_nothing_that_ships_skips_the_address(catalog: Catalog) ->
             "PRODUCT",
             "up to 5 different products",
         ),
+        (  # a digit Python's int() cannot read
+            "PRODUCT",
+            {"cart": "", "product": "espresso-beans", "quantity": "²", "then": "add"},
+            "PRODUCT",
+            "between 1 and 10",
+        ),
         ("PRODUCT", {"cart": "espresso-beans:99", "then": "add"}, "PRODUCT", "between 1 and 10"),
         ("PRODUCT", {"cart": "a-pony:1", "then": "checkout"}, "PRODUCT", "no longer sold"),
         ("PRODUCT", {"cart": "espresso-beans:1,espresso-beans:1"}, "PRODUCT", "could not be read"),
@@ -333,14 +339,14 @@ def test_a_cart_completion_makes_one_order_with_every_line_and_its_delivery() ->
 
 @pytest.mark.usefixtures("no_stripe")
 def test_completion_makes_one_order_per_token() -> None:
-    """Also a completion from a Flow sent before the cart (one product, no country)."""
-    params = {"product": "espresso-beans", "quantity": "2", **ADDRESS}
+    """Also a completion from a Flow sent before the cart (one product, nothing to ship)."""
+    params = {"product": "gift-card", "quantity": "2"}
     completion = {"flow_token": TOKEN, "flow_data": params}
     messages, events = run_action(ActionFlowStep(), make_tracker("flow_completed", completion))
     slots = slot_updates(events)
     assert slots["order_flow_token"] == TOKEN
-    assert slots["order_delivery"] == ADDRESS
-    assert slots["order_total"] == 2580
+    assert slots["order_delivery"] is None
+    assert slots["order_total"] == 5000
     assert "isn't set up" in messages[0]["text"]  # no Stripe in this test
 
     order = Order.from_slots(slots)
@@ -360,6 +366,8 @@ def test_completion_makes_one_order_per_token() -> None:
         {"product": "a-pony", "quantity": "1"},
         {"cart": "espresso-beans:2,coffee-club:1", **ADDRESS, "country": "DE"},
         {"cart": "espresso-beans:2", **ADDRESS},  # a cart Flow always says the country
+        # a Flow sent before the cart, for goods that ship: it has no country to charge
+        {"product": "espresso-beans", "quantity": "2", **ADDRESS},
         {"cart": ""},
     ],
 )

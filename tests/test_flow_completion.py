@@ -63,7 +63,7 @@ def channel(tmp_path: Path, fake_graph: GraphApiEmulator) -> WhatsAppInput:
 
 
 def completion(token: str) -> dict[str, Any]:
-    return {"flow_token": token, "flow_ref": token, "product": "gift-card", "quantity": "1"}
+    return {"flow_token": token, "flow_ref": token, "cart": "gift-card:1", "then": "checkout"}
 
 
 def deliver(channel: WhatsAppInput, rasa: FakeRasa, *responses: dict[str, Any]) -> list[str]:
@@ -97,6 +97,23 @@ def test_a_valid_completion_becomes_one_flow_completed_turn(
     token = issue_token(CUSTOMER, SECRETS)
     deliver(channel, rasa, completion(token), completion(token))
     assert len(rasa.turns) == 1 and rasa.turns[0].startswith("/flow_completed")
+    assert '"cart":"gift-card:1"' in rasa.turns[0].replace(" ", "")
+
+
+def test_a_completion_from_a_flow_sent_before_the_cart_is_still_a_turn(
+    channel: WhatsAppInput,
+) -> None:
+    rasa = FakeRasa()
+    token = issue_token(CUSTOMER, SECRETS)
+    deliver(channel, rasa, {"flow_token": token, "product": "gift-card", "quantity": "1"})
+    assert len(rasa.turns) == 1 and rasa.turns[0].startswith("/flow_completed")
+
+
+def test_continue_in_the_chat_is_no_order_turn(channel: WhatsAppInput) -> None:
+    rasa = FakeRasa()
+    token = issue_token(CUSTOMER, SECRETS)
+    deliver(channel, rasa, {"flow_token": token, "continue_in_chat": "true"})
+    assert rasa.turns == []
 
 
 @pytest.mark.parametrize(

@@ -101,7 +101,7 @@ def test_an_open_session_of_the_same_order_id_for_another_amount_is_not_reused(
     tracker = make_tracker("flow_completed", flow_completion("tok-other-amount"))
     _, events = run_stripe_action(ActionFlowStep(), tracker)
     first = slot_updates(events)
-    stripe_env.sessions[first["checkout_session_id"]]["amount_total"] += 100
+    stripe_env.sessions[first["checkout_session_id"]]["amount_subtotal"] += 100  # other lines
     later = time.time() + 180
     monkeypatch.setattr(time, "time", lambda: later)
     _, events = run_stripe_action(ActionFlowStep(), tracker)

@@ -9,6 +9,7 @@ import requests
 from actions.orders.model import Order
 from actions.payment_confirmation_actions import ActionPaymentSucceeded
 from actions.payments.checkout_links import create_payment_link
+from actions.payments.verification import CheckoutPayment, payment_mismatch
 from sandbox.stripe_api import StripeEmulator
 from sandbox.stripe_api.errors import StripeApiError
 from shop_contract.catalog import Catalog
@@ -108,3 +109,41 @@ def test_a_page_without_codes_has_no_code_field(
 ) -> None:
     order = linked(catalog)
     assert 'id="promotion_code"' not in requests.get(str(order.payment_link), timeout=5).text
+
+
+@pytest.mark.parametrize(
+    ("discount", "tax", "charged", "refused"),
+    [
+        (258, 232, -258 + 232, None),  # a code and exclusive tax, as Stripe reports them
+        (258, 232, -258, None),  # tax included in the prices
+        (2580, 0, -2580, None),  # a code the shop made for the whole amount
+        (0, 0, -1, "amount"),  # a cent short, no discount to explain it
+        (0, -100, -100, "out of range"),  # no negative tax
+        (2581, 0, -2581, "out of range"),  # no discount above the order
+    ],
+)
+def test_stripes_discount_and_tax_explain_the_total_within_bounds(
+    stripe_env: StripeEmulator,
+    catalog: Catalog,
+    discount: int,
+    tax: int,
+    charged: int,
+    refused: str | None,
+) -> None:
+    order = espresso_order(catalog)
+    checkout = CheckoutPayment(
+        session_id="cs_test_1",
+        status="complete",
+        payment_status="paid",
+        amount_total=order.total + charged,
+        currency="eur",
+        livemode=False,
+        order_id=order.id,
+        payment_intent="pi_test_1",
+        subscription=None,
+        amount_subtotal=order.subtotal,
+        amount_discount=discount,
+        amount_tax=tax,
+    )
+    mismatch = payment_mismatch(checkout, order)
+    assert (mismatch is None) if refused is None else (refused in str(mismatch))

@@ -179,11 +179,12 @@ async def open_session_of(order: Order, conflict: stripe.IdempotencyError) -> Ch
             s
             for s in found.data
             if s.client_reference_id == order.id
-            and s.amount_total == order.total
+            and s.amount_subtotal == order.subtotal
             and (s.currency or "").lower() == order.currency
         ),
         None,
-    )  # the same order id with other lines or prices is not this order's session
+    )  # the same order id with other lines or prices is not this order's session (the
+    # subtotal, not the total: tax or a code entered on the open page change that)
     if session is not None and session.status == "open" and session.url:
         logger.info("checkout session of an earlier run reused: order=%s", order.id)
         return CheckoutLink(session_id=session.id, url=session.url)

@@ -114,6 +114,8 @@ def payment_mismatch(checkout: CheckoutPayment, order: Order) -> str | None:
     if checkout.amount_shipping != order.shipping:
         return f"shipping {checkout.amount_shipping} != {order.shipping}"
     # A promotion code or Stripe Tax changes the total by what total_details reports.
+    if not 0 <= checkout.amount_discount <= order.total or checkout.amount_tax < 0:
+        return f"discount {checkout.amount_discount} or tax {checkout.amount_tax} out of range"
     expected = order.total - checkout.amount_discount + checkout.amount_tax
     if checkout.amount_total not in (expected, order.total - checkout.amount_discount):
         return f"amount {checkout.amount_total} != {order.total}"

@@ -111,8 +111,9 @@ def completion_token(response: dict[str, Any]) -> str | None:
 
 
 def is_order_completion(response: dict[str, Any]) -> bool:
-    """A completion that carries an order (not the 'continue in the chat' hand-over)."""
-    return "product" in response
+    """A completion that carries an order: the cart (or, from a Flow sent before the cart,
+    its one product); not the 'continue in the chat' hand-over."""
+    return "cart" in response or "product" in response
 
 
 def flow_completed_text(response: dict[str, Any]) -> str:

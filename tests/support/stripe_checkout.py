@@ -142,4 +142,5 @@ def paid_event(
 
 def flow_completion(token: str) -> dict[str, Any]:
     address = {"name": "A Customer", "street": "Main St 1", "postal_code": "1000", "city": "Town"}
-    return {"flow_token": token, "flow_data": {"product": "green-tea", "quantity": "1", **address}}
+    cart = {"cart": "green-tea:1", "then": "checkout", **address, "country": "DE"}
+    return {"flow_token": token, "flow_data": cart}
