@@ -22,8 +22,8 @@ class ActionListOrders(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        newest_first = list(reversed(known_orders(tracker).values()))
-        if not newest_first:
+        latest_first = list(reversed(known_orders(tracker).values()))
+        if not latest_first:
             dispatcher.utter_message(
                 text='You don\'t have any orders with us yet. Say "catalog" to see what we sell.'
             )
@@ -31,12 +31,12 @@ class ActionListOrders(Action):
         rows = [
             f"• {order.id}: {STATUS_TEXT[order.status]}, "
             f"{format_amount(order.total, order.currency)}"
-            for order in newest_first[:MAX_LISTED]
+            for order in latest_first[:MAX_LISTED]
         ]
-        older = len(newest_first) - MAX_LISTED
+        older = len(latest_first) - MAX_LISTED
         if older > 0:
             rows.append(f"…and {older} older order{'s' if older > 1 else ''}.")
-        heading = "Your orders, newest first:" if len(newest_first) > 1 else "Your order:"
+        heading = "Your orders, latest first:" if len(latest_first) > 1 else "Your order:"
         dispatcher.utter_message(
             text="\n".join([heading, *rows]),
             buttons=[{"title": "Latest order", "payload": "/check_order_status"}],

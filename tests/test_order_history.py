@@ -1,4 +1,5 @@
-"""'my orders': every order of the customer, newest first, with its state and total."""
+"""'my orders': every order of the customer, the one that changed last first, with its state
+and total."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def test_orders_are_listed_newest_first_the_current_one_on_top(catalog: Catalog)
     messages, _ = run_action(ActionListOrders(), tracker)
     text = messages[0]["text"]
     lines = text.splitlines()
-    assert lines[0] == "Your orders, newest first:"
+    assert lines[0] == "Your orders, latest first:"
     assert [line.split(":")[0] for line in lines[1:]] == [
         f"• {current.id}",
         f"• {cancelled.id}",
