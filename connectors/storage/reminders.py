@@ -2,7 +2,7 @@
 
 The turn that sends a payment link asks for one (shop_contract/custom_messages.py
 `CHECKOUT_REMINDER_KEY`); a newer link of the same order moves it to that link and its
-time, and makes it due again. The sweep (connectors/jobs/reminders.py) claims a due
+time, and makes it due again. The sweep (connectors/stripe/reminders.py) claims a due
 reminder under a lease, so of several replicas one runs its turn, and marks it done after.
 Whether anything is sent is the action's call (the order may be paid, or the customer may
 have said stop); the outbox key makes it at most one message per order whatever happens.
@@ -25,6 +25,7 @@ from connectors.metrics import UNREADABLE_ROWS
 from connectors.storage.keys import UnreadableError
 from connectors.storage.schema import checkout_reminders as reminders
 from connectors.storage.sealing import Sealer, row_identity
+from shop_contract.custom_messages import REMINDER_AT, REMINDER_ORDER_ID, REMINDER_SESSION_ID
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,20 @@ class Reminder:
     order_id: str
     checkout_session_id: str
     remind_at: float
+
+
+def reminder_of(request: Any) -> tuple[str, str, float] | None:
+    """(order id, session id, when) of a reminder request (CHECKOUT_REMINDER_KEY's value),
+    or None when it is malformed."""
+    if not isinstance(request, dict):
+        return None
+    order_id, session_id = request.get(REMINDER_ORDER_ID), request.get(REMINDER_SESSION_ID)
+    remind_at = request.get(REMINDER_AT)
+    if not isinstance(order_id, str) or not isinstance(session_id, str) or not order_id:
+        return None
+    if isinstance(remind_at, bool) or not isinstance(remind_at, (int, float)):
+        return None
+    return order_id, session_id, float(remind_at)
 
 
 class Reminders:

@@ -7,6 +7,7 @@ import time
 
 import sqlalchemy as sa
 
+from connectors.storage.reminders import reminder_of
 from connectors.storage.schema import checkout_reminders
 from tests.storage.conftest import Backend
 
@@ -68,3 +69,17 @@ def test_a_newer_link_during_the_turn_keeps_its_reminder_due(backend: Backend) -
     assert not store.reminders.done(reminder)  # that turn was about the older link
     (moved,) = store.reminders.due(LEASE, now + 301)
     assert (moved.reminder_id, moved.checkout_session_id) == (reminder.reminder_id, "cs_second")
+
+
+def test_a_reminder_request_is_read_only_when_well_formed() -> None:
+    good = {"order_id": "ORD-1", "session_id": "cs_1", "remind_at": 1_700_000_000}
+    assert reminder_of(good) == ("ORD-1", "cs_1", 1_700_000_000.0)
+    for bad in (
+        None,
+        "ORD-1",
+        {**good, "order_id": ""},
+        {**good, "session_id": 7},
+        {**good, "remind_at": "soon"},
+        {**good, "remind_at": True},
+    ):
+        assert reminder_of(bad) is None, bad
