@@ -1,6 +1,7 @@
 """The reminder before a payment link expires, through the real servers: one reminder with
-the link for an unpaid order (and no second one when its turn runs again), none after the
-customer said stop, none for a paid order. Links last 60 minutes and reminders come 15
+the link for an unpaid order (and no second one when its turn runs again), as the Utility
+template outside the 24-hour window, none after the customer said stop, none for a paid
+order. Links last 60 minutes and reminders come 15
 minutes before; the tests move a reminder's time into the past in the database rather than
 wait, and the connector's sweep (every second here) does the rest."""
 
@@ -47,6 +48,7 @@ def bot(
         "WHATSAPP_APP_SECRET": APP_SECRET,
         "WHATSAPP_VERIFY_TOKEN": "verify",
         "WHATSAPP_API_BASE": graph_api.base_url,
+        "WHATSAPP_NOTIFICATION_TEMPLATE": "order_update",
         "STRIPE_SECRET_KEY": stripe_api.api_key,
         "STRIPE_API_BASE": stripe_api.base_url,
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
@@ -158,3 +160,23 @@ def test_no_reminder_for_a_paid_order(
     make_due(store, customer)
     wait_done(store, customer)
     assert len(chat.wait(customer, 3, settle=True)) == 3  # the confirmation was the last
+
+
+def test_outside_the_window_the_reminder_goes_as_the_template(
+    chat: Chat, stripe_api: StripeEmulator, store: ConnectorStore
+) -> None:
+    customer = str(next(_customers))
+    session = order_and_get_link(chat, stripe_api, customer)
+    reminder_row(store, customer)
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "update wa_customers set last_inbound_at = ? where customer_pseudonym = ?",
+            (time.time() - 2 * 24 * 3600, store.keys.pseudonym(customer)),
+        )
+    make_due(store, customer)
+    template = chat.next_reply(customer, 2)
+    assert template["type"] == "template" and template["template"]["name"] == "order_update"
+    text = template["template"]["components"][0]["parameters"][0]["text"]
+    assert session["url"] in text and OPT_OUT_HINT in text
+    wait_done(store, customer)
+    assert len(chat.wait(customer, 3, settle=True)) == 3  # the template only, once

@@ -7,6 +7,7 @@ import time
 
 import sqlalchemy as sa
 
+from connectors.privacy.rights import expire_raw_bodies
 from connectors.storage.reminders import reminder_of
 from connectors.storage.schema import checkout_reminders
 from tests.storage.conftest import Backend
@@ -83,3 +84,25 @@ def test_a_reminder_request_is_read_only_when_well_formed() -> None:
         {**good, "remind_at": True},
     ):
         assert reminder_of(bad) is None, bad
+
+
+def test_retention_drops_reminders_whose_turn_ran_long_ago_only(backend: Backend) -> None:
+    store = backend.store()
+    month = 30 * 86400
+    for name in ("old_done", "new_done", "old_waiting"):
+        store.reminders.schedule(backend.customer_id(name), "ORD-1", f"cs_{name}", time.time())
+    for reminder in store.reminders.due(LEASE):
+        store.reminders.claim(reminder.reminder_id, LEASE)
+        if not reminder.checkout_session_id.endswith("waiting"):
+            store.reminders.done(reminder)
+    with store.engine.begin() as connection:
+        connection.execute(
+            checkout_reminders.update()
+            .where(checkout_reminders.c.checkout_session_id.in_(["cs_old_done", "cs_old_waiting"]))
+            .values(done_at=checkout_reminders.c.done_at - month - 1, created_at=0.0)
+        )
+
+    assert expire_raw_bodies(store, month)["checkout_reminders"] == 1
+    with store.engine.connect() as connection:
+        left = connection.execute(sa.select(checkout_reminders.c.checkout_session_id)).scalars()
+        assert sorted(left) == ["cs_new_done", "cs_old_waiting"]
