@@ -23,6 +23,7 @@ from actions.orders.states import OrderStatus
 from actions.payments.checkout_links import create_payment_link, usable_attempt
 from actions.payments.errors import AlreadyPaid, AttemptUsed, PaymentError, PaymentProcessing
 from actions.payments.link_cancellation import cancel_payment
+from actions.payments.reminders import reminder_request
 from actions.replies import send_link
 from shop_contract.catalog import default_catalog
 
@@ -75,6 +76,9 @@ async def send_new_payment_link(
     if footer:
         body += f"\n\n{footer}"
     send_link(dispatcher, tracker, body, "Pay now", link.url)
+    request = reminder_request(tracker, pending)
+    if request is not None:
+        dispatcher.utter_message(json_message=request)
     return save_order(tracker, pending)
 
 

@@ -37,3 +37,11 @@ PRODUCTS_BODY = "body"  # the message's text
 PRODUCTS_SECTIONS = "sections"  # product list: [{"title": str, "retailer_ids": [str, …]}]
 PRODUCTS_RETAILER_ID = "retailer_id"  # the product; a catalog message's thumbnail
 PRODUCTS_FALLBACK = "fallback"  # the text to send instead when the connector has no catalog
+
+# A payment link went out and the shop reminds before links expire (CHECKOUT_REMINDER_MINUTES):
+# the connector keeps one reminder per customer and order, due at `remind_at` (connectors/
+# storage/reminders.py). The value is a dict with these keys:
+CHECKOUT_REMINDER_KEY = "checkout_reminder"
+REMINDER_ORDER_ID = "order_id"
+REMINDER_SESSION_ID = "session_id"
+REMINDER_AT = "remind_at"  # seconds since the epoch

@@ -13,6 +13,9 @@ PAYMENT_SUCCEEDED = "EXTERNAL_payment_succeeded"
 PAYMENT_PROCESSING = "EXTERNAL_payment_processing"
 PAYMENT_FAILED = "EXTERNAL_payment_failed"
 CHECKOUT_EXPIRED = "EXTERNAL_checkout_expired"
+# A payment link expires soon (CHECKOUT_REMINDER_MINUTES): the connector's reminder sweep,
+# with entities ORDER_ID and CHECKOUT_SESSION_ID.
+CHECKOUT_REMINDER = "EXTERNAL_checkout_reminder"
 REFUNDED = "EXTERNAL_refunded"
 SUBSCRIPTION_RENEWED = "EXTERNAL_subscription_renewed"
 SUBSCRIPTION_RENEWAL_FAILED = "EXTERNAL_subscription_renewal_failed"

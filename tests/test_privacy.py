@@ -166,6 +166,7 @@ def connector_rows(store: ConnectorStore, customer: str) -> None:
     store.outbox.enqueue(f"evt_{tag}:0", customer, '{"type": "text"}')
     handover, _ = store.handovers.open(customer, "complaint")
     store.handovers.end(handover.ref, "staff")  # (one open hand-over per customer at most)
+    store.reminders.schedule(customer, f"ORD-{tag}", f"cs_{tag}", time.time() - 1)
 
 
 def test_nothing_personal_is_stored_in_clear(database_url: str) -> None:
@@ -281,6 +282,8 @@ def test_export_holds_everything_of_one_customer_and_nothing_of_others(database_
     assert exported["notification_outbox"][0]["body"] == {"type": "text"}
     (handover,) = exported["handovers"]
     assert handover["reason"] == "complaint" and handover["ref"].startswith("H-")
+    (reminder,) = exported["checkout_reminders"]
+    assert (reminder["order_id"], reminder["checkout_session_id"]) == ("ORD-anna", "cs_anna")
 
 
 def test_erase_removes_everything_of_one_customer_only(database_url: str) -> None:
@@ -353,6 +356,7 @@ KEY_COLUMNS = {
     "stripe_events": "event_id",
     "notification_outbox": "dedup_key",
     "handovers": "ref",
+    "checkout_reminders": "reminder_id",
 }
 SEALED = [(table, column) for table, columns in SEALED_COLUMNS.items() for column in columns]
 
@@ -366,6 +370,10 @@ def row_ids(table: str, store: ConnectorStore | None = None) -> tuple[str, str]:
         anna, boris = (store.handovers.current(customer) for customer in (ANNA, BORIS))
         assert anna is not None and boris is not None
         return anna.ref, boris.ref
+    if table == "checkout_reminders":
+        assert store is not None
+        due = {reminder.customer_id: reminder.reminder_id for reminder in store.reminders.due(60)}
+        return due[ANNA], due[BORIS]
     return {
         "wa_inbound_messages": (digest("wamid.anna"), digest("wamid.boris")),
         "wa_outbound_messages": (digest("wamid.out.anna"), digest("wamid.out.boris")),
@@ -574,7 +582,7 @@ def test_rows_of_the_old_form_stop_start_up_until_reencrypt_binds_them(database_
     _, store = two_customers(database_url)
     before = {customer: export_customer(store, customer) for customer in (ANNA, BORIS)}
     to_old_form(database_url)
-    assert old_form_values(database_url) == 22  # every sealed value: 11 per customer
+    assert old_form_values(database_url) == 24  # every sealed value: 12 per customer
 
     with pytest.raises(StoredDataError, match=r"old form.*make privacy ARGS=reencrypt"):
         open_store(database_url, KeyRing.parse(KEY_1))

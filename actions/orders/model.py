@@ -70,6 +70,7 @@ class Order:
     shipping: int = 0  # what delivery to `destination` costs, fixed with the lines
     followed_up: bool = False  # its expired link got the one follow-up (actions/followup_actions)
     recovery_sent: bool = False  # that follow-up was Stripe's recovery URL: live for 30 days
+    reminded: bool = False  # got the one reminder before a link expired (reminder_actions)
 
     @classmethod
     def start(
@@ -219,6 +220,7 @@ class Order:
             "order_shipping": self.shipping,
             "order_followed_up": self.followed_up,
             "order_recovery_sent": self.recovery_sent,
+            "order_reminded": self.reminded,
         }
 
     @classmethod
@@ -247,6 +249,7 @@ class Order:
             shipping=int(slots.get("order_shipping") or 0),
             followed_up=bool(slots.get("order_followed_up")),
             recovery_sent=bool(slots.get("order_recovery_sent")),
+            reminded=bool(slots.get("order_reminded")),
         )
 
     @classmethod

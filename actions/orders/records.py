@@ -37,6 +37,7 @@ ORDER_SLOTS = (
     "order_shipping",
     "order_followed_up",
     "order_recovery_sent",
+    "order_reminded",
 )
 ORDERS_SLOT = "orders"
 LEGACY_PAST_ORDERS_SLOT = "past_orders"  # read only: finished orders before `orders` existed

@@ -19,6 +19,7 @@ from connectors.storage.keys import PSEUDONYM_PREFIX
 from connectors.storage.schema import (
     CUSTOMER_TABLES,
     SEALED_COLUMNS,
+    checkout_reminders,
     customers,
     flow_token_claims,
     handovers,
@@ -43,6 +44,7 @@ AGE_COLUMNS = {
     stripe_fulfilments: "claimed_at",
     outbox: "created_at",
     handovers: "opened_at",
+    checkout_reminders: "created_at",
 }
 # Sealed columns that hold JSON documents (the others hold plain text).
 JSON_COLUMNS = {
@@ -159,7 +161,8 @@ def expire_raw_bodies(store: ConnectorStore, retention_seconds: float) -> dict[s
 
     Dedup needs only the ids and replay only the last day, so the bodies go while the rows
     stay (until a purge). Sent or dead notifications go as a whole, and so do hand-overs
-    handed back that long ago (the messages forwarded in them were notifications).
+    handed back that long ago (the messages forwarded in them were notifications), and
+    reminders whose turn ran that long ago.
     """
     cutoff = time.time() - retention_seconds
     counts: dict[str, int] = {}
@@ -181,5 +184,8 @@ def expire_raw_bodies(store: ConnectorStore, retention_seconds: float) -> dict[s
         ).rowcount
         counts[handovers.name] = connection.execute(
             handovers.delete().where(handovers.c.handed_back_at < cutoff)
+        ).rowcount
+        counts[checkout_reminders.name] = connection.execute(
+            checkout_reminders.delete().where(checkout_reminders.c.done_at < cutoff)
         ).rowcount
     return counts

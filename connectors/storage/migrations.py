@@ -179,6 +179,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (10, "customer_key columns renamed customer_pseudonym", _rename_customer_key),
     (11, "hand-overs to a person", _create_tables),
     (12, "expired sessions with recovery name their session and order", _add_recovery_columns),
+    (13, "checkout reminders before a payment link expires", _create_tables),
 ]
 
 

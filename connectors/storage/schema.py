@@ -9,7 +9,8 @@
 - fulfilments: one confirmation per Checkout Session, however many events say it was paid;
 - order payments: the first Checkout Session paid for an order, the one that confirms it;
 - the notification outbox: order notifications, kept until Meta has accepted them;
-- hand-overs: customers handed over to a person, each under an opaque reference for staff.
+- hand-overs: customers handed over to a person, each under an opaque reference for staff;
+- checkout reminders: one per customer and order, due some minutes before its link expires.
 
 Nothing here names a customer in clear: `customer_pseudonym` columns hold a keyed hash of
 the customer's id (connectors/storage/keys.py), `customer_sealed` the id itself sealed with
@@ -157,6 +158,23 @@ handovers = sa.Table(
 )
 
 
+checkout_reminders = sa.Table(
+    "checkout_reminders",
+    metadata,
+    # Random, not derived from the customer or the order (the row's natural key).
+    sa.Column("reminder_id", sa.String(32), primary_key=True),
+    sa.Column("customer_pseudonym", sa.String(255), nullable=False, index=True),
+    sa.Column("customer_sealed", sa.Text, nullable=True),
+    sa.Column("order_id", sa.String(64), nullable=False),
+    sa.Column("checkout_session_id", sa.String(255), nullable=False),  # the link reminded of
+    sa.Column("remind_at", sa.Float, nullable=False, index=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("claimed_at", sa.Float, nullable=True),  # the sweep running its turn, since
+    sa.Column("done_at", sa.Float, nullable=True),  # its turn ran (sent or silent)
+    # One reminder per customer and order: a newer link of the order moves it.
+    sa.UniqueConstraint("customer_pseudonym", "order_id", name="ux_checkout_reminders_order"),
+)
+
 # Every table that holds a customer's data: its pseudonym column is `customer_pseudonym`,
 # and these columns are sealed (AES-GCM, with the table, column and row as associated data).
 SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -166,6 +184,7 @@ SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
     "stripe_events": ("customer_sealed", "payload", "order_sealed"),
     "notification_outbox": ("customer_sealed", "body"),
     "handovers": ("customer_sealed",),
+    "checkout_reminders": ("customer_sealed",),
 }
 # The column that names a row of each of those tables: a natural key, known before the row is
 # inserted and never updated (a customer's pseudonym changes only when re-encryption
@@ -177,6 +196,7 @@ ROW_IDS: dict[str, str] = {
     "stripe_events": "event_id",
     "notification_outbox": "dedup_key",
     "handovers": "ref",
+    "checkout_reminders": "reminder_id",
 }
 CUSTOMER_TABLES = {
     table.name: table for table in metadata.sorted_tables if table.name in SEALED_COLUMNS

@@ -18,6 +18,7 @@ from connectors.storage.keys import KeyRing
 from connectors.storage.leases import WorkLeases
 from connectors.storage.messages import MessageRecords
 from connectors.storage.outbox import Outbox
+from connectors.storage.reminders import Reminders
 from connectors.storage.schema import inbound_messages, outbox, stripe_events
 from connectors.storage.sealing import Sealer
 from connectors.storage.stripe_records import StripeRecords
@@ -36,6 +37,7 @@ class ConnectorStore:
         self.leases = WorkLeases(engine, self.sealer)
         self.outbox = Outbox(engine, self.sealer)
         self.handovers = Handovers(engine, self.sealer)
+        self.reminders = Reminders(engine, self.sealer)
 
     def health(self) -> dict[str, float | int]:
         """Backlog figures for the health route; raises when the database is unreachable."""

@@ -9,9 +9,10 @@ served by them (paths relative to connectors/):
 - POST /stripe               Stripe's events (stripe/webhook.py)
 - GET  /operator/handovers, POST /operator/handovers/<ref>/reply and …/resume
                              staff answering hand-overs (handover/operator_api.py)
-Once the server runs, four loops run in the background: the recovery sweep
+Once the server runs, five loops run in the background: the recovery sweep
 (jobs/recovery.py), the outbox worker (jobs/outbox.py), the retention sweep
-(jobs/retention.py) and the hand-over sweep (handover/pause.py).
+(jobs/retention.py), the hand-over sweep (handover/pause.py) and the checkout reminder
+sweep (stripe/reminders.py).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from connectors.settings import FlowSettings, HandoverSettings, ServerSettings, 
 from connectors.storage.opening import open_store
 from connectors.storage.schema import stripe_events
 from connectors.storage.store import ConnectorStore
+from connectors.stripe.reminders import ReminderSweep
 from connectors.stripe.webhook import MAX_BODY_BYTES as STRIPE_MAX_BODY_BYTES
 from connectors.stripe.webhook import StripeWebhook
 from connectors.whatsapp.erasure import Erasure
@@ -202,6 +204,13 @@ class WhatsAppInput(InputChannel):
         self.recovery = Recovery(
             store, settings.replay_lease_seconds, settings.replay_interval_seconds
         )
+        self.reminders = ReminderSweep(
+            store,
+            self.queues,
+            self.outputs.notification_output,
+            settings.replay_lease_seconds,
+            settings.replay_interval_seconds,
+        )
 
     def get_output_channel(self) -> WhatsAppOutput:
         """The channel for bot-initiated messages (external events): order notifications."""
@@ -266,7 +275,7 @@ class WhatsAppInput(InputChannel):
 
         async def start_background_work(app: Any, _: Any) -> None:
             refuse_unencrypted_tracker_store(app.ctx.agent)
-            self.messages.agent = self.handover.agent = app.ctx.agent
+            self.messages.agent = self.handover.agent = self.reminders.agent = app.ctx.agent
             work = replayable_work(self.messages, self.stripe, app.ctx.agent, on_new_message)
             retention = self.settings.raw_body_retention_seconds
             self.background = [
@@ -274,6 +283,7 @@ class WhatsAppInput(InputChannel):
                 asyncio.create_task(self.outbox_worker.run_forever()),
                 asyncio.create_task(expire_bodies_forever(self.store, retention)),
                 asyncio.create_task(self.handover.sweep_forever()),
+                asyncio.create_task(self.reminders.sweep_forever()),
             ]
 
         webhook.listener(refuse_unsafe_server, "before_server_start")

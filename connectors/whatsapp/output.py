@@ -17,6 +17,7 @@ from rasa.core.channels.channel import OutputChannel
 
 from connectors.jobs.outbox import OutboxWriter, Undeliverable
 from connectors.settings import WhatsAppSettings
+from connectors.storage.reminders import reminder_of
 from connectors.storage.store import ConnectorStore
 from connectors.whatsapp.commerce import catalog_bodies
 from connectors.whatsapp.graph import GraphApiError, GraphClient
@@ -31,6 +32,7 @@ from connectors.whatsapp.messages import (
 from connectors.whatsapp.wasender import WaSenderClient, WaSenderError
 from shop_contract.custom_messages import (
     CATALOG_PRODUCTS_KEY,
+    CHECKOUT_REMINDER_KEY,
     ERASE_REQUEST_KEY,
     FLOW_RESPONSE_KEY,
     HANDOVER_REQUEST_KEY,
@@ -140,6 +142,9 @@ class WhatsAppOutput(OutputChannel):
             request = json_message[HANDOVER_REQUEST_KEY]
             self.handover_request = request if isinstance(request, dict) else {}
             return
+        if CHECKOUT_REMINDER_KEY in json_message:
+            await self.keep_reminder(recipient_id, json_message[CHECKOUT_REMINDER_KEY])
+            return
         if CATALOG_PRODUCTS_KEY in json_message:
             await self.send_products(recipient_id, json_message[CATALOG_PRODUCTS_KEY])
             return
@@ -147,6 +152,15 @@ class WhatsAppOutput(OutputChannel):
             logger.warning("custom message without a Graph 'type'; dropped")
             return
         await self.send_body(recipient_id, json_message)
+
+    async def keep_reminder(self, recipient_id: str, request: Any) -> None:
+        """Keeps the reminder a payment link's turn asked for (connectors/stripe/reminders.py);
+        a replayed turn keeps the same one, a newer link of the order moves it."""
+        reminder = reminder_of(request)
+        if reminder is None:
+            logger.warning("checkout reminder request malformed; dropped")
+            return
+        await asyncio.to_thread(self.store.reminders.schedule, recipient_id, *reminder)
 
     async def send_products(self, recipient_id: str, request: Any) -> None:
         """Products from the Meta catalog, as product messages with the catalog's id; the

@@ -1,0 +1,81 @@
+"""The reminder before a payment link expires (CHECKOUT_REMINDER_MINUTES; 0 is off).
+
+Rasa's own `ReminderScheduled` lives in one process's memory, is lost on a restart and
+bypasses the outbox, so the reminder is the connector's: the turn that sends a link asks for
+it (actions/payments/reminders.py: a custom message the WhatsApp connector keeps), the
+connector stores one per customer and order and, when it is due, triggers
+`EXTERNAL_checkout_reminder` with the order and the session it was asked for; the turn's
+messages go through the outbox keyed by the order, so at most one reminder per order goes
+out, whatever happens.
+
+This action decides whether there is anything to say: only for an order still waiting to be
+paid on exactly that link (not paid, cancelled, expired, nor given a newer link since), to a
+customer who has not said stop, and not reminded of that order before. Otherwise it is
+silent. A "no" after a reminder is a plain no (`expiry_followup_sent` is set false): only
+"stop" opts out (data/rules_reminders.yml).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.conversation import entity, event_order, save_event_order
+from actions.followup_actions import FOLLOWUP_SENT_SLOT, OPT_OUT_HINT, opted_out
+from actions.orders.model import Order
+from actions.orders.states import OrderStatus
+from actions.replies import send_link
+from shop_contract.catalog import default_catalog
+from shop_contract.entities import CHECKOUT_SESSION_ID
+
+logger = logging.getLogger(__name__)
+
+REMINDER_BUTTON = "Pay now"
+
+
+def why_silent(order: Order | None, session_id: Any, tracker: Tracker) -> str | None:
+    """Why no reminder goes out now, or None when it should."""
+    if order is None:
+        return "unknown_order"
+    if order.status != OrderStatus.AWAITING_PAYMENT or not order.checkout_session_id:
+        return "not_awaiting_payment"
+    if session_id != order.checkout_session_id:
+        return "older_link"
+    if order.reminded:
+        return "reminded"
+    if opted_out(tracker):
+        return "opted_out"
+    if not order.payment_link:
+        return "no_link"
+    return None
+
+
+class ActionCheckoutReminder(Action):
+    """The order's link expires soon: one reminder per order, or nothing."""
+
+    def name(self) -> str:
+        return "action_checkout_reminder"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        order = event_order(tracker)
+        reason = why_silent(order, entity(tracker, CHECKOUT_SESSION_ID), tracker)
+        if order is None or order.payment_link is None or reason is not None:
+            logger.info("payment reminder not sent: order=%s reason=%s", order and order.id, reason)
+            return [SlotSet(FOLLOWUP_SENT_SLOT, False)]
+        send_link(
+            dispatcher,
+            tracker,
+            f"A reminder: your payment link for order {order.id} runs out soon.\n"
+            f"{order.summary(default_catalog())}\n"
+            f"Tap below to pay while it still works.\n\n{OPT_OUT_HINT}",
+            REMINDER_BUTTON,
+            order.payment_link,
+        )
+        reminded = save_event_order(tracker, order.moved_to(order.status, reminded=True))
+        return [*reminded, SlotSet(FOLLOWUP_SENT_SLOT, False)]
