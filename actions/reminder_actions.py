@@ -10,7 +10,8 @@ out, whatever happens.
 
 This action decides whether there is anything to say: only for an order still waiting to be
 paid on exactly that link (not paid, cancelled, expired, nor given a newer link since), to a
-customer who has not said stop, and not reminded of that order before. Otherwise it is
+customer who has not said stop and is not handed over to a person, and not reminded of that
+order before. Otherwise it is
 silent. A "no" after a reminder is a plain no (`expiry_followup_sent` is set false): only
 "stop" opts out (data/rules_reminders.yml).
 """
@@ -26,6 +27,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.conversation import entity, event_order, save_event_order
 from actions.followup_actions import FOLLOWUP_SENT_SLOT, OPT_OUT_HINT, opted_out
+from actions.handover_actions import HANDOVER_SLOT
 from actions.orders.model import Order
 from actions.orders.states import OrderStatus
 from actions.replies import send_link
@@ -49,6 +51,8 @@ def why_silent(order: Order | None, session_id: Any, tracker: Tracker) -> str | 
         return "reminded"
     if opted_out(tracker):
         return "opted_out"
+    if tracker.get_slot(HANDOVER_SLOT):  # a person has the conversation: no automatic nudge
+        return "handed_over"
     if not order.payment_link:
         return "no_link"
     return None

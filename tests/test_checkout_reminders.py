@@ -134,3 +134,11 @@ def test_no_reminder_after_the_customer_said_stop(
     order = awaiting_order(reminders_on, catalog)
     events = silent(order, reminder_turn(order, slots={OPT_OUT_SLOT: True}))
     assert slot_updates(events) == {FOLLOWUP_SENT_SLOT: False}
+
+
+def test_no_reminder_while_a_person_has_the_conversation(
+    reminders_on: StripeEmulator, catalog: Catalog
+) -> None:
+    order = awaiting_order(reminders_on, catalog)
+    events = silent(order, reminder_turn(order, slots={"handover": "asked"}))
+    assert slot_updates(events) == {FOLLOWUP_SENT_SLOT: False}
