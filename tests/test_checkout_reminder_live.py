@@ -22,7 +22,7 @@ from connectors.storage.store import ConnectorStore
 from sandbox.graph_api import GraphApiEmulator
 from sandbox.launcher import LiveBot, start_bot
 from sandbox.stripe_api import StripeEmulator
-from tests.support.chat import Chat, text_of
+from tests.support.chat import Chat, emulated_platforms, order_and_get_link, text_of
 
 pytestmark = pytest.mark.live  # every test here talks to the running bot
 
@@ -43,15 +43,7 @@ def bot(
     graph_api: GraphApiEmulator, stripe_api: StripeEmulator, workdir: Path
 ) -> Iterator[LiveBot]:
     env = {
-        "WHATSAPP_ACCESS_TOKEN": graph_api.access_token,
-        "WHATSAPP_PHONE_NUMBER_ID": graph_api.phone_number_id,
-        "WHATSAPP_APP_SECRET": APP_SECRET,
-        "WHATSAPP_VERIFY_TOKEN": "verify",
-        "WHATSAPP_API_BASE": graph_api.base_url,
-        "WHATSAPP_NOTIFICATION_TEMPLATE": "order_update",
-        "STRIPE_SECRET_KEY": stripe_api.api_key,
-        "STRIPE_API_BASE": stripe_api.base_url,
-        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        **emulated_platforms(graph_api, stripe_api, APP_SECRET, WEBHOOK_SECRET),
         "CHECKOUT_EXPIRY_MINUTES": "60",
         "CHECKOUT_REMINDER_MINUTES": "15",
         "REPLAY_INTERVAL_SECONDS": "1",
@@ -70,16 +62,6 @@ def chat(bot: LiveBot, graph_api: GraphApiEmulator) -> Chat:
 @pytest.fixture(scope="module")
 def store(bot: LiveBot, workdir: Path) -> ConnectorStore:
     return open_store(f"sqlite:///{workdir / 'bot.db'}")
-
-
-def order_and_get_link(chat: Chat, stripe_api: StripeEmulator, customer: str) -> dict[str, Any]:
-    """The customer orders by text and taps 'pay'; returns the Checkout Session created."""
-    chat.say(customer, "I'd like to order decaf")
-    assert "Shall I send you the payment link?" in text_of(chat.next_reply(customer, 0))
-    chat.tap(customer, "/affirm", "Yes, pay now")
-    url = chat.next_reply(customer, 1)["interactive"]["action"]["parameters"]["url"]
-    (session,) = [s for s in stripe_api.sessions.values() if s["url"] == url]
-    return session
 
 
 def reminder_row(store: ConnectorStore, customer: str) -> Any:

@@ -23,7 +23,7 @@ from sandbox.graph_api import GraphApiEmulator
 from sandbox.launcher import LiveBot, start_bot
 from sandbox.stripe_api import StripeEmulator
 from tests.support.at_rest import found_in_tables
-from tests.support.chat import Chat, text_of
+from tests.support.chat import Chat, emulated_platforms, text_of
 
 pytestmark = pytest.mark.live  # every test here talks to the running bot
 
@@ -47,17 +47,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def bot(
     graph_api: GraphApiEmulator, stripe_api: StripeEmulator, workdir: Path
 ) -> Iterator[LiveBot]:
-    env = {
-        "WHATSAPP_ACCESS_TOKEN": graph_api.access_token,
-        "WHATSAPP_PHONE_NUMBER_ID": graph_api.phone_number_id,
-        "WHATSAPP_APP_SECRET": APP_SECRET,
-        "WHATSAPP_VERIFY_TOKEN": "verify",
-        "WHATSAPP_API_BASE": graph_api.base_url,
-        "WHATSAPP_NOTIFICATION_TEMPLATE": "order_update",
-        "STRIPE_SECRET_KEY": stripe_api.api_key,
-        "STRIPE_API_BASE": stripe_api.base_url,
-        "STRIPE_WEBHOOK_SECRET": f"{OLD_WEBHOOK_SECRET},{NEW_WEBHOOK_SECRET}",
-    }
+    webhook_secrets = f"{OLD_WEBHOOK_SECRET},{NEW_WEBHOOK_SECRET}"
+    env = emulated_platforms(graph_api, stripe_api, APP_SECRET, webhook_secrets)
     live = start_bot(workdir, env, {"connectors.whatsapp.channel.WhatsAppInput": {}})
     yield live
     live.stop()

@@ -92,3 +92,31 @@ class Chat:
         stripe_url = f"{self.bot.rasa_url}/webhooks/whatsapp/stripe"
         assert requests.post(stripe_url, data=body, headers=headers, timeout=10).ok
         return session
+
+
+def emulated_platforms(
+    graph_api: GraphApiEmulator, stripe_api: StripeEmulator, app_secret: str, webhook_secrets: str
+) -> dict[str, str]:
+    """The settings that point a live bot at the Graph API and Stripe emulators, with the
+    Utility template for what goes out outside the 24-hour window."""
+    return {
+        "WHATSAPP_ACCESS_TOKEN": graph_api.access_token,
+        "WHATSAPP_PHONE_NUMBER_ID": graph_api.phone_number_id,
+        "WHATSAPP_APP_SECRET": app_secret,
+        "WHATSAPP_VERIFY_TOKEN": "verify",
+        "WHATSAPP_API_BASE": graph_api.base_url,
+        "WHATSAPP_NOTIFICATION_TEMPLATE": "order_update",
+        "STRIPE_SECRET_KEY": stripe_api.api_key,
+        "STRIPE_API_BASE": stripe_api.base_url,
+        "STRIPE_WEBHOOK_SECRET": webhook_secrets,
+    }
+
+
+def order_and_get_link(chat: Chat, stripe_api: StripeEmulator, customer: str) -> dict[str, Any]:
+    """The customer orders decaf by text and taps 'pay'; the Checkout Session created."""
+    chat.say(customer, "I'd like to order decaf")
+    assert "Shall I send you the payment link?" in text_of(chat.next_reply(customer, 0))
+    chat.tap(customer, "/affirm", "Yes, pay now")
+    url = chat.next_reply(customer, 1)["interactive"]["action"]["parameters"]["url"]
+    (session,) = [s for s in stripe_api.sessions.values() if s["url"] == url]
+    return session
