@@ -23,6 +23,7 @@ from shop_contract.catalog import Catalog, default_catalog
 from shop_contract.env_settings import (
     ConfigError,
     EnvConfig,
+    MaskedRepr,
     http_url,
     is_set,
     read_env,
@@ -44,8 +45,8 @@ DEFAULT_HOST = "127.0.0.1"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
-@dataclass(frozen=True, config=EnvConfig)
-class StripeSettings:
+@dataclass(frozen=True, config=EnvConfig, repr=False)
+class StripeSettings(MaskedRepr):
     """Stripe Checkout: the secret key and how payment links are made."""
 
     secret_key: str = Field(
@@ -115,8 +116,8 @@ class StripeSettings:
         return read_env(cls, environ)
 
 
-@dataclass(frozen=True, config=EnvConfig)
-class FlowMessageSettings:
+@dataclass(frozen=True, config=EnvConfig, repr=False)
+class FlowMessageSettings(MaskedRepr):
     """The order Flow's message: which Flow, and the flow token's secret and lifetime."""
 
     flow_id: str = Field(..., env=FLOW_ID_VARIABLE, why="the order Flow cannot be sent")
@@ -194,8 +195,8 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-@dataclass(frozen=True, config=EnvConfig)
-class ActionServerSettings:
+@dataclass(frozen=True, config=EnvConfig, repr=False)
+class ActionServerSettings(MaskedRepr):
     """Where the action server listens, the token it wants, its log level.
 
     The host is ACTION_SERVER_HOST, else SANIC_HOST (what rasa_sdk reads), else loopback;

@@ -27,6 +27,7 @@ from connectors.storage.keys import KeyRing
 from shop_contract.env_settings import (
     ConfigError,
     EnvConfig,
+    MaskedRepr,
     http_url,
     https_url,
     is_set,
@@ -48,8 +49,8 @@ FLOW_KEY_VARIABLE = "WHATSAPP_FLOW_PRIVATE_KEY"
 FLOW_PASSPHRASE_VARIABLE = "WHATSAPP_FLOW_PRIVATE_KEY_PASSPHRASE"  # noqa: S105 - the name
 
 
-@dataclass(frozen=True, config=EnvConfig)
-class RetentionSettings:
+@dataclass(frozen=True, config=EnvConfig, repr=False)
+class RetentionSettings(MaskedRepr):
     """How long raw webhook payloads and message bodies are kept."""
 
     raw_body_retention_days: float = Field(
@@ -69,8 +70,8 @@ class RetentionSettings:
         return read_env(cls, environ)
 
 
-@dataclass(frozen=True, config=EnvConfig)
-class WhatsAppSettings:
+@dataclass(frozen=True, config=EnvConfig, repr=False)
+class WhatsAppSettings(MaskedRepr):
     """Everything the WhatsApp channel needs to receive and send messages."""
 
     access_token: str = Field(..., env="WHATSAPP_ACCESS_TOKEN", why="messages cannot be sent")
@@ -146,8 +147,8 @@ class WhatsAppSettings:
         return settings
 
 
-@dataclass(frozen=True, config=EnvConfig)
-class AppSecretSettings:
+@dataclass(frozen=True, config=EnvConfig, repr=False)
+class AppSecretSettings(MaskedRepr):
     """The app secret alone: what the Flow CLI signs a request with, as Meta does."""
 
     app_secrets: tuple[str, ...] = Field(
@@ -161,8 +162,8 @@ class AppSecretSettings:
         return read_env(cls, environ)
 
 
-@dataclass(frozen=True, config=EnvConfig)
-class FlowSettings:
+@dataclass(frozen=True, config=EnvConfig, repr=False)
+class FlowSettings(MaskedRepr):
     """The Flow data endpoint: our private key, parsed once (None: the endpoint is off),
     and how long a turn may take."""
 
@@ -186,8 +187,8 @@ class FlowSettings:
         return read_env(cls, environ, private_key=key)
 
 
-@dataclass(frozen=True, config=EnvConfig)
-class StripeWebhookSettings:
+@dataclass(frozen=True, config=EnvConfig, repr=False)
+class StripeWebhookSettings(MaskedRepr):
     """The signing secrets of Stripe's webhook (none: the webhook is off)."""
 
     secrets: tuple[str, ...] = Field(default=(), env="STRIPE_WEBHOOK_SECRET")
@@ -207,8 +208,8 @@ class StripeWebhookSettings:
         return read_env(cls, environ)
 
 
-@dataclass(frozen=True, config=EnvConfig)
-class HandoverSettings:
+@dataclass(frozen=True, config=EnvConfig, repr=False)
+class HandoverSettings(MaskedRepr):
     """The hand-over to a person: how the shop is told (a signed webhook, without which there
     is no hand-over: it carries the customer's messages; a WhatsApp alert to staff besides),
     when the bot answers again, and the operator API's token (none: the API is off)."""
@@ -264,8 +265,8 @@ class DatabaseSettings:
         return cls(database_url(environ))
 
 
-@dataclass(frozen=True, config=EnvConfig)
-class RestSettings:
+@dataclass(frozen=True, config=EnvConfig, repr=False)
+class RestSettings(MaskedRepr):
     """The bearer token of the REST channel (connectors/rest_channel.py)."""
 
     token: str | None = Field(default=None, env="RASA_REST_TOKEN")

@@ -12,7 +12,9 @@ variable (or why its bound exists), `expected` describes a valid value.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -49,6 +51,22 @@ class EnvConfig(BaseConfig):
 
     allow_inf_nan = False  # "inf" seconds or "nan" days is a typo, not a setting
     arbitrary_types_allowed = True  # parsed keys (KeyRing, RSAPrivateKey) are fields too
+
+
+SECRET_FIELD = re.compile(r"token|secret|key|password", re.IGNORECASE)
+
+
+class MaskedRepr:
+    """The repr of a settings dataclass (declared with `repr=False`), with the value of every
+    field whose name says it holds a secret (token, secret, key, password) masked: a settings
+    object that ends up in a log line or a traceback shows no credential."""
+
+    def __repr__(self) -> str:
+        shown = (
+            f"{f.name}={'***' if SECRET_FIELD.search(f.name) else repr(getattr(self, f.name))}"
+            for f in dataclasses.fields(self)  # type: ignore[arg-type]
+        )
+        return f"{type(self).__name__}({', '.join(shown)})"
 
 
 def in_sandbox(environ: Mapping[str, str]) -> bool:

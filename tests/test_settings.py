@@ -12,8 +12,13 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from actions.settings import ActionServerSettings, ActionSettings, meta_catalog_id
-from connectors.settings import ServerSettings
+from actions.settings import (
+    ActionServerSettings,
+    ActionSettings,
+    StripeSettings,
+    meta_catalog_id,
+)
+from connectors.settings import ServerSettings, WhatsAppSettings
 from connectors.storage.keys import KeyRing, new_key_line
 from shop_contract.catalog import Catalog, default_catalog
 from shop_contract.env_settings import ConfigError, secret_list
@@ -325,3 +330,15 @@ def test_a_catalog_id_without_any_retailer_id_in_the_catalog_stops_start_up() ->
     with pytest.raises(ConfigError, match=r"^WHATSAPP_CATALOG_ID: set, but no product"):
         meta_catalog_id({"WHATSAPP_CATALOG_ID": "2000000000000002"}, unmapped)
     assert meta_catalog_id({"WHATSAPP_CATALOG_ID": "2000000000000002"}) == "2000000000000002"
+
+
+def test_a_settings_object_shows_no_secret_in_its_repr() -> None:
+    whatsapp = WhatsAppSettings(
+        "tok-1234567890", "123", ("appsecret-0987654321",), "verify-5555", "https://graph.example"
+    )
+    stripe_settings = StripeSettings.from_env({"STRIPE_SECRET_KEY": "sk_test_" + "7" * 24})
+    shown = repr(whatsapp) + repr(stripe_settings)
+    for secret in ("tok-1234567890", "appsecret-0987654321", "verify-5555", "7" * 24):
+        assert secret not in shown
+    assert "access_token=***" in shown and "secret_key=***" in shown
+    assert "phone_number_id='123'" in shown  # what is not secret still shows
