@@ -39,6 +39,12 @@ os.environ[ENV_VAR] = new_key_line("test")
 
 def pytest_configure(config: pytest.Config) -> None:
     live_marker.install(config)
+    # Collection imports Rasa and TensorFlow: millions of objects that live until the end.
+    # The garbage collector would walk them again and again while they load; it resumes
+    # once collection is done, with them frozen out of its way (pytest_collection_finish).
+    # Not in xdist's controller, which collects nothing.
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        gc.disable()
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
@@ -47,10 +53,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_collection_finish() -> None:
-    """Exempt what collection loaded (Rasa, TensorFlow: millions of objects that live until
-    the end) from the garbage collector: otherwise each full collection during the tests, and
-    pytest's own at exit, walks all of them again (~2 s per worker)."""
+    """Exempt what collection loaded from the garbage collector, and turn it back on:
+    otherwise each full collection during the tests, and pytest's own at exit, walks all of
+    them again (~2 s per worker)."""
     gc.freeze()
+    gc.enable()
 
 
 def make_tracker(
