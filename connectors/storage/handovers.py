@@ -21,10 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from connectors.metrics import UNREADABLE_ROWS
-from connectors.storage.keys import UnreadableError
 from connectors.storage.schema import handovers
-from connectors.storage.sealing import Sealer, row_identity
+from connectors.storage.sealing import Sealer
 
 logger = logging.getLogger(__name__)
 
@@ -183,25 +181,14 @@ class Handovers:
         return changed == 1
 
     def _opened(self, query: Any) -> Iterator[Handover]:
-        """The rows of `query`, opened; a row whose customer does not open is skipped (and
-        counted): it cannot be answered, and start-up names such rows."""
+        """The rows of `query`, opened (a row whose customer does not open is skipped)."""
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
-        for row in rows:
-            try:
-                customer_id = self.sealer.open(
-                    handovers,
-                    "customer_sealed",
-                    row_identity(handovers, row._mapping),
-                    row.customer_sealed,
-                )
-            except UnreadableError as error:
-                logger.error("hand-over %s cannot be opened: %s", row.ref, error)
-                UNREADABLE_ROWS.labels(handovers.name).inc()
-                continue
+        named = "hand-over {.ref}".format
+        for row, customer_id in self.sealer.with_customers(handovers, rows, named):
             yield Handover(
                 row.ref,
-                str(customer_id),
+                customer_id,
                 row.reason,
                 row.status,
                 row.opened_at,

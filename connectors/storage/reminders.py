@@ -21,10 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from connectors.metrics import UNREADABLE_ROWS
-from connectors.storage.keys import UnreadableError
 from connectors.storage.schema import checkout_reminders as reminders
-from connectors.storage.sealing import Sealer, row_identity
+from connectors.storage.sealing import Sealer
 from shop_contract.custom_messages import REMINDER_AT, REMINDER_ORDER_ID, REMINDER_SESSION_ID
 
 logger = logging.getLogger(__name__)
@@ -150,25 +148,14 @@ class Reminders:
         )
 
     def _opened(self, query: Any) -> Iterator[Reminder]:
-        """The rows of `query`, opened; a row whose customer does not open is skipped (and
-        counted): nobody can be reminded, and start-up names such rows."""
+        """The rows of `query`, opened (a row whose customer does not open is skipped)."""
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
-        for row in rows:
-            try:
-                customer_id = self.sealer.open(
-                    reminders,
-                    "customer_sealed",
-                    row_identity(reminders, row._mapping),
-                    row.customer_sealed,
-                )
-            except UnreadableError as error:
-                logger.error("checkout reminder %s cannot be opened: %s", row.reminder_id, error)
-                UNREADABLE_ROWS.labels(reminders.name).inc()
-                continue
+        named = "checkout reminder {.reminder_id}".format
+        for row, customer_id in self.sealer.with_customers(reminders, rows, named):
             yield Reminder(
                 row.reminder_id,
-                str(customer_id),
+                customer_id,
                 row.order_id,
                 row.checkout_session_id,
                 row.remind_at,

@@ -10,13 +10,17 @@ whose pseudonym was changed to file it under another customer.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import sqlalchemy as sa
 
+from connectors.metrics import UNREADABLE_ROWS
 from connectors.storage.keys import ROW_SEALED_PREFIX, SEALED_PREFIX, KeyRing, UnreadableError
 from connectors.storage.schema import ROW_IDS
+
+logger = logging.getLogger(__name__)
 
 
 def column_context(table: str, column: str) -> bytes:
@@ -80,6 +84,26 @@ class Sealer:
             return self.keys.open(value, row_context(table.name, column, row), ROW_SEALED_PREFIX)
         except UnreadableError as error:
             raise UnreadableError(f"{where}: {error}") from None
+
+    def with_customers(
+        self, table: sa.Table, rows: Iterable[Any], named: Callable[[Any], str]
+    ) -> Iterator[tuple[Any, str]]:
+        """Each row with its customer id opened. A row whose customer does not open is
+        skipped, logged (as `named(row)`) and counted: nobody can act on it, and start-up
+        names such rows."""
+        for row in rows:
+            try:
+                customer_id = self.open(
+                    table,
+                    "customer_sealed",
+                    row_identity(table, row._mapping),
+                    row.customer_sealed,
+                )
+            except UnreadableError as error:
+                logger.error("%s cannot be opened: %s", named(row), error)
+                UNREADABLE_ROWS.labels(table.name).inc()
+                continue
+            yield row, str(customer_id)
 
     def customer_columns(
         self, table: sa.Table, row_id: str, customer_id: str
