@@ -7,7 +7,6 @@ import logging
 import time
 from pathlib import Path
 
-from rasa.core.agent import Agent
 from rasa.utils.log_utils import configure_structlog
 
 from bench.figures import Figure, percentile
@@ -25,6 +24,8 @@ ROUNDS = 100
 
 
 def nlu_parse_latency() -> list[Figure]:
+    from rasa.core.agent import Agent  # TensorFlow: loaded only by the benchmark that runs it
+
     configure_structlog(logging.WARNING)  # unconfigured, Rasa logs every parse at debug
     agent = Agent.load(str(MODEL))
 

@@ -20,7 +20,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from rasa.core.agent import Agent
 from rasa.shared.importers.importer import TrainingDataImporter
 from rasa.utils.log_utils import configure_structlog
 
@@ -50,6 +49,8 @@ def held_out_predictions(scratch: Path) -> list[Prediction]:
     subprocess.run(
         command, cwd=ROOT, env=env, check=True, capture_output=True, timeout=TIMEOUT_SECONDS
     )
+    from rasa.core.agent import Agent  # TensorFlow: loaded only when this benchmark runs
+
     configure_structlog(logging.WARNING)
     agent = Agent.load(str(scratch / "held-out.tar.gz"))
 

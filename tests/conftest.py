@@ -18,7 +18,7 @@ from actions.payments.client import stripe_client
 from actions.settings import action_settings
 from connectors.storage.keys import ENV_VAR, new_key_line
 from shop_contract.catalog import Catalog, default_catalog
-from tests.support import live_marker, worker_groups
+from tests.support import live_marker, rasa_core_marker, worker_groups
 from tests.support.fixtures import (
     fake_graph,  # noqa: F401 - shared fixture
     graph_api,  # noqa: F401 - shared fixture
@@ -39,6 +39,7 @@ os.environ[ENV_VAR] = new_key_line("test")
 
 def pytest_configure(config: pytest.Config) -> None:
     live_marker.install(config)
+    rasa_core_marker.install(config)
     # Collection imports Rasa and TensorFlow: millions of objects that live until the end.
     # The garbage collector would walk them again and again while they load; it resumes
     # once collection is done, with them frozen out of its way (pytest_collection_finish).

@@ -19,7 +19,6 @@ import pytest
 import requests
 import yaml
 from rasa.core.channels.rest import RestInput
-from rasa.server import create_app
 from sanic import Sanic
 from sanic.request import Request
 
@@ -430,11 +429,14 @@ def test_rest_text_is_filtered_like_a_tapped_button(message: str, text: str) -> 
     assert channel._extract_input_channel(request) == "rest"
 
 
+@pytest.mark.rasa_core  # imports Rasa's core: TensorFlow
 @pytest.mark.parametrize(("auth_token", "open_api"), [(None, True), ("t", False)])
 def test_the_body_limit_stays_rasas_while_its_api_is_on(
     auth_token: str | None, open_api: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Rasa's API takes models and training data: the server-wide limit stays Sanic's."""
+    from rasa.server import create_app  # TensorFlow: only on the worker of the RASA_CORE group
+
     monkeypatch.setattr(Sanic, "test_mode", True)
     app = create_app(auth_token=auth_token)
     assert api_is_open(app) is open_api

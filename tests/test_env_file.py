@@ -19,10 +19,15 @@ from connectors.whatsapp.channel import WhatsAppInput
 from scripts import action_server, env_file
 from shop_contract.env_settings import ConfigError, load_env_file
 
+pytestmark = (
+    pytest.mark.rasa_core
+)  # loads TensorFlow: one worker runs these (tests/support/rasa_core_marker.py)
+
 PREFIXES = (
     *("WHATSAPP_", "WASENDER_", "STRIPE_", "CHECKOUT_", "FLOW_", "ACTION_SERVER_"),
     *("REPLAY_", "OUTBOX_", "RAW_BODY_", "RASA_REST_"),
 )
+
 ANSI_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 

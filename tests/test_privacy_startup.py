@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from rasa.core.agent import Agent
 from rasa.core.tracker_store import TrackerStore
 from rasa.utils.endpoints import EndpointConfig
 
@@ -95,9 +94,12 @@ def test_values_sealed_before_they_named_their_row_stop_start_up_until_reencrypt
     assert open_store(database_url).messages.last_inbound_at("15550700003") == 1.0
 
 
+@pytest.mark.rasa_core  # imports Rasa's core: TensorFlow
 def test_a_tracker_store_that_cannot_be_imported_stops_start_up(
     database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from rasa.core.agent import Agent  # TensorFlow: only on the worker of the RASA_CORE group
+
     with pytest.warns(UserWarning, match="Using `InMemoryTrackerStore` instead"):
         fallen_back = TrackerStore.create(EndpointConfig(type="connectors.privacy.Missing"))
     with pytest.raises(SystemExit):

@@ -3,6 +3,10 @@ the Rasa version the patches were written for.
 
 Whether importing patches anything can only be seen in a fresh interpreter (other tests in
 this process install the patches), so those checks run a short Python script of their own.
+
+The tests in this process import Rasa's core (and TensorFlow) when they run, not when the
+module is collected, and run on one worker (tests/support/worker_groups.py): every other
+worker is spared the ~5 s import.
 """
 
 from __future__ import annotations
@@ -13,27 +17,24 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import rasa
-from rasa.core.actions.action import RemoteAction
 from rasa.core.channels.channel import CollectingOutputChannel
-from rasa.core.nlg import TemplatedNaturalLanguageGenerator
-from rasa.core.processor import MessageProcessor
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from connectors.rasa_patches import (
-    action_validation,
-    event_types,
-    failure_recording,
-    intent_messages,
-)
 from connectors.rasa_patches.action_failures import ActionFailed, watch_actions
 from connectors.rasa_patches.install import EXPECTED_RASA_VERSION, install
 from shop_contract.env_settings import ConfigError
+
+if TYPE_CHECKING:
+    from rasa.core.actions.action import RemoteAction
+
+pytestmark = (
+    pytest.mark.rasa_core
+)  # loads TensorFlow: one worker runs these (tests/support/rasa_core_marker.py)
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,6 +72,7 @@ PATCH_MODULES = [
 START_UP_STAGES = """
 import rasa
 from connectors.whatsapp.channel import WhatsAppInput
+
 print("imported", patched_modules())
 installed_version, rasa.__version__ = rasa.__version__, "3.7.0"
 try:
@@ -143,27 +145,52 @@ def rasa_validation_stand_in(self: RemoteAction, result: dict[str, Any]) -> bool
     return True
 
 
+def patch_points() -> list[tuple[type, str, Any, Any]]:
+    """Each patched function as (its class, its name, Rasa's own, the patch's)."""
+    from rasa.core.actions.action import RemoteAction
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.core.events import Event
+
+    from connectors.rasa_patches import (
+        action_validation,
+        event_types,
+        failure_recording,
+        intent_messages,
+    )
+
+    return [
+        (
+            RemoteAction,
+            "_validate_action_result",
+            rasa_validation_stand_in,
+            action_validation._validate_action_result,
+        ),
+        (RemoteAction, "run", failure_recording._original_run, failure_recording._run),
+        (
+            Event,
+            "resolve_by_type",
+            staticmethod(event_types._original_resolve_by_type),
+            event_types._resolve_by_type,
+        ),
+        (
+            MessageProcessor,
+            "_parse_message_with_graph",
+            intent_messages._original_parse_with_graph,
+            intent_messages._parse_message_with_graph,
+        ),
+    ]
+
+
 @pytest.fixture
 def unpatched(monkeypatch: pytest.MonkeyPatch) -> None:
     """Rasa's own functions back in place for the test (whatever earlier tests installed)."""
-    monkeypatch.setattr(RemoteAction, "_validate_action_result", rasa_validation_stand_in)
-    monkeypatch.setattr(RemoteAction, "run", failure_recording._original_run)
-    monkeypatch.setattr(
-        Event, "resolve_by_type", staticmethod(event_types._original_resolve_by_type)
-    )
-    monkeypatch.setattr(
-        MessageProcessor, "_parse_message_with_graph", intent_messages._original_parse_with_graph
-    )
+    for owner, name, rasas, _ in patch_points():
+        monkeypatch.setattr(owner, name, rasas)
 
 
 def patched() -> list[bool]:
     """Whether each of the four functions is the patch's, in this process."""
-    return [
-        RemoteAction._validate_action_result is action_validation._validate_action_result,
-        RemoteAction.run is failure_recording._run,
-        Event.resolve_by_type is event_types._resolve_by_type,
-        MessageProcessor._parse_message_with_graph is intent_messages._parse_message_with_graph,
-    ]
+    return [getattr(owner, name) is ours for owner, name, _, ours in patch_points()]
 
 
 @pytest.mark.usefixtures("unpatched")
@@ -182,6 +209,9 @@ def test_another_rasa_version_is_refused_before_anything_is_patched(
 
 async def failures_of_one_failing_action() -> str:
     """What watch_actions reports for one custom action that fails (no action server)."""
+    from rasa.core.actions.action import RemoteAction
+    from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+
     action = RemoteAction("action_confirm_payment", None)
     tracker = DialogueStateTracker.from_events("patches-test", [])
     nlg = TemplatedNaturalLanguageGenerator({})

@@ -90,6 +90,7 @@ def test_only_accepted_validation_warnings_pass() -> None:
     assert unaccepted(accepted + new) == new
 
 
+@pytest.mark.rasa_core  # imports Rasa's core: TensorFlow
 def test_the_training_data_passes_rasas_validation(capsys: pytest.CaptureFixture[str]) -> None:
     """What `make validate` runs: Rasa's checks with no warning but the accepted ones."""
     code = validate_data.main()

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler
 from rasa.shared.core.domain import Domain
 from rasa.shared.nlu.training_data.message import Message
 
@@ -23,6 +22,10 @@ from connectors.whatsapp.intents import (
 )
 from connectors.whatsapp.payloads import Customer, InboundMessage
 from shop_contract.intents import UNREADABLE_MESSAGE
+
+pytestmark = (
+    pytest.mark.rasa_core
+)  # loads TensorFlow: one worker runs these (tests/support/rasa_core_marker.py)
 
 ROOT = Path(__file__).resolve().parent.parent
 CUSTOMER = Customer("15550001111", None, "Test Customer")
@@ -43,6 +46,8 @@ def inbound(kind: str, text: str = "", **fields: Any) -> InboundMessage:
 @pytest.fixture(scope="module")
 def rasa_parse() -> Any:
     """Rasa's parse of a text: (intent name or None, {entity: value})."""
+    from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler  # TensorFlow
+
     domain = Domain.load(str(ROOT / "domain.yml"))
     handler = RegexMessageHandler()
 
@@ -293,6 +298,8 @@ def test_a_cart_is_the_reserved_catalog_order_intent_with_one_entity_per_item(
 
     intent, _ = rasa_parse(text)
     assert intent == "EXTERNAL_catalog_order"
+    from rasa.nlu.classifiers.regex_message_handler import RegexMessageHandler  # TensorFlow
+
     domain = Domain.load(str(ROOT / "domain.yml"))
     (parsed,) = RegexMessageHandler().process([Message(data={"text": text})], domain)
     entities = [(e["entity"], e["value"]) for e in parsed.get("entities")]

@@ -1,0 +1,48 @@
+"""Keeps TensorFlow on one worker: a test that imports Rasa's core (which loads TensorFlow,
+~5 s and ~1 GB) must be marked `rasa_core`, or it fails.
+
+The marked tests run on one pytest-xdist worker (tests/support/worker_groups.py), so the
+other workers never pay for the import; the modules import Rasa's core inside the tests
+that need it, not at the top, since every worker collects every module. One unmarked test
+that loads it would quietly put the cost back on every worker that runs it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Generator
+
+import pytest
+
+MARKER = "rasa_core"
+WATCHED = "tensorflow"
+
+
+class RasaCoreGuard:
+    """Fails an unmarked test during whose set-up or run TensorFlow was first imported."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
+        yield from self._watch(item, "set up")
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        yield from self._watch(item, "ran")
+
+    def _watch(self, item: pytest.Item, phase: str) -> Generator[None, None, None]:
+        loaded_before = WATCHED in sys.modules
+        yield
+        if loaded_before or WATCHED not in sys.modules:
+            return
+        if item.get_closest_marker(MARKER) is None:
+            pytest.fail(
+                f"{item.nodeid} {phase} and imported Rasa's core (TensorFlow): mark it "
+                f"@pytest.mark.{MARKER} (or set pytestmark = pytest.mark.{MARKER} in its "
+                "module) so that it runs on the one worker that loads it",
+                pytrace=False,
+            )
+
+
+def install(config: pytest.Config) -> None:
+    """Registers the guard (called by conftest's pytest_configure)."""
+    config.pluginmanager.register(RasaCoreGuard(), "rasa-core-guard")
