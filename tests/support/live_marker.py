@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from sandbox.warm_start import AUDIT_EVENT
+from tests.support.phase_guard import PhaseGuard
 
 MARKER = "live"
 # `python -m MODULE` entry points that serve HTTP (the action server, the sandbox).
@@ -38,7 +39,7 @@ def starts_server(argv: Sequence[str]) -> bool:
     return bool(modules & SERVER_MODULES) or bool(set(names) & SERVER_SCRIPTS)
 
 
-class LiveGuard:
+class LiveGuard(PhaseGuard):
     """Records the server commands started while a test (or a fixture) is set up or runs."""
 
     def __init__(self) -> None:
@@ -69,15 +70,7 @@ class LiveGuard:
             if len(self.started) > before:
                 self.live_fixtures.add(fixturedef.argname)
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
-        yield from self._watch(item, "set up")
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
-        yield from self._watch(item, "ran")
-
-    def _watch(self, item: pytest.Item, phase: str) -> Generator[None, None, None]:
+    def watch(self, item: pytest.Item, phase: str) -> Generator[None, None, None]:
         before = len(self.started)
         yield
         if item.get_closest_marker(MARKER) is not None:

@@ -14,22 +14,16 @@ from collections.abc import Generator
 
 import pytest
 
+from tests.support.phase_guard import PhaseGuard
+
 MARKER = "rasa_core"
 WATCHED = "tensorflow"
 
 
-class RasaCoreGuard:
+class RasaCoreGuard(PhaseGuard):
     """Fails an unmarked test during whose set-up or run TensorFlow was first imported."""
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, None, None]:
-        yield from self._watch(item, "set up")
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
-        yield from self._watch(item, "ran")
-
-    def _watch(self, item: pytest.Item, phase: str) -> Generator[None, None, None]:
+    def watch(self, item: pytest.Item, phase: str) -> Generator[None, None, None]:
         loaded_before = WATCHED in sys.modules
         yield
         if loaded_before or WATCHED not in sys.modules:
