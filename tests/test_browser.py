@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -163,17 +164,29 @@ def test_a_hand_over_answered_from_the_staff_panel(
     )
 
 
+def add_to_cart(driver: WebDriver, retailer_id: str) -> None:
+    """Clicks the product's ＋ button, found afresh for each click: the page redraws the
+    chat when another message arrives, which leaves a button found before it stale."""
+    xpath = f"//button[.='＋ {retailer_id}']"
+
+    def click(page: WebDriver) -> bool:
+        page.find_element(By.XPATH, xpath).click()
+        return True
+
+    wait = WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=[StaleElementReferenceException])
+    wait.until(click)
+
+
 def test_a_cart_from_the_catalog_by_clicking(browser: WebDriver, live_sandbox: Sandbox) -> None:
     browser.get(live_sandbox.page + "/")
     find(browser, "#customer-name").send_keys("Cart customer")
     find(browser, "#add").click()
     find(browser, "#text").send_keys("what do you sell")
     find(browser, "#send").click()
-    products = bubble_with(browser, "BL-ESP-250")
-    espresso = products.find_element(By.XPATH, ".//button[.='＋ BL-ESP-250']")
-    espresso.click()
-    espresso.click()
-    products.find_element(By.XPATH, ".//button[.='＋ BL-SEN-100']").click()
+    bubble_with(browser, "BL-ESP-250")
+    add_to_cart(browser, "BL-ESP-250")
+    add_to_cart(browser, "BL-ESP-250")
+    add_to_cart(browser, "BL-SEN-100")
     WebDriverWait(browser, WAIT_SECONDS).until(
         ec.text_to_be_present_in_element((By.ID, "cart-items"), "2 × BL-ESP-250, 1 × BL-SEN-100")
     )
