@@ -81,7 +81,7 @@ class ActionPaymentSucceeded(Action):
         await stop_other_link(order, checkout.session_id)
         dispatcher.utter_message(
             text=f"Payment received, thank you! Order {paid.id} is confirmed:\n"
-            f"{charged_summary(paid, checkout)}"
+            f"{charged_summary(paid, checkout)}{receipt_line(checkout)}"
         )
         return save_event_order(tracker, paid)
 
@@ -103,6 +103,16 @@ def charged_summary(order: Order, checkout: CheckoutPayment) -> str:
         rows.append(f"Tax — {format_amount(checkout.amount_tax, money)}")
     rows.append(f"Paid: {format_amount(checkout.amount_total or 0, money)}")
     return "\n".join(rows)
+
+
+def receipt_line(checkout: CheckoutPayment) -> str:
+    """Stripe's receipt (or invoice) link as the confirmation's last line, when Stripe gave
+    one: a line, not a button, so the confirmation stays one text that the Utility template
+    carries whole outside the 24-hour window."""
+    if checkout.receipt_url is None:
+        return ""
+    kind = "Invoice" if checkout.subscription else "Receipt"
+    return f"\n{kind}: {checkout.receipt_url}"
 
 
 def payment_for_unknown_order(

@@ -61,6 +61,7 @@ def _invoice(session: Session, metadata: dict[str, str], reason: str) -> dict[st
         "amount_paid": session["amount_total"],
         "currency": session["currency"],
         "billing_reason": reason,
+        "customer": session.get("customer"),
         "livemode": False,
         "status": "paid",
         "parent": {
@@ -83,9 +84,11 @@ def pay(session: Session, metadata: dict[str, str], even_if_closed: bool = False
     session["payment_status"] = "paid"
     if session["mode"] == "subscription":
         session["subscription"] = "sub_test_" + secrets.token_hex(12)
+        first_invoice = _invoice(session, metadata, "subscription_create")
+        session["invoice"] = first_invoice["id"]
         return [
             event("checkout.session.completed", dict(session)),
-            event("invoice.paid", _invoice(session, metadata, "subscription_create")),
+            event("invoice.paid", first_invoice),
         ]
     intent = _payment_intent(session, metadata, "succeeded")
     return [

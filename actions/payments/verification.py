@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import stripe
 
@@ -14,6 +15,7 @@ from actions.orders.model import Order
 from actions.payments.client import stripe_client
 from actions.payments.errors import PaymentError, StripeUnavailable
 from actions.settings import action_settings
+from shop_contract.links import is_customer_link
 from shop_contract.stripe_metadata import ORDER_ID_KEY
 
 logger = logging.getLogger(__name__)
@@ -40,10 +42,17 @@ class CheckoutPayment:
     amount_discount: int = 0
     amount_tax: int = 0
     recovered_from: str | None = None  # the expired session this one is Stripe's copy of
+    receipt_url: str | None = None  # the charge's receipt, or the invoice's hosted page
+    customer: str | None = None  # the Stripe Customer the session paid as, when it has one
 
     @property
     def is_paid(self) -> bool:
         return self.status == "complete" and self.payment_status in PAID_STATUSES
+
+
+# One retrieve gives the receipt too: the PaymentIntent's charge (payment mode) and the
+# first invoice (subscription mode) come expanded in place of their ids.
+RECEIPT_EXPANSIONS = ["payment_intent.latest_charge", "invoice"]
 
 
 def _id_of(value: object) -> str | None:
@@ -63,7 +72,9 @@ async def retrieve_checkout(session_id: str) -> CheckoutPayment:
     """
     client = stripe_client()
     try:
-        session = await client.v1.checkout.sessions.retrieve_async(session_id)
+        session = await client.v1.checkout.sessions.retrieve_async(
+            session_id, params={"expand": RECEIPT_EXPANSIONS}
+        )
     except stripe.InvalidRequestError as error:
         raise PaymentError(
             "We received a payment and are checking it.", f"retrieve refused: {error.code}"
@@ -90,7 +101,23 @@ async def retrieve_checkout(session_id: str) -> CheckoutPayment:
         amount_discount=int(details.get("amount_discount") or 0),
         amount_tax=int(details.get("amount_tax") or 0),
         recovered_from=_id_of(raw.get("recovered_from")),
+        receipt_url=receipt_link(raw),
+        customer=_id_of(raw.get("customer")),
     )
+
+
+def receipt_link(session: dict[str, Any]) -> str | None:
+    """Stripe's receipt of a paid session: the charge's `receipt_url` (payment mode) or the
+    invoice's `hosted_invoice_url` (subscription mode), from the expanded objects; None
+    when Stripe gives none or it is no address to send a customer (not https)."""
+    intent = session.get("payment_intent")
+    charge = intent.get("latest_charge") if isinstance(intent, dict) else None
+    invoice = session.get("invoice")
+    for holder, field in ((charge, "receipt_url"), (invoice, "hosted_invoice_url")):
+        url = holder.get(field) if isinstance(holder, dict) else None
+        if url is not None:
+            return url if is_customer_link(url) else None
+    return None
 
 
 def recovered_copy_of(checkout: CheckoutPayment, order: Order) -> bool:

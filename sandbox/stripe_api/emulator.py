@@ -17,6 +17,7 @@ from aiohttp import web
 
 from sandbox import checkout, checkout_page
 from sandbox.loopback import LoopbackServer
+from sandbox.stripe_api import related
 from sandbox.stripe_api.account import Outcome, StripeAccount
 from sandbox.stripe_api.errors import FAILURES_BY_STATUS, StripeApiError
 from sandbox.stripe_api.idempotency import IdempotencyKeys
@@ -27,6 +28,7 @@ from shop_contract.catalog import Catalog, default_catalog
 
 _PAGE_PATH = re.compile(r"/pay/(?P<id>cs_test_[0-9a-f]+)")
 _RECOVERY_PATH = re.compile(r"/recover/(?P<id>cs_test_[0-9a-f]+)")
+_RECEIPT_PATH = re.compile(r"/(?P<kind>receipts|invoices)/(?P<id>(ch|in)_test_[0-9a-f]+)")
 
 PAGE_NOTES = {
     "pay": "Payment succeeded. The shop has been told.",
@@ -49,7 +51,9 @@ class StripeEmulator(LoopbackServer):
     def __init__(self, api_key: str, catalog: Catalog | None = None, port: int = 0) -> None:
         super().__init__(port)
         self.api_key = api_key
-        self.account = StripeAccount(catalog or default_catalog(), self._page_url)
+        self.account = StripeAccount(
+            catalog or default_catalog(), self._page_url, lambda path: self.base_url + path
+        )
         self.requests: list[StripeRequest] = []
         self._idempotent = IdempotencyKeys()
         self._failures: deque[StripeApiError] = deque()
@@ -172,6 +176,9 @@ class StripeEmulator(LoopbackServer):
         recovery = _RECOVERY_PATH.fullmatch(request.path)
         if recovery is not None and request.method == "GET":
             return self._recover(recovery["id"])
+        receipt = _RECEIPT_PATH.fullmatch(request.path)
+        if receipt is not None and request.method == "GET":
+            return self._receipt(receipt["kind"], receipt["id"])
         recorded = await read_request(request)
         with self._lock:
             self.requests.append(recorded)
@@ -226,6 +233,21 @@ class StripeEmulator(LoopbackServer):
         if copy is None:
             return web.Response(status=404, text="This recovery link no longer works.")
         raise web.HTTPSeeOther(copy["url"])
+
+    def _receipt(self, kind: str, object_id: str) -> web.Response:
+        """A charge's receipt or an invoice's hosted page (their `receipt_url` and
+        `hosted_invoice_url`), for anyone with the link, as on Stripe."""
+        try:
+            with self._lock:
+                found = related.fetch(
+                    self.account, "charge" if kind == "receipts" else "invoice", object_id
+                )
+        except StripeApiError:
+            return web.Response(status=404, text="No such receipt.")
+        title = "Receipt" if kind == "receipts" else "Invoice"
+        amount = int(found["amount"] if kind == "receipts" else found["amount_paid"])
+        html = related.receipt_page(title, object_id, amount, str(found["currency"]))
+        return web.Response(text=html, content_type="text/html")
 
     def _authenticate(self, authorization: str) -> None:
         if not authorization:

@@ -1,0 +1,72 @@
+"""Stripe Customers in the emulator: created through the API or by Checkout, retrieved, and
+named on a Checkout Session (`customer`, or `customer_creation` in payment mode)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from sandbox import stripe_params
+from sandbox.stripe_api.checks import check_known, check_metadata
+from sandbox.stripe_api.errors import StripeApiError
+
+CUSTOMER_CREATION = ("always", "if_required")
+
+
+def new_customer(customers: dict[str, dict[str, Any]], params: Mapping[str, Any]) -> dict[str, Any]:
+    """A new Customer, stored in `customers`, after Stripe's checks of `params`."""
+    check_known(params, stripe_params.CUSTOMER_CREATE)
+    check_metadata(params.get("metadata"), "metadata")
+    customer_id = "cus_test_" + secrets.token_hex(7)
+    customer: dict[str, Any] = {
+        "id": customer_id,
+        "object": "customer",
+        "created": int(time.time()),
+        "livemode": False,
+        "email": params.get("email"),
+        "name": params.get("name"),
+        "metadata": params.get("metadata") or {},
+    }
+    customers[customer_id] = customer
+    return dict(customer)
+
+
+def customer_of(customers: Mapping[str, dict[str, Any]], customer_id: str) -> dict[str, Any]:
+    """The stored Customer; 404 as Stripe answers an unknown id."""
+    customer = customers.get(customer_id)
+    if customer is None:
+        raise StripeApiError(
+            404, f"No such customer: '{customer_id}'", code="resource_missing", param="id"
+        )
+    return customer
+
+
+def check_session_customer(
+    params: Mapping[str, Any], mode: str, customers: Mapping[str, dict[str, Any]]
+) -> None:
+    """Stripe's checks of a Checkout Session's `customer` and `customer_creation`."""
+    customer, creation = params.get("customer"), params.get("customer_creation")
+    if customer is not None and creation is not None:
+        raise StripeApiError(
+            400,
+            "You may only specify one of these parameters: customer, customer_creation.",
+            param="customer_creation",
+        )
+    if creation is not None and mode != "payment":
+        raise StripeApiError(
+            400,
+            "`customer_creation` can only be used in `payment` mode.",
+            param="customer_creation",
+        )
+    if creation is not None and creation not in CUSTOMER_CREATION:
+        raise StripeApiError(
+            400,
+            f"Invalid customer_creation: must be one of {', '.join(CUSTOMER_CREATION)}",
+            param="customer_creation",
+        )
+    if customer is not None and customer not in customers:
+        raise StripeApiError(
+            400, f"No such customer: '{customer}'", code="resource_missing", param="customer"
+        )
