@@ -22,6 +22,7 @@ from actions.conversation import entity, event_order, save_event_order
 from actions.duplicate_payments import refund_second_payment
 from actions.orders.model import Order
 from actions.orders.money import format_amount
+from actions.payments.customers import remember_customer
 from actions.payments.errors import PaymentError
 from actions.payments.link_cancellation import cancel_payment
 from actions.payments.verification import CheckoutPayment, payment_mismatch, retrieve_checkout
@@ -83,7 +84,7 @@ class ActionPaymentSucceeded(Action):
             text=f"Payment received, thank you! Order {paid.id} is confirmed:\n"
             f"{charged_summary(paid, checkout)}{receipt_line(checkout)}"
         )
-        return save_event_order(tracker, paid)
+        return [*save_event_order(tracker, paid), *remember_customer(tracker, checkout.customer)]
 
 
 def charged_summary(order: Order, checkout: CheckoutPayment) -> str:

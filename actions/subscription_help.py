@@ -1,11 +1,15 @@
 """Questions about the customer's subscription: its status and renewal, cancelling it, and
 changing the card it is paid with. They are about the subscription, never a one-off order.
 
-What the bot knows: the customer's paid subscription orders (the `orders` slot) and the
-Stripe subscription events seen in this conversation session. It does not ask Stripe for the
+What the bot knows: the customer's paid subscription orders (the `orders` slot), the Stripe
+Customer they paid as (`stripe_customer_id`, from the session that paid) and the Stripe
+subscription events seen in this conversation session. It does not ask Stripe for the
 subscription's live state or exact next billing date, so it says how renewal works instead
-of naming a date. Cancelling and changing the card happen on Stripe's customer portal when
-data/shop.yml names its login link (`subscriptions.manage_url`), else through a person.
+of naming a date. Cancelling, changing the card and changing the plan happen on Stripe's
+customer portal: a portal session opened on that very task (actions/payments/portal.py)
+when the bot knows the Customer, else the portal's login link when data/shop.yml names it
+(`subscriptions.manage_url`), else through a person. The portal's changes come back as
+Stripe's `customer.subscription.*` events (actions/payment_event_actions.py).
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ from actions.conversation import known_orders, latest_intent
 from actions.faq_actions import order_button
 from actions.handover_actions import TALK_TO_PERSON_BUTTON
 from actions.orders.model import Order
+from actions.payments.customers import stripe_customer
+from actions.payments.errors import PaymentError
+from actions.payments.portal import CANCEL, CHANGE_CARD, CHANGE_PLAN, portal_link
 from actions.replies import send_link
 from actions.shop_answers import price_text
 from shop_contract.catalog import Catalog, Product, default_catalog
@@ -28,10 +35,17 @@ from shop_contract.intents import SUBSCRIPTION_CANCELLED, SUBSCRIPTION_RENEWAL_F
 from shop_contract.shop import Shop, default_shop
 
 STATUS = "subscription_status"
-CANCEL = "subscription_cancel"
-CHANGE_CARD = "subscription_change_card"
 MANAGE_BUTTON_TEXT = "Manage subscription"
-_WHAT = {CANCEL: "cancel it", CHANGE_CARD: "change the card it is paid with"}
+_WHAT = {
+    CANCEL: "cancel it",
+    CHANGE_CARD: "change the card it is paid with",
+    CHANGE_PLAN: "change its plan",
+}
+PORTAL_BUTTONS = {
+    CANCEL: "Cancel subscription",
+    CHANGE_CARD: "Change card",
+    CHANGE_PLAN: "Change plan",
+}
 
 
 def subscriptions_held(tracker: Tracker, catalog: Catalog) -> list[tuple[Order, Product]]:
@@ -113,13 +127,32 @@ class ActionSubscriptionHelp(Action):
                 buttons=[
                     {"title": "End subscription", "payload": f"/{CANCEL}"},
                     {"title": "Change card", "payload": f"/{CHANGE_CARD}"},
+                    {"title": "Change plan", "payload": f"/{CHANGE_PLAN}"},
                 ],
             )
             return events
-        if topic == CANCEL and news == SUBSCRIPTION_CANCELLED:
+        if news == SUBSCRIPTION_CANCELLED:
             dispatcher.utter_message(text=status_text(order, product, news))
             return events
-        text = f"Your {product.name} subscription (order {order.id}). {manage_text(shop, topic)}"
+        about = f"Your {product.name} subscription (order {order.id})."
+        portal_failed = False
+        customer = stripe_customer(tracker)
+        if customer is not None and order.subscription:
+            try:
+                url = await portal_link(customer, topic, order.subscription, shop)
+            except PaymentError:
+                portal_failed = True
+            else:
+                text = f"{about} Tap below to {_WHAT[topic]} on Stripe's secure page."
+                if topic == CANCEL:
+                    text += f" {shop.subscriptions.cancellation}"
+                send_link(dispatcher, tracker, text, PORTAL_BUTTONS[topic], url)
+                return events
+        text = f"{about} {manage_text(shop, topic)}"
+        if portal_failed:
+            text = (
+                f"{about} I couldn't open Stripe's page for it just now. {manage_text(shop, topic)}"
+            )
         if shop.subscriptions.manage_url:
             send_link(dispatcher, tracker, text, MANAGE_BUTTON_TEXT, shop.subscriptions.manage_url)
         else:

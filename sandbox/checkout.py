@@ -169,11 +169,27 @@ def cancel_subscription(session: Session, metadata: dict[str, str]) -> Events:
     subscription = {
         "id": session["subscription"],
         "object": "subscription",
+        "customer": session.get("customer"),
         "status": "canceled",
         "livemode": False,
         "metadata": metadata,
     }
     return [event("customer.subscription.deleted", subscription)]
+
+
+def card_changed(session: Session, metadata: dict[str, str]) -> Events:
+    """The customer put a new card on the subscription (in the customer portal)."""
+    _require_subscription(session)
+    subscription = {
+        "id": session["subscription"],
+        "object": "subscription",
+        "customer": session.get("customer"),
+        "status": "active",
+        "default_payment_method": "pm_test_" + secrets.token_hex(12),
+        "livemode": False,
+        "metadata": metadata,
+    }
+    return [event("customer.subscription.updated", subscription)]
 
 
 def charge_id(payment_intent: str) -> str:

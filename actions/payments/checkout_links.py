@@ -48,7 +48,11 @@ def catalog_product(catalog: Catalog, product_id: str) -> Product:
 
 
 def checkout_params(
-    order: Order, customer_id: str, catalog: Catalog, settings: StripeSettings
+    order: Order,
+    customer_id: str,
+    catalog: Catalog,
+    settings: StripeSettings,
+    stripe_customer: str | None = None,
 ) -> SessionCreateParams:
     """The Checkout Session request for `order`'s current attempt; pure.
 
@@ -92,6 +96,12 @@ def checkout_params(
         params["subscription_data"] = {"metadata": metadata}
     else:
         params["payment_intent_data"] = {"metadata": metadata}
+    # One Stripe Customer per WhatsApp customer (actions/payments/customers.py): the one they
+    # paid as before, else a new one (subscription mode always makes one).
+    if stripe_customer is not None:
+        params["customer"] = stripe_customer
+    elif not subscription:
+        params["customer_creation"] = "always"
     destination = default_shop().destination(order.destination) if order.destination else None
     if destination is not None and not subscription:
         params["shipping_address_collection"] = {"allowed_countries": [destination.code]}
@@ -134,12 +144,15 @@ def idempotency_key(order: Order) -> str:
     return f"checkout-{order.id}-{order.attempt}"
 
 
-async def create_payment_link(order: Order, customer_id: str) -> CheckoutLink:
-    """Creates the Checkout Session for this order attempt; PaymentError on any failure."""
+async def create_payment_link(
+    order: Order, customer_id: str, stripe_customer: str | None = None
+) -> CheckoutLink:
+    """Creates the Checkout Session for this order attempt, as `stripe_customer` when the
+    customer has paid as one before; PaymentError on any failure."""
     client = stripe_client()
     settings = action_settings().stripe
     assert settings is not None  # stripe_client() raised otherwise
-    params = checkout_params(order, customer_id, default_catalog(), settings)
+    params = checkout_params(order, customer_id, default_catalog(), settings, stripe_customer)
     try:
         session = await client.v1.checkout.sessions.create_async(
             params=params, options={"idempotency_key": idempotency_key(order)}

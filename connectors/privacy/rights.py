@@ -33,6 +33,7 @@ from connectors.storage.sealing import row_identity
 from connectors.storage.store import ConnectorStore
 from connectors.storage.tracker_events import EVENTS, open_event
 from connectors.storage.wipe import scrub
+from shop_contract.stripe_metadata import STRIPE_CUSTOMER_SLOT
 
 # For each table: the column saying how old a row is (purge and retention go by it).
 AGE_COLUMNS = {
@@ -93,6 +94,33 @@ def _opened(store: ConnectorStore, table: sa.Table, row: dict[str, Any]) -> dict
                 json.loads(text) if (table.name, column) in JSON_COLUMNS and text else text
             )
     return row
+
+
+KEPT_BY_STRIPE = (
+    "Kept by Stripe, not erased here: the customer's payments, their Stripe Customer and its "
+    "subscriptions, the shop's payment records. Erasing here does not cancel a "
+    "subscription: if the customer wants it ended, cancel it at Stripe. To have Stripe's "
+    "records removed, delete the Customer in the Stripe Dashboard (Customers) or with "
+    "DELETE /v1/customers/{id}, which also cancels its subscriptions at once; Stripe keeps "
+    "the payments the law requires it to."
+)
+
+
+def stripe_customers_of(store: ConnectorStore, customer_id: str) -> list[str]:
+    """The Stripe Customers the customer's conversation remembered paying as, oldest first:
+    once the conversation is erased, nothing here links them to this customer any more, so
+    the shop needs them to erase the customer at Stripe too."""
+    found: list[str] = []
+    for event in export_customer(store, customer_id)["conversation_events"]:
+        value = event.get("value") if isinstance(event, dict) else None
+        if (
+            event.get("event") == "slot"
+            and event.get("name") == STRIPE_CUSTOMER_SLOT
+            and isinstance(value, str)
+            and value not in found
+        ):
+            found.append(value)
+    return found
 
 
 def erase_customer(store: ConnectorStore, customer_id: str) -> dict[str, int]:

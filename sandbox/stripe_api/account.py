@@ -53,6 +53,8 @@ class StripeAccount:
         self.refunds: dict[str, dict[str, Any]] = {}  # refund id -> the refund, oldest first
         self.cancelled_subscriptions: set[str] = set()
         self.customers: dict[str, dict[str, Any]] = {}  # customer id -> the Customer
+        self.portal_sessions: dict[str, dict[str, Any]] = {}
+        self.default_portal_return_url: str | None = None  # the portal configuration's
         self.site = site  # a path on the emulator -> its URL (receipts, invoices, portal)
         self._child_metadata: dict[str, dict[str, str]] = {}  # session id -> its PI/sub's
         # What the hosted page lists (Stripe keeps line items apart from the session object).
@@ -90,6 +92,10 @@ class StripeAccount:
         if session["mode"] == "subscription" or session.get("customer_creation") == "always":
             session["customer"] = new_customer(self.customers, {})["id"]
 
+    def child_metadata(self, session_id: str) -> dict[str, str]:
+        """The metadata the session passed on to its PaymentIntent or Subscription."""
+        return dict(self._child_metadata.get(session_id, {}))
+
     def line_items(self, session_id: str) -> list[dict[str, Any]]:
         """The session's line items (a recovered copy has its original's)."""
         session = self.session(session_id)
@@ -111,8 +117,8 @@ class StripeAccount:
     def create_session(self, params: dict[str, Any]) -> dict[str, Any]:
         """A new open session, once the request passes Stripe's checks."""
         mode, amount_subtotal = check_session_create(params, self.prices, self.recurring_prices)
-        check_session_customer(params, mode, self.customers)
         shipping_cost = check_shipping(params, mode, self.currency)
+        check_session_customer(params, mode, self.customers)
         shipping = shipping_cost["amount_total"] if shipping_cost else 0
         now = int(time.time())
         expires_at = checked_expires_at(params.get("expires_at"), now)

@@ -138,3 +138,16 @@ def fetch(account: StripeAccount, kind: str, object_id: str) -> dict[str, Any]:
     if kind == "customer" and object_id in account.customers:
         return dict(account.customers[object_id])
     raise missing(kind, object_id)
+
+
+def receipt_html(account: StripeAccount, kind: str, object_id: str) -> str | None:
+    """The page of a charge's `receipt_url` (`kind` "receipts") or an invoice's
+    `hosted_invoice_url` ("invoices"), as on Stripe open to anyone with the link; None when
+    there is no such paid charge or invoice."""
+    try:
+        found = fetch(account, "charge" if kind == "receipts" else "invoice", object_id)
+    except StripeApiError:
+        return None
+    amount = int(found["amount"] if kind == "receipts" else found["amount_paid"])
+    title = "Receipt" if kind == "receipts" else "Invoice"
+    return receipt_page(title, object_id, amount, str(found["currency"]))

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from sandbox import checkout, stripe_params
-from sandbox.stripe_api import related
+from sandbox.stripe_api import portal, related
 from sandbox.stripe_api.account import StripeAccount
 from sandbox.stripe_api.checks import check_known
 from sandbox.stripe_api.customers import customer_of, new_customer
@@ -20,6 +20,7 @@ _SESSION_PATH = re.compile(r"/v1/checkout/sessions/(?P<id>[^/]+)")
 _EXPIRE_PATH = re.compile(r"/v1/checkout/sessions/(?P<id>[^/]+)/expire")
 REFUNDS_PATH = "/v1/refunds"
 _SUBSCRIPTION_PATH = re.compile(r"/v1/subscriptions/(?P<id>[^/]+)")
+PORTAL_SESSIONS_PATH = "/v1/billing_portal/sessions"
 CUSTOMERS_PATH = "/v1/customers"
 _CUSTOMER_PATH = re.compile(r"/v1/customers/(?P<id>[^/]+)")
 
@@ -47,6 +48,10 @@ def route(account: StripeAccount, request: StripeRequest) -> tuple[dict[str, Any
     if request.method == "GET" and retrieve:
         check_known(request.params, stripe_params.SESSION_RETRIEVE)
         return _expanded(account, account.session(retrieve["id"]), request), []
+    if request.method == "POST" and request.path == PORTAL_SESSIONS_PATH:
+        return _expanded(
+            account, portal.create_portal_session(account, request.params), request
+        ), []
     if request.method == "POST" and request.path == CUSTOMERS_PATH:
         created = new_customer(account.customers, request.params)
         return _expanded(account, created, request), []

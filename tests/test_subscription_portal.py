@@ -1,0 +1,211 @@
+"""Subscription self-service through Stripe's customer portal: the Checkout Session makes or
+reuses one Stripe Customer per WhatsApp customer, the paid session's Customer is remembered,
+and "cancel my subscription" / "change my card" / "update my plan" open a portal session on
+that very task (its `flow_data`), sent as a button; without a known Customer, or when Stripe
+refuses, the customer hears how else to do it. The emulator refuses what Stripe refuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import stripe
+
+from actions.orders.model import Order
+from actions.payment_confirmation_actions import ActionPaymentSucceeded
+from actions.payments.checkout_links import create_payment_link
+from actions.payments.client import stripe_client
+from actions.privacy_actions import ActionAskEraseData
+from actions.subscription_help import ActionSubscriptionHelp
+from sandbox.stripe_api import StripeEmulator
+from shop_contract.catalog import Catalog
+from tests.conftest import CUSTOMER, make_tracker, run_action, slot_updates
+from tests.support.stripe_checkout import paid_event, run, run_stripe_action
+
+PORTAL = "/v1/billing_portal/sessions"
+
+
+def subscribed(fake: StripeEmulator, catalog: Catalog) -> tuple[Order, dict[str, Any]]:
+    """A Coffee Club order paid on the emulator, confirmed by the action; the order as
+    confirmed and the slots the confirmation set (the Stripe Customer among them)."""
+    order = Order.start(catalog, {"coffee-club": 1})
+    link = run(create_payment_link(order, CUSTOMER))
+    order = order.with_link(link.session_id, link.url)
+    fake.complete(link.session_id)
+    _, events = run_stripe_action(ActionPaymentSucceeded(), paid_event(order, link.session_id))
+    slots = {**order.to_slots(), **slot_updates(events)}
+    paid = Order.from_slots(slots)
+    assert paid is not None
+    return paid, slots
+
+
+def ask(intent: str, slots: dict[str, Any], channel: str = "whatsapp") -> dict[str, Any]:
+    (message,), _ = run_stripe_action(
+        ActionSubscriptionHelp(), make_tracker(intent, slots=slots, channel=channel)
+    )
+    return message
+
+
+def test_the_paid_sessions_customer_is_remembered_and_reused_by_the_next_checkout(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    order, slots = subscribed(stripe_env, catalog)
+    customer = stripe_env.sessions[str(order.checkout_session_id)]["customer"]
+    assert customer.startswith("cus_test_") and slots["stripe_customer_id"] == customer
+    again = Order.start(catalog, {"espresso-beans": 1})
+    run(create_payment_link(again, CUSTOMER, customer))
+    first, second = stripe_env.requests_to("POST", "/v1/checkout/sessions")
+    assert "customer" not in first.params  # subscription mode: Checkout makes one
+    assert second.params["customer"] == customer and "customer_creation" not in second.params
+
+
+@pytest.mark.parametrize(
+    ("intent", "flow", "button"),
+    [
+        ("subscription_cancel", "subscription_cancel", "Cancel subscription"),
+        ("subscription_change_card", "payment_method_update", "Change card"),
+        ("subscription_change_plan", "subscription_update", "Change plan"),
+    ],
+)
+def test_each_request_opens_the_portal_on_its_own_flow(
+    stripe_env: StripeEmulator, catalog: Catalog, intent: str, flow: str, button: str
+) -> None:
+    order, slots = subscribed(stripe_env, catalog)
+    message = ask(intent, slots)
+    parameters = message["custom"]["interactive"]["action"]["parameters"]
+    (created,) = stripe_env.requests_to("POST", PORTAL)
+    assert created.params["customer"] == slots["stripe_customer_id"]
+    assert created.params["return_url"] == "https://wa.me/49301234567"
+    assert created.params["flow_data"]["type"] == flow
+    if flow != "payment_method_update":
+        assert created.params["flow_data"][flow] == {"subscription": order.subscription}
+    (portal,) = stripe_env.account.portal_sessions.values()
+    assert parameters == {"display_text": button, "url": portal["url"]}
+    assert f"order {order.id}" in message["custom"]["interactive"]["body"]["text"]
+
+
+def test_on_another_channel_the_portal_link_is_text(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    _, slots = subscribed(stripe_env, catalog)
+    message = ask("subscription_cancel", slots, channel="rest")
+    (portal,) = stripe_env.account.portal_sessions.values()
+    assert message["text"].endswith(f"Cancel subscription: {portal['url']}")
+
+
+def test_without_a_known_stripe_customer_a_person_helps(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    _, slots = subscribed(stripe_env, catalog)
+    slots["stripe_customer_id"] = None  # paid before customers were remembered
+    message = ask("subscription_cancel", slots)
+    assert "I can't cancel it from this chat, but a person from our team can." in message["text"]
+    assert message["buttons"] == [{"title": "Talk to a person", "payload": "/talk_to_person"}]
+    assert not stripe_env.requests_to("POST", PORTAL)
+
+
+def test_when_stripe_refuses_the_portal_the_customer_is_told_and_helped(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    _, slots = subscribed(stripe_env, catalog)
+    stripe_env.queue_failures(500, 500, 500)  # the request and both retries
+    message = ask("subscription_change_card", slots)
+    assert "I couldn't open Stripe's page for it just now." in message["text"]
+    assert message["buttons"] == [{"title": "Talk to a person", "payload": "/talk_to_person"}]
+
+
+def test_a_typed_customer_id_is_never_used(stripe_env: StripeEmulator, catalog: Catalog) -> None:
+    _, slots = subscribed(stripe_env, catalog)
+    slots["stripe_customer_id"] = "/subscription_cancel"
+    assert "a person from our team can" in ask("subscription_cancel", slots)["text"]
+    assert not stripe_env.requests_to("POST", PORTAL)
+
+
+def test_erasing_says_what_stays_with_stripe_and_that_the_subscription_goes_on(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    _, slots = subscribed(stripe_env, catalog)
+    (message,), _ = run_action(ActionAskEraseData(), make_tracker("erase_my_data", slots=slots))
+    assert message["text"].startswith(
+        "Note: deleting your data does not cancel your Coffee Club Monthly subscription"
+    )
+    assert "stay with Stripe" in message["text"] and "hello@beanandleaf.example" in message["text"]
+    (plain,), _ = run_action(ActionAskEraseData(), make_tracker("erase_my_data"))
+    assert plain["text"].startswith("I can delete everything") and "Note" not in plain["text"]
+
+
+def portal_request(params: dict[str, Any]) -> stripe.InvalidRequestError:
+    """The emulator's refusal of a portal session request."""
+
+    async def create() -> None:
+        await stripe_client().v1.billing_portal.sessions.create_async(params=params)  # type: ignore[arg-type]
+
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        run(create())
+    assert refused.value.http_status == 400
+    return refused.value
+
+
+def test_the_emulator_refuses_bad_portal_requests_as_stripe_does(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    order, slots = subscribed(stripe_env, catalog)
+    mine, sub = slots["stripe_customer_id"], order.subscription
+    back = "https://wa.me/49301234567"
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"return_url": back}, "customer"),
+        ({"customer": "cus_test_nobody", "return_url": back}, "customer"),
+        ({"customer": mine}, "return_url"),
+        ({"customer": mine, "return_url": "javascript:alert(1)"}, "return_url"),
+        (
+            {
+                "customer": mine,
+                "return_url": back,
+                "flow_data": {"subscription_cancel": {"subscription": sub}},
+            },
+            "flow_data[type]",
+        ),
+        (
+            {"customer": mine, "return_url": back, "flow_data": {"type": "subscription_pay"}},
+            "flow_data[type]",
+        ),
+        (
+            {"customer": mine, "return_url": back, "flow_data": {"type": "subscription_cancel"}},
+            "flow_data[subscription_cancel][subscription]",
+        ),
+        (
+            {
+                "customer": mine,
+                "return_url": back,
+                "flow_data": {"type": "subscription_update", "subscription_update": {}},
+            },
+            "flow_data[subscription_update][subscription]",
+        ),
+        (
+            {
+                "customer": mine,
+                "return_url": back,
+                "flow_data": {"type": "subscription_cancel", "subscription_cancel": {"sub": sub}},
+            },
+            "flow_data[subscription_cancel][subscription]",
+        ),
+        ({"customer": mine, "return_url": back, "flow_data": {"typ": "x"}}, "flow_data[typ]"),
+    ]
+    for params, param in cases:
+        assert portal_request(params).param == param, params
+    others = Order.start(catalog, {"coffee-club": 1})
+    link = run(create_payment_link(others, "someone-else"))
+    stripe_env.complete(link.session_id)
+    theirs = stripe_env.sessions[link.session_id]["subscription"]
+    refused = portal_request(
+        {
+            "customer": mine,
+            "return_url": back,
+            "flow_data": {
+                "type": "subscription_cancel",
+                "subscription_cancel": {"subscription": theirs},
+            },
+        }
+    )
+    assert "does not belong to the customer" in str(refused.user_message)
+    assert not stripe_env.account.portal_sessions
