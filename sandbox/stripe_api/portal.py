@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -105,7 +105,7 @@ def new_portal_session(
     owner_of: Mapping[str, str | None],
     cancelled: set[str],
     default_return_url: str | None,
-    url_of: Any,
+    url_of: Callable[[str], str],
 ) -> dict[str, Any]:
     """A portal session for `params`, in Stripe's order of checks; `url_of(id)` is its page."""
     check_known(params, stripe_params.PORTAL_SESSION_CREATE)
