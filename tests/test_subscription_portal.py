@@ -17,7 +17,7 @@ from actions.payments.checkout_links import create_payment_link
 from actions.payments.client import stripe_client
 from actions.privacy_actions import ActionAskEraseData
 from actions.subscription_help import ActionSubscriptionHelp
-from sandbox.stripe_api import StripeEmulator
+from sandbox.stripe_api import StripeApiError, StripeEmulator, portal
 from shop_contract.catalog import Catalog
 from tests.conftest import CUSTOMER, make_tracker, run_action, slot_updates
 from tests.support.stripe_checkout import paid_event, run, run_stripe_action
@@ -209,3 +209,54 @@ def test_the_emulator_refuses_bad_portal_requests_as_stripe_does(
     )
     assert "does not belong to the customer" in str(refused.user_message)
     assert not stripe_env.account.portal_sessions
+
+
+def test_the_emulator_keeps_customers_as_stripe_does(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    async def calls() -> tuple[Any, Any, Any]:
+        client = stripe_client()
+        made = await client.v1.customers.create_async(params={"metadata": {"shop": "x"}})
+        found = await client.v1.customers.retrieve_async(made.id)
+        try:
+            await client.v1.customers.retrieve_async("cus_test_nobody")
+        except stripe.InvalidRequestError as error:
+            return made, found, error
+        raise AssertionError("an unknown customer was found")
+
+    made, found, missing = run(calls())
+    assert made.id.startswith("cus_test_") and found.id == made.id
+    assert missing.http_status == 404 and missing.code == "resource_missing"
+    order, slots = subscribed(stripe_env, catalog)
+    session_id = str(order.checkout_session_id)
+    with_customer = retrieve_expanded(session_id, ["customer", "subscription"])
+    assert with_customer["customer"]["id"] == slots["stripe_customer_id"]
+    assert with_customer["subscription"]["customer"] == slots["stripe_customer_id"]
+
+
+def retrieve_expanded(session_id: str, expand: list[str]) -> dict[str, Any]:
+    async def call() -> dict[str, Any]:
+        found = await stripe_client().v1.checkout.sessions.retrieve_async(
+            session_id, params={"expand": expand}
+        )
+        return dict(found.to_dict())
+
+    return run(call())
+
+
+def test_a_new_card_in_the_portal_is_a_subscription_updated_event(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    order, slots = subscribed(stripe_env, catalog)
+    ask("subscription_change_card", slots)
+    (portal_id,) = stripe_env.account.portal_sessions
+    (updated,) = portal.portal_act(stripe_env.account, portal_id, "card")
+    assert updated["type"] == "customer.subscription.updated"
+    subscription = updated["data"]["object"]
+    assert subscription["id"] == order.subscription
+    assert subscription["metadata"]["order_id"] == order.id  # back to the conversation
+    assert subscription["default_payment_method"].startswith("pm_test_")
+    (deleted,) = portal.portal_act(stripe_env.account, portal_id, "cancel")
+    assert deleted["type"] == "customer.subscription.deleted"
+    with pytest.raises(StripeApiError):
+        portal.portal_act(stripe_env.account, portal_id, "card")  # cancelled: no new card
