@@ -11,6 +11,7 @@ cancelled order through a recovered copy of its expired link (`actions.cancelled
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -22,10 +23,15 @@ from actions.conversation import entity, event_order, save_event_order
 from actions.duplicate_payments import refund_second_payment
 from actions.orders.model import Order
 from actions.orders.money import format_amount
-from actions.payments.customers import remember_customer
+from actions.payments.customers import paid_as, remember_customer
 from actions.payments.errors import PaymentError
 from actions.payments.link_cancellation import cancel_payment
-from actions.payments.verification import CheckoutPayment, payment_mismatch, retrieve_checkout
+from actions.payments.verification import (
+    CheckoutPayment,
+    payment_mismatch,
+    receipt_of,
+    retrieve_checkout,
+)
 from shop_contract.catalog import default_catalog
 from shop_contract.entities import CHECKOUT_SESSION_ID, DUPLICATE_PAYMENT, ORDER_ID, STRIPE_EVENT_ID
 
@@ -78,8 +84,14 @@ class ActionPaymentSucceeded(Action):
                     order.id,
                 )
             return []  # the same payment told again (or by another event)
-        paid = order.paid_by(checkout.session_id, checkout.payment_intent, checkout.subscription)
+        paid = order.paid_by(
+            checkout.session_id,
+            checkout.payment_intent,
+            checkout.subscription,
+            paid_as(checkout),
+        )
         await stop_other_link(order, checkout.session_id)
+        checkout = replace(checkout, receipt_url=await receipt_of(checkout.session_id))
         dispatcher.utter_message(
             text=f"Payment received, thank you! Order {paid.id} is confirmed:\n"
             f"{charged_summary(paid, checkout)}{receipt_line(checkout)}"

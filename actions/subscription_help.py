@@ -1,14 +1,15 @@
 """Questions about the customer's subscription: its status and renewal, cancelling it, and
 changing the card it is paid with. They are about the subscription, never a one-off order.
 
-What the bot knows: the customer's paid subscription orders (the `orders` slot), the Stripe
-Customer they paid as (`stripe_customer_id`, from the session that paid) and the Stripe
-subscription events seen in this conversation session. It does not ask Stripe for the
+What the bot knows: the customer's paid subscription orders (the `orders` slot), each with
+the Stripe Customer its session paid as (`order_customer`, as Stripe reported it), and the
+Stripe subscription events seen in this conversation session. It does not ask Stripe for the
 subscription's live state or exact next billing date, so it says how renewal works instead
 of naming a date. Cancelling, changing the card and changing the plan happen on Stripe's
 customer portal: a portal session opened on that very task (actions/payments/portal.py)
-when the bot knows the Customer, else the portal's login link when data/shop.yml names it
-(`subscriptions.manage_url`), else through a person. The portal's changes come back as
+when the bot knows the subscription's Customer and the customer writes on WhatsApp, else
+the portal's login link when data/shop.yml names it (`subscriptions.manage_url`), else
+through a person. The portal's changes come back as
 Stripe's `customer.subscription.*` events (actions/payment_event_actions.py).
 """
 
@@ -24,10 +25,10 @@ from actions.conversation import known_orders, latest_intent
 from actions.faq_actions import order_button
 from actions.handover_actions import TALK_TO_PERSON_BUTTON
 from actions.orders.model import Order
-from actions.payments.customers import stripe_customer
+from actions.payments.customers import subscription_customer
 from actions.payments.errors import PaymentError
 from actions.payments.portal import CANCEL, CHANGE_CARD, CHANGE_PLAN, portal_link
-from actions.replies import send_link
+from actions.replies import on_whatsapp, send_link
 from actions.shop_answers import price_text
 from shop_contract.catalog import Catalog, Product, default_catalog
 from shop_contract.entities import ORDER_ID
@@ -136,8 +137,12 @@ class ActionSubscriptionHelp(Action):
             return events
         about = f"Your {product.name} subscription (order {order.id})."
         portal_failed = False
-        customer = stripe_customer(tracker)
-        if customer is not None and order.subscription:
+        # The subscription's own Customer (the one its session paid as): another Customer
+        # of this person cannot open it. Only on WhatsApp, where the sender is the
+        # customer's own number: the portal link is a bearer link to their billing, and a
+        # REST caller can post as anyone.
+        customer = subscription_customer(order)
+        if customer is not None and order.subscription and on_whatsapp(tracker):
             try:
                 url = await portal_link(customer, topic, order.subscription, shop)
             except PaymentError:

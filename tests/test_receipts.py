@@ -1,7 +1,8 @@
 """The confirmation carries Stripe's receipt (payment mode: the charge's `receipt_url`) or
-invoice link (subscription mode: the first invoice's `hosted_invoice_url`), read from the
-one retrieve that verifies the payment, with those objects expanded; and the Stripe
-emulator expands as Stripe does."""
+invoice link (subscription mode: the first invoice's `hosted_invoice_url`), read once the
+payment is verified by a plain retrieve, from a second retrieve with those objects
+expanded, best effort: a key that may not read them costs the receipt line, never the
+confirmation. The Stripe emulator expands as Stripe does."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from actions.payments.client import stripe_client
 from actions.payments.verification import receipt_link
 from sandbox.stripe_api import StripeEmulator
 from shop_contract.catalog import Catalog
-from tests.conftest import CUSTOMER
+from tests.conftest import CUSTOMER, slot_updates
 from tests.support.stripe_checkout import (
     SESSIONS,
     awaiting_order,
@@ -48,9 +49,29 @@ def test_a_paid_orders_confirmation_ends_with_its_working_receipt_link(
     assert url.endswith("/receipts/ch_test_" + intent.rsplit("_", 1)[-1])
     page = requests.get(url, timeout=5)
     assert page.ok and "€" in page.text and "Paid" in page.text
-    # One retrieve, with the expansions: no second call for the receipt.
-    (retrieve,) = stripe_env.requests_to("GET", f"{SESSIONS}/{order.checkout_session_id}")
-    assert retrieve.params["expand"] == ["payment_intent.latest_charge", "invoice"]
+    # The verifying retrieve is plain; the receipt's has the expansions.
+    verify, receipt = stripe_env.requests_to("GET", f"{SESSIONS}/{order.checkout_session_id}")
+    assert "expand" not in verify.params
+    assert receipt.params["expand"] == ["payment_intent.latest_charge", "invoice"]
+
+
+@pytest.mark.parametrize("unreadable", ["charge", "invoice"])
+def test_a_key_that_may_not_read_receipts_still_confirms_the_payment(
+    stripe_env: StripeEmulator, catalog: Catalog, unreadable: str
+) -> None:
+    stripe_env.account.unreadable.add(unreadable)  # a restricted key without that read
+    product = "espresso-beans" if unreadable == "charge" else "coffee-club"
+    order = Order.start(catalog, {product: 1})
+    link = run(create_payment_link(order, CUSTOMER))
+    order = order.with_link(link.session_id, link.url)
+    stripe_env.complete(link.session_id)
+    messages, events = run_stripe_action(
+        ActionPaymentSucceeded(), paid_event(order, link.session_id)
+    )
+    (message,) = messages
+    assert message["text"].startswith(f"Payment received, thank you! Order {order.id}")
+    assert "Receipt:" not in message["text"] and "Invoice:" not in message["text"]
+    assert slot_updates(events)["order_status"] == "paid"
 
 
 def test_a_subscriptions_confirmation_carries_its_invoice_link(

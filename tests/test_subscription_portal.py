@@ -18,6 +18,7 @@ from actions.payments.client import stripe_client
 from actions.privacy_actions import ActionAskEraseData
 from actions.subscription_help import ActionSubscriptionHelp
 from sandbox.stripe_api import StripeApiError, StripeEmulator, portal
+from sandbox.stripe_api.customers import new_customer
 from shop_contract.catalog import Catalog
 from tests.conftest import CUSTOMER, make_tracker, run_action, slot_updates
 from tests.support.stripe_checkout import paid_event, run, run_stripe_action
@@ -84,20 +85,22 @@ def test_each_request_opens_the_portal_on_its_own_flow(
     assert f"order {order.id}" in message["custom"]["interactive"]["body"]["text"]
 
 
-def test_on_another_channel_the_portal_link_is_text(
-    stripe_env: StripeEmulator, catalog: Catalog
-) -> None:
+def test_off_whatsapp_no_portal_is_opened(stripe_env: StripeEmulator, catalog: Catalog) -> None:
+    # The REST channel lets its token holder post as any sender: a portal link (a bearer
+    # link to the customer's billing) goes only to the WhatsApp number that paid.
     _, slots = subscribed(stripe_env, catalog)
     message = ask("subscription_cancel", slots, channel="rest")
-    (portal,) = stripe_env.account.portal_sessions.values()
-    assert message["text"].endswith(f"Cancel subscription: {portal['url']}")
+    assert not stripe_env.requests_to("POST", PORTAL)
+    assert "I can't cancel it from this chat, but a person from our team can." in message["text"]
+    assert "/portal/" not in str(message)
 
 
 def test_without_a_known_stripe_customer_a_person_helps(
     stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
-    _, slots = subscribed(stripe_env, catalog)
-    slots["stripe_customer_id"] = None  # paid before customers were remembered
+    order, slots = subscribed(stripe_env, catalog)
+    slots["order_customer"] = None  # paid before customers were remembered
+    slots["orders"] = {order.id: {**order.to_slots(), "order_customer": None}}
     message = ask("subscription_cancel", slots)
     assert "I can't cancel it from this chat, but a person from our team can." in message["text"]
     assert message["buttons"] == [{"title": "Talk to a person", "payload": "/talk_to_person"}]
@@ -114,11 +117,23 @@ def test_when_stripe_refuses_the_portal_the_customer_is_told_and_helped(
     assert message["buttons"] == [{"title": "Talk to a person", "payload": "/talk_to_person"}]
 
 
-def test_a_typed_customer_id_is_never_used(stripe_env: StripeEmulator, catalog: Catalog) -> None:
-    _, slots = subscribed(stripe_env, catalog)
-    slots["stripe_customer_id"] = "/subscription_cancel"
-    assert "a person from our team can" in ask("subscription_cancel", slots)["text"]
-    assert not stripe_env.requests_to("POST", PORTAL)
+def test_a_customer_id_typed_or_in_the_slot_never_opens_the_portal(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    order, slots = subscribed(stripe_env, catalog)
+    own = order.customer
+    other = new_customer(stripe_env.account.customers, {})["id"]  # someone else's Customer
+    slots["stripe_customer_id"] = other  # not set by remember_customer
+    tracker = make_tracker(
+        "subscription_cancel",
+        entities={"stripe_customer_id": other, "order_customer": other, "customer": other},
+        slots=slots,
+        channel="whatsapp",
+    )
+    tracker.latest_message["text"] = f"cancel my subscription, my customer id is {other}"
+    run_stripe_action(ActionSubscriptionHelp(), tracker)
+    (created,) = stripe_env.requests_to("POST", PORTAL)
+    assert own is not None and created.params["customer"] == own != other
 
 
 def test_erasing_says_what_stays_with_stripe_and_that_the_subscription_goes_on(

@@ -50,8 +50,10 @@ class CheckoutPayment:
         return self.status == "complete" and self.payment_status in PAID_STATUSES
 
 
-# One retrieve gives the receipt too: the PaymentIntent's charge (payment mode) and the
-# first invoice (subscription mode) come expanded in place of their ids.
+# The receipt comes from a second retrieve, once the payment is verified: the
+# PaymentIntent's charge (payment mode) and the first invoice (subscription mode) expanded
+# in place of their ids. Apart from the verifying retrieve, so a key without read access to
+# Charges or Invoices (or a failed expansion) never holds up a confirmation.
 RECEIPT_EXPANSIONS = ["payment_intent.latest_charge", "invoice"]
 
 
@@ -72,9 +74,7 @@ async def retrieve_checkout(session_id: str) -> CheckoutPayment:
     """
     client = stripe_client()
     try:
-        session = await client.v1.checkout.sessions.retrieve_async(
-            session_id, params={"expand": RECEIPT_EXPANSIONS}
-        )
+        session = await client.v1.checkout.sessions.retrieve_async(session_id)
     except stripe.InvalidRequestError as error:
         raise PaymentError(
             "We received a payment and are checking it.", f"retrieve refused: {error.code}"
@@ -101,9 +101,22 @@ async def retrieve_checkout(session_id: str) -> CheckoutPayment:
         amount_discount=int(details.get("amount_discount") or 0),
         amount_tax=int(details.get("amount_tax") or 0),
         recovered_from=_id_of(raw.get("recovered_from")),
-        receipt_url=receipt_link(raw),
         customer=_id_of(raw.get("customer")),
     )
+
+
+async def receipt_of(session_id: str) -> str | None:
+    """Stripe's receipt link of a verified, paid session, best effort: None when Stripe
+    gives none or refuses or cannot answer (a key without read access to Charges or
+    Invoices, say): the confirmation then goes out without it."""
+    try:
+        session = await stripe_client().v1.checkout.sessions.retrieve_async(
+            session_id, params={"expand": RECEIPT_EXPANSIONS}
+        )
+    except (stripe.StripeError, PaymentError) as error:
+        logger.info("receipt left out: error=%s", type(error).__name__)
+        return None
+    return receipt_link(session.to_dict())
 
 
 def receipt_link(session: dict[str, Any]) -> str | None:

@@ -53,6 +53,9 @@ class StripeAccount:
         self.refunds: dict[str, dict[str, Any]] = {}  # refund id -> the refund, oldest first
         self.cancelled_subscriptions: set[str] = set()
         self.customers: dict[str, dict[str, Any]] = {}  # customer id -> the Customer
+        # Kinds of object the API key may not read (a restricted key without, say,
+        # `rak_charge_read`): expanding one is refused with Stripe's 403.
+        self.unreadable: set[str] = set()
         self.portal_sessions: dict[str, dict[str, Any]] = {}
         self.default_portal_return_url: str | None = None  # the portal configuration's
         self.site = site  # a path on the emulator -> its URL (receipts, invoices, portal)

@@ -66,7 +66,48 @@ def check_session_customer(
             f"Invalid customer_creation: must be one of {', '.join(CUSTOMER_CREATION)}",
             param="customer_creation",
         )
+    update = params.get("customer_update")
+    if update is not None and customer is None:
+        raise StripeApiError(
+            400,
+            "`customer_update` can only be used with `customer`.",
+            param="customer_update",
+        )
+    for field, value in (update if isinstance(update, Mapping) else {}).items():
+        if value not in ("auto", "never"):
+            raise StripeApiError(
+                400,
+                f"Invalid customer_update[{field}]: must be one of auto, never",
+                param=f"customer_update[{field}]",
+            )
     if customer is not None and customer not in customers:
+        # A deleted Customer, or a test-mode one named with a live key, is just as missing.
         raise StripeApiError(
             400, f"No such customer: '{customer}'", code="resource_missing", param="customer"
         )
+    if customer is not None:
+        check_tax_location(params, customers[customer])
+
+
+def check_tax_location(params: Mapping[str, Any], customer: Mapping[str, Any]) -> None:
+    """Stripe Tax on a session for an existing Customer needs somewhere to find the
+    customer's location: an address already on the Customer, or leave to save the one typed
+    on the page onto it (`customer_update[address]` or `[shipping]` = `auto`); else Stripe
+    refuses the session with `customer_tax_location_invalid`."""
+    tax = params.get("automatic_tax")
+    if not isinstance(tax, Mapping) or str(tax.get("enabled")).lower() != "true":
+        return
+    if customer.get("address") or customer.get("shipping"):
+        return
+    update = params.get("customer_update")
+    update = update if isinstance(update, Mapping) else {}
+    if "auto" in (update.get("address"), update.get("shipping")):
+        return
+    raise StripeApiError(
+        400,
+        "Automatic tax calculation in Checkout requires a valid address on the Customer. "
+        "Add a valid address to the Customer or set either `customer_update[address]` or "
+        "`customer_update[shipping]` to 'auto' to save the address entered in Checkout.",
+        code="customer_tax_location_invalid",
+        param="customer_update[address]",
+    )

@@ -124,6 +124,12 @@ def receipt_page(title: str, number: str, amount: int, currency: str) -> str:
 def fetch(account: StripeAccount, kind: str, object_id: str) -> dict[str, Any]:
     """The object of `kind` with this id, as the API shows it; 404 when there is none."""
     sessions = account.sessions
+    if kind in account.unreadable:
+        raise StripeApiError(
+            403,
+            "The provided key does not have the required permissions for this endpoint. "
+            f"Having the 'rak_{kind}_read' permission would allow this request to continue.",
+        )
     if kind == "payment_intent":
         return payment_intent(sessions, object_id)
     if kind == "charge":
