@@ -30,7 +30,8 @@ ASK_TEXT = (
     "I can delete everything this shop's assistant holds about you: this conversation, your "
     "delivery details and your order history. Your payments, your customer record at our "
     "payment provider (Stripe) and any subscription stay with Stripe as the shop's payment "
-    "records; to have those removed too, ask us at {email}. Delete it all?"
+    "records, your WhatsApp number on them; to have those removed too, ask us at {email}. "
+    "Delete it all?"
 )
 SUBSCRIPTION_KEPT = (
     "Note: deleting your data does not cancel your {product} subscription, and Stripe keeps "

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             ):
                 print("nothing erased")
                 return 1
-            at_stripe = rights.stripe_customers_of(store, arguments.customer)
+            at_stripe, unreadable = rights.stripe_customers_of(store, arguments.customer)
             result = rights.erase_customer(store, arguments.customer)
             if not any(result.values()):
                 print(
@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                         "command": "erase",
                         "rows": result,
                         "stripe_customers": at_stripe,
+                        "rows_not_read_for_stripe_customers": unreadable,
                         "kept_by_stripe": rights.KEPT_BY_STRIPE,
                     }
                 )
