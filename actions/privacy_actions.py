@@ -23,7 +23,7 @@ from actions.replies import on_whatsapp, yes_no_buttons
 from actions.subscription_help import latest_news, subscriptions_held
 from shop_contract.catalog import default_catalog
 from shop_contract.custom_messages import ERASE_REQUEST_KEY
-from shop_contract.intents import SUBSCRIPTION_CANCELLED
+from shop_contract.intents import SUBSCRIPTION_CANCELLED, SUBSCRIPTION_ENDING
 from shop_contract.shop import default_shop
 
 ASK_TEXT = (
@@ -56,7 +56,7 @@ class ActionAskEraseData(Action):
         held = [
             (order, product)
             for order, product in subscriptions_held(tracker, default_catalog())
-            if latest_news(tracker, order) != SUBSCRIPTION_CANCELLED
+            if latest_news(tracker, order) not in (SUBSCRIPTION_CANCELLED, SUBSCRIPTION_ENDING)
         ]
         if held:
             text = f"{SUBSCRIPTION_KEPT.format(product=held[-1][1].name)}\n\n{text}"

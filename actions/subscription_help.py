@@ -32,7 +32,12 @@ from actions.replies import on_whatsapp, send_link
 from actions.shop_answers import price_text
 from shop_contract.catalog import Catalog, Product, default_catalog
 from shop_contract.entities import ORDER_ID
-from shop_contract.intents import SUBSCRIPTION_CANCELLED, SUBSCRIPTION_RENEWAL_FAILED
+from shop_contract.intents import (
+    SUBSCRIPTION_CANCELLED,
+    SUBSCRIPTION_ENDING,
+    SUBSCRIPTION_RENEWAL_FAILED,
+    SUBSCRIPTION_UPDATED,
+)
 from shop_contract.shop import Shop, default_shop
 
 STATUS = "subscription_status"
@@ -62,7 +67,9 @@ def subscriptions_held(tracker: Tracker, catalog: Catalog) -> list[tuple[Order, 
 
 def latest_news(tracker: Tracker, order: Order) -> str | None:
     """The latest subscription event of this session about `order` that changes what the
-    customer should be told (cancelled, or a renewal payment failed), else None."""
+    customer should be told (cancelled, cancelled at the end of its period and not renewed
+    since, or a renewal payment failed), else None."""
+    renewing_again = False
     for event in reversed(tracker.events):
         if event.get("event") != "user":
             continue
@@ -73,6 +80,10 @@ def latest_news(tracker: Tracker, order: Order) -> str | None:
             continue
         if intent in (SUBSCRIPTION_CANCELLED, SUBSCRIPTION_RENEWAL_FAILED):
             return str(intent)
+        if intent == SUBSCRIPTION_UPDATED:
+            renewing_again = True  # a later update without cancel_at_period_end
+        if intent == SUBSCRIPTION_ENDING and not renewing_again:
+            return SUBSCRIPTION_ENDING
     return None
 
 
@@ -80,6 +91,11 @@ def status_text(order: Order, product: Product, news: str | None) -> str:
     started = f"Your {product.name} subscription started with order {order.id}"
     if news == SUBSCRIPTION_CANCELLED:
         return f"{started} and is cancelled: no further payments are taken."
+    if news == SUBSCRIPTION_ENDING:
+        return (
+            f"{started} and is cancelled: it goes on until the end of the period you paid "
+            "for and will not renew."
+        )
     if news == SUBSCRIPTION_RENEWAL_FAILED:
         return (
             f"{started}. Its last renewal payment didn't go through: please update the card "
@@ -132,7 +148,7 @@ class ActionSubscriptionHelp(Action):
                 ],
             )
             return events
-        if news == SUBSCRIPTION_CANCELLED:
+        if news == SUBSCRIPTION_CANCELLED or (news == SUBSCRIPTION_ENDING and topic == CANCEL):
             dispatcher.utter_message(text=status_text(order, product, news))
             return events
         about = f"Your {product.name} subscription (order {order.id})."

@@ -192,6 +192,31 @@ def card_changed(session: Session, metadata: dict[str, str]) -> Events:
     return [event("customer.subscription.updated", subscription)]
 
 
+PERIOD_SECONDS = 30 * 24 * 3600  # the sandbox's subscriptions renew every 30 days
+
+
+def cancelled_at_period_end(session: Session, metadata: dict[str, str]) -> Events:
+    """The customer cancelled the subscription at the end of the period paid for (the
+    customer portal's default): it stays active until then, and Stripe says so with
+    customer.subscription.updated, `cancel_at_period_end` true and `cancel_at` the end."""
+    _require_subscription(session)
+    now = int(time.time())
+    started = int(session.get("created") or now)
+    ends = started + PERIOD_SECONDS * (1 + max(0, now - started) // PERIOD_SECONDS)
+    subscription = {
+        "id": session["subscription"],
+        "object": "subscription",
+        "customer": session.get("customer"),
+        "status": "active",
+        "cancel_at_period_end": True,
+        "cancel_at": ends,
+        "items": {"object": "list", "data": [{"current_period_end": ends}]},
+        "livemode": False,
+        "metadata": metadata,
+    }
+    return [event("customer.subscription.updated", subscription)]
+
+
 def charge_id(payment_intent: str) -> str:
     """The id of the one charge of a PaymentIntent paid in one go."""
     return "ch_test_" + payment_intent.rsplit("_", 1)[-1]

@@ -6,20 +6,26 @@ refuses, the customer hears how else to do it. The emulator refuses what Stripe 
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+import requests
 import stripe
+from rasa_sdk import Tracker
 
 from actions.orders.model import Order
 from actions.payment_confirmation_actions import ActionPaymentSucceeded
+from actions.payment_event_actions import ActionSubscriptionEvent
 from actions.payments.checkout_links import create_payment_link
 from actions.payments.client import stripe_client
 from actions.privacy_actions import ActionAskEraseData
 from actions.subscription_help import ActionSubscriptionHelp
+from connectors.stripe.events import EventIntent, map_event
 from sandbox.stripe_api import StripeApiError, StripeEmulator, portal
 from sandbox.stripe_api.customers import new_customer
 from shop_contract.catalog import Catalog
+from shop_contract.intents import SUBSCRIPTION_ENDING
 from tests.conftest import CUSTOMER, make_tracker, run_action, slot_updates
 from tests.support.stripe_checkout import paid_event, run, run_stripe_action
 
@@ -275,3 +281,47 @@ def test_a_new_card_in_the_portal_is_a_subscription_updated_event(
     assert deleted["type"] == "customer.subscription.deleted"
     with pytest.raises(StripeApiError):
         portal.portal_act(stripe_env.account, portal_id, "card")  # cancelled: no new card
+
+
+def test_cancelling_at_the_period_end_in_the_portal_is_told_as_an_end_not_an_update(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    _, slots = subscribed(stripe_env, catalog)
+    ask("subscription_cancel", slots)
+    (portal_id,) = stripe_env.account.portal_sessions
+    page = requests.get(stripe_env.account.portal_sessions[portal_id]["url"], timeout=5).text
+    assert 'value="cancel_at_period_end"' in page and 'value="cancel"' in page
+    (updated,) = portal.portal_act(stripe_env.account, portal_id, "cancel_at_period_end")
+    assert updated["type"] == "customer.subscription.updated"
+    assert updated["data"]["object"]["cancel_at_period_end"] is True
+    told = map_event(updated)  # as the connector maps the webhook's event
+    assert isinstance(told, EventIntent) and told.intent == SUBSCRIPTION_ENDING
+    ends = datetime.fromtimestamp(updated["data"]["object"]["cancel_at"], tz=timezone.utc)
+    tracker = make_tracker(told.intent, entities=told.entities, slots=slots, channel="whatsapp")
+    (message,), _ = run_action(ActionSubscriptionEvent(), tracker)
+    assert message["text"] == (
+        f"Your subscription is cancelled: it ends on {ends.day} {ends:%B %Y} and will not renew."
+    )
+    # Asked afterwards, the bot says it ends rather than that it renews.
+    (answer,), _ = run_action(ActionSubscriptionHelp(), after(tracker, "subscription_status"))
+    assert "will not renew" in answer["text"] and "renews it automatically" not in answer["text"]
+    (again,), _ = run_stripe_action(ActionSubscriptionHelp(), after(tracker, "subscription_cancel"))
+    assert "will not renew" in again["text"]
+    assert len(stripe_env.requests_to("POST", PORTAL)) == 1  # no second portal to cancel
+    renewing = make_tracker("EXTERNAL_subscription_updated", slots=slots, channel="whatsapp")
+    reverted = after(tracker, "subscription_status")
+    reverted.events = [*tracker.events, *renewing.events, *reverted.events[-1:]]
+    (renews,), _ = run_action(ActionSubscriptionHelp(), reverted)
+    assert "renews it automatically" in renews["text"]  # renewal switched back on
+
+
+def after(earlier: Tracker, intent: str) -> Tracker:
+    """A WhatsApp turn asking `intent` after `earlier`'s events."""
+    later = make_tracker(intent, slots=dict(earlier.slots), channel="whatsapp")
+    later.events = [*earlier.events, *later.events]
+    return later
+
+
+def test_an_event_for_an_order_the_conversation_does_not_hold_is_not_told() -> None:
+    erased = make_tracker("EXTERNAL_subscription_renewed", entities={"order_id": "ORD-GONE1234"})
+    assert run_action(ActionSubscriptionEvent(), erased) == ([], [])

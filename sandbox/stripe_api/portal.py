@@ -29,11 +29,21 @@ SUBSCRIPTION_FLOWS = {
     "subscription_cancel": stripe_params.FLOW_SUBSCRIPTION_CANCEL,
     "subscription_update": stripe_params.FLOW_SUBSCRIPTION_UPDATE,
 }
-PAGE_NOTES = {"cancel": "Your subscription is cancelled.", "card": "Your card is updated."}
+PAGE_NOTES = {
+    "cancel_at_period_end": "Your subscription is cancelled: it ends at the end of the period.",
+    "cancel": "Your subscription is cancelled.",
+    "card": "Your card is updated.",
+}
+# Each flow's buttons. Cancelling offers both of Stripe's portal modes: at the end of the
+# period (its default: customer.subscription.updated with cancel_at_period_end) and now
+# (customer.subscription.deleted).
 PAGE_ACTIONS = {
-    "subscription_cancel": ("cancel", "Cancel subscription"),
-    "payment_method_update": ("card", "Use card 5555 5555 5555 4444"),
-    "subscription_update": ("card", "Keep this plan, use card 5555 5555 5555 4444"),
+    "subscription_cancel": (
+        ("cancel_at_period_end", "Cancel at the end of the period"),
+        ("cancel", "Cancel now"),
+    ),
+    "payment_method_update": (("card", "Use card 5555 5555 5555 4444"),),
+    "subscription_update": (("card", "Keep this plan, use card 5555 5555 5555 4444"),),
 }
 
 
@@ -195,6 +205,8 @@ def portal_act(account: StripeAccount, portal_id: str, outcome: str) -> checkout
     if subscription in account.cancelled_subscriptions:
         raise StripeApiError(400, f"The subscription {subscription} is canceled.")
     owner = next(s for s in account.sessions.values() if s.get("subscription") == subscription)
+    if outcome == "cancel_at_period_end":
+        return checkout.cancelled_at_period_end(owner, account.child_metadata(owner["id"]))
     return checkout.card_changed(owner, account.child_metadata(owner["id"]))
 
 
@@ -206,7 +218,7 @@ def render(session: dict[str, Any], subscription: str | None, note: str, error: 
     buttons = "".join(
         f'<button type="submit" name="outcome" value="{value}" id="{value}">'
         f"{escape(label)}</button>"
-        for value, label in dict(PAGE_ACTIONS[k] for k in kinds).items()
+        for value, label in dict(action for k in kinds for action in PAGE_ACTIONS[k]).items()
     )
     notice = (
         f'<div class="note{" error" if error else ""}" id="note">{escape(note)}</div>'
