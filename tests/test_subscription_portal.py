@@ -6,6 +6,7 @@ refuses, the customer hears how else to do it. The emulator refuses what Stripe 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,6 +20,7 @@ from actions.payment_confirmation_actions import ActionPaymentSucceeded
 from actions.payment_event_actions import ActionSubscriptionEvent
 from actions.payments.checkout_links import create_payment_link
 from actions.payments.client import stripe_client
+from actions.payments.portal import return_url
 from actions.privacy_actions import ActionAskEraseData
 from actions.subscription_help import ActionSubscriptionHelp
 from connectors.stripe.events import EventIntent, map_event
@@ -26,8 +28,14 @@ from sandbox.stripe_api import StripeApiError, StripeEmulator, portal
 from sandbox.stripe_api.customers import new_customer
 from shop_contract.catalog import Catalog
 from shop_contract.intents import SUBSCRIPTION_ENDING
+from shop_contract.shop import default_shop
 from tests.conftest import CUSTOMER, make_tracker, run_action, slot_updates
-from tests.support.stripe_checkout import paid_event, run, run_stripe_action
+from tests.support.stripe_checkout import (
+    clear_payment_caches,
+    paid_event,
+    run,
+    run_stripe_action,
+)
 
 PORTAL = "/v1/billing_portal/sessions"
 
@@ -82,7 +90,7 @@ def test_each_request_opens_the_portal_on_its_own_flow(
     parameters = message["custom"]["interactive"]["action"]["parameters"]
     (created,) = stripe_env.requests_to("POST", PORTAL)
     assert created.params["customer"] == slots["stripe_customer_id"]
-    assert created.params["return_url"] == "https://wa.me/49301234567"
+    assert created.params["return_url"] == "https://wa.me/4915123456789"
     assert created.params["flow_data"]["type"] == flow
     if flow != "payment_method_update":
         assert created.params["flow_data"][flow] == {"subscription": order.subscription}
@@ -172,7 +180,7 @@ def test_the_emulator_refuses_bad_portal_requests_as_stripe_does(
 ) -> None:
     order, slots = subscribed(stripe_env, catalog)
     mine, sub = slots["stripe_customer_id"], order.subscription
-    back = "https://wa.me/49301234567"
+    back = "https://wa.me/4915123456789"
     cases: list[tuple[dict[str, Any], str]] = [
         ({"return_url": back}, "customer"),
         ({"customer": "cus_test_nobody", "return_url": back}, "customer"),
@@ -325,3 +333,14 @@ def after(earlier: Tracker, intent: str) -> Tracker:
 def test_an_event_for_an_order_the_conversation_does_not_hold_is_not_told() -> None:
     erased = make_tracker("EXTERNAL_subscription_renewed", entities={"order_id": "ORD-GONE1234"})
     assert run_action(ActionSubscriptionEvent(), erased) == ([], [])
+
+
+def test_without_the_shops_whatsapp_number_the_portal_leads_back_to_the_checkout_page(
+    stripe_env: StripeEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shop = default_shop()
+    assert return_url(shop) == "https://wa.me/4915123456789"  # contact.whatsapp
+    monkeypatch.setenv("CHECKOUT_SUCCESS_URL", "https://shop.example/thanks")
+    clear_payment_caches()
+    without = replace(shop, contact=replace(shop.contact, whatsapp=None))
+    assert return_url(without) == "https://shop.example/thanks"  # never contact.phone

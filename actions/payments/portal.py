@@ -14,6 +14,7 @@ from stripe.params.billing_portal import SessionCreateParams, SessionCreateParam
 
 from actions.payments.client import stripe_client
 from actions.payments.errors import PaymentError
+from actions.settings import DEFAULT_RETURN_URL, action_settings
 from shop_contract.links import is_customer_link
 from shop_contract.shop import Shop
 
@@ -44,8 +45,12 @@ def flow_data(topic: str, subscription: str) -> SessionCreateParamsFlowData:
 
 def return_url(shop: Shop) -> str:
     """Where the portal's "return" leads: back to this chat on WhatsApp (wa.me with the
-    shop's number from data/shop.yml)."""
-    return "https://wa.me/" + re.sub(r"\D", "", shop.contact.phone)
+    shop's WhatsApp number, `contact.whatsapp` in data/shop.yml), else the page Checkout
+    returns to (CHECKOUT_SUCCESS_URL)."""
+    if shop.contact.whatsapp:
+        return "https://wa.me/" + re.sub(r"\D", "", shop.contact.whatsapp)
+    settings = action_settings().stripe
+    return settings.success_url if settings else DEFAULT_RETURN_URL
 
 
 def portal_params(customer: str, topic: str, subscription: str, shop: Shop) -> SessionCreateParams:
