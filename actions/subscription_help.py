@@ -152,7 +152,7 @@ class ActionSubscriptionHelp(Action):
             dispatcher.utter_message(text=status_text(order, product, news))
             return events
         about = f"Your {product.name} subscription (order {order.id})."
-        portal_failed = False
+        portal_failed: str | None = None
         # The subscription's own Customer (the one its session paid as): another Customer
         # of this person cannot open it. Only on WhatsApp, where the sender is the
         # customer's own number: the portal link is a bearer link to their billing, and a
@@ -161,8 +161,8 @@ class ActionSubscriptionHelp(Action):
         if customer is not None and order.subscription and on_whatsapp(tracker):
             try:
                 url = await portal_link(customer, topic, order.subscription, shop)
-            except PaymentError:
-                portal_failed = True
+            except PaymentError as error:
+                portal_failed = error.customer_message
             else:
                 text = f"{about} Tap below to {_WHAT[topic]} on Stripe's secure page."
                 if topic == CANCEL:
@@ -171,9 +171,7 @@ class ActionSubscriptionHelp(Action):
                 return events
         text = f"{about} {manage_text(shop, topic)}"
         if portal_failed:
-            text = (
-                f"{about} I couldn't open Stripe's page for it just now. {manage_text(shop, topic)}"
-            )
+            text = f"{about} {portal_failed} {manage_text(shop, topic)}"
         if shop.subscriptions.manage_url:
             send_link(dispatcher, tracker, text, MANAGE_BUTTON_TEXT, shop.subscriptions.manage_url)
         else:

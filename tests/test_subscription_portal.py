@@ -344,3 +344,14 @@ def test_without_the_shops_whatsapp_number_the_portal_leads_back_to_the_checkout
     clear_payment_caches()
     without = replace(shop, contact=replace(shop.contact, whatsapp=None))
     assert return_url(without) == "https://shop.example/thanks"  # never contact.phone
+
+
+def test_a_subscription_whose_customer_stripe_no_longer_has_is_told_so(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    order, slots = subscribed(stripe_env, catalog)
+    del stripe_env.account.customers[str(order.customer)]  # deleted in the Dashboard
+    message = ask("subscription_change_card", slots)
+    assert "Stripe no longer has the customer record it was paid with." in message["text"]
+    assert "just now" not in message["text"]
+    assert message["buttons"] == [{"title": "Talk to a person", "payload": "/talk_to_person"}]

@@ -29,7 +29,10 @@ FLOW_TYPES = {
     CHANGE_CARD: "payment_method_update",
     CHANGE_PLAN: "subscription_update",
 }
-PORTAL_FAILED = "I couldn't open Stripe's customer portal just now."
+PORTAL_FAILED = "I couldn't open Stripe's page for it just now."
+# Stripe no longer has the Customer (deleted, or a test-mode one under a live key): asking
+# again will not help, so the customer hears so rather than "just now".
+CUSTOMER_GONE = "Stripe no longer has the customer record it was paid with."
 
 
 def flow_data(topic: str, subscription: str) -> SessionCreateParamsFlowData:
@@ -78,7 +81,9 @@ async def portal_link(customer: str, topic: str, subscription: str, shop: Shop) 
             error.code,
             error.http_status,
         )
-        raise PaymentError(PORTAL_FAILED, f"{type(error).__name__}: {error.code}") from error
+        gone = isinstance(error, stripe.InvalidRequestError) and error.param == "customer"
+        message = CUSTOMER_GONE if gone else PORTAL_FAILED
+        raise PaymentError(message, f"{type(error).__name__}: {error.code}") from error
     if not is_customer_link(session.url):
         raise PaymentError(PORTAL_FAILED, f"portal session {session.id} has no usable url")
     return str(session.url)
