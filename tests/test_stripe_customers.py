@@ -106,7 +106,10 @@ def test_a_returning_customer_with_stripe_tax_may_have_the_page_address_saved(
     after = paid(stripe_env, order, slots)
     assert stripe_env.sessions[str(order.checkout_session_id)]["total_details"]["amount_tax"] > 0
     assert after[STRIPE_CUSTOMER_SLOT] == customer
-    # Without customer_update, Stripe (and the emulator) refuse the session.
+    assert stripe_env.account.customers[customer]["address"] == {"country": "DE"}  # saved
+    # Without customer_update, and no address on the Customer, Stripe (and the emulator)
+    # refuse the session.
+    customer = new_customer(stripe_env.account.customers, {})["id"]
     params = {
         "mode": "payment",
         "line_items": [{"price": "price_1QShopEspresso250", "quantity": "1"}],

@@ -21,7 +21,11 @@ from sandbox.stripe_api.checks import (
     checked_expires_at,
     whole_number,
 )
-from sandbox.stripe_api.customers import check_session_customer, new_customer
+from sandbox.stripe_api.customers import (
+    check_session_customer,
+    new_customer,
+    save_page_address,
+)
 from sandbox.stripe_api.errors import StripeApiError
 from sandbox.stripe_api.recovery import after_expiration
 from sandbox.stripe_api.refunds import checked_refund
@@ -60,6 +64,7 @@ class StripeAccount:
         self.default_portal_return_url: str | None = None  # the portal configuration's
         self.site = site  # a path on the emulator -> its URL (receipts, invoices, portal)
         self._child_metadata: dict[str, dict[str, str]] = {}  # session id -> its PI/sub's
+        self._customer_updates: dict[str, dict[str, Any]] = {}  # session id -> customer_update
         # What the hosted page lists (Stripe keeps line items apart from the session object).
         self._line_items: dict[str, list[dict[str, Any]]] = {}
         self._page_url = page_url
@@ -91,6 +96,9 @@ class StripeAccount:
         """The Customer a completing session pays as: the one it was created with, else a
         new one in subscription mode or with `customer_creation: always`, as Checkout does."""
         if session.get("customer"):
+            update = self._customer_updates.get(session["id"], {})
+            if "auto" in (update.get("address"), update.get("shipping")):
+                save_page_address(self.customers[session["customer"]], session)
             return
         if session["mode"] == "subscription" or session.get("customer_creation") == "always":
             session["customer"] = new_customer(self.customers, {})["id"]
@@ -159,6 +167,8 @@ class StripeAccount:
         }
         self.sessions[session_id] = session
         self._child_metadata[session_id] = _child_metadata(params, mode)
+        if isinstance(params.get("customer_update"), dict):
+            self._customer_updates[session_id] = dict(params["customer_update"])
         self._line_items[session_id] = [
             {
                 "description": self.names[item["price"]],
