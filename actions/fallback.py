@@ -33,6 +33,7 @@ OFFERS: dict[str, str] = {
     "subscription_status": "My subscription",
     "subscription_cancel": "End subscription",
     "subscription_change_card": "Change card",
+    "subscription_change_plan": "Change plan",
     "talk_to_person": TALK_TO_PERSON_BUTTON["title"],
     "help": "What you can do",
 }

@@ -11,6 +11,7 @@ cancelled order through a recovered copy of its expired link (`actions.cancelled
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -22,9 +23,15 @@ from actions.conversation import entity, event_order, save_event_order
 from actions.duplicate_payments import refund_second_payment
 from actions.orders.model import Order
 from actions.orders.money import format_amount
+from actions.payments.customers import paid_as, remember_customer
 from actions.payments.errors import PaymentError
 from actions.payments.link_cancellation import cancel_payment
-from actions.payments.verification import CheckoutPayment, payment_mismatch, retrieve_checkout
+from actions.payments.verification import (
+    CheckoutPayment,
+    payment_mismatch,
+    receipt_of,
+    retrieve_checkout,
+)
 from shop_contract.catalog import default_catalog
 from shop_contract.entities import CHECKOUT_SESSION_ID, DUPLICATE_PAYMENT, ORDER_ID, STRIPE_EVENT_ID
 
@@ -77,13 +84,19 @@ class ActionPaymentSucceeded(Action):
                     order.id,
                 )
             return []  # the same payment told again (or by another event)
-        paid = order.paid_by(checkout.session_id, checkout.payment_intent, checkout.subscription)
+        paid = order.paid_by(
+            checkout.session_id,
+            checkout.payment_intent,
+            checkout.subscription,
+            paid_as(checkout),
+        )
         await stop_other_link(order, checkout.session_id)
+        checkout = replace(checkout, receipt_url=await receipt_of(checkout.session_id))
         dispatcher.utter_message(
             text=f"Payment received, thank you! Order {paid.id} is confirmed:\n"
-            f"{charged_summary(paid, checkout)}"
+            f"{charged_summary(paid, checkout)}{receipt_line(checkout)}"
         )
-        return save_event_order(tracker, paid)
+        return [*save_event_order(tracker, paid), *remember_customer(tracker, checkout.customer)]
 
 
 def charged_summary(order: Order, checkout: CheckoutPayment) -> str:
@@ -103,6 +116,16 @@ def charged_summary(order: Order, checkout: CheckoutPayment) -> str:
         rows.append(f"Tax — {format_amount(checkout.amount_tax, money)}")
     rows.append(f"Paid: {format_amount(checkout.amount_total or 0, money)}")
     return "\n".join(rows)
+
+
+def receipt_line(checkout: CheckoutPayment) -> str:
+    """Stripe's receipt (or invoice) link as the confirmation's last line, when Stripe gave
+    one: a line, not a button, so the confirmation stays one text that the Utility template
+    carries whole outside the 24-hour window."""
+    if checkout.receipt_url is None:
+        return ""
+    kind = "Invoice" if checkout.subscription else "Receipt"
+    return f"\n{kind}: {checkout.receipt_url}"
 
 
 def payment_for_unknown_order(

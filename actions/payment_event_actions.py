@@ -11,6 +11,7 @@ or repeated event never moves an order backwards.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -24,12 +25,15 @@ from actions.replies import STATEMENT_DELAY, yes_no_buttons
 from shop_contract.entities import (
     AMOUNT,
     AMOUNT_REFUNDED,
+    ORDER_ID,
     PAYMENT_INTENT,
     STRIPE_EVENT_ID,
+    SUBSCRIPTION_ENDS_AT,
     SUBSCRIPTION_ID,
 )
 from shop_contract.intents import (
     SUBSCRIPTION_CANCELLED,
+    SUBSCRIPTION_ENDING,
     SUBSCRIPTION_RENEWAL_FAILED,
     SUBSCRIPTION_RENEWED,
     SUBSCRIPTION_UPDATED,
@@ -123,6 +127,22 @@ SUBSCRIPTION_MESSAGES = {
 }
 
 
+def ending_text(ends_at: Any) -> str:
+    """What a subscription cancelled at the end of its period means for the customer."""
+    when = end_date(ends_at)
+    until = f"it ends on {when}" if when else "it ends at the end of the period you paid for"
+    return f"Your subscription is cancelled: {until} and will not renew."
+
+
+def end_date(ends_at: Any) -> str | None:
+    """A Unix time as a date the customer reads (UTC, e.g. "3 January 2027"), else None."""
+    try:
+        moment = datetime.fromtimestamp(int(ends_at), tz=timezone.utc)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+    return f"{moment.day} {moment:%B %Y}"
+
+
 class ActionSubscriptionEvent(Action):
     """One message per subscription event (renewed, renewal failed, updated, cancelled).
 
@@ -139,6 +159,16 @@ class ActionSubscriptionEvent(Action):
     ) -> list[EventType]:
         intent = latest_intent(tracker)
         order = event_order(tracker)
+        if order is None and entity(tracker, ORDER_ID) is not None:
+            # An order this conversation does not hold: its customer erased their data (or
+            # it is long gone). Writing would start a new conversation with someone who
+            # asked to be forgotten; Stripe emails them about their subscription itself.
+            logger.info(
+                "subscription event for an order the conversation does not hold, not told: "
+                "event=%s",
+                entity(tracker, STRIPE_EVENT_ID),
+            )
+            return []
         subscription = entity(tracker, SUBSCRIPTION_ID)
         if order and order.subscription and subscription and subscription != order.subscription:
             logger.info(
@@ -148,6 +178,9 @@ class ActionSubscriptionEvent(Action):
                 order.id,
                 subscription,
             )
+            return []
+        if intent == SUBSCRIPTION_ENDING:
+            dispatcher.utter_message(text=ending_text(entity(tracker, SUBSCRIPTION_ENDS_AT)))
             return []
         message = SUBSCRIPTION_MESSAGES.get(intent or "")
         if message:

@@ -21,6 +21,7 @@ from actions.conversation import after, archive_order, current_order, known_orde
 from actions.orders.model import Order
 from actions.orders.states import OrderStatus
 from actions.payments.checkout_links import create_payment_link, usable_attempt
+from actions.payments.customers import forget_customer, stripe_customer
 from actions.payments.errors import AlreadyPaid, AttemptUsed, PaymentError, PaymentProcessing
 from actions.payments.link_cancellation import cancel_payment
 from actions.payments.reminders import reminder_request
@@ -46,14 +47,15 @@ async def send_new_payment_link(
     """
     fresh = order if order.status == OrderStatus.DRAFT else order.next_attempt(time.time())
     attempt = usable_attempt(fresh)
+    paid_as = stripe_customer(tracker)
     try:
         if order.checkout_session_id and order.status != OrderStatus.EXPIRED:
             await cancel_payment(order)
         try:
-            link = await create_payment_link(attempt, tracker.sender_id)
+            link = await create_payment_link(attempt, tracker.sender_id, paid_as)
         except AttemptUsed:
             attempt = attempt.next_attempt(time.time())
-            link = await create_payment_link(attempt, tracker.sender_id)
+            link = await create_payment_link(attempt, tracker.sender_id, paid_as)
     except AlreadyPaid:
         dispatcher.utter_message(
             text=f"Your payment for order {order.id} has already gone through. "
@@ -79,7 +81,7 @@ async def send_new_payment_link(
     request = reminder_request(tracker, pending)
     if request is not None:
         dispatcher.utter_message(json_message=request)
-    return save_order(tracker, pending)
+    return save_order(tracker, pending) + (forget_customer() if link.customer_dropped else [])
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """The customer's right to erasure, asked for in the chat ("delete my data").
 
-The action server cannot erase the conversation itself: the Rasa server saves the tracker
+Stripe keeps its own records (payments, the Stripe Customer, subscriptions): the question
+says so and how to have them removed, and warns that a subscription is not cancelled by
+erasing. The action server cannot erase the conversation itself: the Rasa server saves the tracker
 after the turn and would write it all back. So the erase action only cancels what is still
 open (a live payment link) and asks the WhatsApp connector, with a custom message, to erase
 the customer once the turn is saved; the connector then sends the `done` text (or `failed`).
@@ -18,12 +20,22 @@ from actions.conversation import current_order
 from actions.payments.errors import PaymentError
 from actions.payments.link_cancellation import cancel_payment
 from actions.replies import on_whatsapp, yes_no_buttons
+from actions.subscription_help import latest_news, subscriptions_held
+from shop_contract.catalog import default_catalog
 from shop_contract.custom_messages import ERASE_REQUEST_KEY
+from shop_contract.intents import SUBSCRIPTION_CANCELLED, SUBSCRIPTION_ENDING
+from shop_contract.shop import default_shop
 
 ASK_TEXT = (
     "I can delete everything this shop's assistant holds about you: this conversation, your "
-    "delivery details and your order history. Payment records stay with our payment provider "
-    "(Stripe) as the law requires. Delete it all?"
+    "delivery details and your order history. Your payments, your customer record at our "
+    "payment provider (Stripe) and any subscription stay with Stripe as the shop's payment "
+    "records, your WhatsApp number on them; to have those removed too, ask us at {email}. "
+    "Delete it all?"
+)
+SUBSCRIPTION_KEPT = (
+    "Note: deleting your data does not cancel your {product} subscription, and Stripe keeps "
+    'charging it. To end it, say "cancel my subscription" first.'
 )
 DONE_TEXT = (
     "Done: everything we held about you here is deleted. If you write again, we start fresh."
@@ -40,9 +52,15 @@ class ActionAskEraseData(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        dispatcher.utter_message(
-            text=ASK_TEXT, buttons=yes_no_buttons("Yes, delete it", "No, keep it")
-        )
+        text = ASK_TEXT.format(email=default_shop().contact.email)
+        held = [
+            (order, product)
+            for order, product in subscriptions_held(tracker, default_catalog())
+            if latest_news(tracker, order) not in (SUBSCRIPTION_CANCELLED, SUBSCRIPTION_ENDING)
+        ]
+        if held:
+            text = f"{SUBSCRIPTION_KEPT.format(product=held[-1][1].name)}\n\n{text}"
+        dispatcher.utter_message(text=text, buttons=yes_no_buttons("Yes, delete it", "No, keep it"))
         return []
 
 

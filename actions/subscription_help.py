@@ -1,11 +1,16 @@
 """Questions about the customer's subscription: its status and renewal, cancelling it, and
 changing the card it is paid with. They are about the subscription, never a one-off order.
 
-What the bot knows: the customer's paid subscription orders (the `orders` slot) and the
+What the bot knows: the customer's paid subscription orders (the `orders` slot), each with
+the Stripe Customer its session paid as (`order_customer`, as Stripe reported it), and the
 Stripe subscription events seen in this conversation session. It does not ask Stripe for the
 subscription's live state or exact next billing date, so it says how renewal works instead
-of naming a date. Cancelling and changing the card happen on Stripe's customer portal when
-data/shop.yml names its login link (`subscriptions.manage_url`), else through a person.
+of naming a date. Cancelling, changing the card and changing the plan happen on Stripe's
+customer portal: a portal session opened on that very task (actions/payments/portal.py)
+when the bot knows the subscription's Customer and the customer writes on WhatsApp, else
+the portal's login link when data/shop.yml names it (`subscriptions.manage_url`), else
+through a person. The portal's changes come back as
+Stripe's `customer.subscription.*` events (actions/payment_event_actions.py).
 """
 
 from __future__ import annotations
@@ -20,18 +25,33 @@ from actions.conversation import known_orders, latest_intent
 from actions.faq_actions import order_button
 from actions.handover_actions import TALK_TO_PERSON_BUTTON
 from actions.orders.model import Order
-from actions.replies import send_link
+from actions.payments.customers import subscription_customer
+from actions.payments.errors import PaymentError
+from actions.payments.portal import CANCEL, CHANGE_CARD, CHANGE_PLAN, portal_link
+from actions.replies import on_whatsapp, send_link
 from actions.shop_answers import price_text
 from shop_contract.catalog import Catalog, Product, default_catalog
 from shop_contract.entities import ORDER_ID
-from shop_contract.intents import SUBSCRIPTION_CANCELLED, SUBSCRIPTION_RENEWAL_FAILED
+from shop_contract.intents import (
+    SUBSCRIPTION_CANCELLED,
+    SUBSCRIPTION_ENDING,
+    SUBSCRIPTION_RENEWAL_FAILED,
+    SUBSCRIPTION_UPDATED,
+)
 from shop_contract.shop import Shop, default_shop
 
 STATUS = "subscription_status"
-CANCEL = "subscription_cancel"
-CHANGE_CARD = "subscription_change_card"
 MANAGE_BUTTON_TEXT = "Manage subscription"
-_WHAT = {CANCEL: "cancel it", CHANGE_CARD: "change the card it is paid with"}
+_WHAT = {
+    CANCEL: "cancel it",
+    CHANGE_CARD: "change the card it is paid with",
+    CHANGE_PLAN: "change its plan",
+}
+PORTAL_BUTTONS = {
+    CANCEL: "Cancel subscription",
+    CHANGE_CARD: "Change card",
+    CHANGE_PLAN: "Change plan",
+}
 
 
 def subscriptions_held(tracker: Tracker, catalog: Catalog) -> list[tuple[Order, Product]]:
@@ -47,7 +67,9 @@ def subscriptions_held(tracker: Tracker, catalog: Catalog) -> list[tuple[Order, 
 
 def latest_news(tracker: Tracker, order: Order) -> str | None:
     """The latest subscription event of this session about `order` that changes what the
-    customer should be told (cancelled, or a renewal payment failed), else None."""
+    customer should be told (cancelled, cancelled at the end of its period and not renewed
+    since, or a renewal payment failed), else None."""
+    renewing_again = False
     for event in reversed(tracker.events):
         if event.get("event") != "user":
             continue
@@ -58,6 +80,10 @@ def latest_news(tracker: Tracker, order: Order) -> str | None:
             continue
         if intent in (SUBSCRIPTION_CANCELLED, SUBSCRIPTION_RENEWAL_FAILED):
             return str(intent)
+        if intent == SUBSCRIPTION_UPDATED:
+            renewing_again = True  # a later update without cancel_at_period_end
+        if intent == SUBSCRIPTION_ENDING and not renewing_again:
+            return SUBSCRIPTION_ENDING
     return None
 
 
@@ -65,6 +91,11 @@ def status_text(order: Order, product: Product, news: str | None) -> str:
     started = f"Your {product.name} subscription started with order {order.id}"
     if news == SUBSCRIPTION_CANCELLED:
         return f"{started} and is cancelled: no further payments are taken."
+    if news == SUBSCRIPTION_ENDING:
+        return (
+            f"{started} and is cancelled: it goes on until the end of the period you paid "
+            "for and will not renew."
+        )
     if news == SUBSCRIPTION_RENEWAL_FAILED:
         return (
             f"{started}. Its last renewal payment didn't go through: please update the card "
@@ -113,13 +144,34 @@ class ActionSubscriptionHelp(Action):
                 buttons=[
                     {"title": "End subscription", "payload": f"/{CANCEL}"},
                     {"title": "Change card", "payload": f"/{CHANGE_CARD}"},
+                    {"title": "Change plan", "payload": f"/{CHANGE_PLAN}"},
                 ],
             )
             return events
-        if topic == CANCEL and news == SUBSCRIPTION_CANCELLED:
+        if news == SUBSCRIPTION_CANCELLED or (news == SUBSCRIPTION_ENDING and topic == CANCEL):
             dispatcher.utter_message(text=status_text(order, product, news))
             return events
-        text = f"Your {product.name} subscription (order {order.id}). {manage_text(shop, topic)}"
+        about = f"Your {product.name} subscription (order {order.id})."
+        portal_failed: str | None = None
+        # The subscription's own Customer (the one its session paid as): another Customer
+        # of this person cannot open it. Only on WhatsApp, where the sender is the
+        # customer's own number: the portal link is a bearer link to their billing, and a
+        # REST caller can post as anyone.
+        customer = subscription_customer(order)
+        if customer is not None and order.subscription and on_whatsapp(tracker):
+            try:
+                url = await portal_link(customer, topic, order.subscription, shop)
+            except PaymentError as error:
+                portal_failed = error.customer_message
+            else:
+                text = f"{about} Tap below to {_WHAT[topic]} on Stripe's secure page."
+                if topic == CANCEL:
+                    text += f" {shop.subscriptions.cancellation}"
+                send_link(dispatcher, tracker, text, PORTAL_BUTTONS[topic], url)
+                return events
+        text = f"{about} {manage_text(shop, topic)}"
+        if portal_failed:
+            text = f"{about} {portal_failed} {manage_text(shop, topic)}"
         if shop.subscriptions.manage_url:
             send_link(dispatcher, tracker, text, MANAGE_BUTTON_TEXT, shop.subscriptions.manage_url)
         else:

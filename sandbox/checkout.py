@@ -61,6 +61,7 @@ def _invoice(session: Session, metadata: dict[str, str], reason: str) -> dict[st
         "amount_paid": session["amount_total"],
         "currency": session["currency"],
         "billing_reason": reason,
+        "customer": session.get("customer"),
         "livemode": False,
         "status": "paid",
         "parent": {
@@ -83,9 +84,11 @@ def pay(session: Session, metadata: dict[str, str], even_if_closed: bool = False
     session["payment_status"] = "paid"
     if session["mode"] == "subscription":
         session["subscription"] = "sub_test_" + secrets.token_hex(12)
+        first_invoice = _invoice(session, metadata, "subscription_create")
+        session["invoice"] = first_invoice["id"]
         return [
             event("checkout.session.completed", dict(session)),
-            event("invoice.paid", _invoice(session, metadata, "subscription_create")),
+            event("invoice.paid", first_invoice),
         ]
     intent = _payment_intent(session, metadata, "succeeded")
     return [
@@ -166,11 +169,52 @@ def cancel_subscription(session: Session, metadata: dict[str, str]) -> Events:
     subscription = {
         "id": session["subscription"],
         "object": "subscription",
+        "customer": session.get("customer"),
         "status": "canceled",
         "livemode": False,
         "metadata": metadata,
     }
     return [event("customer.subscription.deleted", subscription)]
+
+
+def card_changed(session: Session, metadata: dict[str, str]) -> Events:
+    """The customer put a new card on the subscription (in the customer portal)."""
+    _require_subscription(session)
+    subscription = {
+        "id": session["subscription"],
+        "object": "subscription",
+        "customer": session.get("customer"),
+        "status": "active",
+        "default_payment_method": "pm_test_" + secrets.token_hex(12),
+        "livemode": False,
+        "metadata": metadata,
+    }
+    return [event("customer.subscription.updated", subscription)]
+
+
+PERIOD_SECONDS = 30 * 24 * 3600  # the sandbox's subscriptions renew every 30 days
+
+
+def cancelled_at_period_end(session: Session, metadata: dict[str, str]) -> Events:
+    """The customer cancelled the subscription at the end of the period paid for (the
+    customer portal's default): it stays active until then, and Stripe says so with
+    customer.subscription.updated, `cancel_at_period_end` true and `cancel_at` the end."""
+    _require_subscription(session)
+    now = int(time.time())
+    started = int(session.get("created") or now)
+    ends = started + PERIOD_SECONDS * (1 + max(0, now - started) // PERIOD_SECONDS)
+    subscription = {
+        "id": session["subscription"],
+        "object": "subscription",
+        "customer": session.get("customer"),
+        "status": "active",
+        "cancel_at_period_end": True,
+        "cancel_at": ends,
+        "items": {"object": "list", "data": [{"current_period_end": ends}]},
+        "livemode": False,
+        "metadata": metadata,
+    }
+    return [event("customer.subscription.updated", subscription)]
 
 
 def charge_id(payment_intent: str) -> str:

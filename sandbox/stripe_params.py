@@ -11,7 +11,20 @@ from __future__ import annotations
 from typing import Any
 
 from stripe._request_options import RequestOptions
-from stripe.params import RefundCreateParams, SubscriptionCancelParams
+from stripe.params import (
+    CustomerCreateParams,
+    CustomerRetrieveParams,
+    RefundCreateParams,
+    SubscriptionCancelParams,
+)
+from stripe.params.billing_portal import (
+    SessionCreateParams as PortalSessionCreateParams,
+)
+from stripe.params.billing_portal import (
+    SessionCreateParamsFlowData,
+    SessionCreateParamsFlowDataSubscriptionCancel,
+    SessionCreateParamsFlowDataSubscriptionUpdate,
+)
 from stripe.params.checkout import (
     SessionCreateParams,
     SessionCreateParamsAfterExpiration,
@@ -54,6 +67,12 @@ SESSION_EXPIRE = parameters(SessionExpireParams)
 SESSION_RETRIEVE = parameters(SessionRetrieveParams)
 REFUND_CREATE = parameters(RefundCreateParams)
 SUBSCRIPTION_CANCEL = parameters(SubscriptionCancelParams)
+CUSTOMER_CREATE = parameters(CustomerCreateParams)
+CUSTOMER_RETRIEVE = parameters(CustomerRetrieveParams)
+PORTAL_SESSION_CREATE = parameters(PortalSessionCreateParams)
+FLOW_DATA = parameters(SessionCreateParamsFlowData)
+FLOW_SUBSCRIPTION_CANCEL = parameters(SessionCreateParamsFlowDataSubscriptionCancel)
+FLOW_SUBSCRIPTION_UPDATE = parameters(SessionCreateParamsFlowDataSubscriptionUpdate)
 
 
 def unknown(params: dict[str, Any], known: frozenset[str]) -> str | None:

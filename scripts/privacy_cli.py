@@ -8,8 +8,9 @@
     reencrypt                         rewrite everything under the newest key, bound to its row
 
 It reads DATABASE_URL, TRACKER_ENCRYPTION_KEY and RAW_BODY_RETENTION_DAYS like the bot
-(ENV_FILE or `.env` included). The Stripe side (Customer, payments) is erased in Stripe's
-dashboard or API.
+(ENV_FILE or `.env` included). The Stripe side (Customer, payments, subscriptions) is not
+erased here, nor a subscription cancelled: `erase` names the customer's Stripe Customers
+(`stripe_customers`) and says how to remove them at Stripe.
 """
 
 from __future__ import annotations
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             ):
                 print("nothing erased")
                 return 1
+            at_stripe, unreadable = rights.stripe_customers_of(store, arguments.customer)
             result = rights.erase_customer(store, arguments.customer)
             if not any(result.values()):
                 print(
@@ -82,6 +84,18 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                 )
                 return 1
+            print(
+                json.dumps(
+                    {
+                        "command": "erase",
+                        "rows": result,
+                        "stripe_customers": at_stripe,
+                        "rows_not_read_for_stripe_customers": unreadable,
+                        "kept_by_stripe": rights.KEPT_BY_STRIPE,
+                    }
+                )
+            )
+            return 0
         elif arguments.command == "purge":
             result = rights.purge_older_than(store, arguments.older_than)
         elif arguments.command == "expire-bodies":

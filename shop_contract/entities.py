@@ -19,6 +19,9 @@ ORDER_ID = "order_id"
 CHECKOUT_SESSION_ID = "checkout_session_id"
 PAYMENT_INTENT = "payment_intent"
 SUBSCRIPTION_ID = "subscription_id"  # the Subscription a subscription event is about
+# When a subscription cancelled at the end of its period ends (Unix seconds), on
+# EXTERNAL_subscription_ending.
+SUBSCRIPTION_ENDS_AT = "subscription_ends_at"
 # True when the connector's atomic claim found the order already paid.
 DUPLICATE_PAYMENT = "duplicate_payment"
 # Copied from the Stripe object by the connector under Stripe's own field names.

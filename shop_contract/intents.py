@@ -21,6 +21,9 @@ SUBSCRIPTION_RENEWED = "EXTERNAL_subscription_renewed"
 SUBSCRIPTION_RENEWAL_FAILED = "EXTERNAL_subscription_renewal_failed"
 SUBSCRIPTION_UPDATED = "EXTERNAL_subscription_updated"
 SUBSCRIPTION_CANCELLED = "EXTERNAL_subscription_cancelled"
+# Cancelled at the end of the period it is paid for (the customer portal's default): it
+# goes on until then and does not renew; entity SUBSCRIPTION_ENDS_AT when Stripe says when.
+SUBSCRIPTION_ENDING = "EXTERNAL_subscription_ending"
 UNREADABLE_MESSAGE = "EXTERNAL_unreadable_message"
 # The customer sent a cart from the Meta catalog (a WhatsApp `order` message); entities
 # CATALOG_ID and one CATALOG_ITEM per product line (shop_contract/entities.py).

@@ -91,6 +91,9 @@ class Contact:
     email: str
     phone: str
     address: str
+    # The shop's WhatsApp number, when given: where Stripe's customer portal leads back to
+    # (wa.me). `phone` may be a landline, so it is never used for that.
+    whatsapp: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,7 +154,7 @@ def _opening_hours(raw: Any) -> OpeningHours:
 
 
 def _contact(raw: Any) -> Contact:
-    raw = fields(raw, "contact", ("email", "phone", "address"))
+    raw = fields(raw, "contact", ("email", "phone", "address"), ("whatsapp",))
     email = text(raw, "email", "contact")
     if not _EMAIL.match(email):
         raise ShopError(f"contact.email: {email!r} is not an e-mail address")
@@ -160,7 +163,20 @@ def _contact(raw: Any) -> Contact:
         raise ShopError(
             f'contact.phone: must be a quoted phone number like "+49 30 1234567", got {phone!r}'
         )
-    return Contact(email, phone.strip(), text(raw, "address", "contact"))
+    whatsapp = raw.get("whatsapp")
+    if whatsapp is not None and not (
+        isinstance(whatsapp, str) and whatsapp.startswith("+") and _PHONE.match(whatsapp)
+    ):
+        raise ShopError(
+            "contact.whatsapp: must be the shop's WhatsApp number, quoted, in international "
+            f'form like "+49 151 23456789", got {whatsapp!r}'
+        )
+    return Contact(
+        email,
+        phone.strip(),
+        text(raw, "address", "contact"),
+        whatsapp.strip() if whatsapp is not None else None,
+    )
 
 
 def _subscriptions(raw: Any) -> Subscriptions:

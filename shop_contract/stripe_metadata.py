@@ -5,3 +5,7 @@ from __future__ import annotations
 
 CUSTOMER_KEY = "whatsapp_user_id"
 ORDER_ID_KEY = "order_id"
+
+# The conversation slot that remembers the Stripe Customer a WhatsApp customer pays as
+# (actions/payments/customers.py); the privacy tooling reads it to name what stays at Stripe.
+STRIPE_CUSTOMER_SLOT = "stripe_customer_id"

@@ -60,6 +60,7 @@ def test_payment_order_creates_the_session_stripe_expects(
         "success_url": DEFAULT_RETURN_URL,
         "cancel_url": DEFAULT_RETURN_URL,
         "after_expiration": {"recovery": {"enabled": "true", "allow_promotion_codes": "false"}},
+        "customer_creation": "always",  # one Stripe Customer per WhatsApp customer
     }
     assert started + 3600 - 2 <= expires_at <= time.time() + 3600
     assert request.headers["Idempotency-Key"] == idempotency_key(order)

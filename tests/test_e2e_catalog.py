@@ -51,8 +51,11 @@ def test_a_two_product_cart_ends_in_one_session_and_one_confirmation_of_every_li
         {"price": "price_1QShopSencha100", "quantity": "1"},
     ]
     pay_and_see(gus, link_of(link), order, ["interactive:product_list", *TEXT_PURCHASE])
+    stripe = live_sandbox.emulators.stripe
+    charge = "ch_test_" + str(stripe.sessions[session_of(link)]["payment_intent"]).split("_")[-1]
     assert shown(gus.bot_messages()[-1]) == (
-        f"Payment received, thank you! Order {order} is confirmed:\n{lines}\nPaid: €39.60"
+        f"Payment received, thank you! Order {order} is confirmed:\n{lines}\nPaid: €39.60\n"
+        f"Receipt: {stripe.base_url}/receipts/{charge}"
     )
 
 
@@ -73,7 +76,7 @@ def test_a_tampered_cart_price_is_not_charged_the_session_charges_ours(
     session = live_sandbox.emulators.stripe.sessions[session_of(link)]
     assert (session["amount_subtotal"], session["amount_total"]) == (1290, 1780)
     pay_and_see(hal, link_of(link), order, TEXT_PURCHASE)
-    assert shown(hal.bot_messages()[-1]).endswith("Paid: €17.80")
+    assert "\nPaid: €17.80\nReceipt: " in shown(hal.bot_messages()[-1])
 
 
 def test_a_cart_from_another_catalog_or_over_the_limit_gets_a_reply_and_no_order(

@@ -204,8 +204,10 @@ def test_two_products_typed_with_quantities_one_session_with_shipping_one_confir
     assert (session["amount_subtotal"], session["amount_total"]) == (3590, 4080)
     assert session["total_details"]["amount_shipping"] == 490
     pay_and_see(fay, link_of(link), order, TEXT_PURCHASE)
+    charge = "ch_test_" + str(session["payment_intent"]).rsplit("_", 1)[-1]
     assert shown(fay.bot_messages()[-1]) == (
-        f"Payment received, thank you! Order {order} is confirmed:\n{lines}\nPaid: €40.80"
+        f"Payment received, thank you! Order {order} is confirmed:\n{lines}\nPaid: €40.80\n"
+        f"Receipt: {stripe.base_url}/receipts/{charge}"
     )
 
 

@@ -268,6 +268,7 @@ def test_subscription_status_tells_what_is_known_and_how_renewal_works(catalog: 
     assert [b["payload"] for b in message["buttons"]] == [
         "/subscription_cancel",
         "/subscription_change_card",
+        "/subscription_change_plan",
     ]
     cancelled = {
         "event": "user",

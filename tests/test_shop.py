@@ -72,6 +72,8 @@ def test_open_now_and_the_next_opening_follow_the_shop_time_zone() -> None:
         (("returns", "refund"), None, r"returns\.refund: must be non-empty text"),
         (("contact", "email"), "hello", r"contact\.email: 'hello' is not an e-mail address"),
         (("contact", "phone"), 4930123, r"contact\.phone: must be a quoted phone number"),
+        (("contact", "whatsapp"), 4915123, r"contact\.whatsapp: must be the shop's WhatsApp"),
+        (("contact", "whatsapp"), "0151 234567", r"contact\.whatsapp: .* international form"),
         (("subscriptions", "manage_url"), "http://x.example", r"manage_url: must be an https://"),
     ],
 )

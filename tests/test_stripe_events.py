@@ -159,6 +159,30 @@ def test_subscription_events() -> None:
         assert result.entities["subscription_id"] == "sub_1"
 
 
+@pytest.mark.parametrize(
+    ("fields", "ends_at"),
+    [
+        ({"cancel_at": 1798761600, "current_period_end": 1}, 1798761600),
+        ({"items": {"data": [{"current_period_end": 1798761600}]}}, 1798761600),
+        ({"current_period_end": 1798761600}, 1798761600),
+        ({}, None),
+    ],
+)
+def test_a_cancellation_at_period_end_is_its_own_intent_with_its_end(
+    fields: dict[str, Any], ends_at: int | None
+) -> None:
+    subscription = {"id": "sub_1", "object": "subscription", "metadata": META, **fields}
+    result = mapped("customer.subscription.updated", {**subscription, "cancel_at_period_end": True})
+    assert isinstance(result, EventIntent) and result.intent == "EXTERNAL_subscription_ending"
+    assert result.entities.get("subscription_ends_at") == ends_at
+    assert result.entities["subscription_id"] == "sub_1"
+    renewing = mapped(
+        "customer.subscription.updated", {**subscription, "cancel_at_period_end": False}
+    )
+    assert isinstance(renewing, EventIntent)
+    assert renewing.intent == "EXTERNAL_subscription_updated"
+
+
 def test_renewals_name_their_subscription() -> None:
     invoice = {
         "id": "in_3",

@@ -28,6 +28,7 @@ FAQ_INTENTS = {
     "subscription_status",
     "subscription_cancel",
     "subscription_change_card",
+    "subscription_change_plan",
 }
 CART_INTENTS = {"add_to_order", "remove_from_order", "change_order"}
 REMINDER_INTENTS = {"stop_reminders", "resume_reminders"}

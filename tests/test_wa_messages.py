@@ -17,6 +17,7 @@ from connectors.whatsapp.messages import (
     is_business_scoped,
     split_text,
     template_body,
+    template_parameter,
 )
 
 WORDS = ["green", "tea", "from", "the", "first", "flush", "is", "lighter", "and", "sweeter"]
@@ -321,6 +322,20 @@ def test_template_body_flattens_and_clips_parameters() -> None:
     assert second["type"] == "text"
     assert len(second["text"]) <= 1024 and second["text"].endswith("…")
     assert "\n" not in second["text"] and "  " not in second["text"]
+
+
+def test_a_link_line_that_would_be_cut_is_left_out_of_the_template() -> None:
+    receipt = "Receipt: https://pay.stripe.com/receipts/payment/CAcaFwoVYWNjdF8xMjM0"
+    fits = f"Payment received, thank you! Order ORD-1 is confirmed:\nTotal: €25.80\n{receipt}"
+    assert template_parameter(fits).endswith(receipt)  # whole when it fits
+    lines = "\n".join(f"{i} × Espresso Beans — €12.90" for i in range(40))
+    long = f"Payment received, thank you! Order ORD-1 is confirmed:\n{lines}\n{receipt}"
+    sent = template_parameter(long)
+    assert len(sent) <= 1024 and "https://" not in sent and "Receipt" not in sent
+    assert sent.startswith("Payment received, thank you! Order ORD-1")
+    short = "\n".join(f"{i} × Espresso Beans — €12.90" for i in range(33))
+    sent = template_parameter(f"Order ORD-1 is confirmed:\n{short}\n{receipt}")
+    assert "https://" not in sent and not sent.endswith("…")  # only the link line went
 
 
 def test_template_body_without_parameters_has_no_components() -> None:

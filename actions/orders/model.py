@@ -65,6 +65,7 @@ class Order:
     payment_intent: str | None = None  # the payment that paid it (payment mode)
     paid_session: str | None = None  # the Checkout Session that paid it
     subscription: str | None = None  # the Subscription it started (subscription mode)
+    customer: str | None = None  # the Stripe Customer that paid it (its portal opens as them)
     refunded: int = 0  # minor units refunded so far
     destination: str | None = None  # the delivery country (data/shop.yml) a typed order ships to
     shipping: int = 0  # what delivery to `destination` costs, fixed with the lines
@@ -158,15 +159,21 @@ class Order:
         )
 
     def paid_by(
-        self, session_id: str, payment_intent: str | None, subscription: str | None = None
+        self,
+        session_id: str,
+        payment_intent: str | None,
+        subscription: str | None = None,
+        customer: str | None = None,
     ) -> Order:
         """Paid through this Checkout Session (and PaymentIntent, or the Subscription it
-        started); InvalidOrderMove if it cannot be (already paid)."""
+        started), as Stripe Customer `customer` when the session had one; InvalidOrderMove
+        if it cannot be (already paid)."""
         return self.moved_to(
             OrderStatus.PAID,
             paid_session=session_id,
             payment_intent=payment_intent,
             subscription=subscription,
+            customer=customer,
         )
 
     def with_refunds(self, refunded_in_all: int, charged: int) -> Order:
@@ -215,6 +222,7 @@ class Order:
             "order_payment_intent": self.payment_intent,
             "order_paid_session": self.paid_session,
             "order_subscription": self.subscription,
+            "order_customer": self.customer,
             "order_refunded": self.refunded,
             "order_destination": self.destination,
             "order_shipping": self.shipping,
@@ -244,6 +252,7 @@ class Order:
             payment_intent=slots.get("order_payment_intent"),
             paid_session=slots.get("order_paid_session"),
             subscription=slots.get("order_subscription"),
+            customer=slots.get("order_customer"),
             refunded=int(slots.get("order_refunded") or 0),
             destination=slots.get("order_destination"),
             shipping=int(slots.get("order_shipping") or 0),

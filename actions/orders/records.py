@@ -32,6 +32,7 @@ ORDER_SLOTS = (
     "order_payment_intent",
     "order_paid_session",
     "order_subscription",
+    "order_customer",
     "order_refunded",
     "order_destination",
     "order_shipping",

@@ -34,6 +34,7 @@ class CheckoutLink:
 
     session_id: str
     url: str
+    customer_dropped: bool = False  # the remembered Stripe Customer is gone: forget it
 
 
 def catalog_product(catalog: Catalog, product_id: str) -> Product:
@@ -48,7 +49,11 @@ def catalog_product(catalog: Catalog, product_id: str) -> Product:
 
 
 def checkout_params(
-    order: Order, customer_id: str, catalog: Catalog, settings: StripeSettings
+    order: Order,
+    customer_id: str,
+    catalog: Catalog,
+    settings: StripeSettings,
+    stripe_customer: str | None = None,
 ) -> SessionCreateParams:
     """The Checkout Session request for `order`'s current attempt; pure.
 
@@ -92,8 +97,21 @@ def checkout_params(
         params["subscription_data"] = {"metadata": metadata}
     else:
         params["payment_intent_data"] = {"metadata": metadata}
+    # One Stripe Customer per WhatsApp customer (actions/payments/customers.py): the one they
+    # paid as before, else a new one (subscription mode always makes one).
     destination = default_shop().destination(order.destination) if order.destination else None
-    if destination is not None and not subscription:
+    ships = destination is not None and not subscription
+    if stripe_customer is not None:
+        params["customer"] = stripe_customer
+        # Stripe Tax finds a returning Customer's location only on the Customer: Stripe
+        # refuses the session (customer_tax_location_invalid) when it has none, unless the
+        # address typed on the page may be saved onto it.
+        params["customer_update"] = (
+            {"address": "auto", "shipping": "auto"} if ships else {"address": "auto"}
+        )
+    elif not subscription:
+        params["customer_creation"] = "always"
+    if destination is not None and ships:
         params["shipping_address_collection"] = {"allowed_countries": [destination.code]}
         params["shipping_options"] = [shipping_option(order, destination)]
     return params
@@ -134,27 +152,67 @@ def idempotency_key(order: Order) -> str:
     return f"checkout-{order.id}-{order.attempt}"
 
 
-async def create_payment_link(order: Order, customer_id: str) -> CheckoutLink:
-    """Creates the Checkout Session for this order attempt; PaymentError on any failure."""
-    client = stripe_client()
+async def create_payment_link(
+    order: Order, customer_id: str, stripe_customer: str | None = None
+) -> CheckoutLink:
+    """Creates the Checkout Session for this order attempt, as `stripe_customer` when the
+    customer has paid as one before; PaymentError on any failure."""
+    stripe_client()  # PaymentError when no key is set
     settings = action_settings().stripe
-    assert settings is not None  # stripe_client() raised otherwise
-    params = checkout_params(order, customer_id, default_catalog(), settings)
+    params = checkout_params(
+        order, customer_id, default_catalog(), settings_of(settings), stripe_customer
+    )
+    try:
+        return await _create(order, params, idempotency_key(order))
+    except stripe.InvalidRequestError as error:
+        if stripe_customer is None or not customer_missing(error):
+            raise _link_failed(order, error) from error
+    # The remembered Customer is gone at Stripe (deleted, or a test-mode one under a live
+    # key): pay as a new Customer, under a key of its own (the refused request may be kept
+    # under the first), and the caller forgets the old one.
+    logger.warning("remembered stripe customer missing, paying as a new one: order=%s", order.id)
+    params = checkout_params(order, customer_id, default_catalog(), settings_of(settings))
+    try:
+        link = await _create(order, params, idempotency_key(order) + "-new-customer")
+    except stripe.InvalidRequestError as error:
+        raise _link_failed(order, error) from error
+    return CheckoutLink(link.session_id, link.url, customer_dropped=True)
+
+
+def settings_of(settings: StripeSettings | None) -> StripeSettings:
+    assert settings is not None  # stripe_client() raises first when there is no key
+    return settings
+
+
+def customer_missing(error: stripe.InvalidRequestError) -> bool:
+    """Stripe's answer to a `customer` it does not have."""
+    return getattr(error, "param", None) == "customer"
+
+
+def _link_failed(order: Order, error: stripe.StripeError) -> PaymentError:
+    logger.warning(
+        "stripe checkout creation failed: order=%s error=%s code=%s status=%s",
+        order.id,
+        type(error).__name__,
+        error.code,
+        error.http_status,
+    )
+    return PaymentError(LINK_FAILED, f"{type(error).__name__}: {error.code}")
+
+
+async def _create(order: Order, params: SessionCreateParams, key: str) -> CheckoutLink:
+    """One session create; InvalidRequestError as raised, PaymentError for other failures."""
+    client = stripe_client()
     try:
         session = await client.v1.checkout.sessions.create_async(
-            params=params, options={"idempotency_key": idempotency_key(order)}
+            params=params, options={"idempotency_key": key}
         )
     except stripe.IdempotencyError as error:
         return await open_session_of(order, error)
+    except stripe.InvalidRequestError:
+        raise
     except stripe.StripeError as error:
-        logger.warning(
-            "stripe checkout creation failed: order=%s error=%s code=%s status=%s",
-            order.id,
-            type(error).__name__,
-            error.code,
-            error.http_status,
-        )
-        raise PaymentError(LINK_FAILED, f"{type(error).__name__}: {error.code}") from error
+        raise _link_failed(order, error) from error
     if not session.url:
         raise PaymentError(LINK_FAILED, f"session {session.id} has no url")
     return CheckoutLink(session_id=session.id, url=session.url)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import stripe
 
@@ -14,6 +15,7 @@ from actions.orders.model import Order
 from actions.payments.client import stripe_client
 from actions.payments.errors import PaymentError, StripeUnavailable
 from actions.settings import action_settings
+from shop_contract.links import is_customer_link
 from shop_contract.stripe_metadata import ORDER_ID_KEY
 
 logger = logging.getLogger(__name__)
@@ -40,10 +42,19 @@ class CheckoutPayment:
     amount_discount: int = 0
     amount_tax: int = 0
     recovered_from: str | None = None  # the expired session this one is Stripe's copy of
+    receipt_url: str | None = None  # the charge's receipt, or the invoice's hosted page
+    customer: str | None = None  # the Stripe Customer the session paid as, when it has one
 
     @property
     def is_paid(self) -> bool:
         return self.status == "complete" and self.payment_status in PAID_STATUSES
+
+
+# The receipt comes from a second retrieve, once the payment is verified: the
+# PaymentIntent's charge (payment mode) and the first invoice (subscription mode) expanded
+# in place of their ids. Apart from the verifying retrieve, so a key without read access to
+# Charges or Invoices (or a failed expansion) never holds up a confirmation.
+RECEIPT_EXPANSIONS = ["payment_intent.latest_charge", "invoice"]
 
 
 def _id_of(value: object) -> str | None:
@@ -90,7 +101,36 @@ async def retrieve_checkout(session_id: str) -> CheckoutPayment:
         amount_discount=int(details.get("amount_discount") or 0),
         amount_tax=int(details.get("amount_tax") or 0),
         recovered_from=_id_of(raw.get("recovered_from")),
+        customer=_id_of(raw.get("customer")),
     )
+
+
+async def receipt_of(session_id: str) -> str | None:
+    """Stripe's receipt link of a verified, paid session, best effort: None when Stripe
+    gives none or refuses or cannot answer (a key without read access to Charges or
+    Invoices, say): the confirmation then goes out without it."""
+    try:
+        session = await stripe_client().v1.checkout.sessions.retrieve_async(
+            session_id, params={"expand": RECEIPT_EXPANSIONS}
+        )
+    except (stripe.StripeError, PaymentError) as error:
+        logger.info("receipt left out: error=%s", type(error).__name__)
+        return None
+    return receipt_link(session.to_dict())
+
+
+def receipt_link(session: dict[str, Any]) -> str | None:
+    """Stripe's receipt of a paid session: the charge's `receipt_url` (payment mode) or the
+    invoice's `hosted_invoice_url` (subscription mode), from the expanded objects; None
+    when Stripe gives none or it is no address to send a customer (not https)."""
+    intent = session.get("payment_intent")
+    charge = intent.get("latest_charge") if isinstance(intent, dict) else None
+    invoice = session.get("invoice")
+    for holder, field in ((charge, "receipt_url"), (invoice, "hosted_invoice_url")):
+        url = holder.get(field) if isinstance(holder, dict) else None
+        if url is not None:
+            return url if is_customer_link(url) else None
+    return None
 
 
 def recovered_copy_of(checkout: CheckoutPayment, order: Order) -> bool:

@@ -33,6 +33,7 @@ from connectors.storage.sealing import row_identity
 from connectors.storage.store import ConnectorStore
 from connectors.storage.tracker_events import EVENTS, open_event
 from connectors.storage.wipe import scrub
+from shop_contract.stripe_metadata import STRIPE_CUSTOMER_SLOT
 
 # For each table: the column saying how old a row is (purge and retention go by it).
 AGE_COLUMNS = {
@@ -93,6 +94,60 @@ def _opened(store: ConnectorStore, table: sa.Table, row: dict[str, Any]) -> dict
                 json.loads(text) if (table.name, column) in JSON_COLUMNS and text else text
             )
     return row
+
+
+KEPT_BY_STRIPE = (
+    "Kept by Stripe, not erased here: the customer's payments, their Stripe Customer and its "
+    "subscriptions, the shop's payment records; their Checkout Sessions, payments and "
+    "subscriptions carry the customer's WhatsApp number in their metadata "
+    "(whatsapp_user_id). Erasing here does not cancel a "
+    "subscription: if the customer wants it ended, cancel it at Stripe. To have Stripe's "
+    "records removed, delete the Customer in the Stripe Dashboard (Customers) or with "
+    "DELETE /v1/customers/{id}, which also cancels its subscriptions at once; Stripe keeps "
+    "the payments the law requires it to."
+)
+
+
+CUSTOMER_SLOTS = (STRIPE_CUSTOMER_SLOT, "order_customer")  # and each `orders` record's
+
+
+def stripe_customers_of(store: ConnectorStore, customer_id: str) -> tuple[list[str], int]:
+    """The Stripe Customers the customer's conversation remembered paying as, oldest first,
+    and how many of its rows did not open (skipped): once the conversation is erased,
+    nothing here links them to this customer any more, so the shop needs them to erase the
+    customer at Stripe too. Reads only the conversation's rows, and a row that does not open
+    is counted, never an error: this lookup must not stop an erasure."""
+    found: list[str] = []
+    skipped = 0
+    pseudonyms = store.keys.pseudonyms(customer_id)
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(EVENTS.c.sender_id, EVENTS.c.data)
+            .where(EVENTS.c.sender_id.in_(pseudonyms))
+            .order_by(EVENTS.c.id)
+        ).all()
+    for row in rows:
+        try:
+            _, event = open_event(store.keys, row.sender_id, row.data)
+        except (ValueError, KeyError, TypeError):  # UnreadableError, bad JSON, wrong shape
+            skipped += 1
+            continue
+        for value in _customer_values(event):
+            if value not in found:
+                found.append(value)
+    return found, skipped
+
+
+def _customer_values(event: Any) -> list[str]:
+    """The Stripe Customer ids a conversation event sets (a slot or the `orders` records)."""
+    if not isinstance(event, dict) or event.get("event") != "slot":
+        return []
+    name, value = event.get("name"), event.get("value")
+    if name == "orders" and isinstance(value, dict):
+        values = [r.get("order_customer") for r in value.values() if isinstance(r, dict)]
+    else:
+        values = [value] if name in CUSTOMER_SLOTS else []
+    return [v for v in values if isinstance(v, str) and v.startswith("cus_")]
 
 
 def erase_customer(store: ConnectorStore, customer_id: str) -> dict[str, int]:

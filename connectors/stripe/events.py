@@ -28,6 +28,7 @@ from shop_contract.entities import (
     PAYMENT_INTENT,
     RECOVERY_URL,
     STRIPE_EVENT_ID,
+    SUBSCRIPTION_ENDS_AT,
     SUBSCRIPTION_ID,
 )
 from shop_contract.intents import (
@@ -37,6 +38,7 @@ from shop_contract.intents import (
     PAYMENT_SUCCEEDED,
     REFUNDED,
     SUBSCRIPTION_CANCELLED,
+    SUBSCRIPTION_ENDING,
     SUBSCRIPTION_RENEWAL_FAILED,
     SUBSCRIPTION_RENEWED,
     SUBSCRIPTION_UPDATED,
@@ -103,6 +105,21 @@ def subscription_of(obj: dict[str, Any], kind: str) -> str | None:
         return _id_of(obj.get("id"))
     details = _dict(_dict(obj.get("parent")).get("subscription_details"))
     return _id_of(details.get("subscription")) or _id_of(obj.get("subscription"))
+
+
+def ending_at(subscription: dict[str, Any]) -> int | None:
+    """When a subscription cancelled at the end of its period ends: its `cancel_at`, else
+    the end of the period it is paid for (on its items in newer API versions)."""
+    items = _dict(subscription.get("items")).get("data")
+    first = _dict(items[0]) if isinstance(items, list) and items else {}
+    for value in (
+        subscription.get("cancel_at"),
+        subscription.get("current_period_end"),
+        first.get("current_period_end"),
+    ):
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
 
 
 def _with_subscription(
@@ -236,6 +253,12 @@ def _map(event: dict[str, Any]) -> EventIntent | Skipped:
             return Skipped("first_invoice")  # the Checkout Session events cover it
         intent = SUBSCRIPTION_RENEWED if kind == "invoice.paid" else SUBSCRIPTION_RENEWAL_FAILED
         mapped = _intent({}, subscription_metadata(obj), intent)
+        return _with_subscription(mapped, subscription_of(obj, kind))
+    if kind == "customer.subscription.updated" and obj.get("cancel_at_period_end") is True:
+        mapped = _intent({}, metadata, SUBSCRIPTION_ENDING)
+        ends_at = ending_at(obj)
+        if isinstance(mapped, EventIntent) and ends_at is not None:
+            mapped = replace(mapped, entities={**mapped.entities, SUBSCRIPTION_ENDS_AT: ends_at})
         return _with_subscription(mapped, subscription_of(obj, kind))
     if kind == "customer.subscription.updated":
         mapped = _intent({}, metadata, SUBSCRIPTION_UPDATED)

@@ -147,9 +147,19 @@ def buttons_bodies(text: str, buttons: list[dict[str, Any]]) -> list[dict[str, A
 TEMPLATE_PARAMETER_LIMIT = 1024
 
 
+# A last line that is only a labelled link ("Receipt: https://…", as a confirmation ends).
+_LINK_LINE = re.compile(r"[^\s:]{1,24}: https?://\S+")
+
+
 def template_parameter(text: str) -> str:
-    """Template parameters may not hold newlines, tabs or runs of spaces."""
+    """Template parameters may not hold newlines, tabs or runs of spaces, nor more than
+    TEMPLATE_PARAMETER_LIMIT characters. A text too long for it loses its last line first
+    when that is a link line (a cut link is a broken link), then is clipped."""
     flat = re.sub(r"\s+", " ", text).strip()
+    if len(flat) > TEMPLATE_PARAMETER_LIMIT:
+        head, _, last = text.strip().rpartition("\n")
+        if head and _LINK_LINE.fullmatch(last.strip()):
+            flat = re.sub(r"\s+", " ", head).strip()
     return clip(flat, TEMPLATE_PARAMETER_LIMIT)
 
 

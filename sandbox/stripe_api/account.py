@@ -17,18 +17,22 @@ from typing import Any
 from sandbox import checkout
 from sandbox.checkout_recovery import new_session_id, recoverable, recovered_copy
 from sandbox.stripe_api.checks import (
-    check_metadata,
     check_session_create,
     checked_expires_at,
     whole_number,
 )
+from sandbox.stripe_api.customers import (
+    check_session_customer,
+    new_customer,
+    save_page_address,
+)
 from sandbox.stripe_api.errors import StripeApiError
 from sandbox.stripe_api.recovery import after_expiration
+from sandbox.stripe_api.refunds import checked_refund
 from sandbox.stripe_api.shipping import check_shipping
 from sandbox.stripe_api.tax_and_codes import apply_code, charge_tax, checked_options
 from shop_contract.catalog import Catalog
 
-REFUND_REASONS = ("duplicate", "fraudulent", "requested_by_customer")
 LIST_LIMIT_DEFAULT = 10
 LIST_LIMIT_MAX = 100
 
@@ -39,7 +43,12 @@ class StripeAccount:
     """The prices of a catalog, and the sessions, refunds and cancelled subscriptions made
     since. `page_url` gives a session's hosted page (its `url`)."""
 
-    def __init__(self, catalog: Catalog, page_url: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        page_url: Callable[[str], str],
+        site: Callable[[str], str] = lambda path: path,
+    ) -> None:
         self.prices: dict[str, int] = {p.stripe_price: p.unit_amount for p in catalog}
         self.names: dict[str, str] = {p.stripe_price: p.name for p in catalog}
         self.recurring_prices: set[str] = {p.stripe_price for p in catalog if p.is_subscription}
@@ -47,7 +56,15 @@ class StripeAccount:
         self.sessions: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}  # refund id -> the refund, oldest first
         self.cancelled_subscriptions: set[str] = set()
+        self.customers: dict[str, dict[str, Any]] = {}  # customer id -> the Customer
+        # Kinds of object the API key may not read (a restricted key without, say,
+        # `rak_charge_read`): expanding one is refused with Stripe's 403.
+        self.unreadable: set[str] = set()
+        self.portal_sessions: dict[str, dict[str, Any]] = {}
+        self.default_portal_return_url: str | None = None  # the portal configuration's
+        self.site = site  # a path on the emulator -> its URL (receipts, invoices, portal)
         self._child_metadata: dict[str, dict[str, str]] = {}  # session id -> its PI/sub's
+        self._customer_updates: dict[str, dict[str, Any]] = {}  # session id -> customer_update
         # What the hosted page lists (Stripe keeps line items apart from the session object).
         self._line_items: dict[str, list[dict[str, Any]]] = {}
         self._page_url = page_url
@@ -72,7 +89,23 @@ class StripeAccount:
         session = self.session(session_id)
         if outcome in (checkout.pay, checkout.pay_by_debit) and session["status"] == "open":
             charge_tax(session)  # the page has the customer's address by now
+            self._attach_customer(session)
         return outcome(session, self._child_metadata.get(session_id, {}))
+
+    def _attach_customer(self, session: dict[str, Any]) -> None:
+        """The Customer a completing session pays as: the one it was created with, else a
+        new one in subscription mode or with `customer_creation: always`, as Checkout does."""
+        if session.get("customer"):
+            update = self._customer_updates.get(session["id"], {})
+            if "auto" in (update.get("address"), update.get("shipping")):
+                save_page_address(self.customers[session["customer"]], session)
+            return
+        if session["mode"] == "subscription" or session.get("customer_creation") == "always":
+            session["customer"] = new_customer(self.customers, {})["id"]
+
+    def child_metadata(self, session_id: str) -> dict[str, str]:
+        """The metadata the session passed on to its PaymentIntent or Subscription."""
+        return dict(self._child_metadata.get(session_id, {}))
 
     def line_items(self, session_id: str) -> list[dict[str, Any]]:
         """The session's line items (a recovered copy has its original's)."""
@@ -96,6 +129,7 @@ class StripeAccount:
         """A new open session, once the request passes Stripe's checks."""
         mode, amount_subtotal = check_session_create(params, self.prices, self.recurring_prices)
         shipping_cost = check_shipping(params, mode, self.currency)
+        check_session_customer(params, mode, self.customers)
         shipping = shipping_cost["amount_total"] if shipping_cost else 0
         now = int(time.time())
         expires_at = checked_expires_at(params.get("expires_at"), now)
@@ -124,12 +158,17 @@ class StripeAccount:
             "cancel_url": params.get("cancel_url"),
             "payment_intent": None,
             "subscription": None,
+            "invoice": None,
+            "customer": params.get("customer"),
+            "customer_creation": params.get("customer_creation"),
             "after_expiration": recovery,
             "recovered_from": None,
             **options,
         }
         self.sessions[session_id] = session
         self._child_metadata[session_id] = _child_metadata(params, mode)
+        if isinstance(params.get("customer_update"), dict):
+            self._customer_updates[session_id] = dict(params["customer_update"])
         self._line_items[session_id] = [
             {
                 "description": self.names[item["price"]],
@@ -218,38 +257,8 @@ class StripeAccount:
     def refund(self, params: dict[str, Any]) -> tuple[dict[str, Any], checkout.Events]:
         """Refunds a paid session's PaymentIntent, all that is left or `amount` of it; Stripe
         then sends charge.refunded with the cumulative sum."""
-        payment_intent = params.get("payment_intent")
-        if not payment_intent:
-            raise StripeApiError(
-                400,
-                "One of the following params should be provided for this request: "
-                "payment_intent or charge.",
-                code="parameter_missing",
-                param="payment_intent",
-            )
-        session = self._paid_session_of(str(payment_intent))
-        reason = params.get("reason")
-        if reason is not None and reason not in REFUND_REASONS:
-            raise StripeApiError(400, f"Invalid reason: {reason}", param="reason")
-        check_metadata(params.get("metadata"), "metadata")
-        done = sum(
-            r["amount"] for r in self.refunds.values() if r["payment_intent"] == payment_intent
-        )
-        left = session["amount_total"] - done
-        if left <= 0:
-            raise StripeApiError(
-                400,
-                f"Charge {checkout.charge_id(str(payment_intent))} has already been refunded.",
-                code="charge_already_refunded",
-            )
-        amount = left if "amount" not in params else whole_number(params["amount"], "amount")
-        if not 1 <= amount <= left:
-            raise StripeApiError(
-                400,
-                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({left})",
-                code="amount_too_large" if amount > left else "parameter_invalid_integer",
-                param="amount",
-            )
+        session, amount, done = checked_refund(self.sessions, self.refunds, params)
+        payment_intent, reason = session["payment_intent"], params.get("reason")
         refund = {
             "id": "re_test_" + secrets.token_hex(12),
             "object": "refund",
@@ -267,25 +276,6 @@ class StripeAccount:
             session, self._child_metadata.get(session["id"], {}), done + amount
         )
         return dict(refund), events
-
-    def _paid_session_of(self, payment_intent: str) -> dict[str, Any]:
-        for session in self.sessions.values():
-            if session.get("payment_intent") == payment_intent:
-                if session["payment_status"] != "paid":
-                    raise StripeApiError(
-                        400,
-                        f"This PaymentIntent ({payment_intent}) does not have a successful "
-                        "charge to refund.",
-                        code="charge_not_refundable",
-                        param="payment_intent",
-                    )
-                return session
-        raise StripeApiError(
-            404,
-            f"No such payment_intent: '{payment_intent}'",
-            code="resource_missing",
-            param="payment_intent",
-        )
 
 
 def _child_metadata(params: Mapping[str, Any], mode: str) -> dict[str, str]:

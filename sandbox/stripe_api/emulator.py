@@ -17,6 +17,7 @@ from aiohttp import web
 
 from sandbox import checkout, checkout_page
 from sandbox.loopback import LoopbackServer
+from sandbox.stripe_api import portal, related
 from sandbox.stripe_api.account import Outcome, StripeAccount
 from sandbox.stripe_api.errors import FAILURES_BY_STATUS, StripeApiError
 from sandbox.stripe_api.idempotency import IdempotencyKeys
@@ -27,6 +28,8 @@ from shop_contract.catalog import Catalog, default_catalog
 
 _PAGE_PATH = re.compile(r"/pay/(?P<id>cs_test_[0-9a-f]+)")
 _RECOVERY_PATH = re.compile(r"/recover/(?P<id>cs_test_[0-9a-f]+)")
+_PORTAL_PATH = re.compile(r"/portal/(?P<id>bps_test_[0-9a-f]+)")
+_RECEIPT_PATH = re.compile(r"/(?P<kind>receipts|invoices)/(?P<id>(ch|in)_test_[0-9a-f]+)")
 
 PAGE_NOTES = {
     "pay": "Payment succeeded. The shop has been told.",
@@ -49,7 +52,9 @@ class StripeEmulator(LoopbackServer):
     def __init__(self, api_key: str, catalog: Catalog | None = None, port: int = 0) -> None:
         super().__init__(port)
         self.api_key = api_key
-        self.account = StripeAccount(catalog or default_catalog(), self._page_url)
+        self.account = StripeAccount(
+            catalog or default_catalog(), self._page_url, lambda path: self.base_url + path
+        )
         self.requests: list[StripeRequest] = []
         self._idempotent = IdempotencyKeys()
         self._failures: deque[StripeApiError] = deque()
@@ -172,6 +177,12 @@ class StripeEmulator(LoopbackServer):
         recovery = _RECOVERY_PATH.fullmatch(request.path)
         if recovery is not None and request.method == "GET":
             return self._recover(recovery["id"])
+        portal_page = _PORTAL_PATH.fullmatch(request.path)
+        if portal_page is not None:
+            return await self._portal(request, portal_page["id"])
+        receipt = _RECEIPT_PATH.fullmatch(request.path)
+        if receipt is not None and request.method == "GET":
+            return self._receipt(receipt["kind"], receipt["id"])
         recorded = await read_request(request)
         with self._lock:
             self.requests.append(recorded)
@@ -226,6 +237,43 @@ class StripeEmulator(LoopbackServer):
         if copy is None:
             return web.Response(status=404, text="This recovery link no longer works.")
         raise web.HTTPSeeOther(copy["url"])
+
+    async def _portal(self, request: web.Request, portal_id: str) -> web.Response:
+        """GET shows a customer portal session's page; POST does what its button says (and
+        Stripe's events for it go to our webhook), then shows it again."""
+        with self._lock:
+            session = self.account.portal_sessions.get(portal_id)
+        if session is None:
+            return web.Response(status=404, text="This portal link no longer works.")
+        note, error = "", False
+        if request.method == "POST":
+            outcome = str((await request.post()).get("outcome", ""))
+            if outcome not in portal.PAGE_NOTES:
+                return web.Response(status=400, text=f"Unknown action: {outcome[:40]!r}")
+            try:
+                with self._lock:
+                    events = portal.portal_act(self.account, portal_id, outcome)
+                    webhook = self._webhook
+                if webhook is not None:
+                    self._spawn(self._deliver(events, *webhook))
+                note = portal.PAGE_NOTES[outcome]
+            except StripeApiError as refused:
+                note, error = str(refused), True
+        elif request.method != "GET":
+            return web.Response(status=405, text="GET or POST only.")
+        with self._lock:
+            html = portal.render(
+                session, portal.portal_subscription(self.account, portal_id), note, error
+            )
+        return web.Response(text=html, content_type="text/html")
+
+    def _receipt(self, kind: str, object_id: str) -> web.Response:
+        """A charge's receipt or an invoice's hosted page, for anyone with the link."""
+        with self._lock:
+            html = related.receipt_html(self.account, kind, object_id)
+        if html is None:
+            return web.Response(status=404, text="No such receipt.")
+        return web.Response(text=html, content_type="text/html")
 
     def _authenticate(self, authorization: str) -> None:
         if not authorization:

@@ -7,9 +7,12 @@ import re
 from typing import Any
 
 from sandbox import checkout, stripe_params
+from sandbox.stripe_api import portal, related
 from sandbox.stripe_api.account import StripeAccount
 from sandbox.stripe_api.checks import check_known
+from sandbox.stripe_api.customers import customer_of, new_customer
 from sandbox.stripe_api.errors import StripeApiError
+from sandbox.stripe_api.expand import expand_paths, expanded
 from sandbox.stripe_api.wire import StripeRequest
 
 SESSIONS_PATH = "/v1/checkout/sessions"
@@ -17,6 +20,9 @@ _SESSION_PATH = re.compile(r"/v1/checkout/sessions/(?P<id>[^/]+)")
 _EXPIRE_PATH = re.compile(r"/v1/checkout/sessions/(?P<id>[^/]+)/expire")
 REFUNDS_PATH = "/v1/refunds"
 _SUBSCRIPTION_PATH = re.compile(r"/v1/subscriptions/(?P<id>[^/]+)")
+PORTAL_SESSIONS_PATH = "/v1/billing_portal/sessions"
+CUSTOMERS_PATH = "/v1/customers"
+_CUSTOMER_PATH = re.compile(r"/v1/customers/(?P<id>[^/]+)")
 
 
 def route(account: StripeAccount, request: StripeRequest) -> tuple[dict[str, Any], checkout.Events]:
@@ -41,5 +47,25 @@ def route(account: StripeAccount, request: StripeRequest) -> tuple[dict[str, Any
     retrieve = _SESSION_PATH.fullmatch(request.path)
     if request.method == "GET" and retrieve:
         check_known(request.params, stripe_params.SESSION_RETRIEVE)
-        return dict(account.session(retrieve["id"])), []
+        return _expanded(account, account.session(retrieve["id"]), request), []
+    if request.method == "POST" and request.path == PORTAL_SESSIONS_PATH:
+        return _expanded(
+            account, portal.create_portal_session(account, request.params), request
+        ), []
+    if request.method == "POST" and request.path == CUSTOMERS_PATH:
+        created = new_customer(account.customers, request.params)
+        return _expanded(account, created, request), []
+    customer = _CUSTOMER_PATH.fullmatch(request.path)
+    if request.method == "GET" and customer:
+        check_known(request.params, stripe_params.CUSTOMER_RETRIEVE)
+        return _expanded(account, customer_of(account.customers, customer["id"]), request), []
     raise StripeApiError(404, f"Unrecognized request URL ({request.method}: {request.path}).")
+
+
+def _expanded(
+    account: StripeAccount, obj: dict[str, Any], request: StripeRequest
+) -> dict[str, Any]:
+    """`obj` as answered: a copy, with the request's `expand[]` paths expanded."""
+    return expanded(
+        obj, expand_paths(request.params), lambda kind, i: related.fetch(account, kind, i)
+    )
