@@ -36,6 +36,7 @@ from shop_contract.intents import (
     SUBSCRIPTION_ENDING,
     SUBSCRIPTION_RENEWAL_FAILED,
     SUBSCRIPTION_RENEWED,
+    SUBSCRIPTION_RENEWING,
     SUBSCRIPTION_UPDATED,
 )
 
@@ -123,6 +124,8 @@ SUBSCRIPTION_MESSAGES = {
     SUBSCRIPTION_RENEWAL_FAILED: "We couldn't take this month's subscription "
     "payment. Please update your card using the link in Stripe's email.",
     SUBSCRIPTION_UPDATED: "Your subscription has been updated.",
+    SUBSCRIPTION_RENEWING: "Your subscription is no longer cancelled: it will renew again "
+    "as before.",
     SUBSCRIPTION_CANCELLED: "Your subscription is cancelled. We'd love to have you back any time.",
 }
 

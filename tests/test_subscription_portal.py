@@ -316,11 +316,37 @@ def test_cancelling_at_the_period_end_in_the_portal_is_told_as_an_end_not_an_upd
     (again,), _ = run_stripe_action(ActionSubscriptionHelp(), after(tracker, "subscription_cancel"))
     assert "will not renew" in again["text"]
     assert len(stripe_env.requests_to("POST", PORTAL)) == 1  # no second portal to cancel
-    renewing = make_tracker("EXTERNAL_subscription_updated", slots=slots, channel="whatsapp")
+    # A later plain update (a new card) does not switch renewal back on…
+    card = make_tracker("EXTERNAL_subscription_updated", slots=slots, channel="whatsapp")
+    still = after(tracker, "subscription_status")
+    still.events = [*tracker.events, *card.events, *still.events[-1:]]
+    (ending,), _ = run_action(ActionSubscriptionHelp(), still)
+    assert "will not renew" in ending["text"]
+    # …only switching the cancellation off does.
+    renewing = make_tracker("EXTERNAL_subscription_renewing", slots=slots, channel="whatsapp")
+    (resumed,), _ = run_action(ActionSubscriptionEvent(), renewing)
+    assert resumed["text"].startswith("Your subscription is no longer cancelled")
     reverted = after(tracker, "subscription_status")
     reverted.events = [*tracker.events, *renewing.events, *reverted.events[-1:]]
     (renews,), _ = run_action(ActionSubscriptionHelp(), reverted)
     assert "renews it automatically" in renews["text"]  # renewal switched back on
+
+
+def test_the_flexible_billing_modes_period_end_cancel_is_told_as_ending(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    _, slots = subscribed(stripe_env, catalog)
+    ask("subscription_cancel", slots)
+    (portal_id,) = stripe_env.account.portal_sessions
+    page = requests.get(stripe_env.account.portal_sessions[portal_id]["url"], timeout=5).text
+    assert 'value="cancel_at_period_end_flexible"' in page
+    (updated,) = portal.portal_act(stripe_env.account, portal_id, "cancel_at_period_end_flexible")
+    subscription = updated["data"]["object"]
+    assert subscription["cancel_at_period_end"] is False and subscription["cancel_at"]
+    assert updated["data"]["previous_attributes"] == {"cancel_at": None}
+    told = map_event(updated)
+    assert isinstance(told, EventIntent) and told.intent == SUBSCRIPTION_ENDING
+    assert told.entities["subscription_ends_at"] == subscription["cancel_at"]
 
 
 def after(earlier: Tracker, intent: str) -> Tracker:
