@@ -25,7 +25,6 @@ from actions.replies import STATEMENT_DELAY, yes_no_buttons
 from shop_contract.entities import (
     AMOUNT,
     AMOUNT_REFUNDED,
-    ORDER_ID,
     PAYMENT_INTENT,
     STRIPE_EVENT_ID,
     SUBSCRIPTION_ENDS_AT,
@@ -162,16 +161,6 @@ class ActionSubscriptionEvent(Action):
     ) -> list[EventType]:
         intent = latest_intent(tracker)
         order = event_order(tracker)
-        if order is None and entity(tracker, ORDER_ID) is not None:
-            # An order this conversation does not hold: its customer erased their data (or
-            # it is long gone). Writing would start a new conversation with someone who
-            # asked to be forgotten; Stripe emails them about their subscription itself.
-            logger.info(
-                "subscription event for an order the conversation does not hold, not told: "
-                "event=%s",
-                entity(tracker, STRIPE_EVENT_ID),
-            )
-            return []
         subscription = entity(tracker, SUBSCRIPTION_ID)
         if order and order.subscription and subscription and subscription != order.subscription:
             logger.info(

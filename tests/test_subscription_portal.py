@@ -356,9 +356,13 @@ def after(earlier: Tracker, intent: str) -> Tracker:
     return later
 
 
-def test_an_event_for_an_order_the_conversation_does_not_hold_is_not_told() -> None:
-    erased = make_tracker("EXTERNAL_subscription_renewed", entities={"order_id": "ORD-GONE1234"})
-    assert run_action(ActionSubscriptionEvent(), erased) == ([], [])
+def test_an_event_for_an_order_the_conversation_does_not_hold_is_still_told() -> None:
+    # Its record may have been dropped from the `orders` slot: the customer is still told.
+    gone = make_tracker(
+        "EXTERNAL_subscription_renewal_failed", entities={"order_id": "ORD-GONE1234"}
+    )
+    (message,), _ = run_action(ActionSubscriptionEvent(), gone)
+    assert message["text"].startswith("We couldn't take this month's subscription payment")
 
 
 def test_without_the_shops_whatsapp_number_the_portal_leads_back_to_the_checkout_page(
