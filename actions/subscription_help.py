@@ -157,7 +157,7 @@ class ActionSubscriptionHelp(Action):
         # of this person cannot open it. Only on WhatsApp, where the sender is the
         # customer's own number: the portal link is a bearer link to their billing, and a
         # REST caller can post as anyone.
-        customer = subscription_customer(order)
+        customer = subscription_customer(order, tracker)
         if customer is not None and order.subscription and on_whatsapp(tracker):
             try:
                 url = await portal_link(customer, topic, order.subscription, shop)

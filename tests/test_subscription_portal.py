@@ -115,6 +115,7 @@ def test_without_a_known_stripe_customer_a_person_helps(
     order, slots = subscribed(stripe_env, catalog)
     slots["order_customer"] = None  # paid before customers were remembered
     slots["orders"] = {order.id: {**order.to_slots(), "order_customer": None}}
+    slots["stripe_customer_id"] = None
     message = ask("subscription_cancel", slots)
     assert "I can't cancel it from this chat, but a person from our team can." in message["text"]
     assert message["buttons"] == [{"title": "Talk to a person", "payload": "/talk_to_person"}]
@@ -238,6 +239,23 @@ def test_the_emulator_refuses_bad_portal_requests_as_stripe_does(
     )
     assert "does not belong to the customer" in str(refused.user_message)
     assert not stripe_env.account.portal_sessions
+
+
+def test_a_subscription_paid_before_orders_kept_their_customer_opens_as_the_remembered_one(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    order, slots = subscribed(stripe_env, catalog)
+    # Paid before Order.customer existed: neither the order nor its record names one.
+    record = {**order.to_slots(), "order_customer": None}
+    legacy = {**slots, "order_customer": None, "orders": {order.id: record}}
+    message = ask("subscription_cancel", legacy)
+    (created,) = stripe_env.requests_to("POST", PORTAL)
+    assert created.params["customer"] == slots["stripe_customer_id"]
+    assert created.params["flow_data"]["subscription_cancel"] == {
+        "subscription": order.subscription
+    }
+    (portal,) = stripe_env.account.portal_sessions.values()
+    assert message["custom"]["interactive"]["action"]["parameters"]["url"] == portal["url"]
 
 
 def test_the_emulator_keeps_customers_as_stripe_does(
