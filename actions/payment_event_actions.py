@@ -11,7 +11,7 @@ or repeated event never moves an order backwards.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, tzinfo
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -38,6 +38,7 @@ from shop_contract.intents import (
     SUBSCRIPTION_RENEWING,
     SUBSCRIPTION_UPDATED,
 )
+from shop_contract.shop import default_shop
 
 logger = logging.getLogger(__name__)
 
@@ -129,17 +130,18 @@ SUBSCRIPTION_MESSAGES = {
 }
 
 
-def ending_text(ends_at: Any) -> str:
+def ending_text(ends_at: Any, zone: tzinfo) -> str:
     """What a subscription cancelled at the end of its period means for the customer."""
-    when = end_date(ends_at)
+    when = end_date(ends_at, zone)
     until = f"it ends on {when}" if when else "it ends at the end of the period you paid for"
     return f"Your subscription is cancelled: {until} and will not renew."
 
 
-def end_date(ends_at: Any) -> str | None:
-    """A Unix time as a date the customer reads (UTC, e.g. "3 January 2027"), else None."""
+def end_date(ends_at: Any, zone: tzinfo) -> str | None:
+    """A Unix time as a date the customer reads, in the shop's time zone `zone` (e.g.
+    "3 January 2027"), else None."""
     try:
-        moment = datetime.fromtimestamp(int(ends_at), tz=timezone.utc)
+        moment = datetime.fromtimestamp(int(ends_at), tz=zone)
     except (TypeError, ValueError, OverflowError, OSError):
         return None
     return f"{moment.day} {moment:%B %Y}"
@@ -172,7 +174,9 @@ class ActionSubscriptionEvent(Action):
             )
             return []
         if intent == SUBSCRIPTION_ENDING:
-            dispatcher.utter_message(text=ending_text(entity(tracker, SUBSCRIPTION_ENDS_AT)))
+            dispatcher.utter_message(
+                text=ending_text(entity(tracker, SUBSCRIPTION_ENDS_AT), default_shop().hours.zone)
+            )
             return []
         message = SUBSCRIPTION_MESSAGES.get(intent or "")
         if message:

@@ -7,8 +7,9 @@ refuses, the customer hears how else to do it. The emulator refuses what Stripe 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -322,7 +323,8 @@ def test_cancelling_at_the_period_end_in_the_portal_is_told_as_an_end_not_an_upd
     assert updated["data"]["object"]["cancel_at_period_end"] is True
     told = map_event(updated)  # as the connector maps the webhook's event
     assert isinstance(told, EventIntent) and told.intent == SUBSCRIPTION_ENDING
-    ends = datetime.fromtimestamp(updated["data"]["object"]["cancel_at"], tz=timezone.utc)
+    berlin = ZoneInfo("Europe/Berlin")  # data/shop.yml's time zone
+    ends = datetime.fromtimestamp(updated["data"]["object"]["cancel_at"], tz=berlin)
     tracker = make_tracker(told.intent, entities=told.entities, slots=slots, channel="whatsapp")
     (message,), _ = run_action(ActionSubscriptionEvent(), tracker)
     assert message["text"] == (
