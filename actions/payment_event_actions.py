@@ -11,7 +11,7 @@ or repeated event never moves an order backwards.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, tzinfo
 from typing import Any
 
 from rasa_sdk import Action, Tracker
@@ -25,7 +25,6 @@ from actions.replies import STATEMENT_DELAY, yes_no_buttons
 from shop_contract.entities import (
     AMOUNT,
     AMOUNT_REFUNDED,
-    ORDER_ID,
     PAYMENT_INTENT,
     STRIPE_EVENT_ID,
     SUBSCRIPTION_ENDS_AT,
@@ -36,8 +35,10 @@ from shop_contract.intents import (
     SUBSCRIPTION_ENDING,
     SUBSCRIPTION_RENEWAL_FAILED,
     SUBSCRIPTION_RENEWED,
+    SUBSCRIPTION_RENEWING,
     SUBSCRIPTION_UPDATED,
 )
+from shop_contract.shop import default_shop
 
 logger = logging.getLogger(__name__)
 
@@ -123,21 +124,24 @@ SUBSCRIPTION_MESSAGES = {
     SUBSCRIPTION_RENEWAL_FAILED: "We couldn't take this month's subscription "
     "payment. Please update your card using the link in Stripe's email.",
     SUBSCRIPTION_UPDATED: "Your subscription has been updated.",
+    SUBSCRIPTION_RENEWING: "Your subscription is no longer cancelled: it will renew again "
+    "as before.",
     SUBSCRIPTION_CANCELLED: "Your subscription is cancelled. We'd love to have you back any time.",
 }
 
 
-def ending_text(ends_at: Any) -> str:
+def ending_text(ends_at: Any, zone: tzinfo) -> str:
     """What a subscription cancelled at the end of its period means for the customer."""
-    when = end_date(ends_at)
+    when = end_date(ends_at, zone)
     until = f"it ends on {when}" if when else "it ends at the end of the period you paid for"
     return f"Your subscription is cancelled: {until} and will not renew."
 
 
-def end_date(ends_at: Any) -> str | None:
-    """A Unix time as a date the customer reads (UTC, e.g. "3 January 2027"), else None."""
+def end_date(ends_at: Any, zone: tzinfo) -> str | None:
+    """A Unix time as a date the customer reads, in the shop's time zone `zone` (e.g.
+    "3 January 2027"), else None."""
     try:
-        moment = datetime.fromtimestamp(int(ends_at), tz=timezone.utc)
+        moment = datetime.fromtimestamp(int(ends_at), tz=zone)
     except (TypeError, ValueError, OverflowError, OSError):
         return None
     return f"{moment.day} {moment:%B %Y}"
@@ -159,16 +163,6 @@ class ActionSubscriptionEvent(Action):
     ) -> list[EventType]:
         intent = latest_intent(tracker)
         order = event_order(tracker)
-        if order is None and entity(tracker, ORDER_ID) is not None:
-            # An order this conversation does not hold: its customer erased their data (or
-            # it is long gone). Writing would start a new conversation with someone who
-            # asked to be forgotten; Stripe emails them about their subscription itself.
-            logger.info(
-                "subscription event for an order the conversation does not hold, not told: "
-                "event=%s",
-                entity(tracker, STRIPE_EVENT_ID),
-            )
-            return []
         subscription = entity(tracker, SUBSCRIPTION_ID)
         if order and order.subscription and subscription and subscription != order.subscription:
             logger.info(
@@ -180,7 +174,9 @@ class ActionSubscriptionEvent(Action):
             )
             return []
         if intent == SUBSCRIPTION_ENDING:
-            dispatcher.utter_message(text=ending_text(entity(tracker, SUBSCRIPTION_ENDS_AT)))
+            dispatcher.utter_message(
+                text=ending_text(entity(tracker, SUBSCRIPTION_ENDS_AT), default_shop().hours.zone)
+            )
             return []
         message = SUBSCRIPTION_MESSAGES.get(intent or "")
         if message:

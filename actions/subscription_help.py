@@ -36,7 +36,7 @@ from shop_contract.intents import (
     SUBSCRIPTION_CANCELLED,
     SUBSCRIPTION_ENDING,
     SUBSCRIPTION_RENEWAL_FAILED,
-    SUBSCRIPTION_UPDATED,
+    SUBSCRIPTION_RENEWING,
 )
 from shop_contract.shop import Shop, default_shop
 
@@ -80,8 +80,8 @@ def latest_news(tracker: Tracker, order: Order) -> str | None:
             continue
         if intent in (SUBSCRIPTION_CANCELLED, SUBSCRIPTION_RENEWAL_FAILED):
             return str(intent)
-        if intent == SUBSCRIPTION_UPDATED:
-            renewing_again = True  # a later update without cancel_at_period_end
+        if intent == SUBSCRIPTION_RENEWING:
+            renewing_again = True  # a later update switched the cancellation off
         if intent == SUBSCRIPTION_ENDING and not renewing_again:
             return SUBSCRIPTION_ENDING
     return None
@@ -157,7 +157,7 @@ class ActionSubscriptionHelp(Action):
         # of this person cannot open it. Only on WhatsApp, where the sender is the
         # customer's own number: the portal link is a bearer link to their billing, and a
         # REST caller can post as anyone.
-        customer = subscription_customer(order)
+        customer = subscription_customer(order, tracker)
         if customer is not None and order.subscription and on_whatsapp(tracker):
             try:
                 url = await portal_link(customer, topic, order.subscription, shop)

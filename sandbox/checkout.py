@@ -189,16 +189,20 @@ def card_changed(session: Session, metadata: dict[str, str]) -> Events:
         "livemode": False,
         "metadata": metadata,
     }
-    return [event("customer.subscription.updated", subscription)]
+    previous = {"default_payment_method": "pm_test_" + secrets.token_hex(12)}
+    return [event("customer.subscription.updated", subscription, previous=previous)]
 
 
 PERIOD_SECONDS = 30 * 24 * 3600  # the sandbox's subscriptions renew every 30 days
 
 
-def cancelled_at_period_end(session: Session, metadata: dict[str, str]) -> Events:
+def cancelled_at_period_end(
+    session: Session, metadata: dict[str, str], flexible: bool = False
+) -> Events:
     """The customer cancelled the subscription at the end of the period paid for (the
     customer portal's default): it stays active until then, and Stripe says so with
-    customer.subscription.updated, `cancel_at_period_end` true and `cancel_at` the end."""
+    customer.subscription.updated, `cancel_at` the end and `cancel_at_period_end` true (in
+    the flexible billing mode, false: only `cancel_at` says it), with previous_attributes."""
     _require_subscription(session)
     now = int(time.time())
     started = int(session.get("created") or now)
@@ -208,13 +212,17 @@ def cancelled_at_period_end(session: Session, metadata: dict[str, str]) -> Event
         "object": "subscription",
         "customer": session.get("customer"),
         "status": "active",
-        "cancel_at_period_end": True,
+        "cancel_at_period_end": not flexible,
         "cancel_at": ends,
+        "billing_mode": {"type": "flexible" if flexible else "classic"},
         "items": {"object": "list", "data": [{"current_period_end": ends}]},
         "livemode": False,
         "metadata": metadata,
     }
-    return [event("customer.subscription.updated", subscription)]
+    previous: dict[str, Any] = {"cancel_at": None}
+    if not flexible:
+        previous["cancel_at_period_end"] = False
+    return [event("customer.subscription.updated", subscription, previous=previous)]
 
 
 def charge_id(payment_intent: str) -> str:

@@ -17,7 +17,17 @@ _RUN = secrets.token_hex(4)
 _ids = itertools.count(1)
 
 
-def event(kind: str, obj: dict[str, Any], livemode: bool = False) -> dict[str, Any]:
+def event(
+    kind: str,
+    obj: dict[str, Any],
+    livemode: bool = False,
+    previous: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An event of `obj`; `previous` is an update's `data.previous_attributes` (the values
+    of the fields it changed, as they were before)."""
+    data: dict[str, Any] = {"object": obj}
+    if previous is not None:
+        data["previous_attributes"] = previous
     return {
         "id": f"evt_test_{_RUN}{next(_ids):06d}",
         "object": "event",
@@ -25,7 +35,7 @@ def event(kind: str, obj: dict[str, Any], livemode: bool = False) -> dict[str, A
         "created": int(time.time()),
         "livemode": livemode,
         "type": kind,
-        "data": {"object": obj},
+        "data": data,
     }
 
 

@@ -24,6 +24,9 @@ SUBSCRIPTION_CANCELLED = "EXTERNAL_subscription_cancelled"
 # Cancelled at the end of the period it is paid for (the customer portal's default): it
 # goes on until then and does not renew; entity SUBSCRIPTION_ENDS_AT when Stripe says when.
 SUBSCRIPTION_ENDING = "EXTERNAL_subscription_ending"
+# A cancellation at the end of the period was switched off (Stripe's previous_attributes
+# show cancel_at_period_end or cancel_at set before): the subscription renews again.
+SUBSCRIPTION_RENEWING = "EXTERNAL_subscription_renewing"
 UNREADABLE_MESSAGE = "EXTERNAL_unreadable_message"
 # The customer sent a cart from the Meta catalog (a WhatsApp `order` message); entities
 # CATALOG_ID and one CATALOG_ITEM per product line (shop_contract/entities.py).

@@ -125,6 +125,23 @@ def test_orders_finished_go_first_and_keep_no_address(catalog: Catalog) -> None:
     assert held[cancelled[-1].id]["order_delivery"] is None
 
 
+def test_a_live_subscriptions_order_is_dropped_last(catalog: Catalog) -> None:
+    club = Order.start(catalog, {"coffee-club": 1}).with_link("cs_s", "u")
+    club = club.paid_by("cs_s", None, subscription="sub_1", customer="cus_1")
+    held = with_order(None, club)
+    for n in range(ORDERS_KEPT + 3):
+        one_off = Order.start(catalog, {"gift-card": 1}).with_link(f"cs_{n}", "u")
+        held = with_order(held, one_off.paid_by(f"cs_{n}", f"pi_{n}"))
+    assert len(held) == ORDERS_KEPT and club.id in held  # the oldest, yet kept
+    # Only when nothing but live subscriptions is left does the oldest of them go.
+    subs = [club]
+    for n in range(ORDERS_KEPT + 1):
+        sub = Order.start(catalog, {"coffee-club": 1}).with_link(f"cs_t{n}", "u")
+        subs.append(sub.paid_by(f"cs_t{n}", None, subscription=f"sub_t{n}"))
+        held = with_order(held, subs[-1])
+    assert list(held) == [sub.id for sub in subs[-ORDERS_KEPT:]]
+
+
 def test_a_flow_orders_id_follows_from_its_token(catalog: Catalog) -> None:
     first = Order.start(catalog, {"gift-card": 1}, flow_token="ft1.token-a")
     again = Order.start(catalog, {"gift-card": 1}, flow_token="ft1.token-a")

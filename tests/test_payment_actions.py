@@ -211,6 +211,22 @@ def test_subscription_events_get_one_message_each(intent: str, words: str) -> No
 
 
 @pytest.mark.parametrize(
+    ("ends_at", "day"),
+    [
+        (1798932600, "3 January 2027"),  # 23:30 UTC on the 2nd: 00:30 in Berlin (CET)
+        (1814394600, "1 July 2027"),  # 22:30 UTC on 30 June: 00:30 in Berlin (CEST)
+    ],
+)
+def test_the_ending_date_is_the_shops_local_date(ends_at: int, day: str) -> None:
+    # data/shop.yml's opening_hours.time_zone is Europe/Berlin.
+    ending = make_tracker("EXTERNAL_subscription_ending", {"subscription_ends_at": ends_at})
+    (message,), _ = run_action(ActionSubscriptionEvent(), ending)
+    assert (
+        message["text"] == f"Your subscription is cancelled: it ends on {day} and will not renew."
+    )
+
+
+@pytest.mark.parametrize(
     "intent", ["EXTERNAL_subscription_cancelled", "EXTERNAL_subscription_renewed"]
 )
 def test_events_of_a_cancelled_duplicate_subscription_are_not_told(

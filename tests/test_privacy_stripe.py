@@ -69,15 +69,24 @@ def test_erase_names_the_stripe_customer_and_what_stripe_keeps(
     assert CLARA not in json.dumps(printed)
 
 
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        "update events set data = 'x' || substr(data, 2) where id = :i",
+        "update events set data = NULL where id = :i",
+        "update events set data = 42 where id = :i",
+    ],
+)
 def test_a_row_that_does_not_open_never_stops_the_erasure(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tamper: str,
 ) -> None:
     engine = saved_conversation(tmp_path, monkeypatch)
     with engine.begin() as connection:  # the first row tampered with: it no longer opens
         first = connection.execute(sa.text("select min(id) from events")).scalar()
-        connection.execute(
-            sa.text("update events set data = 'x' || substr(data, 2) where id = :i"), {"i": first}
-        )
+        connection.execute(sa.text(tamper), {"i": first})
     assert privacy_main(["erase", "--customer", CLARA, "--yes"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["rows"]["events"] == 3

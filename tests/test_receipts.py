@@ -6,6 +6,7 @@ confirmation. The Stripe emulator expands as Stripe does."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ import stripe
 
 from actions.orders.model import Order
 from actions.payment_confirmation_actions import ActionPaymentSucceeded
+from actions.payments import verification
 from actions.payments.checkout_links import create_payment_link
 from actions.payments.client import stripe_client
 from actions.payments.verification import receipt_link
@@ -84,6 +86,25 @@ def test_a_subscriptions_confirmation_carries_its_invoice_link(
     invoice = stripe_env.sessions[link.session_id]["invoice"]
     assert last.startswith("Invoice: ") and last.endswith(f"/invoices/{invoice}")
     assert requests.get(last.removeprefix("Invoice: "), timeout=5).ok
+
+
+def test_a_hanging_receipt_retrieve_does_not_hold_up_the_confirmation(
+    stripe_env: StripeEmulator, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(verification, "RECEIPT_TIMEOUT_SECONDS", 0.5)
+    order = awaiting_order(stripe_env, catalog)
+    session_id = str(order.checkout_session_id)
+    stripe_env.complete(session_id)
+    stripe_env.queue_delays(0, 4)  # the verifying retrieve answers, the receipt's hangs
+    started = time.monotonic()
+    messages, events = run_stripe_action(ActionPaymentSucceeded(), paid_event(order, session_id))
+    assert time.monotonic() - started < 3
+    (message,) = messages
+    assert message["text"].startswith(f"Payment received, thank you! Order {order.id}")
+    assert "Receipt:" not in message["text"]
+    assert slot_updates(events)["order_status"] == "paid"
+    _, receipt = stripe_env.requests_to("GET", f"{SESSIONS}/{session_id}")
+    assert receipt.params["expand"] == ["payment_intent.latest_charge", "invoice"]
 
 
 @pytest.mark.parametrize(

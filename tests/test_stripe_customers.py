@@ -8,13 +8,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import stripe
 
 from actions.orders import basket
 from actions.orders.model import Order
 from actions.orders.text_order import Wanted
 from actions.payment_confirmation_actions import ActionPaymentSucceeded
 from actions.payment_link_actions import ActionCreatePaymentLink
-from actions.payments.checkout_links import create_payment_link
+from actions.payments.checkout_links import create_payment_link, customer_missing
 from actions.subscription_help import ActionSubscriptionHelp
 from sandbox.stripe_api import StripeApiError, StripeEmulator
 from sandbox.stripe_api.customers import new_customer
@@ -163,3 +164,20 @@ def test_a_later_paid_older_link_keeps_the_first_customer_and_the_portal_its_own
     assert message["custom"]["interactive"]["action"]["parameters"]["display_text"] == (
         "Cancel subscription"
     )
+
+
+@pytest.mark.parametrize(
+    ("param", "code", "gone"),
+    [
+        ("customer", "resource_missing", True),
+        ("customer", "parameter_invalid_string", False),  # refused, yet not gone
+        ("customer", None, False),
+        ("return_url", "resource_missing", False),
+    ],
+)
+def test_only_stripes_resource_missing_on_customer_means_the_customer_is_gone(
+    param: str, code: str | None, gone: bool
+) -> None:
+    error = stripe.InvalidRequestError("refused", param, code=code, http_status=400)  # type: ignore[no-untyped-call]
+    assert customer_missing(error) is gone
+    assert customer_missing(stripe.APIConnectionError("down")) is False  # type: ignore[no-untyped-call]

@@ -172,15 +172,75 @@ def test_a_cancellation_at_period_end_is_its_own_intent_with_its_end(
     fields: dict[str, Any], ends_at: int | None
 ) -> None:
     subscription = {"id": "sub_1", "object": "subscription", "metadata": META, **fields}
-    result = mapped("customer.subscription.updated", {**subscription, "cancel_at_period_end": True})
+    result = map_event(
+        se.event(
+            "customer.subscription.updated",
+            {**subscription, "cancel_at_period_end": True},
+            previous={"cancel_at_period_end": False},
+        )
+    )
     assert isinstance(result, EventIntent) and result.intent == "EXTERNAL_subscription_ending"
     assert result.entities.get("subscription_ends_at") == ends_at
     assert result.entities["subscription_id"] == "sub_1"
-    renewing = mapped(
-        "customer.subscription.updated", {**subscription, "cancel_at_period_end": False}
-    )
-    assert isinstance(renewing, EventIntent)
-    assert renewing.intent == "EXTERNAL_subscription_updated"
+
+
+UPDATED = "customer.subscription.updated"
+FLEX = {"id": "sub_1", "object": "subscription", "metadata": META, "status": "active"}
+
+
+@pytest.mark.parametrize(
+    ("fields", "previous", "intent"),
+    [
+        # Flexible billing mode: the portal's period-end cancel sets only cancel_at.
+        (
+            {"cancel_at_period_end": False, "cancel_at": 1798761600},
+            {"cancel_at": None},
+            "EXTERNAL_subscription_ending",
+        ),
+        # Classic mode sets both.
+        (
+            {"cancel_at_period_end": True, "cancel_at": 1798761600},
+            {"cancel_at_period_end": False, "cancel_at": None},
+            "EXTERNAL_subscription_ending",
+        ),
+        # A new card, or the cancellation survey's second event, on an ending subscription.
+        (
+            {"cancel_at_period_end": True, "cancel_at": 1798761600},
+            {"default_payment_method": "pm_old"},
+            "EXTERNAL_subscription_updated",
+        ),
+        (
+            {"cancel_at_period_end": False, "cancel_at": 1798761600},
+            {"cancellation_details": {"feedback": None}},
+            "EXTERNAL_subscription_updated",
+        ),
+        ({"cancel_at_period_end": True}, {}, "EXTERNAL_subscription_updated"),
+        # The cancellation switched off (classic and flexible): it renews again.
+        (
+            {"cancel_at_period_end": False, "cancel_at": None},
+            {"cancel_at_period_end": True, "cancel_at": 1798761600},
+            "EXTERNAL_subscription_renewing",
+        ),
+        (
+            {"cancel_at_period_end": False, "cancel_at": None},
+            {"cancel_at": 1798761600},
+            "EXTERNAL_subscription_renewing",
+        ),
+        # Ended already: nothing is "ending".
+        (
+            {"status": "canceled", "cancel_at": 1798761600},
+            {"status": "active"},
+            "EXTERNAL_subscription_updated",
+        ),
+    ],
+)
+def test_ending_is_announced_only_when_the_update_changed_the_cancellation(
+    fields: dict[str, Any], previous: dict[str, Any], intent: str
+) -> None:
+    result = map_event(se.event(UPDATED, {**FLEX, **fields}, previous=previous))
+    assert isinstance(result, EventIntent) and result.intent == intent
+    if intent == "EXTERNAL_subscription_ending":
+        assert result.entities["subscription_ends_at"] == 1798761600
 
 
 def test_renewals_name_their_subscription() -> None:

@@ -7,8 +7,9 @@ refuses, the customer hears how else to do it. The emulator refuses what Stripe 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -115,6 +116,7 @@ def test_without_a_known_stripe_customer_a_person_helps(
     order, slots = subscribed(stripe_env, catalog)
     slots["order_customer"] = None  # paid before customers were remembered
     slots["orders"] = {order.id: {**order.to_slots(), "order_customer": None}}
+    slots["stripe_customer_id"] = None
     message = ask("subscription_cancel", slots)
     assert "I can't cancel it from this chat, but a person from our team can." in message["text"]
     assert message["buttons"] == [{"title": "Talk to a person", "payload": "/talk_to_person"}]
@@ -240,6 +242,23 @@ def test_the_emulator_refuses_bad_portal_requests_as_stripe_does(
     assert not stripe_env.account.portal_sessions
 
 
+def test_a_subscription_paid_before_orders_kept_their_customer_opens_as_the_remembered_one(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    order, slots = subscribed(stripe_env, catalog)
+    # Paid before Order.customer existed: neither the order nor its record names one.
+    record = {**order.to_slots(), "order_customer": None}
+    legacy = {**slots, "order_customer": None, "orders": {order.id: record}}
+    message = ask("subscription_cancel", legacy)
+    (created,) = stripe_env.requests_to("POST", PORTAL)
+    assert created.params["customer"] == slots["stripe_customer_id"]
+    assert created.params["flow_data"]["subscription_cancel"] == {
+        "subscription": order.subscription
+    }
+    (portal,) = stripe_env.account.portal_sessions.values()
+    assert message["custom"]["interactive"]["action"]["parameters"]["url"] == portal["url"]
+
+
 def test_the_emulator_keeps_customers_as_stripe_does(
     stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
@@ -304,7 +323,8 @@ def test_cancelling_at_the_period_end_in_the_portal_is_told_as_an_end_not_an_upd
     assert updated["data"]["object"]["cancel_at_period_end"] is True
     told = map_event(updated)  # as the connector maps the webhook's event
     assert isinstance(told, EventIntent) and told.intent == SUBSCRIPTION_ENDING
-    ends = datetime.fromtimestamp(updated["data"]["object"]["cancel_at"], tz=timezone.utc)
+    berlin = ZoneInfo("Europe/Berlin")  # data/shop.yml's time zone
+    ends = datetime.fromtimestamp(updated["data"]["object"]["cancel_at"], tz=berlin)
     tracker = make_tracker(told.intent, entities=told.entities, slots=slots, channel="whatsapp")
     (message,), _ = run_action(ActionSubscriptionEvent(), tracker)
     assert message["text"] == (
@@ -316,11 +336,37 @@ def test_cancelling_at_the_period_end_in_the_portal_is_told_as_an_end_not_an_upd
     (again,), _ = run_stripe_action(ActionSubscriptionHelp(), after(tracker, "subscription_cancel"))
     assert "will not renew" in again["text"]
     assert len(stripe_env.requests_to("POST", PORTAL)) == 1  # no second portal to cancel
-    renewing = make_tracker("EXTERNAL_subscription_updated", slots=slots, channel="whatsapp")
+    # A later plain update (a new card) does not switch renewal back on…
+    card = make_tracker("EXTERNAL_subscription_updated", slots=slots, channel="whatsapp")
+    still = after(tracker, "subscription_status")
+    still.events = [*tracker.events, *card.events, *still.events[-1:]]
+    (ending,), _ = run_action(ActionSubscriptionHelp(), still)
+    assert "will not renew" in ending["text"]
+    # …only switching the cancellation off does.
+    renewing = make_tracker("EXTERNAL_subscription_renewing", slots=slots, channel="whatsapp")
+    (resumed,), _ = run_action(ActionSubscriptionEvent(), renewing)
+    assert resumed["text"].startswith("Your subscription is no longer cancelled")
     reverted = after(tracker, "subscription_status")
     reverted.events = [*tracker.events, *renewing.events, *reverted.events[-1:]]
     (renews,), _ = run_action(ActionSubscriptionHelp(), reverted)
     assert "renews it automatically" in renews["text"]  # renewal switched back on
+
+
+def test_the_flexible_billing_modes_period_end_cancel_is_told_as_ending(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    _, slots = subscribed(stripe_env, catalog)
+    ask("subscription_cancel", slots)
+    (portal_id,) = stripe_env.account.portal_sessions
+    page = requests.get(stripe_env.account.portal_sessions[portal_id]["url"], timeout=5).text
+    assert 'value="cancel_at_period_end_flexible"' in page
+    (updated,) = portal.portal_act(stripe_env.account, portal_id, "cancel_at_period_end_flexible")
+    subscription = updated["data"]["object"]
+    assert subscription["cancel_at_period_end"] is False and subscription["cancel_at"]
+    assert updated["data"]["previous_attributes"] == {"cancel_at": None}
+    told = map_event(updated)
+    assert isinstance(told, EventIntent) and told.intent == SUBSCRIPTION_ENDING
+    assert told.entities["subscription_ends_at"] == subscription["cancel_at"]
 
 
 def after(earlier: Tracker, intent: str) -> Tracker:
@@ -330,9 +376,13 @@ def after(earlier: Tracker, intent: str) -> Tracker:
     return later
 
 
-def test_an_event_for_an_order_the_conversation_does_not_hold_is_not_told() -> None:
-    erased = make_tracker("EXTERNAL_subscription_renewed", entities={"order_id": "ORD-GONE1234"})
-    assert run_action(ActionSubscriptionEvent(), erased) == ([], [])
+def test_an_event_for_an_order_the_conversation_does_not_hold_is_still_told() -> None:
+    # Its record may have been dropped from the `orders` slot: the customer is still told.
+    gone = make_tracker(
+        "EXTERNAL_subscription_renewal_failed", entities={"order_id": "ORD-GONE1234"}
+    )
+    (message,), _ = run_action(ActionSubscriptionEvent(), gone)
+    assert message["text"].startswith("We couldn't take this month's subscription payment")
 
 
 def test_without_the_shops_whatsapp_number_the_portal_leads_back_to_the_checkout_page(

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from actions.orders.model import Order
-from actions.orders.states import FINISHED_STATES
+from actions.orders.states import FINISHED_STATES, OrderStatus
 
 ORDER_SLOTS = (
     "order_id",
@@ -53,10 +53,12 @@ def cleared_order_slots() -> dict[str, Any]:
 def with_order(orders: Mapping[str, Any] | None, order: Order) -> dict[str, Any]:
     """The `orders` slot with `order`'s record replaced (it becomes the newest), bounded.
 
-    Over ORDERS_KEPT, the oldest finished orders (cancelled or wholly refunded) go first:
-    an open order, or one paid and not wholly refunded, is dropped only when nothing
-    finished is left. A finished order's record keeps no delivery address (nothing will
-    ship); open and paid orders keep theirs, for shipping.
+    Over ORDERS_KEPT, the oldest finished orders (cancelled or wholly refunded) go first,
+    then the oldest other orders; an order paying a live subscription (paid, not wholly
+    refunded, a Subscription set) goes last, since that subscription's renewals and
+    failures keep coming for years and are told through its record. A finished order's
+    record keeps no delivery address (nothing will ship); open and paid orders keep
+    theirs, for shipping.
     """
     kept = {key: record for key, record in (orders or {}).items() if key != order.id}
     record = order.to_slots()
@@ -65,8 +67,21 @@ def with_order(orders: Mapping[str, Any] | None, order: Order) -> dict[str, Any]
     kept[order.id] = record
     while len(kept) > ORDERS_KEPT:
         finished = [key for key, held in kept.items() if _is_finished(held)]
-        del kept[finished[0] if finished else next(iter(kept))]
+        others = [key for key, held in kept.items() if not _is_live_subscription(held)]
+        del kept[(finished or others or list(kept))[0]]
     return kept
+
+
+_LIVE = frozenset({OrderStatus.PAID.value, OrderStatus.PARTIALLY_REFUNDED.value})
+
+
+def _is_live_subscription(record: Any) -> bool:
+    """True for the record of a paid order that started a Subscription."""
+    return (
+        isinstance(record, dict)
+        and record.get("order_status") in _LIVE
+        and bool(record.get("order_subscription"))
+    )
 
 
 _FINISHED = frozenset(status.value for status in FINISHED_STATES)

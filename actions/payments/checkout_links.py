@@ -184,9 +184,14 @@ def settings_of(settings: StripeSettings | None) -> StripeSettings:
     return settings
 
 
-def customer_missing(error: stripe.InvalidRequestError) -> bool:
-    """Stripe's answer to a `customer` it does not have."""
-    return getattr(error, "param", None) == "customer"
+def customer_missing(error: stripe.StripeError) -> bool:
+    """Stripe's answer to a `customer` it does not have: `resource_missing` on the param
+    `customer` (another refusal of that param, say a malformed id, is not "gone")."""
+    return (
+        isinstance(error, stripe.InvalidRequestError)
+        and getattr(error, "param", None) == "customer"
+        and error.code == "resource_missing"
+    )
 
 
 def _link_failed(order: Order, error: stripe.StripeError) -> PaymentError:

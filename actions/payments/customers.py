@@ -32,10 +32,14 @@ def stripe_customer(tracker: Tracker) -> str | None:
     return None
 
 
-def subscription_customer(order: Order) -> str | None:
-    """The Stripe Customer that paid `order` (its subscription's, for the portal)."""
+def subscription_customer(order: Order, tracker: Tracker) -> str | None:
+    """The Stripe Customer that paid `order` (its subscription's, for the portal); for an
+    order paid before orders kept their Customer (`Order.customer` unset), the one the
+    conversation remembers (Stripe refuses a portal for a subscription not that Customer's)."""
     customer = order.customer
-    return customer if customer and customer.startswith(STRIPE_CUSTOMER_PREFIX) else None
+    if customer and customer.startswith(STRIPE_CUSTOMER_PREFIX):
+        return customer
+    return stripe_customer(tracker) if not customer else None
 
 
 def paid_as(checkout: CheckoutPayment) -> str | None:

@@ -12,6 +12,7 @@ import re
 import stripe
 from stripe.params.billing_portal import SessionCreateParams, SessionCreateParamsFlowData
 
+from actions.payments.checkout_links import customer_missing
 from actions.payments.client import stripe_client
 from actions.payments.errors import PaymentError
 from actions.settings import DEFAULT_RETURN_URL, action_settings
@@ -81,7 +82,7 @@ async def portal_link(customer: str, topic: str, subscription: str, shop: Shop) 
             error.code,
             error.http_status,
         )
-        gone = isinstance(error, stripe.InvalidRequestError) and error.param == "customer"
+        gone = customer_missing(error)
         message = CUSTOMER_GONE if gone else PORTAL_FAILED
         raise PaymentError(message, f"{type(error).__name__}: {error.code}") from error
     if not is_customer_link(session.url):

@@ -5,6 +5,7 @@ A payment turn's entities only name the session: everything else is asked of Str
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -105,15 +106,23 @@ async def retrieve_checkout(session_id: str) -> CheckoutPayment:
     )
 
 
+# How long the confirmation waits for the receipt's retrieve (the payment is verified by then).
+RECEIPT_TIMEOUT_SECONDS = 5.0
+
+
 async def receipt_of(session_id: str) -> str | None:
     """Stripe's receipt link of a verified, paid session, best effort: None when Stripe
     gives none or refuses or cannot answer (a key without read access to Charges or
-    Invoices, say): the confirmation then goes out without it."""
+    Invoices, say) or slower than RECEIPT_TIMEOUT_SECONDS: the confirmation then goes out
+    without it, never held up by a hanging Stripe."""
     try:
-        session = await stripe_client().v1.checkout.sessions.retrieve_async(
-            session_id, params={"expand": RECEIPT_EXPANSIONS}
+        session = await asyncio.wait_for(
+            stripe_client().v1.checkout.sessions.retrieve_async(
+                session_id, params={"expand": RECEIPT_EXPANSIONS}
+            ),
+            RECEIPT_TIMEOUT_SECONDS,
         )
-    except (stripe.StripeError, PaymentError) as error:
+    except (stripe.StripeError, PaymentError, asyncio.TimeoutError) as error:
         logger.info("receipt left out: error=%s", type(error).__name__)
         return None
     return receipt_link(session.to_dict())

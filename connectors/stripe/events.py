@@ -41,6 +41,7 @@ from shop_contract.intents import (
     SUBSCRIPTION_ENDING,
     SUBSCRIPTION_RENEWAL_FAILED,
     SUBSCRIPTION_RENEWED,
+    SUBSCRIPTION_RENEWING,
     SUBSCRIPTION_UPDATED,
 )
 from shop_contract.links import is_customer_link
@@ -120,6 +121,39 @@ def ending_at(subscription: dict[str, Any]) -> int | None:
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
     return None
+
+
+def is_ending(subscription: dict[str, Any]) -> bool:
+    """True for a subscription set to end: `cancel_at_period_end` (classic billing mode) or
+    `cancel_at` (flexible billing mode's portal cancel sets it to the period end and leaves
+    the flag false), and not already canceled."""
+    if subscription.get("status") == "canceled":
+        return False
+    return (
+        subscription.get("cancel_at_period_end") is True
+        or subscription.get("cancel_at") is not None
+    )
+
+
+def _cancellation_changed(previous: dict[str, Any]) -> bool:
+    return "cancel_at_period_end" in previous or "cancel_at" in previous
+
+
+def _updated(
+    obj: dict[str, Any], metadata: dict[str, Any], previous: dict[str, Any]
+) -> EventIntent | Skipped:
+    """customer.subscription.updated: ENDING only when this update set the cancellation
+    (a later card change or the cancellation survey's second event repeats nothing),
+    RENEWING when it switched a cancellation off, else a plain update."""
+    if _cancellation_changed(previous) and is_ending(obj):
+        mapped = _intent({}, metadata, SUBSCRIPTION_ENDING)
+        ends_at = ending_at(obj)
+        if isinstance(mapped, EventIntent) and ends_at is not None:
+            mapped = replace(mapped, entities={**mapped.entities, SUBSCRIPTION_ENDS_AT: ends_at})
+        return mapped
+    if _cancellation_changed(previous) and is_ending(previous):
+        return _intent({}, metadata, SUBSCRIPTION_RENEWING)
+    return _intent({}, metadata, SUBSCRIPTION_UPDATED)
 
 
 def _with_subscription(
@@ -254,15 +288,9 @@ def _map(event: dict[str, Any]) -> EventIntent | Skipped:
         intent = SUBSCRIPTION_RENEWED if kind == "invoice.paid" else SUBSCRIPTION_RENEWAL_FAILED
         mapped = _intent({}, subscription_metadata(obj), intent)
         return _with_subscription(mapped, subscription_of(obj, kind))
-    if kind == "customer.subscription.updated" and obj.get("cancel_at_period_end") is True:
-        mapped = _intent({}, metadata, SUBSCRIPTION_ENDING)
-        ends_at = ending_at(obj)
-        if isinstance(mapped, EventIntent) and ends_at is not None:
-            mapped = replace(mapped, entities={**mapped.entities, SUBSCRIPTION_ENDS_AT: ends_at})
-        return _with_subscription(mapped, subscription_of(obj, kind))
     if kind == "customer.subscription.updated":
-        mapped = _intent({}, metadata, SUBSCRIPTION_UPDATED)
-        return _with_subscription(mapped, subscription_of(obj, kind))
+        previous = _dict(_dict(event.get("data")).get("previous_attributes"))
+        return _with_subscription(_updated(obj, metadata, previous), subscription_of(obj, kind))
     if kind == "customer.subscription.deleted":
         mapped = _intent({}, metadata, SUBSCRIPTION_CANCELLED)
         return _with_subscription(mapped, subscription_of(obj, kind))

@@ -31,15 +31,19 @@ SUBSCRIPTION_FLOWS = {
 }
 PAGE_NOTES = {
     "cancel_at_period_end": "Your subscription is cancelled: it ends at the end of the period.",
+    "cancel_at_period_end_flexible": "Your subscription is cancelled: it ends at the end of "
+    "the period.",
     "cancel": "Your subscription is cancelled.",
     "card": "Your card is updated.",
 }
 # Each flow's buttons. Cancelling offers both of Stripe's portal modes: at the end of the
 # period (its default: customer.subscription.updated with cancel_at_period_end) and now
-# (customer.subscription.deleted).
+# (customer.subscription.deleted). The flexible billing mode's end-of-period cancel sets
+# only `cancel_at` (cancel_at_period_end stays false).
 PAGE_ACTIONS = {
     "subscription_cancel": (
         ("cancel_at_period_end", "Cancel at the end of the period"),
+        ("cancel_at_period_end_flexible", "Cancel at the end of the period (flexible billing)"),
         ("cancel", "Cancel now"),
     ),
     "payment_method_update": (("card", "Use card 5555 5555 5555 4444"),),
@@ -205,8 +209,11 @@ def portal_act(account: StripeAccount, portal_id: str, outcome: str) -> checkout
     if subscription in account.cancelled_subscriptions:
         raise StripeApiError(400, f"The subscription {subscription} is canceled.")
     owner = next(s for s in account.sessions.values() if s.get("subscription") == subscription)
-    if outcome == "cancel_at_period_end":
-        return checkout.cancelled_at_period_end(owner, account.child_metadata(owner["id"]))
+    if outcome in ("cancel_at_period_end", "cancel_at_period_end_flexible"):
+        flexible = outcome == "cancel_at_period_end_flexible"
+        return checkout.cancelled_at_period_end(
+            owner, account.child_metadata(owner["id"]), flexible=flexible
+        )
     return checkout.card_changed(owner, account.child_metadata(owner["id"]))
 
 
