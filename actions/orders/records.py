@@ -38,6 +38,9 @@ ORDER_SLOTS = (
     "order_followed_up",
     "order_recovery_sent",
     "order_reminded",
+    "order_fulfilment",
+    "order_carrier",
+    "order_tracking_url",
 )
 ORDERS_SLOT = "orders"
 LEGACY_PAST_ORDERS_SLOT = "past_orders"  # read only: finished orders before `orders` existed
