@@ -167,6 +167,7 @@ def connector_rows(store: ConnectorStore, customer: str) -> None:
     handover, _ = store.handovers.open(customer, "complaint")
     store.handovers.end(handover.ref, "staff")  # (one open hand-over per customer at most)
     store.reminders.schedule(customer, f"ORD-{tag}", f"cs_{tag}", time.time() - 1)
+    store.paid_orders.record_paid(customer, f"ORD-{tag}", f"cs_{tag}", f"pi_{tag}", "eur", 990)
 
 
 def test_nothing_personal_is_stored_in_clear(database_url: str) -> None:
@@ -284,6 +285,12 @@ def test_export_holds_everything_of_one_customer_and_nothing_of_others(database_
     assert handover["reason"] == "complaint" and handover["ref"].startswith("H-")
     (reminder,) = exported["checkout_reminders"]
     assert (reminder["order_id"], reminder["checkout_session_id"]) == ("ORD-anna", "cs_anna")
+    (paid,) = exported["paid_orders"]
+    assert (paid["order_id"], paid["payment_intent"], paid["amount"]) == (
+        "ORD-anna",
+        "pi_anna",
+        990,
+    )
 
 
 def test_erase_removes_everything_of_one_customer_only(database_url: str) -> None:
@@ -357,6 +364,7 @@ KEY_COLUMNS = {
     "notification_outbox": "dedup_key",
     "handovers": "ref",
     "checkout_reminders": "reminder_id",
+    "paid_orders": "order_id",
 }
 SEALED = [(table, column) for table, columns in SEALED_COLUMNS.items() for column in columns]
 
@@ -380,6 +388,7 @@ def row_ids(table: str, store: ConnectorStore | None = None) -> tuple[str, str]:
         "wa_customers": (keys.pseudonym(ANNA), keys.pseudonym(BORIS)),
         "stripe_events": ("evt_anna", "evt_boris"),
         "notification_outbox": ("evt_anna:0", "evt_boris:0"),
+        "paid_orders": ("ORD-anna", "ORD-boris"),
     }[table]
 
 
@@ -582,7 +591,7 @@ def test_rows_of_the_old_form_stop_start_up_until_reencrypt_binds_them(database_
     _, store = two_customers(database_url)
     before = {customer: export_customer(store, customer) for customer in (ANNA, BORIS)}
     to_old_form(database_url)
-    assert old_form_values(database_url) == 24  # every sealed value: 12 per customer
+    assert old_form_values(database_url) == 26  # every sealed value: 13 per customer
 
     with pytest.raises(StoredDataError, match=r"old form.*make privacy ARGS=reencrypt"):
         open_store(database_url, KeyRing.parse(KEY_1))
