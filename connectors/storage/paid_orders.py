@@ -112,12 +112,16 @@ class PaidOrders:
             return False
         return True
 
-    def record_refunded(self, customer_id: str, order_id: str, refunded_in_all: int) -> bool:
-        """Raises the order's cumulative refund to `refunded_in_all` (never lowers it: events
-        arrive out of order); False when nothing changed."""
+    def record_refunded(
+        self, customer_id: str, order_id: str, payment_intent: str, refunded_in_all: int
+    ) -> bool:
+        """Raises the refund of the order's payment `payment_intent` to `refunded_in_all`
+        (never lowers it: events arrive out of order); False when nothing changed (also for
+        another payment of the order, a duplicate refunded apart)."""
         query = (
             paid_orders.update()
             .where(paid_orders.c.order_id == order_id)
+            .where(paid_orders.c.payment_intent == payment_intent)
             .where(self.sealer.owned_by(paid_orders, customer_id))
             .where(paid_orders.c.amount_refunded < refunded_in_all)
             .values(amount_refunded=refunded_in_all, updated_at=time.time())

@@ -46,6 +46,7 @@ from connectors.stripe.events import (
     recovered_from_of,
     recovery_record,
 )
+from connectors.stripe.paid_index import index_event
 from shop_contract.entities import DUPLICATE_PAYMENT, ORDER_ID
 from shop_contract.intents import CHECKOUT_EXPIRED
 
@@ -198,6 +199,7 @@ class StripeWebhook:
         if isinstance(mapped, Skipped):
             return mapped.reason
         outcome = "triggered"
+        await index_event(self.store, mapped)
         if mapped.fulfilment_key:
             if not await asyncio.to_thread(
                 self.store.stripe.claim_fulfilment, mapped.fulfilment_key, event_id

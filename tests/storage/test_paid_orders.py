@@ -46,10 +46,11 @@ def test_refunds_only_go_up_whatever_order_the_events_come_in(backend: Backend) 
     anna, boris = backend.customer_id("anna"), backend.customer_id("boris")
     order_id = f"ORD-{backend.tag}"
     store.paid_orders.record_paid(anna, order_id, "cs_1", "pi_1", "eur", 2580)
-    assert store.paid_orders.record_refunded(anna, order_id, 1000)
-    assert not store.paid_orders.record_refunded(anna, order_id, 500)  # an older event
-    assert not store.paid_orders.record_refunded(boris, order_id, 2580)  # not theirs
-    assert store.paid_orders.record_refunded(anna, order_id, 2580)
+    assert store.paid_orders.record_refunded(anna, order_id, "pi_1", 1000)
+    assert not store.paid_orders.record_refunded(anna, order_id, "pi_1", 500)  # an older event
+    assert not store.paid_orders.record_refunded(boris, order_id, "pi_1", 2580)  # not theirs
+    assert not store.paid_orders.record_refunded(anna, order_id, "pi_dup", 2580)  # a duplicate
+    assert store.paid_orders.record_refunded(anna, order_id, "pi_1", 2580)
     refunded = store.paid_orders.get(order_id)
     assert refunded is not None and refunded.wholly_refunded and refunded.refundable == 0
 
@@ -59,8 +60,10 @@ def test_listings_and_moves(backend: Backend) -> None:
     anna = backend.customer_id("anna")
     ids = [f"ORD-{backend.tag}-{n}" for n in range(4)]
     for order_id in ids:
-        store.paid_orders.record_paid(anna, order_id, f"cs_{order_id}", None, "eur", 1000)
-    store.paid_orders.record_refunded(anna, ids[3], 1000)
+        store.paid_orders.record_paid(
+            anna, order_id, f"cs_{order_id}", f"pi_{order_id}", "eur", 1000
+        )
+    store.paid_orders.record_refunded(anna, ids[3], f"pi_{ids[3]}", 1000)
     first = store.paid_orders.get(ids[0])
     assert first is not None
     assert store.paid_orders.move(first, Fulfilment.SHIPPED, "DHL", TRACKING)
