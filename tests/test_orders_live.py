@@ -137,3 +137,24 @@ def test_the_api_refuses_a_missing_or_wrong_token_and_bad_requests(
     assert requests.post(f"{base}/ORD-AAAAAAAA/cancel", headers=good, timeout=10).status_code == 404
     bad = requests.post(f"{base}/ORD-AAAAAAAA/ship", headers=good, data=b"[1]", timeout=10)
     assert bad.status_code == 400
+
+
+def test_the_sandbox_staff_panel_ships_and_refunds(live_sandbox: Sandbox) -> None:
+    """The chat page's staff panel, through the shop inbox's relay to the orders API (the
+    page never holds the token)."""
+    jon = live_sandbox.customer("Jon")
+    order, _ = paid_order(jon)
+    panel = f"{live_sandbox.page}/api/staff/orders"
+    listed = requests.get(panel, timeout=10).json()["orders"]
+    assert [o["fulfilment"] for o in listed if o["order_id"] == order] == ["unfulfilled"]
+    shipped = requests.post(
+        f"{panel}/{order}/ship", json={"carrier": "GLS", "tracking_url": TRACKING}, timeout=10
+    )
+    assert shipped.status_code == 200, shipped.text
+    assert "on its way with GLS" in shown(jon.next(3))
+    mistake = requests.post(f"{panel}/{order}/refund", json={"amount": None}, timeout=10)
+    assert mistake.status_code == 400  # a lost amount is not "refund everything"
+    refunded = requests.post(f"{panel}/{order}/refund", json={}, timeout=30)
+    assert refunded.status_code == 200, refunded.text
+    assert "refunded" in shown(jon.next(4))
+    assert len(jon.wait(5, settle=True)) == 5

@@ -87,6 +87,8 @@ class OrdersApi:
                 key = request.headers.get("Idempotency-Key")
                 if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
                     raise OrderRequestError("Idempotency-Key: 1 to 64 letters, digits, '-' or '_'")
+                if "amount" in body and body["amount"] is None:  # not "all": a mistake
+                    raise OrderRequestError("amount: leave it out to refund all that is left")
                 answer = await self.desk.refund(order_id, body.get("amount"), key)
         except OrderRequestError as error:
             return refused(error)
