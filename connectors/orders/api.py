@@ -25,12 +25,17 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.edge.json_body import parse_json
-from connectors.orders.desk import OrderRequestError, OrdersDesk
+from connectors.edge.limits import read_body_within
+from connectors.orders.desk import OrderRequestError, OrdersDesk, Trigger
+from connectors.orders.refunds import Refunds
+from connectors.settings import OrdersSettings
+from connectors.storage.store import ConnectorStore
 from shop_contract.bearer import bearer_refusal
 
 MAX_BODY_BYTES = 16 * 1024
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 ORDER_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ACTIONS = ("ship", "deliver", "refund")
 
 
 def body_of(request: Request) -> dict[str, Any]:
@@ -65,6 +70,20 @@ class OrdersApi:
             )
         return None
 
+    async def get(self, request: Request) -> HTTPResponse:
+        """GET /orders, once authenticated."""
+        return self.refusal(request) or await self.listing(request)
+
+    async def post(self, request: Request, order_id: str, action: str) -> HTTPResponse:
+        """POST /orders/<order_id>/<action> (a streamed body), once authenticated."""
+        if refusal := self.refusal(request):
+            return refusal
+        if action not in ACTIONS:
+            return response.json({"error": "not found"}, status=404)
+        if not await read_body_within(request, MAX_BODY_BYTES):
+            return response.json({"error": "body too large"}, status=413)
+        return await self.act(request, order_id, action)
+
     async def listing(self, request: Request) -> HTTPResponse:
         try:
             orders = await self.desk.listing(request.args.get("status", "paid"))
@@ -97,3 +116,14 @@ class OrdersApi:
 
 def refused(error: OrderRequestError) -> HTTPResponse:
     return response.json({"error": str(error)}, status=error.status)
+
+
+def orders_api(settings: OrdersSettings, store: ConnectorStore, trigger: Trigger) -> OrdersApi:
+    """The orders API as the settings make it: off without a token, no refunds without a
+    Stripe key."""
+    refunds = (
+        Refunds(settings.stripe_secret_key, settings.stripe_api_base)
+        if settings.stripe_secret_key
+        else None
+    )
+    return OrdersApi(settings.token, OrdersDesk(store, refunds, trigger))

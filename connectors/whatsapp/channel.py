@@ -50,10 +50,7 @@ from connectors.jobs.outbox import OutboxWorker
 from connectors.jobs.recovery import Recovery, Replayable
 from connectors.jobs.retention import expire_bodies_forever
 from connectors.metrics import FLOW_RESPONSE_SECONDS, WEBHOOK_REQUESTS
-from connectors.orders.api import MAX_BODY_BYTES as ORDERS_MAX_BODY_BYTES
-from connectors.orders.api import OrdersApi
-from connectors.orders.desk import OrdersDesk
-from connectors.orders.refunds import Refunds
+from connectors.orders.api import orders_api
 from connectors.orders.turns import FulfilmentTurns
 from connectors.rasa_patches.install import install as install_rasa_patches
 from connectors.settings import (
@@ -225,14 +222,8 @@ class WhatsAppInput(InputChannel):
         self.recovery = Recovery(
             store, settings.replay_lease_seconds, settings.replay_interval_seconds
         )
-        orders = orders or OrdersSettings()
         self.fulfilment = FulfilmentTurns(self.queues, self.outputs.notification_output)
-        refunds = (
-            Refunds(orders.stripe_secret_key, orders.stripe_api_base)
-            if orders.stripe_secret_key
-            else None
-        )
-        self.orders = OrdersApi(orders.token, OrdersDesk(store, refunds, self.fulfilment.trigger))
+        self.orders = orders_api(orders or OrdersSettings(), store, self.fulfilment.trigger)
         self.reminders = ReminderSweep(
             store,
             self.queues,
@@ -300,16 +291,10 @@ class WhatsAppInput(InputChannel):
             return self.operator.refusal(request) or await self.operator.resume(ref)
 
         async def orders(request: Request) -> HTTPResponse:
-            return self.orders.refusal(request) or await self.orders.listing(request)
+            return await self.orders.get(request)
 
         async def order_action(request: Request, order_id: str, action: str) -> HTTPResponse:
-            if refusal := self.orders.refusal(request):
-                return refusal
-            if action not in ("ship", "deliver", "refund"):
-                return response.json({"error": "not found"}, status=404)
-            if not await read_body_within(request, ORDERS_MAX_BODY_BYTES):
-                return response.json({"error": "body too large"}, status=413)
-            return await self.orders.act(request, order_id, action)
+            return await self.orders.post(request, order_id, action)
 
         async def refuse_unsafe_server(app: Any, _: Any) -> None:
             check_server(app, MAX_BODY_BYTES)  # the messages webhook's is the largest body
