@@ -6,14 +6,16 @@ the refunds asked for, and the API refuses a missing or wrong token."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import requests
 
+from connectors.storage.opening import open_store
 from scripts import orders_cli
-from tests.support.sandbox_client import Customer, Sandbox, checkout, link_of, shown
+from tests.support.sandbox_client import Customer, Sandbox, checkout, kind, link_of, shown
 
 pytestmark = pytest.mark.live  # every test here talks to the running bot
 
@@ -99,6 +101,8 @@ def test_ship_deliver_and_refund_each_tell_the_customer_once(
         code, out = cli("refund", order, "--amount", "500", "--key", "ida-part-1")
         assert code == 0, out
     assert "refunded €5.00 for order" in shown(ida.next(6))
+    code, out = cli("refund", order, "--amount", "600", "--key", "ida-part-1")
+    assert code == 1 and "(409)" in out and "Idempotency-Key" in out  # Stripe refused it
     code, out = cli("refund", order, "--amount", "1.50")
     assert code == 2 and "minor units" in out  # argparse: no decimals, nothing sent
     code, out = cli("refund", order, "--amount", str(total))
@@ -158,3 +162,27 @@ def test_the_sandbox_staff_panel_ships_and_refunds(live_sandbox: Sandbox) -> Non
     assert refunded.status_code == 200, refunded.text
     assert "refunded" in shown(jon.next(4))
     assert len(jon.wait(5, settle=True)) == 5
+
+
+def test_outside_the_24_hour_window_the_shipment_goes_as_the_template(
+    live_sandbox: Sandbox, cli: Run
+) -> None:
+    kim = live_sandbox.customer("Kim")
+    order, _ = paid_order(kim)
+    workdir = live_sandbox.bot.logs[0].parent  # the bot's database is there
+    store = open_store(f"sqlite:///{workdir / 'bot.db'}")
+    try:
+        with store.engine.begin() as connection:
+            connection.exec_driver_sql(
+                "update wa_customers set last_inbound_at = ? where customer_pseudonym = ?",
+                (time.time() - 2 * 24 * 3600, store.keys.pseudonym(kim.wa_id)),
+            )
+    finally:
+        store.engine.dispose()
+    assert cli("ship", order, "--carrier", "DHL", "--tracking-url", TRACKING)[0] == 0
+    template = kim.next(3)
+    assert kind(template) == "template" and template["body"]["template"]["name"] == "order_update"
+    assert f"order {order} is on its way with DHL" in shown(template) and TRACKING in shown(
+        template
+    )
+    assert len(kim.wait(4, settle=True)) == 4
