@@ -36,6 +36,7 @@ from shop_contract.env_settings import (
     seconds,
     secret_list,
 )
+from shop_contract.links import is_customer_link
 from shop_contract.meta_catalog import read_catalog_id
 
 DEFAULT_GRAPH_API_BASE = "https://graph.facebook.com/v23.0"
@@ -280,9 +281,16 @@ class OrdersSettings(MaskedRepr):
     def _token(cls, value: str | None) -> str | None:
         return value and long_secrets((value,))[0]
 
-    @validator("stripe_api_base", "api_url")
+    @validator("stripe_api_base")
     def _base_url(cls, value: str) -> str:
         return http_url(value).rstrip("/")
+
+    @validator("api_url")
+    def _api_url(cls, value: str) -> str:
+        """The token goes with every call: https, or plain http only to this machine."""
+        if not is_customer_link(value):
+            raise ValueError("https, or http to 127.0.0.1/localhost only (the token goes with it)")
+        return value.rstrip("/")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> OrdersSettings:

@@ -206,3 +206,6 @@ def test_the_cli_needs_a_token_and_a_running_bot(
     with pytest.raises(SystemExit):
         orders_cli.main(["refund", "ORD-PAID0001", "--amount", "12.50"])
     assert "no decimal point" in capsys.readouterr().err
+    monkeypatch.setenv("ORDERS_API_URL", "http://shop.example/webhooks/whatsapp/orders")
+    assert orders_cli.main(["list"]) == 2  # the token would travel in clear
+    assert "ORDERS_API_URL" in capsys.readouterr().err
