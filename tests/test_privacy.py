@@ -47,6 +47,7 @@ from sandbox.processes import ROOT
 from scripts.outbox_cli import main as outbox_cli
 from scripts.privacy_cli import main as privacy_main
 from shop_contract.env_settings import ConfigError
+from shop_contract.fulfilment import Fulfilment
 from tests.support import redis_server
 from tests.support.at_rest import found_in_sqlite_files, found_in_tables
 from tests.support.postgres import temporary_database
@@ -168,6 +169,9 @@ def connector_rows(store: ConnectorStore, customer: str) -> None:
     store.handovers.end(handover.ref, "staff")  # (one open hand-over per customer at most)
     store.reminders.schedule(customer, f"ORD-{tag}", f"cs_{tag}", time.time() - 1)
     store.paid_orders.record_paid(customer, f"ORD-{tag}", f"cs_{tag}", f"pi_{tag}", "eur", 990)
+    paid = store.paid_orders.get(f"ORD-{tag}")
+    assert paid is not None
+    store.paid_orders.move(paid, Fulfilment.SHIPPED, "DHL", f"https://track.example/{tag}")
 
 
 def test_nothing_personal_is_stored_in_clear(database_url: str) -> None:
@@ -591,7 +595,7 @@ def test_rows_of_the_old_form_stop_start_up_until_reencrypt_binds_them(database_
     _, store = two_customers(database_url)
     before = {customer: export_customer(store, customer) for customer in (ANNA, BORIS)}
     to_old_form(database_url)
-    assert old_form_values(database_url) == 26  # every sealed value: 13 per customer
+    assert old_form_values(database_url) == 28  # every sealed value: 14 per customer
 
     with pytest.raises(StoredDataError, match=r"old form.*make privacy ARGS=reencrypt"):
         open_store(database_url, KeyRing.parse(KEY_1))

@@ -6,8 +6,8 @@ paid for an order (the first one, the one that confirms it) adds the order; each
 operator's requests (connectors/orders/) read it and move its fulfilment state with a
 compare-and-set, so two operators (or replicas) cannot both move one order.
 
-Customers are sealed like everywhere else; operators see an order id and a log reference,
-never a number.
+Customers are sealed like everywhere else, and so are tracking links (a carrier's page shows
+where a parcel goes); operators see an order id and a log reference, never a number.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from connectors.storage.schema import paid_orders
-from connectors.storage.sealing import Sealer
+from connectors.storage.sealing import Sealer, binding, row_identity
 from shop_contract.fulfilment import Fulfilment
 
 logger = logging.getLogger(__name__)
@@ -159,18 +159,24 @@ class PaidOrders:
         read (another request moved it first)."""
         now = time.time()
         values: dict[str, Any] = {"fulfilment": state.value, "updated_at": now}
-        if state == Fulfilment.SHIPPED:
-            values.update(carrier=carrier, tracking_url=tracking_url, shipped_at=now)
-        else:
-            values.update(delivered_at=now)
-        query = (
-            paid_orders.update()
-            .where(paid_orders.c.order_id == order.order_id)
-            .where(paid_orders.c.fulfilment == order.fulfilment.value)
-            .where(paid_orders.c.updated_at == order.updated_at)
-            .values(**values)
-        )
+        mine = paid_orders.c.order_id == order.order_id
         with self.engine.begin() as connection:
+            pseudonym = connection.execute(
+                sa.select(paid_orders.c.customer_pseudonym).where(mine)
+            ).scalar()
+            if state == Fulfilment.SHIPPED:
+                row = binding(order.order_id, pseudonym)
+                sealed = self.sealer.seal(paid_orders, "tracking_url", row, tracking_url)
+                values.update(carrier=carrier, tracking_url=sealed, shipped_at=now)
+            else:
+                values.update(delivered_at=now)
+            query = (
+                paid_orders.update()
+                .where(mine)
+                .where(paid_orders.c.fulfilment == order.fulfilment.value)
+                .where(paid_orders.c.updated_at == order.updated_at)
+                .values(**values)
+            )
             changed: int = connection.execute(query).rowcount
         return changed == 1
 
@@ -189,7 +195,12 @@ class PaidOrders:
                 row.amount_refunded,
                 Fulfilment(row.fulfilment),
                 row.carrier,
-                row.tracking_url,
+                self.sealer.open(
+                    paid_orders,
+                    "tracking_url",
+                    row_identity(paid_orders, row._mapping),
+                    row.tracking_url,
+                ),
                 row.paid_at,
                 row.updated_at,
             )

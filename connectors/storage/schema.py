@@ -192,7 +192,7 @@ paid_orders = sa.Table(
     sa.Column("amount_refunded", sa.Integer, nullable=False, default=0),  # cumulative
     sa.Column("fulfilment", sa.String(16), nullable=False),  # shop_contract.fulfilment
     sa.Column("carrier", sa.String(64), nullable=True),
-    sa.Column("tracking_url", sa.String(512), nullable=True),
+    sa.Column("tracking_url", sa.Text, nullable=True),  # sealed: a parcel's page names places
     sa.Column("paid_at", sa.Float, nullable=False, index=True),
     sa.Column("shipped_at", sa.Float, nullable=True),
     sa.Column("delivered_at", sa.Float, nullable=True),
@@ -209,7 +209,7 @@ SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
     "notification_outbox": ("customer_sealed", "body"),
     "handovers": ("customer_sealed",),
     "checkout_reminders": ("customer_sealed",),
-    "paid_orders": ("customer_sealed",),
+    "paid_orders": ("customer_sealed", "tracking_url"),
 }
 # The column that names a row of each of those tables: a natural key, known before the row is
 # inserted and never updated (a customer's pseudonym changes only when re-encryption

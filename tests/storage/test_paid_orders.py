@@ -86,3 +86,8 @@ def test_listings_and_moves(backend: Backend) -> None:
         "DHL",
         TRACKING,
     )
+    with store.engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(paid_orders.c.tracking_url).where(paid_orders.c.order_id == ids[0])
+        ).scalar_one()
+    assert TRACKING not in stored  # sealed
