@@ -13,13 +13,18 @@ Page API (served by the chat simulator under /api/staff):
   POST /api/staff/{ref}/reply {text} a staff reply to the customer (the operator API's)
   POST /api/staff/{ref}/resume       the bot answers the customer again
   GET  /api/staff/orders             every paid order (the orders API's `status=all`)
-  POST /api/staff/orders/{id}/{ship|deliver|refund}  relayed to the orders API as is
+  POST /api/staff/orders/{id}/{ship|deliver|refund}  relayed to the orders API, a refund
+                                     under a new Idempotency-Key per click
+
+Every POST needs the page's `X-Staff-Panel: 1` header: a form or a no-cors fetch from another
+site cannot set it (cross-site request forgery), and a CORS request asking to is refused.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -34,6 +39,7 @@ SIGNATURE_HEADER = "X-Handover-Signature"
 OPERATOR_PATH = "/webhooks/whatsapp/operator/handovers"
 ORDERS_PATH = "/webhooks/whatsapp/orders"
 ORDER_ACTIONS = ("ship", "deliver", "refund")
+PANEL_HEADER = "X-Staff-Panel"
 TIMEOUT_SECONDS = 10.0
 
 
@@ -88,6 +94,8 @@ class ShopInbox(LoopbackServer):
     async def page_api(self, request: web.Request) -> web.Response:
         """The staff panel's calls (see the module's docstring)."""
         parts = request.path.strip("/").split("/")[2:]
+        if request.method == "POST" and request.headers.get(PANEL_HEADER) != "1":
+            return web.json_response({"error": f"missing {PANEL_HEADER} header"}, status=403)
         if request.method == "GET" and not parts:
             return web.json_response({"events": self.received(), "connected": bool(self.bot_url)})
         if parts[:1] == ["orders"]:
@@ -113,7 +121,8 @@ class ShopInbox(LoopbackServer):
             except ValueError:
                 return web.json_response({"error": "the body must be JSON"}, status=400)
             path = f"{ORDERS_PATH}/{parts[0]}/{parts[1]}"
-            status, answer = await self.call("POST", path, body, self.orders_token)
+            key = str(uuid.uuid4()) if parts[1] == "refund" else None
+            status, answer = await self.call("POST", path, body, self.orders_token, key)
         else:
             return web.json_response({"error": f"no such endpoint: {request.path}"}, status=404)
         return web.json_response(answer, status=status)
@@ -123,12 +132,15 @@ class ShopInbox(LoopbackServer):
         return await self.call("POST", f"{OPERATOR_PATH}/{ref}/{action}", body, self.operator_token)
 
     async def call(
-        self, method: str, path: str, body: Any, token: str
+        self, method: str, path: str, body: Any, token: str, key: str | None = None
     ) -> tuple[int, dict[str, Any]]:
-        """One call to the bot: (its status, its JSON answer)."""
+        """One call to the bot (with `key` as its Idempotency-Key): (its status, its JSON
+        answer)."""
         if self.bot_url is None:
             return 503, {"error": "the bot is not connected yet"}
         headers = {"Authorization": f"Bearer {token}"}
+        if key is not None:
+            headers["Idempotency-Key"] = key
         timeout = aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,

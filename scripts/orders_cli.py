@@ -6,7 +6,9 @@
     ship <order> --carrier DHL --tracking-url https://…
     deliver <order>
     refund <order> [--amount 500] [--key K]  all that is left, or AMOUNT in minor units
-                                             (500 = 5.00); --key makes a retry the same refund
+                                             (500 = 5.00), under a new random key (printed
+                                             when the outcome is unclear); --key K repeats
+                                             the refund made under K, never a second one
 
 A client of the running bot's orders API (ORDERS_API_URL, default the local Rasa server;
 ORDERS_API_TOKEN; ENV_FILE or `.env` included): shipping and delivery must run a turn in the
@@ -24,14 +26,29 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from actions.orders.money import format_amount
+from connectors.orders.refunds import REFUND_WORST_CASE_SECONDS
 from connectors.settings import OrdersSettings
 from shop_contract.env_settings import ConfigError, load_env_file
 
-TIMEOUT_SECONDS = 60.0  # a refund waits for Stripe, with its retries
+# A refund waits for Stripe, with its retries: longer than the server can take, so the answer
+# is not lost to a timeout while the refund goes through.
+TIMEOUT_SECONDS = REFUND_WORST_CASE_SECONDS + 15.0
+
+
+class NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Refuses to follow redirects: urllib would send the bearer token to wherever a
+    Location header points. A 3xx comes back as an HTTPError, reported as an error."""
+
+    def redirect_request(self, *_: Any) -> None:
+        return None
+
+
+OPENER = urllib.request.build_opener(NoRedirects)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -108,9 +125,11 @@ def call(
         settings.api_url + path, data=data, headers=headers, method=method
     )
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as answer:  # noqa: S310
+        with OPENER.open(request, timeout=TIMEOUT_SECONDS) as answer:
             return answer.status, json.loads(answer.read() or b"{}")
     except urllib.error.HTTPError as error:
+        if 300 <= error.code < 400:
+            return error.code, {"error": "the orders API answered with a redirect (not followed)"}
         try:
             return error.code, json.loads(error.read() or b"{}")
         except ValueError:
@@ -127,7 +146,7 @@ def request_of(arguments: argparse.Namespace) -> tuple[str, str, dict[str, Any] 
         return "POST", path, body, None
     if arguments.command == "refund":
         body = {} if arguments.amount is None else {"amount": arguments.amount}
-        return "POST", path, body, arguments.key
+        return "POST", path, body, arguments.key or str(uuid.uuid4())
     return "POST", path, {}, None
 
 
@@ -146,16 +165,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    method, path, body, key = request_of(arguments)
+    retry = f"; repeat with --key {key} to retry safely" if arguments.command == "refund" else ""
     try:
-        status, answer = call(settings, *request_of(arguments))
+        status, answer = call(settings, method, path, body, key)
     except OSError as error:
+        if isinstance(getattr(error, "reason", error), TimeoutError):
+            print(
+                f"{name}: no answer within {TIMEOUT_SECONDS:.0f} s: it may have been done" + retry,
+                file=sys.stderr,
+            )
+            return 2
         print(
-            f"{name}: cannot reach the bot at {settings.api_url} ({error}); is it running?",
+            f"{name}: cannot reach the bot at {settings.api_url} ({error}); is it running?" + retry,
             file=sys.stderr,
         )
         return 2
-    if status >= 400:
-        print(f"{name}: refused ({status}): {answer.get('error', answer)}", file=sys.stderr)
+    if status >= 300:
+        said = answer.get("error", answer)
+        print(f"{name}: refused ({status}): {said}{retry}", file=sys.stderr)
         return 1
     now = time.time()
     if arguments.command == "list":
@@ -166,7 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         refund = answer["refund"]
         print(
             f"{arguments.order}: refund of {format_amount(refund['amount'], answer['currency'])} "
-            f"{refund['status']} ({refund['id']}); the customer is told when Stripe confirms it"
+            f"{refund['status']} ({refund['id']})"
+            + ("; it had been made already" if answer.get("repeated") else "")
+            + "; the customer is told when Stripe confirms it"
         )
     else:
         print(f"{arguments.order}: {line(answer, now)}; the customer is being told")

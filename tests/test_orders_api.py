@@ -147,8 +147,11 @@ def test_refusals_say_why_and_change_nothing(store: ConnectorStore) -> None:
     )
     raw = FakeRequest(b"{nope", {"Authorization": f"Bearer {TOKEN}"})
     assert answer(asyncio.run(api.act(raw, "ORD-PAID0001", "ship")))[0] == 400  # type: ignore[arg-type]
-    assert act("ORD-PAID0001", "refund")[0] == 503  # no Stripe key here
-    assert act("ORD-PAID0001", "refund", {"amount": None})[0] == 400
+    keyed = {"Idempotency-Key": "k1"}
+    assert act("ORD-PAID0001", "refund", {}, **keyed)[0] == 503  # no Stripe key here
+    status, said = act("ORD-PAID0001", "refund")
+    assert status == 400 and "needs an Idempotency-Key" in said
+    assert act("ORD-PAID0001", "refund", {"amount": None}, **keyed)[0] == 400
     assert act("ORD-PAID0001", "refund", {}, **{"Idempotency-Key": "not ok!"})[0] == 400
     assert turns.asked == []
     order = store.paid_orders.get("ORD-PAID0001")
@@ -163,12 +166,14 @@ def test_refusals_say_why_and_change_nothing(store: ConnectorStore) -> None:
 
     desk = OrdersDesk(store, object(), turns.trigger)  # type: ignore[arg-type]  # "a key"
     with pytest.raises(Exception, match="is a subscription") as refused:
-        asyncio.run(desk.refund("ORD-SUBSCRIP", None, None))
+        asyncio.run(desk.refund("ORD-SUBSCRIP", None, "k1"))
     assert getattr(refused.value, "status", None) == 409
     with pytest.raises(Exception, match="above 0"):
-        asyncio.run(desk.refund("ORD-PAID0001", 0, None))
+        asyncio.run(desk.refund("ORD-PAID0001", 0, "k1"))
     with pytest.raises(Exception, match="2580 of 2580 eur minor units left to refund, asked 9999"):
-        asyncio.run(desk.refund("ORD-PAID0001", 9999, None))
+        asyncio.run(desk.refund("ORD-PAID0001", 9999, "k1"))
+    with pytest.raises(Exception, match="needs an Idempotency-Key"):
+        asyncio.run(desk.refund("ORD-PAID0001", 500, None))
 
 
 def test_shipments_are_keyed_by_their_details_and_refunds_by_request(store: ConnectorStore) -> None:
@@ -187,8 +192,7 @@ def test_shipments_are_keyed_by_their_details_and_refunds_by_request(store: Conn
     )
     order = store.paid_orders.get("ORD-PAID0001")
     assert order is not None and outbox_origin(order, Fulfilment.SHIPPED) == origins[2]
-    assert refund_key(order, 500, None) == "orders-refund-ORD-PAID0001-500-after-0"
-    assert refund_key(order, 500, "k1") == "orders-refund-ORD-PAID0001-key-k1"
+    assert refund_key("ORD-PAID0001", "k1") == "orders-refund-ORD-PAID0001-key-k1"
 
 
 def test_the_cli_needs_a_token_and_a_running_bot(

@@ -97,9 +97,10 @@ def test_ship_deliver_and_refund_each_tell_the_customer_once(
     assert code == 1 and "(409)" in out  # delivered: never back to shipped
     assert len(ida.wait(6, settle=True)) == 6
 
-    for _ in range(2):  # the same request twice (a retry): one refund
+    for repeated in (False, True):  # the same request twice (a retry): one refund
         code, out = cli("refund", order, "--amount", "500", "--key", "ida-part-1")
         assert code == 0, out
+        assert ("it had been made already" in out) == repeated  # Stripe's Idempotent-Replayed
     assert "refunded €5.00 for order" in shown(ida.next(6))
     code, out = cli("refund", order, "--amount", "600", "--key", "ida-part-1")
     assert code == 1 and "(409)" in out and "Idempotency-Key" in out  # Stripe refused it
@@ -136,6 +137,8 @@ def test_the_api_refuses_a_missing_or_wrong_token_and_bad_requests(
     good = {"Authorization": f"Bearer {token}"}
     assert requests.get(base, headers=good, timeout=10).json()["orders"] is not None
     assert requests.get(f"{base}?status=lost", headers=good, timeout=10).status_code == 400
+    keyless = requests.post(f"{base}/ORD-AAAAAAAA/refund", headers=good, timeout=10)
+    assert keyless.status_code == 400 and "Idempotency-Key" in keyless.json()["error"]
     unknown = requests.post(f"{base}/ORD-AAAAAAAA/deliver", headers=good, timeout=10)
     assert unknown.status_code == 404
     assert requests.post(f"{base}/ORD-AAAAAAAA/cancel", headers=good, timeout=10).status_code == 404
@@ -151,15 +154,20 @@ def test_the_sandbox_staff_panel_ships_and_refunds(live_sandbox: Sandbox) -> Non
     panel = f"{live_sandbox.page}/api/staff/orders"
     listed = requests.get(panel, timeout=10).json()["orders"]
     assert [o["fulfilment"] for o in listed if o["order_id"] == order] == ["unfulfilled"]
-    shipped = requests.post(
-        f"{panel}/{order}/ship", json={"carrier": "GLS", "tracking_url": TRACKING}, timeout=10
-    )
+    ship = {"carrier": "GLS", "tracking_url": TRACKING}
+    forged = requests.post(f"{panel}/{order}/ship", json=ship, timeout=10)
+    assert forged.status_code == 403  # another site's form or fetch cannot add the header
+    page = {"X-Staff-Panel": "1"}
+    shipped = requests.post(f"{panel}/{order}/ship", json=ship, headers=page, timeout=10)
     assert shipped.status_code == 200, shipped.text
     assert "on its way with GLS" in shown(jon.next(3))
-    mistake = requests.post(f"{panel}/{order}/refund", json={"amount": None}, timeout=10)
+    mistake = requests.post(
+        f"{panel}/{order}/refund", json={"amount": None}, headers=page, timeout=10
+    )
     assert mistake.status_code == 400  # a lost amount is not "refund everything"
-    refunded = requests.post(f"{panel}/{order}/refund", json={}, timeout=30)
+    refunded = requests.post(f"{panel}/{order}/refund", json={}, headers=page, timeout=30)
     assert refunded.status_code == 200, refunded.text
+    assert refunded.json()["repeated"] is False  # the relay's key is new per click
     assert "refunded" in shown(jon.next(4))
     assert len(jon.wait(5, settle=True)) == 5
 

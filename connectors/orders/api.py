@@ -5,8 +5,10 @@
     POST /orders/<order_id>/ship      {"carrier": "DHL", "tracking_url": "https://…"}
     POST /orders/<order_id>/deliver   {}
     POST /orders/<order_id>/refund    {} for all that is left, or {"amount": 500} in minor
-                                      units (500 = 5.00); an Idempotency-Key header is the
-                                      refund's key at Stripe (connectors/orders/desk.py)
+                                      units (500 = 5.00), with an Idempotency-Key header
+                                      (required, 400 without): the same key is the same
+                                      refund, with the amount it first resolved to;
+                                      "repeated": true when it was one already
 
 Off (404 for every path) while ORDERS_API_TOKEN is unset; otherwise every request needs
 `Authorization: Bearer <token>`, compared in constant time (401 without it or with a wrong
@@ -26,7 +28,7 @@ from sanic.response import HTTPResponse
 
 from connectors.edge.json_body import parse_json
 from connectors.edge.limits import read_body_within
-from connectors.orders.desk import OrderRequestError, OrdersDesk, Trigger
+from connectors.orders.desk import MISSING_KEY, OrderRequestError, OrdersDesk, Trigger
 from connectors.orders.refunds import Refunds
 from connectors.settings import OrdersSettings
 from connectors.storage.store import ConnectorStore
@@ -104,7 +106,9 @@ class OrdersApi:
                 answer = await self.desk.deliver(order_id)
             else:
                 key = request.headers.get("Idempotency-Key")
-                if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
+                if key is None:
+                    raise OrderRequestError(MISSING_KEY)
+                if not IDEMPOTENCY_KEY.fullmatch(key):
                     raise OrderRequestError("Idempotency-Key: 1 to 64 letters, digits, '-' or '_'")
                 if "amount" in body and body["amount"] is None:  # not "all": a mistake
                     raise OrderRequestError("amount: leave it out to refund all that is left")

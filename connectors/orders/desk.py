@@ -6,8 +6,9 @@
   by order, step and tracking link. Asking again with the same details records nothing
   new and runs the turn again, which queues nothing twice: the way to be sure after a
   failure.
-- refund: all that is left, or `amount` minor units of it, of the order's own payment, with
-  an idempotency key (`refund_key`). The customer hears of it from Stripe's `charge.refunded`,
+- refund: all that is left, or `amount` minor units of it, of the order's own payment,
+  under the caller's Idempotency-Key (required; `refund_key`), recorded with the amount it
+  resolved to before Stripe is called. The customer hears of it from Stripe's `charge.refunded`,
   as for any refund, so a retried request never tells them twice. A subscription order has
   no single payment to refund: refused (the Stripe dashboard handles those).
 """
@@ -54,6 +55,12 @@ class StripeFailed(OrderRequestError):
     status = 502
 
 
+MISSING_KEY = (
+    "a refund needs an Idempotency-Key header (a new random one per refund, e.g. a UUID): "
+    "repeating the request with the same key never refunds twice"
+)
+
+
 class RefundsOff(OrderRequestError):
     status = 503
 
@@ -84,18 +91,11 @@ def outbox_origin(order: PaidOrder, state: Fulfilment) -> str:
     return f"fulfilment:{step}"
 
 
-def refund_key(order: PaidOrder, amount: int, request_key: str | None) -> str:
-    """The Stripe idempotency key of a refund request.
-
-    With the caller's Idempotency-Key: that key, per order (a retry with it is the same
-    refund; Stripe refuses it for another amount). Without: the order, the amount and what
-    was refunded before, per the index: the same request repeated before Stripe's
-    `charge.refunded` moved the index is the same refund; once it has, the index shows the
-    refund and asking again is a new one.
-    """
-    if request_key is not None:
-        return f"orders-refund-{order.order_id}-key-{request_key}"
-    return f"orders-refund-{order.order_id}-{amount}-after-{order.amount_refunded}"
+def refund_key(order_id: str, request_key: str) -> str:
+    """The Stripe idempotency key of a refund request: the caller's Idempotency-Key, per
+    order. There is no refund without one: a key the server made up from the request could
+    not tell a retry from a second refund once the first one shows in the index."""
+    return f"orders-refund-{order_id}-key-{request_key}"
 
 
 class OrdersDesk:
@@ -173,9 +173,13 @@ class OrdersDesk:
         return await self.order(order_id)
 
     async def refund(self, order_id: str, amount: Any, request_key: str | None) -> dict[str, Any]:
-        """Refunds `amount` minor units (None: all that is left) of the order's payment."""
+        """Refunds `amount` minor units (None: all that is left) of the order's payment, once
+        per `request_key`: the amount it first resolved to is recorded before Stripe is
+        called, so a retry with the key replays that refund whatever the index says by then."""
         if self.refunds is None:
             raise RefundsOff("refunds are off: STRIPE_SECRET_KEY is not set for the Rasa server")
+        if request_key is None:
+            raise OrderRequestError(MISSING_KEY)
         if amount is not None and (
             isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0
         ):
@@ -188,19 +192,35 @@ class OrdersDesk:
                 f"order {order_id} is a subscription: refund its invoices in the Stripe "
                 "dashboard, and cancel it there if it should not renew"
             )
-        wanted = order.refundable if amount is None else amount
-        if wanted <= 0 or wanted > order.refundable:
+        requests = self.store.refund_requests
+        earlier = await asyncio.to_thread(requests.get, order_id, request_key)
+        if earlier is None:
+            wanted = order.refundable if amount is None else amount
+            if wanted <= 0 or wanted > order.refundable:
+                raise OrderConflict(
+                    f"order {order_id}: {order.refundable} of {order.amount} {order.currency} "
+                    f"minor units left to refund, asked {wanted}"
+                )
+            request = await asyncio.to_thread(requests.record, order_id, request_key, wanted)
+        else:
+            request = earlier
+        if amount is not None and amount != request.amount:
             raise OrderConflict(
-                f"order {order_id}: {order.refundable} of {order.amount} {order.currency} "
-                f"minor units left to refund, asked {wanted}"
+                f"this Idempotency-Key was used for a refund of {request.amount}: use a new "
+                "key for another refund"
             )
         try:
             done: RefundDone = await self.refunds.refund(
-                order.order_id, order.payment_intent, wanted, refund_key(order, wanted, request_key)
+                order.order_id,
+                order.payment_intent,
+                request.amount,
+                refund_key(order.order_id, request_key),
             )
         except RefundRefused as refused:
             raise (OrderConflict if refused.conflict else StripeFailed)(str(refused)) from None
+        await asyncio.to_thread(requests.done, order_id, request_key, done.refund_id)
         return {
             **shown(order),
             "refund": {"id": done.refund_id, "amount": done.amount, "status": done.status},
+            "repeated": done.replayed or request.refund_id == done.refund_id,
         }

@@ -18,7 +18,13 @@ from shop_contract.stripe_metadata import ORDER_ID_KEY, STRIPE_API_VERSION
 logger = logging.getLogger(__name__)
 
 STRIPE_NETWORK_RETRIES = 2
-STRIPE_TIMEOUT_SECONDS = 20.0
+STRIPE_TIMEOUT_SECONDS = 15.0
+# The longest a refund request can take: every attempt timing out, plus the client's backoff
+# between them (at most 2 s each). `make orders` waits longer than this, and it stays under
+# Sanic's 60-second response timeout.
+REFUND_WORST_CASE_SECONDS = (STRIPE_NETWORK_RETRIES + 1) * STRIPE_TIMEOUT_SECONDS + 2.0 * (
+    STRIPE_NETWORK_RETRIES
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +32,7 @@ class RefundDone:
     refund_id: str
     amount: int
     status: str
+    replayed: bool = False  # Stripe answered with the refund made earlier under the key
 
 
 class RefundRefused(Exception):
@@ -59,7 +66,6 @@ class Refunds:
                 params={
                     "payment_intent": payment_intent,
                     "amount": amount,
-                    "reason": "requested_by_customer",
                     "metadata": {ORDER_ID_KEY: order_id},
                 },
                 options={"idempotency_key": idempotency_key},
@@ -82,7 +88,17 @@ class Refunds:
             )
             raise RefundRefused(
                 f"Stripe could not be reached or failed ({type(error).__name__}); nothing was "
-                "refunded unless Stripe says otherwise: repeat the same request to be sure",
+                "refunded unless Stripe says otherwise: repeat with the same Idempotency-Key to "
+                "be sure (never without it: that could refund twice)",
                 conflict=False,
             ) from error
-        return RefundDone(refund.id, int(refund.amount), str(refund.status))
+        return RefundDone(refund.id, int(refund.amount), str(refund.status), replayed(refund))
+
+
+def replayed(refund: stripe.StripeObject) -> bool:
+    """Whether Stripe's answer is a replay of an earlier request under the same key."""
+    answer = refund.last_response
+    if answer is None:
+        return False
+    headers = {name.lower(): value for name, value in answer.headers.items()}
+    return str(headers.get("idempotent-replayed", "")).lower() == "true"

@@ -199,6 +199,19 @@ paid_orders = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
 )
 
+# The refunds operators asked for, one per order and Idempotency-Key, written before Stripe is
+# called: a retry with the key replays the amount first chosen (for "all that is left" too),
+# never what is left by then. No customer data: an order id, a key, an amount.
+refund_requests = sa.Table(
+    "refund_requests",
+    metadata,
+    sa.Column("order_id", sa.String(64), primary_key=True),
+    sa.Column("request_key", sa.String(64), primary_key=True),
+    sa.Column("amount", sa.Integer, nullable=False),  # minor units
+    sa.Column("refund_id", sa.String(255), nullable=True),  # Stripe's, once it answered
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
+)
+
 # Every table that holds a customer's data: its pseudonym column is `customer_pseudonym`,
 # and these columns are sealed (AES-GCM, with the table, column and row as associated data).
 SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
