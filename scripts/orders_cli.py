@@ -2,7 +2,8 @@
 `make orders ARGS=…`).
 
     list [--status paid]                     waiting to ship (or shipped, delivered,
-                                             refunded, all): order, amount, state, age
+                                             refunded, all, unconfirmed): order, amount,
+                                             state, age
     ship <order> --carrier DHL --tracking-url https://…
     deliver <order>
     refund <order> [--amount 500] [--key K]  all that is left, or AMOUNT in minor units
@@ -58,8 +59,9 @@ def parser() -> argparse.ArgumentParser:
     listing.add_argument(
         "--status",
         default="paid",
-        choices=("paid", "shipped", "delivered", "refunded", "all"),
-        help="paid: waiting to ship (the default)",
+        choices=("paid", "shipped", "delivered", "refunded", "all", "unconfirmed"),
+        help="paid: waiting to ship (the default); unconfirmed: paid at Stripe, never "
+        "confirmed by the bot (look at them in the Stripe dashboard)",
     )
     ship = commands.add_parser("ship", help="mark an order shipped and tell the customer")
     ship.add_argument("order", help="the order id, e.g. ORD-7KQ2M9XA")

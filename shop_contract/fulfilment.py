@@ -15,6 +15,13 @@ from __future__ import annotations
 from enum import Enum
 from urllib.parse import urlsplit
 
+# The conversation's slots the connector reads to see whether the bot confirmed a payment:
+# every order's record (slot form) by id, and in it the Checkout Session that paid it.
+ORDERS_SLOT = "orders"
+PAID_SESSION_SLOT = "order_paid_session"
+ORDER_STATUS_SLOT = "order_status"
+CONFIRMED_STATUSES = ("paid", "partially_refunded", "refunded")  # actions/orders/states.py
+
 MAX_CARRIER_CHARACTERS = 64
 MAX_TRACKING_URL_CHARACTERS = 512
 

@@ -10,7 +10,9 @@ from actions.fulfilment_actions import ActionOrderDelivered, ActionOrderShipped
 from actions.order_actions import ActionOrderStatus
 from actions.order_history import ActionListOrders
 from actions.orders.model import Order
-from actions.orders.states import InvalidOrderMove, OrderStatus
+from actions.orders.records import ORDER_SLOTS, ORDERS_SLOT
+from actions.orders.states import PAID_STATES, InvalidOrderMove, OrderStatus
+from shop_contract import fulfilment
 from shop_contract.catalog import Catalog
 from shop_contract.fulfilment import (
     FULFILMENT_MOVES,
@@ -155,3 +157,10 @@ def test_where_is_my_order_and_my_orders_show_the_shipment(catalog: Catalog) -> 
         ActionOrderStatus(), make_tracker("check_order_status", slots=refunded.to_slots())
     )
     assert "refunded" in messages[0]["text"] and "track" not in messages[0]["text"]
+
+
+def test_the_connector_reads_the_order_slots_the_actions_write() -> None:
+    """What connectors/stripe/paid_index.py reads to see a payment confirmed."""
+    assert fulfilment.ORDERS_SLOT == ORDERS_SLOT
+    assert {fulfilment.PAID_SESSION_SLOT, fulfilment.ORDER_STATUS_SLOT} <= set(ORDER_SLOTS)
+    assert set(fulfilment.CONFIRMED_STATUSES) == {status.value for status in PAID_STATES}

@@ -77,6 +77,7 @@ def paid(
         fulfilment_key=session,
     )  # fmt: skip
     asyncio.run(index_event(store, paid_event))
+    store.paid_orders.confirm(CUSTOMER, order_id, session)  # as the bot's turn does
 
 
 def test_without_a_token_every_route_is_a_404(store: ConnectorStore) -> None:

@@ -37,6 +37,7 @@ def paid(store: ConnectorStore) -> None:
                 "currency": "eur", "payment_intent": "pi_1"}  # fmt: skip
     event = EventIntent(CUSTOMER, PAYMENT_SUCCEEDED, entities, fulfilment_key="cs_1")
     asyncio.run(index_event(store, event))
+    assert store.paid_orders.confirm(CUSTOMER, ORDER, "cs_1")  # as the bot's turn does
 
 
 def charge_refunded(store: ConnectorStore, in_all: int) -> None:

@@ -1,7 +1,8 @@
 """The orders API, under /webhooks/whatsapp/orders/:
 
     GET  /orders?status=paid          paid orders waiting to ship (also shipped, delivered,
-                                      refunded, all), oldest first
+                                      refunded, all; unconfirmed: paid at Stripe, never
+                                      confirmed by the bot, which nothing here acts on)
     POST /orders/<order_id>/ship      {"carrier": "DHL", "tracking_url": "https://…"}
     POST /orders/<order_id>/deliver   {}
     POST /orders/<order_id>/refund    {} for all that is left, or {"amount": 500} in minor

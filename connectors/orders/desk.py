@@ -78,6 +78,7 @@ def shown(order: PaidOrder) -> dict[str, Any]:
         "tracking_url": order.tracking_url,
         "paid_at": order.paid_at,
         "subscription": order.payment_intent is None,
+        "confirmed": order.confirmed,
     }
 
 
@@ -115,9 +116,17 @@ class OrdersDesk:
         ]
 
     async def order(self, order_id: str) -> PaidOrder:
+        """The indexed order, confirmed by the bot; UnknownOrder or OrderConflict if not."""
         found = await asyncio.to_thread(self.store.paid_orders.get, order_id)
         if found is None:
             raise UnknownOrder(f"no paid order {order_id}")
+        if not found.confirmed:
+            raise OrderConflict(
+                f"order {order_id} was paid at Stripe but the bot never confirmed it (a "
+                "cancelled order's payment, one that did not match the order, or an order the "
+                "conversation does not hold): see `list --status unconfirmed` and the Stripe "
+                "dashboard"
+            )
         return found
 
     async def ship(self, order_id: str, carrier: Any, tracking_url: Any) -> dict[str, Any]:

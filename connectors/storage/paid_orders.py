@@ -28,8 +28,11 @@ from shop_contract.fulfilment import Fulfilment
 
 logger = logging.getLogger(__name__)
 
-# What `list --status …` filters by: waiting to ship, on its way, delivered, refunded in full.
-LISTINGS = ("paid", "shipped", "delivered", "refunded", "all")
+# What `list --status …` filters by: waiting to ship, on its way, delivered, refunded in full,
+# every confirmed one; and paid at Stripe but never confirmed by the bot (a cancelled order
+# paid and refunded automatically, a payment that did not match its order, an order the
+# conversation does not hold), for the shop to look at.
+LISTINGS = ("paid", "shipped", "delivered", "refunded", "all", "unconfirmed")
 MAX_LISTED = 500
 
 
@@ -49,6 +52,7 @@ class PaidOrder:
     tracking_url: str | None
     paid_at: float
     updated_at: float
+    confirmed: bool = False
 
     @property
     def refundable(self) -> int:
@@ -130,6 +134,20 @@ class PaidOrders:
             changed: int = connection.execute(query).rowcount
         return changed == 1
 
+    def confirm(self, customer_id: str, order_id: str, session_id: str) -> bool:
+        """Marks the order confirmed: its conversation shows it paid by `session_id`."""
+        query = (
+            paid_orders.update()
+            .where(paid_orders.c.order_id == order_id)
+            .where(paid_orders.c.checkout_session_id == session_id)
+            .where(self.sealer.owned_by(paid_orders, customer_id))
+            .where(paid_orders.c.confirmed == sa.false())
+            .values(confirmed=True, updated_at=time.time())
+        )
+        with self.engine.begin() as connection:
+            changed: int = connection.execute(query).rowcount
+        return changed == 1
+
     def get(self, order_id: str) -> PaidOrder | None:
         """The indexed order, or None (unknown, or its customer does not open)."""
         query = sa.select(paid_orders).where(paid_orders.c.order_id == order_id)
@@ -140,6 +158,9 @@ class PaidOrders:
         if status not in LISTINGS:
             raise ValueError(f"status must be one of {', '.join(LISTINGS)}")
         query = sa.select(paid_orders).order_by(paid_orders.c.paid_at).limit(MAX_LISTED)
+        if status == "unconfirmed":
+            return list(self._opened(query.where(paid_orders.c.confirmed == sa.false())))
+        query = query.where(paid_orders.c.confirmed == sa.true())
         not_refunded = paid_orders.c.amount_refunded < paid_orders.c.amount
         if status == "refunded":
             query = query.where(sa.not_(not_refunded))
@@ -203,4 +224,5 @@ class PaidOrders:
                 ),
                 row.paid_at,
                 row.updated_at,
+                bool(row.confirmed),
             )

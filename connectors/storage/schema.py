@@ -191,6 +191,9 @@ paid_orders = sa.Table(
     sa.Column("amount", sa.Integer, nullable=False),  # charged, minor units
     sa.Column("amount_refunded", sa.Integer, nullable=False, default=0),  # cumulative
     sa.Column("fulfilment", sa.String(16), nullable=False),  # shop_contract.fulfilment
+    # Set once the conversation shows the order paid by this session (the bot confirmed the
+    # payment): the shop ships and refunds only confirmed orders.
+    sa.Column("confirmed", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
     sa.Column("carrier", sa.String(64), nullable=True),
     sa.Column("tracking_url", sa.Text, nullable=True),  # sealed: a parcel's page names places
     sa.Column("paid_at", sa.Float, nullable=False, index=True),

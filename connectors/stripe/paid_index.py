@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from connectors.storage.store import ConnectorStore
 from connectors.stripe.events import EventIntent
@@ -22,6 +23,12 @@ from shop_contract.entities import (
     CURRENCY,
     ORDER_ID,
     PAYMENT_INTENT,
+)
+from shop_contract.fulfilment import (
+    CONFIRMED_STATUSES,
+    ORDER_STATUS_SLOT,
+    ORDERS_SLOT,
+    PAID_SESSION_SLOT,
 )
 from shop_contract.intents import PAYMENT_SUCCEEDED, REFUNDED
 
@@ -70,3 +77,36 @@ async def index_event(store: ConnectorStore, mapped: EventIntent) -> None:
         await asyncio.to_thread(index_paid, store, mapped)
     elif mapped.intent == REFUNDED:
         await asyncio.to_thread(index_refund, store, mapped)
+
+
+def paid_in_conversation(orders: Any, order_id: str, session_id: str) -> bool:
+    """Whether the conversation's `orders` slot holds `order_id` paid by `session_id`: the
+    bot checked the payment against the order and confirmed it."""
+    record = orders.get(order_id) if isinstance(orders, dict) else None
+    return (
+        isinstance(record, dict)
+        and record.get(PAID_SESSION_SLOT) == session_id
+        and record.get(ORDER_STATUS_SLOT) in CONFIRMED_STATUSES
+    )
+
+
+async def confirm_paid(store: ConnectorStore, agent: Any, mapped: EventIntent) -> None:
+    """After a paid session's turn (or on its replay): marks the indexed order confirmed when
+    the customer's conversation shows it paid by this session. A payment the bot refused (a
+    cancelled order's, refunded; one not matching its order; an order it does not hold)
+    stays unconfirmed: listed apart, never shipped or refunded from the index."""
+    order_id, session_id = mapped.entities.get(ORDER_ID), mapped.entities.get(CHECKOUT_SESSION_ID)
+    if mapped.intent != PAYMENT_SUCCEEDED or not isinstance(order_id, str):
+        return
+    if not isinstance(session_id, str):
+        return
+    tracker = await agent.tracker_store.retrieve(mapped.customer_id)
+    orders = tracker.get_slot(ORDERS_SLOT) if tracker is not None else None
+    if paid_in_conversation(orders, order_id, session_id):
+        await asyncio.to_thread(store.paid_orders.confirm, mapped.customer_id, order_id, session_id)
+    else:
+        logger.warning(
+            "paid order %s left unconfirmed: the conversation does not show it paid by its "
+            'session; see `make orders ARGS="list --status unconfirmed"`',
+            order_id,
+        )

@@ -46,7 +46,7 @@ from connectors.stripe.events import (
     recovered_from_of,
     recovery_record,
 )
-from connectors.stripe.paid_index import index_event
+from connectors.stripe.paid_index import confirm_paid, index_event
 from shop_contract.entities import DUPLICATE_PAYMENT, ORDER_ID
 from shop_contract.intents import CHECKOUT_EXPIRED
 
@@ -204,12 +204,14 @@ class StripeWebhook:
             if not await asyncio.to_thread(
                 self.store.stripe.claim_fulfilment, mapped.fulfilment_key, event_id
             ):
+                await confirm_paid(self.store, agent, mapped)  # a replay after a crash
                 return "already_fulfilled"
             if not await self.first_payment_of_order(mapped):
                 mapped = replace(mapped, entities={**mapped.entities, DUPLICATE_PAYMENT: True})
                 outcome = "duplicate_payment"
         async with watch_actions():  # a failed action leaves the event for a replay
             await trigger_external(agent, mapped, self.make_output(outbox_origin(event_id, mapped)))
+        await confirm_paid(self.store, agent, mapped)
         return outcome
 
     async def first_payment_of_order(self, mapped: EventIntent) -> bool:

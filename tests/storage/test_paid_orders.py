@@ -58,11 +58,15 @@ def test_refunds_only_go_up_whatever_order_the_events_come_in(backend: Backend) 
 def test_listings_and_moves(backend: Backend) -> None:
     store = backend.store()
     anna = backend.customer_id("anna")
-    ids = [f"ORD-{backend.tag}-{n}" for n in range(4)]
+    ids = [f"ORD-{backend.tag}-{n}" for n in range(5)]
     for order_id in ids:
         store.paid_orders.record_paid(
             anna, order_id, f"cs_{order_id}", f"pi_{order_id}", "eur", 1000
         )
+    for order_id in ids[:4]:  # the bot confirmed these payments, not the last one
+        assert store.paid_orders.confirm(anna, order_id, f"cs_{order_id}")
+    assert not store.paid_orders.confirm(anna, ids[4], "cs_another")  # not the session indexed
+    assert not store.paid_orders.confirm(backend.customer_id("ben"), ids[4], f"cs_{ids[4]}")
     store.paid_orders.record_refunded(anna, ids[3], f"pi_{ids[3]}", 1000)
     first = store.paid_orders.get(ids[0])
     assert first is not None
@@ -78,7 +82,8 @@ def test_listings_and_moves(backend: Backend) -> None:
     assert listed("shipped") == [ids[0]]
     assert listed("delivered") == [ids[1]]
     assert listed("refunded") == [ids[3]]
-    assert listed("all") == ids
+    assert listed("all") == ids[:4]
+    assert listed("unconfirmed") == [ids[4]]
     shipped = store.paid_orders.get(ids[0])
     assert shipped is not None
     assert (shipped.fulfilment, shipped.carrier, shipped.tracking_url) == (
