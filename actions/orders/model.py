@@ -184,8 +184,10 @@ class Order:
         self, state: Fulfilment, carrier: str | None = None, tracking_url: str | None = None
     ) -> Order:
         """Marked shipped (with carrier and tracking link) or delivered by the shop;
-        InvalidOrderMove unless it was paid and the move is forward (FULFILMENT_MOVES)."""
-        if not self.is_paid or not can_fulfil(self.fulfilment, state):
+        InvalidOrderMove unless it was paid, not refunded in full, and the move is forward
+        (FULFILMENT_MOVES)."""
+        refunded = self.status == OrderStatus.REFUNDED  # in full: nothing to send
+        if not self.is_paid or refunded or not can_fulfil(self.fulfilment, state):
             raise InvalidOrderMove(
                 f"order {self.id} cannot be marked {state.value} "
                 f"({self.status.value}, {self.fulfilment.value})"

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from connectors.storage.schema import paid_orders
+from connectors.storage.schema import paid_orders, refund_totals
 from connectors.storage.sealing import Sealer, binding, row_identity
 from shop_contract.fulfilment import Fulfilment
 
@@ -86,6 +86,15 @@ class PaidOrders:
         customer = self.sealer.customer_columns(paid_orders, order_id, customer_id)
         try:
             with self.engine.begin() as connection:
+                refunded_before = (
+                    connection.execute(
+                        sa.select(refund_totals.c.amount_refunded).where(
+                            refund_totals.c.payment_intent == payment_intent
+                        )
+                    ).scalar()
+                    if payment_intent is not None
+                    else None
+                )
                 connection.execute(
                     paid_orders.insert().values(
                         order_id=order_id,
@@ -94,7 +103,7 @@ class PaidOrders:
                         payment_intent=payment_intent,
                         currency=currency.lower(),
                         amount=amount,
-                        amount_refunded=0,
+                        amount_refunded=refunded_before or 0,  # reported before the payment
                         fulfilment=Fulfilment.UNFULFILLED.value,
                         paid_at=now,
                         updated_at=now,
@@ -115,6 +124,47 @@ class PaidOrders:
                 )
             return False
         return True
+
+    def note_refund_total(self, payment_intent: str, refunded_in_all: int) -> None:
+        """Keeps the payment's cumulative refund (raised only), for an order indexed later."""
+        now = time.time()
+        raise_it = (
+            refund_totals.update()
+            .where(refund_totals.c.payment_intent == payment_intent)
+            .where(refund_totals.c.amount_refunded < refunded_in_all)
+            .values(amount_refunded=refunded_in_all, updated_at=now)
+        )
+        for _ in range(2):  # a concurrent first insert: raise that one
+            with self.engine.begin() as connection:
+                exists = connection.execute(
+                    sa.select(refund_totals.c.payment_intent).where(
+                        refund_totals.c.payment_intent == payment_intent
+                    )
+                ).first()
+                if exists is not None:
+                    connection.execute(raise_it)
+                    return
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(
+                        refund_totals.insert().values(
+                            payment_intent=payment_intent,
+                            amount_refunded=refunded_in_all,
+                            updated_at=now,
+                        )
+                    )
+                return
+            except IntegrityError:
+                continue
+
+    def by_payment_intent(self, payment_intent: str) -> PaidOrder | None:
+        """The confirmed order paid through `payment_intent`, if indexed."""
+        query = (
+            sa.select(paid_orders)
+            .where(paid_orders.c.payment_intent == payment_intent)
+            .where(paid_orders.c.confirmed == sa.true())
+        )
+        return next(self._opened(query), None)
 
     def record_refunded(
         self, customer_id: str, order_id: str, payment_intent: str, refunded_in_all: int

@@ -186,7 +186,7 @@ paid_orders = sa.Table(
     sa.Column("customer_pseudonym", sa.String(255), nullable=False, index=True),
     sa.Column("customer_sealed", sa.Text, nullable=True),
     sa.Column("checkout_session_id", sa.String(255), nullable=False),  # the one that paid it
-    sa.Column("payment_intent", sa.String(255), nullable=True),  # none: a subscription
+    sa.Column("payment_intent", sa.String(255), nullable=True, index=True),  # none: subscription
     sa.Column("currency", sa.String(8), nullable=False),
     sa.Column("amount", sa.Integer, nullable=False),  # charged, minor units
     sa.Column("amount_refunded", sa.Integer, nullable=False, default=0),  # cumulative
@@ -200,6 +200,17 @@ paid_orders = sa.Table(
     sa.Column("shipped_at", sa.Float, nullable=True),
     sa.Column("delivered_at", sa.Float, nullable=True),
     sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+# Each payment's cumulative refund as Stripe's `charge.refunded` events report it (the
+# highest seen), whether or not its order is indexed yet: a refund reported before the
+# payment's own event is applied when the order is indexed. No customer data.
+refund_totals = sa.Table(
+    "refund_totals",
+    metadata,
+    sa.Column("payment_intent", sa.String(255), primary_key=True),
+    sa.Column("amount_refunded", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False, index=True),
 )
 
 # The refunds operators asked for, one per order and Idempotency-Key, written before Stripe is

@@ -172,6 +172,11 @@ def is_paid_session_event(event: dict[str, Any]) -> bool:
     )
 
 
+def payment_intent_of(event: dict[str, Any]) -> str | None:
+    """The PaymentIntent an event's object names (a charge's, a session's), else None."""
+    return _id_of(_dict(_dict(event.get("data")).get("object")).get("payment_intent"))
+
+
 def recovered_from_of(event: dict[str, Any]) -> str | None:
     """The expired session a Checkout Session event's session was recovered from (Stripe's
     `recovered_from`, set on the copy its recovery URL opened), else None."""

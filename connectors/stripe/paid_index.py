@@ -5,7 +5,9 @@ A paid Checkout Session indexes its order when it is the order's first paid sess
 one that confirms it; the claim is idempotent, so a replay after a crash indexes it all the
 same); a second payment of the order is refunded by the action and never indexed. A
 `charge.refunded` raises the order's cumulative refund, only for the order's own payment
-(the refund of a duplicate payment names another PaymentIntent).
+(the refund of a duplicate payment names another PaymentIntent); it is also kept by
+PaymentIntent, so a refund reported before the payment's own event is applied when the order
+is indexed.
 """
 
 from __future__ import annotations
@@ -67,7 +69,10 @@ def index_refund(store: ConnectorStore, mapped: EventIntent) -> None:
     order_id = mapped.entities.get(ORDER_ID)
     refunded = _int(mapped.entities.get(AMOUNT_REFUNDED))
     payment_intent = mapped.entities.get(PAYMENT_INTENT)
-    if isinstance(order_id, str) and refunded is not None and isinstance(payment_intent, str):
+    if refunded is None or not isinstance(payment_intent, str):
+        return
+    store.paid_orders.note_refund_total(payment_intent, refunded)  # the order may come later
+    if isinstance(order_id, str):
         store.paid_orders.record_refunded(mapped.customer_id, order_id, payment_intent, refunded)
 
 
