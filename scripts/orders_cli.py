@@ -96,7 +96,7 @@ def since(timestamp: float, now: float) -> str:
 
 
 def state_of(order: dict[str, Any]) -> str:
-    if order["amount_refunded"] >= order["amount"]:
+    if order["amount"] > 0 and order["amount_refunded"] >= order["amount"]:
         return "refunded"
     state = str(order["fulfilment"])
     if order["amount_refunded"]:

@@ -19,7 +19,7 @@ from connectors.orders.api import OrdersApi
 from connectors.orders.desk import OrdersDesk, outbox_origin, refund_key
 from connectors.storage.opening import open_store
 from connectors.storage.store import ConnectorStore
-from connectors.stripe.events import EventIntent
+from connectors.stripe.events import EventIntent, map_event
 from connectors.stripe.paid_index import index_event
 from scripts import orders_cli
 from shop_contract.fulfilment import Fulfilment
@@ -66,14 +66,19 @@ class Turns:
 
 
 def paid(
-    store: ConnectorStore, order_id: str = "ORD-PAID0001", payment_intent: str | None = "pi_1"
+    store: ConnectorStore,
+    order_id: str = "ORD-PAID0001",
+    payment_intent: str | None = "pi_1",
+    subscription: str | None = None,
+    amount: int = 2580,
 ) -> None:
     session = f"cs_{order_id}"
     paid_event = EventIntent(
         CUSTOMER,
         PAYMENT_SUCCEEDED,
-        {"order_id": order_id, "checkout_session_id": session, "amount_total": 2580,
-         "currency": "eur", **({"payment_intent": payment_intent} if payment_intent else {})},
+        {"order_id": order_id, "checkout_session_id": session, "amount_total": amount,
+         "currency": "eur", **({"payment_intent": payment_intent} if payment_intent else {}),
+         **({"subscription_id": subscription} if subscription else {})},
         fulfilment_key=session,
     )  # fmt: skip
     asyncio.run(index_event(store, paid_event))
@@ -129,7 +134,7 @@ def test_paid_sessions_and_refunds_feed_the_index_duplicates_not(store: Connecto
 
 def test_refusals_say_why_and_change_nothing(store: ConnectorStore) -> None:
     paid(store)
-    paid(store, "ORD-SUBSCRIP", payment_intent=None)
+    paid(store, "ORD-SUBSCRIP", payment_intent=None, subscription="sub_1")
     turns = Turns()
     api = OrdersApi(TOKEN, OrdersDesk(store, None, turns.trigger))
 
@@ -214,3 +219,29 @@ def test_the_cli_needs_a_token_and_a_running_bot(
     monkeypatch.setenv("ORDERS_API_URL", "http://shop.example/webhooks/whatsapp/orders")
     assert orders_cli.main(["list"]) == 2  # the token would travel in clear
     assert "ORDERS_API_URL" in capsys.readouterr().err
+
+
+def test_a_free_order_waits_to_ship_and_has_nothing_to_refund(store: ConnectorStore) -> None:
+    """A 100 % promotion code: amount_total 0, no PaymentIntent, no subscription."""
+    paid(store, "ORD-FREE0001", payment_intent=None, amount=0)
+    assert [o.order_id for o in store.paid_orders.listing("paid")] == ["ORD-FREE0001"]
+    assert store.paid_orders.listing("refunded") == []
+    turns = Turns()
+    desk = OrdersDesk(store, object(), turns.trigger)  # type: ignore[arg-type]
+    shipped = asyncio.run(desk.ship("ORD-FREE0001", "DHL", TRACKING))
+    assert (shipped["fulfilment"], shipped["subscription"]) == ("shipped", False)
+    assert [intent for _, intent, _, _ in turns.asked] == [ORDER_SHIPPED]
+    with pytest.raises(Exception, match="was free: nothing was charged") as refused:
+        asyncio.run(desk.refund("ORD-FREE0001", None, "k1"))
+    assert getattr(refused.value, "status", None) == 409
+    assert orders_cli.state_of(shipped) == "shipped"
+
+
+def test_a_paid_session_names_the_subscription_it_started() -> None:
+    session = {"id": "cs_1", "object": "checkout.session", "payment_status": "paid",
+               "mode": "subscription", "subscription": "sub_1", "payment_intent": None,
+               "amount_total": 900, "currency": "eur",
+               "metadata": {"whatsapp_user_id": CUSTOMER, "order_id": "ORD-SUBS0001"}}  # fmt: skip
+    mapped = map_event({"id": "evt_1", "type": "checkout.session.completed",
+                        "data": {"object": session}})  # fmt: skip
+    assert isinstance(mapped, EventIntent) and mapped.entities["subscription_id"] == "sub_1"

@@ -77,7 +77,7 @@ def shown(order: PaidOrder) -> dict[str, Any]:
         "carrier": order.carrier,
         "tracking_url": order.tracking_url,
         "paid_at": order.paid_at,
-        "subscription": order.payment_intent is None,
+        "subscription": order.subscription is not None,
         "confirmed": order.confirmed,
     }
 
@@ -196,11 +196,13 @@ class OrdersDesk:
                 "amount: a whole number of minor units above 0, e.g. 500 for 5.00"
             )
         order = await self.order(order_id)
-        if order.payment_intent is None:
+        if order.subscription is not None:
             raise OrderConflict(
                 f"order {order_id} is a subscription: refund its invoices in the Stripe "
                 "dashboard, and cancel it there if it should not renew"
             )
+        if order.payment_intent is None:
+            raise OrderConflict(f"order {order_id} was free: nothing was charged to refund")
         requests = self.store.refund_requests
         earlier = await asyncio.to_thread(requests.get, order_id, request_key)
         if earlier is None:

@@ -53,6 +53,7 @@ class PaidOrder:
     paid_at: float
     updated_at: float
     confirmed: bool = False
+    subscription: str | None = None  # the Subscription the session started
 
     @property
     def refundable(self) -> int:
@@ -61,7 +62,8 @@ class PaidOrder:
 
     @property
     def wholly_refunded(self) -> bool:
-        return self.amount_refunded >= self.amount
+        """All that was charged is refunded (a free order, nothing charged, is not)."""
+        return self.amount > 0 and self.amount_refunded >= self.amount
 
 
 class PaidOrders:
@@ -79,6 +81,7 @@ class PaidOrders:
         payment_intent: str | None,
         currency: str,
         amount: int,
+        subscription: str | None = None,
     ) -> bool:
         """Adds an order paid through `session_id`; False when it was indexed already (a
         re-delivered or replayed event) or its id is another customer's (logged)."""
@@ -101,6 +104,7 @@ class PaidOrders:
                         **customer,
                         checkout_session_id=session_id,
                         payment_intent=payment_intent,
+                        subscription=subscription,
                         currency=currency.lower(),
                         amount=amount,
                         amount_refunded=refunded_before or 0,  # reported before the payment
@@ -211,7 +215,10 @@ class PaidOrders:
         if status == "unconfirmed":
             return list(self._opened(query.where(paid_orders.c.confirmed == sa.false())))
         query = query.where(paid_orders.c.confirmed == sa.true())
-        not_refunded = paid_orders.c.amount_refunded < paid_orders.c.amount
+        not_refunded = sa.or_(
+            paid_orders.c.amount_refunded < paid_orders.c.amount,
+            paid_orders.c.amount == 0,  # free: nothing charged, nothing refunded
+        )
         if status == "refunded":
             query = query.where(sa.not_(not_refunded))
         elif status != "all":
@@ -275,4 +282,5 @@ class PaidOrders:
                 row.paid_at,
                 row.updated_at,
                 bool(row.confirmed),
+                row.subscription,
             )

@@ -186,7 +186,9 @@ paid_orders = sa.Table(
     sa.Column("customer_pseudonym", sa.String(255), nullable=False, index=True),
     sa.Column("customer_sealed", sa.Text, nullable=True),
     sa.Column("checkout_session_id", sa.String(255), nullable=False),  # the one that paid it
-    sa.Column("payment_intent", sa.String(255), nullable=True, index=True),  # none: subscription
+    # None for a subscription (its invoices are paid apart) or a free order (nothing charged)
+    sa.Column("payment_intent", sa.String(255), nullable=True, index=True),
+    sa.Column("subscription", sa.String(255), nullable=True),  # the session started one
     sa.Column("currency", sa.String(8), nullable=False),
     sa.Column("amount", sa.Integer, nullable=False),  # charged, minor units
     sa.Column("amount_refunded", sa.Integer, nullable=False, default=0),  # cumulative

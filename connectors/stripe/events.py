@@ -224,10 +224,12 @@ def _map(event: dict[str, Any]) -> EventIntent | Skipped:
     metadata = _dict(obj.get("metadata"))
     if kind == "checkout.session.completed":
         if obj.get("payment_status") in PAID_STATUSES:
-            return _session_intent(obj, metadata, PAYMENT_SUCCEEDED, fulfil=True)
+            paid = _session_intent(obj, metadata, PAYMENT_SUCCEEDED, fulfil=True)
+            return _with_subscription(paid, _id_of(obj.get("subscription")))
         return _session_intent(obj, metadata, PAYMENT_PROCESSING)
     if kind == "checkout.session.async_payment_succeeded":
-        return _session_intent(obj, metadata, PAYMENT_SUCCEEDED, fulfil=True)
+        paid = _session_intent(obj, metadata, PAYMENT_SUCCEEDED, fulfil=True)
+        return _with_subscription(paid, _id_of(obj.get("subscription")))
     if kind == "checkout.session.async_payment_failed":
         return _session_intent(obj, metadata, PAYMENT_FAILED)
     if kind == "checkout.session.expired":

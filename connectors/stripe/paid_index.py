@@ -25,6 +25,7 @@ from shop_contract.entities import (
     CURRENCY,
     ORDER_ID,
     PAYMENT_INTENT,
+    SUBSCRIPTION_ID,
 )
 from shop_contract.fulfilment import (
     CONFIRMED_STATUSES,
@@ -53,7 +54,7 @@ def index_paid(store: ConnectorStore, mapped: EventIntent) -> None:
         return
     if not store.stripe.claim_order_payment(mapped.customer_id, order_id, session_id):
         return  # a second payment of the order: refunded by the action
-    payment_intent = entities.get(PAYMENT_INTENT)
+    payment_intent, subscription = entities.get(PAYMENT_INTENT), entities.get(SUBSCRIPTION_ID)
     store.paid_orders.record_paid(
         mapped.customer_id,
         order_id,
@@ -61,6 +62,7 @@ def index_paid(store: ConnectorStore, mapped: EventIntent) -> None:
         payment_intent if isinstance(payment_intent, str) else None,
         currency,
         amount,
+        subscription if isinstance(subscription, str) else None,
     )
 
 

@@ -91,7 +91,7 @@ function drawHandovers(events) {
 
 // Paid orders (the bot's orders API): ship, mark delivered, refund all or part.
 function orderState(order) {
-  if (order.amount_refunded >= order.amount) return "refunded";
+  if (order.amount > 0 && order.amount_refunded >= order.amount) return "refunded";
   const part = order.amount_refunded ? `, ${(order.amount_refunded / 100).toFixed(2)} refunded` : "";
   return `${order.fulfilment}${part}`;
 }
