@@ -40,13 +40,23 @@ STATUS_TEXT = {
 
 def status_text(order: Order) -> str:
     """The order's state for the customer: the shop's shipping news, once there is some
-    (and the order is not wholly refunded), else its payment state."""
+    (and the order is not wholly refunded), else its payment state; a partial refund is
+    said either way."""
+    part = (
+        format_amount(order.refunded, order.currency)
+        if order.status == OrderStatus.PARTIALLY_REFUNDED
+        else None
+    )
     if order.status != OrderStatus.REFUNDED:
+        news = None
         if order.fulfilment == Fulfilment.DELIVERED:
-            return "delivered"
-        if order.fulfilment == Fulfilment.SHIPPED:
-            return f"shipped with {order.carrier}, track it at {order.tracking_url}"
-    return STATUS_TEXT[order.status]
+            news = "delivered"
+        elif order.fulfilment == Fulfilment.SHIPPED:
+            news = f"shipped with {order.carrier}, track it at {order.tracking_url}"
+        if news is not None:
+            return f"{news}; {part} refunded so far" if part else news
+    text = STATUS_TEXT[order.status]
+    return f"{text} ({part} so far)" if part else text
 
 
 def price_label(product: Product) -> str:
@@ -196,10 +206,7 @@ class ActionOrderStatus(Action):
                     "what we sell."
                 )
             return []
-        status = status_text(order)
-        if order.status == OrderStatus.PARTIALLY_REFUNDED:
-            status += f" ({format_amount(order.refunded, order.currency)} so far)"
-        text = f"Order {order.id}: {status}.\n{order.summary(catalog)}"
+        text = f"Order {order.id}: {status_text(order)}.\n{order.summary(catalog)}"
         if order.status == OrderStatus.AWAITING_PAYMENT and order.payment_link:
             text += f"\nYou can pay here: {order.payment_link}"
         dispatcher.utter_message(text=text)

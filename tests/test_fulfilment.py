@@ -164,3 +164,22 @@ def test_the_connector_reads_the_order_slots_the_actions_write() -> None:
     assert fulfilment.ORDERS_SLOT == ORDERS_SLOT
     assert {fulfilment.PAID_SESSION_SLOT, fulfilment.ORDER_STATUS_SLOT} <= set(ORDER_SLOTS)
     assert set(fulfilment.CONFIRMED_STATUSES) == {status.value for status in PAID_STATES}
+
+
+def test_a_partial_refund_is_said_beside_the_shipping_news(catalog: Catalog) -> None:
+    order = Order.start(catalog, {"espresso-beans": 2}).with_link("cs_1", "https://pay/1")
+    order = order.paid_by("cs_1", "pi_1").fulfilled(Fulfilment.SHIPPED, "DHL", TRACKING)
+    part = order.with_refunds(500, order.total)
+    messages, _ = run_action(
+        ActionOrderStatus(), make_tracker("check_order_status", slots=part.to_slots())
+    )
+    assert messages[0]["text"].startswith(
+        f"Order {part.id}: shipped with DHL, track it at {TRACKING}; €5.00 refunded so far.\n"
+    )
+    slots = {**part.to_slots(), "orders": {part.id: part.to_slots()}}
+    messages, _ = run_action(ActionListOrders(), make_tracker("list_orders", slots=slots))
+    assert f"track it at {TRACKING}; €5.00 refunded so far, " in messages[0]["text"]
+    delivered = part.fulfilled(Fulfilment.DELIVERED)
+    messages, _ = run_action(ActionListOrders(), make_tracker("list_orders", slots={
+        **delivered.to_slots(), "orders": {part.id: delivered.to_slots()}}))  # fmt: skip
+    assert "delivered; €5.00 refunded so far, " in messages[0]["text"]
