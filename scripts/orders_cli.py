@@ -14,7 +14,8 @@
 A client of the running bot's orders API (ORDERS_API_URL, default the local Rasa server;
 ORDERS_API_TOKEN; ENV_FILE or `.env` included): shipping and delivery must run a turn in the
 customer's conversation, and a refund is the bot's call to Stripe, so both need the bot.
-Exit status 0 when done, 1 when refused (the API's reason is printed), 2 when not set up.
+Exit status 0 when done, 1 when refused or when the customer could not be told (the API's
+reason is printed; repeating a shipment or delivery tells them once), 2 when not set up.
 """
 
 from __future__ import annotations
@@ -201,7 +202,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             + "; the customer is told when Stripe confirms it"
         )
     else:
-        print(f"{arguments.order}: {line(answer, now)}; the customer is being told")
+        if not answer.get("told"):
+            print(
+                f"{arguments.order}: {line(answer, now)}; recorded, but the customer was NOT "
+                f"told: {answer.get('reason')}",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{arguments.order}: {line(answer, now)}; the customer was told")
     return 0
 
 

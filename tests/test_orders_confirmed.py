@@ -17,6 +17,7 @@ from rasa.shared.core.slots import AnySlot
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from connectors.orders.desk import OrdersDesk
+from connectors.orders.turns import Told
 from connectors.storage.opening import open_store
 from connectors.storage.store import ConnectorStore
 from connectors.stripe.events import EventIntent
@@ -104,8 +105,9 @@ def test_nothing_ships_delivers_or_refunds_an_unconfirmed_order(store: Connector
     asyncio.run(confirm_paid(store, Agent(Trackers({"ORD-A": record("cancelled", None)})), event))
     told: list[Any] = []
 
-    async def trigger(*asked: Any) -> None:
+    async def trigger(*asked: Any) -> Told:
         told.append(asked)
+        return Told(True)
 
     desk = OrdersDesk(store, object(), trigger)  # type: ignore[arg-type]
     for attempt in (

@@ -70,7 +70,7 @@ def test_a_refund_reported_before_the_payment_is_applied_when_it_is_indexed(
     assert store.paid_orders.listing("paid") == []
     assert [o.order_id for o in store.paid_orders.listing("refunded")] == [ORDER]
     with pytest.raises(Exception, match="refunded in full") as refused:
-        asyncio.run(OrdersDesk(store, None, no_turn).ship(ORDER, "DHL", TRACKING))
+        asyncio.run(OrdersDesk(store, None, no_turn).ship(ORDER, "DHL", TRACKING))  # type: ignore[arg-type]
     assert getattr(refused.value, "status", None) == 409
 
 

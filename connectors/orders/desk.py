@@ -22,6 +22,7 @@ from typing import Any
 
 from connectors.log_refs import customer_ref
 from connectors.orders.refunds import RefundDone, RefundRefused, Refunds
+from connectors.orders.turns import Told
 from connectors.storage.paid_orders import LISTINGS, PaidOrder
 from connectors.storage.store import ConnectorStore
 from shop_contract.entities import CARRIER, ORDER_ID, TRACKING_URL
@@ -33,8 +34,9 @@ from shop_contract.fulfilment import (
 )
 from shop_contract.intents import ORDER_DELIVERED, ORDER_SHIPPED
 
-# (customer id, intent, entities, outbox origin): runs the turn in the customer's order.
-Trigger = Callable[[str, str, dict[str, Any], str], Awaitable[None]]
+# (customer id, intent, entities, outbox origin): runs the turn in the customer's order,
+# waiting a little for it: whether the customer was told, and why not.
+Trigger = Callable[[str, str, dict[str, Any], str], Awaitable[Told]]
 
 
 class OrderRequestError(Exception):
@@ -135,23 +137,23 @@ class OrdersDesk:
         except ValueError as bad:
             raise OrderRequestError(str(bad)) from None
         order = await self.moved(order_id, Fulfilment.SHIPPED, name, link)
-        await self.trigger(
+        told = await self.trigger(
             order.customer_id,
             ORDER_SHIPPED,
             {ORDER_ID: order.order_id, CARRIER: name, TRACKING_URL: link},
             outbox_origin(order, Fulfilment.SHIPPED),
         )
-        return shown(order)
+        return {**shown(order), "told": told.told, "reason": told.reason}
 
     async def deliver(self, order_id: str) -> dict[str, Any]:
         order = await self.moved(order_id, Fulfilment.DELIVERED)
-        await self.trigger(
+        told = await self.trigger(
             order.customer_id,
             ORDER_DELIVERED,
             {ORDER_ID: order.order_id},
             outbox_origin(order, Fulfilment.DELIVERED),
         )
-        return shown(order)
+        return {**shown(order), "told": told.told, "reason": told.reason}
 
     async def moved(
         self,
