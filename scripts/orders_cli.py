@@ -193,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for order in answer["orders"]:
             print(line(order, now))
         print(f"{len(answer['orders'])} order(s) {arguments.status}")
+        if answer.get("more"):
+            print("more are waiting: these are the oldest; deal with them and list again")
     elif arguments.command == "refund":
         refund = answer["refund"]
         print(

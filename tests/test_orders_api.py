@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sanic.response import HTTPResponse
 
+from connectors.orders import desk as desk_module
 from connectors.orders.api import OrdersApi
 from connectors.orders.desk import OrdersDesk, outbox_origin, refund_key
 from connectors.orders.turns import Told
@@ -191,15 +192,18 @@ def test_shipments_are_keyed_by_their_details_and_refunds_by_request(store: Conn
     asyncio.run(desk.ship("ORD-PAID0001", "DHL", TRACKING))
     asyncio.run(desk.ship("ORD-PAID0001", " DHL ", TRACKING))  # the same, repeated
     asyncio.run(desk.ship("ORD-PAID0001", "DHL", TRACKING + "-fixed"))  # a correction
+    asyncio.run(desk.ship("ORD-PAID0001", "DHL", TRACKING))  # corrected back: told again
+    asyncio.run(desk.ship("ORD-PAID0001", "DHL", TRACKING))  # and that repeated: not
     origins = [origin for _, _, _, origin in turns.asked]
     assert origins[0] == origins[1] != origins[2]
+    assert origins[3] not in origins[:3] and origins[4] == origins[3]
     assert CUSTOMER not in "".join(origins)
     assert turns.asked[0][1:3] == (
         ORDER_SHIPPED,
         {"order_id": "ORD-PAID0001", "carrier": "DHL", "tracking_url": TRACKING},
     )
     order = store.paid_orders.get("ORD-PAID0001")
-    assert order is not None and outbox_origin(order, Fulfilment.SHIPPED) == origins[2]
+    assert order is not None and outbox_origin(order, Fulfilment.SHIPPED) == origins[4]
     assert refund_key("ORD-PAID0001", "k1") == "orders-refund-ORD-PAID0001-key-k1"
 
 
@@ -247,3 +251,15 @@ def test_a_paid_session_names_the_subscription_it_started() -> None:
     mapped = map_event({"id": "evt_1", "type": "checkout.session.completed",
                         "data": {"object": session}})  # fmt: skip
     assert isinstance(mapped, EventIntent) and mapped.entities["subscription_id"] == "sub_1"
+
+
+def test_a_long_listing_says_there_are_more(
+    store: ConnectorStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(desk_module, "MAX_LISTED", 2)
+    for n in range(3):
+        paid(store, f"ORD-PAID000{n}")
+    api = OrdersApi(TOKEN, OrdersDesk(store, None, Turns().trigger))
+    status, listed = answer(asyncio.run(api.get(authorized())))
+    assert status == 200 and listed["more"] is True
+    assert [o["order_id"] for o in listed["orders"]] == ["ORD-PAID0000", "ORD-PAID0001"]

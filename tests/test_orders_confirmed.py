@@ -119,5 +119,6 @@ def test_nothing_ships_delivers_or_refunds_an_unconfirmed_order(store: Connector
             asyncio.run(attempt)
         assert getattr(refused.value, "status", None) == 409
     assert told == []
-    listed = asyncio.run(desk.listing("unconfirmed"))
+    listed, more = asyncio.run(desk.listing("unconfirmed"))
     assert [(o["order_id"], o["confirmed"]) for o in listed] == [("ORD-A", False)]
+    assert more is False

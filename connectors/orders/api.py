@@ -89,10 +89,10 @@ class OrdersApi:
 
     async def listing(self, request: Request) -> HTTPResponse:
         try:
-            orders = await self.desk.listing(request.args.get("status", "paid"))
+            orders, more = await self.desk.listing(request.args.get("status", "paid"))
         except OrderRequestError as error:
             return refused(error)
-        return response.json({"orders": orders})
+        return response.json({"orders": orders, "more": more})
 
     async def act(self, request: Request, order_id: str, action: str) -> HTTPResponse:
         try:

@@ -23,7 +23,7 @@ from typing import Any
 from connectors.log_refs import customer_ref
 from connectors.orders.refunds import RefundDone, RefundRefused, Refunds
 from connectors.orders.turns import Told
-from connectors.storage.paid_orders import LISTINGS, PaidOrder
+from connectors.storage.paid_orders import LISTINGS, MAX_LISTED, PaidOrder
 from connectors.storage.store import ConnectorStore
 from shop_contract.entities import CARRIER, ORDER_ID, TRACKING_URL
 from shop_contract.fulfilment import (
@@ -85,12 +85,12 @@ def shown(order: PaidOrder) -> dict[str, Any]:
 
 
 def outbox_origin(order: PaidOrder, state: Fulfilment) -> str:
-    """One key per order, step and (for a shipment) carrier and link: a correction is told,
-    a repeat is not."""
+    """One key per order, step and (for a shipment) carrier, link and the row's revision: a
+    correction is told (back to an earlier link too), a repeat is not."""
     step = f"{customer_ref(order.customer_id)}:{order.order_id}:{state.value}"
     if state == Fulfilment.SHIPPED:
         details = f"{order.carrier}\0{order.tracking_url}".encode()
-        step += ":" + hashlib.sha256(details).hexdigest()[:16]
+        step += ":" + hashlib.sha256(details).hexdigest()[:16] + f":r{order.revision}"
     return f"fulfilment:{step}"
 
 
@@ -109,13 +109,12 @@ class OrdersDesk:
         self.refunds = refunds
         self.trigger = trigger
 
-    async def listing(self, status: str) -> list[dict[str, Any]]:
+    async def listing(self, status: str) -> tuple[list[dict[str, Any]], bool]:
+        """The orders (oldest first, at most MAX_LISTED) and whether there are more."""
         if status not in LISTINGS:
             raise OrderRequestError(f"status must be one of {', '.join(LISTINGS)}")
-        return [
-            shown(order)
-            for order in await asyncio.to_thread(self.store.paid_orders.listing, status)
-        ]
+        found = await asyncio.to_thread(self.store.paid_orders.listing, status)
+        return [shown(order) for order in found[:MAX_LISTED]], len(found) > MAX_LISTED
 
     async def order(self, order_id: str) -> PaidOrder:
         """The indexed order, confirmed by the bot; UnknownOrder or OrderConflict if not."""

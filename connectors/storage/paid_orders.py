@@ -54,6 +54,7 @@ class PaidOrder:
     updated_at: float
     confirmed: bool = False
     subscription: str | None = None  # the Subscription the session started
+    revision: int = 0  # raised by each move (connectors/storage/schema.py)
 
     @property
     def refundable(self) -> int:
@@ -208,10 +209,11 @@ class PaidOrders:
         return next(self._opened(query), None)
 
     def listing(self, status: str) -> list[PaidOrder]:
-        """Orders in one of LISTINGS, oldest paid first (what waits longest comes first)."""
+        """Orders in one of LISTINGS, oldest paid first (what waits longest comes first): at
+        most MAX_LISTED + 1, the last one only saying there are more."""
         if status not in LISTINGS:
             raise ValueError(f"status must be one of {', '.join(LISTINGS)}")
-        query = sa.select(paid_orders).order_by(paid_orders.c.paid_at).limit(MAX_LISTED)
+        query = sa.select(paid_orders).order_by(paid_orders.c.paid_at).limit(MAX_LISTED + 1)
         if status == "unconfirmed":
             return list(self._opened(query.where(paid_orders.c.confirmed == sa.false())))
         query = query.where(paid_orders.c.confirmed == sa.true())
@@ -236,7 +238,11 @@ class PaidOrders:
         """Records `order` (as read) marked `state`; False when the row changed since it was
         read (another request moved it first)."""
         now = time.time()
-        values: dict[str, Any] = {"fulfilment": state.value, "updated_at": now}
+        values: dict[str, Any] = {
+            "fulfilment": state.value,
+            "updated_at": now,
+            "revision": paid_orders.c.revision + 1,
+        }
         mine = paid_orders.c.order_id == order.order_id
         with self.engine.begin() as connection:
             pseudonym = connection.execute(
@@ -283,4 +289,5 @@ class PaidOrders:
                 row.updated_at,
                 bool(row.confirmed),
                 row.subscription,
+                row.revision,
             )

@@ -202,6 +202,9 @@ paid_orders = sa.Table(
     sa.Column("shipped_at", sa.Float, nullable=True),
     sa.Column("delivered_at", sa.Float, nullable=True),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # Raised by every move that changes the row: a shipment's outbox key has it, so a link
+    # corrected back to an earlier one (A, B, A) is told again, and a repeat is not.
+    sa.Column("revision", sa.Integer, nullable=False, default=0, server_default="0"),
 )
 
 # Each payment's cumulative refund as Stripe's `charge.refunded` events report it (the
