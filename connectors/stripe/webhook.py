@@ -215,7 +215,8 @@ class StripeWebhook:
                 outcome = "duplicate_payment"
         async with watch_actions():  # a failed action leaves the event for a replay
             await trigger_external(agent, mapped, self.make_output(outbox_origin(event_id, mapped)))
-        await confirm_paid(self.store, agent, mapped)
+        if outcome == "triggered":  # a duplicate payment confirms nothing
+            await confirm_paid(self.store, agent, mapped)
         return outcome
 
     async def paid_order_of(self, event: dict[str, Any]) -> PaidOrder | None:
