@@ -32,6 +32,7 @@ import aiohttp
 from aiohttp import web
 
 from connectors.edge.signatures import verify_stripe_signature
+from connectors.orders.refunds import REFUND_WORST_CASE_SECONDS
 from sandbox.loopback import LoopbackServer
 
 PATH = "/handover"
@@ -141,7 +142,9 @@ class ShopInbox(LoopbackServer):
         headers = {"Authorization": f"Bearer {token}"}
         if key is not None:
             headers["Idempotency-Key"] = key
-        timeout = aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
+        # A refund waits for Stripe and its retries: the relay must not give up first.
+        seconds = REFUND_WORST_CASE_SECONDS + 15.0 if key is not None else TIMEOUT_SECONDS
+        timeout = aiohttp.ClientTimeout(total=seconds)
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,
             session.request(method, f"{self.bot_url}{path}", json=body, headers=headers) as answer,
