@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 export RASA_TELEMETRY_ENABLED := false
 
-.PHONY: help setup train run sandbox shell test test-fast lint typecheck pytest browser validate story-test bench clean lock flow-cli migrate outbox privacy chat
+.PHONY: help setup train run sandbox shell test test-fast lint typecheck pytest browser validate story-test bench clean lock flow-cli migrate outbox privacy chat orders
 
 help:
 	@echo "make run     start the bot (action server :5055 + Rasa server :5005); the sandbox"
@@ -137,3 +137,10 @@ privacy: $(INSTALLED)
 # e.g. make chat ARGS="reply H-7KQ2M9XA Hello, this is Anna from the shop"
 chat: $(INSTALLED)
 	$(BIN)/python -m scripts.chat_cli $(ARGS)
+
+# Paid orders, through the running bot's orders API (ORDERS_API_TOKEN, ORDERS_API_URL):
+# list [--status paid], ship <order> --carrier DHL --tracking-url https://…, deliver <order>,
+# refund <order> [--amount <minor units>] [--key K],
+# e.g. make orders ARGS="ship ORD-7KQ2M9XA --carrier DHL --tracking-url https://dhl.example/1"
+orders: $(INSTALLED)
+	$(BIN)/python -m scripts.orders_cli $(ARGS)

@@ -15,6 +15,7 @@ from actions.draft_order import destination_for, requested, show_draft
 from actions.flow_message import order_flow_message
 from actions.orders import basket
 from actions.orders.basket import BasketError
+from actions.orders.model import Order
 from actions.orders.money import format_amount
 from actions.orders.states import OrderStatus
 from actions.orders.text_order import Wanted
@@ -23,6 +24,7 @@ from actions.payments.link_cancellation import cancel_payment
 from actions.replies import on_whatsapp, yes_no_buttons
 from actions.settings import action_settings
 from shop_contract.catalog import Catalog, Product, default_catalog
+from shop_contract.fulfilment import Fulfilment
 
 STATUS_TEXT = {
     OrderStatus.DRAFT: "not confirmed yet",
@@ -34,6 +36,27 @@ STATUS_TEXT = {
     OrderStatus.PARTIALLY_REFUNDED: "partly refunded",
     OrderStatus.REFUNDED: "refunded",
 }
+
+
+def status_text(order: Order) -> str:
+    """The order's state for the customer: the shop's shipping news, once there is some
+    (and the order is not wholly refunded), else its payment state; a partial refund is
+    said either way."""
+    part = (
+        format_amount(order.refunded, order.currency)
+        if order.status == OrderStatus.PARTIALLY_REFUNDED
+        else None
+    )
+    if order.status != OrderStatus.REFUNDED:
+        news = None
+        if order.fulfilment == Fulfilment.DELIVERED:
+            news = "delivered"
+        elif order.fulfilment == Fulfilment.SHIPPED:
+            news = f"shipped with {order.carrier}, track it at {order.tracking_url}"
+        if news is not None:
+            return f"{news}; {part} refunded so far" if part else news
+    text = STATUS_TEXT[order.status]
+    return f"{text} ({part} so far)" if part else text
 
 
 def price_label(product: Product) -> str:
@@ -169,9 +192,13 @@ class ActionOrderStatus(Action):
             held = list(known_orders(tracker).values())
             if held:
                 last = held[-1]
+                state = (
+                    status_text(last)
+                    if last.fulfilment != Fulfilment.UNFULFILLED
+                    else last.status.value.replace("_", " ")
+                )
                 dispatcher.utter_message(
-                    text=f"You have no open order. Your last one, {last.id}, "
-                    f"was {last.status.value.replace('_', ' ')}."
+                    text=f"You have no open order. Your last one, {last.id}, was {state}."
                 )
             else:
                 dispatcher.utter_message(
@@ -179,10 +206,7 @@ class ActionOrderStatus(Action):
                     "what we sell."
                 )
             return []
-        status = STATUS_TEXT[order.status]
-        if order.status == OrderStatus.PARTIALLY_REFUNDED:
-            status += f" ({format_amount(order.refunded, order.currency)} so far)"
-        text = f"Order {order.id}: {status}.\n{order.summary(catalog)}"
+        text = f"Order {order.id}: {status_text(order)}.\n{order.summary(catalog)}"
         if order.status == OrderStatus.AWAITING_PAYMENT and order.payment_link:
             text += f"\nYou can pay here: {order.payment_link}"
         dispatcher.utter_message(text=text)

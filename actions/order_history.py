@@ -9,7 +9,7 @@ from rasa_sdk.events import EventType
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.conversation import known_orders
-from actions.order_actions import STATUS_TEXT
+from actions.order_actions import status_text
 from actions.orders.money import format_amount
 
 MAX_LISTED = 5  # a chat message, not a statement: the rest are counted
@@ -29,8 +29,7 @@ class ActionListOrders(Action):
             )
             return []
         rows = [
-            f"• {order.id}: {STATUS_TEXT[order.status]}, "
-            f"{format_amount(order.total, order.currency)}"
+            f"• {order.id}: {status_text(order)}, {format_amount(order.total, order.currency)}"
             for order in latest_first[:MAX_LISTED]
         ]
         older = len(latest_first) - MAX_LISTED

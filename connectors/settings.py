@@ -36,10 +36,13 @@ from shop_contract.env_settings import (
     seconds,
     secret_list,
 )
+from shop_contract.links import is_customer_link
 from shop_contract.meta_catalog import read_catalog_id
 
 DEFAULT_GRAPH_API_BASE = "https://graph.facebook.com/v23.0"
 DEFAULT_WASENDER_API_BASE = "https://www.wasenderapi.com/api"
+DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"
+DEFAULT_ORDERS_API_URL = "http://127.0.0.1:5005/webhooks/whatsapp/orders"
 TEMPLATE_PARAM_FIELDS = ("text", "first_line")
 TRANSPORTS = ("graph", "wasender")
 DEFAULT_RAW_BODY_RETENTION_DAYS = 30.0
@@ -253,6 +256,47 @@ class HandoverSettings(MaskedRepr):
         return settings
 
 
+@dataclass(frozen=True, config=EnvConfig, repr=False)
+class OrdersSettings(MaskedRepr):
+    """The orders API (connectors/orders/): its bearer token (none: the API is off) and the
+    Stripe key it refunds with (none: refunds are refused, shipping works); and where
+    `make orders` (scripts/orders_cli.py) finds the API."""
+
+    token: str | None = Field(default=None, env="ORDERS_API_TOKEN")
+    api_url: str = Field(
+        default=DEFAULT_ORDERS_API_URL,
+        env="ORDERS_API_URL",
+        expected=f"a URL like {DEFAULT_ORDERS_API_URL}",
+    )
+    stripe_secret_key: str | None = Field(
+        default=None, env="STRIPE_SECRET_KEY", expected="a secret key starting sk_ or rk_"
+    )
+    stripe_api_base: str = Field(
+        default=DEFAULT_STRIPE_API_BASE,
+        env="STRIPE_API_BASE",
+        expected=f"a URL like {DEFAULT_STRIPE_API_BASE}",
+    )
+
+    @validator("token")
+    def _token(cls, value: str | None) -> str | None:
+        return value and long_secrets((value,))[0]
+
+    @validator("stripe_api_base")
+    def _base_url(cls, value: str) -> str:
+        return http_url(value).rstrip("/")
+
+    @validator("api_url")
+    def _api_url(cls, value: str) -> str:
+        """The token goes with every call: https, or plain http only to this machine."""
+        if not is_customer_link(value):
+            raise ValueError("https, or http to 127.0.0.1/localhost only (the token goes with it)")
+        return value.rstrip("/")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> OrdersSettings:
+        return read_env(cls, environ)
+
+
 @plain_dataclass(frozen=True)
 class DatabaseSettings:
     """Where the tracker store and the connector's tables live (DATABASE_URL; the rules
@@ -291,6 +335,7 @@ class ServerSettings:
     database: DatabaseSettings
     keys: KeyRing
     handover: HandoverSettings
+    orders: OrdersSettings
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> ServerSettings:
@@ -302,4 +347,5 @@ class ServerSettings:
             database=DatabaseSettings.from_env(environ),
             keys=key_ring(environ),
             handover=HandoverSettings.from_env(environ),
+            orders=OrdersSettings.from_env(environ),
         )

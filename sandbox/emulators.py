@@ -28,7 +28,9 @@ class Emulators:
             message_id_prefix=f"SANDBOX{secrets.token_hex(4)}.",
         )
         self.stripe = StripeEmulator(keys.stripe_secret_key, port=ports.stripe)
-        self.inbox = ShopInbox(keys.handover_secret, keys.operator_token)  # any free port
+        self.inbox = ShopInbox(  # any free port
+            keys.handover_secret, keys.operator_token, keys.orders_token
+        )
         self.simulator = ChatSimulator(self.graph, keys.app_secret, ports.page)
         self.simulator.staff = self.inbox
 

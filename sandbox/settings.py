@@ -34,6 +34,7 @@ class SandboxSecrets:
     tracker_key: str  # TRACKER_ENCRYPTION_KEY for the sandbox's own, fresh database
     handover_secret: str  # signs the hand-over webhook to the sandbox's shop inbox
     operator_token: str  # the staff panel's token for the bot's operator API
+    orders_token: str  # the staff panel's token for the bot's orders API (ship, refund)
 
     @classmethod
     def generate(cls) -> SandboxSecrets:
@@ -47,6 +48,7 @@ class SandboxSecrets:
             tracker_key=new_key_line("sandbox"),
             handover_secret=secrets.token_urlsafe(32),
             operator_token=secrets.token_urlsafe(32),
+            orders_token=secrets.token_urlsafe(32),
         )
 
     def flow_private_pem(self) -> str:
@@ -122,4 +124,5 @@ def bot_env(
         "HANDOVER_STAFF_WA_ID": "",
         "HANDOVER_TIMEOUT_MINUTES": "",
         "OPERATOR_API_TOKEN": keys.operator_token,
+        "ORDERS_API_TOKEN": keys.orders_token,
     }

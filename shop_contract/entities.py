@@ -33,6 +33,11 @@ LIVEMODE = "livemode"
 # An expired Checkout Session's `after_expiration.recovery.url`: opens a copy of it at Stripe.
 RECOVERY_URL = "recovery_url"
 
+# The shop shipped or delivered an order (`EXTERNAL_order_shipped` / `_delivered`, with
+# ORDER_ID): the carrier and the https tracking link, checked by shop_contract.fulfilment.
+CARRIER = "carrier"
+TRACKING_URL = "tracking_url"
+
 # Hand-over to a person: `staff` (resumed by the shop) or `timeout` (nobody wrote in time).
 HANDOVER_ENDED_BY = "handover_ended_by"
 ENDED_BY_STAFF = "staff"
@@ -60,5 +65,7 @@ CONNECTOR_ONLY_ENTITIES = frozenset(
         LIVEMODE,
         RECOVERY_URL,
         HANDOVER_ENDED_BY,
+        CARRIER,
+        TRACKING_URL,
     }
 )

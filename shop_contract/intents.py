@@ -17,6 +17,10 @@ CHECKOUT_EXPIRED = "EXTERNAL_checkout_expired"
 # with entities ORDER_ID and CHECKOUT_SESSION_ID.
 CHECKOUT_REMINDER = "EXTERNAL_checkout_reminder"
 REFUNDED = "EXTERNAL_refunded"
+# The shop marked a paid order shipped (entities ORDER_ID, CARRIER, TRACKING_URL) or
+# delivered (ORDER_ID): the connector's orders API and `make orders`.
+ORDER_SHIPPED = "EXTERNAL_order_shipped"
+ORDER_DELIVERED = "EXTERNAL_order_delivered"
 SUBSCRIPTION_RENEWED = "EXTERNAL_subscription_renewed"
 SUBSCRIPTION_RENEWAL_FAILED = "EXTERNAL_subscription_renewal_failed"
 SUBSCRIPTION_UPDATED = "EXTERNAL_subscription_updated"

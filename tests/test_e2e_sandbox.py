@@ -415,10 +415,17 @@ def test_a_partial_refund_then_the_rest(live_sandbox: Sandbox) -> None:
     assert len(seen(lee)) == 7
 
 
+PANEL = {"X-Staff-Panel": "1"}  # what the page sends: no other site can
+
+
 def staff_panel(live_sandbox: Sandbox, path: str = "", body: Any = None) -> Any:
     """The chat page's staff panel: what the shop's inbox received, or a reply or resume."""
     url = f"{live_sandbox.page}/api/staff{path}"
-    answer = requests.post(url, json=body, timeout=10) if path else requests.get(url, timeout=10)
+    answer = (
+        requests.post(url, json=body, headers=PANEL, timeout=10)
+        if path
+        else requests.get(url, timeout=10)
+    )
     assert answer.ok, answer.text
     return answer.json()
 

@@ -221,6 +221,10 @@ class SlowAgent:
     def __post_init__(self) -> None:
         self.lock_store = self
         self.processor = self
+        self.tracker_store = self
+
+    async def retrieve(self, _: str) -> None:
+        return None  # no conversation: the paid order stays unconfirmed
 
     @contextlib.asynccontextmanager
     async def lock(self, _: str) -> AsyncIterator[None]:

@@ -47,6 +47,7 @@ from sandbox.processes import ROOT
 from scripts.outbox_cli import main as outbox_cli
 from scripts.privacy_cli import main as privacy_main
 from shop_contract.env_settings import ConfigError
+from shop_contract.fulfilment import Fulfilment
 from tests.support import redis_server
 from tests.support.at_rest import found_in_sqlite_files, found_in_tables
 from tests.support.postgres import temporary_database
@@ -167,6 +168,10 @@ def connector_rows(store: ConnectorStore, customer: str) -> None:
     handover, _ = store.handovers.open(customer, "complaint")
     store.handovers.end(handover.ref, "staff")  # (one open hand-over per customer at most)
     store.reminders.schedule(customer, f"ORD-{tag}", f"cs_{tag}", time.time() - 1)
+    store.paid_orders.record_paid(customer, f"ORD-{tag}", f"cs_{tag}", f"pi_{tag}", "eur", 990)
+    paid = store.paid_orders.get(f"ORD-{tag}")
+    assert paid is not None
+    store.paid_orders.move(paid, Fulfilment.SHIPPED, "DHL", f"https://track.example/{tag}")
 
 
 def test_nothing_personal_is_stored_in_clear(database_url: str) -> None:
@@ -285,6 +290,12 @@ def test_export_holds_everything_of_one_customer_and_nothing_of_others(database_
     assert handover["reason"] == "complaint" and handover["ref"].startswith("H-")
     (reminder,) = exported["checkout_reminders"]
     assert (reminder["order_id"], reminder["checkout_session_id"]) == ("ORD-anna", "cs_anna")
+    (paid,) = exported["paid_orders"]
+    assert (paid["order_id"], paid["payment_intent"], paid["amount"]) == (
+        "ORD-anna",
+        "pi_anna",
+        990,
+    )
 
 
 def test_erase_removes_everything_of_one_customer_only(database_url: str) -> None:
@@ -358,6 +369,7 @@ KEY_COLUMNS = {
     "notification_outbox": "dedup_key",
     "handovers": "ref",
     "checkout_reminders": "reminder_id",
+    "paid_orders": "order_id",
 }
 SEALED = [(table, column) for table, columns in SEALED_COLUMNS.items() for column in columns]
 
@@ -381,6 +393,7 @@ def row_ids(table: str, store: ConnectorStore | None = None) -> tuple[str, str]:
         "wa_customers": (keys.pseudonym(ANNA), keys.pseudonym(BORIS)),
         "stripe_events": ("evt_anna", "evt_boris"),
         "notification_outbox": ("evt_anna:0", "evt_boris:0"),
+        "paid_orders": ("ORD-anna", "ORD-boris"),
     }[table]
 
 
@@ -583,7 +596,7 @@ def test_rows_of_the_old_form_stop_start_up_until_reencrypt_binds_them(database_
     _, store = two_customers(database_url)
     before = {customer: export_customer(store, customer) for customer in (ANNA, BORIS)}
     to_old_form(database_url)
-    assert old_form_values(database_url) == 24  # every sealed value: 12 per customer
+    assert old_form_values(database_url) == 28  # every sealed value: 14 per customer
 
     with pytest.raises(StoredDataError, match=r"old form.*make privacy ARGS=reencrypt"):
         open_store(database_url, KeyRing.parse(KEY_1))

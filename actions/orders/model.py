@@ -21,6 +21,7 @@ from actions.orders.states import (
     OrderStatus,
 )
 from shop_contract.catalog import Catalog, Product
+from shop_contract.fulfilment import Fulfilment, can_fulfil
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,9 @@ class Order:
     followed_up: bool = False  # its expired link got the one follow-up (actions/followup_actions)
     recovery_sent: bool = False  # that follow-up was Stripe's recovery URL: live for 30 days
     reminded: bool = False  # got the one reminder before a link expired (reminder_actions)
+    fulfilment: Fulfilment = Fulfilment.UNFULFILLED  # the shop's side (shop_contract.fulfilment)
+    carrier: str | None = None  # who carries it, once shipped
+    tracking_url: str | None = None  # the carrier's https tracking link, once shipped
 
     @classmethod
     def start(
@@ -183,6 +187,22 @@ class Order:
         status = OrderStatus.REFUNDED if full else OrderStatus.PARTIALLY_REFUNDED
         return self.moved_to(status, refunded=refunded_in_all)
 
+    def fulfilled(
+        self, state: Fulfilment, carrier: str | None = None, tracking_url: str | None = None
+    ) -> Order:
+        """Marked shipped (with carrier and tracking link) or delivered by the shop;
+        InvalidOrderMove unless it was paid, not refunded in full, and the move is forward
+        (FULFILMENT_MOVES)."""
+        refunded = self.status == OrderStatus.REFUNDED  # in full: nothing to send
+        if not self.is_paid or refunded or not can_fulfil(self.fulfilment, state):
+            raise InvalidOrderMove(
+                f"order {self.id} cannot be marked {state.value} "
+                f"({self.status.value}, {self.fulfilment.value})"
+            )
+        if state == Fulfilment.SHIPPED:
+            return replace(self, fulfilment=state, carrier=carrier, tracking_url=tracking_url)
+        return replace(self, fulfilment=state)
+
     def moved_to(self, status: OrderStatus, **changes: Any) -> Order:
         """A copy in `status` (with other fields changed); InvalidOrderMove if not allowed."""
         if not self.can_move_to(status):
@@ -229,6 +249,9 @@ class Order:
             "order_followed_up": self.followed_up,
             "order_recovery_sent": self.recovery_sent,
             "order_reminded": self.reminded,
+            "order_fulfilment": self.fulfilment.value,
+            "order_carrier": self.carrier,
+            "order_tracking_url": self.tracking_url,
         }
 
     @classmethod
@@ -259,6 +282,9 @@ class Order:
             followed_up=bool(slots.get("order_followed_up")),
             recovery_sent=bool(slots.get("order_recovery_sent")),
             reminded=bool(slots.get("order_reminded")),
+            fulfilment=Fulfilment(slots.get("order_fulfilment") or Fulfilment.UNFULFILLED.value),
+            carrier=slots.get("order_carrier"),
+            tracking_url=slots.get("order_tracking_url"),
         )
 
     @classmethod

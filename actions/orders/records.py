@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from actions.orders.model import Order
 from actions.orders.states import FINISHED_STATES, OrderStatus
+from shop_contract.fulfilment import ORDERS_SLOT as SHARED_ORDERS_SLOT
 
 ORDER_SLOTS = (
     "order_id",
@@ -39,8 +40,11 @@ ORDER_SLOTS = (
     "order_followed_up",
     "order_recovery_sent",
     "order_reminded",
+    "order_fulfilment",
+    "order_carrier",
+    "order_tracking_url",
 )
-ORDERS_SLOT = "orders"
+ORDERS_SLOT = SHARED_ORDERS_SLOT  # the connector reads it (connectors/stripe/paid_index.py)
 LEGACY_PAST_ORDERS_SLOT = "past_orders"  # read only: finished orders before `orders` existed
 ORDERS_KEPT = 20
 

@@ -12,10 +12,12 @@ import stripe
 
 from actions.payments.errors import PaymentsNotConfigured
 from actions.settings import action_settings
+from shop_contract.stripe_metadata import STRIPE_API_VERSION
 
-# Pinned: the shapes our code reads are those of this version. tests/test_checkout_links.py
-# fails when a stripe-python upgrade changes its default, so the bump is a conscious one.
-STRIPE_API_VERSION = "2026-10-28.endive"
+# Pinned (shop_contract.stripe_metadata): the shapes our code reads are those of this version.
+# tests/test_checkout_links.py fails when a stripe-python upgrade changes its default, so the
+# bump is a conscious one.
+__all__ = ["STRIPE_API_VERSION", "stripe_client"]
 STRIPE_NETWORK_RETRIES = 2
 STRIPE_TIMEOUT_SECONDS = 20.0
 

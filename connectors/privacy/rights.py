@@ -26,6 +26,7 @@ from connectors.storage.schema import (
     inbound_messages,
     outbound_messages,
     outbox,
+    paid_orders,
     stripe_events,
     stripe_fulfilments,
 )
@@ -46,6 +47,7 @@ AGE_COLUMNS = {
     outbox: "created_at",
     handovers: "opened_at",
     checkout_reminders: "created_at",
+    paid_orders: "paid_at",
 }
 # Sealed columns that hold JSON documents (the others hold plain text).
 JSON_COLUMNS = {

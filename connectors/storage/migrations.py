@@ -180,6 +180,11 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (11, "hand-overs to a person", _create_tables),
     (12, "expired sessions with recovery name their session and order", _add_recovery_columns),
     (13, "checkout reminders before a payment link expires", _create_tables),
+    (
+        14,
+        "the index of paid orders the shop ships and refunds, and refund requests",
+        _create_tables,
+    ),
 ]
 
 

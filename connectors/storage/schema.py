@@ -10,7 +10,9 @@
 - order payments: the first Checkout Session paid for an order, the one that confirms it;
 - the notification outbox: order notifications, kept until Meta has accepted them;
 - hand-overs: customers handed over to a person, each under an opaque reference for staff;
-- checkout reminders: one per customer and order, due some minutes before its link expires.
+- checkout reminders: one per customer and order, due some minutes before its link expires;
+- paid orders: the index the shop ships and refunds from (`make orders`, the orders API),
+  written from verified Stripe events only.
 
 Nothing here names a customer in clear: `customer_pseudonym` columns hold a keyed hash of
 the customer's id (connectors/storage/keys.py), `customer_sealed` the id itself sealed with
@@ -175,6 +177,60 @@ checkout_reminders = sa.Table(
     sa.UniqueConstraint("customer_pseudonym", "order_id", name="ux_checkout_reminders_order"),
 )
 
+paid_orders = sa.Table(
+    "paid_orders",
+    metadata,
+    # Order ids are random (40 bits): one per row; the rare id paid by a second customer is
+    # not indexed (connectors/storage/paid_orders.py logs it for a person).
+    sa.Column("order_id", sa.String(64), primary_key=True),
+    sa.Column("customer_pseudonym", sa.String(255), nullable=False, index=True),
+    sa.Column("customer_sealed", sa.Text, nullable=True),
+    sa.Column("checkout_session_id", sa.String(255), nullable=False),  # the one that paid it
+    # None for a subscription (its invoices are paid apart) or a free order (nothing charged)
+    sa.Column("payment_intent", sa.String(255), nullable=True, index=True),
+    sa.Column("subscription", sa.String(255), nullable=True),  # the session started one
+    sa.Column("currency", sa.String(8), nullable=False),
+    sa.Column("amount", sa.Integer, nullable=False),  # charged, minor units
+    sa.Column("amount_refunded", sa.Integer, nullable=False, default=0),  # cumulative
+    sa.Column("fulfilment", sa.String(16), nullable=False),  # shop_contract.fulfilment
+    # Set once the conversation shows the order paid by this session (the bot confirmed the
+    # payment): the shop ships and refunds only confirmed orders.
+    sa.Column("confirmed", sa.Boolean, nullable=False, default=False, server_default=sa.false()),
+    sa.Column("carrier", sa.String(64), nullable=True),
+    sa.Column("tracking_url", sa.Text, nullable=True),  # sealed: a parcel's page names places
+    sa.Column("paid_at", sa.Float, nullable=False, index=True),
+    sa.Column("shipped_at", sa.Float, nullable=True),
+    sa.Column("delivered_at", sa.Float, nullable=True),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    # Raised by every move that changes the row: a shipment's outbox key has it, so a link
+    # corrected back to an earlier one (A, B, A) is told again, and a repeat is not.
+    sa.Column("revision", sa.Integer, nullable=False, default=0, server_default="0"),
+)
+
+# Each payment's cumulative refund as Stripe's `charge.refunded` events report it (the
+# highest seen), whether or not its order is indexed yet: a refund reported before the
+# payment's own event is applied when the order is indexed. No customer data.
+refund_totals = sa.Table(
+    "refund_totals",
+    metadata,
+    sa.Column("payment_intent", sa.String(255), primary_key=True),
+    sa.Column("amount_refunded", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False, index=True),
+)
+
+# The refunds operators asked for, one per order and Idempotency-Key, written before Stripe is
+# called: a retry with the key replays the amount first chosen (for "all that is left" too),
+# never what is left by then. No customer data: an order id, a key, an amount.
+refund_requests = sa.Table(
+    "refund_requests",
+    metadata,
+    sa.Column("order_id", sa.String(64), primary_key=True),
+    sa.Column("request_key", sa.String(64), primary_key=True),
+    sa.Column("amount", sa.Integer, nullable=False),  # minor units
+    sa.Column("refund_id", sa.String(255), nullable=True),  # Stripe's, once it answered
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
+)
+
 # Every table that holds a customer's data: its pseudonym column is `customer_pseudonym`,
 # and these columns are sealed (AES-GCM, with the table, column and row as associated data).
 SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -185,6 +241,7 @@ SEALED_COLUMNS: dict[str, tuple[str, ...]] = {
     "notification_outbox": ("customer_sealed", "body"),
     "handovers": ("customer_sealed",),
     "checkout_reminders": ("customer_sealed",),
+    "paid_orders": ("customer_sealed", "tracking_url"),
 }
 # The column that names a row of each of those tables: a natural key, known before the row is
 # inserted and never updated (a customer's pseudonym changes only when re-encryption
@@ -197,6 +254,7 @@ ROW_IDS: dict[str, str] = {
     "notification_outbox": "dedup_key",
     "handovers": "ref",
     "checkout_reminders": "reminder_id",
+    "paid_orders": "order_id",
 }
 CUSTOMER_TABLES = {
     table.name: table for table in metadata.sorted_tables if table.name in SEALED_COLUMNS

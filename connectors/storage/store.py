@@ -18,6 +18,8 @@ from connectors.storage.keys import KeyRing
 from connectors.storage.leases import WorkLeases
 from connectors.storage.messages import MessageRecords
 from connectors.storage.outbox import Outbox
+from connectors.storage.paid_orders import PaidOrders
+from connectors.storage.refund_requests import RefundRequests
 from connectors.storage.reminders import Reminders
 from connectors.storage.schema import inbound_messages, outbox, stripe_events
 from connectors.storage.sealing import Sealer
@@ -38,6 +40,8 @@ class ConnectorStore:
         self.outbox = Outbox(engine, self.sealer)
         self.handovers = Handovers(engine, self.sealer)
         self.reminders = Reminders(engine, self.sealer)
+        self.paid_orders = PaidOrders(engine, self.sealer)
+        self.refund_requests = RefundRequests(engine)
 
     def health(self) -> dict[str, float | int]:
         """Backlog figures for the health route; raises when the database is unreachable."""

@@ -223,6 +223,11 @@ def is_paid_session_event(event: dict[str, Any]) -> bool:
     )
 
 
+def payment_intent_of(event: dict[str, Any]) -> str | None:
+    """The PaymentIntent an event's object names (a charge's, a session's), else None."""
+    return _id_of(_dict(_dict(event.get("data")).get("object")).get("payment_intent"))
+
+
 def recovered_from_of(event: dict[str, Any]) -> str | None:
     """The expired session a Checkout Session event's session was recovered from (Stripe's
     `recovered_from`, set on the copy its recovery URL opened), else None."""
@@ -270,10 +275,12 @@ def _map(event: dict[str, Any]) -> EventIntent | Skipped:
     metadata = _dict(obj.get("metadata"))
     if kind == "checkout.session.completed":
         if obj.get("payment_status") in PAID_STATUSES:
-            return _session_intent(obj, metadata, PAYMENT_SUCCEEDED, fulfil=True)
+            paid = _session_intent(obj, metadata, PAYMENT_SUCCEEDED, fulfil=True)
+            return _with_subscription(paid, _id_of(obj.get("subscription")))
         return _session_intent(obj, metadata, PAYMENT_PROCESSING)
     if kind == "checkout.session.async_payment_succeeded":
-        return _session_intent(obj, metadata, PAYMENT_SUCCEEDED, fulfil=True)
+        paid = _session_intent(obj, metadata, PAYMENT_SUCCEEDED, fulfil=True)
+        return _with_subscription(paid, _id_of(obj.get("subscription")))
     if kind == "checkout.session.async_payment_failed":
         return _session_intent(obj, metadata, PAYMENT_FAILED)
     if kind == "checkout.session.expired":

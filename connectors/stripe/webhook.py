@@ -34,6 +34,7 @@ from connectors.log_refs import customer_ref
 from connectors.metrics import STRIPE_EVENT_LAG_SECONDS, STRIPE_UNMAPPED_PAYMENTS
 from connectors.rasa_patches.action_failures import watch_actions
 from connectors.storage.leases import new_claim
+from connectors.storage.paid_orders import PaidOrder
 from connectors.storage.schema import stripe_events
 from connectors.storage.store import ConnectorStore
 from connectors.stripe.events import (
@@ -43,9 +44,11 @@ from connectors.stripe.events import (
     is_paid_session_event,
     map_event,
     map_recovered,
+    payment_intent_of,
     recovered_from_of,
     recovery_record,
 )
+from connectors.stripe.paid_index import confirm_paid, index_event
 from shop_contract.entities import DUPLICATE_PAYMENT, ORDER_ID
 from shop_contract.intents import CHECKOUT_EXPIRED
 
@@ -131,6 +134,8 @@ class StripeWebhook:
         )
         if found is not None:
             return map_recovered(event, *found)
+        if (paid := await self.paid_order_of(event)) is not None:
+            return map_recovered(event, paid.customer_id, paid.order_id)
         return Skipped("unmapped_payment") if is_paid_session_event(event) else mapped
 
     def schedule(
@@ -198,17 +203,31 @@ class StripeWebhook:
         if isinstance(mapped, Skipped):
             return mapped.reason
         outcome = "triggered"
+        await index_event(self.store, mapped)
         if mapped.fulfilment_key:
             if not await asyncio.to_thread(
                 self.store.stripe.claim_fulfilment, mapped.fulfilment_key, event_id
             ):
+                await confirm_paid(self.store, agent, mapped)  # a replay after a crash
                 return "already_fulfilled"
             if not await self.first_payment_of_order(mapped):
                 mapped = replace(mapped, entities={**mapped.entities, DUPLICATE_PAYMENT: True})
                 outcome = "duplicate_payment"
         async with watch_actions():  # a failed action leaves the event for a replay
             await trigger_external(agent, mapped, self.make_output(outbox_origin(event_id, mapped)))
+        if outcome == "triggered":  # a duplicate payment confirms nothing
+            await confirm_paid(self.store, agent, mapped)
         return outcome
+
+    async def paid_order_of(self, event: dict[str, Any]) -> PaidOrder | None:
+        """For a refund without our metadata (the charge of a recovered copy): the confirmed
+        order its PaymentIntent paid, from the index of paid orders."""
+        if event.get("type") != "charge.refunded":
+            return None
+        payment_intent = payment_intent_of(event)
+        if payment_intent is None:
+            return None
+        return await asyncio.to_thread(self.store.paid_orders.by_payment_intent, payment_intent)
 
     async def first_payment_of_order(self, mapped: EventIntent) -> bool:
         """Whether the paid Checkout Session is the first of its order (which it confirms)

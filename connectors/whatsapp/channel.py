@@ -9,6 +9,8 @@ served by them (paths relative to connectors/):
 - POST /stripe               Stripe's events (stripe/webhook.py)
 - GET  /operator/handovers, POST /operator/handovers/<ref>/reply and …/resume
                              staff answering hand-overs (handover/operator_api.py)
+- GET  /orders, POST /orders/<order_id>/ship, …/deliver and …/refund
+                             the shop fulfilling paid orders (orders/api.py)
 Once the server runs, five loops run in the background: the recovery sweep
 (jobs/recovery.py), the outbox worker (jobs/outbox.py), the retention sweep
 (jobs/retention.py), the hand-over sweep (handover/pause.py) and the checkout reminder
@@ -48,8 +50,16 @@ from connectors.jobs.outbox import OutboxWorker
 from connectors.jobs.recovery import Recovery, Replayable
 from connectors.jobs.retention import expire_bodies_forever
 from connectors.metrics import FLOW_RESPONSE_SECONDS, WEBHOOK_REQUESTS
+from connectors.orders.api import orders_api
+from connectors.orders.turns import FulfilmentTurns
 from connectors.rasa_patches.install import install as install_rasa_patches
-from connectors.settings import FlowSettings, HandoverSettings, ServerSettings, WhatsAppSettings
+from connectors.settings import (
+    FlowSettings,
+    HandoverSettings,
+    OrdersSettings,
+    ServerSettings,
+    WhatsAppSettings,
+)
 from connectors.storage.opening import open_store
 from connectors.storage.schema import stripe_events
 from connectors.storage.store import ConnectorStore
@@ -125,7 +135,14 @@ class WhatsAppInput(InputChannel):
                 "the customer's messages to the shop (HANDOVER_STAFF_WA_ID alone is not enough); "
                 "customers are told how to reach the shop"
             )
-        return cls(server.whatsapp, store, server.flow, server.stripe.secrets, server.handover)
+        return cls(
+            server.whatsapp,
+            store,
+            server.flow,
+            server.stripe.secrets,
+            server.handover,
+            server.orders,
+        )
 
     def __init__(
         self,
@@ -134,6 +151,7 @@ class WhatsAppInput(InputChannel):
         flow_settings: FlowSettings,
         stripe_secrets: tuple[str, ...] = (),
         handover: HandoverSettings | None = None,
+        orders: OrdersSettings | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -204,6 +222,8 @@ class WhatsAppInput(InputChannel):
         self.recovery = Recovery(
             store, settings.replay_lease_seconds, settings.replay_interval_seconds
         )
+        self.fulfilment = FulfilmentTurns(self.queues, self.outputs.notification_output)
+        self.orders = orders_api(orders or OrdersSettings(), store, self.fulfilment.trigger)
         self.reminders = ReminderSweep(
             store,
             self.queues,
@@ -270,12 +290,19 @@ class WhatsAppInput(InputChannel):
         async def resume(request: Request, ref: str) -> HTTPResponse:
             return self.operator.refusal(request) or await self.operator.resume(ref)
 
+        async def orders(request: Request) -> HTTPResponse:
+            return await self.orders.get(request)
+
+        async def order_action(request: Request, order_id: str, action: str) -> HTTPResponse:
+            return await self.orders.post(request, order_id, action)
+
         async def refuse_unsafe_server(app: Any, _: Any) -> None:
             check_server(app, MAX_BODY_BYTES)  # the messages webhook's is the largest body
 
         async def start_background_work(app: Any, _: Any) -> None:
             refuse_unencrypted_tracker_store(app.ctx.agent)
             self.messages.agent = self.handover.agent = self.reminders.agent = app.ctx.agent
+            self.fulfilment.agent = app.ctx.agent
             work = replayable_work(self.messages, self.stripe, app.ctx.agent, on_new_message)
             retention = self.settings.raw_body_retention_seconds
             self.background = [
@@ -298,4 +325,8 @@ class WhatsAppInput(InputChannel):
         webhook.add_route(handovers, "/operator/handovers", methods=["GET"])
         webhook.add_route(reply, "/operator/handovers/<ref>/reply", methods=["POST"], stream=True)
         webhook.add_route(resume, "/operator/handovers/<ref>/resume", methods=["POST"])
+        webhook.add_route(orders, "/orders", methods=["GET"])
+        webhook.add_route(
+            order_action, "/orders/<order_id>/<action>", methods=["POST"], stream=True
+        )
         return webhook

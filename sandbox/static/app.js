@@ -5,7 +5,7 @@
 
 // The chat shown is remembered, so coming back from the Checkout page shows it again.
 const state = {
-  active: localStorage.getItem("sandbox.active"), chats: [], drawn: "", flow: null, staffDrawn: "",
+  active: localStorage.getItem("sandbox.active"), chats: [], drawn: "", flow: null, staffDrawn: "", ordersDrawn: "",
   cart: {}, // the active customer's cart from product messages: retailer id -> quantity
 };
 const $ = (id) => document.getElementById(id);
@@ -22,7 +22,7 @@ function el(tag, attrs, ...children) {
 
 async function api(path, body) {
   const response = await fetch(path, body === undefined ? {} : {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    method: "POST", headers: { "Content-Type": "application/json", "X-Staff-Panel": "1" }, body: JSON.stringify(body),
   });
   const data = await response.json();
   if (!response.ok) throw new Error(data.error || response.statusText);
@@ -48,6 +48,8 @@ async function poll() {
     draw();
     const staff = await api("/api/staff").catch(() => null);  // none without the shop inbox
     if (staff) drawHandovers(staff.events);
+    const paid = await api("/api/staff/orders").catch(() => null);  // none without the token
+    if (paid) drawOrders(paid.orders);
   } catch (error) {
     $("connection").textContent = "Simulator unreachable: " + error.message;
   }
@@ -83,6 +85,40 @@ function drawHandovers(events) {
         el("button", { type: "button", class: "reply", onclick: () => staffReply(ref, input) }, "Reply"),
         el("button", { type: "button", class: "resume", onclick: () => staffSend(`/api/staff/${ref}/resume`, {}) }, "Give back to the bot"));
     }
+    return box;
+  }));
+}
+
+// Paid orders (the bot's orders API): ship, mark delivered, refund all or part.
+function orderState(order) {
+  if (order.amount > 0 && order.amount_refunded >= order.amount) return "refunded";
+  const part = order.amount_refunded ? `, ${(order.amount_refunded / 100).toFixed(2)} refunded` : "";
+  return `${order.fulfilment}${part}`;
+}
+
+function drawOrders(orders) {
+  const signature = JSON.stringify(orders);
+  if (signature === state.ordersDrawn) return;
+  state.ordersDrawn = signature;
+  $("orders").replaceChildren(...orders.map((order) => {
+    const base = `/api/staff/orders/${encodeURIComponent(order.order_id)}`;
+    const amount = `${(order.amount / 100).toFixed(2)} ${order.currency.toUpperCase()}`;
+    const box = el("div", { class: "handover order", "data-order": order.order_id },
+      el("h3", {}, `${order.order_id} · ${amount} · ${orderState(order)}`));
+    if (order.tracking_url) box.append(el("div", { class: "event" }, `${order.carrier}: ${order.tracking_url}`));
+    box.append(
+      el("button", { type: "button", class: "ship", onclick: () => {
+        const carrier = prompt("Carrier", order.carrier || "DHL");
+        const link = carrier && prompt("Tracking link (https://…)", order.tracking_url || "https://tracking.example/");
+        if (link) staffSend(`${base}/ship`, { carrier, tracking_url: link });
+      } }, "Ship"),
+      el("button", { type: "button", class: "deliver", onclick: () => staffSend(`${base}/deliver`, {}) }, "Delivered"),
+      el("button", { type: "button", class: "refund", onclick: () => {
+        const cents = prompt("Refund how much, in cents (500 = 5.00)? Empty: all that is left", "");
+        if (cents === null) return;
+        if (cents.trim() && !/^[0-9]+$/.test(cents.trim())) { alert("A whole number of cents, e.g. 500"); return; }
+        staffSend(`${base}/refund`, cents.trim() ? { amount: Number(cents) } : {});
+      } }, "Refund"));
     return box;
   }));
 }

@@ -1,0 +1,124 @@
+"""The index lists and acts on an order only once the bot confirmed its payment: the
+conversation (Rasa's tracker, as the connector reads it after the paid session's turn) shows
+the order paid by that session. A payment the bot refused (a cancelled order's, refunded
+automatically; amounts, currency or livemode not matching; an order the conversation does
+not hold) stays unconfirmed, listed apart, and nothing ships or refunds it."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rasa.shared.core.events import SlotSet
+from rasa.shared.core.slots import AnySlot
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from connectors.orders.desk import OrdersDesk
+from connectors.orders.turns import Told
+from connectors.storage.opening import open_store
+from connectors.storage.store import ConnectorStore
+from connectors.stripe.events import EventIntent
+from connectors.stripe.paid_index import confirm_paid, index_event
+from shop_contract.intents import PAYMENT_SUCCEEDED
+
+CUSTOMER = "15550831234"
+TRACKING = "https://track.example/1"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ConnectorStore:
+    return open_store(f"sqlite:///{tmp_path / 'orders.db'}")
+
+
+@dataclass
+class Trackers:
+    """Rasa's tracker store as the connector reads it: one customer's conversation."""
+
+    orders: Any
+
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker:
+        slot = AnySlot("orders", mappings=[{}])
+        return DialogueStateTracker.from_events(
+            sender_id, [SlotSet("orders", self.orders)], slots=[slot]
+        )
+
+
+@dataclass
+class Agent:
+    tracker_store: Trackers
+
+
+async def no_turn(*_: object) -> None:
+    return None
+
+
+def paid_event(order_id: str) -> EventIntent:
+    entities = {
+        "order_id": order_id,
+        "checkout_session_id": f"cs_{order_id}",
+        "amount_total": 1000,
+        "currency": "eur",
+        "payment_intent": f"pi_{order_id}",
+    }
+    return EventIntent(CUSTOMER, PAYMENT_SUCCEEDED, entities, fulfilment_key=f"cs_{order_id}")
+
+
+def record(status: str, session: str | None) -> dict[str, Any]:
+    return {"order_status": status, "order_paid_session": session}
+
+
+@pytest.mark.parametrize(
+    ("held", "confirmed"),
+    [
+        ({"ORD-A": record("paid", "cs_ORD-A")}, True),
+        ({"ORD-A": record("partially_refunded", "cs_ORD-A")}, True),
+        ({"ORD-A": record("cancelled", None)}, False),  # a cancelled order's copy, refunded
+        ({"ORD-A": record("awaiting_payment", None)}, False),  # the payment did not match
+        ({"ORD-A": record("paid", "cs_other")}, False),  # paid by another session
+        ({"ORD-B": record("paid", "cs_ORD-A")}, False),  # the conversation has no such order
+        (None, False),
+    ],
+    ids=["paid", "part-refunded", "cancelled", "mismatch", "other-session", "unknown", "none"],
+)
+def test_only_an_order_the_conversation_shows_paid_is_confirmed(
+    store: ConnectorStore, held: Any, confirmed: bool
+) -> None:
+    event = paid_event("ORD-A")
+    asyncio.run(index_event(store, event))
+    asyncio.run(confirm_paid(store, Agent(Trackers(held)), event))
+    order = store.paid_orders.get("ORD-A")
+    assert order is not None and order.confirmed is confirmed
+    assert [o.order_id for o in store.paid_orders.listing("paid")] == (
+        ["ORD-A"] if confirmed else []
+    )
+    assert [o.order_id for o in store.paid_orders.listing("unconfirmed")] == (
+        [] if confirmed else ["ORD-A"]
+    )
+
+
+def test_nothing_ships_delivers_or_refunds_an_unconfirmed_order(store: ConnectorStore) -> None:
+    event = paid_event("ORD-A")
+    asyncio.run(index_event(store, event))
+    asyncio.run(confirm_paid(store, Agent(Trackers({"ORD-A": record("cancelled", None)})), event))
+    told: list[Any] = []
+
+    async def trigger(*asked: Any) -> Told:
+        told.append(asked)
+        return Told(True)
+
+    desk = OrdersDesk(store, object(), trigger)  # type: ignore[arg-type]
+    for attempt in (
+        desk.ship("ORD-A", "DHL", TRACKING),
+        desk.deliver("ORD-A"),
+        desk.refund("ORD-A", None, "k1"),
+    ):
+        with pytest.raises(Exception, match="never confirmed it") as refused:
+            asyncio.run(attempt)
+        assert getattr(refused.value, "status", None) == 409
+    assert told == []
+    listed, more = asyncio.run(desk.listing("unconfirmed"))
+    assert [(o["order_id"], o["confirmed"]) for o in listed] == [("ORD-A", False)]
+    assert more is False

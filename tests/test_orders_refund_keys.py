@@ -1,0 +1,131 @@
+"""A refund is made once per Idempotency-Key, whatever happens between a request and its
+retry: the answer lost, Stripe's `charge.refunded` moving the index, "all that is left"
+shrinking. The desk on a real database, against a Stripe that keeps idempotency keys as
+Stripe documents (the same key and parameters: the same refund, replayed)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from connectors.orders.desk import OrdersDesk
+from connectors.orders.refunds import RefundDone, RefundRefused
+from connectors.storage.opening import open_store
+from connectors.storage.store import ConnectorStore
+from connectors.stripe.events import EventIntent
+from connectors.stripe.paid_index import index_event
+from shop_contract.intents import PAYMENT_SUCCEEDED, REFUNDED
+
+CUSTOMER = "15550831234"
+ORDER = "ORD-PAID0001"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ConnectorStore:
+    return open_store(f"sqlite:///{tmp_path / 'orders.db'}")
+
+
+async def no_turn(*_: object) -> None:
+    return None
+
+
+def paid(store: ConnectorStore) -> None:
+    entities = {"order_id": ORDER, "checkout_session_id": "cs_1", "amount_total": 1000,
+                "currency": "eur", "payment_intent": "pi_1"}  # fmt: skip
+    event = EventIntent(CUSTOMER, PAYMENT_SUCCEEDED, entities, fulfilment_key="cs_1")
+    asyncio.run(index_event(store, event))
+    assert store.paid_orders.confirm(CUSTOMER, ORDER, "cs_1")  # as the bot's turn does
+
+
+def charge_refunded(store: ConnectorStore, in_all: int) -> None:
+    entities = {"order_id": ORDER, "payment_intent": "pi_1", "amount_refunded": in_all,
+                "amount": 1000}  # fmt: skip
+    asyncio.run(index_event(store, EventIntent(CUSTOMER, REFUNDED, entities)))
+
+
+@dataclass
+class Stripe:
+    """Refunds with Stripe's idempotency: a key seen before answers its first refund (a
+    replay), another amount under it is refused, and more than the charge is refused."""
+
+    keys: dict[str, tuple[int, str]] = field(default_factory=dict)
+    refunded: int = 0
+
+    async def refund(self, order_id: str, payment_intent: str, amount: int, key: str) -> RefundDone:
+        if key in self.keys:
+            first, refund_id = self.keys[key]
+            if first != amount:
+                raise RefundRefused("this Idempotency-Key was used for another request", True)
+            return RefundDone(refund_id, amount, "succeeded", replayed=True)
+        if self.refunded + amount > 1000:
+            raise RefundRefused("Stripe refused the refund: charge already refunded", True)
+        self.refunded += amount
+        self.keys[key] = (amount, f"re_{len(self.keys) + 1}")
+        return RefundDone(self.keys[key][1], amount, "succeeded")
+
+
+def test_a_retry_after_the_index_learnt_of_the_refund_is_the_same_refund(
+    store: ConnectorStore,
+) -> None:
+    paid(store)
+    stripe = Stripe()
+    desk = OrdersDesk(store, stripe, no_turn)  # type: ignore[arg-type]
+    first = asyncio.run(desk.refund(ORDER, 500, "op-1"))  # the answer is lost on its way back
+    charge_refunded(store, 500)
+    again = asyncio.run(desk.refund(ORDER, 500, "op-1"))  # "repeat with the same key"
+    assert stripe.refunded == 500
+    assert (first["repeated"], again["repeated"]) == (False, True)
+    assert again["refund"]["id"] == first["refund"]["id"]
+
+
+def test_all_that_is_left_resolves_once_per_key(store: ConnectorStore) -> None:
+    paid(store)
+    stripe = Stripe()
+    desk = OrdersDesk(store, stripe, no_turn)  # type: ignore[arg-type]
+    asyncio.run(desk.refund(ORDER, 300, "op-1"))
+    charge_refunded(store, 300)
+    rest = asyncio.run(desk.refund(ORDER, None, "op-2"))  # 700 left
+    charge_refunded(store, 1000)
+    again = asyncio.run(desk.refund(ORDER, None, "op-2"))  # nothing left now, but a retry
+    assert (rest["refund"]["amount"], again["refund"]["amount"], again["repeated"]) == (
+        700,
+        700,
+        True,
+    )
+    assert stripe.refunded == 1000
+    with pytest.raises(Exception, match="used for a refund of 700") as other:
+        asyncio.run(desk.refund(ORDER, 500, "op-2"))
+    assert getattr(other.value, "status", None) == 409
+    with pytest.raises(Exception, match="0 of 1000 eur minor units left") as spent:
+        asyncio.run(desk.refund(ORDER, None, "op-3"))  # a new key: a new refund, refused
+    assert getattr(spent.value, "status", None) == 409
+
+
+def test_the_request_is_recorded_before_stripe_is_called(store: ConnectorStore) -> None:
+    """Stripe did the refund but the bot died before answering: the retry replays it."""
+    paid(store)
+
+    @dataclass
+    class Dies(Stripe):
+        """Makes the refund, then the answer is lost (once)."""
+
+        lost: bool = True
+
+        async def refund(self, order_id: str, pi: str, amount: int, key: str) -> RefundDone:
+            done = await super().refund(order_id, pi, amount, key)
+            if self.lost:
+                self.lost = False
+                raise RefundRefused("Stripe could not be reached", conflict=False)
+            return done
+
+    stripe = Dies()
+    desk = OrdersDesk(store, stripe, no_turn)  # type: ignore[arg-type]
+    with pytest.raises(Exception, match="could not be reached") as failed:
+        asyncio.run(desk.refund(ORDER, None, "op-1"))
+    assert getattr(failed.value, "status", None) == 502
+    charge_refunded(store, 1000)
+    again = asyncio.run(desk.refund(ORDER, None, "op-1"))
+    assert (again["refund"]["amount"], again["repeated"], stripe.refunded) == (1000, True, 1000)
