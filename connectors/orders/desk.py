@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -61,6 +62,11 @@ MISSING_KEY = (
     "a refund needs an Idempotency-Key header (a new random one per refund, e.g. a UUID): "
     "repeating the request with the same key never refunds twice"
 )
+
+
+# A request Stripe never answered blocks a refund under another key of the same order for this
+# long (Stripe keeps an idempotency key for 24 hours: the retry it asks for works until then).
+UNKNOWN_OUTCOME_SECONDS = 24 * 3600
 
 
 class RefundsOff(OrderRequestError):
@@ -213,6 +219,14 @@ class OrdersDesk:
                     f"order {order_id}: {order.refundable} of {order.amount} {order.currency} "
                     f"minor units left to refund, asked {wanted}"
                 )
+            unknown = await asyncio.to_thread(
+                requests.unknown_outcome, order_id, time.time() - UNKNOWN_OUTCOME_SECONDS
+            )
+            if unknown is not None:
+                raise OrderConflict(
+                    f"a refund under key {unknown} has an unknown outcome: retry with "
+                    f"--key {unknown}"
+                )
             request = await asyncio.to_thread(requests.record, order_id, request_key, wanted)
         else:
             request = earlier
@@ -221,6 +235,18 @@ class OrdersDesk:
                 f"this Idempotency-Key was used for a refund of {request.amount}: use a new "
                 "key for another refund"
             )
+        if request.refund_id is not None:
+            # Answered from the record, never by asking Stripe to create again: Stripe forgets
+            # idempotency keys after 24 hours, and a key reused later would refund twice.
+            return {
+                **shown(order),
+                "refund": {
+                    "id": request.refund_id,
+                    "amount": request.amount,
+                    "status": "made earlier",
+                },
+                "repeated": True,
+            }
         try:
             done: RefundDone = await self.refunds.refund(
                 order.order_id,
@@ -229,10 +255,12 @@ class OrdersDesk:
                 refund_key(order.order_id, request_key),
             )
         except RefundRefused as refused:
+            if refused.conflict:  # Stripe said no: nothing refunded, no unknown outcome
+                await asyncio.to_thread(requests.refused, order_id, request_key)
             raise (OrderConflict if refused.conflict else StripeFailed)(str(refused)) from None
         await asyncio.to_thread(requests.done, order_id, request_key, done.refund_id)
         return {
             **shown(order),
             "refund": {"id": done.refund_id, "amount": done.amount, "status": done.status},
-            "repeated": done.replayed or request.refund_id == done.refund_id,
+            "repeated": done.replayed,
         }

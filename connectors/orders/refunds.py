@@ -17,6 +17,7 @@ from shop_contract.stripe_metadata import ORDER_ID_KEY, STRIPE_API_VERSION
 
 logger = logging.getLogger(__name__)
 
+REFUND_KEY_METADATA = "shop_refund_key"
 STRIPE_NETWORK_RETRIES = 2
 STRIPE_TIMEOUT_SECONDS = 15.0
 # The longest a refund request can take: every attempt timing out, plus the client's backoff
@@ -66,7 +67,8 @@ class Refunds:
                 params={
                     "payment_intent": payment_intent,
                     "amount": amount,
-                    "metadata": {ORDER_ID_KEY: order_id},
+                    # The request's key, to match a refund to its request in the dashboard.
+                    "metadata": {ORDER_ID_KEY: order_id, REFUND_KEY_METADATA: idempotency_key},
                 },
                 options={"idempotency_key": idempotency_key},
             )
