@@ -20,7 +20,9 @@ from rasa.core.channels.channel import OutputChannel
 from connectors.jobs.customer_queue import CustomerQueues
 from connectors.log_refs import customer_ref
 from connectors.rasa_patches.action_failures import watch_actions
+from connectors.storage.store import ConnectorStore
 from connectors.stripe.events import EventIntent
+from connectors.stripe.paid_index import reconfirm
 from connectors.stripe.webhook import trigger_external
 
 logger = logging.getLogger(__name__)
@@ -40,11 +42,27 @@ class FulfilmentTurns:
     """Queues fulfilment turns; `agent` is Rasa's, set once the server runs."""
 
     def __init__(
-        self, queues: CustomerQueues, notification_output: Callable[[str], OutputChannel]
+        self,
+        queues: CustomerQueues,
+        notification_output: Callable[[str], OutputChannel],
+        store: ConnectorStore | None = None,
     ) -> None:
         self.queues = queues
         self.notification_output = notification_output
+        self.store = store
         self.agent: Any = None
+
+    async def reconfirm(self, customer_id: str, order_id: str) -> bool:
+        """Looks once more whether the conversation shows an unconfirmed order paid (its
+        paid turn's look may have failed): True when it is confirmed now."""
+        agent, store = self.agent, self.store
+        if agent is None or store is None:
+            return False
+        try:
+            return await reconfirm(store, agent, customer_id, order_id)
+        except Exception as failed:
+            logger.warning("order %s not re-checked: %s", order_id, type(failed).__name__)
+            return False
 
     async def trigger(
         self, customer_id: str, intent: str, entities: dict[str, Any], origin: str
