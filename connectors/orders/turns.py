@@ -3,9 +3,10 @@
 like a Stripe event, its messages through the outbox under the given origin.
 
 The request waits for its turn, at most TOLD_WITHIN_SECONDS, and answers whether the
-customer's message was queued ("told"). A turn that failed or has not run by then is not
-replayed by itself (it is queued in memory, not recorded): the operator repeats the request,
-which the outbox's key makes safe (the customer is told once)."""
+customer's message was queued ("told": the outbox holds a message under the turn's
+origin). A turn that failed or has not run by then is not replayed by itself (it is queued
+in memory, not recorded): the operator repeats the request, which the outbox's key makes
+safe (the customer is told once)."""
 
 from __future__ import annotations
 
@@ -104,5 +105,15 @@ class FulfilmentTurns:
                 False,
                 f"the customer's turn failed ({type(failed).__name__}): repeat the request "
                 "once the bot's actions run again; they are told once",
+            )
+        if self.store is not None and not await asyncio.to_thread(
+            self.store.outbox.queued_body, f"{origin}:0"
+        ):
+            # The action stays silent when the conversation no longer holds the order (or it
+            # is refunded in full there): the turn ran, but nobody was told.
+            return Told(
+                False,
+                "the customer's turn ran but sent no message: their conversation no longer "
+                "holds this order (or shows it refunded); tell them yourself if needed",
             )
         return Told(True)
