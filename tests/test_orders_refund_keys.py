@@ -186,3 +186,20 @@ def test_a_refund_stripe_refused_does_not_block_another_key(store: ConnectorStor
         asyncio.run(desk.refund(ORDER, 500, "op-1"))
     done = asyncio.run(desk.refund(ORDER, 100, "op-2"))
     assert (done["repeated"], stripe.refunded) == (False, 1000)
+
+
+def test_a_key_clash_at_stripe_leaves_the_outcome_unknown(store: ConnectorStore) -> None:
+    """Stripe's 409 for a key in use (a concurrent request under it) is no proof that
+    nothing was refunded: another key stays blocked until the key's outcome is known."""
+    paid(store)
+
+    @dataclass
+    class Busy(Stripe):
+        async def refund(self, order_id: str, pi: str, amount: int, key: str) -> RefundDone:
+            raise RefundRefused("key in use", conflict=True, nothing_done=False)
+
+    desk = OrdersDesk(store, Busy(), no_turn)  # type: ignore[arg-type]
+    with pytest.raises(Exception, match="key in use"):
+        asyncio.run(desk.refund(ORDER, 400, "op-1"))
+    with pytest.raises(Exception, match="retry with --key op-1"):
+        asyncio.run(desk.refund(ORDER, 400, "op-2"))

@@ -269,7 +269,7 @@ class OrdersDesk:
                 refund_key(order.order_id, request_key),
             )
         except RefundRefused as refused:
-            if refused.conflict:  # Stripe said no: nothing refunded, no unknown outcome
+            if refused.nothing_done:  # Stripe said no: nothing refunded, no unknown outcome
                 await asyncio.to_thread(requests.refused, order_id, request_key)
             raise (OrderConflict if refused.conflict else StripeFailed)(str(refused)) from None
         await asyncio.to_thread(requests.done, order_id, request_key, done.refund_id)

@@ -40,9 +40,12 @@ class RefundRefused(Exception):
     """Stripe refused the refund (`conflict`: the key was used for another request, or the
     charge has nothing left), or could not be reached."""
 
-    def __init__(self, message: str, conflict: bool) -> None:
+    def __init__(self, message: str, conflict: bool, nothing_done: bool | None = None) -> None:
         super().__init__(message)
         self.conflict = conflict
+        # Whether Stripe surely made no refund under the key (a refusal of the request
+        # itself); not so for a key clash, whose earlier request may have refunded.
+        self.nothing_done = conflict if nothing_done is None else nothing_done
 
 
 class Refunds:
@@ -74,7 +77,9 @@ class Refunds:
             )
         except stripe.IdempotencyError as error:
             raise RefundRefused(
-                "this Idempotency-Key was used for another refund request", conflict=True
+                "this Idempotency-Key was used for another refund request",
+                conflict=True,
+                nothing_done=False,
             ) from error
         except stripe.InvalidRequestError as error:
             logger.warning("refund refused by stripe: order=%s code=%s", order_id, error.code)
