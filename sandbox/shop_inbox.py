@@ -22,6 +22,7 @@ site cannot set it (cross-site request forgery), and a CORS request asking to is
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -42,6 +43,10 @@ ORDERS_PATH = "/webhooks/whatsapp/orders"
 ORDER_ACTIONS = ("ship", "deliver", "refund")
 PANEL_HEADER = "X-Staff-Panel"
 TIMEOUT_SECONDS = 10.0
+# A shipment or delivery waits up to connectors/orders/turns.py TOLD_WITHIN_SECONDS (10 s) for
+# the customer's turn; a refund for Stripe and its retries: the relay must not give up first.
+TURN_SECONDS = 20.0
+REFUND_SECONDS = REFUND_WORST_CASE_SECONDS + 15.0
 
 
 class ShopInbox(LoopbackServer):
@@ -123,7 +128,8 @@ class ShopInbox(LoopbackServer):
                 return web.json_response({"error": "the body must be JSON"}, status=400)
             path = f"{ORDERS_PATH}/{parts[0]}/{parts[1]}"
             key = str(uuid.uuid4()) if parts[1] == "refund" else None
-            status, answer = await self.call("POST", path, body, self.orders_token, key)
+            seconds = REFUND_SECONDS if key is not None else TURN_SECONDS
+            status, answer = await self.call("POST", path, body, self.orders_token, key, seconds)
         else:
             return web.json_response({"error": f"no such endpoint: {request.path}"}, status=404)
         return web.json_response(answer, status=status)
@@ -133,20 +139,31 @@ class ShopInbox(LoopbackServer):
         return await self.call("POST", f"{OPERATOR_PATH}/{ref}/{action}", body, self.operator_token)
 
     async def call(
-        self, method: str, path: str, body: Any, token: str, key: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        token: str,
+        key: str | None = None,
+        seconds: float = TIMEOUT_SECONDS,
     ) -> tuple[int, dict[str, Any]]:
-        """One call to the bot (with `key` as its Idempotency-Key): (its status, its JSON
-        answer)."""
+        """One call to the bot (with `key` as its Idempotency-Key), waiting `seconds`: (its
+        status, its JSON answer); no answer in time or not JSON is a JSON error (504, 502)."""
         if self.bot_url is None:
             return 503, {"error": "the bot is not connected yet"}
         headers = {"Authorization": f"Bearer {token}"}
         if key is not None:
             headers["Idempotency-Key"] = key
-        # A refund waits for Stripe and its retries: the relay must not give up first.
-        seconds = REFUND_WORST_CASE_SECONDS + 15.0 if key is not None else TIMEOUT_SECONDS
         timeout = aiohttp.ClientTimeout(total=seconds)
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
-            session.request(method, f"{self.bot_url}{path}", json=body, headers=headers) as answer,
-        ):
-            return answer.status, dict(await answer.json())
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.request(
+                    method, f"{self.bot_url}{path}", json=body, headers=headers
+                ) as answer,
+            ):
+                return answer.status, dict(await answer.json())
+        except asyncio.TimeoutError:
+            return 504, {"error": f"the bot did not answer within {seconds:.0f} s: look again"}
+        except (aiohttp.ClientError, ValueError, TypeError) as failed:
+            return 502, {"error": f"no answer from the bot ({type(failed).__name__})"}

@@ -14,13 +14,17 @@
 A client of the running bot's orders API (ORDERS_API_URL, default the local Rasa server;
 ORDERS_API_TOKEN; ENV_FILE or `.env` included): shipping and delivery must run a turn in the
 customer's conversation, and a refund is the bot's call to Stripe, so both need the bot.
-Exit status 0 when done, 1 when refused or when the customer could not be told (the API's
-reason is printed; repeating a shipment or delivery tells them once), 2 when not set up.
+Exit status 0 when done; 1 when refused or when the customer could not be told (the API's
+reason is printed; repeating a shipment or delivery tells them once); 2 when not set up
+(settings, token); 3 when the outcome is unclear (no answer in time, the bot unreachable, an
+answer that is not the API's, or the API failing with a 5xx): a refund's key is printed
+before the call, and repeating with `--key K` never refunds twice.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import sys
@@ -51,6 +55,7 @@ class NoRedirects(urllib.request.HTTPRedirectHandler):
 
 
 OPENER = urllib.request.build_opener(NoRedirects)
+UNCLEAR = 3  # exit status when the request may or may not have been done
 
 
 def parser() -> argparse.ArgumentParser:
@@ -170,24 +175,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     method, path, body, key = request_of(arguments)
     retry = f"; repeat with --key {key} to retry safely" if arguments.command == "refund" else ""
+    if key is not None:  # before the call: whatever happens next, the key is not lost
+        print(f"{name}: idempotency key {key}", file=sys.stderr)
     try:
         status, answer = call(settings, method, path, body, key)
-    except OSError as error:
+        if not isinstance(answer, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, http.client.HTTPException, ValueError) as error:
         if isinstance(getattr(error, "reason", error), TimeoutError):
-            print(
-                f"{name}: no answer within {TIMEOUT_SECONDS:.0f} s: it may have been done" + retry,
-                file=sys.stderr,
-            )
-            return 2
-        print(
-            f"{name}: cannot reach the bot at {settings.api_url} ({error}); is it running?" + retry,
-            file=sys.stderr,
-        )
-        return 2
+            said = f"no answer within {TIMEOUT_SECONDS:.0f} s: it may have been done"
+        elif isinstance(error, OSError):
+            said = f"cannot reach the bot at {settings.api_url} ({error}); is it running?"
+        else:
+            said = f"the answer was not the orders API's ({type(error).__name__}): it may have "
+            said += "been done"
+        print(f"{name}: {said}{retry}", file=sys.stderr)
+        return UNCLEAR
     if status >= 300:
+        unclear = status >= 500  # the bot or Stripe failed: it may have been done
         said = answer.get("error", answer)
-        print(f"{name}: refused ({status}): {said}{retry}", file=sys.stderr)
-        return 1
+        print(f"{name}: refused ({status}): {said}{retry if unclear else ''}", file=sys.stderr)
+        return UNCLEAR if unclear else 1
     now = time.time()
     if arguments.command == "list":
         for order in answer["orders"]:

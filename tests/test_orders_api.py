@@ -216,7 +216,9 @@ def test_the_cli_needs_a_token_and_a_running_bot(
     assert "ORDERS_API_TOKEN is not set" in capsys.readouterr().err
     monkeypatch.setenv("ORDERS_API_TOKEN", TOKEN)
     monkeypatch.setenv("ORDERS_API_URL", "http://127.0.0.1:9/webhooks/whatsapp/orders")
-    assert orders_cli.main(["deliver", "ORD-PAID0001"]) == 2
+    assert (
+        orders_cli.main(["deliver", "ORD-PAID0001"]) == orders_cli.UNCLEAR
+    )  # it may have been done
     said = capsys.readouterr().err
     assert "cannot reach the bot at http://127.0.0.1:9" in said and TOKEN not in said
     with pytest.raises(SystemExit):

@@ -97,14 +97,14 @@ def test_a_refund_always_has_a_key_and_a_failure_says_how_to_retry(
     monkeypatch: pytest.MonkeyPatch, servers: list[Loopback], capsys: pytest.CaptureFixture[str]
 ) -> None:
     failing = serve(monkeypatch, servers, json_answer(502, {"error": "Stripe failed"}))
-    assert orders_cli.main(["refund", "ORD-PAID0001", "--amount", "500"]) == 1
+    assert orders_cli.main(["refund", "ORD-PAID0001", "--amount", "500"]) == orders_cli.UNCLEAR
     key = failing.seen[0]["Idempotency-Key"]
     assert len(key) == 36  # a UUID, new per command
     said = capsys.readouterr().err
     assert f"repeat with --key {key} to retry safely" in said and TOKEN not in said
-    assert orders_cli.main(["refund", "ORD-PAID0001", "--key", key]) == 1
+    assert orders_cli.main(["refund", "ORD-PAID0001", "--key", key]) == orders_cli.UNCLEAR
     assert failing.seen[1]["Idempotency-Key"] == key
-    assert orders_cli.main(["refund", "ORD-PAID0001"]) == 1
+    assert orders_cli.main(["refund", "ORD-PAID0001"]) == orders_cli.UNCLEAR
     assert failing.seen[2]["Idempotency-Key"] not in (key, None)
 
 
@@ -116,6 +116,33 @@ def test_a_replayed_refund_says_so(
     serve(monkeypatch, servers, json_answer(200, answer))
     assert orders_cli.main(["refund", "ORD-PAID0001", "--key", "k1"]) == 0
     assert "it had been made already" in capsys.readouterr().out
+
+
+def test_a_garbage_answer_keeps_the_key_and_a_refusal_has_no_retry_hint(
+    monkeypatch: pytest.MonkeyPatch, servers: list[Loopback], capsys: pytest.CaptureFixture[str]
+) -> None:
+    def garbage(handler: http.server.BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Type", "text/html")
+        handler.end_headers()
+        handler.wfile.write(b"<html>proxy error</html>")
+
+    serve(monkeypatch, servers, garbage)
+    assert orders_cli.main(["refund", "ORD-PAID0001", "--key", "k1"]) == orders_cli.UNCLEAR
+    said = capsys.readouterr().err
+    assert "idempotency key k1" in said and "repeat with --key k1" in said
+    serve(monkeypatch, servers, json_answer(409, {"error": "used for a refund of 700"}))
+    assert orders_cli.main(["refund", "ORD-PAID0001", "--key", "k1"]) == 1
+    assert "repeat with --key" not in capsys.readouterr().err
+
+
+def test_an_unreachable_bot_is_an_unclear_outcome_not_a_missing_setup(
+    monkeypatch: pytest.MonkeyPatch, servers: list[Loopback], capsys: pytest.CaptureFixture[str]
+) -> None:
+    gone = serve(monkeypatch, servers, json_answer(200, {}))
+    gone.close()
+    assert orders_cli.main(["refund", "ORD-PAID0001", "--key", "k1"]) == orders_cli.UNCLEAR
+    assert "repeat with --key k1" in capsys.readouterr().err
 
 
 def test_the_cli_waits_longer_than_a_refund_can_take() -> None:

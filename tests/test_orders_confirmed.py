@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rasa.core.tracker_store import FailSafeTrackerStore
 from rasa.shared.core.events import SlotSet
 from rasa.shared.core.slots import AnySlot
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from connectors.orders.desk import OrdersDesk
-from connectors.orders.turns import Told
+from connectors.orders.turns import FulfilmentTurns, Told
 from connectors.storage.opening import open_store
 from connectors.storage.store import ConnectorStore
 from connectors.stripe.events import EventIntent
@@ -38,6 +39,8 @@ class Trackers:
     """Rasa's tracker store as the connector reads it: one customer's conversation."""
 
     orders: Any
+    domain = None  # what Rasa's FailSafeTrackerStore reads of the store it wraps
+    event_broker = None
 
     async def retrieve(self, sender_id: str) -> DialogueStateTracker:
         slot = AnySlot("orders", mappings=[{}])
@@ -122,3 +125,48 @@ def test_nothing_ships_delivers_or_refunds_an_unconfirmed_order(store: Connector
     listed, more = asyncio.run(desk.listing("unconfirmed"))
     assert [(o["order_id"], o["confirmed"]) for o in listed] == [("ORD-A", False)]
     assert more is False
+
+
+class Failing:
+    """A tracker store that fails while a database restarts."""
+
+    domain = None
+    event_broker = None
+
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker:
+        raise ConnectionError("database restarting")
+
+
+def test_a_tracker_store_error_is_not_read_as_unpaid(store: ConnectorStore) -> None:
+    """Rasa's agent wraps the store in FailSafeTrackerStore, which answers None on an error:
+    the look reads the real store, so the error replays the event instead of leaving the
+    order unconfirmed for good."""
+    event = paid_event("ORD-A")
+    asyncio.run(index_event(store, event))
+    wrapped = FailSafeTrackerStore(Failing())
+    with pytest.raises(ConnectionError):
+        asyncio.run(confirm_paid(store, Agent(wrapped), event))
+    held = Trackers({"ORD-A": record("paid", "cs_ORD-A")})
+    asyncio.run(confirm_paid(store, Agent(FailSafeTrackerStore(held)), event))
+    order = store.paid_orders.get("ORD-A")
+    assert order is not None and order.confirmed is True
+
+
+def test_shipping_an_order_whose_look_missed_looks_again(store: ConnectorStore) -> None:
+    event = paid_event("ORD-A")
+    asyncio.run(index_event(store, event))
+    asyncio.run(confirm_paid(store, Agent(Trackers(None)), event))  # the look missed
+    turns = FulfilmentTurns(None, lambda origin: None, store)  # type: ignore[arg-type]
+    told: list[Any] = []
+
+    async def trigger(*asked: Any) -> Told:
+        told.append(asked)
+        return Told(True)
+
+    desk = OrdersDesk(store, None, trigger, turns.reconfirm)
+    turns.agent = Agent(Trackers({"ORD-A": record("cancelled", None)}))
+    with pytest.raises(Exception, match="never confirmed it"):
+        asyncio.run(desk.deliver("ORD-A"))  # the conversation does not show it paid
+    turns.agent = Agent(Trackers({"ORD-A": record("paid", "cs_ORD-A")}))
+    answer = asyncio.run(desk.ship("ORD-A", "DHL", TRACKING))
+    assert (answer["confirmed"], answer["fulfilment"], len(told)) == (True, "shipped", 1)

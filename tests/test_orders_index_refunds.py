@@ -104,6 +104,17 @@ def test_a_refund_without_our_metadata_finds_its_order_by_payment(store: Connect
     assert not isinstance(stranger, EventIntent)  # no order paid through it: skipped
 
 
+def test_a_refund_without_metadata_before_the_payment_is_kept(store: ConnectorStore) -> None:
+    """A recovered copy's charge refunded in full before its paid event came: skipped for
+    now (no order to tell), but its total is applied once the order is indexed."""
+    webhook = StripeWebhook(("whsec_x",), store, None, None, None)  # type: ignore[arg-type]
+    early = asyncio.run(webhook.resolve(charge_refunded_without_metadata("pi_1", 1000)))
+    assert not isinstance(early, EventIntent)
+    paid(store)
+    order = store.paid_orders.get(ORDER)
+    assert order is not None and order.amount_refunded == 1000 and order.wholly_refunded
+
+
 def test_the_conversation_never_ships_an_order_refunded_in_full(catalog: Catalog) -> None:
     order = Order.start(catalog, {"espresso-beans": 2}).with_link("cs_1", "https://pay/1")
     order = order.paid_by("cs_1", "pi_1").with_refunds(order.total, order.total)

@@ -129,3 +129,77 @@ def test_the_request_is_recorded_before_stripe_is_called(store: ConnectorStore) 
     charge_refunded(store, 1000)
     again = asyncio.run(desk.refund(ORDER, None, "op-1"))
     assert (again["refund"]["amount"], again["repeated"], stripe.refunded) == (1000, True, 1000)
+
+
+def test_a_key_retried_after_stripe_forgot_it_is_answered_from_the_record(
+    store: ConnectorStore,
+) -> None:
+    """Stripe keeps idempotency keys 24 hours: the printed `--key` re-run the next day must
+    not reach Stripe's create again (there it would be a new refund)."""
+    paid(store)
+    stripe = Stripe()
+    desk = OrdersDesk(store, stripe, no_turn)  # type: ignore[arg-type]
+    first = asyncio.run(desk.refund(ORDER, 400, "op-1"))
+    stripe.keys.clear()  # a day later
+    again = asyncio.run(desk.refund(ORDER, 400, "op-1"))
+    assert stripe.refunded == 400
+    assert (again["repeated"], again["refund"]["id"]) == (True, first["refund"]["id"])
+
+
+def test_a_new_key_while_a_refund_has_an_unknown_outcome_is_refused(
+    store: ConnectorStore,
+) -> None:
+    paid(store)
+
+    @dataclass
+    class Lost(Stripe):
+        """Makes the first refund, but its answer is lost."""
+
+        lost: bool = True
+
+        async def refund(self, order_id: str, pi: str, amount: int, key: str) -> RefundDone:
+            done = await super().refund(order_id, pi, amount, key)
+            if self.lost:
+                self.lost = False
+                raise RefundRefused("Stripe could not be reached", conflict=False)
+            return done
+
+    stripe = Lost()
+    desk = OrdersDesk(store, stripe, no_turn)  # type: ignore[arg-type]
+    with pytest.raises(Exception, match="could not be reached"):
+        asyncio.run(desk.refund(ORDER, 400, "op-1"))
+    with pytest.raises(Exception, match="unknown outcome: retry with --key op-1") as blocked:
+        asyncio.run(desk.refund(ORDER, 400, "op-2"))  # `make orders refund` without --key
+    assert getattr(blocked.value, "status", None) == 409
+    assert stripe.refunded == 400
+    again = asyncio.run(desk.refund(ORDER, 400, "op-1"))
+    assert (again["repeated"], stripe.refunded) == (True, 400)
+    asyncio.run(desk.refund(ORDER, 100, "op-2"))  # known now: another refund may go
+    assert stripe.refunded == 500
+
+
+def test_a_refund_stripe_refused_does_not_block_another_key(store: ConnectorStore) -> None:
+    paid(store)
+    stripe = Stripe(refunded=900)  # refunded elsewhere (the dashboard) before the index knew
+    desk = OrdersDesk(store, stripe, no_turn)  # type: ignore[arg-type]
+    with pytest.raises(Exception, match="already refunded"):
+        asyncio.run(desk.refund(ORDER, 500, "op-1"))
+    done = asyncio.run(desk.refund(ORDER, 100, "op-2"))
+    assert (done["repeated"], stripe.refunded) == (False, 1000)
+
+
+def test_a_key_clash_at_stripe_leaves_the_outcome_unknown(store: ConnectorStore) -> None:
+    """Stripe's 409 for a key in use (a concurrent request under it) is no proof that
+    nothing was refunded: another key stays blocked until the key's outcome is known."""
+    paid(store)
+
+    @dataclass
+    class Busy(Stripe):
+        async def refund(self, order_id: str, pi: str, amount: int, key: str) -> RefundDone:
+            raise RefundRefused("key in use", conflict=True, nothing_done=False)
+
+    desk = OrdersDesk(store, Busy(), no_turn)  # type: ignore[arg-type]
+    with pytest.raises(Exception, match="key in use"):
+        asyncio.run(desk.refund(ORDER, 400, "op-1"))
+    with pytest.raises(Exception, match="retry with --key op-1"):
+        asyncio.run(desk.refund(ORDER, 400, "op-2"))

@@ -39,6 +39,8 @@ from connectors.storage.schema import (
     SEALED_COLUMNS,
     inbound_messages,
     outbox,
+    refund_requests,
+    refund_totals,
     stripe_events,
 )
 from connectors.storage.sealing import column_context, digest, row_identity
@@ -310,6 +312,38 @@ def test_erase_removes_everything_of_one_customer_only(database_url: str) -> Non
     assert store.messages.record_inbound("wamid.anna", ANNA)  # no trace left, not even for dedup
     assert len(export_customer(store, BORIS)["conversation_events"]) == 3
     assert store.stripe.claim_fulfilment("cs_boris", "evt_other") is False
+
+
+def refunds_of(store: ConnectorStore, tag: str) -> tuple[int, int]:
+    """(refund requests, kept refund totals) of the order tagged `tag`."""
+    with store.engine.connect() as connection:
+        requests = connection.execute(
+            sa.select(sa.func.count()).where(refund_requests.c.order_id == f"ORD-{tag}")
+        ).scalar_one()
+        totals = connection.execute(
+            sa.select(sa.func.count()).where(refund_totals.c.payment_intent == f"pi_{tag}")
+        ).scalar_one()
+    return int(requests), int(totals)
+
+
+def test_erase_and_purge_take_the_refunds_of_a_customers_orders(database_url: str) -> None:
+    """Refund requests and totals name no customer, only their order and payment: erase finds
+    them through the customer's paid orders, and purge goes by their age."""
+    _, store = two_customers(database_url)
+    for tag in ("anna", "boris"):
+        store.refund_requests.record(f"ORD-{tag}", f"key-{tag}", 100)
+        store.paid_orders.note_refund_total(f"pi_{tag}", 100)
+    counts = erase_customer(store, ANNA)
+    assert (counts["refund_requests"], counts["refund_totals"]) == (1, 1)
+    assert refunds_of(store, "anna") == (0, 0)
+    assert refunds_of(store, "boris") == (1, 1)
+    long_ago = time.time() - 100 * 86400
+    with store.engine.begin() as connection:
+        connection.execute(refund_requests.update().values(created_at=long_ago))
+        connection.execute(refund_totals.update().values(updated_at=long_ago))
+    counts = purge_older_than(store, 90 * 86400)
+    assert (counts["refund_requests"], counts["refund_totals"]) == (1, 1)
+    assert refunds_of(store, "boris") == (0, 0)
 
 
 def test_purge_removes_only_old_data(database_url: str) -> None:

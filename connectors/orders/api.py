@@ -29,7 +29,7 @@ from sanic.response import HTTPResponse
 
 from connectors.edge.json_body import parse_json
 from connectors.edge.limits import read_body_within
-from connectors.orders.desk import MISSING_KEY, OrderRequestError, OrdersDesk, Trigger
+from connectors.orders.desk import MISSING_KEY, OrderRequestError, OrdersDesk, Recheck, Trigger
 from connectors.orders.refunds import Refunds
 from connectors.settings import OrdersSettings
 from connectors.storage.store import ConnectorStore
@@ -123,7 +123,12 @@ def refused(error: OrderRequestError) -> HTTPResponse:
     return response.json({"error": str(error)}, status=error.status)
 
 
-def orders_api(settings: OrdersSettings, store: ConnectorStore, trigger: Trigger) -> OrdersApi:
+def orders_api(
+    settings: OrdersSettings,
+    store: ConnectorStore,
+    trigger: Trigger,
+    recheck: Recheck | None = None,
+) -> OrdersApi:
     """The orders API as the settings make it: off without a token, no refunds without a
     Stripe key."""
     refunds = (
@@ -131,4 +136,4 @@ def orders_api(settings: OrdersSettings, store: ConnectorStore, trigger: Trigger
         if settings.stripe_secret_key
         else None
     )
-    return OrdersApi(settings.token, OrdersDesk(store, refunds, trigger))
+    return OrdersApi(settings.token, OrdersDesk(store, refunds, trigger, recheck))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -37,6 +38,9 @@ from shop_contract.intents import ORDER_DELIVERED, ORDER_SHIPPED
 # (customer id, intent, entities, outbox origin): runs the turn in the customer's order,
 # waiting a little for it: whether the customer was told, and why not.
 Trigger = Callable[[str, str, dict[str, Any], str], Awaitable[Told]]
+# (customer id, order id): looks at the conversation again for an unconfirmed order, True
+# when it shows it paid and the order is confirmed now.
+Recheck = Callable[[str, str], Awaitable[bool]]
 
 
 class OrderRequestError(Exception):
@@ -61,6 +65,11 @@ MISSING_KEY = (
     "a refund needs an Idempotency-Key header (a new random one per refund, e.g. a UUID): "
     "repeating the request with the same key never refunds twice"
 )
+
+
+# A request Stripe never answered blocks a refund under another key of the same order for this
+# long (Stripe keeps an idempotency key for 24 hours: the retry it asks for works until then).
+UNKNOWN_OUTCOME_SECONDS = 24 * 3600
 
 
 class RefundsOff(OrderRequestError):
@@ -104,10 +113,17 @@ def refund_key(order_id: str, request_key: str) -> str:
 class OrdersDesk:
     """The operator's requests on paid orders."""
 
-    def __init__(self, store: ConnectorStore, refunds: Refunds | None, trigger: Trigger) -> None:
+    def __init__(
+        self,
+        store: ConnectorStore,
+        refunds: Refunds | None,
+        trigger: Trigger,
+        recheck: Recheck | None = None,
+    ) -> None:
         self.store = store
         self.refunds = refunds
         self.trigger = trigger
+        self.recheck = recheck
 
     async def listing(self, status: str) -> tuple[list[dict[str, Any]], bool]:
         """The orders (oldest first, at most MAX_LISTED) and whether there are more."""
@@ -121,6 +137,10 @@ class OrdersDesk:
         found = await asyncio.to_thread(self.store.paid_orders.get, order_id)
         if found is None:
             raise UnknownOrder(f"no paid order {order_id}")
+        recheck = self.recheck
+        if not found.confirmed and recheck and await recheck(found.customer_id, order_id):
+            # the paid turn's look missed (the store failing then): healed by this one
+            found = await asyncio.to_thread(self.store.paid_orders.get, order_id) or found
         if not found.confirmed:
             raise OrderConflict(
                 f"order {order_id} was paid at Stripe but the bot never confirmed it (a "
@@ -213,6 +233,14 @@ class OrdersDesk:
                     f"order {order_id}: {order.refundable} of {order.amount} {order.currency} "
                     f"minor units left to refund, asked {wanted}"
                 )
+            unknown = await asyncio.to_thread(
+                requests.unknown_outcome, order_id, time.time() - UNKNOWN_OUTCOME_SECONDS
+            )
+            if unknown is not None:
+                raise OrderConflict(
+                    f"a refund under key {unknown} has an unknown outcome: retry with "
+                    f"--key {unknown}"
+                )
             request = await asyncio.to_thread(requests.record, order_id, request_key, wanted)
         else:
             request = earlier
@@ -221,6 +249,18 @@ class OrdersDesk:
                 f"this Idempotency-Key was used for a refund of {request.amount}: use a new "
                 "key for another refund"
             )
+        if request.refund_id is not None:
+            # Answered from the record, never by asking Stripe to create again: Stripe forgets
+            # idempotency keys after 24 hours, and a key reused later would refund twice.
+            return {
+                **shown(order),
+                "refund": {
+                    "id": request.refund_id,
+                    "amount": request.amount,
+                    "status": "made earlier",
+                },
+                "repeated": True,
+            }
         try:
             done: RefundDone = await self.refunds.refund(
                 order.order_id,
@@ -229,10 +269,12 @@ class OrdersDesk:
                 refund_key(order.order_id, request_key),
             )
         except RefundRefused as refused:
+            if refused.nothing_done:  # Stripe said no: nothing refunded, no unknown outcome
+                await asyncio.to_thread(requests.refused, order_id, request_key)
             raise (OrderConflict if refused.conflict else StripeFailed)(str(refused)) from None
         await asyncio.to_thread(requests.done, order_id, request_key, done.refund_id)
         return {
             **shown(order),
             "refund": {"id": done.refund_id, "amount": done.amount, "status": done.status},
-            "repeated": done.replayed or request.refund_id == done.refund_id,
+            "repeated": done.replayed,
         }

@@ -17,6 +17,7 @@ from shop_contract.stripe_metadata import ORDER_ID_KEY, STRIPE_API_VERSION
 
 logger = logging.getLogger(__name__)
 
+REFUND_KEY_METADATA = "shop_refund_key"
 STRIPE_NETWORK_RETRIES = 2
 STRIPE_TIMEOUT_SECONDS = 15.0
 # The longest a refund request can take: every attempt timing out, plus the client's backoff
@@ -39,9 +40,12 @@ class RefundRefused(Exception):
     """Stripe refused the refund (`conflict`: the key was used for another request, or the
     charge has nothing left), or could not be reached."""
 
-    def __init__(self, message: str, conflict: bool) -> None:
+    def __init__(self, message: str, conflict: bool, nothing_done: bool | None = None) -> None:
         super().__init__(message)
         self.conflict = conflict
+        # Whether Stripe surely made no refund under the key (a refusal of the request
+        # itself); not so for a key clash, whose earlier request may have refunded.
+        self.nothing_done = conflict if nothing_done is None else nothing_done
 
 
 class Refunds:
@@ -66,13 +70,16 @@ class Refunds:
                 params={
                     "payment_intent": payment_intent,
                     "amount": amount,
-                    "metadata": {ORDER_ID_KEY: order_id},
+                    # The request's key, to match a refund to its request in the dashboard.
+                    "metadata": {ORDER_ID_KEY: order_id, REFUND_KEY_METADATA: idempotency_key},
                 },
                 options={"idempotency_key": idempotency_key},
             )
         except stripe.IdempotencyError as error:
             raise RefundRefused(
-                "this Idempotency-Key was used for another refund request", conflict=True
+                "this Idempotency-Key was used for another refund request",
+                conflict=True,
+                nothing_done=False,
             ) from error
         except stripe.InvalidRequestError as error:
             logger.warning("refund refused by stripe: order=%s code=%s", order_id, error.code)

@@ -3,9 +3,10 @@
 like a Stripe event, its messages through the outbox under the given origin.
 
 The request waits for its turn, at most TOLD_WITHIN_SECONDS, and answers whether the
-customer's message was queued ("told"). A turn that failed or has not run by then is not
-replayed by itself (it is queued in memory, not recorded): the operator repeats the request,
-which the outbox's key makes safe (the customer is told once)."""
+customer's message was queued ("told": the outbox holds a message under the turn's
+origin). A turn that failed or has not run by then is not replayed by itself (it is queued
+in memory, not recorded): the operator repeats the request, which the outbox's key makes
+safe (the customer is told once)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from rasa.core.channels.channel import OutputChannel
 from connectors.jobs.customer_queue import CustomerQueues
 from connectors.log_refs import customer_ref
 from connectors.rasa_patches.action_failures import watch_actions
+from connectors.storage.store import ConnectorStore
 from connectors.stripe.events import EventIntent
+from connectors.stripe.paid_index import reconfirm
 from connectors.stripe.webhook import trigger_external
 
 logger = logging.getLogger(__name__)
@@ -40,11 +43,27 @@ class FulfilmentTurns:
     """Queues fulfilment turns; `agent` is Rasa's, set once the server runs."""
 
     def __init__(
-        self, queues: CustomerQueues, notification_output: Callable[[str], OutputChannel]
+        self,
+        queues: CustomerQueues,
+        notification_output: Callable[[str], OutputChannel],
+        store: ConnectorStore | None = None,
     ) -> None:
         self.queues = queues
         self.notification_output = notification_output
+        self.store = store
         self.agent: Any = None
+
+    async def reconfirm(self, customer_id: str, order_id: str) -> bool:
+        """Looks once more whether the conversation shows an unconfirmed order paid (its
+        paid turn's look may have failed): True when it is confirmed now."""
+        agent, store = self.agent, self.store
+        if agent is None or store is None:
+            return False
+        try:
+            return await reconfirm(store, agent, customer_id, order_id)
+        except Exception as failed:
+            logger.warning("order %s not re-checked: %s", order_id, type(failed).__name__)
+            return False
 
     async def trigger(
         self, customer_id: str, intent: str, entities: dict[str, Any], origin: str
@@ -86,5 +105,15 @@ class FulfilmentTurns:
                 False,
                 f"the customer's turn failed ({type(failed).__name__}): repeat the request "
                 "once the bot's actions run again; they are told once",
+            )
+        if self.store is not None and not await asyncio.to_thread(
+            self.store.outbox.queued_body, f"{origin}:0"
+        ):
+            # The action stays silent when the conversation no longer holds the order (or it
+            # is refunded in full there): the turn ran, but nobody was told.
+            return Told(
+                False,
+                "the customer's turn ran but sent no message: their conversation no longer "
+                "holds this order (or shows it refunded); tell them yourself if needed",
             )
         return Told(True)

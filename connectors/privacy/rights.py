@@ -27,6 +27,8 @@ from connectors.storage.schema import (
     outbound_messages,
     outbox,
     paid_orders,
+    refund_requests,
+    refund_totals,
     stripe_events,
     stripe_fulfilments,
 )
@@ -48,6 +50,8 @@ AGE_COLUMNS = {
     handovers: "opened_at",
     checkout_reminders: "created_at",
     paid_orders: "paid_at",
+    refund_requests: "created_at",
+    refund_totals: "updated_at",
 }
 # Sealed columns that hold JSON documents (the others hold plain text).
 JSON_COLUMNS = {
@@ -162,6 +166,21 @@ def erase_customer(store: ConnectorStore, customer_id: str) -> dict[str, int]:
         )
         counts["stripe_fulfilments"] = connection.execute(
             stripe_fulfilments.delete().where(stripe_fulfilments.c.event_id.in_(paid_events))
+        ).rowcount
+        # Refunds of the customer's orders name no customer: found through their paid
+        # orders, so before those go.
+        theirs = store.sealer.owned_by(paid_orders, customer_id)
+        counts["refund_requests"] = connection.execute(
+            refund_requests.delete().where(
+                refund_requests.c.order_id.in_(sa.select(paid_orders.c.order_id).where(theirs))
+            )
+        ).rowcount
+        counts["refund_totals"] = connection.execute(
+            refund_totals.delete().where(
+                refund_totals.c.payment_intent.in_(
+                    sa.select(paid_orders.c.payment_intent).where(theirs)
+                )
+            )
         ).rowcount
         for name, table in CUSTOMER_TABLES.items():
             counts[name] = connection.execute(

@@ -64,13 +64,41 @@ class RefundRequests:
             raise RuntimeError(f"refund request of order {order_id} vanished")
         return recorded
 
+    def unknown_outcome(self, order_id: str, since: float) -> str | None:
+        """The key of a request of the order made after `since` that Stripe neither answered
+        with a refund nor refused (lost on the way, or still running), if any."""
+        query = (
+            sa.select(refund_requests.c.request_key)
+            .where(refund_requests.c.order_id == order_id)
+            .where(refund_requests.c.refund_id.is_(None))
+            .where(refund_requests.c.refused.is_(False))
+            .where(refund_requests.c.created_at >= since)
+            .order_by(refund_requests.c.created_at)
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            key = connection.execute(query).scalar()
+        return None if key is None else str(key)
+
+    def refused(self, order_id: str, request_key: str) -> None:
+        """Notes that Stripe refused the request: nothing was refunded under it."""
+        query = (
+            refund_requests.update()
+            .where(refund_requests.c.order_id == order_id)
+            .where(refund_requests.c.request_key == request_key)
+            .where(refund_requests.c.refund_id.is_(None))
+            .values(refused=True)
+        )
+        with self.engine.begin() as connection:
+            connection.execute(query)
+
     def done(self, order_id: str, request_key: str, refund_id: str) -> None:
         """Notes Stripe's refund id for the request."""
         query = (
             refund_requests.update()
             .where(refund_requests.c.order_id == order_id)
             .where(refund_requests.c.request_key == request_key)
-            .values(refund_id=refund_id)
+            .values(refund_id=refund_id, refused=False)
         )
         with self.engine.begin() as connection:
             connection.execute(query)

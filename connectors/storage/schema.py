@@ -228,6 +228,8 @@ refund_requests = sa.Table(
     sa.Column("request_key", sa.String(64), primary_key=True),
     sa.Column("amount", sa.Integer, nullable=False),  # minor units
     sa.Column("refund_id", sa.String(255), nullable=True),  # Stripe's, once it answered
+    # Stripe said no (nothing refunded): the request does not block another key's refund.
+    sa.Column("refused", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.Float, nullable=False, index=True),
 )
 

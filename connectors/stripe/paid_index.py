@@ -107,13 +107,42 @@ async def confirm_paid(store: ConnectorStore, agent: Any, mapped: EventIntent) -
         return
     if not isinstance(session_id, str):
         return
-    tracker = await agent.tracker_store.retrieve(mapped.customer_id)
-    orders = tracker.get_slot(ORDERS_SLOT) if tracker is not None else None
-    if paid_in_conversation(orders, order_id, session_id):
-        await asyncio.to_thread(store.paid_orders.confirm, mapped.customer_id, order_id, session_id)
-    else:
+    if not await shown_paid(agent, mapped.customer_id, order_id, session_id):
         logger.warning(
             "paid order %s left unconfirmed: the conversation does not show it paid by its "
             'session; see `make orders ARGS="list --status unconfirmed"`',
             order_id,
         )
+        return
+    await asyncio.to_thread(store.paid_orders.confirm, mapped.customer_id, order_id, session_id)
+
+
+def real_tracker_store(agent: Any) -> Any:
+    """The agent's tracker store under Rasa's wrappers: FailSafeTrackerStore answers None
+    when the store fails, which would read as "not paid" and leave a paid order unconfirmed
+    for good; the real store raises, so the event is replayed."""
+    store = agent.tracker_store
+    while getattr(store, "_tracker_store", None) is not None:
+        store = store._tracker_store
+    return store
+
+
+async def shown_paid(agent: Any, customer_id: str, order_id: str, session_id: str) -> bool:
+    """Whether the customer's conversation shows `order_id` paid by `session_id` (a store
+    error raises)."""
+    tracker = await real_tracker_store(agent).retrieve(customer_id)
+    orders = tracker.get_slot(ORDERS_SLOT) if tracker is not None else None
+    return paid_in_conversation(orders, order_id, session_id)
+
+
+async def reconfirm(store: ConnectorStore, agent: Any, customer_id: str, order_id: str) -> bool:
+    """Looks at the conversation again for an indexed order left unconfirmed (its turn's
+    look may have missed, e.g. the store failing then): confirms it when it shows paid."""
+    order = await asyncio.to_thread(store.paid_orders.get, order_id)
+    if order is None or order.confirmed or order.customer_id != customer_id:
+        return False
+    if not await shown_paid(agent, customer_id, order_id, order.checkout_session_id):
+        return False
+    return await asyncio.to_thread(
+        store.paid_orders.confirm, customer_id, order_id, order.checkout_session_id
+    )

@@ -136,7 +136,22 @@ class StripeWebhook:
             return map_recovered(event, *found)
         if (paid := await self.paid_order_of(event)) is not None:
             return map_recovered(event, paid.customer_id, paid.order_id)
+        await self.keep_refund_total(event)
         return Skipped("unmapped_payment") if is_paid_session_event(event) else mapped
+
+    async def keep_refund_total(self, event: dict[str, Any]) -> None:
+        """Keeps the cumulative refund of a `charge.refunded` whose order is not known yet
+        (no metadata, not indexed yet): applied when the paid event indexes the order."""
+        payment_intent = payment_intent_of(event)
+        if event.get("type") != "charge.refunded" or payment_intent is None:
+            return
+        data = event.get("data")
+        charge = data.get("object") if isinstance(data, dict) else None
+        refunded = charge.get("amount_refunded") if isinstance(charge, dict) else None
+        if isinstance(refunded, int) and not isinstance(refunded, bool):
+            await asyncio.to_thread(
+                self.store.paid_orders.note_refund_total, payment_intent, refunded
+            )
 
     def schedule(
         self,

@@ -222,8 +222,10 @@ class WhatsAppInput(InputChannel):
         self.recovery = Recovery(
             store, settings.replay_lease_seconds, settings.replay_interval_seconds
         )
-        self.fulfilment = FulfilmentTurns(self.queues, self.outputs.notification_output)
-        self.orders = orders_api(orders or OrdersSettings(), store, self.fulfilment.trigger)
+        self.fulfilment = FulfilmentTurns(self.queues, self.outputs.notification_output, store)
+        self.orders = orders_api(
+            orders or OrdersSettings(), store, self.fulfilment.trigger, self.fulfilment.reconfirm
+        )
         self.reminders = ReminderSweep(
             store,
             self.queues,

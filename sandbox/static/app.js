@@ -131,7 +131,11 @@ function staffReply(ref, input) {
 }
 
 async function staffSend(path, body) {
-  try { await api(path, body); } catch (error) { alert(error.message); }
+  try {
+    const answer = await api(path, body);
+    // A shipment or delivery is recorded even when the customer's turn did not tell them.
+    if (answer.told === false) alert(`Recorded, but the customer was NOT told: ${answer.reason}`);
+  } catch (error) { alert(error.message); }
   poll();
 }
 
