@@ -61,15 +61,25 @@ JSON_COLUMNS = {
 }
 
 
-def export_customer(store: ConnectorStore, customer_id: str) -> dict[str, Any]:
-    """Everything held about one customer, opened, as JSON-ready data."""
+def conversation_rows(
+    connection: sa.Connection, store: ConnectorStore, customer_id: str
+) -> list[sa.Row[Any]]:
+    """The customer's conversation events, sealed as stored (sender pseudonym and data),
+    oldest first."""
     pseudonyms = store.keys.pseudonyms(customer_id)
-    with store.engine.connect() as connection:
-        rows = connection.execute(
+    return list(
+        connection.execute(
             sa.select(EVENTS.c.sender_id, EVENTS.c.data)
             .where(EVENTS.c.sender_id.in_(pseudonyms))
             .order_by(EVENTS.c.id)
         ).all()
+    )
+
+
+def export_customer(store: ConnectorStore, customer_id: str) -> dict[str, Any]:
+    """Everything held about one customer, opened, as JSON-ready data."""
+    with store.engine.connect() as connection:
+        rows = conversation_rows(connection, store, customer_id)
         conversation = [open_event(store.keys, row.sender_id, row.data)[1] for row in rows]
         tables = {
             name: [
@@ -125,13 +135,8 @@ def stripe_customers_of(store: ConnectorStore, customer_id: str) -> tuple[list[s
     is counted, never an error: this lookup must not stop an erasure."""
     found: list[str] = []
     skipped = 0
-    pseudonyms = store.keys.pseudonyms(customer_id)
     with store.engine.connect() as connection:
-        rows = connection.execute(
-            sa.select(EVENTS.c.sender_id, EVENTS.c.data)
-            .where(EVENTS.c.sender_id.in_(pseudonyms))
-            .order_by(EVENTS.c.id)
-        ).all()
+        rows = conversation_rows(connection, store, customer_id)
     for row in rows:
         try:
             _, event = open_event(store.keys, row.sender_id, row.data)
