@@ -163,32 +163,32 @@ def renew(session: Session, metadata: dict[str, str]) -> Events:
     return [event("invoice.paid", _invoice(session, metadata, "subscription_cycle"))]
 
 
-def cancel_subscription(session: Session, metadata: dict[str, str]) -> Events:
-    """The subscription was cancelled (by the customer, or the shop in the dashboard)."""
+def _subscription(
+    session: Session, metadata: dict[str, str], status: str, **fields: Any
+) -> dict[str, Any]:
+    """The session's Subscription as an event carries it, with `fields` on top."""
     _require_subscription(session)
-    subscription = {
+    return {
         "id": session["subscription"],
         "object": "subscription",
         "customer": session.get("customer"),
-        "status": "canceled",
+        "status": status,
+        **fields,
         "livemode": False,
         "metadata": metadata,
     }
+
+
+def cancel_subscription(session: Session, metadata: dict[str, str]) -> Events:
+    """The subscription was cancelled (by the customer, or the shop in the dashboard)."""
+    subscription = _subscription(session, metadata, "canceled")
     return [event("customer.subscription.deleted", subscription)]
 
 
 def card_changed(session: Session, metadata: dict[str, str]) -> Events:
     """The customer put a new card on the subscription (in the customer portal)."""
-    _require_subscription(session)
-    subscription = {
-        "id": session["subscription"],
-        "object": "subscription",
-        "customer": session.get("customer"),
-        "status": "active",
-        "default_payment_method": "pm_test_" + secrets.token_hex(12),
-        "livemode": False,
-        "metadata": metadata,
-    }
+    new_card = "pm_test_" + secrets.token_hex(12)
+    subscription = _subscription(session, metadata, "active", default_payment_method=new_card)
     previous = {"default_payment_method": "pm_test_" + secrets.token_hex(12)}
     return [event("customer.subscription.updated", subscription, previous=previous)]
 
@@ -207,18 +207,15 @@ def cancelled_at_period_end(
     now = int(time.time())
     started = int(session.get("created") or now)
     ends = started + PERIOD_SECONDS * (1 + max(0, now - started) // PERIOD_SECONDS)
-    subscription = {
-        "id": session["subscription"],
-        "object": "subscription",
-        "customer": session.get("customer"),
-        "status": "active",
-        "cancel_at_period_end": not flexible,
-        "cancel_at": ends,
-        "billing_mode": {"type": "flexible" if flexible else "classic"},
-        "items": {"object": "list", "data": [{"current_period_end": ends}]},
-        "livemode": False,
-        "metadata": metadata,
-    }
+    subscription = _subscription(
+        session,
+        metadata,
+        "active",
+        cancel_at_period_end=not flexible,
+        cancel_at=ends,
+        billing_mode={"type": "flexible" if flexible else "classic"},
+        items={"object": "list", "data": [{"current_period_end": ends}]},
+    )
     previous: dict[str, Any] = {"cancel_at": None}
     if not flexible:
         previous["cancel_at_period_end"] = False
