@@ -5,12 +5,13 @@ of each step under tests/artifacts/."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -28,6 +29,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"  # `make pytest` installs both when missing
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 WAIT_SECONDS = 30
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -47,19 +49,56 @@ def browser() -> Iterator[WebDriver]:
 
 
 def find(driver: WebDriver, css: str) -> WebElement:
-    """The first visible, clickable element matching `css`, once there is one."""
+    """The first visible, clickable element matching `css`, once there is one. Only for
+    elements outside the chat, which the page never redraws."""
     found: WebElement = WebDriverWait(driver, WAIT_SECONDS).until(
         ec.element_to_be_clickable((By.CSS_SELECTOR, css))
     )
     return found
 
 
-def bubble_with(driver: WebDriver, text: str) -> WebElement:
-    """The newest chat bubble containing `text`, once it is shown."""
-    xpath = f"//div[contains(@class, 'bubble') and contains(., {text!r})]"
-    WebDriverWait(driver, WAIT_SECONDS).until(ec.visibility_of_element_located((By.XPATH, xpath)))
-    found: WebElement = driver.find_elements(By.XPATH, xpath)[-1]
-    return found
+def settled(driver: WebDriver, read: Callable[[WebDriver], T]) -> T:
+    """`read(driver)` once it succeeds. The page redraws the whole chat whenever a message
+    arrives or a status tick changes, so an element found in it can go stale between
+    finding it and using it: each try finds it afresh."""
+    wait = WebDriverWait(
+        driver,
+        WAIT_SECONDS,
+        ignored_exceptions=[StaleElementReferenceException, NoSuchElementException],
+    )
+    return wait.until(read)
+
+
+def act(driver: WebDriver, by: str, locator: str, action: Callable[[WebElement], None]) -> None:
+    """Runs `action` on the element at `locator` once it is shown, found afresh for each try
+    (a stale element raises before the click or the typing happens)."""
+
+    def done(page: WebDriver) -> bool:
+        element = page.find_element(by, locator)
+        if not (element.is_displayed() and element.is_enabled()):
+            return False
+        action(element)
+        return True
+
+    settled(driver, done)
+
+
+def click(driver: WebDriver, by: str, locator: str) -> None:
+    act(driver, by, locator, WebElement.click)
+
+
+def bubble_xpath(text: str) -> str:
+    return f"//div[contains(@class, 'bubble') and contains(., {text!r})]"
+
+
+def bubble_with(driver: WebDriver, text: str) -> str:
+    """The text of the newest chat bubble containing `text`, once it is shown."""
+
+    def newest(page: WebDriver) -> str | bool:
+        bubbles = page.find_elements(By.XPATH, bubble_xpath(text))
+        return bool(bubbles) and bubbles[-1].text
+
+    return str(settled(driver, newest))
 
 
 def snap(driver: WebDriver, name: str) -> Path:
@@ -76,10 +115,13 @@ def test_a_purchase_by_clicking(browser: WebDriver, live_sandbox: Sandbox) -> No
     find(browser, "#add").click()
     find(browser, "#text").send_keys("hello")
     find(browser, "#send").click()
-    greeting = bubble_with(browser, "Welcome to Bean & Leaf")
-    greeting.find_element(By.XPATH, ".//button[.='Place an order']").click()
-    bubble_with(browser, "Tap below to choose")
-    find(browser, "button.flow-cta").click()
+    greeting = bubble_xpath("Welcome to Bean & Leaf")
+    click(browser, By.XPATH, f"({greeting})[last()]//button[.='Place an order']")
+    click(
+        browser,
+        By.XPATH,
+        f"({bubble_xpath('Tap below to choose')})[last()]//button[contains(@class, 'flow-cta')]",
+    )
 
     # The cart: three products, each added on the cart screen, the last one checked out.
     cart = [
@@ -121,9 +163,16 @@ def test_a_purchase_by_clicking(browser: WebDriver, live_sandbox: Sandbox) -> No
     find(browser, "#flow-submit").click()
     WebDriverWait(browser, WAIT_SECONDS).until(ec.invisibility_of_element_located((By.ID, "flow")))
 
-    pay_link = bubble_with(browser, "Total: €46.20").find_element(By.CSS_SELECTOR, "a.cta")
-    assert pay_link.text == "↗ Pay now"
-    browser.get(str(pay_link.get_attribute("href")))  # the link's page, in this tab
+    pay_link = f"({bubble_xpath('Total: €46.20')})[last()]//a[contains(@class, 'cta')]"
+    label, href = settled(
+        browser,
+        lambda page: (
+            page.find_element(By.XPATH, pay_link).text,
+            page.find_element(By.XPATH, pay_link).get_attribute("href"),
+        ),
+    )
+    assert label == "↗ Pay now"
+    browser.get(str(href))  # the link's page, in this tab
     assert find(browser, "#amount").text == "€46.20"
     snap(browser, "3-checkout")
     find(browser, "#pay").click()
@@ -133,11 +182,9 @@ def test_a_purchase_by_clicking(browser: WebDriver, live_sandbox: Sandbox) -> No
     find(browser, "#back").click()  # CHECKOUT_SUCCESS_URL: back to the chat
 
     confirmation = bubble_with(browser, "Payment received, thank you!")
-    assert "is confirmed" in confirmation.text and "€25.80" in confirmation.text
+    assert "is confirmed" in confirmation and "€25.80" in confirmation
     live_sandbox.idle()  # a duplicate confirmation would have arrived by now
-    confirmations = browser.find_elements(
-        By.XPATH, "//div[contains(@class, 'bubble') and contains(., 'is confirmed')]"
-    )
+    confirmations = browser.find_elements(By.XPATH, bubble_xpath("is confirmed"))
     assert len(confirmations) == 1
     assert snap(browser, "4-confirmation").stat().st_size > 10_000
 
@@ -153,28 +200,16 @@ def test_a_hand_over_answered_from_the_staff_panel(
     bubble_with(browser, "a person will answer you here")
     box = "//div[contains(@class, 'handover') and contains(., 'I want to talk to a person')]"
     WebDriverWait(browser, WAIT_SECONDS).until(ec.visibility_of_element_located((By.XPATH, box)))
-    browser.find_element(By.XPATH, f"{box}//input").send_keys("Hello, this is the shop.")
-    browser.find_element(By.XPATH, f"{box}//button[contains(@class, 'reply')]").click()
+    reply = "Hello, this is the shop."
+    act(browser, By.XPATH, f"{box}//input", lambda field: field.send_keys(reply))
+    click(browser, By.XPATH, f"{box}//button[contains(@class, 'reply')]")
     bubble_with(browser, "Hello, this is the shop.")
     snap(browser, "5-staff-reply")
-    browser.find_element(By.XPATH, f"{box}//button[contains(@class, 'resume')]").click()
+    click(browser, By.XPATH, f"{box}//button[contains(@class, 'resume')]")
     bubble_with(browser, "handed you back to me")
     WebDriverWait(browser, WAIT_SECONDS).until(
         ec.text_to_be_present_in_element((By.XPATH, box), "back with the bot")
     )
-
-
-def add_to_cart(driver: WebDriver, retailer_id: str) -> None:
-    """Clicks the product's ＋ button, found afresh for each click: the page redraws the
-    chat when another message arrives, which leaves a button found before it stale."""
-    xpath = f"//button[.='＋ {retailer_id}']"
-
-    def click(page: WebDriver) -> bool:
-        page.find_element(By.XPATH, xpath).click()
-        return True
-
-    wait = WebDriverWait(driver, WAIT_SECONDS, ignored_exceptions=[StaleElementReferenceException])
-    wait.until(click)
 
 
 def test_a_cart_from_the_catalog_by_clicking(browser: WebDriver, live_sandbox: Sandbox) -> None:
@@ -184,9 +219,9 @@ def test_a_cart_from_the_catalog_by_clicking(browser: WebDriver, live_sandbox: S
     find(browser, "#text").send_keys("what do you sell")
     find(browser, "#send").click()
     bubble_with(browser, "BL-ESP-250")
-    add_to_cart(browser, "BL-ESP-250")
-    add_to_cart(browser, "BL-ESP-250")
-    add_to_cart(browser, "BL-SEN-100")
+    click(browser, By.XPATH, "//button[.='＋ BL-ESP-250']")
+    click(browser, By.XPATH, "//button[.='＋ BL-ESP-250']")
+    click(browser, By.XPATH, "//button[.='＋ BL-SEN-100']")
     WebDriverWait(browser, WAIT_SECONDS).until(
         ec.text_to_be_present_in_element((By.ID, "cart-items"), "2 × BL-ESP-250, 1 × BL-SEN-100")
     )
@@ -194,5 +229,5 @@ def test_a_cart_from_the_catalog_by_clicking(browser: WebDriver, live_sandbox: S
     find(browser, "#send-cart").click()
     bubble_with(browser, "Cart sent: 3 item(s)")
     summary = bubble_with(browser, "Sencha")
-    assert "2 × Espresso Beans" in summary.text and "1 × Sencha Green Tea" in summary.text
+    assert "2 × Espresso Beans" in summary and "1 × Sencha Green Tea" in summary
     assert not browser.find_element(By.ID, "cart").is_displayed()  # sent, so emptied
