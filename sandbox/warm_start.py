@@ -37,7 +37,12 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 AUDIT_EVENT = "sandbox.warm_start"  # raised for every command started, like subprocess.Popen
 SESSION_POLL_SECONDS = 0.05
+# In this order: skops (which Rasa's LogisticRegressionClassifier loads its model with)
+# builds its list of trusted types at import, looking each numpy ufunc up in every loaded
+# module. Imported first, that takes ~1 CPU-s; after Rasa and TensorFlow (6,000 modules),
+# ~7 CPU-s, which every forked server paid again when it loaded its model.
 PRELOAD = [
+    "skops.io",
     "rasa.__main__",
     "rasa.core.run",
     "rasa.core.agent",

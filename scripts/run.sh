@@ -95,7 +95,7 @@ pids+=($!)
 
 rasa_args=(--model "$model" --endpoints var/endpoints.yml --credentials var/credentials.yml)
 if [ "$mode" = shell ]; then
-    "$bin/rasa" shell "${rasa_args[@]}" "${interface_args[@]}"
+    "$bin/python" -m scripts.rasa_cli shell "${rasa_args[@]}" "${interface_args[@]}"
     exit 0
 fi
 
@@ -103,7 +103,7 @@ api_args=()
 if [ "${RASA_ENABLE_API:-false}" = true ]; then
     api_args=(--enable-api --auth-token "$RASA_API_TOKEN")
 fi
-"$bin/rasa" run "${rasa_args[@]}" "${interface_args[@]}" --port "$rasa_port" "${api_args[@]}" &
+"$bin/python" -m scripts.rasa_cli run "${rasa_args[@]}" "${interface_args[@]}" --port "$rasa_port" "${api_args[@]}" &
 pids+=($!)
 echo "Rasa server on http://localhost:$rasa_port, action server on http://localhost:$actions_port (Ctrl-C stops both)"
 wait -n "${pids[@]}"

@@ -150,22 +150,27 @@ def test_a_send_slower_than_the_lease_is_not_sent_by_a_second_worker(
     store.outbox.enqueue("evt_5:0", CUSTOMER, json.dumps(BODY))
     sent: list[str] = []
 
-    def sender(name: str, seconds: float) -> Any:
-        async def deliver(customer: str, body: dict[str, Any]) -> str | None:
-            sent.append(name)
-            await asyncio.sleep(seconds)  # Graph API slow: longer than the lease
-            return f"wamid.{name}"
-
-        return deliver
-
-    slow = OutboxWorker(store, sender("slow", 4 * SHORT_LEASE), 0.01, 0.01, SHORT_LEASE)
-    other = OutboxWorker(store, sender("other", 0), 0.01, 0.01, SHORT_LEASE)
-
     async def scenario() -> None:
+        started, finish = asyncio.Event(), asyncio.Event()
+
+        async def slow_send(customer: str, body: dict[str, Any]) -> str | None:
+            sent.append("slow")
+            started.set()
+            await finish.wait()  # Graph API slow: longer than the lease
+            return "wamid.slow"
+
+        async def other_send(customer: str, body: dict[str, Any]) -> str | None:
+            sent.append("other")
+            return "wamid.other"
+
+        slow = OutboxWorker(store, slow_send, 0.01, 0.01, SHORT_LEASE)
+        other = OutboxWorker(store, other_send, 0.01, 0.01, SHORT_LEASE)
         sending = asyncio.create_task(slow.run_once())
-        for _ in range(10):  # the other replica's rounds while the slow send runs
+        await started.wait()
+        for _ in range(8):  # the other replica's rounds while the slow send runs: 4 leases
             await asyncio.sleep(SHORT_LEASE / 2)
             await other.run_once()
+        finish.set()
         await sending
 
     asyncio.run(scenario())
@@ -178,32 +183,36 @@ def test_an_entry_whose_lease_ran_out_in_the_batch_is_left_to_the_new_holder(
 ) -> None:
     for n in range(2):
         store.outbox.enqueue(f"evt_6:{n}", CUSTOMER, json.dumps(BODY))
-    sent: list[tuple[str, str]] = []
-
-    def sender(name: str, first_seconds: float) -> Any:
-        async def deliver(customer: str, body: dict[str, Any]) -> str | None:
-            sent.append((name, body["text"]["body"]))
-            if len([s for s in sent if s[0] == name]) == 1:
-                await asyncio.sleep(first_seconds)
-            return f"wamid.{name}{len(sent)}"
-
-        return deliver
+    sent: list[str] = []
 
     # The slow worker claims both entries; its first send outlasts the second one's lease.
     # The other worker does not take the second while the first is being sent (the
     # customer's order), but once it is: the slow worker no longer holds it.
-    slow = OutboxWorker(store, sender("slow", 3 * SHORT_LEASE), 0.01, 0.01, SHORT_LEASE)
-    other = OutboxWorker(store, sender("other", 0), 0.01, 0.01, SHORT_LEASE)
-
     async def scenario() -> tuple[int, int]:
+        started, finish = asyncio.Event(), asyncio.Event()
+
+        def sender(name: str) -> Any:
+            async def deliver(customer: str, body: dict[str, Any]) -> str | None:
+                sent.append(name)
+                if name == "slow" and not finish.is_set():
+                    started.set()
+                    await finish.wait()
+                return f"wamid.{name}{len(sent)}"
+
+            return deliver
+
+        slow = OutboxWorker(store, sender("slow"), 0.01, 0.01, SHORT_LEASE)
+        other = OutboxWorker(store, sender("other"), 0.01, 0.01, SHORT_LEASE)
         sending = asyncio.create_task(slow.run_once())
-        await asyncio.sleep(2 * SHORT_LEASE)
+        await started.wait()
+        await asyncio.sleep(2 * SHORT_LEASE)  # the second entry's claim runs out
         meanwhile = await other.run_once()
+        finish.set()
         await sending
         return meanwhile, await other.run_once()
 
     assert asyncio.run(scenario()) == (0, 1)
-    assert [name for name, _ in sent] == ["slow", "other"]  # the second entry went out once
+    assert sent == ["slow", "other"]  # the second entry went out once
     assert [e.status for e in store.outbox.entries()] == ["sent", "sent"]
 
 

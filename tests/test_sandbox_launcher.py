@@ -52,9 +52,9 @@ def test_make_run_without_settings_starts_the_sandbox_and_ctrl_c_stops_it(tmp_pa
         assert "SANDBOX" in requests.get(page, timeout=5).text
         customer = Customer.add(page, "Launcher")
         customer.say("hello")
-        assert kind(customer.next(0)) == "interactive:button"
+        assert kind(customer.next(0)) == "interactive:button", customer.bot_messages()
         customer.say("I want to place an order")  # a custom action, on ACTION_SERVER_PORT
-        assert kind(customer.next(1)) == "interactive:flow"
+        assert kind(customer.next(1)) == "interactive:flow", customer.bot_messages()
         webhook = f"http://127.0.0.1:{ports['RASA_PORT']}/webhooks/whatsapp/webhook"
         assert requests.post(webhook, data=b"{}", timeout=10).status_code == 401  # unsigned
         os.killpg(process.pid, signal.SIGINT)  # Ctrl-C
