@@ -43,8 +43,9 @@ $(INSTALLED): requirements.txt requirements-dev.txt constraints.txt scripts/find
 
 train: $(MODEL)
 
+# `rasa train`, through scripts/rasa_cli.py: ~5 s faster (see there).
 $(MODEL): $(INSTALLED) $(TRAINING_INPUTS)
-	$(BIN)/rasa train --fixed-model-name shop --out models --data data --config config.yml --domain domain.yml
+	$(BIN)/python -m scripts.rasa_cli train --fixed-model-name shop --out models --data data --config config.yml --domain domain.yml
 	@touch $@
 
 run: $(MODEL)

@@ -24,18 +24,23 @@ from tests.support.phase_guard import PhaseGuard
 MARKER = "live"
 # `python -m MODULE` entry points that serve HTTP (the action server, the sandbox).
 SERVER_MODULES = {"scripts.action_server", "sandbox"}
-# Subcommands of the `rasa` command line that start a server.
+# Subcommands of the `rasa` command line that start a server, and the module that runs that
+# command line with skops imported first.
 RASA_SERVERS = {"run", "shell"}
+RASA_CLI_MODULE = "scripts.rasa_cli"
 SERVER_SCRIPTS = {"run.sh"}
 
 
 def starts_server(argv: Sequence[str]) -> bool:
-    """True for the commands that start the bot's servers: `rasa run`/`shell`, the action
-    server, `python -m sandbox`, scripts/run.sh."""
+    """True for the commands that start the bot's servers: `rasa run`/`shell` (also through
+    scripts/rasa_cli.py), the action server, `python -m sandbox`, scripts/run.sh."""
     names = [PurePath(arg).name for arg in argv]
     if "rasa" in names[:1] and len(argv) > 1 and argv[1] in RASA_SERVERS:
         return True
     modules = {argv[i + 1] for i, arg in enumerate(argv[:-1]) if arg == "-m"}
+    if RASA_CLI_MODULE in modules:
+        after = argv.index(RASA_CLI_MODULE) + 1
+        return after < len(argv) and argv[after] in RASA_SERVERS
     return bool(modules & SERVER_MODULES) or bool(set(names) & SERVER_SCRIPTS)
 
 
