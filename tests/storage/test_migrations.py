@@ -3,6 +3,7 @@ it in place, with its data still readable afterwards (SQLite files and PostgreSQ
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -13,12 +14,13 @@ import sqlalchemy as sa
 from connectors.privacy.reencrypt import reencrypt
 from connectors.storage.checks import StoredDataError
 from connectors.storage.messages import OutboundRecord
-from connectors.storage.migrations import MIGRATIONS, PSEUDONYM_COLUMNS, migrate
+from connectors.storage.migrations import MIGRATIONS, PSEUDONYM_COLUMNS, _migrate, migrate
 from connectors.storage.opening import open_store
 from connectors.storage.schema import inbound_messages, stripe_events
 from connectors.storage.sealing import digest
 from connectors.storage.store import ConnectorStore
 from tests.storage.conftest import Backend
+from tests.support.postgres import temporary_database
 
 CUSTOMER = "15550301234"
 
@@ -32,6 +34,59 @@ def test_migrations_are_safe_to_run_twice(backend: Backend) -> None:
             "select version from connector_schema_versions order by version"
         ).all()
     assert [r[0] for r in rows] == [m[0] for m in MIGRATIONS]
+
+
+def schema_of(engine: sa.engine.Engine) -> dict[str, dict[str, object]]:
+    """Every table's columns (in order, with type, nullability and default), primary key,
+    indexes, unique constraints and foreign keys, as the database reports them."""
+    inspector = sa.inspect(engine)
+    return {
+        table: {
+            "columns": [
+                (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                for c in inspector.get_columns(table)
+            ],
+            "primary key": inspector.get_pk_constraint(table)["constrained_columns"],
+            "indexes": sorted(
+                (str(i["name"]), tuple(i["column_names"]), bool(i["unique"]))
+                for i in inspector.get_indexes(table)
+            ),
+            "unique": sorted(
+                (str(u["name"]), tuple(u["column_names"]))
+                for u in inspector.get_unique_constraints(table)
+            ),
+            "foreign keys": sorted(
+                (tuple(f["constrained_columns"]), f["referred_table"])
+                for f in inspector.get_foreign_keys(table)
+            ),
+        }
+        for table in sorted(inspector.get_table_names())
+    }
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_a_new_database_made_in_one_step_is_the_one_the_steps_make(
+    dialect: str, tmp_path: Path
+) -> None:
+    with contextlib.ExitStack() as stack:
+        if dialect == "postgresql":
+            urls = [stack.enter_context(temporary_database("steps")) for _ in range(2)]
+        else:
+            urls = [f"sqlite:///{tmp_path / name}.db" for name in ("one", "steps")]
+        at_once, stepwise = (sa.create_engine(url, future=True) for url in urls)
+        stack.callback(at_once.dispose)
+        stack.callback(stepwise.dispose)
+        every_version = [version for version, _, _ in MIGRATIONS]
+        assert _migrate(at_once) == every_version
+        assert _migrate(stepwise, new_in_one_step=False) == every_version
+        assert schema_of(at_once) == schema_of(stepwise)
+        assert "paid_orders" in schema_of(at_once)  # the latest step's table is there
+        for engine in (at_once, stepwise):
+            with engine.connect() as connection:
+                rows = connection.exec_driver_sql(
+                    "select version, description from connector_schema_versions order by version"
+                ).all()
+            assert [tuple(r) for r in rows] == [(v, d) for v, d, _ in MIGRATIONS]
 
 
 def columns_of(store: ConnectorStore, table: str) -> set[str]:
