@@ -28,7 +28,11 @@ fi
 
 rasa_port=${RASA_PORT:-5005}
 actions_port=${ACTION_SERVER_PORT:-5055}
-mkdir -p var
+# The credentials and endpoints this run writes for Rasa go to RUN_DIR (default var/). Two
+# bots started from one checkout at once (the tests do) each need their own: otherwise
+# one Rasa could read the other's file and call the other's action server.
+run_dir=${RUN_DIR:-var}
+mkdir -p var "$run_dir"
 
 if [ "$mode" = sandbox ]; then
     exec "$bin/python" -m sandbox
@@ -65,8 +69,8 @@ fi
 # Reports missing settings and writes the channels to open (WhatsApp only when configured,
 # REST next to it only behind RASA_REST_TOKEN) and the endpoints (the action server's port,
 # and ACTION_SERVER_TOKEN as the bearer header Rasa sends it).
-"$bin/python" -m scripts.settings_report --credentials-out var/credentials.yml \
-    --endpoints-out var/endpoints.yml --actions-port "$actions_port"
+"$bin/python" -m scripts.settings_report --credentials-out "$run_dir/credentials.yml" \
+    --endpoints-out "$run_dir/endpoints.yml" --actions-port "$actions_port"
 
 # The action server listens on 127.0.0.1 unless ACTION_SERVER_HOST says otherwise. The
 # Rasa server listens on every interface only when Meta and Stripe must reach it (the
@@ -74,7 +78,7 @@ fi
 # and a REST-only bot without RASA_REST_TOKEN are for this machine only.
 interface_args=()
 if [ "${SANDBOX:-}" = 1 ] || [ "$mode" = shell ] \
-    || { ! grep -q 'WhatsAppInput' var/credentials.yml && [ -z "${RASA_REST_TOKEN:-}" ]; }; then
+    || { ! grep -q 'WhatsAppInput' "$run_dir/credentials.yml" && [ -z "${RASA_REST_TOKEN:-}" ]; }; then
     interface_args=(-i 127.0.0.1)
 fi
 if [ "${SANDBOX:-}" = 1 ]; then
@@ -93,7 +97,7 @@ trap stop EXIT
 "$bin/python" -m scripts.action_server --actions actions --port "$actions_port" &
 pids+=($!)
 
-rasa_args=(--model "$model" --endpoints var/endpoints.yml --credentials var/credentials.yml)
+rasa_args=(--model "$model" --endpoints "$run_dir/endpoints.yml" --credentials "$run_dir/credentials.yml")
 if [ "$mode" = shell ]; then
     "$bin/python" -m scripts.rasa_cli shell "${rasa_args[@]}" "${interface_args[@]}"
     exit 0

@@ -353,6 +353,7 @@ def test_make_run_refuses_the_api_without_a_token(tmp_path: Path) -> None:
             "ENV_FILE": os.devnull,
             "SANDBOX": "off",
             "DATABASE_URL": f"sqlite:///{tmp_path / 'tracker.db'}",
+            "RUN_DIR": str(tmp_path),
             "RASA_ENABLE_API": "true",
             "RASA_API_TOKEN": "",
         }

@@ -38,10 +38,12 @@ def start_run(workdir: Path, env_extra: dict[str, str]) -> subprocess.Popen[byte
     env["ENV_FILE"] = os.devnull  # a developer's .env must not change what this test sees
     env["SANDBOX"] = "off"  # the bot alone, not the sandbox that `make run` starts without settings
     env["DATABASE_URL"] = f"sqlite:///{workdir / 'tracker.db'}"
+    env["RUN_DIR"] = str(workdir)  # its credentials and endpoints: other tests run bots too
     env.update(env_extra)
     process = spawn(["bash", "scripts/run.sh", "serve"], env, workdir / "run.log")
     wait_until_up(f"{ACTIONS_URL}/health", [process])
     wait_until_up(f"{RASA_URL}/", [process])
+    assert {"credentials.yml", "endpoints.yml"} <= {p.name for p in workdir.iterdir()}
     return process
 
 
@@ -56,7 +58,16 @@ def stop_run(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="module")
-def running_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[subprocess.Popen[bytes]]:
+def default_ports() -> None:
+    """Marks the tests that start `make run` on its fixed ports (Rasa 5005, actions 5055).
+    Module-scoped, so that they all run on one test worker (tests/support/worker_groups.py):
+    two of them at once would clash on the ports."""
+
+
+@pytest.fixture(scope="module")
+def running_bot(
+    default_ports: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[subprocess.Popen[bytes]]:
     workdir = tmp_path_factory.mktemp("run")
     process = start_run(workdir, {})
     try:
@@ -140,7 +151,7 @@ def test_ctrl_c_stops_both_servers(running_bot: subprocess.Popen[bytes]) -> None
 
 
 def test_with_whatsapp_settings_the_channel_answers_through_the_graph_api(
-    tmp_path: Path, fake_graph: GraphApiEmulator
+    default_ports: None, tmp_path: Path, fake_graph: GraphApiEmulator
 ) -> None:
     secret = secrets.token_hex(16)
     process = start_run(

@@ -37,6 +37,7 @@ def test_make_run_without_settings_starts_the_sandbox_and_ctrl_c_stops_it(tmp_pa
     env.update({name: str(port) for name, port in ports.items()})
     env["ENV_FILE"] = os.devnull
     env["SANDBOX_DATABASE_URL"] = f"sqlite:///{tmp_path / 'sandbox.db'}"
+    env["RUN_DIR"] = str(tmp_path)  # not var/, which another test's bot may be writing
     log = tmp_path / "run.log"
     process = spawn(["bash", "scripts/run.sh", "serve"], env, log)
     try:
