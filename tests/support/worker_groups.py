@@ -1,4 +1,4 @@
-"""How `make pytest` shares the work between its two workers (pytest-xdist `--dist loadgroup`).
+"""How `make pytest` shares the work between its workers (pytest-xdist `--dist loadgroup`).
 
 Tests that share a module- or session-scoped fixture of ours (a running bot, the sandbox,
 the emulators, a loaded model) go to one worker as a group, so the fixture is set up once:
