@@ -31,8 +31,14 @@ actions_port=${ACTION_SERVER_PORT:-5055}
 # The credentials and endpoints this run writes for Rasa go to RUN_DIR (default var/). Two
 # bots started from one checkout at once (the tests do) each need their own: otherwise
 # one Rasa could read the other's file and call the other's action server.
+# A relative RUN_DIR is inside the project; never the project itself, whose tracked
+# credentials.yml and endpoints.yml these would overwrite (with the action server's token).
 run_dir=${RUN_DIR:-var}
-mkdir -p var "$run_dir"
+mkdir -p -- var "$run_dir"
+if [ "$(cd -- "$run_dir" && pwd -P)" = "$(pwd -P)" ]; then
+    echo "RUN_DIR must not be the project directory (its credentials.yml and endpoints.yml are tracked): use var/ or a directory of its own." >&2
+    exit 1
+fi
 
 if [ "$mode" = sandbox ]; then
     exec "$bin/python" -m sandbox

@@ -142,6 +142,7 @@ def test_a_slow_send_holds_up_its_customer_only(store: ConnectorStore) -> None:
 
 
 SHORT_LEASE = 0.3
+WAIT_FOR_SEND_SECONDS = 10  # the slow worker's send starts well within this, or it fails
 
 
 def test_a_send_slower_than_the_lease_is_not_sent_by_a_second_worker(
@@ -166,7 +167,7 @@ def test_a_send_slower_than_the_lease_is_not_sent_by_a_second_worker(
         slow = OutboxWorker(store, slow_send, 0.01, 0.01, SHORT_LEASE)
         other = OutboxWorker(store, other_send, 0.01, 0.01, SHORT_LEASE)
         sending = asyncio.create_task(slow.run_once())
-        await started.wait()
+        await asyncio.wait_for(started.wait(), WAIT_FOR_SEND_SECONDS)
         for _ in range(8):  # the other replica's rounds while the slow send runs: 4 leases
             await asyncio.sleep(SHORT_LEASE / 2)
             await other.run_once()
@@ -204,7 +205,7 @@ def test_an_entry_whose_lease_ran_out_in_the_batch_is_left_to_the_new_holder(
         slow = OutboxWorker(store, sender("slow"), 0.01, 0.01, SHORT_LEASE)
         other = OutboxWorker(store, sender("other"), 0.01, 0.01, SHORT_LEASE)
         sending = asyncio.create_task(slow.run_once())
-        await started.wait()
+        await asyncio.wait_for(started.wait(), WAIT_FOR_SEND_SECONDS)
         await asyncio.sleep(2 * SHORT_LEASE)  # the second entry's claim runs out
         meanwhile = await other.run_once()
         finish.set()

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from sandbox.__main__ import main as sandbox_main
-from sandbox.processes import free_port, port_open, spawn
+from sandbox.processes import free_port, port_open, spawn, stop
 from tests.support.sandbox_client import Customer, kind
 
 START_SECONDS = 240.0
@@ -64,9 +64,8 @@ def test_make_run_without_settings_starts_the_sandbox_and_ctrl_c_stops_it(tmp_pa
         while any(port_open(p) for p in ports.values()) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert not [name for name, port in ports.items() if port_open(port)]
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
+    finally:  # SIGTERM first: the sandbox then stops the bot it started in a session of its own
+        stop([process])
     logs = log.read_text()
     assert "sk_test_" not in logs and "whsec_" not in logs and "BEGIN PRIVATE KEY" not in logs
 

@@ -244,7 +244,9 @@ def _create_new(engine: Engine) -> list[int]:
     try:
         with engine.begin() as connection:
             recorded = connection.execute(sa.select(versions.c.version).limit(1)).first()
-            ours = set(metadata.tables) & set(sa.inspect(connection).get_table_names())
+            # has_table sees what create_all sees: on PostgreSQL, any schema on the search path
+            inspector = sa.inspect(connection)
+            ours = [table for table in metadata.tables if inspector.has_table(table)]
             if recorded or ours:
                 return []
             metadata.create_all(connection, checkfirst=True)

@@ -16,7 +16,7 @@ from connectors.storage.checks import StoredDataError
 from connectors.storage.messages import OutboundRecord
 from connectors.storage.migrations import MIGRATIONS, PSEUDONYM_COLUMNS, _migrate, migrate
 from connectors.storage.opening import open_store
-from connectors.storage.schema import inbound_messages, stripe_events
+from connectors.storage.schema import inbound_messages, metadata, stripe_events
 from connectors.storage.sealing import digest
 from connectors.storage.store import ConnectorStore
 from tests.storage.conftest import Backend
@@ -59,6 +59,7 @@ def schema_of(engine: sa.engine.Engine) -> dict[str, dict[str, object]]:
                 (tuple(f["constrained_columns"]), f["referred_table"])
                 for f in inspector.get_foreign_keys(table)
             ),
+            "checks": sorted(str(c["sqltext"]) for c in inspector.get_check_constraints(table)),
         }
         for table in sorted(inspector.get_table_names())
     }
@@ -81,12 +82,51 @@ def test_a_new_database_made_in_one_step_is_the_one_the_steps_make(
         assert _migrate(stepwise, new_in_one_step=False) == every_version
         assert schema_of(at_once) == schema_of(stepwise)
         assert "paid_orders" in schema_of(at_once)  # the latest step's table is there
-        for engine in (at_once, stepwise):
+        recorded = {}
+        for name, engine in (("at once", at_once), ("stepwise", stepwise)):
             with engine.connect() as connection:
                 rows = connection.exec_driver_sql(
-                    "select version, description from connector_schema_versions order by version"
+                    "select version, description, applied_at from connector_schema_versions "
+                    "order by version"
                 ).all()
-            assert [tuple(r) for r in rows] == [(v, d) for v, d, _ in MIGRATIONS]
+                assert [tuple(r[:2]) for r in rows] == [(v, d) for v, d, _ in MIGRATIONS]
+                recorded[name] = {r[2] for r in rows}
+                for table in metadata.tables:  # no step left data behind in either
+                    count = connection.execute(
+                        sa.select(sa.func.count()).select_from(metadata.tables[table])
+                    ).scalar_one()
+                    assert count == 0, table
+        assert len(recorded["at once"]) == 1  # every version recorded in the one step
+        assert len(recorded["stepwise"]) == len(MIGRATIONS)
+
+
+def test_an_old_table_further_on_the_search_path_is_upgraded_not_skipped() -> None:
+    """PostgreSQL: our tables in a schema later on the search path are what create_all and
+    the steps see, so the database is not new and the old table gets the steps."""
+    with temporary_database("first") as first, temporary_database("later") as later:
+        later_schema = sa.engine.make_url(later).query["application_name"]
+        old = sa.create_engine(later, future=True)
+        with old.begin() as connection:  # the first release's table
+            connection.exec_driver_sql(
+                "create table wa_inbound_messages (message_id varchar(255) primary key, "
+                "customer_key varchar(255) not null, received_at float not null, "
+                "processed_at float)"
+            )
+        old.dispose()
+        url = sa.engine.make_url(first)
+        schema = url.query["application_name"]
+        both = url.update_query_dict({"options": f"-csearch_path={schema},{later_schema}"})
+        engine = sa.create_engine(both, future=True)
+        try:
+            assert migrate(engine) == [version for version, _, _ in MIGRATIONS]
+            columns = {
+                c["name"]
+                for c in sa.inspect(engine).get_columns("wa_inbound_messages", later_schema)
+            }
+        finally:
+            engine.dispose()
+    assert {"customer_pseudonym", "payload", "claim_token", "outcome"} <= columns
+    assert "customer_key" not in columns
 
 
 def columns_of(store: ConnectorStore, table: str) -> set[str]:
