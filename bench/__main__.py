@@ -22,6 +22,7 @@ from bench.figures import Figure
 from bench.flow import flow_endpoint
 from bench.nlu import nlu_parse_latency
 from bench.nlu_accuracy import nlu_accuracy
+from bench.startup import rasa_startup
 from bench.stripe_load import stripe_events
 from bench.training import training_time
 
@@ -34,6 +35,7 @@ BENCHMARKS: list[Callable[[], list[Figure]]] = [
     flow_endpoint,
     stripe_events,
     training_time,
+    rasa_startup,
     encryption_overhead,
 ]
 
