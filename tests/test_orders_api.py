@@ -26,9 +26,10 @@ from connectors.stripe.paid_index import index_event
 from scripts import orders_cli
 from shop_contract.fulfilment import Fulfilment
 from shop_contract.intents import ORDER_SHIPPED, PAYMENT_SUCCEEDED, REFUNDED
+from tests.support import paid_orders
+from tests.support.paid_orders import CUSTOMER, ORDER
 
 TOKEN = secrets.token_urlsafe(24)
-CUSTOMER = "15550831234"
 TRACKING = "https://track.example/1"
 
 
@@ -68,24 +69,8 @@ class Turns:
         return Told(True)
 
 
-def paid(
-    store: ConnectorStore,
-    order_id: str = "ORD-PAID0001",
-    payment_intent: str | None = "pi_1",
-    subscription: str | None = None,
-    amount: int = 2580,
-) -> None:
-    session = f"cs_{order_id}"
-    paid_event = EventIntent(
-        CUSTOMER,
-        PAYMENT_SUCCEEDED,
-        {"order_id": order_id, "checkout_session_id": session, "amount_total": amount,
-         "currency": "eur", **({"payment_intent": payment_intent} if payment_intent else {}),
-         **({"subscription_id": subscription} if subscription else {})},
-        fulfilment_key=session,
-    )  # fmt: skip
-    asyncio.run(index_event(store, paid_event))
-    store.paid_orders.confirm(CUSTOMER, order_id, session)  # as the bot's turn does
+def paid(store: ConnectorStore, order_id: str = ORDER, **paid_as: Any) -> None:
+    paid_orders.paid(store, order_id, **{"amount": 2580, **paid_as})
 
 
 def test_without_a_token_every_route_is_a_404(store: ConnectorStore) -> None:

@@ -23,9 +23,8 @@ from connectors.storage.opening import open_store
 from connectors.storage.store import ConnectorStore
 from connectors.stripe.events import EventIntent
 from connectors.stripe.paid_index import confirm_paid, index_event
-from shop_contract.intents import PAYMENT_SUCCEEDED
+from tests.support import paid_orders
 
-CUSTOMER = "15550831234"
 TRACKING = "https://track.example/1"
 
 
@@ -54,19 +53,8 @@ class Agent:
     tracker_store: Trackers
 
 
-async def no_turn(*_: object) -> None:
-    return None
-
-
 def paid_event(order_id: str) -> EventIntent:
-    entities = {
-        "order_id": order_id,
-        "checkout_session_id": f"cs_{order_id}",
-        "amount_total": 1000,
-        "currency": "eur",
-        "payment_intent": f"pi_{order_id}",
-    }
-    return EventIntent(CUSTOMER, PAYMENT_SUCCEEDED, entities, fulfilment_key=f"cs_{order_id}")
+    return paid_orders.paid_event(order_id, payment_intent=f"pi_{order_id}")
 
 
 def record(status: str, session: str | None) -> dict[str, Any]:

@@ -21,41 +21,15 @@ from connectors.stripe.paid_index import index_event
 from connectors.stripe.webhook import StripeWebhook
 from shop_contract.catalog import Catalog
 from shop_contract.fulfilment import Fulfilment
-from shop_contract.intents import PAYMENT_SUCCEEDED, REFUNDED
+from shop_contract.intents import REFUNDED
+from tests.support.paid_orders import CUSTOMER, ORDER, no_turn, paid, refunded
 
-CUSTOMER = "15550831234"
-ORDER = "ORD-PAID0001"
 TRACKING = "https://track.example/1"
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> ConnectorStore:
     return open_store(f"sqlite:///{tmp_path / 'orders.db'}")
-
-
-async def no_turn(*_: object) -> None:
-    return None
-
-
-def paid(store: ConnectorStore, amount: int = 1000) -> None:
-    entities = {
-        "order_id": ORDER,
-        "checkout_session_id": "cs_1",
-        "amount_total": amount,
-        "currency": "eur",
-        "payment_intent": "pi_1",
-    }
-    asyncio.run(
-        index_event(
-            store, EventIntent(CUSTOMER, PAYMENT_SUCCEEDED, entities, fulfilment_key="cs_1")
-        )
-    )
-    store.paid_orders.confirm(CUSTOMER, ORDER, "cs_1")  # as the bot's turn does
-
-
-def refunded(store: ConnectorStore, in_all: int) -> None:
-    entities = {"order_id": ORDER, "payment_intent": "pi_1", "amount_refunded": in_all}
-    asyncio.run(index_event(store, EventIntent(CUSTOMER, REFUNDED, entities)))
 
 
 def test_a_refund_reported_before_the_payment_is_applied_when_it_is_indexed(

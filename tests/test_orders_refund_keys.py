@@ -15,12 +15,7 @@ from connectors.orders.desk import OrdersDesk
 from connectors.orders.refunds import RefundDone, RefundRefused
 from connectors.storage.opening import open_store
 from connectors.storage.store import ConnectorStore
-from connectors.stripe.events import EventIntent
-from connectors.stripe.paid_index import index_event
-from shop_contract.intents import PAYMENT_SUCCEEDED, REFUNDED
-
-CUSTOMER = "15550831234"
-ORDER = "ORD-PAID0001"
+from tests.support.paid_orders import ORDER, no_turn, paid, refunded
 
 
 @pytest.fixture
@@ -28,22 +23,8 @@ def store(tmp_path: Path) -> ConnectorStore:
     return open_store(f"sqlite:///{tmp_path / 'orders.db'}")
 
 
-async def no_turn(*_: object) -> None:
-    return None
-
-
-def paid(store: ConnectorStore) -> None:
-    entities = {"order_id": ORDER, "checkout_session_id": "cs_1", "amount_total": 1000,
-                "currency": "eur", "payment_intent": "pi_1"}  # fmt: skip
-    event = EventIntent(CUSTOMER, PAYMENT_SUCCEEDED, entities, fulfilment_key="cs_1")
-    asyncio.run(index_event(store, event))
-    assert store.paid_orders.confirm(CUSTOMER, ORDER, "cs_1")  # as the bot's turn does
-
-
 def charge_refunded(store: ConnectorStore, in_all: int) -> None:
-    entities = {"order_id": ORDER, "payment_intent": "pi_1", "amount_refunded": in_all,
-                "amount": 1000}  # fmt: skip
-    asyncio.run(index_event(store, EventIntent(CUSTOMER, REFUNDED, entities)))
+    refunded(store, in_all, charged=1000)
 
 
 @dataclass
@@ -67,10 +48,24 @@ class Stripe:
         return RefundDone(self.keys[key][1], amount, "succeeded")
 
 
+@dataclass
+class AnswerLostOnce(Stripe):
+    """Makes the first refund, but its answer is lost on the way back."""
+
+    lost: bool = True
+
+    async def refund(self, order_id: str, pi: str, amount: int, key: str) -> RefundDone:
+        done = await super().refund(order_id, pi, amount, key)
+        if self.lost:
+            self.lost = False
+            raise RefundRefused("Stripe could not be reached", conflict=False)
+        return done
+
+
 def test_a_retry_after_the_index_learnt_of_the_refund_is_the_same_refund(
     store: ConnectorStore,
 ) -> None:
-    paid(store)
+    assert paid(store)
     stripe = Stripe()
     desk = OrdersDesk(store, stripe, no_turn)  # type: ignore[arg-type]
     first = asyncio.run(desk.refund(ORDER, 500, "op-1"))  # the answer is lost on its way back
@@ -82,7 +77,7 @@ def test_a_retry_after_the_index_learnt_of_the_refund_is_the_same_refund(
 
 
 def test_all_that_is_left_resolves_once_per_key(store: ConnectorStore) -> None:
-    paid(store)
+    assert paid(store)
     stripe = Stripe()
     desk = OrdersDesk(store, stripe, no_turn)  # type: ignore[arg-type]
     asyncio.run(desk.refund(ORDER, 300, "op-1"))
@@ -106,22 +101,9 @@ def test_all_that_is_left_resolves_once_per_key(store: ConnectorStore) -> None:
 
 def test_the_request_is_recorded_before_stripe_is_called(store: ConnectorStore) -> None:
     """Stripe did the refund but the bot died before answering: the retry replays it."""
-    paid(store)
+    assert paid(store)
 
-    @dataclass
-    class Dies(Stripe):
-        """Makes the refund, then the answer is lost (once)."""
-
-        lost: bool = True
-
-        async def refund(self, order_id: str, pi: str, amount: int, key: str) -> RefundDone:
-            done = await super().refund(order_id, pi, amount, key)
-            if self.lost:
-                self.lost = False
-                raise RefundRefused("Stripe could not be reached", conflict=False)
-            return done
-
-    stripe = Dies()
+    stripe = AnswerLostOnce()
     desk = OrdersDesk(store, stripe, no_turn)  # type: ignore[arg-type]
     with pytest.raises(Exception, match="could not be reached") as failed:
         asyncio.run(desk.refund(ORDER, None, "op-1"))
@@ -136,7 +118,7 @@ def test_a_key_retried_after_stripe_forgot_it_is_answered_from_the_record(
 ) -> None:
     """Stripe keeps idempotency keys 24 hours: the printed `--key` re-run the next day must
     not reach Stripe's create again (there it would be a new refund)."""
-    paid(store)
+    assert paid(store)
     stripe = Stripe()
     desk = OrdersDesk(store, stripe, no_turn)  # type: ignore[arg-type]
     first = asyncio.run(desk.refund(ORDER, 400, "op-1"))
@@ -149,22 +131,9 @@ def test_a_key_retried_after_stripe_forgot_it_is_answered_from_the_record(
 def test_a_new_key_while_a_refund_has_an_unknown_outcome_is_refused(
     store: ConnectorStore,
 ) -> None:
-    paid(store)
+    assert paid(store)
 
-    @dataclass
-    class Lost(Stripe):
-        """Makes the first refund, but its answer is lost."""
-
-        lost: bool = True
-
-        async def refund(self, order_id: str, pi: str, amount: int, key: str) -> RefundDone:
-            done = await super().refund(order_id, pi, amount, key)
-            if self.lost:
-                self.lost = False
-                raise RefundRefused("Stripe could not be reached", conflict=False)
-            return done
-
-    stripe = Lost()
+    stripe = AnswerLostOnce()
     desk = OrdersDesk(store, stripe, no_turn)  # type: ignore[arg-type]
     with pytest.raises(Exception, match="could not be reached"):
         asyncio.run(desk.refund(ORDER, 400, "op-1"))
@@ -179,7 +148,7 @@ def test_a_new_key_while_a_refund_has_an_unknown_outcome_is_refused(
 
 
 def test_a_refund_stripe_refused_does_not_block_another_key(store: ConnectorStore) -> None:
-    paid(store)
+    assert paid(store)
     stripe = Stripe(refunded=900)  # refunded elsewhere (the dashboard) before the index knew
     desk = OrdersDesk(store, stripe, no_turn)  # type: ignore[arg-type]
     with pytest.raises(Exception, match="already refunded"):
@@ -191,7 +160,7 @@ def test_a_refund_stripe_refused_does_not_block_another_key(store: ConnectorStor
 def test_a_key_clash_at_stripe_leaves_the_outcome_unknown(store: ConnectorStore) -> None:
     """Stripe's 409 for a key in use (a concurrent request under it) is no proof that
     nothing was refunded: another key stays blocked until the key's outcome is known."""
-    paid(store)
+    assert paid(store)
 
     @dataclass
     class Busy(Stripe):

@@ -310,13 +310,20 @@ def test_a_new_card_in_the_portal_is_a_subscription_updated_event(
         portal.portal_act(stripe_env.account, portal_id, "card")  # cancelled: no new card
 
 
-def test_cancelling_at_the_period_end_in_the_portal_is_told_as_an_end_not_an_update(
-    stripe_env: StripeEmulator, catalog: Catalog
-) -> None:
+def cancel_page(stripe_env: StripeEmulator, catalog: Catalog) -> tuple[dict[str, Any], str, str]:
+    """A subscriber's "cancel my subscription": their slots, the portal session opened for
+    it, and that session's page as the customer's browser gets it."""
     _, slots = subscribed(stripe_env, catalog)
     ask("subscription_cancel", slots)
     (portal_id,) = stripe_env.account.portal_sessions
     page = requests.get(stripe_env.account.portal_sessions[portal_id]["url"], timeout=5).text
+    return slots, portal_id, page
+
+
+def test_cancelling_at_the_period_end_in_the_portal_is_told_as_an_end_not_an_update(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    slots, portal_id, page = cancel_page(stripe_env, catalog)
     assert 'value="cancel_at_period_end"' in page and 'value="cancel"' in page
     (updated,) = portal.portal_act(stripe_env.account, portal_id, "cancel_at_period_end")
     assert updated["type"] == "customer.subscription.updated"
@@ -355,10 +362,7 @@ def test_cancelling_at_the_period_end_in_the_portal_is_told_as_an_end_not_an_upd
 def test_the_flexible_billing_modes_period_end_cancel_is_told_as_ending(
     stripe_env: StripeEmulator, catalog: Catalog
 ) -> None:
-    _, slots = subscribed(stripe_env, catalog)
-    ask("subscription_cancel", slots)
-    (portal_id,) = stripe_env.account.portal_sessions
-    page = requests.get(stripe_env.account.portal_sessions[portal_id]["url"], timeout=5).text
+    _, portal_id, page = cancel_page(stripe_env, catalog)
     assert 'value="cancel_at_period_end_flexible"' in page
     (updated,) = portal.portal_act(stripe_env.account, portal_id, "cancel_at_period_end_flexible")
     subscription = updated["data"]["object"]
