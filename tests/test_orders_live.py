@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,35 @@ def test_outside_the_24_hour_window_the_shipment_goes_as_the_template(
         template
     )
     assert len(kim.wait(4, settle=True)) == 4
+
+
+def test_refunds_asked_at_once_under_different_keys_make_one_refund(
+    live_sandbox: Sandbox,
+) -> None:
+    """Two staff members (or a double click through a relay that keys each click) ask for a
+    refund of the same order at the same moment: while one request's outcome is unknown, the
+    others are refused, so Stripe makes exactly one refund."""
+    lea = live_sandbox.customer("Lea")
+    order, url = paid_order(lea)
+    stripe = live_sandbox.emulators.stripe
+    (session,) = [s for s in stripe.sessions.values() if s["url"] == url]
+    attempts = 4
+    stripe.queue_delays(*[2.0] * attempts)  # each refund is made at once, answered late
+    token = live_sandbox.emulators.keys.orders_token
+
+    def ask(key: str) -> requests.Response:
+        return requests.post(
+            f"{api(live_sandbox)}/{order}/refund",
+            json={"amount": 100},
+            headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
+            timeout=60,
+        )
+
+    with ThreadPoolExecutor(attempts) as pool:
+        answers = list(pool.map(ask, [f"lea-{n}" for n in range(attempts)]))
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200] + [409] * (attempts - 1), [a.text for a in answers]
+    made = [r for r in stripe.refunds.values() if r["payment_intent"] == session["payment_intent"]]
+    assert len(made) == 1
+    assert "refunded €1.00 for order" in shown(lea.next(3))
+    assert len(lea.wait(4, settle=True)) == 4

@@ -331,7 +331,7 @@ def test_erase_and_purge_take_the_refunds_of_a_customers_orders(database_url: st
     them through the customer's paid orders, and purge goes by their age."""
     _, store = two_customers(database_url)
     for tag in ("anna", "boris"):
-        store.refund_requests.record(f"ORD-{tag}", f"key-{tag}", 100)
+        store.refund_requests.record(f"ORD-{tag}", f"key-{tag}", 100, since=0.0)
         store.paid_orders.note_refund_total(f"pi_{tag}", 100)
     counts = erase_customer(store, ANNA)
     assert (counts["refund_requests"], counts["refund_totals"]) == (1, 1)

@@ -25,6 +25,7 @@ from connectors.log_refs import customer_ref
 from connectors.orders.refunds import RefundDone, RefundRefused, Refunds
 from connectors.orders.turns import Told
 from connectors.storage.paid_orders import LISTINGS, MAX_LISTED, PaidOrder
+from connectors.storage.refund_requests import RefundPending
 from connectors.storage.store import ConnectorStore
 from shop_contract.entities import CARRIER, ORDER_ID, TRACKING_URL
 from shop_contract.fulfilment import (
@@ -233,15 +234,20 @@ class OrdersDesk:
                     f"order {order_id}: {order.refundable} of {order.amount} {order.currency} "
                     f"minor units left to refund, asked {wanted}"
                 )
-            unknown = await asyncio.to_thread(
-                requests.unknown_outcome, order_id, time.time() - UNKNOWN_OUTCOME_SECONDS
-            )
-            if unknown is not None:
-                raise OrderConflict(
-                    f"a refund under key {unknown} has an unknown outcome: retry with "
-                    f"--key {unknown}"
+            since = time.time() - UNKNOWN_OUTCOME_SECONDS
+            try:
+                request = await asyncio.to_thread(
+                    requests.record, order_id, request_key, wanted, since
                 )
-            request = await asyncio.to_thread(requests.record, order_id, request_key, wanted)
+            except RefundPending as pending:
+                if pending.key is None:
+                    raise OrderConflict(
+                        f"another refund of order {order_id} was being made: look again and repeat"
+                    ) from None
+                raise OrderConflict(
+                    f"a refund under key {pending.key} has an unknown outcome: retry with "
+                    f"--key {pending.key}"
+                ) from None
         else:
             request = earlier
         if amount is not None and amount != request.amount:

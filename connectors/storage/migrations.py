@@ -14,6 +14,7 @@ shape, and every later step finds nothing to change there, so running them one b
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import re
 import time
@@ -23,7 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from connectors.storage.schema import metadata
+from connectors.storage.schema import metadata, refund_requests
 from connectors.storage.sealing import digest
 
 logger = logging.getLogger(__name__)
@@ -172,6 +173,36 @@ def _rename_customer_key(connection: Connection) -> None:
             )
 
 
+def _add_pending_refunds(connection: Connection) -> None:
+    """A refund request names its order in `pending_order_id` while its outcome is unknown,
+    under a unique index: two requests of one order at once can no longer both pass the
+    "no other refund in flight" check. Each order's oldest such request keeps blocking, as
+    the check before this step found it first."""
+    present = {c["name"] for c in sa.inspect(connection).get_columns("refund_requests")}
+    if "pending_order_id" not in present:
+        connection.exec_driver_sql(
+            "ALTER TABLE refund_requests ADD COLUMN pending_order_id VARCHAR(64)"
+        )
+        unknown = connection.execute(
+            sa.select(refund_requests.c.order_id, refund_requests.c.request_key)
+            .where(refund_requests.c.refund_id.is_(None))
+            .where(refund_requests.c.refused.is_(False))
+            .order_by(refund_requests.c.created_at, refund_requests.c.request_key)
+        ).all()
+        oldest = {row.order_id: row.request_key for row in reversed(unknown)}
+        for order_id, request_key in oldest.items():
+            connection.execute(
+                refund_requests.update()
+                .where(refund_requests.c.order_id == order_id)
+                .where(refund_requests.c.request_key == request_key)
+                .values(pending_order_id=order_id)
+            )
+    connection.exec_driver_sql(
+        "CREATE UNIQUE INDEX IF NOT EXISTS ix_refund_requests_pending_order_id "
+        "ON refund_requests (pending_order_id)"
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "connector tables", _create_tables),
     (2, "payloads and claims for replay after a crash", _add_replay_columns),
@@ -191,6 +222,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
         "the index of paid orders the shop ships and refunds, and refund requests",
         _create_tables,
     ),
+    (15, "at most one refund of an order with an unknown outcome", _add_pending_refunds),
 ]
 
 
@@ -198,7 +230,10 @@ MIGRATION_LOCK_ID = 7_263_104_551  # a PostgreSQL advisory lock: one replica mig
 
 
 def migrate(engine: Engine) -> list[int]:
-    """Applies the steps not yet recorded; returns the versions applied now."""
+    """Applies the steps not yet recorded; returns the versions applied now. One process
+    migrates a database at once: others wait, then find the steps recorded."""
+    if engine.dialect.name == "sqlite":
+        return _migrate_sqlite(engine)
     if engine.dialect.name != "postgresql":
         return _migrate(engine)
     with engine.connect() as holder:
@@ -207,6 +242,19 @@ def migrate(engine: Engine) -> list[int]:
             return _migrate(engine)
         finally:
             holder.exec_driver_sql(f"SELECT pg_advisory_unlock({MIGRATION_LOCK_ID})")
+
+
+def _migrate_sqlite(engine: Engine) -> list[int]:
+    """SQLite has no advisory lock, and its DDL is not checked under one transaction with
+    the test before it: processes starting at once on a new file each created the tables
+    and all but one failed. A lock on a file beside the database stands in for the
+    PostgreSQL one."""
+    database = engine.url.database
+    if not database or database == ":memory:":
+        return _migrate(engine)
+    with open(f"{database}.migrate-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        return _migrate(engine)
 
 
 def _migrate(engine: Engine, new_in_one_step: bool = True) -> list[int]:

@@ -26,6 +26,15 @@ class RefundRequest:
     refund_id: str | None
 
 
+class RefundPending(Exception):
+    """Another key's refund of the order has an unknown outcome (`key`; None when it was
+    settled just now: look again)."""
+
+    def __init__(self, key: str | None) -> None:
+        super().__init__(key)
+        self.key = key
+
+
 class RefundRequests:
     """The refund_requests table."""
 
@@ -44,9 +53,18 @@ class RefundRequests:
             return None
         return RefundRequest(row.order_id, row.request_key, row.amount, row.refund_id)
 
-    def record(self, order_id: str, request_key: str, amount: int) -> RefundRequest:
-        """The request under this key: the one just recorded, or the one recorded first
-        (a concurrent retry), whose amount wins."""
+    def record(self, order_id: str, request_key: str, amount: int, since: float) -> RefundRequest:
+        """The request under this key: the one just recorded, or the one recorded first (a
+        concurrent retry), whose amount wins. RefundPending when another key's request of
+        the order, made after `since`, has an unknown outcome: the unique pending_order_id
+        decides between requests made at once."""
+        with self.engine.begin() as connection:  # older unknowns no longer block
+            connection.execute(
+                refund_requests.update()
+                .where(refund_requests.c.pending_order_id == order_id)
+                .where(refund_requests.c.created_at < since)
+                .values(pending_order_id=None)
+            )
         try:
             with self.engine.begin() as connection:
                 connection.execute(
@@ -55,26 +73,21 @@ class RefundRequests:
                         request_key=request_key,
                         amount=amount,
                         created_at=time.time(),
+                        pending_order_id=order_id,
                     )
                 )
         except IntegrityError:
             pass
         recorded = self.get(order_id, request_key)
-        if recorded is None:  # inserted or present: only a concurrent delete could do this
-            raise RuntimeError(f"refund request of order {order_id} vanished")
+        if recorded is None:
+            raise RefundPending(self.unknown_outcome(order_id))
         return recorded
 
-    def unknown_outcome(self, order_id: str, since: float) -> str | None:
-        """The key of a request of the order made after `since` that Stripe neither answered
-        with a refund nor refused (lost on the way, or still running), if any."""
-        query = (
-            sa.select(refund_requests.c.request_key)
-            .where(refund_requests.c.order_id == order_id)
-            .where(refund_requests.c.refund_id.is_(None))
-            .where(refund_requests.c.refused.is_(False))
-            .where(refund_requests.c.created_at >= since)
-            .order_by(refund_requests.c.created_at)
-            .limit(1)
+    def unknown_outcome(self, order_id: str) -> str | None:
+        """The key of the order's request that Stripe neither answered with a refund nor
+        refused (lost on the way, or still running), if any."""
+        query = sa.select(refund_requests.c.request_key).where(
+            refund_requests.c.pending_order_id == order_id
         )
         with self.engine.connect() as connection:
             key = connection.execute(query).scalar()
@@ -87,7 +100,7 @@ class RefundRequests:
             .where(refund_requests.c.order_id == order_id)
             .where(refund_requests.c.request_key == request_key)
             .where(refund_requests.c.refund_id.is_(None))
-            .values(refused=True)
+            .values(refused=True, pending_order_id=None)
         )
         with self.engine.begin() as connection:
             connection.execute(query)
@@ -98,7 +111,7 @@ class RefundRequests:
             refund_requests.update()
             .where(refund_requests.c.order_id == order_id)
             .where(refund_requests.c.request_key == request_key)
-            .values(refund_id=refund_id, refused=False)
+            .values(refund_id=refund_id, refused=False, pending_order_id=None)
         )
         with self.engine.begin() as connection:
             connection.execute(query)

@@ -231,6 +231,9 @@ refund_requests = sa.Table(
     # Stripe said no (nothing refunded): the request does not block another key's refund.
     sa.Column("refused", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.Float, nullable=False, index=True),
+    # The order's id while Stripe has neither answered nor refused the request (NULL after):
+    # unique, so at most one refund of an order has an unknown outcome, whatever runs at once.
+    sa.Column("pending_order_id", sa.String(64), nullable=True, index=True, unique=True),
 )
 
 # Every table that holds a customer's data: its pseudonym column is `customer_pseudonym`,

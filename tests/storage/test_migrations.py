@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -295,3 +297,45 @@ def test_a_database_from_before_hand_overs_is_upgraded_in_place(backend: Backend
     assert fresh and upgraded.handovers.open(CUSTOMER, "asked") == (handover, False)
     (entry,) = upgraded.outbox.entries()  # the rows from before are still there and open
     assert (entry.customer_id, entry.unreadable) == (CUSTOMER, False)
+
+
+STARTER = """
+import sys, time
+from pathlib import Path
+from connectors.storage.database import create_engine
+from connectors.storage.migrations import migrate
+engine = create_engine(sys.argv[1])
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.002)
+migrate(engine)
+"""
+
+
+def test_processes_starting_at_once_on_a_new_sqlite_file_all_migrate_it(tmp_path: Path) -> None:
+    """The bot's replicas (or the bot and `make migrate`) started together on a new file:
+    each finds the schema made, none fails on a table another one created meanwhile."""
+    url, go = f"sqlite:///{tmp_path / 'new.db'}", tmp_path / "go"
+    starters = [
+        subprocess.Popen(
+            [sys.executable, "-c", STARTER, url, str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    time.sleep(1.5)  # each has imported SQLAlchemy and waits
+    go.touch()
+    outcomes = [(starter.wait(timeout=60), starter.stdout.read()) for starter in starters]  # type: ignore[union-attr]
+    assert [code for code, _ in outcomes] == [0, 0, 0], [out[-400:] for _, out in outcomes]
+    engine = sa.create_engine(url, future=True)
+    try:
+        assert schema_of(engine).keys() >= set(metadata.tables)
+        with engine.connect() as connection:
+            recorded = connection.exec_driver_sql(
+                "select version from connector_schema_versions order by version"
+            ).all()
+    finally:
+        engine.dispose()
+    assert [r[0] for r in recorded] == [version for version, _, _ in MIGRATIONS]
