@@ -15,6 +15,7 @@ from stripe.params import (
     CustomerCreateParams,
     CustomerRetrieveParams,
     RefundCreateParams,
+    RefundListParams,
     SubscriptionCancelParams,
 )
 from stripe.params.billing_portal import (
@@ -66,6 +67,7 @@ SESSION_LIST = parameters(SessionListParams)
 SESSION_EXPIRE = parameters(SessionExpireParams)
 SESSION_RETRIEVE = parameters(SessionRetrieveParams)
 REFUND_CREATE = parameters(RefundCreateParams)
+REFUND_LIST = parameters(RefundListParams)
 SUBSCRIPTION_CANCEL = parameters(SubscriptionCancelParams)
 CUSTOMER_CREATE = parameters(CustomerCreateParams)
 CUSTOMER_RETRIEVE = parameters(CustomerRetrieveParams)

@@ -6,6 +6,7 @@ the refunds asked for, and the API refuses a missing or wrong token."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from connectors.orders.desk import refund_key
+from connectors.orders.refunds import Refunds
 from connectors.storage.opening import open_store
 from scripts import orders_cli
 from tests.support.sandbox_client import Customer, Sandbox, checkout, kind, link_of, shown
@@ -223,7 +226,32 @@ def test_refunds_asked_at_once_under_different_keys_make_one_refund(
         answers = list(pool.map(ask, [f"lea-{n}" for n in range(attempts)]))
     statuses = sorted(answer.status_code for answer in answers)
     assert statuses == [200] + [409] * (attempts - 1), [a.text for a in answers]
-    made = [r for r in stripe.refunds.values() if r["payment_intent"] == session["payment_intent"]]
-    assert len(made) == 1
+    assert len(stripe.refunded_of(session["payment_intent"])) == 1
     assert "refunded €1.00 for order" in shown(lea.next(3))
     assert len(lea.wait(4, settle=True)) == 4
+
+
+def test_a_refund_stripe_made_as_the_bot_went_down_is_found_when_repeated_next_day(
+    live_sandbox: Sandbox, cli: Run
+) -> None:
+    """The request was recorded and Stripe made the refund, but the bot went down before it
+    heard back. A day later (Stripe has forgotten the key) the operator repeats it with its
+    --key, as `make orders` said to: the refund is found at Stripe, not made again."""
+    mia = live_sandbox.customer("Mia")
+    order, url = paid_order(mia)
+    stripe = live_sandbox.emulators.stripe
+    (session,) = [s for s in stripe.sessions.values() if s["url"] == url]
+    store = open_store(f"sqlite:///{live_sandbox.bot.logs[0].parent / 'bot.db'}")
+    try:
+        store.refund_requests.record(order, "mia-1", 400, since=0.0)  # as the bot did
+    finally:
+        store.engine.dispose()
+    made_then = Refunds(live_sandbox.emulators.keys.stripe_secret_key, stripe.base_url)
+    asyncio.run(made_then.refund(order, session["payment_intent"], 400, refund_key(order, "mia-1")))
+    assert "refunded €4.00 for order" in shown(mia.next(3))  # from Stripe's charge.refunded
+    stripe.forget_idempotency_keys()
+
+    code, out = cli("refund", order, "--amount", "400", "--key", "mia-1")
+    assert code == 0 and "it had been made already" in out, out
+    assert [r["amount"] for r in stripe.refunded_of(session["payment_intent"])] == [400]
+    assert len(mia.wait(4, settle=True)) == 4

@@ -32,8 +32,12 @@ class Stripe:
     """Refunds with Stripe's idempotency: a key seen before answers its first refund (a
     replay), another amount under it is refused, and more than the charge is refused."""
 
-    keys: dict[str, tuple[int, str]] = field(default_factory=dict)
+    keys: dict[str, tuple[int, str]] = field(default_factory=dict)  # forgotten after 24 h
+    made: dict[str, RefundDone] = field(default_factory=dict)  # by the key in its metadata
     refunded: int = 0
+
+    async def made_under(self, payment_intent: str, key: str) -> RefundDone | None:
+        return self.made.get(key)
 
     async def refund(self, order_id: str, payment_intent: str, amount: int, key: str) -> RefundDone:
         if key in self.keys:
@@ -44,7 +48,8 @@ class Stripe:
         if self.refunded + amount > 1000:
             raise RefundRefused("Stripe refused the refund: charge already refunded", True)
         self.refunded += amount
-        self.keys[key] = (amount, f"re_{len(self.keys) + 1}")
+        self.keys[key] = (amount, f"re_{len(self.made) + 1}")
+        self.made[key] = RefundDone(self.keys[key][1], amount, "succeeded", replayed=True)
         return RefundDone(self.keys[key][1], amount, "succeeded")
 
 
@@ -126,6 +131,47 @@ def test_a_key_retried_after_stripe_forgot_it_is_answered_from_the_record(
     again = asyncio.run(desk.refund(ORDER, 400, "op-1"))
     assert stripe.refunded == 400
     assert (again["repeated"], again["refund"]["id"]) == (True, first["refund"]["id"])
+
+
+def test_a_key_retried_after_stripe_forgot_it_finds_the_refund_its_lost_answer_made(
+    store: ConnectorStore,
+) -> None:
+    """Stripe made the refund but its answer was lost (`make orders` exits 3: "repeat with
+    --key op-1"); the operator repeats the next day, when Stripe no longer knows the key."""
+    assert paid(store)
+    stripe = AnswerLostOnce()
+    desk = OrdersDesk(store, stripe, no_turn)  # type: ignore[arg-type]
+    with pytest.raises(Exception, match="could not be reached"):
+        asyncio.run(desk.refund(ORDER, 400, "op-1"))
+    charge_refunded(store, 400)
+    stripe.keys.clear()  # a day later
+    again = asyncio.run(desk.refund(ORDER, 400, "op-1"))
+    assert (stripe.refunded, again["repeated"], again["refund"]["id"]) == (400, True, "re_1")
+    third = asyncio.run(desk.refund(ORDER, 400, "op-1"))  # now answered from the record
+    assert (stripe.refunded, third["refund"]["status"]) == (400, "made earlier")
+
+
+def test_a_key_retried_whose_request_never_reached_stripe_refunds_then(
+    store: ConnectorStore,
+) -> None:
+    assert paid(store)
+
+    @dataclass
+    class Unreachable(Stripe):
+        down: bool = True
+
+        async def refund(self, order_id: str, pi: str, amount: int, key: str) -> RefundDone:
+            if self.down:
+                raise RefundRefused("Stripe could not be reached", conflict=False)
+            return await super().refund(order_id, pi, amount, key)
+
+    stripe = Unreachable()
+    desk = OrdersDesk(store, stripe, no_turn)  # type: ignore[arg-type]
+    with pytest.raises(Exception, match="could not be reached"):
+        asyncio.run(desk.refund(ORDER, 400, "op-1"))
+    stripe.down = False
+    again = asyncio.run(desk.refund(ORDER, 400, "op-1"))
+    assert (stripe.refunded, again["repeated"]) == (400, False)
 
 
 def test_a_new_key_while_a_refund_has_an_unknown_outcome_is_refused(

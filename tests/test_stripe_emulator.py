@@ -226,3 +226,39 @@ def test_the_fake_refunds_in_part_then_the_rest_and_no_more(
         run(refund(payment_intent=pi, amount=1, refund_application_fees=True))
     assert caught.value.code == "parameter_unknown"  # not a parameter stripe 16.1.0 knows
     assert [r["amount"] for r in stripe_env.refunded_of(pi)] == [100, 2480]
+
+
+def test_the_fake_lists_a_payments_refunds_newest_first_in_pages(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    intents = []
+    for _ in range(2):
+        order = awaiting_order(stripe_env, catalog)
+        stripe_env.complete(str(order.checkout_session_id))
+        intents.append(stripe_env.sessions[str(order.checkout_session_id)]["payment_intent"])
+
+    async def refund(pi: str, amount: int) -> Any:  # the client is made on run()'s loop
+        return await stripe_client().v1.refunds.create_async(
+            params={"payment_intent": pi, "amount": amount}
+        )
+
+    for pi, amount in ((intents[0], 100), (intents[0], 200), (intents[0], 300), (intents[1], 50)):
+        run(refund(pi, amount))
+
+    async def listed(**params: Any) -> tuple[list[int], bool]:
+        page = await stripe_client().v1.refunds.list_async(params=cast(Any, params))
+        return [r.amount for r in page.data], page.has_more
+
+    assert run(listed(payment_intent=intents[0])) == ([300, 200, 100], False)
+    assert run(listed(payment_intent=intents[0], limit=2)) == ([300, 200], True)
+    after = stripe_env.refunded_of(intents[0])[-1]["id"]  # the newest
+    assert run(listed(payment_intent=intents[0], starting_after=after)) == ([200, 100], False)
+
+    async def every_amount() -> list[int]:
+        page = await stripe_client().v1.refunds.list_async(params={"limit": 1})
+        return [r.amount async for r in page.auto_paging_iter()]
+
+    assert run(every_amount()) == [50, 300, 200, 100]  # the SDK pages through them all
+    with pytest.raises(stripe.InvalidRequestError) as caught:
+        run(listed(status="succeeded"))
+    assert caught.value.code == "parameter_unknown"

@@ -8,9 +8,11 @@
   failure.
 - refund: all that is left, or `amount` minor units of it, of the order's own payment,
   under the caller's Idempotency-Key (required; `refund_key`), recorded with the amount it
-  resolved to before Stripe is called. The customer hears of it from Stripe's `charge.refunded`,
-  as for any refund, so a retried request never tells them twice. A subscription order has
-  no single payment to refund: refused (the Stripe dashboard handles those).
+  resolved to before Stripe is called. A retry first looks for the refund made under the
+  key (Stripe forgets keys after 24 hours). The customer hears of it from Stripe's
+  `charge.refunded`, as for any refund, so a retried request never tells them twice. A
+  subscription order has no single payment to refund: refused (the Stripe dashboard handles
+  those).
 """
 
 from __future__ import annotations
@@ -267,12 +269,13 @@ class OrdersDesk:
                 },
                 "repeated": True,
             }
+        stripe_key = refund_key(order.order_id, request_key)
         try:
-            done: RefundDone = await self.refunds.refund(
-                order.order_id,
-                order.payment_intent,
-                request.amount,
-                refund_key(order.order_id, request_key),
+            made = None
+            if earlier is not None:  # a retry: its refund may be made, its key forgotten
+                made = await self.refunds.made_under(order.payment_intent, stripe_key)
+            done: RefundDone = made or await self.refunds.refund(
+                order.order_id, order.payment_intent, request.amount, stripe_key
             )
         except RefundRefused as refused:
             if refused.nothing_done:  # Stripe said no: nothing refunded, no unknown outcome

@@ -101,6 +101,30 @@ class Refunds:
             ) from error
         return RefundDone(refund.id, int(refund.amount), str(refund.status), replayed(refund))
 
+    async def made_under(self, payment_intent: str, idempotency_key: str) -> RefundDone | None:
+        """The refund of `payment_intent` made under `idempotency_key`, found by the key its
+        metadata carries; None when there is none. Asked before a request is sent again:
+        Stripe forgets keys after 24 hours, and would then make a second refund.
+        RefundRefused (no conflict) when Stripe cannot say."""
+        try:
+            page = await self.client.v1.refunds.list_async(
+                params={"payment_intent": payment_intent, "limit": 100}
+            )
+            async for refund in page.auto_paging_iter():
+                metadata = refund.metadata.to_dict() if refund.metadata else {}
+                if metadata.get(REFUND_KEY_METADATA) == idempotency_key:
+                    return RefundDone(refund.id, int(refund.amount), str(refund.status), True)
+        except stripe.StripeError as error:
+            logger.warning(
+                "refund lookup failed: error=%s code=%s", type(error).__name__, error.code
+            )
+            raise RefundRefused(
+                f"Stripe could not say whether the refund was made ({type(error).__name__}): "
+                "repeat with the same Idempotency-Key",
+                conflict=False,
+            ) from error
+        return None
+
 
 def replayed(refund: stripe.StripeObject) -> bool:
     """Whether Stripe's answer is a replay of an earlier request under the same key."""

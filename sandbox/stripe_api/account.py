@@ -202,23 +202,25 @@ class StripeAccount:
     def list_sessions(self, params: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
         """Newest first, filtered by `status`, paged by `limit` and `starting_after`; the
         page, and whether more follow."""
-        limit = whole_number(params.get("limit", str(LIST_LIMIT_DEFAULT)), "limit")
-        if not 1 <= limit <= LIST_LIMIT_MAX:
-            raise StripeApiError(
-                400,
-                f"Invalid limit: must be between 1 and {LIST_LIMIT_MAX}",
-                code="parameter_invalid_integer",
-                param="limit",
-            )
-        newest_first = list(reversed(self.sessions.values()))
-        if "starting_after" in params:
-            after = self.session(str(params["starting_after"]))
-            newest_first = newest_first[newest_first.index(after) + 1 :]
         status = params.get("status")
         if status is not None and status not in ("open", "complete", "expired"):
             raise StripeApiError(400, f"Invalid status: {status}", param="status")
-        matching = [s for s in newest_first if status is None or s["status"] == status]
-        return [dict(s) for s in matching[:limit]], len(matching) > limit
+        return _page(
+            self.sessions,
+            lambda s: status is None or s["status"] == status,
+            params,
+            "checkout.session",
+        )
+
+    def list_refunds(self, params: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+        """Newest first, filtered by `payment_intent`, paged like sessions."""
+        payment_intent = params.get("payment_intent")
+        return _page(
+            self.refunds,
+            lambda r: payment_intent is None or r["payment_intent"] == payment_intent,
+            params,
+            "refund",
+        )
 
     def expire_session(self, session_id: str) -> tuple[dict[str, Any], checkout.Events]:
         """Expires an open session; Stripe then sends checkout.session.expired, as it does
@@ -276,6 +278,35 @@ class StripeAccount:
             session, self._child_metadata.get(session["id"], {}), done + amount
         )
         return dict(refund), events
+
+
+def _page(
+    by_id: dict[str, dict[str, Any]],
+    wanted: Callable[[dict[str, Any]], bool],
+    params: dict[str, Any],
+    kind: str,
+) -> tuple[list[dict[str, Any]], bool]:
+    """A list page as Stripe answers it: the `wanted` objects newest first, after the object
+    `starting_after` names, at most `limit` (1 to 100, default 10); copies, and whether
+    more follow."""
+    limit = whole_number(params.get("limit", str(LIST_LIMIT_DEFAULT)), "limit")
+    if not 1 <= limit <= LIST_LIMIT_MAX:
+        raise StripeApiError(
+            400,
+            f"Invalid limit: must be between 1 and {LIST_LIMIT_MAX}",
+            code="parameter_invalid_integer",
+            param="limit",
+        )
+    newest_first = list(reversed(by_id))
+    if "starting_after" in params:
+        after = str(params["starting_after"])
+        if after not in by_id:
+            raise StripeApiError(
+                404, f"No such {kind}: '{after}'", code="resource_missing", param="starting_after"
+            )
+        newest_first = newest_first[newest_first.index(after) + 1 :]
+    matching = [dict(by_id[i]) for i in newest_first if wanted(by_id[i])]
+    return matching[:limit], len(matching) > limit
 
 
 def _child_metadata(params: Mapping[str, Any], mode: str) -> dict[str, str]:

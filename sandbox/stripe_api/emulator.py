@@ -118,6 +118,12 @@ class StripeEmulator(LoopbackServer):
         with self._lock:
             self._delays.extend(seconds)
 
+    def forget_idempotency_keys(self) -> None:
+        """A day has passed: Stripe keeps idempotency keys for 24 hours, so a request under
+        an earlier key is new again (what it made stays made)."""
+        with self._lock:
+            self._idempotent = IdempotencyKeys()
+
     def recover_without_metadata(self, drop: bool = True) -> None:
         """From now on, a recovery URL opens a copy that carries none of the expired
         session's metadata (nor passes any to its PaymentIntent)."""

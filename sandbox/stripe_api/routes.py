@@ -33,6 +33,10 @@ def route(account: StripeAccount, request: StripeRequest) -> tuple[dict[str, Any
         check_known(request.params, stripe_params.SESSION_LIST)
         page, has_more = account.list_sessions(request.params)
         return {"object": "list", "url": SESSIONS_PATH, "has_more": has_more, "data": page}, []
+    if request.method == "GET" and request.path == REFUNDS_PATH:
+        check_known(request.params, stripe_params.REFUND_LIST)
+        page, has_more = account.list_refunds(request.params)
+        return {"object": "list", "url": REFUNDS_PATH, "has_more": has_more, "data": page}, []
     if request.method == "POST" and request.path == REFUNDS_PATH:
         check_known(request.params, stripe_params.REFUND_CREATE)
         return account.refund(request.params)
