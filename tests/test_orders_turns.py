@@ -101,3 +101,28 @@ def test_told_means_a_message_was_queued_under_the_turns_origin(
     answer = asyncio.run(run())
     assert answer.told is speaks
     assert speaks or (answer.reason is not None and "sent no message" in answer.reason)
+
+
+@pytest.mark.parametrize("refusal", [None, "outside the 24-hour window and no template"])
+def test_told_means_the_queued_message_can_reach_the_customer(
+    tmp_path: Path, refusal: str | None
+) -> None:
+    """No template and a closed window: the outbox will set the message aside, so the
+    operator hears that the customer was not told, and why."""
+    store = open_store(f"sqlite:///{tmp_path / 'turns.db'}")
+
+    async def run() -> Told:
+        fulfilment = FulfilmentTurns(
+            CustomerQueues(),
+            lambda origin: OutboxWriter(store, origin, None),
+            store,
+            lambda customer: refusal,
+        )
+        fulfilment.agent = Speaking(True)
+        return await fulfilment.trigger("15550831234", ORDER_SHIPPED, ENTITIES, "fulfilment:z")
+
+    answer = asyncio.run(run())
+    assert answer.told is (refusal is None)
+    assert refusal is None or (
+        answer.reason is not None and refusal in answer.reason and "another way" in answer.reason
+    )

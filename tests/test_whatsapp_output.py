@@ -185,6 +185,32 @@ def test_no_template_configured_means_nothing_is_sent(
     assert "no WHATSAPP_NOTIFICATION_TEMPLATE" in caplog.text
 
 
+@pytest.mark.parametrize(
+    ("last_wrote", "changes", "refused"),
+    [
+        (60, {"notification_template": None}, False),  # in the window: free-form goes
+        (DAY + 60, {}, False),  # outside it: the template goes
+        (DAY + 60, {"notification_template": None}, True),  # nothing can go
+        (None, {"notification_template": None}, True),  # never wrote
+    ],
+)
+def test_a_notification_is_refused_ahead_only_where_it_could_not_go_out(
+    fake_graph: GraphApiEmulator,
+    store: ConnectorStore,
+    last_wrote: float | None,
+    changes: dict[str, Any],
+    refused: bool,
+) -> None:
+    """What the orders API answers before the outbox tries (connectors/orders/turns.py)."""
+    if last_wrote is not None:
+        store.messages.touch_customer(CUSTOMER, time.time() - last_wrote)
+    config = settings(fake_graph, **changes)
+    graph = GraphClient(GraphSettings(config.api_base, config.phone_number_id, "t"))
+    refusal = WhatsAppOutput(config, graph, store, True).notification_refusal(CUSTOMER)
+    assert (refusal is not None) is refused
+    assert not refused or "no WHATSAPP_NOTIFICATION_TEMPLATE" in str(refusal)
+
+
 def test_wasender_carries_notifications_outside_the_window(
     fake_graph: GraphApiEmulator, store: ConnectorStore, wasender: FakeWaSender
 ) -> None:

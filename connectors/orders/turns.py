@@ -4,7 +4,8 @@ like a Stripe event, its messages through the outbox under the given origin.
 
 The request waits for its turn, at most TOLD_WITHIN_SECONDS, and answers whether the
 customer's message was queued ("told": the outbox holds a message under the turn's
-origin). A turn that failed or has not run by then is not replayed by itself (it is queued
+origin, and it can reach them: within their 24-hour window, or with a template or WASender
+for outside it). A turn that failed or has not run by then is not replayed by itself (it is queued
 in memory, not recorded): the operator repeats the request, which the outbox's key makes
 safe (the customer is told once)."""
 
@@ -47,10 +48,12 @@ class FulfilmentTurns:
         queues: CustomerQueues,
         notification_output: Callable[[str], OutputChannel],
         store: ConnectorStore | None = None,
+        refusal: Callable[[str], str | None] | None = None,
     ) -> None:
         self.queues = queues
         self.notification_output = notification_output
         self.store = store
+        self.refusal = refusal  # why a notification cannot reach the customer now, if not
         self.agent: Any = None
 
     async def reconfirm(self, customer_id: str, order_id: str) -> bool:
@@ -115,5 +118,14 @@ class FulfilmentTurns:
                 False,
                 "the customer's turn ran but sent no message: their conversation no longer "
                 "holds this order (or shows it refunded); tell them yourself if needed",
+            )
+        check = self.refusal
+        refusal = None if check is None else await asyncio.to_thread(check, customer_id)
+        if refusal:
+            # Queued, but the outbox will set it aside: saying "told" would be untrue.
+            return Told(
+                False,
+                f"the customer's message cannot reach them: {refusal}. Tell them another way "
+                "(or set the template up); repeating the request will not send it again",
             )
         return Told(True)

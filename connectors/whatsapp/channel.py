@@ -222,7 +222,12 @@ class WhatsAppInput(InputChannel):
         self.recovery = Recovery(
             store, settings.replay_lease_seconds, settings.replay_interval_seconds
         )
-        self.fulfilment = FulfilmentTurns(self.queues, self.outputs.notification_output, store)
+        self.fulfilment = FulfilmentTurns(
+            self.queues,
+            self.outputs.notification_output,
+            store,
+            self.outputs.notification_refusal,
+        )
         self.orders = orders_api(
             orders or OrdersSettings(), store, self.fulfilment.trigger, self.fulfilment.reconfirm
         )

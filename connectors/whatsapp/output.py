@@ -226,15 +226,29 @@ class WhatsAppOutput(OutputChannel):
     async def send_outside_window(self, recipient_id: str, text: str) -> str:
         """An order notification when free-form messages are not allowed; raises on failure,
         Undeliverable when there is no way to send it."""
+        refusal = self.outside_window_refusal(recipient_id)
+        if refusal is not None:
+            raise Undeliverable(refusal)
+        if self.settings.notification_transport == "wasender" and self.wasender:
+            return await self.wasender.send_text(recipient_id, text)
+        return await self._send_graph(recipient_id, self.template_for(text), "template")
+
+    def outside_window_refusal(self, recipient_id: str) -> str | None:
+        """Why no notification can reach the customer outside the 24-hour window (None when
+        the template or WASender can)."""
         if self.settings.notification_transport == "wasender" and self.wasender:
             if is_business_scoped(recipient_id):
-                raise Undeliverable("WASender needs a phone number; customer has only a user id")
-            return await self.wasender.send_text(recipient_id, text)
+                return "WASender needs a phone number; customer has only a user id"
+            return None
         if not self.settings.notification_template:
-            raise Undeliverable(
-                "outside the 24-hour window and no WHATSAPP_NOTIFICATION_TEMPLATE set"
-            )
-        return await self._send_graph(recipient_id, self.template_for(text), "template")
+            return "outside the 24-hour window and no WHATSAPP_NOTIFICATION_TEMPLATE set"
+        return None
+
+    def notification_refusal(self, recipient_id: str) -> str | None:
+        """Why a notification queued now cannot reach the customer (None when it can)."""
+        if self.within_window(recipient_id):
+            return None
+        return self.outside_window_refusal(recipient_id)
 
     def template_for(self, text: str) -> dict[str, Any]:
         values = {"text": text, "first_line": text.strip().splitlines()[0] if text.strip() else ""}
@@ -275,6 +289,10 @@ class Outputs:
 
     def output(self, notifications: bool) -> WhatsAppOutput:
         return WhatsAppOutput(self.settings, self.graph, self.store, notifications, self.wasender)
+
+    def notification_refusal(self, customer_id: str) -> str | None:
+        """Why an order notification queued now cannot reach the customer, if it cannot."""
+        return self.output(True).notification_refusal(customer_id)
 
     def notification_output(self, origin: str) -> WhatsAppOutput:
         """The channel of a turn an event started: its messages go through the outbox."""
