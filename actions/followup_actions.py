@@ -8,11 +8,14 @@ recovery, else a fresh link as before. The order records it (`followed_up`), so 
 expiry of the same order (its fresh link, a re-sent event) is silent; the connector keys
 the turn's notifications by the order too (connectors/stripe/webhook.py `outbox_origin`),
 which holds even when two turns race. Nothing goes to a customer who said "stop"
-(`reminders_opt_out`, kept across sessions until they say "remind me again"): each
-follow-up says how to opt out, and a "no thanks" right after it means stop too, but only
-after a follow-up that went out (`expiry_followup_sent`, a featurized slot every expiry turn
-sets): a silent expiry turn leaves "no" a plain no. Ordering again does not opt back in:
-stopping reminders is consent withdrawn, and only the customer's own words give it back.
+(`reminders_opt_out`, kept across sessions until they say "remind me again"), nor while a
+person has the conversation (the customer's replies go to the shop then). Each follow-up
+says how to opt out, and a "no thanks" right after it means stop too, but only after a
+follow-up that went out (`expiry_followup_sent`, a featurized slot every expiry turn and
+every reminder turn sets, actions/reminder_actions.py): a silent turn leaves "no" a plain
+no. Ordering again does not opt back in: stopping reminders is consent withdrawn, and only
+the customer's own words give it back. Stopping reminders is not cancelling a subscription:
+a subscriber whose subscription still renews is told how to cancel it.
 """
 
 from __future__ import annotations
@@ -25,20 +28,25 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.conversation import after, entity, event_order, save_event_order
+from actions.handover_actions import HANDOVER_SLOT
 from actions.orders.model import Order
 from actions.orders.states import OrderStatus
 from actions.payment_link_actions import send_new_payment_link
+from actions.payments.portal import CANCEL
 from actions.replies import send_link
 from actions.settings import action_settings
+from actions.subscription_help import latest_news, subscriptions_held
 from shop_contract.catalog import default_catalog
 from shop_contract.entities import CHECKOUT_SESSION_ID, RECOVERY_URL
+from shop_contract.intents import SUBSCRIPTION_CANCELLED, SUBSCRIPTION_ENDING
 from shop_contract.links import is_customer_link
 
 logger = logging.getLogger(__name__)
 
 OPT_OUT_SLOT = "reminders_opt_out"
-# Featurized: true only right after an expiry turn that sent a follow-up, so a "no thanks"
-# then means stop (data/rules_reminders.yml); every expiry turn and every opt-out sets it.
+# Featurized: true only right after an expiry or reminder turn that sent a message, so a
+# "no thanks" then means stop (data/rules_reminders.yml); every expiry turn, every reminder
+# turn and every opt-out sets it.
 FOLLOWUP_SENT_SLOT = "expiry_followup_sent"
 OPT_OUT_HINT = "Reply STOP and I won't send you payment reminders."
 RECOVERY_BUTTON = "Complete payment"
@@ -68,6 +76,19 @@ def is_current_link(order: Order | None, session_id: Any) -> bool:
     )
 
 
+def why_not_followed_up(order: Order, tracker: Tracker) -> str | None:
+    """Why an expired link gets no follow-up, or None when it should get one."""
+    if order.followed_up:
+        return "followed_up"
+    if opted_out(tracker):
+        return "opted_out"
+    # A person has the conversation: the customer's replies go to the shop, so the "reply
+    # STOP" a follow-up invites would never reach the bot (as for the reminder).
+    if tracker.get_slot(HANDOVER_SLOT):
+        return "handed_over"
+    return None
+
+
 class ActionCheckoutExpired(Action):
     """The order's payment link expired unpaid: one follow-up per order, unless opted out."""
 
@@ -80,12 +101,9 @@ class ActionCheckoutExpired(Action):
         order = event_order(tracker)
         if order is None or not is_current_link(order, entity(tracker, CHECKOUT_SESSION_ID)):
             return [SlotSet(FOLLOWUP_SENT_SLOT, False)]
-        if order.followed_up or opted_out(tracker):
-            logger.info(
-                "expired link not followed up: order=%s reason=%s",
-                order.id,
-                "followed_up" if order.followed_up else "opted_out",
-            )
+        reason = why_not_followed_up(order, tracker)
+        if reason is not None:
+            logger.info("expired link not followed up: order=%s reason=%s", order.id, reason)
             silent = save_event_order(tracker, order.moved_to(OrderStatus.EXPIRED))
             return [*silent, SlotSet(FOLLOWUP_SENT_SLOT, False)]
         url = recovery_url(tracker)
@@ -135,11 +153,34 @@ class ActionStopReminders(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        dispatcher.utter_message(
-            text="Okay, I won't send you any more payment reminders. Your orders stay as they "
+        text = (
+            "Okay, I won't send you any more payment reminders. Your orders stay as they "
             'are. If you change your mind, just say "remind me again".'
         )
+        renewing = renewing_subscription(tracker)
+        if renewing is None:
+            dispatcher.utter_message(text=text)
+        else:
+            # "stop charging me" can land here: stopping reminders does not stop a
+            # subscription, so say how to cancel it rather than let the customer believe so.
+            dispatcher.utter_message(
+                text=f"{text}\n\nYour {renewing} subscription still renews: to cancel it, "
+                'say "cancel my subscription".',
+                buttons=[{"title": "End subscription", "payload": f"/{CANCEL}"}],
+            )
         return [SlotSet(OPT_OUT_SLOT, True), SlotSet(FOLLOWUP_SENT_SLOT, False)]
+
+
+def renewing_subscription(tracker: Tracker) -> str | None:
+    """The name of the customer's subscription product when the newest subscription they
+    hold still renews (not cancelled, nor cancelled at the end of its period), else None."""
+    held = subscriptions_held(tracker, default_catalog())
+    if not held:
+        return None
+    order, product = held[-1]
+    if latest_news(tracker, order) in (SUBSCRIPTION_CANCELLED, SUBSCRIPTION_ENDING):
+        return None
+    return product.name
 
 
 class ActionResumeReminders(Action):

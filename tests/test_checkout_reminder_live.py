@@ -1,9 +1,10 @@
 """The reminder before a payment link expires, through the real servers: one reminder with
 the link for an unpaid order (and no second one when its turn runs again), as the Utility
 template outside the 24-hour window, none after the customer said stop, none for a paid
-order. Links last 60 minutes and reminders come 15
-minutes before; the tests move a reminder's time into the past in the database rather than
-wait, and the connector's sweep (every second here) does the rest."""
+order; "no thanks" to a reminder opts out of the expiry's recovery message too. Links last
+60 minutes and reminders come 15 minutes before; the tests move a reminder's time into the
+past in the database rather than wait, and the connector's sweep (every second here) does
+the rest."""
 
 from __future__ import annotations
 
@@ -129,6 +130,20 @@ def test_no_reminder_after_the_customer_said_stop(
     make_due(store, customer)
     wait_done(store, customer)
     assert len(chat.wait(customer, 3, settle=True)) == 3  # nothing after the opt-out's reply
+
+
+def test_no_thanks_to_the_reminder_means_no_recovery_message_when_the_link_expires(
+    chat: Chat, stripe_api: StripeEmulator, store: ConnectorStore
+) -> None:
+    customer = str(next(_customers))
+    session = order_and_get_link(chat, stripe_api, customer)
+    make_due(store, customer)
+    assert text_of(chat.next_reply(customer, 2)).endswith(OPT_OUT_HINT)
+    wait_done(store, customer)
+    chat.say(customer, "no thanks")
+    assert "won't send you any more payment reminders" in text_of(chat.next_reply(customer, 3))
+    stripe_api.expire(session["id"])
+    assert len(chat.wait(customer, 4, settle=True)) == 4  # no recovery message after it
 
 
 def test_no_reminder_for_a_paid_order(

@@ -5,6 +5,7 @@ never after the customer said stop. Actions run against the Stripe emulator on l
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -92,12 +93,14 @@ def test_the_reminder_sends_the_link_as_a_button_with_how_to_opt_out(
     assert order.summary(catalog) in body and OPT_OUT_HINT in body and order.id in body
     slots = slot_updates(events)
     assert (slots["order_status"], slots["order_reminded"]) == ("awaiting_payment", True)
-    assert slots[FOLLOWUP_SENT_SLOT] is False  # a "no" after it is a plain no
+    assert slots[FOLLOWUP_SENT_SLOT] is True  # it says "reply STOP": "no thanks" is stop
     assert len(creates(reminders_on)) == made  # the same link, no new one
 
 
-def silent(order: Order, tracker: Tracker) -> list[dict[str, Any]]:
-    messages, events = run_stripe_action(ActionCheckoutReminder(), tracker)
+def silent(
+    order: Order, tracker: Tracker, action: ActionCheckoutReminder | None = None
+) -> list[dict[str, Any]]:
+    messages, events = run_stripe_action(action or ActionCheckoutReminder(), tracker)
     assert messages == []
     return events
 
@@ -142,3 +145,24 @@ def test_no_reminder_while_a_person_has_the_conversation(
     order = awaiting_order(reminders_on, catalog)
     events = silent(order, reminder_turn(order, slots={"handover": "asked"}))
     assert slot_updates(events) == {FOLLOWUP_SENT_SLOT: False}
+
+
+def at(seconds: float) -> ActionCheckoutReminder:
+    """The reminder's action with its clock at `seconds` since the epoch."""
+    return ActionCheckoutReminder(clock=lambda: datetime.fromtimestamp(seconds, timezone.utc))
+
+
+def test_no_reminder_once_the_link_has_run_out_before_stripe_says_so(
+    reminders_on: StripeEmulator, catalog: Catalog
+) -> None:
+    # After downtime the sweep runs overdue reminders while checkout.session.expired is
+    # still on its way: "runs out soon" with a dead link would be wrong, the expiry's own
+    # follow-up is the message then.
+    order = awaiting_order(reminders_on, catalog)
+    [session] = reminders_on.sessions.values()
+    expires_at = int(session["expires_at"])
+    for now in (expires_at, expires_at + 3600):
+        events = silent(order, reminder_turn(order), at(now))
+        assert slot_updates(events) == {FOLLOWUP_SENT_SLOT: False}  # "no" is just no
+    messages, events = run_stripe_action(at(expires_at - 1), reminder_turn(order))
+    assert len(messages) == 1 and slot_updates(events)["order_reminded"] is True

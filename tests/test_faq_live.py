@@ -56,6 +56,10 @@ OTHER_PHRASINGS = [
     ("I need to speak to a human being", "a person will answer you here", "Espresso"),
     ("when does my coffee club renew?", "I can't find a subscription of yours", "ORD-"),
     ("how can i change the card for my membership", "I can't find a subscription", "ORD-"),
+    # Stopping a subscription's payments or deliveries, not the payment reminders.
+    ("stop charging me", "I can't find a subscription of yours", "payment reminders"),
+    ("stop sending me coffee", "I can't find a subscription of yours", "payment reminders"),
+    ("why do u keep charging me stop", "I can't find a subscription", "payment reminders"),
 ]
 
 

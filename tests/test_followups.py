@@ -23,6 +23,7 @@ from actions.orders.model import Order
 from actions.orders.states import OrderStatus
 from sandbox.stripe_api import StripeEmulator
 from shop_contract.catalog import Catalog
+from shop_contract.intents import SUBSCRIPTION_CANCELLED, SUBSCRIPTION_ENDING, SUBSCRIPTION_RENEWING
 from tests.conftest import make_tracker, run_action, slot_updates
 from tests.support.stripe_checkout import (
     awaiting_order,
@@ -114,6 +115,16 @@ def test_a_customer_who_opted_out_gets_nothing(catalog: Catalog) -> None:
     assert updated[FOLLOWUP_SENT_SLOT] is False
 
 
+def test_no_follow_up_while_a_person_has_the_conversation(catalog: Catalog) -> None:
+    # The customer's replies go to the shop then: the "reply STOP" would never reach the bot.
+    order = Order.start(catalog, {"gift-card": 1}).with_link("cs_test_1", "https://pay/1")
+    messages, events = run_action(ActionCheckoutExpired(), expiry(order, {"handover": "asked"}))
+    assert messages == []
+    updated = slot_updates(events)
+    assert (updated["order_status"], updated["order_followed_up"]) == ("expired", False)
+    assert updated[FOLLOWUP_SENT_SLOT] is False  # and a "no" to the person is no opt-out
+
+
 def test_an_older_link_or_a_paid_or_expired_order_gets_nothing(catalog: Catalog) -> None:
     order = Order.start(catalog, {"gift-card": 1}).with_link("cs_test_2", "https://pay/2")
     old_session = expiry(order, checkout_session_id="cs_test_1")
@@ -139,6 +150,43 @@ def test_stop_remembers_the_opt_out_and_says_how_to_undo_it() -> None:
     assert slot_updates(events) == {OPT_OUT_SLOT: True, FOLLOWUP_SENT_SLOT: False}
     assert "won't send you any more payment reminders" in messages[0]["text"]
     assert "remind me again" in messages[0]["text"]
+    assert "subscription" not in messages[0]["text"]  # the customer holds none
+
+
+def subscriber(catalog: Catalog, *news: str) -> Tracker:
+    """'stop …' from a customer whose Coffee Club order is paid, after these subscription
+    events of theirs (as the connector triggers them from Stripe's)."""
+    club = Order.start(catalog, {"coffee-club": 1}).with_link("cs_test_1", "https://pay/1")
+    paid = club.paid_by("cs_test_1", None, subscription="sub_test_1")
+    tracker = make_tracker("stop_reminders", slots=paid.to_slots(), channel="whatsapp")
+    about = [{"entity": "order_id", "value": paid.id}]
+    told = [
+        {"event": "user", "parse_data": {"intent": {"name": intent}, "entities": about}}
+        for intent in news
+    ]
+    tracker.events = [*told, *tracker.events]
+    return tracker
+
+
+def test_stop_from_a_subscriber_says_the_subscription_goes_on_and_how_to_cancel(
+    catalog: Catalog,
+) -> None:
+    # "stop charging me" must not read as if it stopped the subscription's payments.
+    (message,), events = run_action(ActionStopReminders(), subscriber(catalog))
+    assert slot_updates(events) == {OPT_OUT_SLOT: True, FOLLOWUP_SENT_SLOT: False}
+    assert "won't send you any more payment reminders" in message["text"]
+    assert "Your Coffee Club Monthly subscription still renews" in message["text"]
+    assert 'to cancel it, say "cancel my subscription"' in message["text"]
+    assert message["buttons"] == [{"title": "End subscription", "payload": "/subscription_cancel"}]
+    renewing_again = subscriber(catalog, SUBSCRIPTION_ENDING, SUBSCRIPTION_RENEWING)
+    (message,), _ = run_action(ActionStopReminders(), renewing_again)
+    assert "still renews" in message["text"]
+
+
+def test_stop_after_the_subscription_was_cancelled_says_nothing_of_it(catalog: Catalog) -> None:
+    for news in (SUBSCRIPTION_CANCELLED, SUBSCRIPTION_ENDING):
+        (message,), _ = run_action(ActionStopReminders(), subscriber(catalog, news))
+        assert "subscription" not in message["text"] and not message["buttons"]
 
 
 def test_remind_me_again_undoes_it() -> None:

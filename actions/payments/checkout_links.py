@@ -48,6 +48,13 @@ def catalog_product(catalog: Catalog, product_id: str) -> Product:
     return product
 
 
+def link_expires_at(order: Order, settings: StripeSettings) -> int:
+    """When the Checkout Session of `order`'s current attempt expires (seconds since the
+    epoch): counted from when the attempt began, so every request of the attempt, and
+    whatever is timed by its link (the reminder before it expires), agrees on it."""
+    return int(order.attempt_at) + settings.expiry_minutes * 60
+
+
 def checkout_params(
     order: Order,
     customer_id: str,
@@ -76,7 +83,7 @@ def checkout_params(
         ],
         "client_reference_id": order.id,
         "metadata": metadata,
-        "expires_at": int(order.attempt_at) + settings.expiry_minutes * 60,
+        "expires_at": link_expires_at(order, settings),
         "success_url": settings.success_url,
         "cancel_url": settings.cancel_url,
     }

@@ -7,6 +7,7 @@ from typing import Any
 from rasa_sdk import Tracker
 
 from actions.orders.model import Order
+from actions.payments.checkout_links import link_expires_at
 from actions.replies import on_whatsapp
 from actions.settings import action_settings
 from shop_contract.custom_messages import (
@@ -26,7 +27,7 @@ def reminder_request(tracker: Tracker, order: Order) -> dict[str, Any] | None:
         return None
     if not on_whatsapp(tracker):
         return None
-    expires_at = int(order.attempt_at) + settings.expiry_minutes * 60  # as checkout_params
+    expires_at = link_expires_at(order, settings)
     return {
         CHECKOUT_REMINDER_KEY: {
             REMINDER_ORDER_ID: order.id,
