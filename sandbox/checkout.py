@@ -193,6 +193,17 @@ def card_changed(session: Session, metadata: dict[str, str]) -> Events:
     return [event("customer.subscription.updated", subscription, previous=previous)]
 
 
+def plan_changed(session: Session, metadata: dict[str, str]) -> Events:
+    """The customer switched the subscription to two of its item (in the customer portal's
+    plan update): customer.subscription.updated with the items before in previous_attributes."""
+
+    def items(quantity: int) -> dict[str, Any]:
+        return {"object": "list", "data": [{"quantity": quantity}]}
+
+    subscription = _subscription(session, metadata, "active", items=items(2))
+    return [event("customer.subscription.updated", subscription, previous={"items": items(1)})]
+
+
 PERIOD_SECONDS = 30 * 24 * 3600  # the sandbox's subscriptions renew every 30 days
 
 

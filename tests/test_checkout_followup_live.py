@@ -1,6 +1,7 @@
 """An unpaid link that expires, through the real servers: the customer gets exactly one
 recovery message whose link works (even when Stripe delivers the expiry twice, or two
-events report it), none after saying stop, and the Utility template outside the 24-hour
+events report it), none after saying stop or "no thanks" to one, one again after "remind me
+again", and the Utility template outside the 24-hour
 window. The Stripe emulator delivers its own signed events to the bot, as Stripe does."""
 
 from __future__ import annotations
@@ -98,6 +99,44 @@ def test_a_customer_who_said_stop_gets_no_recovery_message(
     assert "expired" in text_of(chat.next_reply(customer, 3))
 
 
+def test_no_thanks_to_a_recovery_message_stops_the_next_ones(
+    chat: Chat, stripe_api: StripeEmulator
+) -> None:
+    customer = str(next(_customers))
+    session = order_and_get_link(chat, stripe_api, customer)
+    stripe_api.expire(session["id"])
+    assert text_of(chat.next_reply(customer, 2)).endswith(OPT_OUT_HINT)
+    chat.say(customer, "no thanks")
+    assert "won't send you any more payment reminders" in text_of(chat.next_reply(customer, 3))
+    cancel_order(chat, customer, 4)  # an expired order stays open until cancelled
+    later = order_and_get_link(chat, stripe_api, customer, sent_before=6)
+    stripe_api.expire(later["id"])
+    assert len(chat.wait(customer, 8, settle=True)) == 8  # no recovery for the later order
+    chat.say(customer, "where is my order?")
+    assert "expired" in text_of(chat.next_reply(customer, 8))
+
+
+def test_remind_me_again_after_stop_brings_the_recovery_message_back(
+    chat: Chat, stripe_api: StripeEmulator
+) -> None:
+    customer = str(next(_customers))
+    session = order_and_get_link(chat, stripe_api, customer)
+    chat.say(customer, "stop reminding me")
+    assert "won't send you any more payment reminders" in text_of(chat.next_reply(customer, 2))
+    stripe_api.expire(session["id"])
+    assert len(chat.wait(customer, 3, settle=True)) == 3  # opted out: nothing
+    chat.say(customer, "remind me again")
+    assert "payment reminders are on" in text_of(chat.next_reply(customer, 3))
+    cancel_order(chat, customer, 4)
+    later = order_and_get_link(chat, stripe_api, customer, sent_before=6)
+    stripe_api.expire(later["id"])
+    recovery = chat.next_reply(customer, 8)
+    assert later["metadata"]["order_id"] in text_of(recovery)
+    url = recovery["interactive"]["action"]["parameters"]["url"]
+    assert url == stripe_api.sessions[later["id"]]["after_expiration"]["recovery"]["url"]
+    assert len(chat.wait(customer, 9, settle=True)) == 9  # once
+
+
 def test_outside_the_window_the_recovery_goes_as_the_template(
     chat: Chat, stripe_api: StripeEmulator, store: ConnectorStore
 ) -> None:
@@ -136,15 +175,22 @@ def pay_recovered_copy(stripe_api: StripeEmulator, url: str) -> dict[str, Any]:
     return copy
 
 
+def cancel_order(chat: Chat, customer: str, sent_before: int) -> str:
+    """The customer cancels their open order (asked, then confirmed); the bot's answer."""
+    chat.say(customer, "cancel my order")
+    assert "Cancel order" in text_of(chat.next_reply(customer, sent_before))
+    chat.tap(customer, "/affirm", "Yes, cancel it")
+    cancelled = text_of(chat.next_reply(customer, sent_before + 1))
+    assert "is cancelled" in cancelled, cancelled
+    return cancelled
+
+
 def test_a_cancelled_order_paid_through_its_recovery_link_is_refunded_not_confirmed(
     chat: Chat, stripe_api: StripeEmulator
 ) -> None:
     customer = str(next(_customers))
     url = expire_and_get_recovery_url(chat, stripe_api, customer)
-    chat.say(customer, "cancel my order")
-    assert "Cancel order" in text_of(chat.next_reply(customer, 3))
-    chat.tap(customer, "/affirm", "Yes, cancel it")
-    cancelled = text_of(chat.next_reply(customer, 4))
+    cancelled = cancel_order(chat, customer, 3)
     assert "is cancelled. Nothing was charged." in cancelled
     assert "no longer works" not in cancelled and "we'll refund that payment" in cancelled
 

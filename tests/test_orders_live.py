@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -73,7 +74,7 @@ def test_ship_deliver_and_refund_each_tell_the_customer_once(
     ida = live_sandbox.customer("Ida")
     order, url = paid_order(ida)
     stripe = live_sandbox.emulators.stripe
-    (session,) = [s for s in stripe.sessions.values() if s["url"] == url]
+    session = session_of(live_sandbox, url)
     payment_intent, total = session["payment_intent"], session["amount_total"]
 
     code, out = cli("list", "--status", "paid")
@@ -127,6 +128,39 @@ def test_ship_deliver_and_refund_each_tell_the_customer_once(
 
 def euros(minor: int) -> str:
     return f"€{minor // 100}.{minor % 100:02d}"
+
+
+def test_my_orders_lists_each_order_with_its_state(live_sandbox: Sandbox, cli: Run) -> None:
+    """A customer with a shipped order and an unpaid one asks for their orders, then
+    where their order is: one answer each."""
+    ivo = live_sandbox.customer("Ivo")
+    shipped, first_url = paid_order(ivo)
+    assert cli("ship", shipped, "--carrier", "DHL", "--tracking-url", TRACKING)[0] == 0
+    assert "is on its way with DHL" in shown(ivo.next(3))
+    ivo.say("I'd like to order espresso beans")
+    ivo.tap(ivo.next(4), "Yes, pay now")
+    second_url = link_of(ivo.next(5))
+    (first, second) = [session_of(live_sandbox, url) for url in (first_url, second_url)]
+    unpaid = second["metadata"]["order_id"]
+
+    ivo.say("my orders")
+    listing = ivo.next(6)
+    assert shown(listing).splitlines() == [
+        "Your orders, latest first:",
+        f"• {unpaid}: waiting for your payment, {euros(second['amount_total'])}",
+        f"• {shipped}: shipped with DHL, track it at {TRACKING}, {euros(first['amount_total'])}",
+    ]
+    ivo.say("where is my order")
+    status = shown(ivo.next(7))
+    assert status.startswith(f"Order {unpaid}: waiting for your payment.")
+    assert f"You can pay here: {second_url}" in status
+    assert len(ivo.wait(8, settle=True)) == 8
+
+
+def session_of(sandbox: Sandbox, url: str) -> dict[str, Any]:
+    """The Checkout Session whose payment link is `url`."""
+    (session,) = [s for s in sandbox.emulators.stripe.sessions.values() if s["url"] == url]
+    return session
 
 
 def test_the_api_refuses_a_missing_or_wrong_token_and_bad_requests(
@@ -209,7 +243,7 @@ def test_refunds_asked_at_once_under_different_keys_make_one_refund(
     lea = live_sandbox.customer("Lea")
     order, url = paid_order(lea)
     stripe = live_sandbox.emulators.stripe
-    (session,) = [s for s in stripe.sessions.values() if s["url"] == url]
+    session = session_of(live_sandbox, url)
     attempts = 4
     stripe.queue_delays(*[2.0] * attempts)  # each refund is made at once, answered late
     token = live_sandbox.emulators.keys.orders_token

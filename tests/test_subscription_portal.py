@@ -28,7 +28,7 @@ from connectors.stripe.events import EventIntent, map_event
 from sandbox.stripe_api import StripeApiError, StripeEmulator, portal
 from sandbox.stripe_api.customers import new_customer
 from shop_contract.catalog import Catalog
-from shop_contract.intents import SUBSCRIPTION_ENDING
+from shop_contract.intents import SUBSCRIPTION_ENDING, SUBSCRIPTION_UPDATED
 from shop_contract.shop import default_shop
 from tests.conftest import CUSTOMER, make_tracker, run_action, slot_updates
 from tests.support.stripe_checkout import (
@@ -308,6 +308,24 @@ def test_a_new_card_in_the_portal_is_a_subscription_updated_event(
     assert deleted["type"] == "customer.subscription.deleted"
     with pytest.raises(StripeApiError):
         portal.portal_act(stripe_env.account, portal_id, "card")  # cancelled: no new card
+
+
+def test_a_new_plan_in_the_portal_is_a_subscription_updated_event(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    order, slots = subscribed(stripe_env, catalog)
+    ask("subscription_change_plan", slots)
+    (portal_id,) = stripe_env.account.portal_sessions
+    page = requests.get(stripe_env.account.portal_sessions[portal_id]["url"], timeout=5).text
+    assert 'value="plan"' in page and 'value="cancel"' not in page
+    (updated,) = portal.portal_act(stripe_env.account, portal_id, "plan")
+    subscription = updated["data"]["object"]
+    assert updated["type"] == "customer.subscription.updated"
+    assert subscription["id"] == order.subscription
+    assert [item["quantity"] for item in subscription["items"]["data"]] == [2]
+    assert updated["data"]["previous_attributes"]["items"]["data"] == [{"quantity": 1}]
+    told = map_event(updated)
+    assert isinstance(told, EventIntent) and told.intent == SUBSCRIPTION_UPDATED
 
 
 def cancel_page(stripe_env: StripeEmulator, catalog: Catalog) -> tuple[dict[str, Any], str, str]:

@@ -1,11 +1,12 @@
 """Stripe's customer portal in the emulator: `POST /v1/billing_portal/sessions` with Stripe's
 checks (the customer exists, `return_url` given or configured, `flow_data` well formed and
 its subscription the customer's own), and the hosted portal page each session's `url`
-opens, on loopback, where the customer cancels the subscription or changes the card.
+opens, on loopback, where the customer cancels the subscription, changes the card or
+switches to two of its item.
 
 What the page does comes back as Stripe's events: `customer.subscription.deleted` for a
 cancellation, `customer.subscription.updated` for a new card (the subscription's
-`default_payment_method` changes).
+`default_payment_method` changes) or a new plan (its `items`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ PAGE_NOTES = {
     "the period.",
     "cancel": "Your subscription is cancelled.",
     "card": "Your card is updated.",
+    "plan": "Your plan is updated.",
 }
 # Each flow's buttons. Cancelling offers both of Stripe's portal modes: at the end of the
 # period (its default: customer.subscription.updated with cancel_at_period_end) and now
@@ -47,7 +49,10 @@ PAGE_ACTIONS = {
         ("cancel", "Cancel now"),
     ),
     "payment_method_update": (("card", "Use card 5555 5555 5555 4444"),),
-    "subscription_update": (("card", "Keep this plan, use card 5555 5555 5555 4444"),),
+    "subscription_update": (
+        ("plan", "Switch to 2 per delivery"),
+        ("card", "Keep this plan, use card 5555 5555 5555 4444"),
+    ),
 }
 
 
@@ -214,6 +219,8 @@ def portal_act(account: StripeAccount, portal_id: str, outcome: str) -> checkout
         return checkout.cancelled_at_period_end(
             owner, account.child_metadata(owner["id"]), flexible=flexible
         )
+    if outcome == "plan":
+        return checkout.plan_changed(owner, account.child_metadata(owner["id"]))
     return checkout.card_changed(owner, account.child_metadata(owner["id"]))
 
 

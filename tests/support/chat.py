@@ -112,11 +112,15 @@ def emulated_platforms(
     }
 
 
-def order_and_get_link(chat: Chat, stripe_api: StripeEmulator, customer: str) -> dict[str, Any]:
-    """The customer orders decaf by text and taps 'pay'; the Checkout Session created."""
+def order_and_get_link(
+    chat: Chat, stripe_api: StripeEmulator, customer: str, sent_before: int = 0
+) -> dict[str, Any]:
+    """The customer, who has had `sent_before` messages from the bot, orders decaf by text
+    and taps 'pay'; the Checkout Session created."""
     chat.say(customer, "I'd like to order decaf")
-    assert "Shall I send you the payment link?" in text_of(chat.next_reply(customer, 0))
+    summary = chat.next_reply(customer, sent_before)
+    assert "Shall I send you the payment link?" in text_of(summary), text_of(summary)
     chat.tap(customer, "/affirm", "Yes, pay now")
-    url = chat.next_reply(customer, 1)["interactive"]["action"]["parameters"]["url"]
+    url = chat.next_reply(customer, sent_before + 1)["interactive"]["action"]["parameters"]["url"]
     (session,) = [s for s in stripe_api.sessions.values() if s["url"] == url]
     return session
