@@ -158,9 +158,34 @@ def _require_subscription(session: Session) -> None:
 
 
 def renew(session: Session, metadata: dict[str, str]) -> Events:
-    """The subscription's next period was charged."""
+    """The subscription's next period was charged. As at Stripe, the new period first
+    updates the Subscription (customer.subscription.updated: the item's period and the
+    latest invoice in previous_attributes), then its invoice is paid."""
     _require_subscription(session)
-    return [event("invoice.paid", _invoice(session, metadata, "subscription_cycle"))]
+    now = int(time.time())
+
+    def items(start: int) -> dict[str, Any]:
+        item = {
+            "id": "si_" + str(session["subscription"]),
+            "object": "subscription_item",
+            "price": {"id": "price_" + str(session["id"])[-12:], "object": "price"},
+            "quantity": 1,
+            "current_period_start": start,
+            "current_period_end": start + PERIOD_SECONDS,
+        }
+        return {"object": "list", "data": [item]}
+
+    cycled = _subscription(
+        session, metadata, "active", items=items(now), latest_invoice="in_" + secrets.token_hex(8)
+    )
+    previous = {
+        "items": items(now - PERIOD_SECONDS),
+        "latest_invoice": "in_" + secrets.token_hex(8),
+    }
+    return [
+        event("customer.subscription.updated", cycled, previous=previous),
+        event("invoice.paid", _invoice(session, metadata, "subscription_cycle")),
+    ]
 
 
 def _subscription(

@@ -150,13 +150,74 @@ def test_invoices(invoice: dict[str, Any], expected: str) -> None:
 
 
 def test_subscription_events() -> None:
-    for kind, intent in (
-        ("customer.subscription.updated", "EXTERNAL_subscription_updated"),
-        ("customer.subscription.deleted", "EXTERNAL_subscription_cancelled"),
+    subscription = {"id": "sub_1", "object": "subscription", "metadata": META}
+    for result, intent in (
+        (
+            map_event(se.event(UPDATED, subscription, previous={"default_payment_method": "pm"})),
+            "EXTERNAL_subscription_updated",
+        ),
+        (mapped("customer.subscription.deleted", subscription), "EXTERNAL_subscription_cancelled"),
     ):
-        result = mapped(kind, {"id": "sub_1", "object": "subscription", "metadata": META})
         assert isinstance(result, EventIntent) and result.intent == intent
         assert result.entities["subscription_id"] == "sub_1"
+
+
+def items(*lines: tuple[str, str, int], start: int = 1_790_000_000) -> dict[str, Any]:
+    """A subscription's `items`: (item id, price id, quantity), billed from `start`."""
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": item,
+                "price": {"id": price, "object": "price"},
+                "quantity": quantity,
+                "current_period_start": start,
+                "current_period_end": start + 30 * 86400,
+            }
+            for item, price, quantity in lines
+        ],
+    }
+
+
+MONTH = 30 * 86400
+ONE = ("si_1", "price_club", 1)
+
+
+@pytest.mark.parametrize(
+    ("now", "previous", "told"),
+    [
+        # A new billing period: the items' periods and the latest invoice change; the
+        # renewal is told from invoice.paid.
+        (
+            {"items": items(ONE, start=1_790_000_000 + MONTH), "latest_invoice": "in_2"},
+            {"items": items(ONE), "latest_invoice": "in_1"},
+            False,
+        ),
+        # A failed renewal's status (told from invoice.payment_failed), and back.
+        ({"status": "past_due"}, {"status": "active"}, False),
+        ({"status": "active"}, {"status": "past_due"}, False),
+        # The cancellation survey's answer after a cancellation already told.
+        ({"cancel_at_period_end": True}, {"cancellation_details": {"feedback": None}}, False),
+        ({}, {}, False),
+        # What the subscriber changed: card, plan, quantity, an item more, a pause.
+        ({"default_payment_method": "pm_new"}, {"default_payment_method": "pm_old"}, True),
+        ({"items": items(("si_1", "price_big", 1))}, {"items": items(ONE)}, True),
+        ({"items": items(("si_1", "price_club", 2))}, {"items": items(ONE)}, True),
+        ({"items": items(ONE, ("si_2", "price_mug", 1))}, {"items": items(ONE)}, True),
+        ({"plan": {"id": "price_big"}}, {"plan": {"id": "price_club"}}, True),
+        ({"pause_collection": {"behavior": "void"}}, {"pause_collection": None}, True),
+    ],
+)
+def test_only_an_update_the_subscriber_made_is_told(
+    now: dict[str, Any], previous: dict[str, Any], told: bool
+) -> None:
+    """Stripe sends customer.subscription.updated for every new period and status too:
+    telling each as "your subscription has been updated" doubled every renewal."""
+    result = map_event(se.event(UPDATED, {**FLEX, **now}, previous=previous))
+    if told:
+        assert isinstance(result, EventIntent) and result.intent == "EXTERNAL_subscription_updated"
+    else:
+        assert result == Skipped("routine_subscription_update")
 
 
 @pytest.mark.parametrize(
@@ -212,9 +273,9 @@ FLEX = {"id": "sub_1", "object": "subscription", "metadata": META, "status": "ac
         (
             {"cancel_at_period_end": False, "cancel_at": 1798761600},
             {"cancellation_details": {"feedback": None}},
-            "EXTERNAL_subscription_updated",
+            "routine_subscription_update",
         ),
-        ({"cancel_at_period_end": True}, {}, "EXTERNAL_subscription_updated"),
+        ({"cancel_at_period_end": True}, {}, "routine_subscription_update"),
         # The cancellation switched off (classic and flexible): it renews again.
         (
             {"cancel_at_period_end": False, "cancel_at": None},
@@ -226,11 +287,11 @@ FLEX = {"id": "sub_1", "object": "subscription", "metadata": META, "status": "ac
             {"cancel_at": 1798761600},
             "EXTERNAL_subscription_renewing",
         ),
-        # Ended already: nothing is "ending".
+        # Ended already: nothing is "ending" (customer.subscription.deleted tells it).
         (
             {"status": "canceled", "cancel_at": 1798761600},
             {"status": "active"},
-            "EXTERNAL_subscription_updated",
+            "routine_subscription_update",
         ),
     ],
 )
@@ -238,8 +299,9 @@ def test_ending_is_announced_only_when_the_update_changed_the_cancellation(
     fields: dict[str, Any], previous: dict[str, Any], intent: str
 ) -> None:
     result = map_event(se.event(UPDATED, {**FLEX, **fields}, previous=previous))
-    assert isinstance(result, EventIntent) and result.intent == intent
+    assert (result.intent if isinstance(result, EventIntent) else result.reason) == intent
     if intent == "EXTERNAL_subscription_ending":
+        assert isinstance(result, EventIntent)
         assert result.entities["subscription_ends_at"] == 1798761600
 
 

@@ -139,12 +139,19 @@ def _cancellation_changed(previous: dict[str, Any]) -> bool:
     return "cancel_at_period_end" in previous or "cancel_at" in previous
 
 
+# What a subscriber changes (in the customer portal, or the shop for them) besides the
+# cancellation and the plan: a new card, a pause.
+_CUSTOMER_CHANGES = ("default_payment_method", "default_source", "pause_collection")
+
+
 def _updated(
     obj: dict[str, Any], metadata: dict[str, Any], previous: dict[str, Any]
 ) -> EventIntent | Skipped:
-    """customer.subscription.updated: ENDING only when this update set the cancellation
-    (a later card change or the cancellation survey's second event repeats nothing),
-    RENEWING when it switched a cancellation off, else a plain update."""
+    """customer.subscription.updated: ENDING only when this update set the cancellation,
+    RENEWING when it switched a cancellation off, UPDATED for a new card, plan or pause.
+    Stripe sends the event for much else the customer is told otherwise or not at all: each
+    new billing period (its invoice's events tell the renewal), a status the invoice events
+    explain, the cancellation survey's second event: skipped."""
     if _cancellation_changed(previous) and is_ending(obj):
         mapped = _intent({}, metadata, SUBSCRIPTION_ENDING)
         ends_at = ending_at(obj)
@@ -153,7 +160,38 @@ def _updated(
         return mapped
     if _cancellation_changed(previous) and is_ending(previous):
         return _intent({}, metadata, SUBSCRIPTION_RENEWING)
-    return _intent({}, metadata, SUBSCRIPTION_UPDATED)
+    if any(key in previous for key in _CUSTOMER_CHANGES) or _plan_changed(obj, previous):
+        return _intent({}, metadata, SUBSCRIPTION_UPDATED)
+    return Skipped("routine_subscription_update")
+
+
+def _plan_changed(obj: dict[str, Any], previous: dict[str, Any]) -> bool:
+    """Whether the update changed what is subscribed to: an item's price or quantity, an
+    item added or removed (or, in older API versions, `plan`/`quantity`). A new billing
+    period changes `items` too (newer API versions keep the period on each item), but
+    only their periods."""
+    if "plan" in previous or "quantity" in previous:
+        return True
+    before = _dict(previous.get("items")).get("data")
+    if not isinstance(before, list):
+        return False
+    listed = _dict(obj.get("items")).get("data")
+    now = {_dict(item).get("id"): _dict(item) for item in listed or []}
+    if len(before) != len(now):
+        return True
+    for item in map(_dict, before):
+        current = now.get(item.get("id"))
+        if current is None:
+            return True
+        for key in ("price", "plan", "quantity"):
+            if key in item and _ref(item[key]) != _ref(current.get(key)):
+                return True
+    return False
+
+
+def _ref(value: Any) -> Any:
+    """An expandable field's id (`price`, `plan`), else the value itself."""
+    return value.get("id") if isinstance(value, dict) else value
 
 
 def _with_subscription(
