@@ -15,7 +15,7 @@ follow-up that went out (`expiry_followup_sent`, a featurized slot every expiry 
 every reminder turn sets, actions/reminder_actions.py): a silent turn leaves "no" a plain
 no. Ordering again does not opt back in: stopping reminders is consent withdrawn, and only
 the customer's own words give it back. Stopping reminders is not cancelling a subscription:
-a subscriber whose subscription still renews is told how to cancel it.
+a subscriber is told that their subscription goes on, and how to end it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.conversation import after, entity, event_order, save_event_order
-from actions.handover_actions import HANDOVER_SLOT
 from actions.orders.model import Order
 from actions.orders.states import OrderStatus
 from actions.payment_link_actions import send_new_payment_link
@@ -37,7 +36,7 @@ from actions.replies import send_link
 from actions.settings import action_settings
 from actions.subscription_help import latest_news, subscriptions_held
 from shop_contract.catalog import default_catalog
-from shop_contract.entities import CHECKOUT_SESSION_ID, RECOVERY_URL
+from shop_contract.entities import CHECKOUT_SESSION_ID, HANDED_OVER, RECOVERY_URL
 from shop_contract.intents import SUBSCRIPTION_CANCELLED, SUBSCRIPTION_ENDING
 from shop_contract.links import is_customer_link
 
@@ -84,7 +83,7 @@ def why_not_followed_up(order: Order, tracker: Tracker) -> str | None:
         return "opted_out"
     # A person has the conversation: the customer's replies go to the shop, so the "reply
     # STOP" a follow-up invites would never reach the bot (as for the reminder).
-    if tracker.get_slot(HANDOVER_SLOT):
+    if entity(tracker, HANDED_OVER):
         return "handed_over"
     return None
 
@@ -164,16 +163,17 @@ class ActionStopReminders(Action):
             # "stop charging me" can land here: stopping reminders does not stop a
             # subscription, so say how to cancel it rather than let the customer believe so.
             dispatcher.utter_message(
-                text=f"{text}\n\nYour {renewing} subscription still renews: to cancel it, "
-                'say "cancel my subscription".',
+                text=f"{text}\n\nThis does not stop your {renewing} subscription. To end "
+                'it, say "cancel my subscription".',
                 buttons=[{"title": "End subscription", "payload": f"/{CANCEL}"}],
             )
         return [SlotSet(OPT_OUT_SLOT, True), SlotSet(FOLLOWUP_SENT_SLOT, False)]
 
 
 def renewing_subscription(tracker: Tracker) -> str | None:
-    """The name of the customer's subscription product when the newest subscription they
-    hold still renews (not cancelled, nor cancelled at the end of its period), else None."""
+    """The name of the customer's subscription product when they hold one not known to be
+    cancelled or ending, else None. The conversation only knows the news of its current
+    session, so the reply states no more than that stopping reminders leaves it alone."""
     held = subscriptions_held(tracker, default_catalog())
     if not held:
         return None

@@ -30,14 +30,13 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.conversation import entity, event_order, save_event_order
 from actions.faq_actions import Clock, utc_now
 from actions.followup_actions import FOLLOWUP_SENT_SLOT, OPT_OUT_HINT, opted_out
-from actions.handover_actions import HANDOVER_SLOT
 from actions.orders.model import Order
 from actions.orders.states import OrderStatus
 from actions.payments.checkout_links import link_expires_at
 from actions.replies import send_link
 from actions.settings import action_settings
 from shop_contract.catalog import default_catalog
-from shop_contract.entities import CHECKOUT_SESSION_ID
+from shop_contract.entities import CHECKOUT_SESSION_ID, HANDED_OVER
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ def why_silent(order: Order | None, session_id: Any, tracker: Tracker, now: floa
         return "link_expired"
     if opted_out(tracker):
         return "opted_out"
-    if tracker.get_slot(HANDOVER_SLOT):  # a person has the conversation: no automatic nudge
+    if entity(tracker, HANDED_OVER):  # a person has the conversation: no automatic nudge
         return "handed_over"
     if not order.payment_link:
         return "no_link"

@@ -42,6 +42,9 @@ TRACKING_URL = "tracking_url"
 HANDOVER_ENDED_BY = "handover_ended_by"
 ENDED_BY_STAFF = "staff"
 ENDED_BY_TIMEOUT = "timeout"
+# On a Stripe event's or a reminder's turn: a person has the customer's conversation now (an
+# open hand-over, which only the connector knows; the `handover` slot says one was asked for).
+HANDED_OVER = "handed_over"
 
 # Set only by the connector (on reserved intents): never taken from a customer's message,
 # not even from a button payload that names an intent the customer may send.
@@ -65,6 +68,7 @@ CONNECTOR_ONLY_ENTITIES = frozenset(
         LIVEMODE,
         RECOVERY_URL,
         HANDOVER_ENDED_BY,
+        HANDED_OVER,
         CARRIER,
         TRACKING_URL,
     }

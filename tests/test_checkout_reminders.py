@@ -143,8 +143,18 @@ def test_no_reminder_while_a_person_has_the_conversation(
     reminders_on: StripeEmulator, catalog: Catalog
 ) -> None:
     order = awaiting_order(reminders_on, catalog)
-    events = silent(order, reminder_turn(order, slots={"handover": "asked"}))
+    events = silent(order, reminder_turn(order, handed_over=True))  # the connector says so
     assert slot_updates(events) == {FOLLOWUP_SENT_SLOT: False}
+
+
+def test_a_person_once_asked_for_does_not_silence_the_reminder(
+    reminders_on: StripeEmulator, catalog: Catalog
+) -> None:
+    order = awaiting_order(reminders_on, catalog)
+    messages, _ = run_stripe_action(
+        ActionCheckoutReminder(), reminder_turn(order, slots={"handover": "asked"})
+    )
+    assert len(messages) == 1
 
 
 def at(seconds: float) -> ActionCheckoutReminder:

@@ -454,6 +454,22 @@ def test_a_hand_over_shows_on_the_staff_panel_and_staff_answer(live_sandbox: San
     assert live_sandbox.emulators.inbox.refused == 0  # every event's signature held
 
 
+def test_no_recovery_message_while_a_person_has_the_conversation(live_sandbox: Sandbox) -> None:
+    """The customer's replies go to the shop during a hand-over, so the "reply STOP" of a
+    recovery message could never reach the bot: none goes out while a person has it."""
+    max_ = live_sandbox.customer("Max")
+    link = order_by_text(max_, "I want the gift card")
+    max_.say("can I speak to a person please")
+    assert "a person will answer you here" in shown(max_.next(2))
+    checkout(link_of(link), "expire")
+    assert len(max_.wait(3, settle=True)) == 3  # the link expired: nothing said
+    ref = [e for e in staff_panel(live_sandbox)["events"] if e["type"] == "handover.started"]
+    staff_panel(live_sandbox, f"/{ref[-1]['handover']['ref']}/resume", {})
+    assert "handed you back to me" in shown(max_.next(3))
+    max_.say("where is my order?")
+    assert "expired" in shown(max_.next(4))
+
+
 def test_every_signed_webhook_the_emulators_sent_was_accepted(live_sandbox: Sandbox) -> None:
     """Runs after the scenarios (whichever ran): the bot verified every Stripe-Signature and
     X-Hub-Signature-256 the emulators made and answered 2xx at once (no retry was needed)."""

@@ -118,11 +118,22 @@ def test_a_customer_who_opted_out_gets_nothing(catalog: Catalog) -> None:
 def test_no_follow_up_while_a_person_has_the_conversation(catalog: Catalog) -> None:
     # The customer's replies go to the shop then: the "reply STOP" would never reach the bot.
     order = Order.start(catalog, {"gift-card": 1}).with_link("cs_test_1", "https://pay/1")
-    messages, events = run_action(ActionCheckoutExpired(), expiry(order, {"handover": "asked"}))
+    messages, events = run_action(ActionCheckoutExpired(), expiry(order, handed_over=True))
     assert messages == []
     updated = slot_updates(events)
     assert (updated["order_status"], updated["order_followed_up"]) == ("expired", False)
     assert updated[FOLLOWUP_SENT_SLOT] is False  # and a "no" to the person is no opt-out
+
+
+def test_a_person_once_asked_for_does_not_silence_the_follow_up(
+    stripe_env: StripeEmulator, catalog: Catalog
+) -> None:
+    """The `handover` slot stays set where no hand-over opened (the shop has no inbox, or
+    another channel): only the connector's "a person has it now" silences the follow-up."""
+    order = awaiting_order(stripe_env, catalog)
+    messages, _ = run_stripe_action(ActionCheckoutExpired(), expiry(order, {"handover": "asked"}))
+    (message,) = messages
+    assert message["custom"]["interactive"]["type"] == "cta_url"
 
 
 def test_an_older_link_or_a_paid_or_expired_order_gets_nothing(catalog: Catalog) -> None:
@@ -175,12 +186,12 @@ def test_stop_from_a_subscriber_says_the_subscription_goes_on_and_how_to_cancel(
     (message,), events = run_action(ActionStopReminders(), subscriber(catalog))
     assert slot_updates(events) == {OPT_OUT_SLOT: True, FOLLOWUP_SENT_SLOT: False}
     assert "won't send you any more payment reminders" in message["text"]
-    assert "Your Coffee Club Monthly subscription still renews" in message["text"]
-    assert 'to cancel it, say "cancel my subscription"' in message["text"]
+    assert "This does not stop your Coffee Club Monthly subscription" in message["text"]
+    assert 'To end it, say "cancel my subscription"' in message["text"]
     assert message["buttons"] == [{"title": "End subscription", "payload": "/subscription_cancel"}]
     renewing_again = subscriber(catalog, SUBSCRIPTION_ENDING, SUBSCRIPTION_RENEWING)
     (message,), _ = run_action(ActionStopReminders(), renewing_again)
-    assert "still renews" in message["text"]
+    assert "does not stop your Coffee Club Monthly subscription" in message["text"]
 
 
 def test_stop_after_the_subscription_was_cancelled_says_nothing_of_it(catalog: Catalog) -> None:

@@ -19,12 +19,16 @@ from connectors.jobs.customer_queue import CustomerQueues
 from connectors.settings import HandoverSettings
 from connectors.storage.opening import open_store
 from connectors.storage.store import ConnectorStore
+from connectors.stripe.events import EventIntent
+from connectors.stripe.webhook import noting_handover
 from shop_contract.custom_messages import (
     HANDOVER_PAUSED_TEXT,
     HANDOVER_REASON,
     HANDOVER_TRANSCRIPT,
     HANDOVER_UNAVAILABLE_TEXT,
 )
+from shop_contract.entities import HANDED_OVER, ORDER_ID
+from shop_contract.intents import CHECKOUT_EXPIRED
 from tests.test_handover_desk import queued
 
 CUSTOMER = "15550811234"
@@ -113,3 +117,20 @@ def test_the_readmes_receiver_refuses_malformed_headers_instead_of_raising() -> 
     v1 = header.split(",", 1)[1]
     for malformed in (v1, f"t=abc,{v1}", f"{header},junk", "t=1,v1=é", "", f"t=٣,{v1}"):
         assert valid(body, malformed, secret) is False, malformed
+
+
+def test_a_stripe_or_reminder_turn_says_a_person_has_it_only_while_that_is_so(
+    store: ConnectorStore,
+) -> None:
+    """What silences the automatic nudges (tests/test_followups.py): an open hand-over, not
+    a person once asked for."""
+    turn = EventIntent(CUSTOMER, CHECKOUT_EXPIRED, {ORDER_ID: "ORD-1"})
+    assert asyncio.run(noting_handover(store, turn)) == turn  # never handed over
+    handover, _ = store.handovers.open(CUSTOMER, "asked")
+    noted = asyncio.run(noting_handover(store, turn))
+    assert noted.entities == {ORDER_ID: "ORD-1", HANDED_OVER: True}
+    assert asyncio.run(noting_handover(store, EventIntent("15550819999", CHECKOUT_EXPIRED))) == (
+        EventIntent("15550819999", CHECKOUT_EXPIRED)
+    )  # another customer's
+    assert store.handovers.end(handover.ref, "staff")
+    assert asyncio.run(noting_handover(store, turn)) == turn

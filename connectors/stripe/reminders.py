@@ -27,7 +27,7 @@ from connectors.rasa_patches.action_failures import watch_actions
 from connectors.storage.reminders import Reminder
 from connectors.storage.store import ConnectorStore
 from connectors.stripe.events import EventIntent
-from connectors.stripe.webhook import trigger_external
+from connectors.stripe.webhook import noting_handover, trigger_external
 from shop_contract.entities import CHECKOUT_SESSION_ID, ORDER_ID
 from shop_contract.intents import CHECKOUT_REMINDER
 
@@ -102,6 +102,7 @@ class ReminderSweep:
             CHECKOUT_REMINDER,
             {ORDER_ID: reminder.order_id, CHECKOUT_SESSION_ID: reminder.checkout_session_id},
         )
+        turn = await noting_handover(self.store, turn)
         async with watch_actions():
             await trigger_external(
                 self.agent, turn, self.notification_output(outbox_origin(reminder))

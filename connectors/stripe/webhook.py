@@ -49,7 +49,7 @@ from connectors.stripe.events import (
     recovery_record,
 )
 from connectors.stripe.paid_index import confirm_paid, index_event
-from shop_contract.entities import DUPLICATE_PAYMENT, ORDER_ID
+from shop_contract.entities import DUPLICATE_PAYMENT, HANDED_OVER, ORDER_ID
 from shop_contract.intents import CHECKOUT_EXPIRED
 
 logger = logging.getLogger(__name__)
@@ -228,8 +228,10 @@ class StripeWebhook:
             if not await self.first_payment_of_order(mapped):
                 mapped = replace(mapped, entities={**mapped.entities, DUPLICATE_PAYMENT: True})
                 outcome = "duplicate_payment"
+        origin = outbox_origin(event_id, mapped)
+        mapped = await noting_handover(self.store, mapped)
         async with watch_actions():  # a failed action leaves the event for a replay
-            await trigger_external(agent, mapped, self.make_output(outbox_origin(event_id, mapped)))
+            await trigger_external(agent, mapped, self.make_output(origin))
         if outcome == "triggered":  # a duplicate payment confirms nothing
             await confirm_paid(self.store, agent, mapped)
         return outcome
@@ -267,6 +269,17 @@ def outbox_origin(event_id: str, mapped: EventIntent) -> str:
     if mapped.intent == CHECKOUT_EXPIRED and isinstance(order_id, str):
         return f"expired-link:{customer_ref(mapped.customer_id)}:{order_id}"
     return event_id
+
+
+async def noting_handover(store: ConnectorStore, mapped: EventIntent) -> EventIntent:
+    """The turn, with HANDED_OVER when a person has the customer's conversation now: the
+    automatic nudges (a reminder, a recovery message) stay silent then, since the customer's
+    replies, a "stop" among them, go to the shop. Only the connector knows: the actions'
+    `handover` slot is set whenever a person is asked for, whether one could be or not."""
+    handover = await asyncio.to_thread(store.handovers.current, mapped.customer_id)
+    if handover is None or not handover.is_open:
+        return mapped
+    return replace(mapped, entities={**mapped.entities, HANDED_OVER: True})
 
 
 async def trigger_external(agent: Any, mapped: EventIntent, output: OutputChannel) -> None:
