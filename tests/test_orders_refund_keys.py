@@ -6,6 +6,7 @@ Stripe documents (the same key and parameters: the same refund, replayed)."""
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -218,3 +219,61 @@ def test_a_key_clash_at_stripe_leaves_the_outcome_unknown(store: ConnectorStore)
         asyncio.run(desk.refund(ORDER, 400, "op-1"))
     with pytest.raises(Exception, match="retry with --key op-1"):
         asyncio.run(desk.refund(ORDER, 400, "op-2"))
+
+
+@dataclass
+class Scripted(Stripe):
+    """Each call first does what the script's next step says: `down` (no request reached
+    Stripe), `lost` (the refund is made, its answer lost) or `ok`."""
+
+    script: list[str] = field(default_factory=list)
+
+    async def refund(self, order_id: str, pi: str, amount: int, key: str) -> RefundDone:
+        step = self.script.pop(0) if self.script else "ok"
+        if step == "down":
+            raise RefundRefused("Stripe could not be reached", conflict=False)
+        done = await super().refund(order_id, pi, amount, key)
+        if step == "lost":
+            raise RefundRefused("Stripe could not be reached", conflict=False)
+        return done
+
+
+def sent_days_ago(store: ConnectorStore, request_key: str, days: float) -> None:
+    with store.engine.begin() as connection:
+        connection.exec_driver_sql(
+            "update refund_requests set created_at = ?, attempted_at = ? where request_key = ?",
+            (time.time() - days * 86400, time.time() - days * 86400, request_key),
+        )
+
+
+def test_a_key_retried_days_later_blocks_another_key_while_its_outcome_is_unknown_again(
+    store: ConnectorStore,
+) -> None:
+    assert paid(store)
+    stripe = Scripted(script=["down", "lost"])
+    desk = OrdersDesk(store, stripe, no_turn)  # type: ignore[arg-type]
+    with pytest.raises(Exception, match="could not be reached"):
+        asyncio.run(desk.refund(ORDER, 400, "op-1"))  # never reached Stripe
+    sent_days_ago(store, "op-1", 2)
+    with pytest.raises(Exception, match="could not be reached"):
+        asyncio.run(desk.refund(ORDER, 400, "op-1"))  # repeated as told: made, answer lost
+    with pytest.raises(Exception, match="retry with --key op-1") as blocked:
+        asyncio.run(desk.refund(ORDER, 400, "op-2"))
+    assert getattr(blocked.value, "status", None) == 409
+    assert stripe.refunded == 400
+
+
+def test_a_refused_key_retried_while_another_keys_outcome_is_unknown_is_refused(
+    store: ConnectorStore,
+) -> None:
+    assert paid(store)
+    stripe = Scripted(refunded=900, script=["ok", "lost"])  # 900 refunded in the dashboard
+    desk = OrdersDesk(store, stripe, no_turn)  # type: ignore[arg-type]
+    with pytest.raises(Exception, match="already refunded"):
+        asyncio.run(desk.refund(ORDER, 400, "op-1"))  # refused: more than is left
+    stripe.refunded = 0  # the dashboard's refund turns out to have failed
+    with pytest.raises(Exception, match="could not be reached"):
+        asyncio.run(desk.refund(ORDER, 400, "op-2"))  # made, answer lost
+    with pytest.raises(Exception, match="retry with --key op-2"):
+        asyncio.run(desk.refund(ORDER, 400, "op-1"))
+    assert stripe.refunded == 400

@@ -27,7 +27,7 @@ from connectors.log_refs import customer_ref
 from connectors.orders.refunds import RefundDone, RefundRefused, Refunds
 from connectors.orders.turns import Told
 from connectors.storage.paid_orders import LISTINGS, MAX_LISTED, PaidOrder
-from connectors.storage.refund_requests import RefundPending
+from connectors.storage.refund_requests import RefundPending, RefundRequest
 from connectors.storage.store import ConnectorStore
 from shop_contract.entities import CARRIER, ORDER_ID, TRACKING_URL
 from shop_contract.fulfilment import (
@@ -104,6 +104,16 @@ def outbox_origin(order: PaidOrder, state: Fulfilment) -> str:
         details = f"{order.carrier}\0{order.tracking_url}".encode()
         step += ":" + hashlib.sha256(details).hexdigest()[:16] + f":r{order.revision}"
     return f"fulfilment:{step}"
+
+
+def same_amount(request: RefundRequest, amount: int | None) -> RefundRequest:
+    """The request, when `amount` (None: all that is left) is what its key was used for."""
+    if amount is not None and amount != request.amount:
+        raise OrderConflict(
+            f"this Idempotency-Key was used for a refund of {request.amount}: use a new "
+            "key for another refund"
+        )
+    return request
 
 
 def refund_key(order_id: str, request_key: str) -> str:
@@ -228,35 +238,7 @@ class OrdersDesk:
         if order.payment_intent is None:
             raise OrderConflict(f"order {order_id} was free: nothing was charged to refund")
         requests = self.store.refund_requests
-        earlier = await asyncio.to_thread(requests.get, order_id, request_key)
-        if earlier is None:
-            wanted = order.refundable if amount is None else amount
-            if wanted <= 0 or wanted > order.refundable:
-                raise OrderConflict(
-                    f"order {order_id}: {order.refundable} of {order.amount} {order.currency} "
-                    f"minor units left to refund, asked {wanted}"
-                )
-            since = time.time() - UNKNOWN_OUTCOME_SECONDS
-            try:
-                request = await asyncio.to_thread(
-                    requests.record, order_id, request_key, wanted, since
-                )
-            except RefundPending as pending:
-                if pending.key is None:
-                    raise OrderConflict(
-                        f"another refund of order {order_id} was being made: look again and repeat"
-                    ) from None
-                raise OrderConflict(
-                    f"a refund under key {pending.key} has an unknown outcome: retry with "
-                    f"--key {pending.key}"
-                ) from None
-        else:
-            request = earlier
-        if amount is not None and amount != request.amount:
-            raise OrderConflict(
-                f"this Idempotency-Key was used for a refund of {request.amount}: use a new "
-                "key for another refund"
-            )
+        request, retry = await self.refund_request(order, amount, request_key)
         if request.refund_id is not None:
             # Answered from the record, never by asking Stripe to create again: Stripe forgets
             # idempotency keys after 24 hours, and a key reused later would refund twice.
@@ -272,7 +254,7 @@ class OrdersDesk:
         stripe_key = refund_key(order.order_id, request_key)
         try:
             made = None
-            if earlier is not None:  # a retry: its refund may be made, its key forgotten
+            if retry:  # its refund may be made at Stripe, and the key forgotten there
                 made = await self.refunds.made_under(order.payment_intent, stripe_key)
             done: RefundDone = made or await self.refunds.refund(
                 order.order_id, order.payment_intent, request.amount, stripe_key
@@ -287,3 +269,38 @@ class OrdersDesk:
             "refund": {"id": done.refund_id, "amount": done.amount, "status": done.status},
             "repeated": done.replayed,
         }
+
+    async def refund_request(
+        self, order: PaidOrder, amount: int | None, request_key: str
+    ) -> tuple[RefundRequest, bool]:
+        """The request under `request_key`, recorded now or earlier (True: a retry), and the
+        order's one refund with an unknown outcome from now on unless already answered:
+        OrderConflict while another key's is (made within UNKNOWN_OUTCOME_SECONDS of its
+        last attempt), whether that key is new or a retry."""
+        requests, order_id = self.store.refund_requests, order.order_id
+        since = time.time() - UNKNOWN_OUTCOME_SECONDS
+        earlier = await asyncio.to_thread(requests.get, order_id, request_key)
+        try:
+            if earlier is None:
+                wanted = order.refundable if amount is None else amount
+                if wanted <= 0 or wanted > order.refundable:
+                    raise OrderConflict(
+                        f"order {order_id}: {order.refundable} of {order.amount} "
+                        f"{order.currency} minor units left to refund, asked {wanted}"
+                    )
+                recorded = await asyncio.to_thread(
+                    requests.record, order_id, request_key, wanted, since
+                )
+                return same_amount(recorded, amount), False  # a concurrent retry's first
+            if same_amount(earlier, amount).refund_id is None:
+                await asyncio.to_thread(requests.claim, order_id, request_key, since)
+            return earlier, True
+        except RefundPending as pending:
+            if pending.key is None:
+                raise OrderConflict(
+                    f"another refund of order {order_id} was being made: look again and repeat"
+                ) from None
+            raise OrderConflict(
+                f"a refund under key {pending.key} has an unknown outcome: retry with "
+                f"--key {pending.key}"
+            ) from None

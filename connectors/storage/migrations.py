@@ -176,9 +176,14 @@ def _rename_customer_key(connection: Connection) -> None:
 def _add_pending_refunds(connection: Connection) -> None:
     """A refund request names its order in `pending_order_id` while its outcome is unknown,
     under a unique index: two requests of one order at once can no longer both pass the
-    "no other refund in flight" check. Each order's oldest such request keeps blocking, as
-    the check before this step found it first."""
+    "no other refund in flight" check. `attempted_at` is when it was last sent (a retry
+    counts), from which it blocks other keys for a day. Each order's newest unknown request
+    gets the marker: the check before this step ignored those older than a day, so a newer
+    one may have been made after them."""
     present = {c["name"] for c in sa.inspect(connection).get_columns("refund_requests")}
+    if "attempted_at" not in present:
+        connection.exec_driver_sql("ALTER TABLE refund_requests ADD COLUMN attempted_at FLOAT")
+        connection.exec_driver_sql("UPDATE refund_requests SET attempted_at = created_at")
     if "pending_order_id" not in present:
         connection.exec_driver_sql(
             "ALTER TABLE refund_requests ADD COLUMN pending_order_id VARCHAR(64)"
@@ -189,8 +194,8 @@ def _add_pending_refunds(connection: Connection) -> None:
             .where(refund_requests.c.refused.is_(False))
             .order_by(refund_requests.c.created_at, refund_requests.c.request_key)
         ).all()
-        oldest = {row.order_id: row.request_key for row in reversed(unknown)}
-        for order_id, request_key in oldest.items():
+        newest = {row.order_id: row.request_key for row in unknown}  # the last one wins
+        for order_id, request_key in newest.items():
             connection.execute(
                 refund_requests.update()
                 .where(refund_requests.c.order_id == order_id)

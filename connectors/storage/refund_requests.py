@@ -56,15 +56,10 @@ class RefundRequests:
     def record(self, order_id: str, request_key: str, amount: int, since: float) -> RefundRequest:
         """The request under this key: the one just recorded, or the one recorded first (a
         concurrent retry), whose amount wins. RefundPending when another key's request of
-        the order, made after `since`, has an unknown outcome: the unique pending_order_id
-        decides between requests made at once."""
-        with self.engine.begin() as connection:  # older unknowns no longer block
-            connection.execute(
-                refund_requests.update()
-                .where(refund_requests.c.pending_order_id == order_id)
-                .where(refund_requests.c.created_at < since)
-                .values(pending_order_id=None)
-            )
+        the order, last sent after `since`, has an unknown outcome: the unique
+        pending_order_id decides between requests made at once."""
+        self._release_stale(order_id, since)
+        now = time.time()
         try:
             with self.engine.begin() as connection:
                 connection.execute(
@@ -72,7 +67,8 @@ class RefundRequests:
                         order_id=order_id,
                         request_key=request_key,
                         amount=amount,
-                        created_at=time.time(),
+                        created_at=now,
+                        attempted_at=now,
                         pending_order_id=order_id,
                     )
                 )
@@ -82,6 +78,34 @@ class RefundRequests:
         if recorded is None:
             raise RefundPending(self.unknown_outcome(order_id))
         return recorded
+
+    def claim(self, order_id: str, request_key: str, since: float) -> None:
+        """A retry of an unanswered request is about to be sent: it is the order's request
+        with an unknown outcome again, from now. RefundPending when another key's is (last
+        sent after `since`)."""
+        self._release_stale(order_id, since)
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(
+                    refund_requests.update()
+                    .where(refund_requests.c.order_id == order_id)
+                    .where(refund_requests.c.request_key == request_key)
+                    .where(refund_requests.c.refund_id.is_(None))
+                    .values(pending_order_id=order_id, attempted_at=time.time())
+                )
+        except IntegrityError:
+            raise RefundPending(self.unknown_outcome(order_id)) from None
+
+    def _release_stale(self, order_id: str, since: float) -> None:
+        """A request last sent before `since` no longer blocks the order's other keys (its
+        own retry still looks for its refund at Stripe first: OrdersDesk.refund)."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                refund_requests.update()
+                .where(refund_requests.c.pending_order_id == order_id)
+                .where(sa.func.coalesce(refund_requests.c.attempted_at, 0.0) < since)
+                .values(pending_order_id=None)
+            )
 
     def unknown_outcome(self, order_id: str) -> str | None:
         """The key of the order's request that Stripe neither answered with a refund nor

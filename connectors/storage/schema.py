@@ -234,6 +234,8 @@ refund_requests = sa.Table(
     # The order's id while Stripe has neither answered nor refused the request (NULL after):
     # unique, so at most one refund of an order has an unknown outcome, whatever runs at once.
     sa.Column("pending_order_id", sa.String(64), nullable=True, index=True, unique=True),
+    # When the request was last sent (its retries too): it blocks other keys for a day after.
+    sa.Column("attempted_at", sa.Float, nullable=True),
 )
 
 # Every table that holds a customer's data: its pseudonym column is `customer_pseudonym`,

@@ -85,21 +85,53 @@ def test_an_unknown_outcome_older_than_the_window_no_longer_blocks(backend: Back
     assert requests.get(order_id, "op-1") is not None  # kept: a retry under it is answered
 
 
+def test_a_retry_is_the_one_unknown_outcome_again_from_its_new_attempt(
+    backend: Backend,
+) -> None:
+    requests = backend.store().refund_requests
+    order_id = f"ORD-{backend.tag}"
+    requests.record(order_id, "op-1", 400, time.time() - DAY)
+    requests.refused(order_id, "op-1")
+    requests.record(order_id, "op-2", 100, time.time() - DAY)  # unknown outcome
+    with pytest.raises(RefundPending) as blocked:
+        requests.claim(order_id, "op-1", time.time() - DAY)  # op-1 retried meanwhile
+    assert blocked.value.key == "op-2"
+    requests.done(order_id, "op-2", "re_2")
+    requests.claim(order_id, "op-1", time.time() - DAY)
+    with pytest.raises(RefundPending) as blocked:  # op-1 is in flight again
+        requests.record(order_id, "op-3", 100, time.time() - DAY)
+    assert blocked.value.key == "op-1"
+
+
+def test_a_retry_a_day_later_blocks_other_keys_for_a_day_again(backend: Backend) -> None:
+    requests = backend.store().refund_requests
+    order_id = f"ORD-{backend.tag}"
+    requests.record(order_id, "op-1", 400, time.time() - DAY)
+    day_later = time.time() + 1  # everything before now is over a day old
+    requests.claim(order_id, "op-1", day_later)  # the operator repeats it, as told
+    with pytest.raises(RefundPending) as blocked:  # judged from the retry, not the first try
+        requests.record(order_id, "op-2", 100, time.time() - DAY)
+    assert blocked.value.key == "op-1"
+
+
 def test_a_database_from_before_pending_refunds_is_upgraded_in_place(backend: Backend) -> None:
-    """Rows of version 14: the oldest unknown request of each order keeps blocking, as the
-    check before found it; answered and refused ones do not."""
+    """Rows of version 14: the newest unknown request of each order blocks (the check
+    before ignored those over a day old, so one made since may still be in flight);
+    answered and refused ones do not."""
     store = backend.store()
     order_a, order_b = f"ORD-a-{backend.tag}", f"ORD-b-{backend.tag}"
+    now = time.time()
     rows = [
-        (order_a, "a-done", "re_1", False, 1.0),
-        (order_a, "a-old", None, False, 2.0),
-        (order_a, "a-new", None, False, 3.0),  # the race's second winner
-        (order_b, "b-refused", None, True, 1.0),
-        (order_b, "b-open", None, False, 2.0),
+        (order_a, "a-done", "re_1", False, now - 3 * DAY),
+        (order_a, "a-old", None, False, now - 2 * DAY),  # aged out of the old check
+        (order_a, "a-new", None, False, now - 3600),  # made since: in flight
+        (order_b, "b-refused", None, True, now - 3600),
+        (order_b, "b-open", None, False, now - 60),
     ]
     with store.engine.begin() as connection:  # back to the schema of version 14
         connection.exec_driver_sql("DROP INDEX ix_refund_requests_pending_order_id")
         connection.exec_driver_sql("ALTER TABLE refund_requests DROP COLUMN pending_order_id")
+        connection.exec_driver_sql("ALTER TABLE refund_requests DROP COLUMN attempted_at")
         connection.exec_driver_sql("DELETE FROM connector_schema_versions WHERE version = 15")
         for order_id, key, refund_id, refused, created_at in rows:
             connection.execute(
@@ -120,11 +152,12 @@ def test_a_database_from_before_pending_refunds_is_upgraded_in_place(backend: Ba
         )
     assert pending == {
         "a-done": None,
-        "a-old": order_a,
-        "a-new": None,
+        "a-old": None,
+        "a-new": order_a,
         "b-refused": None,
         "b-open": order_b,
     }
-    with pytest.raises(RefundPending) as blocked:
-        upgraded.refund_requests.record(order_a, "a-next", 100, 0.0)
-    assert blocked.value.key == "a-old"
+    for order_id, holder in ((order_a, "a-new"), (order_b, "b-open")):
+        with pytest.raises(RefundPending) as blocked:
+            upgraded.refund_requests.record(order_id, "next", 100, time.time() - DAY)
+        assert blocked.value.key == holder
