@@ -45,6 +45,7 @@ from connectors.handover.operator_api import OperatorApi
 from connectors.handover.pause import HandoverPause
 from connectors.handover.shop_webhook import ShopWebhook
 from connectors.jobs import leases
+from connectors.jobs.action_server import wait_for_actions
 from connectors.jobs.customer_queue import CustomerQueues
 from connectors.jobs.outbox import OutboxWorker
 from connectors.jobs.recovery import Recovery, Replayable
@@ -312,12 +313,19 @@ class WhatsAppInput(InputChannel):
             self.fulfilment.agent = app.ctx.agent
             work = replayable_work(self.messages, self.stripe, app.ctx.agent, on_new_message)
             retention = self.settings.raw_body_retention_seconds
+            actions = getattr(app.ctx.agent.action_endpoint, "url", None)
+
+            async def replays() -> None:  # the turns replayed need the action server
+                await wait_for_actions(actions)
+                await asyncio.gather(
+                    self.recovery.recover_forever(work), self.reminders.sweep_forever()
+                )
+
             self.background = [
-                asyncio.create_task(self.recovery.recover_forever(work)),
+                asyncio.create_task(replays()),
                 asyncio.create_task(self.outbox_worker.run_forever()),
                 asyncio.create_task(expire_bodies_forever(self.store, retention)),
                 asyncio.create_task(self.handover.sweep_forever()),
-                asyncio.create_task(self.reminders.sweep_forever()),
             ]
 
         webhook.listener(refuse_unsafe_server, "before_server_start")
