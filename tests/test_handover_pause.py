@@ -122,15 +122,21 @@ def test_the_readmes_receiver_refuses_malformed_headers_instead_of_raising() -> 
 def test_a_stripe_or_reminder_turn_says_a_person_has_it_only_while_that_is_so(
     store: ConnectorStore,
 ) -> None:
-    """What silences the automatic nudges (tests/test_followups.py): an open hand-over, not
-    a person once asked for."""
+    """What silences the automatic nudges (tests/test_followups.py): a hand-over that
+    pauses the bot, not a person once asked for, nor one past its timeout."""
+    pause = pause_for(store)
     turn = EventIntent(CUSTOMER, CHECKOUT_EXPIRED, {ORDER_ID: "ORD-1"})
-    assert asyncio.run(noting_handover(store, turn)) == turn  # never handed over
+
+    def noted(customer_turn: EventIntent) -> EventIntent:
+        return asyncio.run(noting_handover(pause.person_has, customer_turn))
+
+    assert noted(turn) == turn  # never handed over
     handover, _ = store.handovers.open(CUSTOMER, "asked")
-    noted = asyncio.run(noting_handover(store, turn))
-    assert noted.entities == {ORDER_ID: "ORD-1", HANDED_OVER: True}
-    assert asyncio.run(noting_handover(store, EventIntent("15550819999", CHECKOUT_EXPIRED))) == (
-        EventIntent("15550819999", CHECKOUT_EXPIRED)
-    )  # another customer's
+    assert noted(turn).entities == {ORDER_ID: "ORD-1", HANDED_OVER: True}
+    other = EventIntent("15550819999", CHECKOUT_EXPIRED)
+    assert noted(other) == other  # another customer's
+    pause.timeout_seconds = 0  # nobody from the shop wrote in time: the bot has it again
+    assert noted(turn) == turn
+    pause.timeout_seconds = 3600
     assert store.handovers.end(handover.ref, "staff")
-    assert asyncio.run(noting_handover(store, turn)) == turn
+    assert noted(turn) == turn

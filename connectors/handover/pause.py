@@ -94,6 +94,12 @@ class HandoverPause:
             logger.exception("hand-over %s: hand-back failed; the sweep retries", ref)
         return False
 
+    async def person_has(self, customer_id: str) -> bool:
+        """Whether a person has the customer's conversation now (their messages go to the
+        shop): what silences the bot's automatic nudges."""
+        handover = await asyncio.to_thread(self.store.handovers.current, customer_id)
+        return handover is not None and self.pauses(handover)
+
     def pauses(self, handover: Handover) -> bool:
         """The hand-over is open and someone from the shop wrote within the timeout."""
         return handover.is_open and time.time() - handover.quiet_since < self.timeout_seconds

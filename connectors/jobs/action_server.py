@@ -5,7 +5,9 @@ together: `make run`, a container restart). Replayed customer messages are the f
 after a crash, and Rasa runs a turn whose custom action cannot be reached as if the action
 had said nothing: the customer's message is answered with silence and counts as handled.
 So the first replay sweep (and the reminder sweep) waits until the action server answers
-its health check, for a bounded time; new messages are not held up.
+at all, for a bounded time; new messages are not held up. Any HTTP answer counts: behind a
+gateway the health route may need the endpoint's credentials, or redirect, while the
+server is up all the same; a refused connection or no answer is what start-up looks like.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ def health_url(webhook_url: str) -> str:
 async def wait_for_actions(
     webhook_url: str | None, timeout: float = ACTIONS_START_WAIT_SECONDS
 ) -> bool:
-    """True once the action server at `webhook_url` answers its health check (at once when
-    the bot has none), False when it has not within `timeout` seconds."""
+    """True once the action server at `webhook_url` answers its health route with any HTTP
+    status (at once when the bot has none), False when it has not within `timeout`."""
     if not webhook_url:
         return True
     url, deadline = health_url(webhook_url), time.monotonic() + timeout
@@ -43,9 +45,8 @@ async def wait_for_actions(
     async with aiohttp.ClientSession(timeout=limit) as session:
         while True:
             try:
-                async with session.get(url, allow_redirects=False) as answer:
-                    if answer.status == 200:
-                        return True
+                async with session.get(url, allow_redirects=False):
+                    return True
             except (aiohttp.ClientError, asyncio.TimeoutError):
                 pass
             if time.monotonic() >= deadline:

@@ -176,14 +176,10 @@ def _rename_customer_key(connection: Connection) -> None:
 def _add_pending_refunds(connection: Connection) -> None:
     """A refund request names its order in `pending_order_id` while its outcome is unknown,
     under a unique index: two requests of one order at once can no longer both pass the
-    "no other refund in flight" check. `attempted_at` is when it was last sent (a retry
-    counts), from which it blocks other keys for a day. Each order's newest unknown request
-    gets the marker: the check before this step ignored those older than a day, so a newer
-    one may have been made after them."""
+    "no other refund in flight" check. Each order's newest unknown request gets the marker:
+    the check before this step ignored those over a day old, so a newer one may have been
+    made after them."""
     present = {c["name"] for c in sa.inspect(connection).get_columns("refund_requests")}
-    if "attempted_at" not in present:
-        connection.exec_driver_sql("ALTER TABLE refund_requests ADD COLUMN attempted_at FLOAT")
-        connection.exec_driver_sql("UPDATE refund_requests SET attempted_at = created_at")
     if "pending_order_id" not in present:
         connection.exec_driver_sql(
             "ALTER TABLE refund_requests ADD COLUMN pending_order_id VARCHAR(64)"
@@ -208,6 +204,17 @@ def _add_pending_refunds(connection: Connection) -> None:
     )
 
 
+def _add_refund_attempts(connection: Connection) -> None:
+    """`attempted_at`: when a refund request was last sent (a retry counts), from which it
+    blocks the order's other keys for a day. Rows from before were last sent when made."""
+    present = {c["name"] for c in sa.inspect(connection).get_columns("refund_requests")}
+    if "attempted_at" not in present:
+        connection.exec_driver_sql("ALTER TABLE refund_requests ADD COLUMN attempted_at FLOAT")
+    connection.exec_driver_sql(
+        "UPDATE refund_requests SET attempted_at = created_at WHERE attempted_at IS NULL"
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "connector tables", _create_tables),
     (2, "payloads and claims for replay after a crash", _add_replay_columns),
@@ -228,6 +235,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
         _create_tables,
     ),
     (15, "at most one refund of an order with an unknown outcome", _add_pending_refunds),
+    (16, "refund requests record when they were last sent", _add_refund_attempts),
 ]
 
 

@@ -27,7 +27,7 @@ from connectors.rasa_patches.action_failures import watch_actions
 from connectors.storage.reminders import Reminder
 from connectors.storage.store import ConnectorStore
 from connectors.stripe.events import EventIntent
-from connectors.stripe.webhook import noting_handover, trigger_external
+from connectors.stripe.webhook import PersonHas, noting_handover, trigger_external
 from shop_contract.entities import CHECKOUT_SESSION_ID, ORDER_ID
 from shop_contract.intents import CHECKOUT_REMINDER
 
@@ -50,7 +50,9 @@ class ReminderSweep:
         notification_output: Callable[[str], OutputChannel],
         lease_seconds: float,
         interval_seconds: float,
+        person_has: PersonHas | None = None,
     ) -> None:
+        self.person_has = person_has
         self.store = store
         self.queues = queues
         self.notification_output = notification_output
@@ -102,7 +104,7 @@ class ReminderSweep:
             CHECKOUT_REMINDER,
             {ORDER_ID: reminder.order_id, CHECKOUT_SESSION_ID: reminder.checkout_session_id},
         )
-        turn = await noting_handover(self.store, turn)
+        turn = await noting_handover(self.person_has, turn)
         async with watch_actions():
             await trigger_external(
                 self.agent, turn, self.notification_output(outbox_origin(reminder))

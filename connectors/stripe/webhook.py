@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -67,12 +67,14 @@ class StripeWebhook:
         queues: CustomerQueues,
         make_output: Callable[[str], OutputChannel],
         hold: Hold,
+        person_has: PersonHas | None = None,
     ) -> None:
         self.secrets = secrets
         self.store = store
         self.queues = queues
         self.make_output = make_output
         self.hold = hold
+        self.person_has = person_has
         self.outcomes: Counter[str] = Counter()
 
     async def handle(self, request: Request) -> HTTPResponse:
@@ -229,7 +231,7 @@ class StripeWebhook:
                 mapped = replace(mapped, entities={**mapped.entities, DUPLICATE_PAYMENT: True})
                 outcome = "duplicate_payment"
         origin = outbox_origin(event_id, mapped)
-        mapped = await noting_handover(self.store, mapped)
+        mapped = await noting_handover(self.person_has, mapped)
         async with watch_actions():  # a failed action leaves the event for a replay
             await trigger_external(agent, mapped, self.make_output(origin))
         if outcome == "triggered":  # a duplicate payment confirms nothing
@@ -271,13 +273,17 @@ def outbox_origin(event_id: str, mapped: EventIntent) -> str:
     return event_id
 
 
-async def noting_handover(store: ConnectorStore, mapped: EventIntent) -> EventIntent:
+# (customer id) -> whether a person has the customer's conversation now: the hand-over pause's
+# judgement (connectors/handover/pause.py `person_has`: open, and staff wrote in time).
+PersonHas = Callable[[str], Awaitable[bool]]
+
+
+async def noting_handover(person_has: PersonHas | None, mapped: EventIntent) -> EventIntent:
     """The turn, with HANDED_OVER when a person has the customer's conversation now: the
     automatic nudges (a reminder, a recovery message) stay silent then, since the customer's
     replies, a "stop" among them, go to the shop. Only the connector knows: the actions'
     `handover` slot is set whenever a person is asked for, whether one could be or not."""
-    handover = await asyncio.to_thread(store.handovers.current, mapped.customer_id)
-    if handover is None or not handover.is_open:
+    if person_has is None or not await person_has(mapped.customer_id):
         return mapped
     return replace(mapped, entities={**mapped.entities, HANDED_OVER: True})
 

@@ -217,7 +217,12 @@ class WhatsAppInput(InputChannel):
             settings.replay_lease_seconds,
         )
         self.stripe = StripeWebhook(
-            stripe_secrets, store, self.queues, self.outputs.notification_output, hold
+            stripe_secrets,
+            store,
+            self.queues,
+            self.outputs.notification_output,
+            hold,
+            self.handover.person_has,
         )
         self.ops = OpsRoutes(store, self.queues, self.stripe.outcomes, settings.verify_token)
         self.recovery = Recovery(
@@ -238,6 +243,7 @@ class WhatsAppInput(InputChannel):
             self.outputs.notification_output,
             settings.replay_lease_seconds,
             settings.replay_interval_seconds,
+            self.handover.person_has,
         )
 
     def get_output_channel(self) -> WhatsAppOutput:

@@ -132,7 +132,7 @@ def test_a_database_from_before_pending_refunds_is_upgraded_in_place(backend: Ba
         connection.exec_driver_sql("DROP INDEX ix_refund_requests_pending_order_id")
         connection.exec_driver_sql("ALTER TABLE refund_requests DROP COLUMN pending_order_id")
         connection.exec_driver_sql("ALTER TABLE refund_requests DROP COLUMN attempted_at")
-        connection.exec_driver_sql("DELETE FROM connector_schema_versions WHERE version = 15")
+        connection.exec_driver_sql("DELETE FROM connector_schema_versions WHERE version >= 15")
         for order_id, key, refund_id, refused, created_at in rows:
             connection.execute(
                 sa.text(
@@ -161,3 +161,30 @@ def test_a_database_from_before_pending_refunds_is_upgraded_in_place(backend: Ba
         with pytest.raises(RefundPending) as blocked:
             upgraded.refund_requests.record(order_id, "next", 100, time.time() - DAY)
         assert blocked.value.key == holder
+
+
+def test_a_database_at_version_15_gets_when_requests_were_last_sent(backend: Backend) -> None:
+    """Version 15 had the marker but not `attempted_at`: step 16 adds it, from when each
+    request was made, and refunds work on it."""
+    store = backend.store()
+    order_id = f"ORD-{backend.tag}"
+    made = time.time() - 3600
+    with store.engine.begin() as connection:  # back to the schema of version 15
+        connection.exec_driver_sql("ALTER TABLE refund_requests DROP COLUMN attempted_at")
+        connection.exec_driver_sql("DELETE FROM connector_schema_versions WHERE version = 16")
+        connection.execute(
+            sa.text(
+                "insert into refund_requests (order_id, request_key, amount, refused, "
+                "created_at, pending_order_id) values (:o, 'op-1', 100, :f, :c, :o)"
+            ),
+            {"o": order_id, "f": False, "c": made},
+        )
+    store.engine.dispose()
+
+    upgraded = backend.store()
+    with upgraded.engine.connect() as connection:
+        attempted = connection.execute(sa.select(refund_requests.c.attempted_at)).scalar_one()
+    assert attempted == made
+    with pytest.raises(RefundPending) as blocked:  # sent an hour ago: still in flight
+        upgraded.refund_requests.record(order_id, "op-2", 100, time.time() - DAY)
+    assert blocked.value.key == "op-1"
