@@ -163,29 +163,36 @@ def renew(session: Session, metadata: dict[str, str]) -> Events:
     latest invoice in previous_attributes), then its invoice is paid."""
     _require_subscription(session)
     now = int(time.time())
-
-    def items(start: int) -> dict[str, Any]:
-        item = {
-            "id": "si_" + str(session["subscription"]),
-            "object": "subscription_item",
-            "price": {"id": "price_" + str(session["id"])[-12:], "object": "price"},
-            "quantity": 1,
-            "current_period_start": start,
-            "current_period_end": start + PERIOD_SECONDS,
-        }
-        return {"object": "list", "data": [item]}
-
     cycled = _subscription(
-        session, metadata, "active", items=items(now), latest_invoice="in_" + secrets.token_hex(8)
+        session,
+        metadata,
+        "active",
+        items=_items(session, start=now),
+        latest_invoice="in_" + secrets.token_hex(8),
     )
     previous = {
-        "items": items(now - PERIOD_SECONDS),
+        "items": _items(session, start=now - PERIOD_SECONDS),
         "latest_invoice": "in_" + secrets.token_hex(8),
     }
     return [
         event("customer.subscription.updated", cycled, previous=previous),
         event("invoice.paid", _invoice(session, metadata, "subscription_cycle")),
     ]
+
+
+def _items(session: Session, quantity: int = 1, start: int | None = None) -> dict[str, Any]:
+    """The Subscription's `items`: its one item, `quantity` of it, billed from `start`
+    (newer API versions keep the period on the item)."""
+    begins = int(time.time()) if start is None else start
+    item = {
+        "id": "si_" + str(session["subscription"]),
+        "object": "subscription_item",
+        "price": {"id": "price_" + str(session["id"])[-12:], "object": "price"},
+        "quantity": quantity,
+        "current_period_start": begins,
+        "current_period_end": begins + PERIOD_SECONDS,
+    }
+    return {"object": "list", "data": [item]}
 
 
 def _subscription(
@@ -221,12 +228,12 @@ def card_changed(session: Session, metadata: dict[str, str]) -> Events:
 def plan_changed(session: Session, metadata: dict[str, str]) -> Events:
     """The customer switched the subscription to two of its item (in the customer portal's
     plan update): customer.subscription.updated with the items before in previous_attributes."""
-
-    def items(quantity: int) -> dict[str, Any]:
-        return {"object": "list", "data": [{"quantity": quantity}]}
-
-    subscription = _subscription(session, metadata, "active", items=items(2))
-    return [event("customer.subscription.updated", subscription, previous={"items": items(1)})]
+    start = int(time.time())
+    subscription = _subscription(
+        session, metadata, "active", items=_items(session, quantity=2, start=start)
+    )
+    previous = {"items": _items(session, quantity=1, start=start)}
+    return [event("customer.subscription.updated", subscription, previous=previous)]
 
 
 PERIOD_SECONDS = 30 * 24 * 3600  # the sandbox's subscriptions renew every 30 days

@@ -323,7 +323,8 @@ def test_a_new_plan_in_the_portal_is_a_subscription_updated_event(
     assert updated["type"] == "customer.subscription.updated"
     assert subscription["id"] == order.subscription
     assert [item["quantity"] for item in subscription["items"]["data"]] == [2]
-    assert updated["data"]["previous_attributes"]["items"]["data"] == [{"quantity": 1}]
+    before = updated["data"]["previous_attributes"]["items"]["data"]
+    assert [item["quantity"] for item in before] == [1]
     told = map_event(updated)
     assert isinstance(told, EventIntent) and told.intent == SUBSCRIPTION_UPDATED
 

@@ -50,7 +50,7 @@ from connectors.stripe.events import (
 )
 from connectors.stripe.paid_index import confirm_paid, index_event
 from shop_contract.entities import DUPLICATE_PAYMENT, HANDED_OVER, ORDER_ID
-from shop_contract.intents import CHECKOUT_EXPIRED
+from shop_contract.intents import CHECKOUT_EXPIRED, CHECKOUT_REMINDER
 
 logger = logging.getLogger(__name__)
 
@@ -230,10 +230,9 @@ class StripeWebhook:
             if not await self.first_payment_of_order(mapped):
                 mapped = replace(mapped, entities={**mapped.entities, DUPLICATE_PAYMENT: True})
                 outcome = "duplicate_payment"
-        origin = outbox_origin(event_id, mapped)
         mapped = await noting_handover(self.person_has, mapped)
         async with watch_actions():  # a failed action leaves the event for a replay
-            await trigger_external(agent, mapped, self.make_output(origin))
+            await trigger_external(agent, mapped, self.make_output(outbox_origin(event_id, mapped)))
         if outcome == "triggered":  # a duplicate payment confirms nothing
             await confirm_paid(self.store, agent, mapped)
         return outcome
@@ -273,6 +272,8 @@ def outbox_origin(event_id: str, mapped: EventIntent) -> str:
     return event_id
 
 
+# The turns whose message is an automatic nudge, silent while a person has the conversation.
+NUDGES = frozenset({CHECKOUT_EXPIRED, CHECKOUT_REMINDER})
 # (customer id) -> whether a person has the customer's conversation now: the hand-over pause's
 # judgement (connectors/handover/pause.py `person_has`: open, and staff wrote in time).
 PersonHas = Callable[[str], Awaitable[bool]]
@@ -282,8 +283,11 @@ async def noting_handover(person_has: PersonHas | None, mapped: EventIntent) -> 
     """The turn, with HANDED_OVER when a person has the customer's conversation now: the
     automatic nudges (a reminder, a recovery message) stay silent then, since the customer's
     replies, a "stop" among them, go to the shop. Only the connector knows: the actions'
-    `handover` slot is set whenever a person is asked for, whether one could be or not."""
-    if person_has is None or not await person_has(mapped.customer_id):
+    `handover` slot is set whenever a person is asked for, whether one could be or not.
+    Asked only for the turns that nudge: no lookup for every other Stripe event."""
+    if mapped.intent not in NUDGES or person_has is None:
+        return mapped
+    if not await person_has(mapped.customer_id):
         return mapped
     return replace(mapped, entities={**mapped.entities, HANDED_OVER: True})
 
